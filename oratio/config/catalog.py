@@ -1,0 +1,85 @@
+"""The model catalog: configuration data (model_catalog.yaml), never constants in code."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+CATALOG_FILE = Path(__file__).with_name("model_catalog.yaml")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Capabilities(_Frozen):
+    tools: bool = True
+    extended_thinking: bool = False
+    prompt_caching: bool = False
+
+
+class ModelEntry(_Frozen):
+    """One chat model Oratio may route to."""
+
+    id: str
+    bedrock_model_id: str
+    input_per_million_usd: float = Field(ge=0)
+    output_per_million_usd: float = Field(ge=0)
+    capabilities: Capabilities = Capabilities()
+    latency_class: Literal["fastest", "fast", "balanced", "slow"] = "balanced"
+
+    def estimate_cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (
+            input_tokens * self.input_per_million_usd + output_tokens * self.output_per_million_usd
+        ) / 1_000_000
+
+
+class EmbeddingModel(_Frozen):
+    """An embedding model for knowledge search; the vector index dimension must match it."""
+
+    id: str
+    bedrock_model_id: str
+    dimensions: tuple[int, ...]
+    default_dimensions: int
+    input_per_million_usd: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _default_is_supported(self) -> EmbeddingModel:
+        if self.default_dimensions not in self.dimensions:
+            raise ValueError(f"default_dimensions {self.default_dimensions} not in {self.dimensions}")
+        return self
+
+
+class ModelCatalog(_Frozen):
+    models: tuple[ModelEntry, ...]
+    embedding_models: tuple[EmbeddingModel, ...]
+
+    def model(self, model_id: str) -> ModelEntry:
+        for entry in self.models:
+            if entry.id == model_id:
+                return entry
+        raise KeyError(model_id)
+
+    def embedding_model(self, model_id: str) -> EmbeddingModel:
+        for entry in self.embedding_models:
+            if entry.id == model_id:
+                return entry
+        raise KeyError(model_id)
+
+    @property
+    def model_ids(self) -> tuple[str, ...]:
+        return tuple(m.id for m in self.models)
+
+    @property
+    def embedding_model_ids(self) -> tuple[str, ...]:
+        return tuple(m.id for m in self.embedding_models)
+
+
+@cache
+def load_model_catalog(path: Path = CATALOG_FILE) -> ModelCatalog:
+    """Load and validate the catalog (cached: it is read-only configuration)."""
+    return ModelCatalog.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))

@@ -1,0 +1,356 @@
+"""Tenant configuration: `tenants/<id>.yaml` parsed into one validated, immutable model.
+
+A bad file raises `TenantConfigError` whose message names the file, each failing field path
+and what is expected, so `cdk synth` stops with something an engineer can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from oratio.config.catalog import load_model_catalog
+
+TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# ISO 3166-1 alpha-2 codes of countries where Amazon Connect can claim phone numbers
+# (Amazon Connect administrator guide, "Countries supported"). Extend as AWS adds countries.
+CONNECT_PHONE_COUNTRIES = frozenset(
+    "AR AT AU BE BG BR CA CH CL CN CO CY CZ DE DK EE ES FI FR GB GR HK HR HU ID IE IL IN IS IT "
+    "JP KR LT LU LV MT MX MY NL NO NZ PE PH PL PR PT RO SE SG SI SK TH TR TW US ZA".split()
+)
+
+
+class Channel(StrEnum):
+    VOICE = "voice"
+    CHAT = "chat"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    INSTAGRAM = "instagram"
+    FACEBOOK = "facebook"
+    X = "x"
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_time_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(
+            f"{name!r} is not an IANA time zone; use a name like 'America/New_York' or 'Europe/London'"
+        ) from e
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_check_time_zone)]
+
+
+class OpeningHours(_Config):
+    """Opening hours of one day, written 'HH:MM-HH:MM' in the tenant's time zone."""
+
+    open: time
+    close: time
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = re.fullmatch(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})", value.strip())
+            if not match:
+                raise ValueError(f"{value!r} is not 'HH:MM-HH:MM' (for example '09:00-18:00') or 'closed'")
+            oh, om, ch, cm = (int(g) for g in match.groups())
+            if oh > 23 or ch > 24 or om > 59 or cm > 59 or (ch == 24 and cm != 0):
+                raise ValueError(f"{value!r} has an hour or minute out of range")
+            close = time(23, 59, 59) if ch == 24 else time(ch, cm)
+            return {"open": time(oh, om), "close": close}
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> OpeningHours:
+        if self.close <= self.open:
+            raise ValueError("closing time must be after opening time (overnight hours are not supported)")
+        return self
+
+
+class BusinessHours(_Config):
+    """Weekly opening hours in an IANA time zone; a day left out or 'closed' is closed."""
+
+    time_zone: TimeZoneName
+    monday: OpeningHours | None = None
+    tuesday: OpeningHours | None = None
+    wednesday: OpeningHours | None = None
+    thursday: OpeningHours | None = None
+    friday: OpeningHours | None = None
+    saturday: OpeningHours | None = None
+    sunday: OpeningHours | None = None
+
+    @field_validator(*WEEKDAYS, mode="before")
+    @classmethod
+    def _closed_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "closed":
+            return None
+        return value
+
+    def day(self, weekday: int) -> OpeningHours | None:
+        """Hours for a weekday number (Monday is 0)."""
+        hours: OpeningHours | None = getattr(self, WEEKDAYS[weekday])
+        return hours
+
+    def is_open(self, instant: datetime) -> bool:
+        """Whether the business is open at an aware instant, judged in the tenant's time zone."""
+        if instant.tzinfo is None:
+            raise ValueError("instant must be timezone-aware")
+        local = instant.astimezone(ZoneInfo(self.time_zone))
+        hours = self.day(local.weekday())
+        return hours is not None and hours.open <= local.time() < hours.close
+
+
+class ContactInfo(_Config):
+    phone: str | None = Field(default=None, pattern=E164_PATTERN, description="E.164, e.g. +15552333464")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Policies(_Config):
+    returns: str | None = None
+    shipping: str | None = None
+
+
+class BusinessProfile(_Config):
+    name: str = Field(min_length=1, max_length=120)
+    business_type: str = Field(min_length=1, max_length=60)
+    products: tuple[str, ...] = ()
+    specialties: tuple[str, ...] = ()
+    tone: str = "friendly_helpful"
+    hours: BusinessHours
+    contact: ContactInfo = ContactInfo()
+    website: HttpUrl | None = None
+    policies: Policies = Policies()
+
+
+class VoiceTier(_Config):
+    """One voice tier: the voice and Polly engine used while the call is on it."""
+
+    voice_id: str = Field(min_length=1)
+    engine: Literal["standard", "neural", "long-form", "generative"] = "neural"
+
+
+class VoiceSettings(_Config):
+    voice_id: str = Field(min_length=1, description="Nova Sonic speech-to-speech voice, e.g. 'tiffany'")
+    language: str = Field(default="en-US", pattern=r"^[a-z]{2}-[A-Z]{2}$")
+    default_tier: str = "standard"
+    tiers: dict[str, VoiceTier] = Field(min_length=1)
+    greeting: str | None = None
+    closed_message: str | None = None
+    paused_message: str | None = None
+    unavailable_message: str | None = None
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> VoiceSettings:
+        if self.default_tier not in self.tiers:
+            raise ValueError(
+                f"default_tier {self.default_tier!r} is not one of the configured tiers: {sorted(self.tiers)}"
+            )
+        return self
+
+
+class AgentSettings(_Config):
+    allowed_models: tuple[str, ...] = Field(min_length=1)
+    monthly_budget_usd: float = Field(gt=0, le=1_000_000)
+
+    @field_validator("allowed_models")
+    @classmethod
+    def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = load_model_catalog().model_ids
+        unknown = [m for m in value if m not in known]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; the model catalog has: {', '.join(known)}")
+        return value
+
+
+class PhoneNumberSettings(_Config):
+    country: str = Field(description="ISO 3166-1 alpha-2 country code, e.g. US")
+    type: Literal["DID", "TOLL_FREE"] = "DID"
+
+    @field_validator("country")
+    @classmethod
+    def _connect_country(cls, value: str) -> str:
+        if value not in CONNECT_PHONE_COUNTRIES:
+            raise ValueError(
+                f"{value!r} is not a country where Amazon Connect claims numbers; use an ISO 3166-1 "
+                f"alpha-2 code such as US, CA, GB (supported: {' '.join(sorted(CONNECT_PHONE_COUNTRIES))})"
+            )
+        return value
+
+
+class ConnectSettings(_Config):
+    instance_alias: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,60}[a-z0-9]$")
+    phone_number: PhoneNumberSettings
+    queue_name: str = Field(min_length=1, max_length=127)
+    hours_of_operation_name: str = Field(default="Business hours", min_length=1, max_length=127)
+
+
+class Limits(_Config):
+    max_concurrent_calls: int = Field(default=10, ge=1, le=10_000)
+    max_agents: int = Field(default=50, ge=1, le=1_000)
+
+
+class KnowledgeSource(_Config):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str | None = None
+    path: str | None = Field(default=None, description="file shipped with the tenant, relative to tenants/")
+    url: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _one_location(self) -> KnowledgeSource:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' or 'url'")
+        return self
+
+
+class KnowledgeSettings(_Config):
+    embedding_model: str = "titan-embed-text-v2"
+    embedding_dimensions: int | None = None
+    sources: tuple[KnowledgeSource, ...] = ()
+
+    @model_validator(mode="after")
+    def _known_embedding(self) -> KnowledgeSettings:
+        catalog = load_model_catalog()
+        if self.embedding_model not in catalog.embedding_model_ids:
+            raise ValueError(
+                f"unknown embedding_model {self.embedding_model!r}; "
+                f"the catalog has: {', '.join(catalog.embedding_model_ids)}"
+            )
+        model = catalog.embedding_model(self.embedding_model)
+        if self.embedding_dimensions is not None and self.embedding_dimensions not in model.dimensions:
+            raise ValueError(
+                f"embedding_dimensions {self.embedding_dimensions} is not offered by {model.id}; "
+                f"use one of {list(model.dimensions)}"
+            )
+        return self
+
+    @property
+    def dimensions(self) -> int:
+        model = load_model_catalog().embedding_model(self.embedding_model)
+        return self.embedding_dimensions or model.default_dimensions
+
+
+class TenantConfig(_Config):
+    """Everything Oratio knows about one tenant at deploy time."""
+
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    business: BusinessProfile
+    channels: tuple[Channel, ...] = Field(min_length=1)
+    voice: VoiceSettings
+    agent: AgentSettings
+    connect: ConnectSettings
+    limits: Limits = Limits()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+
+    @field_validator("channels")
+    @classmethod
+    def _no_duplicate_channels(cls, value: tuple[Channel, ...]) -> tuple[Channel, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("channels must not repeat")
+        return value
+
+    @cached_property
+    def greeting(self) -> str:
+        return self.voice.greeting or f"Welcome to {self.business.name}! How can I help you today?"
+
+    @cached_property
+    def closed_message(self) -> str:
+        return self.voice.closed_message or (
+            f"Thanks for calling {self.business.name}. We're closed right now; please call back during "
+            "our business hours."
+        )
+
+    @cached_property
+    def paused_message(self) -> str:
+        return self.voice.paused_message or (
+            f"Thanks for calling {self.business.name}. Our assistant is taking a short break; "
+            "please call back shortly."
+        )
+
+    @cached_property
+    def unavailable_message(self) -> str:
+        return self.voice.unavailable_message or (
+            f"Thanks for calling {self.business.name}. We can't take your call right now; please try again later."
+        )
+
+
+class TenantConfigError(ValueError):
+    """A tenant file is missing, unreadable or invalid. The message is meant for the engineer."""
+
+
+_EXPECTATIONS = {
+    "missing": "this field is required; add it",
+    "extra_forbidden": "unknown key; remove it or check its spelling",
+    "enum": "not a supported value",
+}
+
+
+def _describe(error: Any) -> str:
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    kind = error["type"]
+    message = _EXPECTATIONS.get(kind, error["msg"].removeprefix("Value error, "))
+    if kind == "enum":
+        message = f"{error['input']!r} is {message}; expected one of: {error['ctx']['expected']}"
+    elif kind not in _EXPECTATIONS and "input" in error and not isinstance(error["input"], dict | list):
+        message = f"{message} (got {error['input']!r})"
+    return f"  - {path or '<top level>'}: {message}"
+
+
+def load_tenant_file(path: Path | str) -> TenantConfig:
+    """Read and validate one tenant file; raise `TenantConfigError` naming file and fields."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise TenantConfigError(f"{path}: cannot read tenant file ({e.strerror})") from e
+    except yaml.YAMLError as e:
+        raise TenantConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise TenantConfigError(f"{path}: expected a mapping of tenant settings at the top level")
+    try:
+        config = TenantConfig.model_validate(raw)
+    except ValidationError as e:
+        details = "\n".join(_describe(err) for err in e.errors())
+        raise TenantConfigError(f"{path}: invalid tenant configuration\n{details}") from e
+    if config.tenant_id != path.stem:
+        raise TenantConfigError(
+            f"{path}: tenant_id: {config.tenant_id!r} must match the file name; "
+            f"rename the file to {config.tenant_id}.yaml or set tenant_id: {path.stem}"
+        )
+    return config
+
+
+def load_tenants(directory: Path | str, only: str | None = None) -> list[TenantConfig]:
+    """Load every `*.yaml` tenant in a folder (or just `only`), sorted by tenant id."""
+    directory = Path(directory)
+    if only is not None:
+        return [load_tenant_file(directory / f"{only}.yaml")]
+    return [load_tenant_file(p) for p in sorted(directory.glob("*.yaml"))]

@@ -1,0 +1,86 @@
+"""The DynamoDB tables: one description shared by the CDK stacks, the adapters and the test fixtures.
+
+Every key that belongs to a tenant starts with the tenant (vendor) id, so isolation lives in the
+key itself. Access patterns, per table:
+
+agents                      pk = vendor_id, sk = agent_id
+  - get / update / delete one agent (vendor API, call router)         GetItem (consistent)
+  - list a vendor's agents, paginated                                  Query pk
+  - list a vendor's agents by status                                   Query GSI by_status
+        (vendor_status = "<vendor_id>#<status>", sort created_at)
+  - resolve a dialed number to its agent (call router)                 Query GSI by_phone_number
+        (keys only), then a consistent GetItem so a pause is honoured at once
+
+conversations               pk = "<tenant_id>#<call_id>", sk = record kind
+  - the call session (router opens it, voice paths close it)           sk = "SESSION"
+  - turns in order (transcripts)                                       sk = "TURN#<seq:06d>"
+  - transitions, escalations, tier changes                             sk = "EVENT#<iso time>#<kind>"
+  - list an agent's conversations, newest first (vendor API)           GSI by_agent
+        (agent_key = "<tenant_id>#<agent_id>", sort started_at; only SESSION items carry it)
+  - items expire with the tenant's retention period                    TTL expires_at
+
+customer_context            pk = "<tenant_id>#<identity>" (e.g. "cozy-comfort#phone:+15551234567")
+  - profile, lead data, recent conversations on any channel            sk = "PROFILE" | "CONV#<iso>"
+
+provisioning_jobs           pk = vendor_id, sk = job_id (one item per job, steps inside)
+  - job status with one entry per channel step                         GetItem
+
+usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
+  - month-to-date dollars by model / audio / telephony (budgets, API)  Query pk, begins_with period
+
+tenant_state                pk = tenant_id, sk = state key
+  - live concurrent calls (counter with a conditional limit)           sk = "calls#active"
+  - circuit breaker state per dependency                               sk = "breaker#<dependency>"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+    keys_only: bool = False
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    key: str  # stable short name: env var suffix, SSM parameter segment, construct id
+    partition_key: str = "pk"
+    sort_key: str = "sk"
+    indexes: tuple[Index, ...] = field(default_factory=tuple)
+    ttl_attribute: str | None = None
+
+    @property
+    def env_var(self) -> str:
+        return f"ORATIO_TABLE_{self.key.upper()}"
+
+
+AGENTS = TableSpec(
+    key="agents",
+    indexes=(
+        Index("by_phone_number", "phone_number", keys_only=True),
+        Index("by_status", "vendor_status", "created_at"),
+    ),
+)
+CONVERSATIONS = TableSpec(
+    key="conversations",
+    indexes=(Index("by_agent", "agent_key", "started_at"),),
+    ttl_attribute="expires_at",
+)
+CUSTOMER_CONTEXT = TableSpec(key="customer_context", ttl_attribute="expires_at")
+PROVISIONING_JOBS = TableSpec(key="provisioning_jobs", ttl_attribute="expires_at")
+USAGE = TableSpec(key="usage")
+TENANT_STATE = TableSpec(key="tenant_state")
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    AGENTS,
+    CONVERSATIONS,
+    CUSTOMER_CONTEXT,
+    PROVISIONING_JOBS,
+    USAGE,
+    TENANT_STATE,
+)

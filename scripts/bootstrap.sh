@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Installs everything Oratio needs on a fresh machine, and skips what is already there:
+#   1. finds a Python >= 3.12 interpreter (PYTHON=..., python3.13/3.12/python3, pyenv versions);
+#   2. creates .venv and installs the pinned requirements (re-installs only when they change);
+#   3. installs the CDK CLI pinned in package.json (aws-cdk@2) with npm;
+#   4. builds the Lambda dependency layer for python3.12/arm64 from wheels (no Docker).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=.venv
+STAMPS=.venv/.oratio-stamps
+LAYER_DIR=build/layers/deps
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# pip on some machines warns about configured find-links folders that do not exist; that is noise here.
+pip_install() { "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
+
+is_py312() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; }
+
+# Prefers 3.12 (the Lambda / AgentCore runtime), then any newer 3.x.
+find_python() {
+  local candidates=() pyenv_root=""
+  [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
+  command -v pyenv >/dev/null 2>&1 && pyenv_root=$(pyenv root)
+  candidates+=(python3.12)
+  [ -n "$pyenv_root" ] && candidates+=($(ls -1d "$pyenv_root"/versions/3.12*/bin/python3.12 2>/dev/null | sort -rV))
+  candidates+=(python3.13 python3.14 python3)
+  [ -n "$pyenv_root" ] && candidates+=($(ls -1d "$pyenv_root"/versions/3.1[3-9]*/bin/python3 2>/dev/null | sort -rV))
+  for c in "${candidates[@]}"; do
+    if command -v "$c" >/dev/null 2>&1 && is_py312 "$c"; then
+      command -v "$c"
+      return 0
+    fi
+  done
+  return 1
+}
+
+hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
+
+if [ ! -x "$VENV/bin/python" ] || ! is_py312 "$VENV/bin/python"; then
+  if ! PY=$(find_python); then
+    cat >&2 <<'EOF'
+[setup] ERROR: no Python 3.12 or newer was found.
+        Oratio targets Lambda python3.12 / AgentCore PYTHON_3_12 and needs Python >= 3.12.
+        Install one, then run this command again, for example:
+          pyenv install 3.12 && pyenv local 3.12     (pyenv)
+          sudo apt-get install python3.12 python3.12-venv   (Debian/Ubuntu with 3.12 packaged)
+        or point at an interpreter explicitly:  PYTHON=/path/to/python3.12 make test
+EOF
+    exit 1
+  fi
+  say "creating $VENV with $PY ($("$PY" --version 2>&1))"
+  rm -rf "$VENV"
+  "$PY" -m venv "$VENV"
+fi
+mkdir -p "$STAMPS"
+
+req_hash=$(hash_of requirements.txt requirements-dev.txt)
+if stamp_ok requirements "$req_hash"; then
+  say "Python requirements already installed"
+else
+  say "installing pinned Python requirements into $VENV"
+  pip_install --upgrade pip
+  pip_install -r requirements-dev.txt
+  echo "$req_hash" >"$STAMPS/requirements"
+fi
+
+npm_hash=$(hash_of package.json package-lock.json)
+if [ -x node_modules/.bin/cdk ] && stamp_ok npm "$npm_hash"; then
+  say "CDK CLI already installed ($(node_modules/.bin/cdk --version 2>/dev/null | head -1))"
+else
+  command -v npm >/dev/null 2>&1 || { echo "[setup] ERROR: npm not found; install Node.js 20+ (https://nodejs.org)" >&2; exit 1; }
+  say "installing the pinned CDK CLI (aws-cdk@2) with npm"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_hash" >"$STAMPS/npm"
+fi
+
+layer_hash=$(hash_of lambdas/requirements.txt)
+if [ -d "$LAYER_DIR/python" ] && stamp_ok layer "$layer_hash"; then
+  say "Lambda dependency layer already built"
+else
+  say "building the Lambda dependency layer (python3.12, arm64 wheels)"
+  rm -rf "$LAYER_DIR"
+  pip_install \
+    --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
+    --only-binary=:all: --no-deps --target "$LAYER_DIR/python" -r lambdas/requirements.txt
+  # Byte-code and dist-info metadata are dead weight in a layer.
+  find "$LAYER_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
+  echo "$layer_hash" >"$STAMPS/layer"
+fi
+say "ready"

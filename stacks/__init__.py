@@ -1,0 +1,1 @@
+"""CDK stacks (PlatformStack, TenantStack) and the constructs they wire together."""
