@@ -33,9 +33,7 @@ class ModelEntry(_Frozen):
     latency_class: Literal["fastest", "fast", "balanced", "slow"] = "balanced"
 
     def estimate_cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        return (
-            input_tokens * self.input_per_million_usd + output_tokens * self.output_per_million_usd
-        ) / 1_000_000
+        return (input_tokens * self.input_per_million_usd + output_tokens * self.output_per_million_usd) / 1_000_000
 
 
 class EmbeddingModel(_Frozen):

@@ -35,8 +35,12 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 # ISO 3166-1 alpha-2 codes of countries where Amazon Connect can claim phone numbers
 # (Amazon Connect administrator guide, "Countries supported"). Extend as AWS adds countries.
 CONNECT_PHONE_COUNTRIES = frozenset(
-    "AR AT AU BE BG BR CA CH CL CN CO CY CZ DE DK EE ES FI FR GB GR HK HR HU ID IE IL IN IS IT "
-    "JP KR LT LU LV MT MX MY NL NO NZ PE PH PL PR PT RO SE SG SI SK TH TR TW US ZA".split()
+    (
+        "AR AT AU BE BG BR CA CH CL CN CO CY CZ DE "
+        "DK EE ES FI FR GB GR HK HR HU ID IE IL IN "
+        "IS IT JP KR LT LU LV MT MX MY NL NO NZ PE "
+        "PH PL PR PT RO SE SG SI SK TH TR TW US ZA "
+    ).split()
 )
 
 
@@ -289,8 +293,7 @@ class TenantConfig(_Config):
     @cached_property
     def paused_message(self) -> str:
         return self.voice.paused_message or (
-            f"Thanks for calling {self.business.name}. Our assistant is taking a short break; "
-            "please call back shortly."
+            f"Thanks for calling {self.business.name}. Our assistant is taking a short break; please call back shortly."
         )
 
     @cached_property
@@ -319,7 +322,12 @@ def _describe(error: Any) -> str:
     message = _EXPECTATIONS.get(kind, error["msg"].removeprefix("Value error, "))
     if kind == "enum":
         message = f"{error['input']!r} is {message}; expected one of: {error['ctx']['expected']}"
-    elif kind not in _EXPECTATIONS and "input" in error and not isinstance(error["input"], dict | list):
+    elif (
+        kind not in _EXPECTATIONS
+        and "input" in error
+        and not isinstance(error["input"], dict | list)
+        and repr(error["input"]) not in message
+    ):
         message = f"{message} (got {error['input']!r})"
     return f"  - {path or '<top level>'}: {message}"
 
@@ -332,7 +340,10 @@ def load_tenant_file(path: Path | str) -> TenantConfig:
     except OSError as e:
         raise TenantConfigError(f"{path}: cannot read tenant file ({e.strerror})") from e
     except yaml.YAMLError as e:
-        raise TenantConfigError(f"{path}: not valid YAML: {e}") from e
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise TenantConfigError(f"{path}: not valid YAML{where}: {problem}") from e
     if not isinstance(raw, dict):
         raise TenantConfigError(f"{path}: expected a mapping of tenant settings at the top level")
     try:

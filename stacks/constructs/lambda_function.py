@@ -16,9 +16,9 @@ from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from cdk_nag import NagPackSuppression, NagSuppressions
 from constructs import Construct
 
+from stacks.nag import acknowledge
 from stacks.names import METRICS_NAMESPACE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +80,7 @@ class OratioFunction(Construct):
         service_name: str,
         description: str,
         environment: dict[str, str] | None = None,
-        timeout: Duration = Duration.seconds(8),
+        timeout_seconds: int = 8,
         memory_size: int = 512,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -111,7 +111,7 @@ class OratioFunction(Construct):
             code=lambda_.Code.from_asset(str(stage_function_code(handler_folder))),
             layers=[dependency_layer(self)],
             role=self.role,
-            timeout=timeout,
+            timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_size,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
@@ -123,25 +123,16 @@ class OratioFunction(Construct):
                 **(environment or {}),
             },
         )
-        NagSuppressions.add_resource_suppressions(
+        acknowledge(
             self.role,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-IAM5",
-                    reason="X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level "
-                    "permissions, so active tracing needs Resource '*'; every other statement is scoped.",
-                    applies_to=["Resource::*"],
-                )
-            ],
-            apply_to_children=True,
+            "IAM5",
+            "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so "
+            "active tracing needs Resource '*'; every other statement is scoped.",
+            applies_to="Resource::*",
         )
-        NagSuppressions.add_resource_suppressions(
+        acknowledge(
             self.function,
-            [
-                NagPackSuppression(
-                    id="AwsSolutions-L1",
-                    reason="Pinned to python3.12 on purpose: AgentCore runs PYTHON_3_12 and the shared "
-                    "core package is tested on 3.12; raise it for all functions at once, not here.",
-                )
-            ],
+            "L1",
+            "Pinned to python3.12 on purpose: AgentCore runs PYTHON_3_12 and the shared core package "
+            "is tested on 3.12; raise it for all functions at once, not here.",
         )

@@ -1,0 +1,150 @@
+"""Call router Lambda: Amazon Connect's inbound flow asks it where a new contact goes.
+
+Thin edge: parse the ContactFlowEvent, call `CallRouter.route`, answer with flat string attributes. It
+never raises: whatever fails, the caller is routed to the unavailable message (Connect would otherwise
+take the flow's error branch with no tenant wording), and the failure is logged and counted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+
+from oratio.adapters.dynamodb import (
+    DataAccessError,
+    DynamoDBAgentDirectory,
+    DynamoDBCallSessionStore,
+    dynamodb_client,
+)
+from oratio.domain.calls import CallRouter, InboundCall
+from oratio.domain.connect_events import ContactFlowEvent
+from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RouteReason, RoutingDecision, RoutingProfile
+from oratio.observability import logger, metrics, tracer
+from oratio.ports import Clock, SystemClock
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+
+CONTACT_ID_PATH = "Details.ContactData.ContactId"
+
+# The router's clock. Tests replace it before the first invocation (the router is built once per
+# container, on first use).
+clock: Clock = SystemClock()
+
+
+class RouterSettings(BaseModel):
+    """The router's environment, set by the CDK Lambda factory; read on first invocation, not at import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents_table: str = Field(min_length=1)
+    conversations_table: str = Field(min_length=1)
+    tenant_state_table: str = Field(min_length=1)
+    routing_profile: Json[RoutingProfile]
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RouterSettings:
+        """Validate settings from the process environment (or the mapping given)."""
+        env = os.environ if environ is None else environ
+        return cls.model_validate(
+            {
+                "agents_table": env.get(AGENTS.env_var),
+                "conversations_table": env.get(CONVERSATIONS.env_var),
+                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
+            }
+        )
+
+
+@cache
+def build_router() -> CallRouter:
+    """The router with DynamoDB adapters, built once per container (a failure is retried next time)."""
+    settings = RouterSettings.from_environ()
+    client = dynamodb_client()
+    profile = settings.routing_profile
+    return CallRouter(
+        profile=profile,
+        agents=DynamoDBAgentDirectory(settings.agents_table, client=client),
+        sessions=DynamoDBCallSessionStore(
+            settings.conversations_table,
+            settings.tenant_state_table,
+            retention_days=profile.retention_days,
+            client=client,
+        ),
+        clock=clock,
+    )
+
+
+def _parse(event: Mapping[str, Any]) -> InboundCall:
+    return ContactFlowEvent.model_validate(event).to_inbound_call()
+
+
+def route_contact(event: Mapping[str, Any]) -> RoutingDecision:
+    """Route one Connect contact; every failure becomes an unavailable decision with a failure reason."""
+    try:
+        call = _parse(event)
+    except ValidationError as e:
+        # Field locations only: pydantic's message would echo the input, which holds caller numbers.
+        problems = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in e.errors()]
+        logger.error("Connect event rejected", extra={"problems": problems})
+        return _failed(RouteReason.INVALID_EVENT, _profile_if_configured())
+    except ValueError:
+        logger.exception("Connect event rejected")
+        return _failed(RouteReason.INVALID_EVENT, _profile_if_configured())
+
+    try:
+        router = build_router()
+    except Exception:
+        logger.exception("call router is misconfigured")
+        return _failed(RouteReason.MISCONFIGURED, None)
+
+    try:
+        return router.route(call)
+    except DataAccessError:
+        logger.exception("call routing failed: data layer")
+        return _failed(RouteReason.DATA_UNAVAILABLE, router.profile)
+    except Exception:
+        logger.exception("call routing failed: unexpected error")
+        return _failed(RouteReason.INTERNAL_ERROR, router.profile)
+
+
+def _profile_if_configured() -> RoutingProfile | None:
+    # Lets even a rejected contact hear the tenant's own wording; a broken configuration is reported
+    # by the next valid contact, so it is not logged twice here.
+    try:
+        return build_router().profile
+    except Exception:
+        return None
+
+
+def _failed(reason: RouteReason, profile: RoutingProfile | None) -> RoutingDecision:
+    metrics.add_metric(name="RouterFailures", unit=MetricUnit.Count, value=1)
+    metrics.add_metadata(key="failure_reason", value=reason.value)
+    return RoutingDecision.failure(reason, profile)
+
+
+@logger.inject_lambda_context(correlation_id_path=CONTACT_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    """Entry point for Connect's Invoke AWS Lambda function block; returns flat string attributes."""
+    decision = route_contact(event)
+    tracer.put_annotation(key="route", value=decision.route.value)
+    metrics.add_metric(name="CallsRouted", unit=MetricUnit.Count, value=1)
+    # A metric of its own: the route dimension must not stick to the function's other metrics.
+    with single_metric(name="CallsByRoute", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as routed:
+        routed.add_dimension(name="route", value=decision.route.value)
+    logger.info(
+        "call routed",
+        extra={
+            "tenant_id": decision.tenant_id,
+            "route": decision.route.value,
+            "reason": decision.reason.value,
+            "agent_id": decision.agent_id,
+        },
+    )
+    return decision.to_connect_attributes()

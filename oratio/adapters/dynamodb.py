@@ -1,0 +1,418 @@
+"""DynamoDB adapters for the agent directory and the call session store (tables described in `oratio.tables`).
+
+Item layouts (the key design and access patterns are in `oratio.tables`):
+
+agents         pk = vendor_id, sk = agent_id; `phone_number` (only when set) feeds GSI `by_phone_number`,
+               `vendor_status` = "<vendor_id>#<status>" feeds GSI `by_status`; times are ISO 8601 strings.
+conversations  pk = "<tenant_id>#<contact_id>", sk = "SESSION"; `agent_key` = "<tenant_id>#<agent_id>" and
+               `started_at` feed GSI `by_agent`; `expires_at` (epoch seconds) is the TTL.
+tenant_state   pk = tenant_id, sk = "calls#active"; `active` counts the open, counted sessions.
+
+Every failure surfaces as a `DataAccessError` subclass raised from the botocore error.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from oratio.domain.agents import Agent, AgentStatus, preferred_agent
+from oratio.domain.calls import CallSession, CallStatus, OpenOutcome, OpenResult
+from oratio.domain.routing import DEFAULT_RETENTION_DAYS
+
+SESSION_SK = "SESSION"
+ACTIVE_CALLS_SK = "calls#active"
+PHONE_NUMBER_INDEX = "by_phone_number"
+
+# Amazon Connect gives a synchronous Lambda at most 8 s, so one slow DynamoDB call must fail fast
+# enough to leave time for a retry and for the caller to hear the unavailable message.
+CLIENT_CONFIG = Config(
+    connect_timeout=1,
+    read_timeout=2,
+    retries={"mode": "standard", "max_attempts": 3},
+)
+# Concurrent calls of one tenant update the same counter item, so transactions can conflict; botocore
+# does not retry TransactionCanceledException, we do, briefly.
+TRANSACTION_CONFLICT_RETRIES = 3
+CONFLICT_BACKOFF_SECONDS = (0.01, 0.05)
+# A number belongs to one agent; a few rows allow for a stale one during a reassignment.
+MAX_NUMBER_CANDIDATES = 5
+
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+class DataAccessError(Exception):
+    """A DynamoDB call failed; the message names the operation and the table, never the request data."""
+
+
+class DataUnavailableError(DataAccessError):
+    """DynamoDB could not be reached in time or throttled us; retrying later may succeed."""
+
+
+class TableNotFoundError(DataAccessError):
+    """The configured table does not exist (wrong name in the environment or not deployed)."""
+
+
+class AccessDeniedError(DataAccessError):
+    """The function's role may not perform this operation on this table."""
+
+
+class TransactionConflictError(DataAccessError):
+    """Concurrent transactions on the same item kept conflicting after our retries."""
+
+
+class CorruptItemError(DataAccessError):
+    """A stored item does not match the model it should hold."""
+
+
+def _translate(error: ClientError | BotoCoreError, operation: str, table: str) -> DataAccessError:
+    where = f"DynamoDB {operation} on {table}"
+    if isinstance(error, BotoCoreError):
+        return DataUnavailableError(f"{where}: {type(error).__name__}")
+    code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+    if code == "ResourceNotFoundException":
+        return TableNotFoundError(f"{where}: table not found")
+    if code in {"AccessDeniedException", "UnrecognizedClientException"}:
+        return AccessDeniedError(f"{where}: access denied ({code})")
+    if code in _UNAVAILABLE_CODES:
+        return DataUnavailableError(f"{where}: {code}")
+    return DataAccessError(f"{where}: {code}")
+
+
+def _serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+
+
+def _deserialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def dynamodb_client() -> Any:
+    """A DynamoDB client with Oratio's timeouts and retry mode, for the current region and credentials."""
+    return boto3.client("dynamodb", config=CLIENT_CONFIG)
+
+
+class _DynamoDBAdapter:
+    """Shared plumbing: a client made on first use and error translation."""
+
+    def __init__(self, client: Any | None) -> None:
+        self._client_instance = client
+
+    @property
+    def _client(self) -> Any:
+        # Built on first use, not at import or construction, so a cold start pays for it only when needed
+        # and tests can start their AWS mock first.
+        if self._client_instance is None:
+            self._client_instance = dynamodb_client()
+        return self._client_instance
+
+    def _call(self, operation: str, table: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = getattr(self._client, operation)(**kwargs)
+        except (ClientError, BotoCoreError) as e:
+            raise _translate(e, operation, table) from e
+        return cast(dict[str, Any], response)
+
+
+# ---------------------------------------------------------------------------------------------- agents
+
+
+def agent_status_key(vendor_id: str, status: AgentStatus) -> str:
+    """The `vendor_status` value of GSI `by_status` for a vendor's agents in a status."""
+    return f"{vendor_id}#{status.value}"
+
+
+def agent_to_item(agent: Agent) -> dict[str, Any]:
+    """The agents-table item for an agent (plain Python values)."""
+    return {
+        "pk": agent.vendor_id,
+        "sk": agent.agent_id,
+        "vendor_id": agent.vendor_id,
+        "agent_id": agent.agent_id,
+        "name": agent.name,
+        "status": agent.status.value,
+        "vendor_status": agent_status_key(agent.vendor_id, agent.status),
+        # Left out when None: a GSI key attribute may be absent but never null.
+        "phone_number": agent.phone_number,
+        "created_at": agent.created_at.isoformat(),
+        "updated_at": agent.updated_at.isoformat(),
+        "version": agent.version,
+    }
+
+
+def agent_from_item(item: Mapping[str, Any]) -> Agent:
+    """Read an agent from a deserialized item, ignoring attributes other paths add (settings, character)."""
+    fields = {name: item[name] for name in Agent.model_fields if name in item}
+    if "version" in fields:
+        fields["version"] = int(fields["version"])
+    try:
+        return Agent.model_validate(fields)
+    except ValidationError as e:
+        raise CorruptItemError(f"agent item {item.get('pk')}/{item.get('sk')} is invalid") from e
+
+
+class DynamoDBAgentDirectory(_DynamoDBAdapter):
+    """Resolves dialed numbers to agents: GSI lookup for the key, then a consistent read of the agent."""
+
+    def __init__(self, agents_table: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self._table = agents_table
+
+    def find_by_number(self, e164: str) -> Agent | None:
+        """The agent answering this number, as it is now (the GSI may lag; the consistent read does not)."""
+        response = self._call(
+            "query",
+            self._table,
+            TableName=self._table,
+            IndexName=PHONE_NUMBER_INDEX,
+            KeyConditionExpression="#phone = :phone",
+            ExpressionAttributeNames={"#phone": "phone_number"},
+            ExpressionAttributeValues={":phone": {"S": e164}},
+            Limit=MAX_NUMBER_CANDIDATES,
+        )
+        candidates: list[Agent] = []
+        for key in response.get("Items", []):
+            agent = self._get(key["pk"], key["sk"])
+            # The index is eventually consistent: the number may have moved since; trust the table.
+            if agent is not None and agent.phone_number == e164:
+                candidates.append(agent)
+        return preferred_agent(candidates)
+
+    def get_agent(self, vendor_id: str, agent_id: str) -> Agent | None:
+        """One agent by key, read consistently."""
+        return self._get({"S": vendor_id}, {"S": agent_id})
+
+    def put_agent(self, agent: Agent) -> None:
+        """Create or replace an agent (seeding for the demo and tests; the vendor API owns real writes)."""
+        self._call("put_item", self._table, TableName=self._table, Item=_serialize(agent_to_item(agent)))
+
+    def _get(self, pk: Mapping[str, Any], sk: Mapping[str, Any]) -> Agent | None:
+        response = self._call(
+            "get_item", self._table, TableName=self._table, Key={"pk": pk, "sk": sk}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return agent_from_item(_deserialize(item)) if item else None
+
+
+# --------------------------------------------------------------------------------------- call sessions
+
+
+def session_key(tenant_id: str, contact_id: str) -> dict[str, Any]:
+    """The conversations-table key of a call session, in DynamoDB's wire format."""
+    return {"pk": {"S": f"{tenant_id}#{contact_id}"}, "sk": {"S": SESSION_SK}}
+
+
+def session_to_item(session: CallSession, retention_days: int) -> dict[str, Any]:
+    """The conversations-table SESSION item for a call session (plain Python values)."""
+    expires = session.started_at + timedelta(days=retention_days)
+    return {
+        "pk": f"{session.tenant_id}#{session.contact_id}",
+        "sk": SESSION_SK,
+        "tenant_id": session.tenant_id,
+        "contact_id": session.contact_id,
+        "agent_id": session.agent_id,
+        # Only sessions with an agent appear in the agent's conversation list (GSI by_agent).
+        "agent_key": f"{session.tenant_id}#{session.agent_id}" if session.agent_id else None,
+        "channel": session.channel,
+        "dialed_number": session.dialed_number,
+        "caller_number": session.caller_number,
+        "route": session.route.value,
+        "reason": session.reason.value,
+        "voice_tier": session.voice_tier,
+        "started_at": session.started_at.isoformat(),
+        "counted_against_limit": session.counted_against_limit,
+        "status": session.status.value,
+        "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "expires_at": int(expires.timestamp()),
+    }
+
+
+def session_from_item(item: Mapping[str, Any]) -> CallSession:
+    """Read a call session from a deserialized SESSION item; other attributes (outcome, cost) are ignored."""
+    fields = {name: item[name] for name in CallSession.model_fields if name in item}
+    try:
+        return CallSession.model_validate(fields)
+    except ValidationError as e:
+        raise CorruptItemError(f"session item {item.get('pk')} is invalid") from e
+
+
+def _cancellation_codes(error: ClientError) -> list[str]:
+    reasons = error.response.get("CancellationReasons", [])
+    return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+class DynamoDBCallSessionStore(_DynamoDBAdapter):
+    """Sessions in conversations and live-call counters in tenant_state, changed in transactions."""
+
+    def __init__(
+        self,
+        conversations_table: str,
+        tenant_state_table: str,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        client: Any | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(client)
+        self._conversations = conversations_table
+        self._tenant_state = tenant_state_table
+        self._retention_days = retention_days
+        self._sleep = sleep
+
+    def get(self, tenant_id: str, contact_id: str) -> CallSession | None:
+        """The session of a contact, read consistently, or None."""
+        response = self._call(
+            "get_item",
+            self._conversations,
+            TableName=self._conversations,
+            Key=session_key(tenant_id, contact_id),
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return session_from_item(_deserialize(item)) if item else None
+
+    def open(self, session: CallSession, max_concurrent_calls: int) -> OpenResult:
+        """Put the session if new and, when it counts, take a slot below the limit, in one transaction."""
+        put = {
+            "TableName": self._conversations,
+            "Item": _serialize(session_to_item(session, self._retention_days)),
+            "ConditionExpression": "attribute_not_exists(pk)",
+            # The stored session comes back with the failure, saving a read on a retried invocation.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        if not session.counted_against_limit:
+            return self._put_uncounted(session, put)
+        take_slot = {
+            "TableName": self._tenant_state,
+            "Key": {"pk": {"S": session.tenant_id}, "sk": {"S": ACTIVE_CALLS_SK}},
+            "UpdateExpression": "SET #active = if_not_exists(#active, :zero) + :one, #updated = :now",
+            "ConditionExpression": "attribute_not_exists(#active) OR #active < :max",
+            "ExpressionAttributeNames": {"#active": "active", "#updated": "updated_at"},
+            "ExpressionAttributeValues": {
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+                ":max": {"N": str(max_concurrent_calls)},
+                ":now": {"S": session.started_at.isoformat()},
+            },
+        }
+        for attempt in range(TRANSACTION_CONFLICT_RETRIES + 1):
+            try:
+                self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": take_slot}])
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise _translate(e, "transact_write_items", self._conversations) from e
+                codes = _cancellation_codes(e)
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return self._already_exists(session, e)
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    return OpenResult(OpenOutcome.OVER_CAPACITY, session)
+                if "TransactionConflict" in codes and attempt < TRANSACTION_CONFLICT_RETRIES:
+                    self._sleep(random.uniform(*CONFLICT_BACKOFF_SECONDS))  # noqa: S311 - jitter, not secrets
+                    continue
+                if "TransactionConflict" in codes:
+                    raise TransactionConflictError(
+                        f"DynamoDB transact_write_items on {self._tenant_state}: kept conflicting"
+                    ) from e
+                raise DataAccessError(
+                    f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(codes)})"
+                ) from e
+            except BotoCoreError as e:
+                raise _translate(e, "transact_write_items", self._conversations) from e
+            return OpenResult(OpenOutcome.CREATED, session)
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def close(self, tenant_id: str, contact_id: str, ended_at: datetime) -> CallSession | None:
+        """Close an open session and release its slot once; the counter never goes below zero."""
+        session = self.get(tenant_id, contact_id)
+        if session is None or session.status is CallStatus.CLOSED:
+            return session
+        close_session = {
+            "TableName": self._conversations,
+            "Key": session_key(tenant_id, contact_id),
+            "UpdateExpression": "SET #status = :closed, ended_at = :ended",
+            "ConditionExpression": "#status = :open",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":closed": {"S": CallStatus.CLOSED.value},
+                ":open": {"S": CallStatus.OPEN.value},
+                ":ended": {"S": ended_at.isoformat()},
+            },
+        }
+        release_slot = {
+            "TableName": self._tenant_state,
+            "Key": {"pk": {"S": tenant_id}, "sk": {"S": ACTIVE_CALLS_SK}},
+            "UpdateExpression": "SET #active = #active - :one",
+            "ConditionExpression": "#active > :zero",
+            "ExpressionAttributeNames": {"#active": "active"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":zero": {"N": "0"}},
+        }
+        items: list[dict[str, Any]] = [{"Update": close_session}]
+        if session.counted_against_limit:
+            items.append({"Update": release_slot})
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as e:
+            codes = _cancellation_codes(e)
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return self.get(tenant_id, contact_id)  # closed meanwhile by another path
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                # The counter is already at zero (drift); the session must still be closed.
+                self._call("update_item", self._conversations, **close_session)
+            else:
+                raise _translate(e, "transact_write_items", self._conversations) from e
+        except BotoCoreError as e:
+            raise _translate(e, "transact_write_items", self._conversations) from e
+        return session.model_copy(update={"status": CallStatus.CLOSED, "ended_at": ended_at})
+
+    def active_calls(self, tenant_id: str) -> int:
+        """The tenant's live-call counter, read consistently (0 before the first call)."""
+        response = self._call(
+            "get_item",
+            self._tenant_state,
+            TableName=self._tenant_state,
+            Key={"pk": {"S": tenant_id}, "sk": {"S": ACTIVE_CALLS_SK}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return int(_deserialize(item).get("active", 0)) if item else 0
+
+    def _put_uncounted(self, session: CallSession, put: dict[str, Any]) -> OpenResult:
+        try:
+            self._client.put_item(**put)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return self._already_exists(session, e)
+            raise _translate(e, "put_item", self._conversations) from e
+        except BotoCoreError as e:
+            raise _translate(e, "put_item", self._conversations) from e
+        return OpenResult(OpenOutcome.CREATED, session)
+
+    def _already_exists(self, session: CallSession, error: ClientError) -> OpenResult:
+        item = error.response.get("Item")
+        reasons = error.response.get("CancellationReasons") or []
+        if item is None and reasons:
+            item = reasons[0].get("Item")
+        stored = session_from_item(_deserialize(item)) if item else self.get(session.tenant_id, session.contact_id)
+        if stored is None:
+            # The condition failed yet nothing is there: deleted in between. Report it rather than guess.
+            raise DataAccessError(f"DynamoDB session {session.tenant_id}#{session.contact_id} vanished")
+        return OpenResult(OpenOutcome.ALREADY_EXISTS, stored)

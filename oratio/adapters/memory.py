@@ -1,0 +1,112 @@
+"""In-memory adapters for the local mode, tests and benchmarks: same semantics as DynamoDB, one process only.
+
+They are honest stand-ins, not mocks: a lock makes `open`/`close` atomic the way a DynamoDB transaction
+is, so idempotency and the concurrent-call limit behave as deployed. Nothing here persists.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from oratio.domain.agents import Agent, preferred_agent
+from oratio.domain.calls import CallSession, CallStatus, OpenOutcome, OpenResult
+
+
+class InMemoryAgentDirectory:
+    """Agents keyed by vendor and id, with a number index like the `by_phone_number` GSI."""
+
+    def __init__(self, agents: list[Agent] | None = None) -> None:
+        self._agents: dict[tuple[str, str], Agent] = {}
+        for agent in agents or []:
+            self.put_agent(agent)
+
+    def put_agent(self, agent: Agent) -> None:
+        """Create or replace an agent."""
+        self._agents[(agent.vendor_id, agent.agent_id)] = agent
+
+    def find_by_number(self, e164: str) -> Agent | None:
+        """The agent answering this number; as in DynamoDB, a live agent wins over a deleted one."""
+        matches = [a for a in self._agents.values() if a.phone_number == e164]
+        return preferred_agent(matches)
+
+
+class InMemoryCallSessionStore:
+    """Call sessions and per-tenant live-call counters in dicts, changed under one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, str], CallSession] = {}
+        self._active: dict[str, int] = {}
+
+    def get(self, tenant_id: str, contact_id: str) -> CallSession | None:
+        """The session of a contact, or None."""
+        with self._lock:
+            return self._sessions.get((tenant_id, contact_id))
+
+    def open(self, session: CallSession, max_concurrent_calls: int) -> OpenResult:
+        """Record the session and take a slot if it counts, atomically (see `CallSessionStore.open`)."""
+        key = (session.tenant_id, session.contact_id)
+        with self._lock:
+            existing = self._sessions.get(key)
+            if existing is not None:
+                return OpenResult(OpenOutcome.ALREADY_EXISTS, existing)
+            if session.counted_against_limit:
+                active = self._active.get(session.tenant_id, 0)
+                if active >= max_concurrent_calls:
+                    return OpenResult(OpenOutcome.OVER_CAPACITY, session)
+                self._active[session.tenant_id] = active + 1
+            self._sessions[key] = session
+            return OpenResult(OpenOutcome.CREATED, session)
+
+    def close(self, tenant_id: str, contact_id: str, ended_at: datetime) -> CallSession | None:
+        """Close an open session and release its slot once; closing twice changes nothing."""
+        key = (tenant_id, contact_id)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None or session.status is CallStatus.CLOSED:
+                return session
+            closed = session.model_copy(update={"status": CallStatus.CLOSED, "ended_at": ended_at})
+            self._sessions[key] = closed
+            if session.counted_against_limit:
+                self._active[tenant_id] = max(0, self._active.get(tenant_id, 0) - 1)
+            return closed
+
+    def active_calls(self, tenant_id: str) -> int:
+        """Counted sessions of the tenant that are open."""
+        with self._lock:
+            return self._active.get(tenant_id, 0)
+
+    def sessions(self, tenant_id: str) -> list[CallSession]:
+        """Every session of a tenant, oldest first (for the local mode's reports and tests)."""
+        with self._lock:
+            found = [s for (t, _), s in self._sessions.items() if t == tenant_id]
+        return sorted(found, key=lambda s: s.started_at)
+
+
+class FixedClock:
+    """A clock that says what it is told; for tests, demos and benchmarks, never deployed."""
+
+    def __init__(self, instant: datetime) -> None:
+        if instant.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware instant")
+        self._instant = instant
+
+    def now(self) -> datetime:
+        """The instant set last."""
+        return self._instant
+
+    def set(self, instant: datetime) -> None:
+        """Move the clock to another aware instant."""
+        if instant.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware instant")
+        self._instant = instant
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the clock forward."""
+        self._instant = self._instant + delta
+
+    @classmethod
+    def at_utc(cls, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> FixedClock:
+        """A clock fixed at a UTC wall time."""
+        return cls(datetime(year, month, day, hour, minute, tzinfo=UTC))

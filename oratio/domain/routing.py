@@ -1,0 +1,193 @@
+"""Call routing policy: where an inbound contact goes, given the tenant snapshot, the agent and the time.
+
+`RoutingProfile` is the deploy-time snapshot of a tenant that the call router needs (put in its environment
+by the CDK app as `RoutingProfile.from_tenant(tenant).to_env()`); `decide_route` is the pure policy;
+`RoutingDecision.to_connect_attributes()` is what Amazon Connect gets back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oratio.config.tenant import TENANT_ID_PATTERN, BusinessHours, TenantConfig
+from oratio.domain.agents import Agent, AgentStatus
+
+ROUTING_PROFILE_ENV_VAR = "ORATIO_ROUTING_PROFILE"
+DEFAULT_RETENTION_DAYS = 90
+
+# Spoken when the router cannot even read its tenant profile (a deployment fault): there is no tenant
+# wording to use, and the caller must still hear something rather than dead air.
+FALLBACK_UNAVAILABLE_MESSAGE = "We're sorry, we can't take your call right now. Please try again later."
+
+
+class Route(StrEnum):
+    """Where the contact flow sends the caller."""
+
+    AGENT = "agent"
+    CLOSED = "closed"
+    PAUSED = "paused"
+    UNAVAILABLE = "unavailable"
+
+
+class RouteReason(StrEnum):
+    """Why a route was chosen; logged, stored on the session and returned to the flow."""
+
+    ACCEPTED = "accepted"
+    UNKNOWN_NUMBER = "unknown_number"
+    AGENT_PAUSED = "agent_paused"
+    AGENT_DRAFT = "agent_draft"
+    AGENT_PROVISIONING = "agent_provisioning"
+    AGENT_STOPPED = "agent_stopped"
+    AGENT_DELETED = "agent_deleted"
+    OUTSIDE_BUSINESS_HOURS = "outside_business_hours"
+    OVER_CAPACITY = "over_capacity"
+    # Failures of the router itself: the caller hears the unavailable message, never an error.
+    INVALID_EVENT = "invalid_event"
+    DATA_UNAVAILABLE = "data_unavailable"
+    MISCONFIGURED = "misconfigured"
+    INTERNAL_ERROR = "internal_error"
+
+
+_INACTIVE_REASONS: dict[AgentStatus, RouteReason] = {
+    AgentStatus.DRAFT: RouteReason.AGENT_DRAFT,
+    AgentStatus.PROVISIONING: RouteReason.AGENT_PROVISIONING,
+    AgentStatus.STOPPED: RouteReason.AGENT_STOPPED,
+    AgentStatus.DELETED: RouteReason.AGENT_DELETED,
+}
+
+
+class RoutingProfile(BaseModel):
+    """What the call router knows about its tenant, frozen at deploy time and carried in one env var."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
+    hours: BusinessHours
+    max_concurrent_calls: int = Field(ge=1)
+    greeting: str = Field(min_length=1)
+    closed_message: str = Field(min_length=1)
+    paused_message: str = Field(min_length=1)
+    unavailable_message: str = Field(min_length=1)
+    voice_id: str = Field(min_length=1)
+    default_tier: str = Field(min_length=1)
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
+
+    @classmethod
+    def from_tenant(cls, tenant: TenantConfig) -> RoutingProfile:
+        """Take the router's slice of a validated tenant configuration."""
+        return cls(
+            tenant_id=tenant.tenant_id,
+            hours=tenant.business.hours,
+            max_concurrent_calls=tenant.limits.max_concurrent_calls,
+            greeting=tenant.greeting,
+            closed_message=tenant.closed_message,
+            paused_message=tenant.paused_message,
+            unavailable_message=tenant.unavailable_message,
+            voice_id=tenant.voice.voice_id,
+            default_tier=tenant.voice.default_tier,
+        )
+
+    def to_env(self) -> str:
+        """Compact JSON for the `ORATIO_ROUTING_PROFILE` environment variable (4 KB budget for all vars)."""
+        return self.model_dump_json(exclude_none=True)
+
+    @classmethod
+    def from_env(cls, value: str) -> RoutingProfile:
+        """Parse what `to_env` produced; raises pydantic's ValidationError on a bad value."""
+        return cls.model_validate_json(value)
+
+    def message_for(self, route: Route) -> str:
+        """The sentence the caller hears first on a route."""
+        match route:
+            case Route.AGENT:
+                return self.greeting
+            case Route.CLOSED:
+                return self.closed_message
+            case Route.PAUSED:
+                return self.paused_message
+            case Route.UNAVAILABLE:
+                return self.unavailable_message
+
+
+class RoutingDecision(BaseModel):
+    """The router's answer for one contact: the route, why, and what to say in which voice."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_id: str
+    route: Route
+    reason: RouteReason
+    agent_id: str | None = None
+    message: str = Field(description="spoken first: the greeting on the agent route, else the route's message")
+    greeting: str = Field(description="the tenant greeting, for the bot's opening turn on the agent route")
+    voice_id: str
+    voice_tier: str
+
+    @classmethod
+    def for_route(
+        cls, profile: RoutingProfile, route: Route, reason: RouteReason, agent_id: str | None = None
+    ) -> RoutingDecision:
+        """Build the decision for a route with the tenant's wording and voice."""
+        return cls(
+            tenant_id=profile.tenant_id,
+            route=route,
+            reason=reason,
+            agent_id=agent_id,
+            message=profile.message_for(route),
+            greeting=profile.greeting,
+            voice_id=profile.voice_id,
+            voice_tier=profile.default_tier,
+        )
+
+    @classmethod
+    def failure(cls, reason: RouteReason, profile: RoutingProfile | None = None) -> RoutingDecision:
+        """The unavailable answer given when the router itself fails; works even without a profile."""
+        if profile is not None:
+            return cls.for_route(profile, Route.UNAVAILABLE, reason)
+        return cls(
+            tenant_id="",
+            route=Route.UNAVAILABLE,
+            reason=reason,
+            message=FALLBACK_UNAVAILABLE_MESSAGE,
+            greeting="",
+            voice_id="",
+            voice_tier="",
+        )
+
+    def to_connect_attributes(self) -> dict[str, str]:
+        """A flat map of strings: Amazon Connect rejects nested values and nulls in a Lambda response."""
+        return {
+            "route": self.route.value,
+            "reason": self.reason.value,
+            "agent_id": self.agent_id or "",
+            "message": self.message,
+            "greeting": self.greeting,
+            "voice_id": self.voice_id,
+            "voice_tier": self.voice_tier,
+            "tenant_id": self.tenant_id,
+        }
+
+
+def decide_route(
+    profile: RoutingProfile, agent: Agent | None, now: datetime, *, has_capacity: bool = True
+) -> RoutingDecision:
+    """Apply the routing policy, in order: known number, agent status, business hours, capacity.
+
+    `agent` is the agent the dialed number resolves to (None when unknown or owned by another tenant);
+    `now` must be timezone-aware. Capacity is enforced atomically by the session store, so the use case
+    first decides with `has_capacity=True` and asks again with False when the store refuses the slot.
+    """
+    if agent is None or agent.vendor_id != profile.tenant_id:
+        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.UNKNOWN_NUMBER)
+    if agent.status is AgentStatus.PAUSED:
+        return RoutingDecision.for_route(profile, Route.PAUSED, RouteReason.AGENT_PAUSED, agent.agent_id)
+    if agent.status is not AgentStatus.ACTIVE:
+        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, _INACTIVE_REASONS[agent.status], agent.agent_id)
+    if not profile.hours.is_open(now):
+        return RoutingDecision.for_route(profile, Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
+    if not has_capacity:
+        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id)
+    return RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id)

@@ -1,0 +1,57 @@
+"""Ports: the small interfaces the domain depends on. AWS adapters and local adapters implement them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+from oratio.domain.agents import Agent
+from oratio.domain.calls import CallSession, OpenResult
+
+
+class Clock(Protocol):
+    """Source of the current time, so policies that depend on it can be tested at any instant."""
+
+    def now(self) -> datetime:
+        """The current instant, timezone-aware."""
+        ...
+
+
+class SystemClock:
+    """The real clock, in UTC."""
+
+    def now(self) -> datetime:
+        """The current instant in UTC."""
+        return datetime.now(UTC)
+
+
+class AgentDirectory(Protocol):
+    """Finds the agent behind a dialed number."""
+
+    def find_by_number(self, e164: str) -> Agent | None:
+        """The agent answering this E.164 number, read consistently (a pause is honoured at once), or None."""
+        ...
+
+
+class CallSessionStore(Protocol):
+    """Call session records and the tenant's live-call counter, changed together atomically."""
+
+    def get(self, tenant_id: str, contact_id: str) -> CallSession | None:
+        """The session of a contact, or None."""
+        ...
+
+    def open(self, session: CallSession, max_concurrent_calls: int) -> OpenResult:
+        """Record a new session and, if it counts against the limit, take a slot, all or nothing.
+
+        Outcomes: `created`; `already_exists` with the stored session (nothing changed, nothing counted);
+        `over_capacity` when a counted session would exceed `max_concurrent_calls` (nothing stored).
+        """
+        ...
+
+    def close(self, tenant_id: str, contact_id: str, ended_at: datetime) -> CallSession | None:
+        """Mark an open session closed and give back its slot, once; None if there is no such session."""
+        ...
+
+    def active_calls(self, tenant_id: str) -> int:
+        """How many counted sessions of the tenant are open now."""
+        ...

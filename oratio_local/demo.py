@@ -1,0 +1,251 @@
+"""`make demo`: Oratio's main job on the embedded local default (no AWS account).
+
+1. Synthesize the platform stack and one tenant stack per `tenants/*.yaml`; print what was made.
+2. Validate the templates: cfn-lint and cdk-nag (AwsSolutions).
+3. Route sample inbound calls for the first tenant through the real call-router Lambda handler,
+   against a local DynamoDB (moto, in process), and print each routing decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from oratio.config import TenantConfig, TenantConfigError, load_tenants
+from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio_local.dynamodb import create_tables
+from oratio_local.events import connect_contact_flow_event, lambda_context
+from oratio_local.lambdas import load_handler
+
+REPO = Path(__file__).resolve().parents[1]
+REGION = "us-east-1"
+
+
+def _heading(text: str) -> None:
+    print(f"\n== {text} " + "=" * max(0, 72 - len(text)))
+
+
+# --------------------------------------------------------------------------------------------- synth
+def synthesize(tenants_dir: Path, outdir: Path) -> tuple[list[TenantConfig], Path]:
+    """Synthesize the app into `outdir`; exits with the tenant-file message if a file is bad."""
+    # Imported here: loading the CDK (jsii) costs seconds and the routing part does not need it.
+    from aws_cdk import cx_api
+
+    from stacks.app_builder import build_app, new_app
+
+    try:
+        tenants = load_tenants(tenants_dir)
+    except TenantConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from e
+    app = new_app(str(outdir))
+    build_app(app, tenants=tenants)
+    try:
+        assembly = app.synth()
+    except RuntimeError as e:
+        if "ValidationFailed" not in str(e):
+            raise
+        assembly = cx_api.CloudAssembly(str(outdir))
+    for stack in assembly.stacks:
+        resources = stack.template.get("Resources", {})
+        kinds = Counter(r["Type"] for r in resources.values())
+        top = ", ".join(f"{kind.split('::', 1)[1]} x{n}" for kind, n in kinds.most_common(6))
+        print(f"  {stack.stack_name:<28} {len(resources):>3} resources  ({top}, ...)")
+    return tenants, outdir
+
+
+def validate(outdir: Path) -> bool:
+    """Run cfn-lint and read cdk-nag's report; print a summary; True when both are clean."""
+    templates = sorted(str(p) for p in outdir.glob("*.template.json"))
+    lint = subprocess.run(  # noqa: S603 - our interpreter's cfn-lint on our own templates
+        [str(Path(sys.executable).with_name("cfn-lint")), "--format", "parseable", *templates],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = lint.stdout.splitlines()
+    errors = [line for line in lines if ":E" in line]
+    warnings = [line for line in lines if ":W" in line]
+    print(f"  cfn-lint   {len(templates)} templates: {len(errors)} errors, {len(warnings)} warnings")
+    for line in errors:
+        print(f"    {line}")
+
+    report_path = outdir / "validation-report.json"
+    report = json.loads(report_path.read_text()) if report_path.exists() else {"pluginReports": []}
+    violations = [v for r in report["pluginReports"] for v in r["violations"]]
+    acknowledged = [
+        v for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions" for v in r["suppressedViolations"]
+    ]
+    rules = sorted({v["ruleName"].split("[")[0] for v in acknowledged})
+    print(
+        f"  cdk-nag    AwsSolutions: {len(violations)} unacknowledged findings, "
+        f"{len(acknowledged)} acknowledged with reasons ({', '.join(rules)})"
+    )
+    for v in violations:
+        print(f"    {v['ruleName']}: {v['description'][:120]}")
+    return not errors and not violations
+
+
+# ------------------------------------------------------------------------------------- local calls
+@contextmanager
+def local_aws() -> Iterator[Any]:
+    """moto in process, with fake credentials so nothing can reach a real account."""
+    import boto3
+    from moto import mock_aws
+
+    fake = {
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_SESSION_TOKEN": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "Oratio",
+        "POWERTOOLS_SERVICE_NAME": "call_router",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    saved = {k: os.environ.get(k) for k in fake}
+    os.environ.update(fake)
+    try:
+        with mock_aws():
+            yield boto3.client("dynamodb", region_name=REGION)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _local_instant(tenant: TenantConfig, weekday: int, at: time) -> datetime:
+    """The next date that falls on `weekday` (Monday 0), at local time `at`, as UTC."""
+    zone = ZoneInfo(tenant.business.hours.time_zone)
+    day = datetime.now(zone).date()
+    day += timedelta(days=(weekday - day.weekday()) % 7)
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+def _open_slot(tenant: TenantConfig) -> datetime:
+    """An instant inside the tenant's business hours (one hour after the first opening of the week)."""
+    for weekday in range(7):
+        hours = tenant.business.hours.day(weekday)
+        if hours is not None:
+            opening = datetime.combine(datetime.now(UTC).date(), hours.open) + timedelta(minutes=30)
+            return _local_instant(tenant, weekday, opening.time())
+    raise ValueError(f"{tenant.tenant_id} is never open; the demo needs at least one open day")
+
+
+def _closed_slot(tenant: TenantConfig) -> datetime:
+    for weekday in range(7):
+        hours = tenant.business.hours.day(weekday)
+        if hours is None:
+            return _local_instant(tenant, weekday, time(12, 0))
+        if hours.open > time(0, 0):
+            return _local_instant(tenant, weekday, time(0, 0))
+    raise ValueError(f"{tenant.tenant_id} is always open")
+
+
+def route_sample_calls(tenant: TenantConfig) -> list[dict[str, str]]:
+    """Seed one agent on the tenant's number and route a handful of real-shaped Connect contacts."""
+    from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore
+    from oratio.adapters.memory import FixedClock
+
+    # Connect claims the real number at deploy time; locally the tenant's published contact number
+    # stands in for it.
+    number = tenant.business.contact.phone or "+15550100000"
+    rows: list[dict[str, str]] = []
+    with local_aws() as client:
+        names = create_tables(client)
+        os.environ[AGENTS.env_var] = names[AGENTS.key]
+        os.environ[CONVERSATIONS.env_var] = names[CONVERSATIONS.key]
+        os.environ[TENANT_STATE.env_var] = names[TENANT_STATE.key]
+        os.environ[ROUTING_PROFILE_ENV_VAR] = RoutingProfile.from_tenant(tenant).to_env()
+        directory = DynamoDBAgentDirectory(names[AGENTS.key], client=client)
+        sessions = DynamoDBCallSessionStore(names[CONVERSATIONS.key], names[TENANT_STATE.key], client=client)
+
+        open_at = _open_slot(tenant)
+        agent = Agent(
+            vendor_id=tenant.tenant_id,
+            agent_id="front-desk",
+            name=f"{tenant.business.name} front desk",
+            status=AgentStatus.ACTIVE,
+            phone_number=number,
+            created_at=open_at - timedelta(days=7),
+            updated_at=open_at - timedelta(days=1),
+        )
+        directory.put_agent(agent)
+        handler = load_handler("call_router")
+        clock = FixedClock(open_at)
+        handler.clock = clock  # type: ignore[attr-defined]  # module loaded from a file path
+
+        def call(scenario: str, contact_id: str, dialed: str = number) -> None:
+            event = connect_contact_flow_event(contact_id=contact_id, dialed=dialed)
+            with redirect_stdout(io.StringIO()):  # the handler's EMF metrics belong to CloudWatch
+                answer = handler.lambda_handler(event, lambda_context("call_router"))
+            spoken = answer["greeting"] if answer["route"] == "agent" else answer["message"]
+            active = sessions.active_calls(tenant.tenant_id)
+            rows.append({"scenario": scenario, **answer, "spoken": spoken, "active": str(active)})
+
+        call("caller rings in business hours", "demo-contact-0001")
+        call("Connect retries the same contact", "demo-contact-0001")
+        call("unknown number dialed", "demo-contact-0002", dialed="+15550009999")
+        clock.set(_closed_slot(tenant))
+        call("caller rings after hours", "demo-contact-0003")
+        clock.set(open_at)
+        directory.put_agent(agent.model_copy(update={"status": AgentStatus.PAUSED}))
+        call("vendor paused the agent", "demo-contact-0004")
+        directory.put_agent(agent)
+        for n in range(tenant.limits.max_concurrent_calls - 1):
+            call("(filling the line)", f"demo-fill-{n:04d}")
+        rows = [r for r in rows if not r["scenario"].startswith("(")]
+        call(f"call beyond {tenant.limits.max_concurrent_calls} concurrent", "demo-contact-0005")
+    return rows
+
+
+def print_decisions(rows: list[dict[str, str]]) -> None:
+    print(f"  {'scenario':<34} {'route':<12} {'reason':<24} {'live':>4}  caller hears")
+    for row in rows:
+        print(f"  {row['scenario']:<34} {row['route']:<12} {row['reason']:<24} {row['active']:>4}  {row['spoken']}")
+    print("\n  Attributes returned to Connect for the first call (flat string map):")
+    print("  " + json.dumps({k: v for k, v in rows[0].items() if k not in ("scenario", "spoken", "active")}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--tenants", type=Path, default=REPO / "tenants", help="folder of tenant files")
+    parser.add_argument("--outdir", type=Path, default=None, help="where to write the cloud assembly")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+    print("Oratio — local demo (no AWS account; DynamoDB is moto in process; nothing is deployed)")
+    with tempfile.TemporaryDirectory() as tmp:
+        outdir = args.outdir or Path(tmp) / "cdk.out"
+        _heading("1. synthesize")
+        tenants, outdir = synthesize(args.tenants, outdir)
+        _heading("2. validate")
+        clean = validate(outdir)
+    if not tenants:
+        print("no tenant files; add tenants/<id>.yaml to route a call")
+        return 0 if clean else 1
+    tenant = tenants[0]
+    _heading(f"3. route sample calls for {tenant.tenant_id} (call router Lambda, local DynamoDB)")
+    print_decisions(route_sample_calls(tenant))
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

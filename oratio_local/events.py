@@ -1,0 +1,74 @@
+"""Real-shaped AWS events and Lambda contexts: what the local mode feeds handlers in place of Amazon
+Connect and the Lambda service, and what every test layer builds its events from.
+
+Shapes follow AWS's documented examples; when AWS documents a new field, add it here once.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+CONNECT_INSTANCE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/c8c0e68d-2200-4265-82c0-0123456789ab"
+
+
+def connect_contact_flow_event(
+    contact_id: str | None = None,
+    dialed: str | None = "+15552333464",
+    caller: str | None = "+15551234567",
+    channel: str = "VOICE",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """An Amazon Connect `ContactFlowEvent` as a flow's Invoke AWS Lambda function block sends it.
+
+    `dialed=None` / `caller=None` give null endpoints (as on chat). Keyword overrides replace keys of
+    `Details.ContactData` (e.g. `Attributes={...}`), except `Parameters`, which replaces `Details.Parameters`.
+    """
+    contact_id = contact_id or str(uuid.uuid4())
+    contact_data: dict[str, Any] = {
+        "Attributes": {},
+        "Channel": channel,
+        "ContactId": contact_id,
+        "CustomerEndpoint": {"Address": caller, "Type": "TELEPHONE_NUMBER"} if caller else None,
+        "InitialContactId": contact_id,
+        "InitiationMethod": "INBOUND",
+        "InstanceARN": CONNECT_INSTANCE_ARN,
+        "LanguageCode": "en-US",
+        "MediaStreams": {"Customer": {"Audio": None}},
+        "PreviousContactId": contact_id,
+        "Queue": None,
+        "SystemEndpoint": {"Address": dialed, "Type": "TELEPHONE_NUMBER"} if dialed else None,
+    }
+    parameters = overrides.pop("Parameters", {})
+    contact_data.update(copy.deepcopy(overrides))
+    return {
+        "Details": {"ContactData": contact_data, "Parameters": dict(parameters)},
+        "Name": "ContactFlowEvent",
+    }
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes of a Lambda context object that Powertools reads."""
+
+    function_name: str = "oratio-test-function"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:oratio-test-function"
+    aws_request_id: str = "00000000-0000-4000-8000-000000000000"
+    log_group_name: str = "/aws/lambda/oratio-test-function"
+    log_stream_name: str = "2025/01/01/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 8_000
+
+
+def lambda_context(function_name: str = "oratio-test-function") -> FakeLambdaContext:
+    """A Lambda context for invoking a handler directly in tests."""
+    return FakeLambdaContext(
+        function_name=function_name,
+        invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+        aws_request_id=str(uuid.uuid4()),
+    )

@@ -1,0 +1,22 @@
+"""cdk-nag (v3, a CDK validation plugin): how the app applies the AwsSolutions pack and how a
+construct acknowledges a finding. An unacknowledged finding fails synth; every acknowledgement
+carries the rule id and a specific reason, and lands in `cdk.out/validation-report.json`."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, App, Validations
+from cdk_nag import AwsSolutionsChecks
+from constructs import IConstruct
+
+PACK = "AwsSolutions"
+VALIDATION_REPORT = "validation-report.json"
+
+
+def apply_checks(app: App) -> None:
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+
+
+def acknowledge(scope: IConstruct, rule: str, reason: str, *, applies_to: str | None = None) -> None:
+    """Acknowledge `rule` (e.g. "IAM5", finding "Resource::*") on `scope` and everything below it."""
+    rule_id = f"{PACK}::{PACK}-{rule}" + (f"[{applies_to}]" if applies_to else "")
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))

@@ -1,0 +1,74 @@
+"""TenantStack: one per `tenants/<id>.yaml`. Reads like a table of contents of a tenant's deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from oratio.config import TenantConfig
+from oratio.domain.routing import RoutingProfile
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from stacks.constructs.connect import ConnectCenter
+from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.knowledge import TenantKnowledge
+from stacks.constructs.lambda_function import OratioFunction
+from stacks.names import PROJECT, Outputs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class TenantStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, tenant: TenantConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"Oratio tenant {tenant.tenant_id}: Connect, voice, knowledge",
+            **kwargs,
+        )
+        self.tenant = tenant
+        Tags.of(self).add("project", PROJECT)
+        Tags.of(self).add("tenant", tenant.tenant_id)
+
+        tables = PlatformTableRefs(self, "PlatformTables")
+        self.call_router = self._call_router(tenant, tables)
+        self.connect = ConnectCenter(
+            self,
+            "Connect",
+            tenant=tenant,
+            call_router=self.call_router.function,
+            flows_dir=ROOT / "contact_flows",
+        )
+        self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
+        # The router may look up only the number this tenant claimed.
+        tables.grant_items(
+            self.call_router.function,
+            AGENTS,
+            ["Query"],
+            [self.connect.phone_number.attr_address],
+            index="by_phone_number",
+        )
+
+    def _call_router(self, tenant: TenantConfig, tables: PlatformTableRefs) -> OratioFunction:
+        router = OratioFunction(
+            self,
+            "CallRouter",
+            handler_folder="call_router",
+            service_name="call_router",
+            description=f"Routes {tenant.tenant_id}'s inbound contacts: agent, hours, limits",
+            # Connect waits at most 8 s for a synchronous Lambda; answer well inside it.
+            timeout_seconds=5,
+            environment={
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE),
+                "ORATIO_ROUTING_PROFILE": RoutingProfile.from_tenant(tenant).to_env(),
+            },
+        )
+        tid = tenant.tenant_id
+        # Item access is limited to keys that start with this tenant's id (isolation in IAM too).
+        tables.grant_items(router.function, AGENTS, ["GetItem"], [tid])
+        tables.grant_items(router.function, CONVERSATIONS, ["GetItem", "PutItem"], [f"{tid}#*"])
+        tables.grant_items(router.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
+        CfnOutput(self, Outputs.CALL_ROUTER_ARN, value=router.function.function_arn)
+        return router

@@ -1,0 +1,11 @@
+"""Real-shaped AWS events and Lambda contexts shared by every test layer (defined once, in the local
+mode package, so the demo and the tests feed handlers the same shapes)."""
+
+from oratio_local.events import (
+    CONNECT_INSTANCE_ARN,
+    FakeLambdaContext,
+    connect_contact_flow_event,
+    lambda_context,
+)
+
+__all__ = ["CONNECT_INSTANCE_ARN", "FakeLambdaContext", "connect_contact_flow_event", "lambda_context"]

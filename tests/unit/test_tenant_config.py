@@ -1,0 +1,139 @@
+"""Tenant files: the shipped example loads; each kind of mistake fails with one actionable message."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from oratio.config import TenantConfigError, load_tenant_file, load_tenants
+from oratio.config.tenant import Channel
+
+TENANTS = Path(__file__).resolve().parents[2] / "tenants"
+EXAMPLE = TENANTS / "cozy-comfort.yaml"
+
+
+def _example() -> dict[str, Any]:
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+def _write(tmp_path: Path, data: Any, name: str = "cozy-comfort") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def test_cozy_comfort_example_matches_the_product_brief() -> None:
+    tenant = load_tenant_file(EXAMPLE)
+    assert tenant.business.name == "Cozy Comfort Bedding"
+    assert tenant.business.products == ("bedding_sets", "pillows", "comforters", "duvets")
+    assert tenant.business.tone == "friendly_helpful"
+    assert tenant.business.hours.time_zone == "America/New_York"
+    assert "30-day returns" in (tenant.business.policies.returns or "")
+    assert "over $50" in (tenant.business.policies.shipping or "")
+    assert set(tenant.channels) == {
+        Channel.VOICE,
+        Channel.CHAT,
+        Channel.WHATSAPP,
+        Channel.INSTAGRAM,
+        Channel.FACEBOOK,
+        Channel.X,
+    }
+    assert tenant.knowledge.dimensions == 1024
+
+
+@pytest.mark.parametrize(
+    ("when_utc", "is_open"),
+    [
+        (datetime(2026, 11, 25, 14, 0, tzinfo=UTC), True),  # Wed 09:00 EST opens
+        (datetime(2026, 11, 25, 13, 59, tzinfo=UTC), False),  # Wed 08:59 EST
+        (datetime(2026, 11, 25, 22, 59, tzinfo=UTC), True),  # Wed 17:59 EST
+        (datetime(2026, 11, 25, 23, 0, tzinfo=UTC), False),  # Wed 18:00 EST closes
+        (datetime(2026, 7, 1, 13, 0, tzinfo=UTC), True),  # Wed 09:00 EDT (daylight saving)
+        (datetime(2026, 11, 29, 15, 0, tzinfo=UTC), False),  # Sunday: closed all day
+    ],
+)
+def test_business_hours_are_judged_in_the_tenant_time_zone(when_utc: datetime, is_open: bool) -> None:
+    assert load_tenant_file(EXAMPLE).business.hours.is_open(when_utc) is is_open
+
+
+def _mutate(path: str, value: Any) -> dict[str, Any]:
+    data = _example()
+    *parents, leaf = path.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    if value is _DELETE:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return data
+
+
+_DELETE = object()
+
+BAD_FILES = [
+    # (what is wrong, mutation, field path in the message, expectation in the message)
+    ("wrong type", ("limits.max_concurrent_calls", "ten"), "limits.max_concurrent_calls", "valid integer"),
+    (
+        "unknown channel",
+        ("channels", ["voice", "telegram"]),
+        "channels[1]",
+        "'telegram' is not a supported value",
+    ),
+    ("bad time zone", ("business.hours.time_zone", "America/Nowhere"), "business.hours.time_zone", "IANA"),
+    ("bad phone country", ("connect.phone_number.country", "XX"), "connect.phone_number.country", "ISO 3166"),
+    ("missing field", ("business.name", _DELETE), "business.name", "required"),
+    ("unknown key", ("business.colour", "blue"), "business.colour", "unknown key"),
+    ("bad hours", ("business.hours.monday", "9am-6pm"), "business.hours.monday", "HH:MM-HH:MM"),
+    ("unknown model", ("agent.allowed_models", ["gpt-9"]), "agent.allowed_models", "model catalog"),
+    (
+        "bad embedding size",
+        ("knowledge.embedding_dimensions", 768),
+        "knowledge",
+        "use one of [256, 512, 1024]",
+    ),
+    ("bad budget", ("agent.monthly_budget_usd", -5), "agent.monthly_budget_usd", "greater than 0"),
+]
+
+
+@pytest.mark.parametrize(("mistake", "mutation", "field", "expected"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_tenant_file_names_file_field_and_fix(
+    tmp_path: Path, mistake: str, mutation: tuple[str, Any], field: str, expected: str
+) -> None:
+    path = _write(tmp_path, _mutate(*mutation))
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: invalid tenant configuration")
+    assert f"  - {field}:" in message
+    assert expected in message
+
+
+def test_tenant_id_must_match_file_name(tmp_path: Path) -> None:
+    path = _write(tmp_path, _example(), name="someone-else")
+    with pytest.raises(TenantConfigError, match=r"someone-else\.yaml: tenant_id: 'cozy-comfort' must match"):
+        load_tenant_file(path)
+
+
+def test_invalid_yaml_reports_file_and_position(tmp_path: Path) -> None:
+    path = _write(tmp_path, "tenant_id: cozy-comfort\nbusiness: [unclosed\n")
+    with pytest.raises(TenantConfigError, match=r"cozy-comfort\.yaml: not valid YAML.*line"):
+        load_tenant_file(path)
+
+
+def test_missing_tenant_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(TenantConfigError, match=r"nobody\.yaml: cannot read tenant file"):
+        load_tenants(tmp_path, only="nobody")
+
+
+def test_several_mistakes_are_reported_together(tmp_path: Path) -> None:
+    data = _mutate("business.hours.time_zone", "Mars/Olympus")
+    data["connect"]["phone_number"]["country"] = "ZZ"
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_file(_write(tmp_path, data))
+    assert "business.hours.time_zone" in str(caught.value)
+    assert "connect.phone_number.country" in str(caught.value)
