@@ -179,9 +179,84 @@ class VoiceSettings(_Config):
         return self
 
 
+BUILTIN_TOOLS = ("knowledge_search", "transfer_to_human", "end_call")
+
+
+def _check_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as e:
+        raise ValueError(f"not a valid JSON Schema: {e.message}") from e
+    if schema.get("type") != "object":
+        raise ValueError('a tool input_schema must have "type": "object" at the top')
+    return schema
+
+
+class BusinessTool(_Config):
+    """A tenant's own HTTPS endpoint the agent may call as a tool (arguments validated first)."""
+
+    name: str = Field(pattern=r"^[a-zA-Z][a-zA-Z0-9_-]{0,63}$")
+    description: str = Field(min_length=1, max_length=1_000)
+    url: HttpUrl
+    method: Literal["GET", "POST"] = "POST"
+    input_schema: Annotated[dict[str, Any], AfterValidator(_check_json_schema)]
+    writes: bool = Field(default=False, description="changes something (orders, bookings): input is screened")
+    timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    max_response_bytes: int = Field(default=65_536, ge=1_024, le=1_048_576)
+
+    @field_validator("url")
+    @classmethod
+    def _https_only(cls, value: HttpUrl) -> HttpUrl:
+        if value.scheme != "https":
+            raise ValueError("business tools must use https:// URLs")
+        return value
+
+
+class WorkflowSettings(_Config):
+    """Agent roles in conversation order and when a lead counts as qualified."""
+
+    roles: tuple[str, ...] = ("greeter", "qualifier", "sales", "support", "closer")
+    initial_role: str = "greeter"
+    qualification_threshold: float = Field(default=0.7, ge=0, le=1)
+    premium_tier: str = "premium"
+
+    @model_validator(mode="after")
+    def _initial_role_known(self) -> WorkflowSettings:
+        if self.initial_role not in self.roles:
+            raise ValueError(f"initial_role {self.initial_role!r} is not one of roles {list(self.roles)}")
+        return self
+
+
 class AgentSettings(_Config):
     allowed_models: tuple[str, ...] = Field(min_length=1)
     monthly_budget_usd: float = Field(gt=0, le=1_000_000)
+    max_turn_cost_usd: float = Field(default=0.05, gt=0, le=10)
+    tools: tuple[str, ...] = Field(default=BUILTIN_TOOLS, description="built-in tools enabled for the agent")
+    business_tools: tuple[BusinessTool, ...] = ()
+    tool_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
+    max_parallel_tools: int = Field(default=20, ge=1, le=100)
+    turn_deadline_seconds: float = Field(default=8.0, gt=0, le=120)
+    thinking_budget_tokens: int = Field(default=2_048, ge=1_024, le=64_000)
+    workflow: WorkflowSettings = WorkflowSettings()
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in BUILTIN_TOOLS]
+        if unknown:
+            raise ValueError(f"unknown built-in tool(s) {unknown}; available: {', '.join(BUILTIN_TOOLS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_tool_names(self) -> AgentSettings:
+        names = [*self.tools, *(t.name for t in self.business_tools)]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"tool names must be unique; repeated: {duplicates}")
+        return self
 
     @field_validator("allowed_models")
     @classmethod
@@ -271,6 +346,15 @@ class TenantConfig(_Config):
     connect: ConnectSettings
     limits: Limits = Limits()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+
+    @model_validator(mode="after")
+    def _premium_tier_exists(self) -> TenantConfig:
+        tier = self.agent.workflow.premium_tier
+        if tier not in self.voice.tiers:
+            raise ValueError(
+                f"agent.workflow.premium_tier {tier!r} is not one of voice.tiers: {sorted(self.voice.tiers)}"
+            )
+        return self
 
     @field_validator("channels")
     @classmethod

@@ -97,6 +97,36 @@ BAD_FILES = [
         "use one of [256, 512, 1024]",
     ),
     ("bad budget", ("agent.monthly_budget_usd", -5), "agent.monthly_budget_usd", "greater than 0"),
+    ("unknown built-in tool", ("agent.tools", ["teleport"]), "agent.tools", "available: knowledge_search"),
+    ("missing premium tier", ("agent.workflow", {"premium_tier": "gold"}), "<top level>", "is not one of voice.tiers"),
+]
+
+
+def _business_tool(**changes: Any) -> dict[str, Any]:
+    tool = dict(_example()["agent"]["business_tools"][0])
+    tool.update(changes)
+    return {**_example()["agent"], "business_tools": [tool]}
+
+
+BAD_FILES += [
+    (
+        "http business tool",
+        ("agent", _business_tool(url="http://api.example.com/x")),
+        "agent.business_tools[0].url",
+        "https",
+    ),
+    (
+        "bad tool schema",
+        ("agent", _business_tool(input_schema={"type": "object", "properties": {"n": {"type": "int"}}})),
+        "agent.business_tools[0].input_schema",
+        "not a valid JSON Schema",
+    ),
+    (
+        "non-object tool schema",
+        ("agent", _business_tool(input_schema={"type": "string"})),
+        "agent.business_tools[0].input_schema",
+        '"object"',
+    ),
 ]
 
 

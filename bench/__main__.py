@@ -1,0 +1,29 @@
+"""`make bench`: prints Oratio's figures. Run on an idle machine; figures vary with load.
+
+Sections: synth, call router, ... (each module's `run()`).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from bench import router, synth
+
+
+def main() -> None:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OratioBench")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    print(f"Oratio benchmarks — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
+    only = set(sys.argv[1:])
+    for name, module in (("synth", synth), ("router", router)):
+        if not only or name in only:
+            print()
+            module.run()
+
+
+if __name__ == "__main__":
+    main()
