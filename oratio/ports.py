@@ -48,8 +48,14 @@ class CallSessionStore(Protocol):
         """
         ...
 
-    def close(self, tenant_id: str, contact_id: str, ended_at: datetime) -> CallSession | None:
-        """Mark an open session closed and give back its slot, once; None if there is no such session."""
+    def close(
+        self, tenant_id: str, contact_id: str, ended_at: datetime, *, outcome: str | None = None
+    ) -> CallSession | None:
+        """Mark an open session closed (end, duration, outcome) and give back its slot, all or nothing, once.
+
+        Only the call that flips the session from open to closed releases the slot; closing a closed session
+        changes nothing and returns it as stored. None if there is no such session.
+        """
         ...
 
     def active_calls(self, tenant_id: str) -> int:

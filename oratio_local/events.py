@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 CONNECT_INSTANCE_ARN = "arn:aws:connect:us-east-1:123456789012:instance/c8c0e68d-2200-4265-82c0-0123456789ab"
@@ -46,6 +47,66 @@ def connect_contact_flow_event(
     return {
         "Details": {"ContactData": contact_data, "Parameters": dict(parameters)},
         "Name": "ContactFlowEvent",
+    }
+
+
+def _utc(instant: datetime, timespec: str) -> str:
+    return instant.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
+def _connect_time(instant: datetime) -> str:
+    # Contact event details carry millisecond UTC timestamps ("2021-08-04T17:18:37.000Z").
+    return _utc(instant, "milliseconds")
+
+
+def connect_contact_event(
+    contact_id: str | None = None,
+    event_type: str = "DISCONNECTED",
+    *,
+    instance_arn: str = CONNECT_INSTANCE_ARN,
+    channel: str = "VOICE",
+    initiated_at: datetime | None = None,
+    disconnected_at: datetime | None = None,
+    disconnect_reason: str | None = "CUSTOMER_DISCONNECT",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """An Amazon Connect contact event as an EventBridge rule delivers it to a Lambda target.
+
+    Shape per the Amazon Connect administrator guide ("Amazon Connect contact events", sample event for a
+    disconnected voice call). `disconnectTimestamp` and `disconnectReason` are present on DISCONNECTED (and
+    COMPLETED) events only; `disconnected_at` defaults to three minutes after `initiated_at` (default: now).
+    `disconnect_reason=None` leaves the reason out. Keyword overrides replace keys of `detail`.
+    """
+    contact_id = contact_id or str(uuid.uuid4())
+    initiated_at = initiated_at or datetime.now(UTC).replace(microsecond=0)
+    ended = event_type in {"DISCONNECTED", "COMPLETED"}
+    disconnected_at = disconnected_at or initiated_at + timedelta(minutes=3)
+    _, _, _, region, account, _ = instance_arn.split(":", 5)
+    detail: dict[str, Any] = {
+        "eventType": event_type,
+        "contactId": contact_id,
+        "initialContactId": contact_id,
+        "channel": channel,
+        "instanceArn": instance_arn,
+        "initiationMethod": "INBOUND",
+        "initiationTimestamp": _connect_time(initiated_at),
+        "connectedToSystemTimestamp": _connect_time(initiated_at + timedelta(seconds=1)),
+    }
+    if ended:
+        detail["disconnectTimestamp"] = _connect_time(disconnected_at)
+        if disconnect_reason is not None:
+            detail["disconnectReason"] = disconnect_reason
+    detail.update(copy.deepcopy(overrides))
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Amazon Connect Contact Event",
+        "source": "aws.connect",
+        "account": account,
+        "time": _utc(disconnected_at if ended else initiated_at, "seconds"),  # EventBridge: "...T17:43:48Z"
+        "region": region,
+        "resources": [f"{instance_arn}/contact/{contact_id}", instance_arn],
+        "detail": detail,
     }
 
 

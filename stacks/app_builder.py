@@ -48,6 +48,6 @@ def build_app(
     for tenant in tenants:
         stack = TenantStack(app, tenant_stack_id(tenant.tenant_id), tenant=tenant, env=env)
         # Tenant stacks read platform table names from SSM at deploy time: deploy the platform first.
-        stack.add_dependency(platform)
+        stack.add_stack_dependency(platform)
     apply_checks(app)
     return app

@@ -11,6 +11,7 @@ from constructs import Construct
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from stacks.constructs.call_events import CallEventProcessor
 from stacks.constructs.connect import ConnectCenter
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
@@ -40,6 +41,9 @@ class TenantStack(Stack):
             tenant=tenant,
             call_router=self.call_router.function,
             flows_dir=ROOT / "contact_flows",
+        )
+        self.call_events = CallEventProcessor(
+            self, "CallEvents", tenant=tenant, instance_arn=self.connect.instance.attr_arn, tables=tables
         )
         self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
         # The router may look up only the number this tenant claimed.

@@ -4,8 +4,15 @@ mode package, so the demo and the tests feed handlers the same shapes)."""
 from oratio_local.events import (
     CONNECT_INSTANCE_ARN,
     FakeLambdaContext,
+    connect_contact_event,
     connect_contact_flow_event,
     lambda_context,
 )
 
-__all__ = ["CONNECT_INSTANCE_ARN", "FakeLambdaContext", "connect_contact_flow_event", "lambda_context"]
+__all__ = [
+    "CONNECT_INSTANCE_ARN",
+    "FakeLambdaContext",
+    "connect_contact_event",
+    "connect_contact_flow_event",
+    "lambda_context",
+]

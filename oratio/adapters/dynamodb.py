@@ -243,12 +243,14 @@ def session_to_item(session: CallSession, retention_days: int) -> dict[str, Any]
         "counted_against_limit": session.counted_against_limit,
         "status": session.status.value,
         "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+        "duration_seconds": session.duration_seconds,
+        "outcome": session.outcome,
         "expires_at": int(expires.timestamp()),
     }
 
 
 def session_from_item(item: Mapping[str, Any]) -> CallSession:
-    """Read a call session from a deserialized SESSION item; other attributes (outcome, cost) are ignored."""
+    """Read a call session from a deserialized SESSION item; other attributes (e.g. cost) are ignored."""
     fields = {name: item[name] for name in CallSession.model_fields if name in item}
     try:
         return CallSession.model_validate(fields)
@@ -340,48 +342,104 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
             return OpenResult(OpenOutcome.CREATED, session)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
-    def close(self, tenant_id: str, contact_id: str, ended_at: datetime) -> CallSession | None:
-        """Close an open session and release its slot once; the counter never goes below zero."""
+    def close(
+        self, tenant_id: str, contact_id: str, ended_at: datetime, *, outcome: str | None = None
+    ) -> CallSession | None:
+        """Close an open session and release its slot in one transaction, once.
+
+        The session update is conditioned on `status = open`, so of two deliveries of the same end (or two
+        paths ending the call) only the first flips the session and gives back the slot; the other finds it
+        closed and changes nothing. The counter never goes below zero.
+        """
         session = self.get(tenant_id, contact_id)
         if session is None or session.status is CallStatus.CLOSED:
             return session
-        close_session = {
-            "TableName": self._conversations,
-            "Key": session_key(tenant_id, contact_id),
-            "UpdateExpression": "SET #status = :closed, ended_at = :ended",
-            "ConditionExpression": "#status = :open",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":closed": {"S": CallStatus.CLOSED.value},
-                ":open": {"S": CallStatus.OPEN.value},
-                ":ended": {"S": ended_at.isoformat()},
-            },
-        }
+        closed = session.closed(ended_at, outcome)
+        close_session = self._close_session_update(closed, ended_at)
         release_slot = {
             "TableName": self._tenant_state,
             "Key": {"pk": {"S": tenant_id}, "sk": {"S": ACTIVE_CALLS_SK}},
-            "UpdateExpression": "SET #active = #active - :one",
+            "UpdateExpression": "SET #active = #active - :one, #updated = :now",
             "ConditionExpression": "#active > :zero",
-            "ExpressionAttributeNames": {"#active": "active"},
-            "ExpressionAttributeValues": {":one": {"N": "1"}, ":zero": {"N": "0"}},
+            "ExpressionAttributeNames": {"#active": "active", "#updated": "updated_at"},
+            "ExpressionAttributeValues": {
+                ":one": {"N": "1"},
+                ":zero": {"N": "0"},
+                ":now": {"S": ended_at.isoformat()},
+            },
         }
         items: list[dict[str, Any]] = [{"Update": close_session}]
         if session.counted_against_limit:
             items.append({"Update": release_slot})
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as e:
-            codes = _cancellation_codes(e)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return self.get(tenant_id, contact_id)  # closed meanwhile by another path
-            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                # The counter is already at zero (drift); the session must still be closed.
-                self._call("update_item", self._conversations, **close_session)
-            else:
+        for attempt in range(TRANSACTION_CONFLICT_RETRIES + 1):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise _translate(e, "transact_write_items", self._conversations) from e
+                codes = _cancellation_codes(e)
+                if codes and codes[0] == "ConditionalCheckFailed":
+                    return self._stored_after_failed_close(tenant_id, contact_id, e)
+                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                    # The counter is already at zero (drift); the session must still be closed.
+                    return self._close_without_slot(closed, close_session)
+                if "TransactionConflict" in codes and attempt < TRANSACTION_CONFLICT_RETRIES:
+                    self._sleep(random.uniform(*CONFLICT_BACKOFF_SECONDS))  # noqa: S311 - jitter, not secrets
+                    continue
+                if "TransactionConflict" in codes:
+                    raise TransactionConflictError(
+                        f"DynamoDB transact_write_items on {self._tenant_state}: kept conflicting"
+                    ) from e
+                raise DataAccessError(
+                    f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(codes)})"
+                ) from e
+            except BotoCoreError as e:
                 raise _translate(e, "transact_write_items", self._conversations) from e
+            return closed
+        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def _close_session_update(self, closed: CallSession, ended_at: datetime) -> dict[str, Any]:
+        """The conditional update that flips a SESSION item from open to `closed`'s end state."""
+        assignments = ["#status = :closed", "ended_at = :ended", "duration_seconds = :duration"]
+        values: dict[str, Any] = {
+            ":closed": {"S": CallStatus.CLOSED.value},
+            ":open": {"S": CallStatus.OPEN.value},
+            ":ended": {"S": ended_at.isoformat()},
+            ":duration": {"N": str(closed.duration_seconds or 0)},
+        }
+        if closed.outcome is not None:
+            assignments.append("#outcome = :outcome")
+            values[":outcome"] = {"S": closed.outcome}
+        names = {"#status": "status"} | ({"#outcome": "outcome"} if closed.outcome is not None else {})
+        return {
+            "TableName": self._conversations,
+            "Key": session_key(closed.tenant_id, closed.contact_id),
+            "UpdateExpression": "SET " + ", ".join(assignments),
+            "ConditionExpression": "#status = :open",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            # The stored session comes back with the failure, saving a read on a redelivered end.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _stored_after_failed_close(self, tenant_id: str, contact_id: str, error: ClientError) -> CallSession | None:
+        # Closed meanwhile by another delivery or path (or deleted): report what is stored, change nothing.
+        reasons = error.response.get("CancellationReasons") or []
+        item = reasons[0].get("Item") if reasons else None
+        return session_from_item(_deserialize(item)) if item else self.get(tenant_id, contact_id)
+
+    def _close_without_slot(self, closed: CallSession, close_session: dict[str, Any]) -> CallSession | None:
+        try:
+            self._client.update_item(**close_session)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                item = e.response.get("Item")
+                stored = session_from_item(_deserialize(item)) if item else None
+                return stored or self.get(closed.tenant_id, closed.contact_id)
+            raise _translate(e, "update_item", self._conversations) from e
         except BotoCoreError as e:
-            raise _translate(e, "transact_write_items", self._conversations) from e
-        return session.model_copy(update={"status": CallStatus.CLOSED, "ended_at": ended_at})
+            raise _translate(e, "update_item", self._conversations) from e
+        return closed
 
     def active_calls(self, tenant_id: str) -> int:
         """The tenant's live-call counter, read consistently (0 before the first call)."""

@@ -59,14 +59,16 @@ class InMemoryCallSessionStore:
             self._sessions[key] = session
             return OpenResult(OpenOutcome.CREATED, session)
 
-    def close(self, tenant_id: str, contact_id: str, ended_at: datetime) -> CallSession | None:
+    def close(
+        self, tenant_id: str, contact_id: str, ended_at: datetime, *, outcome: str | None = None
+    ) -> CallSession | None:
         """Close an open session and release its slot once; closing twice changes nothing."""
         key = (tenant_id, contact_id)
         with self._lock:
             session = self._sessions.get(key)
             if session is None or session.status is CallStatus.CLOSED:
                 return session
-            closed = session.model_copy(update={"status": CallStatus.CLOSED, "ended_at": ended_at})
+            closed = session.closed(ended_at, outcome)
             self._sessions[key] = closed
             if session.counted_against_limit:
                 self._active[tenant_id] = max(0, self._active.get(tenant_id, 0) - 1)

@@ -41,7 +41,7 @@ class InboundCall(BaseModel):
 
 
 class CallSession(BaseModel):
-    """The record of one contact, opened by the router and closed by the voice paths."""
+    """The record of one contact, opened by the router and closed when Amazon Connect reports it disconnected."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -58,6 +58,26 @@ class CallSession(BaseModel):
     counted_against_limit: bool = Field(description="holds one of the tenant's concurrent-call slots")
     status: CallStatus = CallStatus.OPEN
     ended_at: AwareDatetime | None = None
+    duration_seconds: int | None = Field(default=None, ge=0, description="whole seconds from start to end")
+    outcome: str | None = Field(default=None, description="why it ended, e.g. Connect's disconnect reason")
+
+    def closed(self, ended_at: datetime, outcome: str | None = None) -> CallSession:
+        """This session as it is once closed at `ended_at` (aware), with its duration.
+
+        The end comes from another clock (Amazon Connect's) than the start (the router's), so a skew that
+        would make the duration negative is clamped to zero.
+        """
+        if ended_at.tzinfo is None:
+            raise ValueError("ended_at must be timezone-aware")
+        duration = max(0, round((ended_at - self.started_at).total_seconds()))
+        return self.model_copy(
+            update={
+                "status": CallStatus.CLOSED,
+                "ended_at": ended_at,
+                "duration_seconds": duration,
+                "outcome": outcome,
+            }
+        )
 
 
 class OpenOutcome(StrEnum):

@@ -1,0 +1,137 @@
+"""Amazon Connect contact events and what Oratio does with them: a contact's DISCONNECTED event closes its
+call session and gives back its concurrent-call slot, once.
+
+Event shape per the Amazon Connect administrator guide, "Amazon Connect contact events" (the contact events
+data model and the sample event for a disconnected voice call), as EventBridge delivers it: the envelope
+(`source` aws.connect, `detail-type` "Amazon Connect Contact Event") around a camel-case `detail`. AWS adds
+fields and event types over time; unknown keys are ignored, and so are event types Oratio does not act on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from oratio.domain.calls import CallSession, CallStatus
+
+if TYPE_CHECKING:
+    from oratio.ports import CallSessionStore
+
+CONTACT_EVENT_SOURCE = "aws.connect"
+CONTACT_EVENT_DETAIL_TYPE = "Amazon Connect Contact Event"
+DISCONNECTED = "DISCONNECTED"
+
+# Set by the CDK construct that deploys the call-events function.
+TENANT_ID_ENV_VAR = "ORATIO_TENANT_ID"
+CONNECT_INSTANCE_ARN_ENV_VAR = "ORATIO_CONNECT_INSTANCE_ARN"
+
+
+class _AwsEvent(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class ContactEventDetail(_AwsEvent):
+    """`detail` of a contact event: which contact, in which instance, and what happened to it."""
+
+    event_type: str = Field(min_length=1, alias="eventType", description="INITIATED, ..., DISCONNECTED, ...")
+    contact_id: str = Field(min_length=1, max_length=256, alias="contactId")
+    instance_arn: str = Field(min_length=1, alias="instanceArn")
+    channel: str | None = Field(default=None, alias="channel", description="VOICE, CHAT, TASK (any case)")
+    initiation_method: str | None = Field(default=None, alias="initiationMethod")
+    initial_contact_id: str | None = Field(default=None, alias="initialContactId")
+    previous_contact_id: str | None = Field(default=None, alias="previousContactId")
+    initiation_timestamp: AwareDatetime | None = Field(default=None, alias="initiationTimestamp")
+    connected_to_system_timestamp: AwareDatetime | None = Field(default=None, alias="connectedToSystemTimestamp")
+    disconnect_timestamp: AwareDatetime | None = Field(default=None, alias="disconnectTimestamp")
+    disconnect_reason: str | None = Field(default=None, alias="disconnectReason")
+
+
+class ConnectContactEvent(_AwsEvent):
+    """An Amazon Connect contact event as an EventBridge rule delivers it to a Lambda target."""
+
+    id: str = Field(min_length=1, description="EventBridge event id; the same on a redelivery")
+    source: Literal["aws.connect"]
+    detail_type: Literal["Amazon Connect Contact Event"] = Field(alias="detail-type")
+    time: AwareDatetime = Field(description="when EventBridge received the event")
+    account: str | None = None
+    region: str | None = None
+    resources: list[str] = Field(default_factory=list)
+    detail: ContactEventDetail
+
+    @property
+    def contact_id(self) -> str:
+        """The contact the event is about: the call session's key and the log correlation id."""
+        return self.detail.contact_id
+
+    @property
+    def ended_at(self) -> datetime:
+        """When the contact ended: its disconnect timestamp, else the event's own time."""
+        return self.detail.disconnect_timestamp or self.time
+
+
+class ContactEventAction(StrEnum):
+    """What handling one contact event did."""
+
+    CLOSED = "closed"  # the session was open: now closed, its slot (if it held one) given back
+    ALREADY_CLOSED = "already_closed"  # a redelivery, or another path ended it first: nothing changed
+    UNKNOWN_CONTACT = "unknown_contact"  # the router never saw the contact (e.g. outbound, transferred)
+    IGNORED_EVENT_TYPE = "ignored_event_type"  # not an end of contact
+    OTHER_INSTANCE = "other_instance"  # another tenant's Connect instance: not ours to touch
+
+
+@dataclass(frozen=True, slots=True)
+class ContactEventResult:
+    """Outcome of one contact event; `session` is the session as stored afterwards, when there is one."""
+
+    action: ContactEventAction
+    session: CallSession | None = None
+
+    @property
+    def released_slot(self) -> bool:
+        """Whether this event gave a concurrent-call slot back to the tenant."""
+        return (
+            self.action is ContactEventAction.CLOSED and self.session is not None and self.session.counted_against_limit
+        )
+
+
+class CallEndRecorder:
+    """Closes a tenant's call sessions when Amazon Connect reports their contacts disconnected.
+
+    Idempotent per contact: EventBridge and Lambda deliver at least once, and the store's `close` flips a
+    session from open to closed (and releases its slot) only once, atomically.
+    """
+
+    def __init__(self, tenant_id: str, instance_arn: str, sessions: CallSessionStore) -> None:
+        self._tenant_id = tenant_id
+        self._instance_arn = instance_arn
+        self._sessions = sessions
+
+    @property
+    def tenant_id(self) -> str:
+        """The tenant whose sessions this recorder closes."""
+        return self._tenant_id
+
+    def handle(self, event: ConnectContactEvent) -> ContactEventResult:
+        """Close the contact's session on DISCONNECTED for this tenant's instance; ignore anything else."""
+        detail = event.detail
+        if detail.event_type != DISCONNECTED:
+            return ContactEventResult(ContactEventAction.IGNORED_EVENT_TYPE)
+        if detail.instance_arn != self._instance_arn:
+            return ContactEventResult(ContactEventAction.OTHER_INSTANCE)
+        # Read first to tell a redelivery from the first delivery; the close itself stays conditional, so
+        # a race between two deliveries still releases the slot once (both may report CLOSED).
+        stored = self._sessions.get(self._tenant_id, detail.contact_id)
+        if stored is None:
+            return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
+        if stored.status is CallStatus.CLOSED:
+            return ContactEventResult(ContactEventAction.ALREADY_CLOSED, stored)
+        closed = self._sessions.close(
+            self._tenant_id, detail.contact_id, event.ended_at, outcome=detail.disconnect_reason
+        )
+        if closed is None:
+            return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
+        return ContactEventResult(ContactEventAction.CLOSED, closed)

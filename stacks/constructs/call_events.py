@@ -1,0 +1,114 @@
+"""The tenant's call-events processor: Amazon Connect's DISCONNECTED contact events, routed by an EventBridge
+rule to a Lambda that closes the contact's call session and gives back its concurrent-call slot.
+
+EventBridge invokes the function asynchronously, so two retry layers apply and both end in one dead-letter
+queue: the rule target's retry policy covers delivery to Lambda (throttling, permissions), the function's
+asynchronous-invocation config covers failures of the function itself.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from oratio.config import TenantConfig
+from oratio.domain.call_events import (
+    CONNECT_INSTANCE_ARN_ENV_VAR,
+    CONTACT_EVENT_DETAIL_TYPE,
+    CONTACT_EVENT_SOURCE,
+    DISCONNECTED,
+    TENANT_ID_ENV_VAR,
+)
+from oratio.tables import CONVERSATIONS, TENANT_STATE
+from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.lambda_function import OratioFunction
+from stacks.nag import acknowledge
+
+# Delivery from EventBridge to Lambda: retried for a while (Lambda throttling clears in minutes).
+TARGET_RETRY_ATTEMPTS = 8
+TARGET_MAX_EVENT_AGE = Duration.hours(6)
+# Failures of the function: Lambda's asynchronous retries (at most 2), within the same age.
+FUNCTION_RETRY_ATTEMPTS = 2
+FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
+DEAD_LETTER_RETENTION = Duration.days(14)  # SQS's maximum: time to investigate and redrive
+
+
+class CallEventProcessor(Construct):
+    """Rule (aws.connect contact events, this instance, DISCONNECTED) → function → session store, with a DLQ.
+
+    The function may update only this tenant's items: conversations keys "<tenant_id>#*" and the tenant's
+    tenant_state item.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tenant: TenantConfig,
+        instance_arn: str,
+        tables: PlatformTableRefs,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        tid = tenant.tenant_id
+        self.handler = OratioFunction(
+            self,
+            "Handler",
+            handler_folder="call_events",
+            service_name="call_events",
+            description=f"Closes {tid}'s call sessions when Amazon Connect reports a contact disconnected",
+            timeout_seconds=10,
+            environment={
+                **tables.environment(CONVERSATIONS, TENANT_STATE),
+                TENANT_ID_ENV_VAR: tid,
+                CONNECT_INSTANCE_ARN_ENV_VAR: instance_arn,
+            },
+        )
+        function = self.handler.function
+
+        self.dead_letters = sqs.Queue(
+            self,
+            "DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DEAD_LETTER_RETENTION,
+        )
+        acknowledge(
+            self.dead_letters,
+            "SQS3",
+            "This queue is the dead-letter queue of the call-events rule target and of the function's "
+            "asynchronous invocations; a DLQ of a DLQ would only move the same messages again.",
+        )
+        function.configure_async_invoke(
+            retry_attempts=FUNCTION_RETRY_ATTEMPTS,
+            max_event_age=FUNCTION_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.dead_letters),
+        )
+
+        self.rule = events.Rule(
+            self,
+            "DisconnectedContacts",
+            description=f"Amazon Connect DISCONNECTED contact events of {tid}'s instance",
+            event_pattern=events.EventPattern(
+                source=[CONTACT_EVENT_SOURCE],
+                detail_type=[CONTACT_EVENT_DETAIL_TYPE],
+                detail={"instanceArn": [instance_arn], "eventType": [DISCONNECTED]},
+            ),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                function,
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=TARGET_RETRY_ATTEMPTS,
+                max_event_age=TARGET_MAX_EVENT_AGE,
+            )
+        )
+
+        # Item access is limited to keys that start with this tenant's id. A transaction needs the item
+        # actions it performs (no separate TransactWriteItems permission).
+        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem"], [f"{tid}#*"])
+        tables.grant_items(function, TENANT_STATE, ["UpdateItem"], [tid])
