@@ -7,7 +7,7 @@ from typing import Any
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
-from stacks.constructs.artifacts import ArtifactStore, access_log_bucket
+from stacks.constructs.artifacts import ArtifactStore
 from stacks.constructs.data_tables import PlatformTables
 from stacks.names import PROJECT
 
@@ -16,6 +16,5 @@ class PlatformStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, description="Oratio platform: shared data and artifacts", **kwargs)
         Tags.of(self).add("project", PROJECT)
-        self.access_logs = access_log_bucket(self)
         self.data = PlatformTables(self, "Data")
-        self.artifacts = ArtifactStore(self, "Artifacts", access_logs=self.access_logs)
+        self.artifacts = ArtifactStore(self, "Artifacts")

@@ -11,19 +11,19 @@ import json
 import re
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, CfnOutput, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_connect as connect
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_ssm as ssm
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.config.tenant import WEEKDAYS, OpeningHours
-from stacks.names import Outputs, tenant_parameter
+from stacks.constructs.storage import access_log_bucket, private_bucket, publish_tenant_parameters
+from stacks.names import Outputs
 
 INBOUND_FLOW = "inbound"  # contact_flows/inbound.json: the flow the claimed number runs
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
@@ -170,18 +170,16 @@ class ConnectCenter(Construct):
         )
         self._associate_number_with_flow()
 
-        for name, value in {
-            "connect/instance-arn": self.instance.attr_arn,
-            "connect/phone-number": self.phone_number.attr_address,
-            "connect/queue-arn": self.queue.attr_queue_arn,
-            "connect/inbound-flow-arn": self.inbound_flow.attr_contact_flow_arn,
-        }.items():
-            ssm.StringParameter(
-                self,
-                "Param" + "".join(p.capitalize() for p in re.split(r"[/-]", name)),
-                parameter_name=tenant_parameter(tid, name),
-                string_value=value,
-            )
+        publish_tenant_parameters(
+            self,
+            tid,
+            {
+                "connect/instance-arn": self.instance.attr_arn,
+                "connect/phone-number": self.phone_number.attr_address,
+                "connect/queue-arn": self.queue.attr_queue_arn,
+                "connect/inbound-flow-arn": self.inbound_flow.attr_contact_flow_arn,
+            },
+        )
         # Outputs hang off the stack so their logical ids are exactly the fixed names.
         CfnOutput(stack, Outputs.CONNECT_INSTANCE_ARN, value=self.instance.attr_arn)
         CfnOutput(stack, Outputs.PHONE_NUMBER, value=self.phone_number.attr_address)
@@ -195,30 +193,13 @@ class ConnectCenter(Construct):
             enable_key_rotation=True,
             removal_policy=RemovalPolicy.RETAIN,
         )
-        access_logs = s3.Bucket(
-            self,
-            "RecordingsAccessLogs",
-            # Access-log delivery writes with SSE-S3; a KMS default would make delivery fail.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        bucket = s3.Bucket(
+        # Recordings are the tenant's customers' data: the bucket outlives the stack (RETAIN).
+        bucket = private_bucket(
             self,
             "Recordings",
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=key,
-            bucket_key_enabled=True,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix="recordings/",
-            # Recordings are the tenant's customers' data: a stack delete must not take them along.
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=access_log_bucket(self, "RecordingsAccessLogs"),
+            log_prefix="recordings/",
+            key=key,
         )
         for resource_type, prefix in (
             ("CALL_RECORDINGS", "call-recordings"),

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, Stack, Validations
 from aws_cdk import aws_bedrock as bedrock
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3vectors as s3vectors
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from oratio.config import TenantConfig, load_model_catalog
-from stacks.names import PROJECT, Outputs, tenant_parameter
+from stacks.constructs.storage import access_log_bucket, private_bucket, publish_tenant_parameters
+from stacks.names import PROJECT, Outputs
 
 INDEX_NAME = "knowledge"
 # Bedrock writes each chunk's text and its metadata into these keys. S3 Vectors caps filterable
@@ -143,49 +143,33 @@ class TenantKnowledge(Construct):
             ),
         )
 
-        for name, value in {
-            "knowledge/bucket-name": self.bucket.bucket_name,
-            "knowledge/knowledge-base-id": self.knowledge_base.attr_knowledge_base_id,
-            "knowledge/data-source-id": self.data_source.attr_data_source_id,
-            "knowledge/vector-bucket-name": vector_bucket_name(tid),
-            "knowledge/index-arn": self.index.attr_index_arn,
-        }.items():
-            ssm.StringParameter(
-                self,
-                "Param" + "".join(p.capitalize() for p in re.split(r"[/-]", name)),
-                parameter_name=tenant_parameter(tid, name),
-                string_value=value,
-            )
+        publish_tenant_parameters(
+            self,
+            tid,
+            {
+                "knowledge/bucket-name": self.bucket.bucket_name,
+                "knowledge/knowledge-base-id": self.knowledge_base.attr_knowledge_base_id,
+                "knowledge/data-source-id": self.data_source.attr_data_source_id,
+                "knowledge/vector-bucket-name": vector_bucket_name(tid),
+                "knowledge/index-arn": self.index.attr_index_arn,
+            },
+        )
         # Outputs hang off the stack so their logical ids are exactly the fixed names.
         CfnOutput(stack, Outputs.KNOWLEDGE_BUCKET, value=self.bucket.bucket_name)
         CfnOutput(stack, Outputs.KNOWLEDGE_BASE_ID, value=self.knowledge_base.attr_knowledge_base_id)
         CfnOutput(stack, Outputs.VECTOR_BUCKET, value=vector_bucket_name(tid))
 
     def _source_bucket(self, tenant_id: str) -> s3.Bucket:
-        """Encrypted, versioned, TLS-only bucket for the documents vendors upload."""
-        access_logs = s3.Bucket(
-            self,
-            "DocumentsAccessLogs",
-            # Access-log delivery writes with SSE-S3 only.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(365))],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        return s3.Bucket(
+        """Encrypted, versioned, TLS-only bucket for the documents vendors upload.
+
+        SSE-S3 keeps Bedrock's ingestion free of KMS grants; documents are the vendor's public-facing
+        product and policy texts, not customer data.
+        """
+        return private_bucket(
             self,
             "Documents",
-            # SSE-S3 keeps Bedrock's ingestion free of KMS grants; documents are the vendor's public-facing
-            # product and policy texts, not customer data.
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            versioned=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=access_logs,
-            server_access_logs_prefix=f"{tenant_id}-documents/",
-            removal_policy=RemovalPolicy.RETAIN,
+            access_logs=access_log_bucket(self, "DocumentsAccessLogs"),
+            log_prefix=f"{tenant_id}-documents/",
         )
 
     def _knowledge_base_role(self, tenant_id: str) -> iam.Role:
