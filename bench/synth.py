@@ -28,6 +28,7 @@ app.synth()
 
 def make_tenants(directory: Path, count: int) -> None:
     base = yaml.safe_load(EXAMPLE.read_text())
+    (directory / "knowledge").symlink_to(EXAMPLE.parent / "knowledge")  # the example's source files
     for i in range(count):
         data = dict(base)
         data["tenant_id"] = f"tenant-{i:03d}"

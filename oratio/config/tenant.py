@@ -435,6 +435,14 @@ def load_tenant_file(path: Path | str) -> TenantConfig:
     except ValidationError as e:
         details = "\n".join(_describe(err) for err in e.errors())
         raise TenantConfigError(f"{path}: invalid tenant configuration\n{details}") from e
+    missing = [
+        f"  - knowledge.sources[{i}].path: {source.path!r} not found next to the tenant file "
+        f"(looked for {path.parent / source.path}); add the file or fix the path"
+        for i, source in enumerate(config.knowledge.sources)
+        if source.path is not None and not (path.parent / source.path).is_file()
+    ]
+    if missing:
+        raise TenantConfigError(f"{path}: invalid tenant configuration\n" + "\n".join(missing))
     if config.tenant_id != path.stem:
         raise TenantConfigError(
             f"{path}: tenant_id: {config.tenant_id!r} must match the file name; "

@@ -21,6 +21,8 @@ def _example() -> dict[str, Any]:
 
 
 def _write(tmp_path: Path, data: Any, name: str = "cozy-comfort") -> Path:
+    if not (tmp_path / "knowledge").exists():
+        (tmp_path / "knowledge").symlink_to(TENANTS / "knowledge")
     path = tmp_path / f"{name}.yaml"
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
     return path
@@ -141,6 +143,15 @@ def test_bad_tenant_file_names_file_field_and_fix(
     assert message.startswith(f"{path}: invalid tenant configuration")
     assert f"  - {field}:" in message
     assert expected in message
+
+
+def test_missing_knowledge_file_is_named_with_its_field(tmp_path: Path) -> None:
+    data = _example()
+    data["knowledge"]["sources"][1]["path"] = "knowledge/cozy-comfort/nope.md"
+    with pytest.raises(
+        TenantConfigError, match=r"knowledge\.sources\[1\]\.path: 'knowledge/cozy-comfort/nope\.md' not found"
+    ):
+        load_tenant_file(_write(tmp_path, data))
 
 
 def test_tenant_id_must_match_file_name(tmp_path: Path) -> None:
