@@ -15,18 +15,29 @@ conversations               pk = "<tenant_id>#<call_id>", sk = record kind
   - the call session (router opens it, voice paths close it)           sk = "SESSION"
   - turns in order (transcripts)                                       sk = "TURN#<seq:06d>"
   - transitions, escalations, tier changes                             sk = "EVENT#<iso time>#<kind>"
+        (a "#<n>" suffix when two events of one kind share an instant; Query begins_with "EVENT#")
+  - the session's turn counter (atomic ADD; chat sessions have no      sk = "SEQUENCE"
+        SESSION item, so the counter is an item of its own)
+  - the session's workflow state (role, lead score, voice tier)        sk = "WORKFLOW"
+        (a put conditioned on `turns`, so a stale writer cannot win)
   - list an agent's conversations, newest first (vendor API)           GSI by_agent
         (agent_key = "<tenant_id>#<agent_id>", sort started_at; only SESSION items carry it)
   - items expire with the tenant's retention period                    TTL expires_at
 
 customer_context            pk = "<tenant_id>#<identity>" (e.g. "cozy-comfort#phone:+15551234567")
-  - profile, lead data, recent conversations on any channel            sk = "PROFILE" | "CONV#<iso>"
+  - profile, lead data, recent conversations on any channel            sk = "PROFILE" | "CONV#<iso>#<session>"
+        (one Query on pk reads them all; the newest N summaries are kept, older ones deleted on save)
+  - another identity of the same customer (WhatsApp id, phone number)  sk = "LINK" -> `customer_key`
+        (written with the profile in one transaction; a lookup by any identity follows its link)
+  - items expire a retention period after the customer's last save    TTL expires_at
 
 provisioning_jobs           pk = vendor_id, sk = job_id (one item per job, steps inside)
   - job status with one entry per channel step                         GetItem
 
 usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
   - month-to-date dollars by model / audio / telephony (budgets, API)  Query pk, begins_with period
+  - the month's total, what budgets read                               sk = "<YYYY-MM>#total" (GetItem)
+        (every spend is an atomic ADD into its item and into the total)
 
 tenant_state                pk = tenant_id, sk = state key
   - live concurrent calls (counter with a conditional limit)           sk = "calls#active"

@@ -20,6 +20,9 @@ class Capabilities(_Frozen):
     tools: bool = True
     extended_thinking: bool = False
     prompt_caching: bool = False
+    # Amazon Nova takes cache points in `system` and `messages` but rejects one in `toolConfig.tools`;
+    # Anthropic Claude accepts all three. Off by default so an unknown model never gets a rejected request.
+    tool_cache_point: bool = False
 
 
 class ModelEntry(_Frozen):
@@ -31,9 +34,23 @@ class ModelEntry(_Frozen):
     output_per_million_usd: float = Field(ge=0)
     capabilities: Capabilities = Capabilities()
     latency_class: Literal["fastest", "fast", "balanced", "slow"] = "balanced"
+    # Prompt-cache prices; when unset, cached tokens are charged at the input price (a safe over-estimate
+    # for reads, and the real price for models that do not surcharge writes).
+    cache_read_per_million_usd: float | None = Field(default=None, ge=0)
+    cache_write_per_million_usd: float | None = Field(default=None, ge=0)
 
     def estimate_cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return (input_tokens * self.input_per_million_usd + output_tokens * self.output_per_million_usd) / 1_000_000
+
+    def usage_cost_usd(
+        self, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0, cache_write_tokens: int = 0
+    ) -> float:
+        """Cost of one Converse call from its reported usage (`inputTokens` excludes cached tokens)."""
+        read_price = self.cache_read_per_million_usd
+        write_price = self.cache_write_per_million_usd
+        cached = cache_read_tokens * (self.input_per_million_usd if read_price is None else read_price)
+        cached += cache_write_tokens * (self.input_per_million_usd if write_price is None else write_price)
+        return self.estimate_cost_usd(input_tokens, output_tokens) + cached / 1_000_000
 
 
 class EmbeddingModel(_Frozen):
