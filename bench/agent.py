@@ -19,7 +19,7 @@ from oratio.adapters.memory_agent import (
     InMemorySessionMemory,
     InMemoryWorkflowStateStore,
 )
-from oratio.adapters.scripted_model import ScriptedModel, stop, text, usage
+from oratio.adapters.scripted_model import ScriptedModel, Step, stop, text, usage
 from oratio.agent.contracts import CustomerIdentity, InvocationRequest, TextChunk, UserMessage
 from oratio.agent.engine import TenantAgent
 from oratio.agent.routing import ModelSelector, ToolHint, TurnContext
@@ -103,7 +103,7 @@ def _engine(model: ScriptedModel) -> TenantAgent:
 
 
 async def _first_chunk_seconds(turns: int) -> list[float]:
-    reply = [
+    reply: list[Step] = [
         text("Sure, our comforters come in twin, queen and king. Anything else?", pieces=4),
         stop(),
         usage(900, 20),
