@@ -3,13 +3,15 @@
 #   1. finds a Python >= 3.12 interpreter (PYTHON=..., python3.13/3.12/python3, pyenv versions);
 #   2. creates .venv and installs the pinned requirements (re-installs only when they change);
 #   3. installs the CDK CLI pinned in package.json (aws-cdk@2) with npm;
-#   4. builds the Lambda dependency layer for python3.12/arm64 from wheels (no Docker).
+#   4. builds the Lambda dependency layer for python3.12/arm64 from wheels (no Docker);
+#   5. vendors the AgentCore Runtime dependencies for python3.12/arm64 the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 VENV=.venv
 STAMPS=.venv/.oratio-stamps
 LAYER_DIR=build/layers/deps
+AGENTCORE_DEPS_DIR=build/agentcore/deps
 
 say() { printf '[setup] %s\n' "$*"; }
 
@@ -90,5 +92,21 @@ else
   # Byte-code and dist-info metadata are dead weight in a layer.
   find "$LAYER_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
   echo "$layer_hash" >"$STAMPS/layer"
+fi
+
+agentcore_hash=$(hash_of agentcore/requirements.txt)
+if [ -d "$AGENTCORE_DEPS_DIR" ] && stamp_ok agentcore "$agentcore_hash"; then
+  say "AgentCore dependencies already vendored"
+else
+  say "vendoring the AgentCore Runtime dependencies (python3.12, arm64 wheels)"
+  rm -rf "$AGENTCORE_DEPS_DIR"
+  # Resolved with dependencies (not --no-deps) so a pin missing from the file still gets installed.
+  pip_install \
+    --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
+    --only-binary=:all: --target "$AGENTCORE_DEPS_DIR" -r agentcore/requirements.txt
+  # Console scripts and byte-code are dead weight in the code asset.
+  rm -rf "$AGENTCORE_DEPS_DIR/bin"
+  find "$AGENTCORE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
+  echo "$agentcore_hash" >"$STAMPS/agentcore"
 fi
 say "ready"

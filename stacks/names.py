@@ -36,3 +36,5 @@ class Outputs:
     KNOWLEDGE_BUCKET = "KnowledgeBucketName"
     KNOWLEDGE_BASE_ID = "KnowledgeBaseId"
     VECTOR_BUCKET = "VectorBucketName"
+    AGENT_RUNTIME_ARN = "AgentRuntimeArn"
+    AGENT_ENDPOINT_ARN = "AgentRuntimeEndpointArn"

@@ -11,6 +11,7 @@ from constructs import Construct
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
 from stacks.constructs.connect import ConnectCenter
 from stacks.constructs.data_tables import PlatformTableRefs
@@ -46,6 +47,7 @@ class TenantStack(Stack):
             self, "CallEvents", tenant=tenant, instance_arn=self.connect.instance.attr_arn, tables=tables
         )
         self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
+        self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
         # The router may look up only the number this tenant claimed.
         tables.grant_items(
             self.call_router.function,
