@@ -4,6 +4,8 @@
 2. Validate the templates: cfn-lint and cdk-nag (AwsSolutions).
 3. Route sample inbound calls for the first tenant through the real call-router Lambda handler,
    against a local DynamoDB (moto, in process), and print each routing decision.
+4. Talk to the tenant agent: its AgentCore runtime app served on 127.0.0.1, invoked over HTTP with
+   the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -224,6 +227,72 @@ def print_decisions(rows: list[dict[str, str]]) -> None:
     print("  " + json.dumps({k: v for k, v in rows[0].items() if k not in ("scenario", "spoken", "active")}))
 
 
+SAMPLE_CONVERSATION = (
+    "Hi, I'm looking for a new comforter for my queen bed.",
+    "What's your return policy?",
+    "Can I talk to a person, please?",
+)
+
+
+def talk_to_agent(tenant: TenantConfig, tenants_dir: Path) -> list[tuple[str, list[Any]]]:
+    """One short voice conversation with the tenant agent over HTTP on 127.0.0.1."""
+    import asyncio
+
+    from agentcore.tenant_agent import app as runtime
+    from agentcore.tenant_agent.client import HttpAgentClient
+    from agentcore.tenant_agent.wiring import ENV_LOCAL_MODE, ENV_TENANT_ID, ENV_TENANTS_DIR
+    from oratio.agent.contracts import CustomerIdentity, InvocationRequest, UserMessage
+    from oratio.config.tenant import Channel
+    from oratio_local.agent_server import serve_on_loopback
+
+    os.environ.update({ENV_LOCAL_MODE: "1", ENV_TENANT_ID: tenant.tenant_id, ENV_TENANTS_DIR: str(tenants_dir)})
+    for name in ("bedrock_agentcore", "bedrock_agentcore.app"):  # per-request INFO lines are noise here
+        logging.getLogger(name).setLevel(logging.WARNING)
+    caller = CustomerIdentity(kind="phone", value="+15551234567")
+
+    async def converse(base_url: str) -> list[tuple[str, list[Any]]]:
+        turns = []
+        async with HttpAgentClient(base_url) as agent:
+            for line in SAMPLE_CONVERSATION:
+                request = InvocationRequest(
+                    tenant_id=tenant.tenant_id,
+                    agent_id="front-desk",
+                    channel=Channel.VOICE,
+                    customer=caller,
+                    input=UserMessage(text=line),
+                )
+                turns.append((line, [event async for event in agent.invoke(request, "demo-call-0001")]))
+        return turns
+
+    with serve_on_loopback(runtime.app) as base_url:
+        print(f"  tenant agent serving on {base_url} (local mode)")
+        return asyncio.run(converse(base_url))
+
+
+def print_conversation(turns: list[tuple[str, list[Any]]]) -> None:
+    for line, events in turns:
+        print(f"\n  caller: {line}")
+        spoken = " ".join(e.text for e in events if e.type == "text")
+        for event in events:
+            if event.type == "ack":
+                print(f"  agent (while working): {event.text}")
+            elif event.type == "tool":
+                print(f"  [tool {event.name}: {event.status}, {event.duration_ms:.1f} ms]")
+            elif event.type == "handoff":
+                print(f"  [handoff to a human: {event.reason} — summary: {event.summary}]")
+            elif event.type == "transition":
+                print(f"  [role {event.from_role} → {event.to_role}: {event.trigger}]")
+            elif event.type == "escalation":
+                print(f"  [voice tier → {event.to_tier}, score {event.qualification_score:.2f}]")
+        print(f"  agent: {spoken}")
+        done = next((e for e in events if e.type == "done"), None)
+        if done is not None:
+            print(
+                f"  [model {done.model_id} — {done.routing_reason}; {done.input_tokens}+{done.output_tokens} tokens, "
+                f"${done.cost_usd:.5f}, role {done.role}, lead score {done.qualification_score:.2f}]"
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tenants", type=Path, default=REPO / "tenants", help="folder of tenant files")
@@ -244,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     tenant = tenants[0]
     _heading(f"3. route sample calls for {tenant.tenant_id} (call router Lambda, local DynamoDB)")
     print_decisions(route_sample_calls(tenant))
+    _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
+    print_conversation(talk_to_agent(tenant, args.tenants))
     return 0 if clean else 1
 
 

@@ -34,6 +34,22 @@ PERSON_WORDS = ("human", "person", "someone", "representative", "real agent", "m
 GOODBYE_WORDS = ("goodbye", "bye", "that's all", "thats all", "hang up")
 
 
+def _speakable(passage: str) -> str:
+    """A catalogue entry ("Name: …" lines) as a sentence a caller can follow; other text: its first sentences."""
+    # Catalogue passages read "Name: … Id: … Description: …" (one line or several).
+    parts = re.split(r"(?:^|\s)([A-Z][a-z]+(?: [a-z]+)?):\s", passage.strip())
+    fields = {key.lower(): " ".join(value.split()) for key, value in zip(parts[1::2], parts[2::2], strict=True)}
+    if "name" in fields:
+        answer = f"We have the {fields['name']}."
+        if "description" in fields:
+            answer += f" {fields['description'].rstrip('.')}."
+        if "sizes" in fields:
+            answer += f" Sizes and prices: {fields['sizes'].rstrip('.')}."
+        return answer + " Would you like to hear about anything else?"
+    best = re.split(r"(?<=[.!?])\s+", " ".join(passage.split()))[:2]
+    return "Here's what I found: " + " ".join(best)
+
+
 def _has(text: str, words: tuple[str, ...]) -> bool:
     return any(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", text) for w in words)
 
@@ -147,7 +163,7 @@ class RuleBasedModel:
                 for passage in body.get("passages", []):
                     text = passage.get("text") if isinstance(passage, dict) else str(passage)
                     if text:
-                        passages.append(" ".join(str(text).split()))
+                        passages.append(str(text))
                 if "handoff" in body:
                     return ""  # it already said it would connect them
                 if "end_call" in body:
@@ -156,5 +172,4 @@ class RuleBasedModel:
             return (
                 "I'm sorry, I couldn't find that in our catalogue. Would you like me to connect you with a colleague?"
             )
-        best = re.split(r"(?<=[.!?])\s+", passages[0])[:2]
-        return "Here's what I found: " + " ".join(best)
+        return _speakable(passages[0])

@@ -193,6 +193,14 @@ async def _none() -> None:
     return None
 
 
+def _shorten(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters (with an ellipsis when cut)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 1)].rsplit(" ", 1)[0] + "…"
+
+
 class TenantAgent:
     """`TurnEngine` for one tenant's agent: routing, Converse streaming, tools, memory and workflow."""
 
@@ -821,14 +829,20 @@ class TenantAgent:
         return request.customer.key if request.customer else "anonymous"
 
     def _conversation_summary(self, turn: _Turn) -> str:
-        """A short plain summary of the conversation so far (for handoffs and the customer's context)."""
-        lines = [f"{'Customer' if t.role == 'user' else 'Agent'}: {t.text}" for t in turn.history[-4:]]
-        lines.append(f"Customer: {turn.user_text}")
-        if turn.reply_text:
-            lines.append(f"Agent: {turn.reply_text}")
-        text = " | ".join(lines)
+        """A short plain summary for a human taking over (and for the customer's context): what the
+        customer asked, newest last, then the agent's last reply; whole words, oldest asks dropped first."""
+        asks = [t.text for t in turn.history if t.role == "user"]
+        if turn.user_text:
+            asks.append(turn.user_text)
         limit = self.settings.summary_chars
-        return text if len(text) <= limit else "…" + text[-(limit - 1) :]
+        reply = f" Agent last said: {_shorten(turn.reply_text, limit // 3)}" if turn.reply_text else ""
+        asks = [_shorten(a, limit // 3) for a in asks]
+        while asks:
+            text = "Customer asked: " + " / ".join(asks) + "." + reply
+            if len(text) <= limit or len(asks) == 1:
+                return text[:limit]
+            asks.pop(0)
+        return reply.strip()[:limit]
 
     def _estimate_tokens(
         self, static: str, dynamic: str, messages: list[dict[str, Any]], tool_specs: list[dict[str, Any]]

@@ -71,3 +71,17 @@ def test_a_bad_tenant_file_stops_the_demo_with_the_file_and_field(tmp_path: Path
     assert result.returncode == 1
     assert "cozy-comfort.yaml: invalid tenant configuration" in result.stderr
     assert "business.hours.time_zone" in result.stderr
+
+
+def test_demo_talks_to_the_tenant_agent_over_loopback(demo_output: str) -> None:
+    section = demo_output.split("== 4.")[1]
+    assert "serving on http://127.0.0.1:" in section
+    # The product question is answered from the knowledge files through the knowledge_search tool.
+    assert "[tool knowledge_search: ok" in section
+    assert "Comforter" in section
+    assert "30-day returns" in section
+    # Asking for a person hands the call over with a summary of what the caller asked.
+    assert "[handoff to a human:" in section
+    assert "Customer asked:" in section
+    # Every turn reports its model, routing reason and cost.
+    assert section.count("[model ") == 3

@@ -8,14 +8,12 @@ import asyncio
 import io
 import json
 import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import boto3
 import httpx
 import pytest
-import uvicorn
 from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -41,6 +39,7 @@ from oratio.agent.contracts import (
     UserMessage,
 )
 from oratio.config.tenant import Channel
+from oratio_local.agent_server import serve_on_loopback
 
 REGION = "us-east-1"
 RUNTIME_ARN = f"arn:aws:bedrock-agentcore:{REGION}:111122223333:runtime/oratio_cozy_comfort-AbCdEf1234"
@@ -283,20 +282,8 @@ def test_http_client_reports_an_invalid_request_with_the_apps_message(engine: Fa
 @pytest.fixture
 def served_app(engine: FakeEngine) -> Iterator[str]:
     """The runtime app on a real uvicorn server on 127.0.0.1, on a port the OS picks."""
-    server = uvicorn.Server(uvicorn.Config(app_module.app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(500):
-        if server.started:
-            break
-        threading.Event().wait(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_on_loopback(app_module.app) as base_url:
+        yield base_url
 
 
 def test_http_client_against_the_served_app_on_loopback(served_app: str, engine: FakeEngine) -> None:
