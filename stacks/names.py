@@ -31,9 +31,6 @@ def vendor_api_role_name(region: str) -> str:
     return f"{PROJECT}-vendor-api-{region}"
 
 
-VENDOR_API_ROLE_ARN_PARAMETER = f"/{PROJECT}/platform/vendor-api/role-arn"
-
-
 # --- CloudFormation output logical ids.
 class Outputs:
     ARTIFACT_BUCKET = "ArtifactBucketName"

@@ -46,6 +46,7 @@ from oratio.adapters.vendor_aws import S3UploadSigner, SsmTenantDirectory, Tenan
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.agents import AGENT_ID_PATTERN, AgentStatus
 from oratio.observability import logger, metrics, tracer
+from oratio.ports import Clock, SystemClock
 from oratio.vendor.errors import (
     IdempotencyKeyReused,
     IllegalTransition,
@@ -55,6 +56,7 @@ from oratio.vendor.errors import (
     RateLimited,
     RequestInProgress,
     Unauthenticated,
+    UnsupportedMediaType,
     VendorApiError,
     VersionConflict,
 )
@@ -95,6 +97,10 @@ def settings() -> ApiSettings:
     return ApiSettings.from_environ()
 
 
+# The service's clock; tests replace it before the first invocation (the service is built once, on first use).
+clock: Clock = SystemClock()
+
+
 @cache
 def build_service() -> VendorService:
     """The service over DynamoDB, SSM and S3, built once per container on first use."""
@@ -113,6 +119,7 @@ def build_service() -> VendorService:
         settings=VendorSettings(
             rate_limit_per_minute=s.rate_limit_per_minute, deleted_retention_days=s.deleted_retention_days
         ),
+        clock=clock,
     )
 
 
@@ -159,7 +166,6 @@ def _once(operation: Callable[[dict[str, Any]], dict[str, Any]], request: dict[s
 
 # --------------------------------------------------------------------------------------- resolver
 app = APIGatewayRestResolver(enable_validation=True)
-app.enable_swagger(path=f"{BASE}/docs", title="Oratio vendor API", version=API_VERSION, security=SECURITY)
 
 
 def _errors(*codes: int) -> dict[int, OpenAPIResponse]:
@@ -169,14 +175,17 @@ def _errors(*codes: int) -> dict[int, OpenAPIResponse]:
         404: "No such resource for this vendor",
         409: "Conflict: illegal lifecycle action, stale version, quota, or an idempotent request in flight",
         413: "Body too large",
+        415: "Body is not JSON",
         422: "Validation failed: every failing field is listed",
         429: "Rate limit exceeded (see Retry-After)",
+        503: "The data layer is briefly unavailable (see Retry-After); nothing was changed",
     }
     responses: dict[int, OpenAPIResponse] = {
         code: {"description": descriptions[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
-        for code in (401, 413, 422, 429, *codes)
+        for code in (401, 413, 415, 422, 429, 503, *codes)
     }
-    responses[429]["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+    for code in (429, 503):
+        responses[code]["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
     return responses
 
 
@@ -393,6 +402,7 @@ def export_character(agent_id: AgentId, format: Annotated[Literal["elizaos"], Qu
 _STATUS: dict[type[VendorApiError], HTTPStatus] = {
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
 }
@@ -518,6 +528,13 @@ def _claims(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return claims if isinstance(claims, Mapping) else {}
 
 
+def _header(event: Mapping[str, Any], name: str) -> str:
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == name:
+            return str(value)
+    return ""
+
+
 def _body_bytes(event: Mapping[str, Any]) -> int:
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
@@ -530,8 +547,12 @@ def gate(event: Mapping[str, Any]) -> str | None:
     if event.get("path") in PUBLIC_PATHS and event.get("httpMethod") == "GET":
         return None
     limit = settings().max_body_bytes
-    if _body_bytes(event) > limit:
+    size = _body_bytes(event)
+    if size > limit:
         raise PayloadTooLarge(limit)
+    content_type = _header(event, "content-type")
+    if size and content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(content_type)
     vendor = _claims(event).get(VENDOR_ID_CLAIM)
     # Defence in depth: the authorizer already checked the token; a token without a vendor claim is refused.
     if not isinstance(vendor, str) or not re.fullmatch(TENANT_ID_PATTERN, vendor):

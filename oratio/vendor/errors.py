@@ -106,3 +106,12 @@ class RequestInProgress(VendorApiError):
     """A request with the same Idempotency-Key is still being processed."""
 
     code = "request_in_progress"
+
+
+class UnsupportedMediaType(VendorApiError):
+    """The request body is not JSON."""
+
+    code = "unsupported_media_type"
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__(f"request bodies must be JSON (Content-Type: application/json), not {content_type!r}")

@@ -21,7 +21,6 @@ from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,7 +36,7 @@ from oratio.vendor.settings import (
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.lambda_function import LOG_RETENTION, OratioFunction
 from stacks.nag import acknowledge
-from stacks.names import PROJECT, VENDOR_API_ROLE_ARN_PARAMETER, Outputs, vendor_api_role_name
+from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
 # CDK context key (cdk.json or `-c`) that overrides `VendorApiLimits` defaults, e.g.
 # {"oratio:vendorApi": {"stage_rate_limit": 100}}.
@@ -111,15 +110,9 @@ class VendorApi(Construct):
             results_cache_ttl=Duration.minutes(5),
         )
         self._routes()
+        self._gateway_responses()
         self.url = self.api.url
 
-        ssm.StringParameter(
-            self,
-            "RoleArnParameter",
-            parameter_name=VENDOR_API_ROLE_ARN_PARAMETER,
-            string_value=self.handler.role.role_arn,
-            description="Role of the vendor API function; tenant buckets allow it to presign document uploads",
-        )
         CfnOutput(stack, Outputs.VENDOR_API_URL, value=self.api.url_for_path("/" + "/".join(API_BASE_PATH)))
         CfnOutput(stack, Outputs.VENDOR_USER_POOL_ID, value=self.user_pool.user_pool_id)
         CfnOutput(stack, Outputs.VENDOR_USER_POOL_CLIENT_ID, value=self.user_pool_client.user_pool_client_id)
@@ -288,6 +281,20 @@ class VendorApi(Construct):
         )
         return api, access_logs
 
+    def _gateway_responses(self) -> None:
+        """Answers API Gateway gives itself (authorizer refusals, throttling, oversized requests) in the same
+        JSON error shape as the handler's, so clients parse one format."""
+        for response_type, status, code, message in GATEWAY_RESPONSES:
+            self.api.add_gateway_response(
+                f"{code.title().replace('_', '')}Response",
+                type=response_type,
+                status_code=status,
+                templates={
+                    "application/json": json.dumps({"error": code, "message": message}),
+                },
+                response_headers={"Content-Type": "'application/json'"},
+            )
+
     def _routes(self) -> None:
         base = self.api.root
         for part in API_BASE_PATH:
@@ -319,6 +326,26 @@ class VendorApi(Construct):
             request_parameters={"method.request.path.proxy": True},
         )
 
+
+# (response type, status, error code, message) of API Gateway's own answers; the message is a literal.
+GATEWAY_RESPONSES = (
+    (
+        apigw.ResponseType.UNAUTHORIZED,
+        "401",
+        "unauthenticated",
+        "a valid vendor token is required (Authorization header)",
+    ),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "this token may not call this API"),
+    (apigw.ResponseType.THROTTLED, "429", "rate_limited", "too many requests; retry shortly"),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "request body too large"),
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "no such path or method in this API"),
+    (
+        apigw.ResponseType.DEFAULT_5_XX,
+        "503",
+        "service_unavailable",
+        "the service is briefly unavailable; retry shortly",
+    ),
+)
 
 _ACCESS_LOG_FIELDS = {
     "requestId": apigw.AccessLogField.context_request_id(),
