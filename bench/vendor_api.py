@@ -12,51 +12,19 @@ from typing import Any
 
 from bench.router import cold_import_seconds
 from bench.stats import report, report_value, time_calls
-from oratio.adapters.memory import FixedClock
-from oratio.adapters.memory_vendor import (
-    MemoryAgentRepository,
-    MemoryConversationReader,
-    MemoryDocumentRepository,
-    MemoryProvisioningJobRepository,
-    MemoryRateLimiter,
-    StaticTenantDirectory,
-)
-from oratio.adapters.vendor_aws import S3UploadSigner
 from oratio.vendor.ports import TenantDeployment
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio_local.events import api_gateway_event, lambda_context
 from oratio_local.lambdas import load_handler
+from oratio_local.vendor import brief_agent_request, memory_vendor_service
 
 VENDOR = "cozy-comfort"
-BODY = {
-    "name": "Cozy Comfort Bedding Agent",
-    "description": "AI agent for Cozy Comfort Bedding store",
-    "business_type": "retail",
-    "channels": ["instagram", "whatsapp", "facebook", "twitter", "voice"],
-    "character_config": {
-        "business_name": "Cozy Comfort Bedding",
-        "products": ["bedding_sets", "pillows", "comforters", "duvets"],
-        "specialties": ["bedding", "home_decor", "sleep_products"],
-        "tone": "friendly_helpful",
-        "knowledge_base": {"return_policy": "30-day returns", "shipping_info": "Free shipping over $50"},
-    },
-    "context": {"store_hours": "9 AM - 6 PM EST", "contact_info": "+1-555-BEDDING", "website": "cozycomfort.com"},
-}
+BODY = brief_agent_request()
 
 
 def _memory_service(agents: int) -> VendorService:
     deployment = TenantDeployment(tenant_id=VENDOR, max_agents=agents + 100_000)
-    return VendorService(
-        agents=MemoryAgentRepository(),
-        jobs=MemoryProvisioningJobRepository(),
-        documents=MemoryDocumentRepository(),
-        conversations=MemoryConversationReader(),
-        tenants=StaticTenantDirectory({VENDOR: deployment}),
-        uploads=S3UploadSigner(client=object()),
-        rate_limiter=MemoryRateLimiter(),
-        settings=VendorSettings(rate_limit_per_minute=10_000_000),
-        clock=FixedClock.at_utc(2026, 11, 30, 12),
-    )
+    return memory_vendor_service({VENDOR: deployment}, settings=VendorSettings(rate_limit_per_minute=10_000_000))
 
 
 def warm_samples(iterations: int) -> dict[str, list[float]]:

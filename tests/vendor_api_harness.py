@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
@@ -24,6 +25,7 @@ from oratio.vendor.settings import (
 from oratio_local.dynamodb import create_tables
 from oratio_local.events import api_gateway_event, lambda_context
 from oratio_local.lambdas import load_handler
+from oratio_local.vendor import brief_agent_request
 
 REGION = "us-east-1"
 IDEMPOTENCY_TABLE = "oratio-test-idempotency"
@@ -44,26 +46,7 @@ def knowledge_bucket(vendor: str) -> str:
 
 def agent_body(name: str = "Cozy Comfort Bedding Agent", **overrides: Any) -> dict[str, Any]:
     """The brief's `POST /api/v1/agents` example."""
-    body: dict[str, Any] = {
-        "name": name,
-        "description": "AI agent for Cozy Comfort Bedding store",
-        "business_type": "retail",
-        "channels": ["instagram", "whatsapp", "facebook", "twitter", "voice"],
-        "character_config": {
-            "business_name": "Cozy Comfort Bedding",
-            "products": ["bedding_sets", "pillows", "comforters", "duvets"],
-            "specialties": ["bedding", "home_decor", "sleep_products"],
-            "tone": "friendly_helpful",
-            "knowledge_base": {
-                "product_catalog": "bedding_products.json",
-                "return_policy": "30-day returns",
-                "shipping_info": "Free shipping over $50",
-            },
-        },
-        "context": {"store_hours": "9 AM - 6 PM EST", "contact_info": "+1-555-BEDDING", "website": "cozycomfort.com"},
-    }
-    body.update(overrides)
-    return body
+    return brief_agent_request(name=name, **overrides)
 
 
 @dataclass
@@ -130,11 +113,13 @@ def deploy_vendors(ssm: Any, s3: Any, vendors: tuple[str, ...] = (VENDOR_A, VEND
         s3.create_bucket(Bucket=knowledge_bucket(vendor))
 
 
-@pytest.fixture
-def vendor_api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[VendorApi]:
+@contextmanager
+def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> Iterator[VendorApi]:
+    """Tables, the idempotency table, two deployed vendors and the handler (fresh module, fixed clock), all on
+    moto; `env` receives the function's environment."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        names = create_tables(dynamodb, prefix="oratio-test-")
+        names = create_tables(dynamodb, prefix=prefix)
         dynamodb.create_table(
             TableName=IDEMPOTENCY_TABLE,
             KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
@@ -142,10 +127,10 @@ def vendor_api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vendo
             BillingMode="PAY_PER_REQUEST",
         )
         for spec in ALL_TABLES:
-            monkeypatch.setenv(spec.env_var, names[spec.key])
-        monkeypatch.setenv(IDEMPOTENCY_TABLE_ENV_VAR, IDEMPOTENCY_TABLE)
-        monkeypatch.setenv(MAX_BODY_BYTES_ENV_VAR, str(32 * 1024))
-        monkeypatch.setenv(RATE_LIMIT_ENV_VAR, "1000")
+            env.setenv(spec.env_var, names[spec.key])
+        env.setenv(IDEMPOTENCY_TABLE_ENV_VAR, IDEMPOTENCY_TABLE)
+        env.setenv(MAX_BODY_BYTES_ENV_VAR, str(32 * 1024))
+        env.setenv(RATE_LIMIT_ENV_VAR, str(rate_limit))
         ssm = boto3.client("ssm", region_name=REGION)
         s3 = boto3.client("s3", region_name=REGION)
         deploy_vendors(ssm, s3)
@@ -153,6 +138,12 @@ def vendor_api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Vendo
         clock = FixedClock(START)
         handler.clock = clock
         yield VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+
+
+@pytest.fixture
+def vendor_api(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[VendorApi]:
+    with deployed_api(monkeypatch, prefix="oratio-test-", rate_limit=1000) as api:
+        yield api
 
 
 # ------------------------------------------------------------------------------- in-process HTTP

@@ -66,6 +66,17 @@ def _cancellation_items(error: ClientError) -> list[dict[str, Any] | None]:
     return [_deserialize(r["Item"]) if r.get("Item") else None for r in error.response.get("CancellationReasons", [])]
 
 
+def _query_all(adapter: _DynamoDBAdapter, table: str, request: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every item a query matches, page after page, deserialized."""
+    items: list[dict[str, Any]] = []
+    while True:
+        response = adapter._call("query", table, **request)
+        items.extend(_deserialize(i) for i in response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return items
+        request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+
 # ------------------------------------------------------------------------------------------ agents
 def agent_record_to_item(record: AgentRecord, *, expires_at: datetime | None = None) -> dict[str, Any]:
     """The agents-table item: the call paths' attributes (`agent_to_item`) plus the vendor's settings."""
@@ -130,13 +141,7 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
             "ExpressionAttributeValues": {":vendor": {"S": vendor_id}},
             "ConsistentRead": True,
         }
-        records: list[AgentRecord] = []
-        while True:
-            response = self._call("query", self._agents, **request)
-            records.extend(agent_record_from_item(_deserialize(i)) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return records
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [agent_record_from_item(i) for i in _query_all(self, self._agents, request)]
 
     def create(self, record: AgentRecord, *, max_agents: int) -> None:
         actions = [
@@ -353,13 +358,7 @@ class DynamoDBDocumentRepository(_DynamoDBAdapter):
             "KeyConditionExpression": "pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": document_pk(vendor_id, agent_id)}},
         }
-        documents: list[KnowledgeDocument] = []
-        while True:
-            response = self._call("query", self._table, **request)
-            documents.extend(_document_from_item(_deserialize(i)) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return documents
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [_document_from_item(i) for i in _query_all(self, self._table, request)]
 
 
 def _document_from_item(item: Mapping[str, Any]) -> KnowledgeDocument:
@@ -416,13 +415,7 @@ class DynamoDBConversationReader(_DynamoDBAdapter):
                 ":turn": {"S": TURN_SK_PREFIX},
             },
         }
-        turns: list[TurnRecord] = []
-        while True:
-            response = self._call("query", self._table, **request)
-            turns.extend(turn_from_item(_deserialize(i)) for i in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return turns
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return [turn_from_item(i) for i in _query_all(self, self._table, request)]
 
 
 def _encode_token(key: Mapping[str, Any]) -> str:

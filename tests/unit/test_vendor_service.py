@@ -6,15 +6,6 @@ from __future__ import annotations
 import pytest
 
 from oratio.adapters.memory import FixedClock
-from oratio.adapters.memory_vendor import (
-    MemoryAgentRepository,
-    MemoryConversationReader,
-    MemoryDocumentRepository,
-    MemoryProvisioningJobRepository,
-    MemoryRateLimiter,
-    StaticTenantDirectory,
-)
-from oratio.adapters.vendor_aws import S3UploadSigner
 from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
 from oratio.vendor.errors import NotFound, QuotaExceeded, RateLimited, VersionConflict
@@ -22,6 +13,7 @@ from oratio.vendor.lifecycle import AgentAction
 from oratio.vendor.models import AgentCreate, AgentUpdate, ChannelStatus
 from oratio.vendor.ports import TenantDeployment
 from oratio.vendor.service import VendorService, VendorSettings
+from oratio_local.vendor import memory_vendor_service
 
 VENDOR = "cozy-comfort"
 NUMBER = "+15552333464"
@@ -32,14 +24,8 @@ DEPLOYED = TenantDeployment(
 
 
 def service(deployment: TenantDeployment | None = DEPLOYED, **settings: int) -> VendorService:
-    return VendorService(
-        agents=MemoryAgentRepository(),
-        jobs=MemoryProvisioningJobRepository(),
-        documents=MemoryDocumentRepository(),
-        conversations=MemoryConversationReader(),
-        tenants=StaticTenantDirectory({VENDOR: deployment} if deployment else {}),
-        uploads=S3UploadSigner(client=object()),
-        rate_limiter=MemoryRateLimiter(),
+    return memory_vendor_service(
+        {VENDOR: deployment} if deployment else {},
         settings=VendorSettings(**settings),
         clock=FixedClock.at_utc(2026, 11, 30, 12),
     )
