@@ -115,3 +115,15 @@ class UnsupportedMediaType(VendorApiError):
 
     def __init__(self, content_type: str) -> None:
         super().__init__(f"request bodies must be JSON (Content-Type: application/json), not {content_type!r}")
+
+
+class NumberInUse(VendorApiError):
+    """The tenant's number already answers another agent."""
+
+    code = "number_in_use"
+
+    def __init__(self, number: str, owner_agent_id: str | None) -> None:
+        super().__init__(
+            f"the number {number} already answers agent {owner_agent_id!r}; remove voice from that agent or "
+            "delete it first"
+        )

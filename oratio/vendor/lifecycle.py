@@ -1,6 +1,7 @@
 """The agent lifecycle as a table: which action moves an agent from which status to which.
 
     draft ──start (or POST /agents/provision)──▶ provisioning ──(channels bound)──▶ active ⇄ paused (pause / resume)
+    provisioning ──start──▶ provisioning (retries a provisioning run that died half way)
     active, paused ──stop──▶ stopped ──start──▶ active
     any but deleted ──delete──▶ deleted (soft: the item is kept for the retention period)
 
@@ -39,6 +40,8 @@ A = AgentAction
 TRANSITIONS: dict[tuple[AgentStatus, AgentAction | InternalAction], AgentStatus] = {
     (S.DRAFT, InternalAction.PROVISION): S.PROVISIONING,
     (S.DRAFT, A.START): S.PROVISIONING,
+    # Provisioning runs inside the request; if that run died, `start` runs it again.
+    (S.PROVISIONING, A.START): S.PROVISIONING,
     (S.PROVISIONING, InternalAction.COMPLETE): S.ACTIVE,
     (S.PROVISIONING, InternalAction.FAIL): S.DRAFT,
     (S.ACTIVE, A.PAUSE): S.PAUSED,

@@ -19,7 +19,7 @@ from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.character import CHANNEL_PLUGINS, derive_character, eliza_character
-from oratio.vendor.errors import IllegalTransition, NotFound, TenantNotDeployed, VersionConflict
+from oratio.vendor.errors import NotFound, NumberInUse, TenantNotDeployed, VersionConflict
 from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
 from oratio.vendor.models import (
     AgentCreate,
@@ -240,9 +240,7 @@ class VendorService:
         try:
             self.agents.update(updated, expected_version=current.version, claim_number=claim, release_number=release)
         except NumberTaken as e:
-            raise IllegalTransition(
-                current.status.value, f"add voice (the number {e.number} answers agent {e.owner_agent_id}) to", []
-            ) from e
+            raise NumberInUse(e.number, e.owner_agent_id) from e
         return agent_view(updated)
 
     def _rebind_channels(
@@ -312,7 +310,10 @@ class VendorService:
         job_id = self._new_id("prov", now)
         provisioning = draft.model_copy(
             update={
-                "status": next_status(draft.status, InternalAction.PROVISION),
+                # A retry (`start` on an agent left in provisioning by a failed run) provisions it again.
+                "status": AgentStatus.PROVISIONING
+                if draft.status is AgentStatus.PROVISIONING
+                else next_status(draft.status, InternalAction.PROVISION),
                 "version": draft.version + 1,
                 "updated_at": now,
                 "last_provisioning_id": job_id,

@@ -13,6 +13,7 @@ from oratio.vendor.lifecycle import action_for_status, allowed_actions, next_sta
 LEGAL = {
     (S.DRAFT, A.START): S.PROVISIONING,
     (S.DRAFT, A.DELETE): S.DELETED,
+    (S.PROVISIONING, A.START): S.PROVISIONING,
     (S.PROVISIONING, A.DELETE): S.DELETED,
     (S.ACTIVE, A.PAUSE): S.PAUSED,
     (S.ACTIVE, A.STOP): S.STOPPED,
@@ -41,7 +42,7 @@ def test_vendor_actions_follow_the_table(status: S, action: A) -> None:
     ("status", "allowed"),
     [
         (S.DRAFT, ["start", "delete"]),
-        (S.PROVISIONING, ["delete"]),
+        (S.PROVISIONING, ["start", "delete"]),
         (S.ACTIVE, ["pause", "stop", "delete"]),
         (S.PAUSED, ["resume", "stop", "delete"]),
         (S.STOPPED, ["start", "delete"]),

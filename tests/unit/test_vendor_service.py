@@ -8,7 +8,7 @@ import pytest
 from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import NotFound, QuotaExceeded, RateLimited, VersionConflict
+from oratio.vendor.errors import NotFound, NumberInUse, QuotaExceeded, RateLimited, VersionConflict
 from oratio.vendor.lifecycle import AgentAction
 from oratio.vendor.models import AgentCreate, AgentUpdate, ChannelStatus
 from oratio.vendor.ports import TenantDeployment
@@ -142,3 +142,24 @@ def test_deleted_agent_expiry_follows_the_retention_setting() -> None:
     expiry = svc.deleted_expiry(record)
     assert expiry is not None
     assert (expiry - record.deleted_at).days == 7
+
+
+def test_an_agent_left_in_provisioning_by_a_failed_run_can_be_started_again() -> None:
+    svc = service()
+    draft = svc.create_agent(VENDOR, body("voice"))
+    record = svc.agents.get(VENDOR, draft.id)
+    assert record is not None
+    stuck = record.model_copy(update={"status": AgentStatus.PROVISIONING, "version": 2})
+    svc.agents.update(stuck, expected_version=1)
+    started = svc.act(VENDOR, draft.id, AgentAction.START)
+    assert started.status is AgentStatus.ACTIVE
+    assert started.phone_number == NUMBER
+
+
+def test_adding_voice_while_another_agent_holds_the_number_is_refused_whole() -> None:
+    svc = service()
+    svc.provision_new(VENDOR, body("voice", name="Holder"))
+    other = svc.provision_new(VENDOR, body("chat", name="Other")).agent_config
+    with pytest.raises(NumberInUse):
+        svc.update_agent(VENDOR, other.id, AgentUpdate(version=other.version, channels=[Channel.CHAT, Channel.VOICE]))
+    assert [c.channel_type for c in svc.get_agent(VENDOR, other.id).channels] == [Channel.CHAT]
