@@ -29,6 +29,10 @@ from oratio.ports import Clock
 from oratio.vendor.models import DocumentStatus
 from oratio.vendor.service import UPLOAD_PREFIX
 
+# The ingestion Lambda's environment (set by `stacks/constructs/knowledge_ingestion.py`).
+KNOWLEDGE_BASE_ID_ENV_VAR = "ORATIO_KNOWLEDGE_BASE_ID"
+DATA_SOURCE_ID_ENV_VAR = "ORATIO_KNOWLEDGE_DATA_SOURCE_ID"
+KNOWLEDGE_BUCKET_ENV_VAR = "ORATIO_KNOWLEDGE_BUCKET"
 # Document ids are minted by the vendor API; they never contain "/" (the key's separator).
 DOCUMENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 _AGENT_ID = re.compile(AGENT_ID_PATTERN)
