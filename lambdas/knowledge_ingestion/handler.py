@@ -41,6 +41,7 @@ from oratio.vendor.ingestion import (
     KNOWLEDGE_BASE_ID_ENV_VAR,
     KNOWLEDGE_BUCKET_ENV_VAR,
     IngestionCoordinator,
+    StartAction,
     StartOutcome,
     UploadedObject,
 )
@@ -150,9 +151,15 @@ def _count_start(start: StartOutcome | None) -> None:
     if start is None:
         return
     metrics.add_metadata(key="start", value=start.action.value)
-    if start.job_id is not None:
+    if start.action is StartAction.STARTED:
         metrics.add_metric(name="IngestionJobsStarted", unit=MetricUnit.Count, value=1)
         logger.info("ingestion job started", extra={"job_id": start.job_id, "uploads": start.uploads})
+    elif start.action is StartAction.CLAIM_LOST:
+        metrics.add_metric(name="IngestionClaimsLost", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "ingestion job started after this invocation's claim expired; its uploads stay pending",
+            extra={"job_id": start.job_id, "uploads": start.uploads},
+        )
 
 
 def handle_message(record: SQSRecord) -> None:

@@ -265,6 +265,7 @@ class StartAction(StrEnum):
     NOTHING_PENDING = "nothing_pending"
     BUSY = "busy"  # another ingestion holds the claim, or Bedrock runs a job we did not start
     STARTED = "started"
+    CLAIM_LOST = "claim_lost"  # the job started but our claim was released meanwhile: uploads stay pending
 
 
 @dataclass(frozen=True)
@@ -421,7 +422,10 @@ class IngestionCoordinator:
             raise
         # Order matters for crash safety: the job id first (so a tick can follow the job), then the documents,
         # and only then the pending set (an upload still pending is ingested again, never forgotten).
-        self.state.record_job(self.tenant_id, claim.claim_token, job.job_id)
+        if not self.state.record_job(self.tenant_id, claim.claim_token, job.job_id):
+            # Only if this invocation outlived the claim lease: nobody follows this job, so its uploads must stay
+            # pending for the next one (Bedrock answers conflicts until this job ends).
+            return StartOutcome(StartAction.CLAIM_LOST, job_id=job.job_id, uploads=len(pending))
         now = self.clock.now()
         for upload in pending:
             self.documents.mark_ingesting(self.tenant_id, upload.document, job_id=job.job_id, at=now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -403,3 +404,30 @@ def test_upload_keys_are_read_back_into_agent_document_and_file(
     else:
         assert parsed is not None
         assert (parsed[0].agent_id, parsed[0].document_id, parsed[1]) == expected
+
+
+def test_a_job_started_after_the_claim_was_lost_leaves_its_uploads_pending(world: World) -> None:
+    class ReleasingJobs:
+        """Bedrock answers so late that a tick has released the claim as abandoned meanwhile."""
+
+        def start(self, client_token: str, description: str) -> Any:
+            current = world.state.current(TENANT)
+            assert current is not None
+            world.state.release(TENANT, current.claim_token)
+            return world.jobs.start(client_token, description)
+
+        def get(self, job_id: str) -> Any:
+            return world.jobs.get(job_id)
+
+        def document_outcomes(self, s3_keys: Any) -> Any:
+            return world.jobs.document_outcomes(s3_keys)
+
+    coordinator = world.coordinator_copy()
+    coordinator.jobs = ReleasingJobs()
+
+    outcome = coordinator.on_uploads([uploaded("doc-a")])
+
+    assert outcome.start is not None
+    assert outcome.start.action is StartAction.CLAIM_LOST
+    assert {u.document.document_id for u in world.state.pending(TENANT)} == {"doc-a"}
+    assert world.status("doc-a") is DocumentStatus.UPLOADED
