@@ -126,8 +126,10 @@ class KnowledgeIngestion(Construct):
             description=f"Follows {tid}'s running knowledge-base ingestion job (Bedrock emits no event when it ends)",
             schedule=events.Schedule.rate(TICK_RATE),
         )
-        # A failed tick is not retried: the next one, two minutes later, does the same work.
+        # A failed tick is not retried, neither by EventBridge nor by Lambda's asynchronous retries: the next one, two
+        # minutes later, does the same work. (SQS invocations are synchronous; SQS itself retries those.)
         self.schedule.add_target(targets.LambdaFunction(function, retry_attempts=0))
+        function.configure_async_invoke(retry_attempts=0, max_event_age=TICK_RATE)
 
         self._grant(function, tid, knowledge, tables)
         self._acknowledge_bucket_notifications()

@@ -150,6 +150,12 @@ def test_a_schedule_ticks_the_function_every_two_minutes(tenant_template: Templa
     _, rule = _only(tenant_template, "AWS::Events::Rule", {"ScheduleExpression": "rate(2 minutes)"})
     [target] = rule["Properties"]["Targets"]
     assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    # A failed tick is superseded by the next one: no retries, neither by EventBridge nor by Lambda.
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 0}
+    tenant_template.has_resource_properties(
+        "AWS::Lambda::EventInvokeConfig",
+        {"FunctionName": {"Ref": function_id}, "MaximumRetryAttempts": 0, "MaximumEventAgeInSeconds": 120},
+    )
     tenant_template.has_resource_properties(
         "AWS::Lambda::Permission",
         {
