@@ -314,10 +314,13 @@ class TickOutcome:
 
 
 @dataclass(frozen=True)
-class IngestionSettings:
+class CoordinatorSettings:
     # A claim that has no job id after this long belongs to an invocation that died between claiming and
     # recording the job (the function times out well before it).
     claim_lease: timedelta = timedelta(minutes=5)
+    # The uploads one job carries are stored in one DynamoDB item (400 KB): a few hundred keep it far from the
+    # limit. The rest wait for the next job (which re-syncs the bucket; unchanged documents cost nothing).
+    max_uploads_per_job: int = 500
 
 
 def _token() -> str:
@@ -338,7 +341,7 @@ class IngestionCoordinator:
     state: IngestionStateStore
     jobs: IngestionJobs
     clock: Clock
-    settings: IngestionSettings = field(default_factory=IngestionSettings)
+    settings: CoordinatorSettings = field(default_factory=CoordinatorSettings)
     new_token: Callable[[], str] = _token
 
     # ----------------------------------------------------------------------------------- uploads
@@ -404,9 +407,11 @@ class IngestionCoordinator:
     # ------------------------------------------------------------------------------------- start
     def try_start(self) -> StartOutcome:
         """Start a job for the pending uploads unless an ingestion is already claimed or Bedrock is busy."""
-        pending = self.state.pending(self.tenant_id)
-        if not pending:
+        waiting = self.state.pending(self.tenant_id)
+        if not waiting:
             return StartOutcome(StartAction.NOTHING_PENDING)
+        # Oldest first (S3 sequencers grow with time per key; across keys this is a fair enough order).
+        pending = frozenset(sorted(waiting, key=lambda u: u.sequencer)[: self.settings.max_uploads_per_job])
         claim = CurrentIngestion(claim_token=self.new_token(), uploads=pending, claimed_at=self.clock.now())
         if not self.state.claim(self.tenant_id, claim):
             return StartOutcome(StartAction.BUSY, uploads=len(pending))

@@ -14,6 +14,7 @@ from oratio.adapters.memory import FixedClock
 from oratio.adapters.memory_ingestion import LocalIngestionJobs, MemoryDocumentStatusStore, MemoryIngestionStateStore
 from oratio.adapters.memory_vendor import MemoryDocumentRepository
 from oratio.vendor.ingestion import (
+    CoordinatorSettings,
     CurrentIngestion,
     DocumentIngestionState,
     DocumentOutcome,
@@ -431,3 +432,19 @@ def test_a_job_started_after_the_claim_was_lost_leaves_its_uploads_pending(world
     assert outcome.start.action is StartAction.CLAIM_LOST
     assert {u.document.document_id for u in world.state.pending(TENANT)} == {"doc-a"}
     assert world.status("doc-a") is DocumentStatus.UPLOADED
+
+
+def test_a_job_carries_at_most_the_configured_number_of_uploads_and_the_rest_wait(world: World) -> None:
+    coordinator = world.coordinator_copy()
+    coordinator.settings = CoordinatorSettings(max_uploads_per_job=2)
+    world.jobs.start("console-started-token-0000000000000", "keeps Bedrock busy")
+    coordinator.on_uploads([uploaded(d, sequencer=f"00{i}") for i, d in enumerate(DOCS, 1)])
+    assert len(world.state.pending(TENANT)) == 3
+    world.jobs.finish("JOB0000001")
+
+    tick = coordinator.on_tick()
+
+    assert tick.start is not None
+    assert tick.start.uploads == 2
+    assert {u.document.document_id for u in world.state.pending(TENANT)} == {"doc-c"}
+    assert world.status("doc-c") is DocumentStatus.UPLOADED
