@@ -124,6 +124,10 @@ class BedrockIngestionJobs:
     def document_outcomes(self, s3_keys: Sequence[str]) -> dict[str, DocumentOutcome]:
         prefix = f"s3://{self.bucket}/"
         outcomes: dict[str, DocumentOutcome] = {}
+        if not hasattr(self._client, "get_knowledge_base_documents"):
+            # A Lambda runtime boto3 older than the call (Dec 2024): the coordinator falls back to the job's count.
+            logger.warning("bedrock-agent client has no GetKnowledgeBaseDocuments; per-document status unavailable")
+            return dict.fromkeys(s3_keys, DocumentOutcome(DocumentIngestionState.UNKNOWN))
         for start in range(0, len(s3_keys), DOCUMENTS_PER_LOOKUP):
             batch = s3_keys[start : start + DOCUMENTS_PER_LOOKUP]
             response = self._call(
