@@ -10,7 +10,16 @@ import platform
 import sys
 import warnings
 
-from bench import agent, router, synth, vendor_api
+from bench import agent, ingestion, router, synth, vendor_api
+
+# One line per section, in the order they print; `python -m bench <name> ...` runs only those named.
+SECTIONS = (
+    ("synth", synth),
+    ("router", router),
+    ("agent", agent),
+    ("vendor_api", vendor_api),
+    ("ingestion", ingestion),
+)
 
 
 def main() -> None:
@@ -22,7 +31,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", "No application metrics to publish")
     print(f"Oratio benchmarks — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     only = set(sys.argv[1:])
-    for name, module in (("synth", synth), ("router", router), ("agent", agent), ("vendor_api", vendor_api)):
+    for name, module in SECTIONS:
         if not only or name in only:
             print()
             module.run()

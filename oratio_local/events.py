@@ -184,3 +184,120 @@ def api_gateway_event(
         "body": text,
         "isBase64Encoded": False,
     }
+
+
+# ----------------------------------------------------------------------------- knowledge ingestion
+def s3_object_created_notification(
+    bucket: str,
+    key: str,
+    *,
+    size: int = 2048,
+    sequencer: str = "0062E99A88DC407460",
+    event_name: str = "ObjectCreated:Post",
+    region: str = "us-east-1",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """An S3 event notification (event version 2.1) for one created object, as S3 sends it to an SQS queue.
+
+    Shape per the S3 user guide ("Event message structure"). The key is URL-encoded the way S3 encodes it
+    (a space becomes "+"); presigned POST uploads arrive as `ObjectCreated:Post`.
+    """
+    from urllib.parse import quote_plus
+
+    at = at or datetime.now(UTC)
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": region,
+                "eventTime": _utc(at, "milliseconds"),
+                "eventName": event_name,
+                "userIdentity": {"principalId": "AWS:AROA3EXAMPLEROLEID:oratio-vendor-api"},
+                "requestParameters": {"sourceIPAddress": "203.0.113.10"},
+                "responseElements": {
+                    "x-amz-request-id": "C3D13FE58DE4C810",
+                    "x-amz-id-2": "FMyUVURIY8/IgAtTv8xRjskZQpcIZ9KG4V5Wp6S7S/JRWeUWerMUE5JgHvANOjpD",
+                },
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "OratioKnowledgeUploads",
+                    "bucket": {
+                        "name": bucket,
+                        "ownerIdentity": {"principalId": "A3NL1KOZZKEXAMPLE"},
+                        "arn": f"arn:aws:s3:::{bucket}",
+                    },
+                    "object": {
+                        "key": quote_plus(key, safe="/"),
+                        "size": size,
+                        "eTag": "d41d8cd98f00b204e9800998ecf8427e",
+                        "versionId": "096fKKXTRTtl3on89fVO.nfljtsv6qko",
+                        "sequencer": sequencer,
+                    },
+                },
+            }
+        ]
+    }
+
+
+def s3_test_event(bucket: str) -> dict[str, Any]:
+    """The `s3:TestEvent` message S3 sends to a destination when an event notification is configured."""
+    return {
+        "Service": "Amazon S3",
+        "Event": "s3:TestEvent",
+        "Time": _utc(datetime.now(UTC), "milliseconds"),
+        "Bucket": bucket,
+        "RequestId": "5582815E1AEA5ADF",
+        "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+    }
+
+
+def sqs_event(
+    *bodies: Any, queue_arn: str = "arn:aws:sqs:us-east-1:123456789012:oratio-knowledge-uploads"
+) -> dict[str, Any]:
+    """An SQS event source mapping's batch for a Lambda function, one record per body (dicts are sent as JSON)."""
+    import hashlib
+    import json
+
+    now_ms = str(int(datetime.now(UTC).timestamp() * 1000))
+    records = []
+    for body in bodies:
+        text = body if isinstance(body, str) else json.dumps(body)
+        records.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": f"AQEB{uuid.uuid4().hex}",
+                "body": text,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": now_ms,
+                    "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+                    "ApproximateFirstReceiveTimestamp": now_ms,
+                },
+                "messageAttributes": {},
+                "md5OfBody": hashlib.md5(text.encode()).hexdigest(),  # noqa: S324 - SQS's own checksum, not security
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": queue_arn.split(":")[3],
+            }
+        )
+    return {"Records": records}
+
+
+def scheduled_event(
+    rule_arn: str = "arn:aws:events:us-east-1:123456789012:rule/oratio-knowledge-ingestion-tick",
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """The event an EventBridge schedule rule sends its Lambda target ("Scheduled Event", empty detail)."""
+    _, _, _, region, account, _ = rule_arn.split(":", 5)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": _utc(at or datetime.now(UTC), "seconds"),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }

@@ -18,6 +18,7 @@ from stacks.constructs.call_events import CallEventProcessor
 from stacks.constructs.connect import ConnectCenter
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
+from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
@@ -50,6 +51,10 @@ class TenantStack(Stack):
             self, "CallEvents", tenant=tenant, instance_arn=self.connect.instance.attr_arn, tables=tables
         )
         self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
+        # Uploads under uploads/ start ingestion jobs; a schedule records their results on the documents.
+        self.knowledge_ingestion = KnowledgeIngestion(
+            self, "KnowledgeIngestion", tenant=tenant, knowledge=self.knowledge, tables=tables
+        )
         self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
         self._vendor_api_access(tenant)
         # The router may look up only the number this tenant claimed.

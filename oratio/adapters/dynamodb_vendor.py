@@ -333,13 +333,20 @@ class DynamoDBDocumentRepository(_DynamoDBAdapter):
         super().__init__(client)
         self._table = documents_table
 
-    def put(self, document: KnowledgeDocument) -> None:
+    def create(self, document: KnowledgeDocument) -> None:
         item = {
             "pk": document_pk(document.vendor_id, document.agent_id),
             "sk": document.document_id,
             **to_dynamo(document.model_dump(mode="json")),
         }
-        self._call("put_item", self._table, TableName=self._table, Item=_serialize(item))
+        # Create only: once stored, the ingestion Lambda owns the document's status.
+        self._call(
+            "put_item",
+            self._table,
+            TableName=self._table,
+            Item=_serialize(item),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def get(self, vendor_id: str, agent_id: str, document_id: str) -> KnowledgeDocument | None:
         response = self._call(

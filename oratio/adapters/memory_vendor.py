@@ -79,7 +79,11 @@ class MemoryDocumentRepository:
     def __init__(self) -> None:
         self._documents: dict[tuple[str, str, str], KnowledgeDocument] = {}
 
-    def put(self, document: KnowledgeDocument) -> None:
+    def create(self, document: KnowledgeDocument) -> None:
+        self._documents.setdefault((document.vendor_id, document.agent_id, document.document_id), document)
+
+    def save(self, document: KnowledgeDocument) -> None:
+        """Replace a document (what the ingestion's status updates do to the DynamoDB item)."""
         self._documents[(document.vendor_id, document.agent_id, document.document_id)] = document
 
     def get(self, vendor_id: str, agent_id: str, document_id: str) -> KnowledgeDocument | None:

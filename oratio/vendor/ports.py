@@ -143,7 +143,9 @@ class ProvisioningJobRepository(Protocol):
 
 
 class DocumentRepository(Protocol):
-    def put(self, document: KnowledgeDocument) -> None: ...
+    def create(self, document: KnowledgeDocument) -> None:
+        """Store a new document; never replaces one (the ingestion owns its status from then on)."""
+        ...
 
     def get(self, vendor_id: str, agent_id: str, document_id: str) -> KnowledgeDocument | None: ...
 

@@ -476,7 +476,7 @@ class VendorService:
             updated_at=now,
         )
         # The record exists before the URL does: an upload can never arrive for an unknown document.
-        self.documents.put(document)
+        self.documents.create(document)
         upload = self.uploads.presign_upload(
             bucket, key, body.content_type, body.size_bytes, self.settings.upload_expires_seconds
         )
