@@ -126,7 +126,11 @@ def parse_job(event: Mapping[str, Any], tenant_id: str) -> TurnJob:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Entry point for the code hook's synchronous invoke."""
-    job = parse_job(event, settings().tenant_id)
+    try:
+        job = parse_job(event, settings().tenant_id)
+    except Exception:
+        metrics.add_metric(name="TurnJobsRejected", unit=MetricUnit.Count, value=1)
+        raise
     outcome = _runner().run(build_runner().run(job))
     metrics.add_metric(name="AgentTurns", unit=MetricUnit.Count, value=1)
     if outcome.status == "failed":

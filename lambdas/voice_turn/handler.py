@@ -215,6 +215,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         next_step = str(answer.get("sessionState", {}).get("sessionAttributes", {}).get(NEXT_STEP, ""))
         source = "lex"
     tracer.put_annotation(key="next_step", value=next_step)
+    metrics.add_metric(name="VoiceInvocations", unit=MetricUnit.Count, value=1)
     _count("VoiceSteps", source=source, next_step=next_step or "none")
     logger.info("voice step", extra={"source": source, "next_step": next_step})
     return answer
