@@ -29,15 +29,17 @@ from oratio.adapters.dynamodb_breaker import DynamoDBBreakerStore
 from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
 from oratio.config.tenant import TENANT_ID_PATTERN, CircuitBreakerSettings
 from oratio.connect_voice.outcome import TurnJob
+from oratio.connect_voice.profile import (
+    AGENT_BREAKER_ENV_VAR,
+    AGENT_QUALIFIER_ENV_VAR,
+    AGENT_RUNTIME_ARN_ENV_VAR,
+    TENANT_ID_ENV_VAR,
+)
 from oratio.connect_voice.worker import AgentTurnRunner
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.observability import logger, metrics, tracer
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 
-TENANT_ID_ENV_VAR = "ORATIO_TENANT_ID"
-AGENT_RUNTIME_ARN_ENV_VAR = "ORATIO_AGENT_RUNTIME_ARN"
-AGENT_QUALIFIER_ENV_VAR = "ORATIO_AGENT_QUALIFIER"
-BREAKER_ENV_VAR = "ORATIO_AGENT_BREAKER"
 CORRELATION_ID_PATH = "contact_id"
 
 
@@ -67,7 +69,7 @@ class WorkerSettings(BaseModel):
                 "tenant_state_table": env.get(TENANT_STATE.env_var),
                 "agent_runtime_arn": env.get(AGENT_RUNTIME_ARN_ENV_VAR),
                 "agent_qualifier": env.get(AGENT_QUALIFIER_ENV_VAR),
-                "breaker": env.get(BREAKER_ENV_VAR),
+                "breaker": env.get(AGENT_BREAKER_ENV_VAR),
             }
         )
 

@@ -34,7 +34,7 @@ from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
 from oratio.adapters.lambda_turn_worker import LambdaTurnWorker
 from oratio.connect_voice import lex
 from oratio.connect_voice.lex import LexCodeHookEvent
-from oratio.connect_voice.profile import VOICE_PROFILE_ENV_VAR, VoiceProfile
+from oratio.connect_voice.profile import VOICE_PROFILE_ENV_VAR, WORKER_FUNCTION_ENV_VAR, VoiceProfile
 from oratio.connect_voice.service import CONVERSE_INTENT, ConnectVoice, FlowCall
 from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, SPEECH_MODE, NextStep, SpeechMode
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
@@ -42,7 +42,6 @@ from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
-WORKER_FUNCTION_ENV_VAR = "ORATIO_VOICE_WORKER_FUNCTION"
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
 FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
 # Said when the function cannot even read its tenant profile (a deployment fault): no tenant wording exists.

@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from oratio.config.tenant import TENANT_ID_PATTERN, ConnectVoiceSettings, TenantConfig, VoiceTier
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
-VOICE_PROFILE_ENV_VAR = "ORATIO_VOICE_PROFILE"
+# Environment of the two voice Lambdas, written by stacks/constructs/connect_voice.py, read by their handlers.
+VOICE_PROFILE_ENV_VAR = "ORATIO_VOICE_PROFILE"  # voice_turn: this profile as JSON
+WORKER_FUNCTION_ENV_VAR = "ORATIO_VOICE_WORKER_FUNCTION"  # voice_turn: the worker function's name
+TENANT_ID_ENV_VAR = "ORATIO_TENANT_ID"  # voice_agent_turn: whose jobs it accepts
+AGENT_RUNTIME_ARN_ENV_VAR = "ORATIO_AGENT_RUNTIME_ARN"  # voice_agent_turn: the tenant agent
+AGENT_QUALIFIER_ENV_VAR = "ORATIO_AGENT_QUALIFIER"  # voice_agent_turn: the runtime endpoint to call
+AGENT_BREAKER_ENV_VAR = "ORATIO_AGENT_BREAKER"  # voice_agent_turn: the breaker settings as JSON
 # Lambda allows 4 KB for all of a function's environment variables together.
 MAX_ENV_CHARS = 3_000
 # Between the code hook answering and the caller hearing the first word: Lambda's return, Lex rendering the
@@ -33,6 +39,7 @@ class VoiceProfile(BaseModel):
     business_name: str = Field(min_length=1)
     language: str
     greeting: str = Field(min_length=1)
+    closed_message: str = Field(min_length=1, description="said when the human team is closed at transfer time")
     sonic_voice_id: str = Field(min_length=1, description="the Nova Sonic voice (session override)")
     sonic_prompt_voice: str | None = Field(default=None, description="Polly voice set beside Nova Sonic")
     tiers: dict[str, VoiceTier]
@@ -56,6 +63,7 @@ class VoiceProfile(BaseModel):
             business_name=tenant.business.name,
             language=tenant.voice.language,
             greeting=tenant.greeting,
+            closed_message=tenant.closed_message,
             sonic_voice_id=tenant.voice.voice_id,
             sonic_prompt_voice=tenant.voice.sonic_prompt_voice,
             tiers=dict(tenant.voice.tiers),

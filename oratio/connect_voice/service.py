@@ -67,9 +67,10 @@ logger = logging.getLogger(__name__)
 CONVERSE_INTENT = "FallbackIntent"  # free speech: everything the agent answers
 SPEAK_TO_PERSON_INTENT = "SpeakToPerson"
 # Extra keys of the flow actions' answers.
-SONIC_VOICE = "sonic_voice"
-SILENCE_PROMPT = "silence_prompt"
-STATUS = "status"
+SONIC_VOICE = "sonic_voice"  # the Nova Sonic voice, passed back to Lex as the speaker-model override
+SILENCE_PROMPT = "silence_prompt"  # said when the caller stays silent in the bot
+HANDOFF_PROMPT = "handoff_prompt"  # said before a transfer the flow decides on its own (loops run out)
+CLOSED_PROMPT = "closed_prompt"  # said when a transfer finds the human team closed
 # How often `pickup` looks for the reply while the caller waits.
 PICKUP_POLL_SECONDS = 0.1
 # The least the code hook waits for the worker, even when its own start-up ate the deadline.
@@ -285,6 +286,8 @@ class ConnectVoice:
             **state.to_attributes(),
             SONIC_VOICE: self.profile.sonic_voice_id,
             SILENCE_PROMPT: self.settings.silence_message,
+            HANDOFF_PROMPT: self.settings.handoff_message,
+            CLOSED_PROMPT: self.profile.closed_message,
         }
 
     # ------------------------------------------------------------------------------ shared reactions
