@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from oratio.agent.contracts import MAX_INPUT_CHARS, CustomerIdentity, InvocationRequest, UserMessage
@@ -159,8 +159,8 @@ class ConnectVoice:
             await self._record_own_turn(state, text, self.settings.handoff_message, reason, outcome="fallback")
             return response
 
-        job = self._job(state, text)
         wait = max(MIN_WAIT_SECONDS, self.profile.deadline_seconds - (self._monotonic() - started))
+        job = self._job(state, text, wait)
         outcome = await self._run(state, job, text, wait)
         if outcome is None:
             # Too slow for the caller's patience: say so now; the worker finishes and `pickup` collects it.
@@ -373,7 +373,7 @@ class ConnectVoice:
         tier = self.profile.tier(state.voice_tier)
         state.tts_voice, state.tts_engine = tier.voice_id, self.profile.tts_engine(state.voice_tier)
 
-    def _job(self, state: CallState, text: str) -> TurnJob:
+    def _job(self, state: CallState, text: str, wait_seconds: float) -> TurnJob:
         customer = CustomerIdentity(kind="phone", value=state.caller) if state.caller else None
         request = InvocationRequest(
             tenant_id=self.profile.tenant_id,
@@ -383,8 +383,13 @@ class ConnectVoice:
             session_id=state.contact_id,
             input=UserMessage(text=text[:MAX_INPUT_CHARS]),
         )
+        now = self._clock()
         return TurnJob(
-            turn_id=self._new_turn_id(), contact_id=state.contact_id, request=request, submitted_at=self._clock()
+            turn_id=self._new_turn_id(),
+            contact_id=state.contact_id,
+            request=request,
+            submitted_at=now,
+            answer_by=now + timedelta(seconds=wait_seconds),
         )
 
     async def _run(self, state: CallState, job: TurnJob, text: str, wait: float) -> TurnOutcome | None:

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from oratio.agent.ports import AgentEventRecord, ConversationRecorder, TurnRecord
 from oratio.connect_voice.outcome import TurnJob, TurnOutcome, collect_outcome, failed_outcome
@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 
 # Routing reason of a turn the agent never saw (it could not be reached), as recorded by the worker.
 AGENT_NOT_REACHED = "agent not reached"
+# A turn finished this long before the code hook's `answer_by` goes back in the invoke response alone: the
+# hook is still waiting, so the mailbox write (a DynamoDB round trip on every fast turn) is skipped. The
+# margin covers the response's way back to the hook.
+MAILBOX_MARGIN = timedelta(seconds=0.5)
 
 
 class AgentTurnRunner:
@@ -63,10 +67,11 @@ class AgentTurnRunner:
         await self._report_health(job, outcome)
         if outcome.status == "failed" and outcome.done is None:
             await self._record_unanswered(job, outcome)
-        try:
-            await self._mailbox.put(job.request.tenant_id, job.contact_id, outcome)
-        except Exception:
-            logger.exception("storing the turn outcome failed", extra={"contact_id": job.contact_id})
+        if job.answer_by is None or self._clock() >= job.answer_by - MAILBOX_MARGIN:
+            try:
+                await self._mailbox.put(job.request.tenant_id, job.contact_id, outcome)
+            except Exception:
+                logger.exception("storing the turn outcome failed", extra={"contact_id": job.contact_id})
         return outcome
 
     async def _report_health(self, job: TurnJob, outcome: TurnOutcome) -> None:

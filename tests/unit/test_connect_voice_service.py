@@ -5,9 +5,10 @@ what is recorded with the call."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -120,13 +121,20 @@ class Harness:
         return board.state(records, dependency)
 
 
+def moving_clock() -> Callable[[], datetime]:
+    """NOW, moving with real time: the worker compares it with the code hook's `answer_by`."""
+    started = time.monotonic()
+    return lambda: NOW + timedelta(seconds=time.monotonic() - started)
+
+
 def harness(*scripts: Any, profile: VoiceProfile = FAST, delay: float = 0.0) -> Harness:
+    clock = moving_clock()
     recorder = InMemoryConversationRecorder()
     agent = ScriptedAgent(list(scripts), recorder, delay=delay)
     store, mailbox = InMemoryBreakerStore(), InMemoryTurnMailbox()
-    board = CircuitBreakers("cozy-comfort", store, BreakerPolicy(profile.connect.breaker), lambda: NOW)
+    board = CircuitBreakers("cozy-comfort", store, BreakerPolicy(profile.connect.breaker), clock)
     worker = InProcessTurnWorker(
-        AgentTurnRunner(agent=agent, mailbox=mailbox, breakers=board, recorder=recorder, clock=lambda: NOW)
+        AgentTurnRunner(agent=agent, mailbox=mailbox, breakers=board, recorder=recorder, clock=clock)
     )
     budget, workflow = InMemoryBudgetLedger(), InMemoryWorkflowStateStore()
     voice = ConnectVoice(
@@ -138,7 +146,7 @@ def harness(*scripts: Any, profile: VoiceProfile = FAST, delay: float = 0.0) -> 
         transcripts=RecorderTranscripts(recorder),
         budget=budget,
         workflow_states=workflow,
-        clock=lambda: NOW,
+        clock=clock,
         poll_seconds=0.05,
     )
     return Harness(voice, agent, worker, recorder, budget, workflow, store, mailbox)
@@ -276,6 +284,12 @@ def test_a_slow_agent_gets_a_holding_reply_within_the_deadline_and_pickup_speaks
         "Yes, we ship to Canada.",
         "",
     )
+
+
+def test_a_fast_turn_answers_straight_from_the_worker_without_writing_the_mailbox() -> None:
+    h = harness(reply("Yes."))
+    lex_turn(h, "Do you ship to Canada?")
+    assert h.mailbox._outcomes == {}  # nobody will pick it up: the code hook already had it
 
 
 def test_pickup_says_still_on_it_then_hands_off_after_the_configured_rounds() -> None:
