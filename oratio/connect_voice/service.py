@@ -282,8 +282,9 @@ class ConnectVoice:
         return self._flow_answer(state)
 
     def _flow_answer(self, state: CallState) -> dict[str, str]:
+        # Contact attributes are the flow's own: only this path's keys go back.
         return {
-            **state.to_attributes(),
+            **state.to_attributes(carry=False),
             SONIC_VOICE: self.profile.sonic_voice_id,
             SILENCE_PROMPT: self.settings.silence_message,
             HANDOFF_PROMPT: self.settings.handoff_message,

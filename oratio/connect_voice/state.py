@@ -70,6 +70,10 @@ OUTPUT_KEYS = (
 )
 
 
+# Every key this path reads or writes; anything else in a session is carried through untouched.
+OWN_KEYS = frozenset({CONTACT_ID, CALLER, AGENT_ID, SPEECH_MODE, VOICE_TIER, UNCLEAR_TURNS, FAILED_TURNS, *OUTPUT_KEYS})
+
+
 def _count(value: str | None) -> int:
     try:
         return max(0, int(value or 0))
@@ -100,6 +104,11 @@ class CallState(BaseModel):
     handoff_whisper: str = ""
     lead_score: str = ""
     lead_signals: str = ""
+    carried: dict[str, str] = Field(
+        default_factory=dict,
+        description="keys this path does not own (e.g. Lex's x-amz-lex:* settings such as the Nova Sonic voice "
+        "override): handed back unchanged, because a Lex response's session attributes replace the session's",
+    )
 
     @classmethod
     def from_attributes(cls, attributes: Mapping[str, str], *, contact_id: str, default_tier: str) -> CallState:
@@ -115,11 +124,13 @@ class CallState(BaseModel):
             failed_turns=_count(attributes.get(FAILED_TURNS)),
             holding_rounds=_count(attributes.get(HOLDING_ROUNDS)),
             pending_turn=attributes.get(PENDING_TURN, ""),
+            carried={k: v for k, v in attributes.items() if k not in OWN_KEYS},
         )
 
-    def to_attributes(self) -> dict[str, str]:
-        """The flat string map to hand back (every output key present)."""
+    def to_attributes(self, *, carry: bool = True) -> dict[str, str]:
+        """The flat string map to hand back (every output key present; with `carry`, the keys it does not own)."""
         return {
+            **(self.carried if carry else {}),
             CONTACT_ID: self.contact_id,
             CALLER: self.caller or "",
             AGENT_ID: self.agent_id,

@@ -204,6 +204,25 @@ def test_caller_speech_is_answered_by_the_agent_as_a_voice_turn_of_this_contact(
     assert h.breaker(Dependency.AGENT) is BreakerState.CLOSED
 
 
+@pytest.mark.parametrize(("source", "mode"), [("DialogCodeHook", "Speech"), ("FulfillmentCodeHook", "Text")])
+def test_dialog_and_fulfillment_invocations_typed_or_spoken_are_answered_the_same_way(source: str, mode: str) -> None:
+    h = harness(reply("Yes, we do."))
+    confidence = 0.88 if mode == "Speech" else None
+    response = lex_turn(h, "Do you sell pillows?", invocation_source=source, input_mode=mode, confidence=confidence)
+    assert (dialog(response), said(response)) == ("ElicitIntent", "Yes, we do.")
+
+
+def test_lexs_own_session_settings_like_the_nova_sonic_voice_override_survive_every_turn() -> None:
+    # A Lex response's session attributes replace the session's: dropping the override would change the voice.
+    override = {"x-amz-lex:audio:speaker-model-voice-override": "tiffany"}
+    for response in (
+        lex_turn(harness(reply("Hi!")), attributes=override),
+        lex_turn(harness(), "", attributes=override),
+        lex_turn(harness(), "agent", intent="SpeakToPerson", attributes=override),
+    ):
+        assert attrs(response)["x-amz-lex:audio:speaker-model-voice-override"] == "tiffany"
+
+
 def test_low_confidence_speech_is_asked_again_then_handed_to_a_person() -> None:
     h = harness()
     first = lex_turn(h, "mmf hrm", confidence=0.2)
