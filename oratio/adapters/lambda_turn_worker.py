@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 # Long enough for any turn the worker can run (its own timeout is 30 s); the code hook's deadline is enforced
 # by the wait, not by the socket.
 CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=35, retries={"mode": "standard", "total_max_attempts": 1})
-INVOKE_THREADS = 4
+# Invocations a container may have in flight: each slow turn leaves one thread waiting on its worker (up to
+# the read timeout) after the code hook answered, and a full pool would delay the next turn's invoke.
+INVOKE_THREADS = 16
 
 
 class LambdaTurnWorker:
