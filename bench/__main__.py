@@ -10,13 +10,14 @@ import platform
 import sys
 import warnings
 
-from bench import agent, ingestion, router, synth, vendor_api
+from bench import agent, ingestion, router, synth, vendor_api, voice_turn
 
 # One line per section, in the order they print; `python -m bench <name> ...` runs only those named.
 SECTIONS = (
     ("synth", synth),
     ("router", router),
     ("agent", agent),
+    ("voice", voice_turn),
     ("vendor_api", vendor_api),
     ("ingestion", ingestion),
 )

@@ -49,9 +49,16 @@ class CallSessionStore(Protocol):
         ...
 
     def close(
-        self, tenant_id: str, contact_id: str, ended_at: datetime, *, outcome: str | None = None
+        self,
+        tenant_id: str,
+        contact_id: str,
+        ended_at: datetime,
+        *,
+        outcome: str | None = None,
+        total_cost_usd: float | None = None,
     ) -> CallSession | None:
-        """Mark an open session closed (end, duration, outcome) and give back its slot, all or nothing, once.
+        """Mark an open session closed (end, duration, outcome, total cost) and give back its slot, all or
+        nothing, once.
 
         Only the call that flips the session from open to closed releases the slot; closing a closed session
         changes nothing and returns it as stored. None if there is no such session.

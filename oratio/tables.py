@@ -22,6 +22,8 @@ conversations               pk = "<tenant_id>#<call_id>", sk = record kind
         SESSION item, so the counter is an item of its own)
   - the session's workflow state (role, lead score, voice tier)        sk = "WORKFLOW"
         (a put conditioned on `turns`, so a stale writer cannot win)
+  - a Connect voice turn's outcome, awaiting pickup after a holding     sk = "VOICE#<turn id>"
+        reply (written once by the turn worker, read consistently by the flow's pickup; expires in a day)
   - list an agent's conversations, newest first (vendor API)           GSI by_agent
         (agent_key = "<tenant_id>#<agent_id>", sort started_at; only SESSION items carry it)
   - items expire with the tenant's retention period                    TTL expires_at
@@ -44,6 +46,8 @@ usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
 tenant_state                pk = tenant_id, sk = state key
   - live concurrent calls (counter with a conditional limit)           sk = "calls#active"
   - circuit breaker state per dependency                               sk = "breaker#<dependency>"
+        (speech_to_speech, cascaded_speech, agent; every write conditioned on the `version` it read;
+        all of a tenant's breakers in one Query begins_with "breaker#")
   - the vendor's agent slots (counter, conditional on the quota)       sk = "agents#count"
         (changed in one transaction with the agent's create / delete)
   - which agent a number answers (one owner per number)                sk = "number#<e164>"

@@ -6,6 +6,8 @@
    against a local DynamoDB (moto, in process), and print each routing decision.
 4. Talk to the tenant agent: its AgentCore runtime app served on 127.0.0.1, invoked over HTTP with
    the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
+5. A call on the Connect number: the voice_turn Lambda answering real-shaped Lex code-hook events and
+   the flow's actions, the agent behind it, state in moto DynamoDB (`oratio_local/connect_call.py`).
 """
 
 from __future__ import annotations
@@ -315,6 +317,11 @@ def main(argv: list[str] | None = None) -> int:
     print_decisions(route_sample_calls(tenant))
     _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
     print_conversation(talk_to_agent(tenant, args.tenants))
+    _heading(f"5. a call on {tenant.tenant_id}'s Connect number (Lex code hook, local stand-ins for Connect/Lex)")
+    from oratio_local.connect_call import play_connect_call, print_connect_call
+
+    with local_aws() as dynamodb:
+        print_connect_call(*play_connect_call(tenant, args.tenants, dynamodb))
     return 0 if clean else 1
 
 

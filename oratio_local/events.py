@@ -301,3 +301,86 @@ def scheduled_event(
         "resources": [rule_arn],
         "detail": {},
     }
+
+
+LEX_BOT_ID = "A1B2C3D4E5"
+LEX_ALIAS_ID = "LIVE123456"
+
+
+def lex_code_hook_event(
+    text: str = "Do you have queen size duvets?",
+    *,
+    session_id: str | None = None,
+    intent: str = "FallbackIntent",
+    confidence: float | None = 0.92,
+    input_mode: str = "Speech",
+    invocation_source: str = "FulfillmentCodeHook",
+    session_attributes: dict[str, str] | None = None,
+    locale_id: str = "en_US",
+    bot_name: str = "oratio-cozy-comfort-s2s",
+) -> dict[str, Any]:
+    """An Amazon Lex V2 code-hook event for one caller utterance, as Lex sends it to the Lambda.
+
+    Shape per the Lex V2 developer guide ("AWS Lambda input event format for Lex V2"): spoken input carries
+    `transcriptions` with a `transcriptionConfidence`; `confidence=None` leaves the transcriptions out (as
+    for text or DTMF input). The session id is the one Connect gives the Lex session (the ContactId).
+    """
+    session_id = session_id or str(uuid.uuid4())
+    intent_state = "ReadyForFulfillment" if invocation_source == "FulfillmentCodeHook" else "InProgress"
+    event: dict[str, Any] = {
+        "messageVersion": "1.0",
+        "invocationSource": invocation_source,
+        "inputMode": input_mode,
+        "responseContentType": "audio/pcm" if input_mode == "Speech" else "text/plain; charset=utf-8",
+        "sessionId": session_id,
+        "inputTranscript": text,
+        "bot": {
+            "id": LEX_BOT_ID,
+            "name": bot_name,
+            "aliasId": LEX_ALIAS_ID,
+            "aliasName": "live",
+            "localeId": locale_id,
+            "version": "1",
+        },
+        "interpretations": [
+            {
+                "intent": {"name": intent, "slots": {}, "state": intent_state, "confirmationState": "None"},
+                "interpretationSource": "Lex",
+                **({"nluConfidence": 0.88} if intent != "FallbackIntent" else {}),
+            }
+        ],
+        "proposedNextState": None,
+        "requestAttributes": {"x-amz-lex:accept-content-types": "PlainText,SSML"},
+        "sessionState": {
+            "sessionAttributes": dict(session_attributes or {}),
+            "intent": {"name": intent, "slots": {}, "state": intent_state, "confirmationState": "None"},
+            "originatingRequestId": str(uuid.uuid4()),
+        },
+    }
+    if confidence is not None:
+        event["transcriptions"] = [
+            {
+                "transcription": text,
+                "transcriptionConfidence": confidence,
+                "resolvedContext": {"intent": intent},
+                "resolvedSlots": {},
+            }
+        ]
+    return event
+
+
+def connect_voice_action_event(
+    action: str,
+    contact_id: str | None = None,
+    attributes: dict[str, str] | None = None,
+    caller: str | None = "+15551234567",
+    **parameters: str,
+) -> dict[str, Any]:
+    """The inbound flow's Invoke Lambda call to the voice_turn function: `action` (prepare, pickup,
+    bot_failed) as a block parameter, the call's state in the contact attributes."""
+    return connect_contact_flow_event(
+        contact_id=contact_id,
+        caller=caller,
+        Attributes=dict(attributes or {}),
+        Parameters={"action": action, **parameters},
+    )

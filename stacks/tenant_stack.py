@@ -16,6 +16,7 @@ from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
 from stacks.constructs.connect import ConnectCenter
+from stacks.constructs.connect_voice import ConnectVoice
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
@@ -40,22 +41,26 @@ class TenantStack(Stack):
 
         tables = PlatformTableRefs(self, "PlatformTables")
         self.call_router = self._call_router(tenant, tables)
+        self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
+        self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
+        # The AI conversation on the Connect number: Lex bots (Nova Sonic / cascaded), code hook, turn worker.
+        self.voice = ConnectVoice(self, "Voice", tenant=tenant, tables=tables, agent=self.agent)
         self.connect = ConnectCenter(
             self,
             "Connect",
             tenant=tenant,
             call_router=self.call_router.function,
             flows_dir=ROOT / "contact_flows",
+            extra_flow_values=self.voice.flow_values(),
         )
+        self.voice.integrate_with(self.connect)
         self.call_events = CallEventProcessor(
             self, "CallEvents", tenant=tenant, instance_arn=self.connect.instance.attr_arn, tables=tables
         )
-        self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
         # Uploads under uploads/ start ingestion jobs; a schedule records their results on the documents.
         self.knowledge_ingestion = KnowledgeIngestion(
             self, "KnowledgeIngestion", tenant=tenant, knowledge=self.knowledge, tables=tables
         )
-        self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
         self._vendor_api_access(tenant)
         # The router may look up only the number this tenant claimed.
         tables.grant_items(

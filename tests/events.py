@@ -6,7 +6,9 @@ from oratio_local.events import (
     FakeLambdaContext,
     connect_contact_event,
     connect_contact_flow_event,
+    connect_voice_action_event,
     lambda_context,
+    lex_code_hook_event,
 )
 
 __all__ = [
@@ -14,5 +16,7 @@ __all__ = [
     "FakeLambdaContext",
     "connect_contact_event",
     "connect_contact_flow_event",
+    "connect_voice_action_event",
     "lambda_context",
+    "lex_code_hook_event",
 ]

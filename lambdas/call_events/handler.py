@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
+from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import (
     CONNECT_INSTANCE_ARN_ENV_VAR,
@@ -65,12 +66,12 @@ class CallEventSettings(BaseModel):
 def build_recorder() -> CallEndRecorder:
     """The recorder with the DynamoDB session store, built once per container (a failure is retried next time)."""
     settings = CallEventSettings.from_environ()
+    client = dynamodb_client()
     return CallEndRecorder(
         tenant_id=settings.tenant_id,
         instance_arn=settings.connect_instance_arn,
-        sessions=DynamoDBCallSessionStore(
-            settings.conversations_table, settings.tenant_state_table, client=dynamodb_client()
-        ),
+        sessions=DynamoDBCallSessionStore(settings.conversations_table, settings.tenant_state_table, client=client),
+        costs=DynamoDBCallCosts(settings.conversations_table, client=client),
     )
 
 
@@ -97,6 +98,7 @@ def _log(result: ContactEventResult, event: ConnectContactEvent) -> None:
                     "tenant_id": session.tenant_id if session else None,
                     "duration_seconds": session.duration_seconds if session else None,
                     "outcome": session.outcome if session else None,
+                    "total_cost_usd": session.total_cost_usd if session else None,
                     "released_slot": result.released_slot,
                 },
             )

@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, cast
 
 import boto3
@@ -245,12 +246,13 @@ def session_to_item(session: CallSession, retention_days: int) -> dict[str, Any]
         "ended_at": session.ended_at.isoformat() if session.ended_at else None,
         "duration_seconds": session.duration_seconds,
         "outcome": session.outcome,
+        "total_cost_usd": Decimal(repr(session.total_cost_usd)) if session.total_cost_usd is not None else None,
         "expires_at": int(expires.timestamp()),
     }
 
 
 def session_from_item(item: Mapping[str, Any]) -> CallSession:
-    """Read a call session from a deserialized SESSION item; other attributes (e.g. cost) are ignored."""
+    """Read a call session from a deserialized SESSION item; other attributes (e.g. agent_key) are ignored."""
     fields = {name: item[name] for name in CallSession.model_fields if name in item}
     try:
         return CallSession.model_validate(fields)
@@ -343,7 +345,13 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 
     def close(
-        self, tenant_id: str, contact_id: str, ended_at: datetime, *, outcome: str | None = None
+        self,
+        tenant_id: str,
+        contact_id: str,
+        ended_at: datetime,
+        *,
+        outcome: str | None = None,
+        total_cost_usd: float | None = None,
     ) -> CallSession | None:
         """Close an open session and release its slot in one transaction, once.
 
@@ -354,7 +362,7 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         session = self.get(tenant_id, contact_id)
         if session is None or session.status is CallStatus.CLOSED:
             return session
-        closed = session.closed(ended_at, outcome)
+        closed = session.closed(ended_at, outcome, total_cost_usd)
         close_session = self._close_session_update(closed, ended_at)
         release_slot = {
             "TableName": self._tenant_state,
@@ -410,6 +418,9 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         if closed.outcome is not None:
             assignments.append("#outcome = :outcome")
             values[":outcome"] = {"S": closed.outcome}
+        if closed.total_cost_usd is not None:
+            assignments.append("total_cost_usd = :cost")
+            values[":cost"] = {"N": repr(closed.total_cost_usd)}
         names = {"#status": "status"} | ({"#outcome": "outcome"} if closed.outcome is not None else {})
         return {
             "TableName": self._conversations,

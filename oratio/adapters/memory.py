@@ -60,7 +60,13 @@ class InMemoryCallSessionStore:
             return OpenResult(OpenOutcome.CREATED, session)
 
     def close(
-        self, tenant_id: str, contact_id: str, ended_at: datetime, *, outcome: str | None = None
+        self,
+        tenant_id: str,
+        contact_id: str,
+        ended_at: datetime,
+        *,
+        outcome: str | None = None,
+        total_cost_usd: float | None = None,
     ) -> CallSession | None:
         """Close an open session and release its slot once; closing twice changes nothing."""
         key = (tenant_id, contact_id)
@@ -68,7 +74,7 @@ class InMemoryCallSessionStore:
             session = self._sessions.get(key)
             if session is None or session.status is CallStatus.CLOSED:
                 return session
-            closed = session.closed(ended_at, outcome)
+            closed = session.closed(ended_at, outcome, total_cost_usd)
             self._sessions[key] = closed
             if session.counted_against_limit:
                 self._active[tenant_id] = max(0, self._active.get(tenant_id, 0) - 1)

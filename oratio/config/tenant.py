@@ -160,6 +160,79 @@ class VoiceTier(_Config):
     engine: Literal["standard", "neural", "long-form", "generative"] = "neural"
 
 
+# Polly voices Amazon Connect accepts in the Set voice block next to a Nova Sonic speech-to-speech bot
+# (generative style), by language: the launch set of the Connect administrator guide, "Configure Amazon
+# Nova Sonic Speech-to-Speech". A language not listed needs `voice.connect.sonic_prompt_voice`.
+SONIC_PROMPT_VOICES = {"en-US": "Matthew", "en-GB": "Amy", "en-AU": "Olivia", "es-US": "Lupe"}
+# Lex audio fillers (AWS::Lex::Bot AudioFillerSettings.AudioType), played by speech-to-speech bots while
+# the code hook works; "none" turns the filler off.
+AudioFiller = Literal[
+    "MELODY_CHIPPER_CHIME",
+    "MELODY_CURIOUS_CRAWL",
+    "MELODY_RISING_RIPPLE",
+    "MELODY_PATIENT_PING",
+    "MELODY_PONDERING_PONG",
+    "TYPING_KINETIC_KEYS",
+    "TYPING_QUIET_QWERTY",
+    "none",
+]
+
+
+class CircuitBreakerSettings(_Config):
+    """When a voice dependency (speech-to-speech, cascaded speech, the agent) is taken out of the call path."""
+
+    failure_threshold: int = Field(default=3, ge=1, le=100, description="consecutive failures that open it")
+    cooldown_seconds: float = Field(default=60.0, ge=5, le=3_600, description="open time before one trial")
+    trial_seconds: float = Field(default=30.0, ge=1, le=600, description="how long one half-open trial may take")
+
+
+class ConnectVoiceSettings(_Config):
+    """How calls on the tenant's Amazon Connect number are held: the bot, the silences, the ladder down."""
+
+    speech_mode: Literal["speech_to_speech", "cascaded"] = Field(
+        default="speech_to_speech", description="the top rung: Nova Sonic speech-to-speech, or cascaded only"
+    )
+    sonic_model_id: str = Field(
+        default="amazon.nova-2-sonic-v1:0",
+        pattern=r"^[a-z0-9-]{1,63}\.[a-z0-9-]{1,63}(?::[a-z0-9-]{1,63}){0,2}$",
+        description="Bedrock foundation model of the speech-to-speech bot locale",
+    )
+    sonic_prompt_voice: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Za-z]{1,30}$",
+        description="Polly generative voice for the Set voice block beside Nova Sonic (default by language)",
+    )
+    max_silence_seconds: float = Field(
+        default=3.0, ge=1.5, le=10.0, description="longest a caller may wait without hearing something"
+    )
+    holding_message: str = Field(default="One moment, please.", min_length=1, max_length=200)
+    still_working_message: str = Field(default="Thanks for waiting, I'm still on it.", min_length=1, max_length=200)
+    handoff_message: str = Field(default="Let me connect you with someone from our team.", min_length=1, max_length=200)
+    unclear_message: str = Field(
+        default="Sorry, I didn't catch that. Could you say it again?", min_length=1, max_length=200
+    )
+    silence_message: str = Field(default="Are you still there? How can I help you?", min_length=1, max_length=200)
+    trouble_message: str = Field(
+        default="Sorry, I'm having a little trouble. Could you say that again?", min_length=1, max_length=200
+    )
+    min_transcription_confidence: float = Field(default=0.4, ge=0, le=1)
+    max_unclear_turns: int = Field(default=2, ge=1, le=10, description="unclear turns in a row before a person")
+    max_failed_turns: int = Field(default=2, ge=1, le=10, description="failed agent turns in a row before a person")
+    max_holding_rounds: int = Field(default=3, ge=1, le=10, description="'still on it' rounds before a person")
+    audio_filler: AudioFiller = "TYPING_QUIET_QWERTY"
+    audio_filler_delay_ms: int = Field(default=1_000, ge=500, le=5_000)
+    breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+
+    @model_validator(mode="after")
+    def _filler_speaks_before_the_silence_limit(self) -> ConnectVoiceSettings:
+        if self.audio_filler != "none" and self.audio_filler_delay_ms >= self.max_silence_seconds * 1000:
+            raise ValueError(
+                f"audio_filler_delay_ms ({self.audio_filler_delay_ms}) must be below max_silence_seconds "
+                f"({self.max_silence_seconds:g} s), or the filler starts after the caller already waited too long"
+            )
+        return self
+
+
 class VoiceSettings(_Config):
     voice_id: str = Field(min_length=1, description="Nova Sonic speech-to-speech voice, e.g. 'tiffany'")
     language: str = Field(default="en-US", pattern=r"^[a-z]{2}-[A-Z]{2}$")
@@ -169,6 +242,7 @@ class VoiceSettings(_Config):
     closed_message: str | None = None
     paused_message: str | None = None
     unavailable_message: str | None = None
+    connect: ConnectVoiceSettings = ConnectVoiceSettings()
 
     @model_validator(mode="after")
     def _default_tier_exists(self) -> VoiceSettings:
@@ -177,6 +251,26 @@ class VoiceSettings(_Config):
                 f"default_tier {self.default_tier!r} is not one of the configured tiers: {sorted(self.tiers)}"
             )
         return self
+
+    @model_validator(mode="after")
+    def _sonic_prompt_voice_known(self) -> VoiceSettings:
+        if self.connect.speech_mode == "speech_to_speech" and self.sonic_prompt_voice is None:
+            raise ValueError(
+                f"language {self.language!r} has no default Nova Sonic-compatible Set voice voice; set "
+                f"connect.sonic_prompt_voice (defaults exist for {', '.join(sorted(SONIC_PROMPT_VOICES))}) "
+                "or connect.speech_mode: cascaded"
+            )
+        return self
+
+    @property
+    def sonic_prompt_voice(self) -> str | None:
+        """The Polly voice the flow sets beside the speech-to-speech bot (configured, else the language's)."""
+        return self.connect.sonic_prompt_voice or SONIC_PROMPT_VOICES.get(self.language)
+
+    @property
+    def lex_locale_id(self) -> str:
+        """The language as a Lex V2 locale id ("en-US" -> "en_US")."""
+        return self.language.replace("-", "_")
 
 
 BUILTIN_TOOLS = ("knowledge_search", "transfer_to_human", "end_call")

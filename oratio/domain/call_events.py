@@ -9,10 +9,11 @@ fields and event types over time; unknown keys are ignored, and so are event typ
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 CONTACT_EVENT_SOURCE = "aws.connect"
 CONTACT_EVENT_DETAIL_TYPE = "Amazon Connect Contact Event"
 DISCONNECTED = "DISCONNECTED"
+
+logger = logging.getLogger(__name__)
 
 # Set by the CDK construct that deploys the call-events function.
 TENANT_ID_ENV_VAR = "ORATIO_TENANT_ID"
@@ -98,17 +101,28 @@ class ContactEventResult:
         )
 
 
+class CallCosts(Protocol):
+    """What a call cost, summed from its recorded turns (model spend per turn, as the agent and the voice
+    paths record it)."""
+
+    def total_usd(self, tenant_id: str, contact_id: str) -> float: ...
+
+
 class CallEndRecorder:
     """Closes a tenant's call sessions when Amazon Connect reports their contacts disconnected.
 
     Idempotent per contact: EventBridge and Lambda deliver at least once, and the store's `close` flips a
-    session from open to closed (and releases its slot) only once, atomically.
+    session from open to closed (and releases its slot) only once, atomically. With `costs`, the closed
+    session carries the call's total cost; a cost that cannot be read never keeps a session open.
     """
 
-    def __init__(self, tenant_id: str, instance_arn: str, sessions: CallSessionStore) -> None:
+    def __init__(
+        self, tenant_id: str, instance_arn: str, sessions: CallSessionStore, costs: CallCosts | None = None
+    ) -> None:
         self._tenant_id = tenant_id
         self._instance_arn = instance_arn
         self._sessions = sessions
+        self._costs = costs
 
     @property
     def tenant_id(self) -> str:
@@ -130,8 +144,21 @@ class CallEndRecorder:
         if stored.status is CallStatus.CLOSED:
             return ContactEventResult(ContactEventAction.ALREADY_CLOSED, stored)
         closed = self._sessions.close(
-            self._tenant_id, detail.contact_id, event.ended_at, outcome=detail.disconnect_reason
+            self._tenant_id,
+            detail.contact_id,
+            event.ended_at,
+            outcome=detail.disconnect_reason,
+            total_cost_usd=self._total_cost(detail.contact_id),
         )
         if closed is None:
             return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
         return ContactEventResult(ContactEventAction.CLOSED, closed)
+
+    def _total_cost(self, contact_id: str) -> float | None:
+        if self._costs is None:
+            return None
+        try:
+            return round(self._costs.total_usd(self._tenant_id, contact_id), 8)
+        except Exception:
+            logger.exception("the call's cost could not be summed; closing without it")
+            return None

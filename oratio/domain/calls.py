@@ -60,8 +60,11 @@ class CallSession(BaseModel):
     ended_at: AwareDatetime | None = None
     duration_seconds: int | None = Field(default=None, ge=0, description="whole seconds from start to end")
     outcome: str | None = Field(default=None, description="why it ended, e.g. Connect's disconnect reason")
+    total_cost_usd: float | None = Field(default=None, ge=0, description="the call's recorded turn costs, at close")
 
-    def closed(self, ended_at: datetime, outcome: str | None = None) -> CallSession:
+    def closed(
+        self, ended_at: datetime, outcome: str | None = None, total_cost_usd: float | None = None
+    ) -> CallSession:
         """This session as it is once closed at `ended_at` (aware), with its duration.
 
         The end comes from another clock (Amazon Connect's) than the start (the router's), so a skew that
@@ -76,6 +79,7 @@ class CallSession(BaseModel):
                 "ended_at": ended_at,
                 "duration_seconds": duration,
                 "outcome": outcome,
+                "total_cost_usd": total_cost_usd,
             }
         )
 

@@ -110,5 +110,6 @@ class CallEventProcessor(Construct):
 
         # Item access is limited to keys that start with this tenant's id. A transaction needs the item
         # actions it performs (no separate TransactWriteItems permission).
-        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem"], [f"{tid}#*"])
+        # Query: the call's TURN items, summed into the closed session's total cost.
+        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem", "Query"], [f"{tid}#*"])
         tables.grant_items(function, TENANT_STATE, ["UpdateItem"], [tid])

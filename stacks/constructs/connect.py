@@ -1,14 +1,16 @@
 """The tenant's Amazon Connect contact center: instance, encrypted recording storage, business hours,
-customer queue, claimed phone number, contact flows from `contact_flows/` and the call router's
-Lambda integration.
+customer queue, claimed phone number, contact flows from `contact_flows/` and the Lambda integrations
+(the call router here; others through `integrate_lambda`).
 
-Callers dial the claimed number; its inbound flow invokes the call router and routes on its answer.
+Callers dial the claimed number; its inbound flow invokes the call router and routes on its answer (the
+AI conversation itself is `stacks/constructs/connect_voice.py`).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import Acknowledgment, CfnOutput, Fn, RemovalPolicy, Stack, Validations
@@ -34,6 +36,7 @@ FLOW_TYPES = {
     "contactFlow": "CONTACT_FLOW",
     "customerQueue": "CUSTOMER_QUEUE",
     "customerHold": "CUSTOMER_HOLD",
+    "agentWhisper": "AGENT_WHISPER",
 }
 
 
@@ -59,6 +62,11 @@ def render_flow_template(path: Path, values: dict[str, str]) -> str:
             f"the stack supplies only {', '.join('${' + k + '}' for k in sorted(values))}"
         )
     return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def flow_placeholder(stem: str) -> str:
+    """The placeholder other flow templates use for a flow's ARN: "agent_whisper" -> "AgentWhisperFlowArn"."""
+    return "".join(p.capitalize() for p in re.split(r"[-_]", stem)) + "FlowArn"
 
 
 def hours_of_operation_config(
@@ -102,6 +110,7 @@ class ConnectCenter(Construct):
         tenant: TenantConfig,
         call_router: lambda_.IFunction,
         flows_dir: Path,
+        extra_flow_values: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -144,16 +153,15 @@ class ConnectCenter(Construct):
             max_contacts=tenant.limits.max_concurrent_calls,
         )
 
-        self._integrate_call_router(call_router)
+        self.integrate_lambda(call_router, "CallRouter")
 
-        # Until the voice bridge / Lex bot exists, the inbound flow's `agent` branch greets the caller
-        # and transfers to the tenant's customer queue; the flow's Metadata says so too.
         self.flows = self._contact_flows(
             tenant,
             flows_dir,
             {
                 "CallRouterFunctionArn": call_router.function_arn,
                 "CustomerQueueArn": self.queue.attr_queue_arn,
+                **(extra_flow_values or {}),
             },
         )
         if INBOUND_FLOW not in self.flows:
@@ -221,25 +229,26 @@ class ConnectCenter(Construct):
             )
         return key, bucket
 
-    def _integrate_call_router(self, call_router: lambda_.IFunction) -> None:
-        """Make the router selectable in this instance's flows and let only this instance invoke it."""
-        connect.CfnIntegrationAssociation(
+    def integrate_lambda(self, function: lambda_.IFunction, name: str) -> connect.CfnIntegrationAssociation:
+        """Make a function selectable in this instance's flows and let only this instance invoke it."""
+        association = connect.CfnIntegrationAssociation(
             self,
-            "CallRouterIntegration",
+            f"{name}Integration",
             instance_id=self.instance.attr_arn,
             integration_type="LAMBDA_FUNCTION",
-            integration_arn=call_router.function_arn,
+            integration_arn=function.function_arn,
         )
         lambda_.CfnPermission(
             self,
-            "CallRouterInvokeByConnect",
+            f"{name}InvokeByConnect",
             action="lambda:InvokeFunction",
-            function_name=call_router.function_arn,
+            function_name=function.function_arn,
             principal="connect.amazonaws.com",
             # Confused-deputy guard: only this tenant's instance, in this account.
             source_arn=self.instance.attr_arn,
             source_account=Stack.of(self).account,
         )
+        return association
 
     def _contact_flows(
         self, tenant: TenantConfig, flows_dir: Path, values: dict[str, str]
@@ -247,24 +256,29 @@ class ConnectCenter(Construct):
         templates = sorted(flows_dir.glob("*.json"))
         if not templates:
             raise ContactFlowTemplateError(f"{flows_dir}: no contact flow templates (*.json)")
+        # Flows that other flows point at (whispers, queue and hold flows) come first; each one's ARN is then a
+        # placeholder for the others: agent_whisper.json -> ${AgentWhisperFlowArn}.
+        metadata = {path: json.loads(path.read_text(encoding="utf-8")).get("Metadata", {}) for path in templates}
+        templates.sort(key=lambda path: metadata[path].get("type", "contactFlow") == "contactFlow")
+        values = dict(values)
         flows: dict[str, connect.CfnContactFlow] = {}
         for path in templates:
-            metadata = json.loads(path.read_text(encoding="utf-8")).get("Metadata", {})
-            flow_type = FLOW_TYPES.get(metadata.get("type", "contactFlow"))
+            flow_type = FLOW_TYPES.get(metadata[path].get("type", "contactFlow"))
             if flow_type is None:
                 raise ContactFlowTemplateError(
-                    f"{path}: Metadata.type {metadata.get('type')!r} is not one of {sorted(FLOW_TYPES)}"
+                    f"{path}: Metadata.type {metadata[path].get('type')!r} is not one of {sorted(FLOW_TYPES)}"
                 )
             flows[path.stem] = connect.CfnContactFlow(
                 self,
                 "Flow" + "".join(p.capitalize() for p in re.split(r"[-_]", path.stem)),
                 instance_arn=self.instance.attr_arn,
-                name=metadata.get("name", path.stem),
-                description=metadata.get("description", f"Oratio flow {path.stem} for {tenant.tenant_id}"),
+                name=metadata[path].get("name", path.stem),
+                description=metadata[path].get("description", f"Oratio flow {path.stem} for {tenant.tenant_id}"),
                 type=flow_type,
                 state="ACTIVE",
                 content=render_flow_template(path, values),
             )
+            values[flow_placeholder(path.stem)] = flows[path.stem].attr_contact_flow_arn
         return flows
 
     def _associate_number_with_flow(self) -> None:

@@ -2,14 +2,15 @@
 retention, Powertools settings and a role of its own. Functions differ only in what makes them
 different (code folder, environment, permissions granted by the caller).
 
-Code is bundled without Docker: the handler folder and the shared `oratio` package are copied into
-`build/assets/<name>` at synth, and third-party dependencies come from one layer built by
-`scripts/bootstrap.sh` with arm64 wheels (`build/layers/deps`).
+Code is bundled without Docker: the handler folder and the shared `oratio` package (plus any extra
+repository sources the function names) are copied into `build/assets/<name>` at synth, and third-party
+dependencies come from one layer built by `scripts/bootstrap.sh` with arm64 wheels (`build/layers/deps`).
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -34,8 +35,13 @@ class MissingBuildError(RuntimeError):
     """The dependency layer has not been built; the message says how to build it."""
 
 
-def stage_function_code(handler_folder: str) -> Path:
-    """Copy lambdas/<folder> and the core package into one asset folder (idempotent, offline)."""
+def stage_function_code(handler_folder: str, extra_sources: Sequence[str] = ()) -> Path:
+    """Copy lambdas/<folder> and the core package into one asset folder (idempotent, offline).
+
+    `extra_sources` are repository paths (files or folders) a handler needs beyond the core package, copied
+    to the same relative path in the bundle, e.g. the tenant agent's typed client; their third-party imports
+    must be in the dependency layer.
+    """
     source = LAMBDAS_DIR / handler_folder
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"{source}/handler.py not found: every Lambda folder needs a handler.py")
@@ -44,6 +50,16 @@ def stage_function_code(handler_folder: str) -> Path:
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=_IGNORE)
     shutil.copytree(CORE_PACKAGE, target / "oratio", ignore=_IGNORE)
+    for extra in extra_sources:
+        origin = ROOT / extra
+        if not origin.exists() or ROOT not in origin.resolve().parents:
+            raise FileNotFoundError(f"{extra}: extra Lambda source not found in the repository")
+        destination = target / extra
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if origin.is_dir():
+            shutil.copytree(origin, destination, ignore=_IGNORE, dirs_exist_ok=True)
+        else:
+            shutil.copy2(origin, destination)
     return target
 
 
@@ -83,6 +99,7 @@ class OratioFunction(Construct):
         timeout_seconds: int = 8,
         memory_size: int = 512,
         role_name: str | None = None,
+        extra_sources: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -111,7 +128,7 @@ class OratioFunction(Construct):
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(stage_function_code(handler_folder))),
+            code=lambda_.Code.from_asset(str(stage_function_code(handler_folder, extra_sources))),
             layers=[dependency_layer(self)],
             role=self.role,
             timeout=Duration.seconds(timeout_seconds),

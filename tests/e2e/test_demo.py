@@ -85,3 +85,16 @@ def test_demo_talks_to_the_tenant_agent_over_loopback(demo_output: str) -> None:
     assert "Customer asked:" in section
     # Every turn reports its model, routing reason and cost.
     assert section.count("[model ") == 3
+
+
+def test_demo_plays_a_call_on_the_connect_number_with_a_holding_reply_and_a_warm_handoff(demo_output: str) -> None:
+    section = demo_output.split("== 5.")[1]
+    assert "prepare: speech_to_speech; Set voice Matthew (Generative), Nova Sonic tiffany" in section
+    # The slow turn: a holding reply at once, then the flow's pickup speaks the agent's answer.
+    assert "One moment, please.   [Close, next: await_reply]" in section
+    assert "pickup: next converse" in section
+    # Noise is asked again, not sent to the agent; the request for a person ends in a transfer with a whisper.
+    assert "Sorry, I didn't catch that." in section
+    assert "transfer to Customer Care" in section
+    assert "whisper to the human agent:  Cozy Comfort Bedding assistant transfer." in section
+    assert "TURN#000001: transcription confidence 0.21 (fallback)" in section

@@ -1,26 +1,41 @@
-"""contact_flows/*.json: valid flow-language structure, no dead ends, every router route handled.
+"""contact_flows/*.json: valid flow-language structure, no dead ends, loops only through bounded Loop
+blocks, every router route and every voice step handled.
 
-Pure JSON checks (no synth). A tiny walker plays a call through the inbound flow so the tests read
-as what a caller hears.
+Pure JSON checks (no synth). A small simulator plays calls through the inbound flow, with the Lambda
+answers and the bot's outcomes scripted, so the tests read as what a caller hears and where they end up.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from stacks.constructs.connect import ContactFlowTemplateError, render_flow_template
+from oratio.connect_voice.service import CLOSED_PROMPT, HANDOFF_PROMPT, SILENCE_PROMPT, SONIC_VOICE
+from oratio.connect_voice.state import OUTPUT_KEYS, SPEECH_MODE, NextStep
+from stacks.constructs.connect import ContactFlowTemplateError, flow_placeholder, render_flow_template
 
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "contact_flows"
 INBOUND = FLOWS_DIR / "inbound.json"
-KNOWN_PLACEHOLDERS = {"CallRouterFunctionArn", "CustomerQueueArn"}
+WHISPER = FLOWS_DIR / "agent_whisper.json"
+STACK_PLACEHOLDERS = {
+    "CallRouterFunctionArn",
+    "CustomerQueueArn",
+    "VoiceTurnFunctionArn",
+    "SonicBotAliasArn",
+    "CascadedBotAliasArn",
+}
+KNOWN_PLACEHOLDERS = STACK_PLACEHOLDERS | {
+    flow_placeholder(p.stem) for p in FLOWS_DIR.glob("*.json") if p.stem != "inbound"
+}
 ROUTER_ROUTES = ("agent", "closed", "paused", "unavailable")
 # Actions after which Connect leaves this flow on success (no NextAction needed).
-TERMINAL_TYPES = {"DisconnectParticipant", "TransferContactToQueue"}
+TERMINAL_TYPES = {"DisconnectParticipant", "TransferContactToQueue", "EndFlowExecution"}
 # Error branches the flow language documents for each action type we use; each must be handled.
 REQUIRED_ERRORS = {
     "InvokeLambdaFunction": {"NoMatchingError"},
@@ -31,9 +46,18 @@ REQUIRED_ERRORS = {
     "TransferContactToQueue": {"QueueAtCapacity", "NoMatchingError"},
     "UpdateFlowLoggingBehavior": set(),
     "DisconnectParticipant": set(),
+    "EndFlowExecution": set(),
+    "ConnectParticipantWithLexBot": {"InputTimeLimitExceeded", "NoMatchingCondition", "NoMatchingError"},
+    "UpdateContactTextToSpeechVoice": {"NoMatchingError"},
+    "UpdateContactEventHooks": {"NoMatchingError"},
+    "CheckHoursOfOperation": {"NoMatchingError"},
+    "Loop": set(),
 }
+# Condition results an action type produces; a Loop must map exactly both, a hours check both.
+REQUIRED_CONDITIONS = {"Loop": {"ContinueLooping", "DoneLooping"}, "CheckHoursOfOperation": {"True", "False"}}
 FORBIDDEN_ID_CHARS = re.compile(r"[%:()\\/=$,;\[\]{}]")
 APOLOGY = "We're sorry, we can't take your call right now. Please try again in a few minutes. Goodbye."
+FIXED_HANDOFF = "Please hold while we connect you with our team."
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -54,49 +78,155 @@ def _targets(action: dict[str, Any]) -> list[str]:
 
 
 def _error_target(action: dict[str, Any], error_type: str) -> str:
-    return next(e["NextAction"] for e in action["Transitions"]["Errors"] if e["ErrorType"] == error_type)
+    return str(next(e["NextAction"] for e in action["Transitions"]["Errors"] if e["ErrorType"] == error_type))
 
 
-def play_call(
-    flow: dict[str, Any],
-    *,
-    router_ok: bool = True,
-    external: dict[str, str] | None = None,
-    queue_full: bool = False,
-) -> list[tuple[str, Any]]:
-    """Walk the flow for one caller; return (action type, what it did) steps until the flow ends."""
-    external = external or {}
-    actions = _actions(flow)
-    current, steps = flow["StartAction"], []
-    for _ in range(len(actions) + 1):
-        action = actions[current]
-        kind, params = action["Type"], action["Parameters"]
+def _condition_target(action: dict[str, Any], value: str) -> str | None:
+    for condition in action["Transitions"].get("Conditions", []):
+        if condition["Condition"]["Operator"] == "Equals" and value in condition["Condition"]["Operands"]:
+            return str(condition["NextAction"])
+    return None
+
+
+# ---------------------------------------------------------------------------------- the simulator
+@dataclass
+class Call:
+    """One caller through the inbound flow. Scripts: what each Lambda answers (by action), what the bot does
+    each time the caller is in it (a session-attribute dict, "error" or "silent"), whether the team is open."""
+
+    router: dict[str, str] | None = None
+    lambdas: dict[str, list[dict[str, str] | str]] = field(default_factory=dict)
+    bot: list[dict[str, str] | str] = field(default_factory=list)
+    team_open: bool = True
+    queue_full: bool = False
+    attributes: dict[str, str] = field(default_factory=dict)
+    external: dict[str, str] = field(default_factory=dict)
+    lex: dict[str, str] = field(default_factory=dict)
+    steps: list[tuple[str, Any]] = field(default_factory=list)
+    loops: dict[str, int] = field(default_factory=dict)
+
+    def resolve(self, value: str) -> str:
+        for prefix, source in (
+            ("$.External.", self.external),
+            ("$.Lex.SessionAttributes.", self.lex),
+            ("$.Attributes.", self.attributes),
+        ):
+            if value.startswith(prefix):
+                return source.get(value.removeprefix(prefix), "")
+        return {"$.ContactId": "contact-1", "$.CustomerEndpoint.Address": "+15551234567"}.get(value, value)
+
+    def play(self, flow: dict[str, Any]) -> list[tuple[str, Any]]:
+        actions = _actions(flow)
+        current: str | None = flow["StartAction"]
+        for _ in range(1_000):
+            assert current is not None
+            current = self._step(actions[current])
+            if current is None:
+                return self.steps
+        raise AssertionError("the call never ended: an unbounded loop")
+
+    def _step(self, action: dict[str, Any]) -> str | None:
+        kind, params, identifier = action["Type"], action["Parameters"], action["Identifier"]
+        transitions = action["Transitions"]
+        if kind == "InvokeLambdaFunction":
+            if params["LambdaFunctionARN"] == "${CallRouterFunctionArn}":
+                answer: dict[str, str] | str | None = self.router
+            else:
+                name = params["LambdaInvocationAttributes"]["action"]
+                self.steps.append(("lambda", name))
+                answer = self.lambdas[name].pop(0) if self.lambdas.get(name) else "error"
+            if answer is None or answer == "error":
+                return _error_target(action, "NoMatchingError")
+            assert isinstance(answer, dict)
+            self.external = dict(answer)
+            return str(transitions["NextAction"])
+        if kind == "UpdateContactAttributes":
+            self.attributes.update({k: self.resolve(v) for k, v in params["Attributes"].items()})
+            return str(transitions["NextAction"])
+        if kind == "Compare":
+            target = _condition_target(action, self.resolve(params["ComparisonValue"]))
+            return target or _error_target(action, "NoMatchingCondition")
         if kind == "MessageParticipant":
-            text = params["Text"]
-            steps.append((kind, external.get(text.removeprefix("$.External."), text)))
-        elif kind == "UpdateContactTargetQueue":
-            steps.append((kind, params["QueueId"]))
-        else:
-            steps.append((kind, None))
-        if kind == "DisconnectParticipant":
-            return steps
+            text = self.resolve(params["Text"])
+            if not text:
+                return _error_target(action, "NoMatchingError")
+            self.steps.append(("say", text))
+            return str(transitions["NextAction"])
+        if kind == "UpdateContactTextToSpeechVoice":
+            voice = (self.resolve(params["TextToSpeechVoice"]), self.resolve(params["TextToSpeechEngine"]))
+            if not all(voice):
+                return _error_target(action, "NoMatchingError")
+            self.steps.append(("voice", voice))
+            return str(transitions["NextAction"])
+        if kind == "Loop":
+            done = self.loops.get(identifier, 0) >= int(params["LoopCount"])
+            self.loops[identifier] = 0 if done else self.loops.get(identifier, 0) + 1
+            target = _condition_target(action, "DoneLooping" if done else "ContinueLooping")
+            assert target is not None
+            return target
+        if kind == "ConnectParticipantWithLexBot":
+            session = {k: self.resolve(v) for k, v in params["LexSessionAttributes"].items()}
+            self.steps.append(("bot", (params["LexV2Bot"]["AliasArn"], self.resolve(params["Text"]), session)))
+            outcome = self.bot.pop(0) if self.bot else "error"
+            if outcome == "error":
+                return _error_target(action, "NoMatchingError")
+            if outcome == "silent":
+                return _error_target(action, "InputTimeLimitExceeded")
+            assert isinstance(outcome, dict)
+            self.lex = {key: "" for key in OUTPUT_KEYS} | outcome
+            return str(transitions["NextAction"])
+        if kind == "UpdateContactEventHooks":
+            self.steps.append(("hooks", params["EventHooks"]))
+            return str(transitions["NextAction"])
+        if kind == "UpdateContactTargetQueue":
+            self.steps.append(("queue", params["QueueId"]))
+            return str(transitions["NextAction"])
+        if kind == "CheckHoursOfOperation":
+            target = _condition_target(action, "True" if self.team_open else "False")
+            return target or str(transitions["NextAction"])
         if kind == "TransferContactToQueue":
-            if not queue_full:
-                return steps
-            current = _error_target(action, "QueueAtCapacity")
-        elif kind == "InvokeLambdaFunction" and not router_ok:
-            current = _error_target(action, "NoMatchingError")
-        elif kind == "Compare":
-            value = external.get(params["ComparisonValue"].removeprefix("$.External."))
-            matches = [
-                c["NextAction"]
-                for c in action["Transitions"]["Conditions"]
-                if c["Condition"]["Operator"] == "Equals" and value in c["Condition"]["Operands"]
-            ]
-            current = matches[0] if matches else _error_target(action, "NoMatchingCondition")
-        else:
-            current = action["Transitions"]["NextAction"]
-    raise AssertionError("the flow did not end: a loop")
+            self.steps.append(("transfer", None))
+            return _error_target(action, "QueueAtCapacity") if self.queue_full else None
+        if kind == "DisconnectParticipant":
+            self.steps.append(("hang_up", None))
+            return None
+        if kind == "UpdateFlowLoggingBehavior":
+            return str(transitions["NextAction"])
+        raise AssertionError(f"the simulator does not know {kind}")
+
+
+def router(route: str = "agent", **extra: str) -> dict[str, str]:
+    return {"route": route, "reason": "accepted", "agent_id": "front-desk", "voice_tier": "standard", **extra}
+
+
+def plan(mode: str = "speech_to_speech", **extra: str) -> dict[str, str]:
+    """What the voice_turn Lambda's prepare (or bot_failed) action answers."""
+    voice = ("Matthew", "Generative") if mode == "speech_to_speech" else ("Joanna", "Neural")
+    return {key: "" for key in OUTPUT_KEYS} | {
+        SPEECH_MODE: mode,
+        "next_step": NextStep.CONVERSE.value,
+        "prompt": "Welcome to Cozy Comfort Bedding!",
+        "tts_voice": voice[0],
+        "tts_engine": voice[1],
+        SONIC_VOICE: "tiffany",
+        SILENCE_PROMPT: "Are you still there?",
+        HANDOFF_PROMPT: "Let me connect you with someone from our team.",
+        CLOSED_PROMPT: "We're closed right now; please call back during business hours.",
+        **extra,
+    }
+
+
+def bot(next_step: str, **extra: str) -> dict[str, str]:
+    """The Lex session attributes the code hook leaves when it closes the bot."""
+    return {"next_step": next_step, **extra}
+
+
+def said(steps: list[tuple[str, Any]]) -> list[str]:
+    return [detail for kind, detail in steps if kind == "say"]
+
+
+def bots(steps: list[tuple[str, Any]]) -> list[tuple[str, str, dict[str, str]]]:
+    return [detail for kind, detail in steps if kind == "bot"]
 
 
 @pytest.fixture(scope="module")
@@ -104,9 +234,12 @@ def inbound() -> dict[str, Any]:
     return _load(INBOUND)
 
 
-def test_flow_uses_the_2019_10_30_language_and_starts_at_an_existing_action(inbound: dict[str, Any]) -> None:
-    assert inbound["Version"] == "2019-10-30"
-    assert inbound["StartAction"] in _actions(inbound)
+# ---------------------------------------------------------------------------------- structure
+def test_flows_use_the_2019_10_30_language_and_start_at_an_existing_action() -> None:
+    for path in (INBOUND, WHISPER):
+        flow = _load(path)
+        assert flow["Version"] == "2019-10-30"
+        assert flow["StartAction"] in _actions(flow)
 
 
 @pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
@@ -123,25 +256,45 @@ def test_identifiers_are_unique_and_legal_and_every_transition_target_exists(pat
             assert target in ids, f"{action['Identifier']} → {target!r} does not exist"
 
 
+def _cycles_without_a_loop(actions: dict[str, dict[str, Any]], start: str) -> Iterator[list[str]]:
+    """Every cycle in the graph that does not pass through a Loop block (those could run forever)."""
+
+    def walk(identifier: str, trail: list[str]) -> Iterator[list[str]]:
+        if identifier in trail:
+            cycle = trail[trail.index(identifier) :]
+            if not any(actions[i]["Type"] == "Loop" for i in cycle):
+                yield [*cycle, identifier]
+            return
+        for target in set(_targets(actions[identifier])):
+            yield from walk(target, [*trail, identifier])
+
+    yield from walk(start, [])
+
+
 @pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
-def test_every_path_from_the_start_ends_in_a_hang_up_or_a_queue_and_nothing_is_orphaned(path: Path) -> None:
+def test_every_branch_ends_every_cycle_is_bounded_by_a_loop_block_and_nothing_is_orphaned(path: Path) -> None:
     flow = _load(path)
     actions = _actions(flow)
-    seen: set[str] = set()
-
-    def walk(identifier: str, trail: tuple[str, ...]) -> None:
-        assert identifier not in trail, f"loop: {' → '.join((*trail, identifier))}"
-        seen.add(identifier)
-        action = actions[identifier]
-        if action["Type"] not in TERMINAL_TYPES:
-            assert "NextAction" in action["Transitions"], f"{identifier} is a dead end"
-        elif action["Type"] == "DisconnectParticipant":
+    for action in actions.values():
+        kind, transitions = action["Type"], action["Transitions"]
+        if kind in REQUIRED_CONDITIONS:
+            results = {o for c in transitions.get("Conditions", []) for o in c["Condition"]["Operands"]}
+            assert results == REQUIRED_CONDITIONS[kind], f"{action['Identifier']} must map {REQUIRED_CONDITIONS[kind]}"
+        if kind == "Loop":
+            continue  # both of its results are mapped: it always leaves
+        if kind not in TERMINAL_TYPES:
+            assert "NextAction" in transitions, f"{action['Identifier']} is a dead end"
+        elif kind in {"DisconnectParticipant", "EndFlowExecution"}:
             assert _targets(action) == []
-        for target in _targets(action):
-            walk(target, (*trail, identifier))
-
-    walk(flow["StartAction"], ())
-    assert seen == set(actions), f"unreachable actions: {sorted(set(actions) - seen)}"
+    assert list(_cycles_without_a_loop(actions, flow["StartAction"])) == []
+    reachable: set[str] = set()
+    pending = [flow["StartAction"]]
+    while pending:
+        identifier = pending.pop()
+        if identifier not in reachable:
+            reachable.add(identifier)
+            pending.extend(_targets(actions[identifier]))
+    assert reachable == set(actions), f"unreachable actions: {sorted(set(actions) - reachable)}"
 
 
 @pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
@@ -153,31 +306,45 @@ def test_every_action_handles_the_errors_its_type_can_raise(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
-def test_placeholders_are_exactly_the_values_the_stack_supplies(path: Path) -> None:
+def test_placeholders_are_values_the_stack_supplies(path: Path) -> None:
     found = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", path.read_text(encoding="utf-8")))
-    assert found == KNOWN_PLACEHOLDERS
+    assert found <= KNOWN_PLACEHOLDERS
+    if path == INBOUND:
+        assert found == KNOWN_PLACEHOLDERS
+
+
+def test_every_lambda_call_is_synchronous_within_connects_8_second_limit_with_a_flat_string_map(
+    inbound: dict[str, Any],
+) -> None:
+    calls = [a for a in inbound["Actions"] if a["Type"] == "InvokeLambdaFunction"]
+    assert {a["Parameters"]["LambdaFunctionARN"] for a in calls} == {
+        "${CallRouterFunctionArn}",
+        "${VoiceTurnFunctionArn}",
+    }
+    for call in calls:
+        params = call["Parameters"]
+        assert 0 < int(params["InvocationTimeLimitSeconds"]) <= 8
+        assert params["ResponseValidation"] == {"ResponseType": "STRING_MAP"}
+        assert params.get("InvocationType", "SYNCHRONOUS") == "SYNCHRONOUS"
+    voice_calls = [a for a in calls if a["Parameters"]["LambdaFunctionARN"] == "${VoiceTurnFunctionArn}"]
+    assert {a["Parameters"]["LambdaInvocationAttributes"]["action"] for a in voice_calls} == {
+        "prepare",
+        "pickup",
+        "bot_failed",
+    }
 
 
 def test_flow_logging_is_on_before_the_router_is_called(inbound: dict[str, Any]) -> None:
     first = _actions(inbound)[inbound["StartAction"]]
     assert first["Type"] == "UpdateFlowLoggingBehavior"
     assert first["Parameters"] == {"FlowLoggingBehavior": "Enabled"}
-    assert _actions(inbound)[first["Transitions"]["NextAction"]]["Type"] == "InvokeLambdaFunction"
-
-
-def test_router_is_invoked_synchronously_within_connects_8_second_limit_with_a_flat_string_map(
-    inbound: dict[str, Any],
-) -> None:
-    (router,) = [a for a in inbound["Actions"] if a["Type"] == "InvokeLambdaFunction"]
-    params = router["Parameters"]
-    assert params["LambdaFunctionARN"] == "${CallRouterFunctionArn}"
-    assert 0 < int(params["InvocationTimeLimitSeconds"]) <= 8
-    assert params["ResponseValidation"] == {"ResponseType": "STRING_MAP"}
-    assert params.get("InvocationType", "SYNCHRONOUS") == "SYNCHRONOUS"
+    assert _actions(inbound)[first["Transitions"]["NextAction"]]["Parameters"]["LambdaFunctionARN"] == (
+        "${CallRouterFunctionArn}"
+    )
 
 
 def test_router_answer_is_copied_to_contact_attributes(inbound: dict[str, Any]) -> None:
-    (update,) = [a for a in inbound["Actions"] if a["Type"] == "UpdateContactAttributes"]
+    update = _actions(inbound)["save-router-attributes"]
     assert update["Parameters"]["TargetContact"] == "Current"
     assert update["Parameters"]["Attributes"] == {
         key: f"$.External.{key}" for key in ("route", "reason", "agent_id", "voice_tier")
@@ -185,58 +352,217 @@ def test_router_answer_is_copied_to_contact_attributes(inbound: dict[str, Any]) 
 
 
 def test_the_route_branch_handles_all_four_router_routes(inbound: dict[str, Any]) -> None:
-    (compare,) = [a for a in inbound["Actions"] if a["Type"] == "Compare"]
-    assert compare["Parameters"] == {"ComparisonValue": "$.External.route"}
+    (compare,) = [a for a in inbound["Actions"] if a["Parameters"].get("ComparisonValue") == "$.External.route"]
     operands = [c["Condition"]["Operands"] for c in compare["Transitions"]["Conditions"]]
     assert sorted(o for group in operands for o in group) == sorted(ROUTER_ROUTES)
 
 
-def test_agent_route_callers_hear_the_greeting_then_wait_in_the_customer_queue(
+def test_every_next_step_the_code_hook_can_set_is_handled_after_the_bot_and_after_a_pickup(
     inbound: dict[str, Any],
 ) -> None:
-    steps = play_call(inbound, external={"route": "agent", "greeting": "Welcome to Cozy Comfort!"})
-    assert steps[-3:] == [
-        ("MessageParticipant", "Welcome to Cozy Comfort!"),
-        ("UpdateContactTargetQueue", "${CustomerQueueArn}"),
-        ("TransferContactToQueue", None),
-    ]
+    for identifier in ("branch-next-step", "branch-pickup"):
+        action = _actions(inbound)[identifier]
+        handled = {o for c in action["Transitions"]["Conditions"] for o in c["Condition"]["Operands"]}
+        assert handled == {step.value for step in NextStep}, identifier
 
 
+def test_the_bot_gets_the_contact_caller_and_voice_state_and_nova_sonic_gets_the_tenants_voice(
+    inbound: dict[str, Any],
+) -> None:
+    sonic, cascaded = _actions(inbound)["talk-sonic"], _actions(inbound)["talk-cascaded"]
+    assert sonic["Parameters"]["LexV2Bot"] == {"AliasArn": "${SonicBotAliasArn}"}
+    assert cascaded["Parameters"]["LexV2Bot"] == {"AliasArn": "${CascadedBotAliasArn}"}
+    assert sonic["Parameters"]["LexSessionAttributes"]["x-amz-lex:audio:speaker-model-voice-override"] == (
+        "$.Attributes.sonic_voice"
+    )
+    for talk in (sonic, cascaded):
+        attributes = talk["Parameters"]["LexSessionAttributes"]
+        assert attributes["contact_id"] == "$.ContactId"
+        assert attributes["caller"] == "$.CustomerEndpoint.Address"
+        assert talk["Parameters"]["Text"] == "$.Attributes.prompt"
+
+
+def test_the_whisper_flow_speaks_the_handoff_summary_to_the_agent_and_ends() -> None:
+    whisper = _load(WHISPER)
+    assert whisper["Metadata"]["type"] == "agentWhisper"
+    first = _actions(whisper)[whisper["StartAction"]]
+    assert first["Parameters"] == {"Text": "$.Attributes.handoff_whisper"}
+    assert _actions(whisper)[first["Transitions"]["NextAction"]]["Type"] == "EndFlowExecution"
+
+
+def test_metadata_names_the_ai_conversation_and_the_handoff(inbound: dict[str, Any]) -> None:
+    assert "ai voice agent" in inbound["Metadata"]["name"].lower()
+    assert "handoff" in inbound["Metadata"]["name"].lower()
+    assert inbound["Metadata"]["type"] == "contactFlow"
+    assert len(inbound["Metadata"]["description"]) <= 500  # AWS::Connect::ContactFlow Description limit
+
+
+# ------------------------------------------------------------------------------------- calls
 @pytest.mark.parametrize("route", ["closed", "paused", "unavailable"])
 def test_closed_paused_and_unavailable_callers_hear_the_router_message_then_are_hung_up_on(
     inbound: dict[str, Any], route: str
 ) -> None:
-    message = f"Sorry, we are {route}."
-    steps = play_call(inbound, external={"route": route, "message": message})
-    assert steps[-2:] == [("MessageParticipant", message), ("DisconnectParticipant", None)]
+    steps = Call(router=router(route, message=f"Sorry, we are {route}.")).play(inbound)
+    assert steps[-2:] == [("say", f"Sorry, we are {route}."), ("hang_up", None)]
 
 
 @pytest.mark.parametrize(
-    "situation",
-    [
-        {"router_ok": False},
-        {"external": {"route": "something-new"}},
-        {"external": {"route": "agent", "greeting": "Hi"}, "queue_full": True},
-    ],
-    ids=["router-error", "unknown-route", "queue-at-capacity"],
+    "call",
+    [Call(router=None), Call(router=router("something-new"))],
+    ids=["router-error", "unknown-route"],
 )
-def test_failures_get_a_fixed_apology_then_a_hang_up_never_dead_air(
-    inbound: dict[str, Any], situation: dict[str, Any]
+def test_router_failures_get_a_fixed_apology_then_a_hang_up_never_dead_air(inbound: dict[str, Any], call: Call) -> None:
+    assert call.play(inbound)[-2:] == [("say", APOLOGY), ("hang_up", None)]
+
+
+def test_a_healthy_call_converses_on_nova_sonic_and_ends_when_the_agent_says_goodbye(inbound: dict[str, Any]) -> None:
+    call = Call(router=router(), lambdas={"prepare": [plan()]}, bot=[bot("end")])
+    steps = call.play(inbound)
+    assert ("voice", ("Matthew", "Generative")) in steps
+    ((alias, prompt, session),) = bots(steps)
+    assert (alias, prompt) == ("${SonicBotAliasArn}", "Welcome to Cozy Comfort Bedding!")
+    assert session["x-amz-lex:audio:speaker-model-voice-override"] == "tiffany"
+    assert (session["contact_id"], session["agent_id"], session["speech_mode"]) == (
+        "contact-1",
+        "front-desk",
+        "speech_to_speech",
+    )
+    assert steps[-1] == ("hang_up", None)
+
+
+def test_a_holding_reply_is_picked_up_and_the_conversation_resumes_with_the_agents_answer(
+    inbound: dict[str, Any],
 ) -> None:
-    steps = play_call(inbound, **situation)
-    assert steps[-2:] == [("MessageParticipant", APOLOGY), ("DisconnectParticipant", None)]
+    call = Call(
+        router=router(),
+        lambdas={
+            "prepare": [plan()],
+            "pickup": [
+                plan(next_step="await_reply", prompt="Thanks for waiting, I'm still on it."),
+                plan(next_step="converse", prompt="Yes, we ship to Canada."),
+            ],
+        },
+        bot=[bot("await_reply", pending_turn="a" * 32), bot("end")],
+    )
+    steps = call.play(inbound)
+    assert [s for s in steps if s[0] in {"lambda", "say"}] == [
+        ("lambda", "prepare"),
+        ("lambda", "pickup"),
+        ("say", "Thanks for waiting, I'm still on it."),
+        ("lambda", "pickup"),
+    ]
+    assert [prompt for _, prompt, _ in bots(steps)] == ["Welcome to Cozy Comfort Bedding!", "Yes, we ship to Canada."]
 
 
-def test_metadata_says_the_agent_route_goes_to_the_queue_for_now(inbound: dict[str, Any]) -> None:
-    assert "queue" in inbound["Metadata"]["name"].lower()
-    assert inbound["Metadata"]["type"] == "contactFlow"
+def test_a_reply_that_never_comes_ends_in_a_warm_transfer_not_an_endless_wait(inbound: dict[str, Any]) -> None:
+    still = plan(next_step="await_reply", prompt="Still on it.")
+    call = Call(
+        router=router(),
+        lambdas={"prepare": [plan()], "pickup": [dict(still) for _ in range(20)]},
+        bot=[bot("await_reply")],
+    )
+    steps = call.play(inbound)
+    assert said(steps).count("Still on it.") == 6  # the holding loop's bound
+    assert steps[-4:] == [
+        ("say", "Let me connect you with someone from our team."),
+        ("hooks", {"AgentWhisper": "${AgentWhisperFlowArn}"}),
+        ("queue", "${CustomerQueueArn}"),
+        ("transfer", None),
+    ]
+
+
+def test_a_handoff_from_the_bot_transfers_to_the_queue_with_the_summary_whispered(inbound: dict[str, Any]) -> None:
+    handoff = bot("transfer", handoff_summary="Caller asked: refund.", handoff_whisper="Transfer. Refund.")
+    call = Call(router=router(), lambdas={"prepare": [plan()]}, bot=[handoff])
+    steps = call.play(inbound)
+    assert steps[-3:] == [
+        ("hooks", {"AgentWhisper": "${AgentWhisperFlowArn}"}),
+        ("queue", "${CustomerQueueArn}"),
+        ("transfer", None),
+    ]
+    assert (call.attributes["handoff_summary"], call.attributes["handoff_whisper"]) == (
+        "Caller asked: refund.",
+        "Transfer. Refund.",
+    )
+    assert said(steps) == []  # the bot already said its line; the flow adds no second one
+
+
+def test_a_transfer_when_the_team_is_closed_says_so_and_hangs_up(inbound: dict[str, Any]) -> None:
+    call = Call(router=router(), lambdas={"prepare": [plan()]}, bot=[bot("transfer")], team_open=False)
+    steps = call.play(inbound)
+    assert steps[-2:] == [("say", "We're closed right now; please call back during business hours."), ("hang_up", None)]
+
+
+def test_a_full_queue_gets_the_apology(inbound: dict[str, Any]) -> None:
+    call = Call(router=router(), lambdas={"prepare": [plan()]}, bot=[bot("transfer")], queue_full=True)
+    assert call.play(inbound)[-2:] == [("say", APOLOGY), ("hang_up", None)]
+
+
+def test_a_failing_sonic_bot_steps_down_to_cascaded_speech_then_to_a_person(inbound: dict[str, Any]) -> None:
+    call = Call(
+        router=router(),
+        lambdas={
+            "prepare": [plan()],
+            "bot_failed": [
+                plan("cascaded", prompt="Sorry, I'm having a little trouble. Could you say that again?"),
+                plan("human", next_step="transfer", prompt="Let me connect you with someone from our team."),
+            ],
+        },
+        bot=["error", "error"],
+    )
+    steps = call.play(inbound)
+    assert [alias for alias, _, _ in bots(steps)] == ["${SonicBotAliasArn}", "${CascadedBotAliasArn}"]
+    assert ("voice", ("Joanna", "Neural")) in steps
+    assert steps[-4:] == [
+        ("say", "Let me connect you with someone from our team."),
+        ("hooks", {"AgentWhisper": "${AgentWhisperFlowArn}"}),
+        ("queue", "${CustomerQueueArn}"),
+        ("transfer", None),
+    ]
+
+
+def test_a_premium_tier_changes_the_voice_then_the_conversation_goes_on(inbound: dict[str, Any]) -> None:
+    escalated = bot(
+        "set_voice", tts_voice="Ruth", tts_engine="Generative", prompt="Great choice!", voice_tier="premium"
+    )
+    call = Call(router=router(), lambdas={"prepare": [plan("cascaded")]}, bot=[escalated, bot("end")])
+    steps = call.play(inbound)
+    assert [s for s in steps if s[0] == "voice"] == [("voice", ("Joanna", "Neural")), ("voice", ("Ruth", "Generative"))]
+    (_, prompt, session) = bots(steps)[1]
+    assert (prompt, session["voice_tier"]) == ("Great choice!", "premium")
+
+
+def test_a_silent_caller_is_asked_if_they_are_still_there(inbound: dict[str, Any]) -> None:
+    call = Call(router=router(), lambdas={"prepare": [plan()]}, bot=["silent", bot("end")])
+    steps = call.play(inbound)
+    assert [prompt for _, prompt, _ in bots(steps)] == ["Welcome to Cozy Comfort Bedding!", "Are you still there?"]
+
+
+def test_if_the_voice_lambda_is_down_the_caller_still_hears_a_line_and_reaches_the_queue(
+    inbound: dict[str, Any],
+) -> None:
+    steps = Call(router=router(), lambdas={}).play(inbound)
+    assert steps[-4:] == [
+        ("say", FIXED_HANDOFF),
+        ("hooks", {"AgentWhisper": "${AgentWhisperFlowArn}"}),
+        ("queue", "${CustomerQueueArn}"),
+        ("transfer", None),
+    ]
+
+
+def test_a_conversation_that_keeps_leaving_the_bot_is_bounded_and_ends_with_a_person(inbound: dict[str, Any]) -> None:
+    call = Call(router=router(), lambdas={"prepare": [plan()]}, bot=[bot("converse", prompt="Hm?") for _ in range(50)])
+    steps = call.play(inbound)
+    assert len(bots(steps)) == 20  # the conversation loop's bound
+    assert steps[-1] == ("transfer", None)
 
 
 def test_rendering_substitutes_placeholders_and_rejects_unknown_ones(tmp_path: Path) -> None:
-    rendered = render_flow_template(INBOUND, {"CallRouterFunctionArn": "arn:router", "CustomerQueueArn": "arn:queue"})
+    values = {name: f"arn:{name}" for name in KNOWN_PLACEHOLDERS}
+    rendered = render_flow_template(INBOUND, values)
     assert "${" not in rendered
-    assert "arn:router" in rendered
-    assert "arn:queue" in rendered
+    assert "arn:CallRouterFunctionArn" in rendered
+    assert "arn:AgentWhisperFlowArn" in rendered
 
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"LambdaFunctionARN": "${SomethingElse}"}), encoding="utf-8")

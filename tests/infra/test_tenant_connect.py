@@ -32,9 +32,13 @@ def instance_id(tenant_template: Template) -> str:
 @pytest.fixture(scope="module")
 def router_arn(tenant_template: Template) -> dict[str, Any]:
     """The call router's ARN as the integration association references it (a GetAtt)."""
-    _, association = _only(tenant_template, "AWS::Connect::IntegrationAssociation")
-    arn: dict[str, Any] = association["Properties"]["IntegrationArn"]
-    return arn
+    found = tenant_template.find_resources(
+        "AWS::Connect::IntegrationAssociation",
+        {"Properties": Match.object_like({"IntegrationType": "LAMBDA_FUNCTION"})},
+    )
+    arns = [a["Properties"]["IntegrationArn"] for a in found.values()]
+    (arn,) = [a for a in arns if _logical_id_of_getatt(a).startswith("CallRouter")]
+    return dict(arn)
 
 
 def test_instance_is_connect_managed_with_calls_and_flow_logs_enabled(tenant_template: Template) -> None:
@@ -137,8 +141,7 @@ def test_inbound_flow_content_carries_the_router_and_queue_arns_from_cloudformat
     tenant_template: Template, router_arn: dict[str, Any]
 ) -> None:
     queue_id, _ = _only(tenant_template, "AWS::Connect::Queue")
-    _, flow = _only(tenant_template, "AWS::Connect::ContactFlow")
-    assert flow["Properties"]["Type"] == "CONTACT_FLOW"
+    _, flow = _only(tenant_template, "AWS::Connect::ContactFlow", {"Type": "CONTACT_FLOW"})
     assert flow["Properties"]["State"] == "ACTIVE"
     separator, parts = flow["Properties"]["Content"]["Fn::Join"]
     assert separator == ""
@@ -172,7 +175,7 @@ def test_the_number_is_pointed_at_the_inbound_flow_with_a_scoped_custom_resource
     tenant_template: Template,
 ) -> None:
     number_id, _ = _only(tenant_template, "AWS::Connect::PhoneNumber")
-    flow_id, _ = _only(tenant_template, "AWS::Connect::ContactFlow")
+    flow_id, _ = _only(tenant_template, "AWS::Connect::ContactFlow", {"Type": "CONTACT_FLOW"})
     resources = tenant_template.find_resources("Custom::AWS")
     creates = [json.dumps(r["Properties"]["Create"]) for r in resources.values()]
     association = [c for c in creates if "associatePhoneNumberContactFlow" in c]
@@ -217,7 +220,8 @@ def test_the_number_is_pointed_at_the_inbound_flow_with_a_scoped_custom_resource
 def test_what_was_deployed_is_published_to_ssm(
     tenant_template: Template, name: str, attribute: tuple[str, str]
 ) -> None:
-    logical_id, _ = _only(tenant_template, attribute[0])
+    inbound_only = {"Type": "CONTACT_FLOW"} if attribute[0] == "AWS::Connect::ContactFlow" else None
+    logical_id, _ = _only(tenant_template, attribute[0], inbound_only)
     tenant_template.has_resource_properties(
         "AWS::SSM::Parameter",
         {

@@ -3,6 +3,7 @@ contact event (delivered at least once), and what is stored afterwards."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 from botocore.stub import Stubber
 
 from oratio.adapters.dynamodb import DataAccessError, DynamoDBAgentDirectory, DynamoDBCallSessionStore
+from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.adapters.memory import FixedClock
+from oratio.agent.ports import TurnRecord
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, TENANT_ID_ENV_VAR
@@ -129,6 +132,41 @@ def test_disconnect_delivered_twice_closes_the_session_and_frees_the_slot_once(
     closed = [m for m in emitted_metrics(capsys.readouterr().out) if "CallSessionsClosed" in m]
     assert len(closed) == 1
     assert "CallSlotsReleased" in closed[0]
+
+
+def test_the_closed_call_carries_its_total_cost_summed_from_its_turns(
+    dynamodb: Any, configure: Any, agent: Agent
+) -> None:
+    # Given a routed call whose agent and voice path recorded three turns (one of them free)
+    route("contact-9")
+    recorder = DynamoDBConversationRecorder(table_name(CONVERSATIONS), client=dynamodb)
+    for sequence, cost in ((1, 0.00042), (2, 0.0013), (3, 0.0)):
+        asyncio.run(recorder.record_turn(_turn("contact-9", sequence, cost)))
+    # When the call ends
+    deliver(load_handler("call_events"), disconnected("contact-9"))
+    # Then the session's total cost is the sum of its turns
+    item = session_item(dynamodb, "contact-9")
+    assert item["total_cost_usd"] == {"N": "0.00172"}
+    session = store(dynamodb).get(TENANT_ID, "contact-9")
+    assert session is not None
+    assert session.total_cost_usd == pytest.approx(0.00172)
+
+
+def _turn(contact_id: str, sequence: int, cost: float) -> TurnRecord:
+    return TurnRecord(
+        tenant_id=TENANT_ID,
+        session_id=contact_id,
+        agent_id="front-desk",
+        channel="voice",
+        sequence=sequence,
+        user_text="Do you have duvets?",
+        reply_text="Yes.",
+        model_id="nova-lite",
+        routing_reason="simple",
+        role="greeter",
+        cost_usd=cost,
+        at=OPEN_TIME,
+    )
 
 
 def test_freed_slot_lets_the_next_caller_reach_the_agent(dynamodb: Any, configure: Any, agent: Agent) -> None:

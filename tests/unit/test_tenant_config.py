@@ -178,3 +178,61 @@ def test_several_mistakes_are_reported_together(tmp_path: Path) -> None:
         load_tenant_file(_write(tmp_path, data))
     assert "business.hours.time_zone" in str(caught.value)
     assert "connect.phone_number.country" in str(caught.value)
+
+
+def _with_connect_voice(**settings: Any) -> dict[str, Any]:
+    data = _example()
+    data["voice"]["connect"] = {**data["voice"].get("connect", {}), **settings}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "expected"),
+    [
+        ({"max_silence_seconds": 20}, "voice.connect.max_silence_seconds", "less than or equal to 10"),
+        (
+            {"max_silence_seconds": 2, "audio_filler_delay_ms": 2500},
+            "voice.connect",
+            "audio_filler_delay_ms (2500) must be below max_silence_seconds (2 s)",
+        ),
+        ({"speech_mode": "telepathy"}, "voice.connect.speech_mode", "'speech_to_speech' or 'cascaded'"),
+        ({"audio_filler": "TROMBONE"}, "voice.connect.audio_filler", "TYPING_QUIET_QWERTY"),
+        ({"sonic_model_id": "not a model"}, "voice.connect.sonic_model_id", "should match pattern"),
+        (
+            {"breaker": {"failure_threshold": 0}},
+            "voice.connect.breaker.failure_threshold",
+            "greater than or equal to 1",
+        ),
+        ({"holding_mesage": "typo"}, "voice.connect.holding_mesage", "unknown key"),
+    ],
+)
+def test_bad_connect_voice_settings_name_the_field_and_the_fix(
+    tmp_path: Path, settings: dict[str, Any], field: str, expected: str
+) -> None:
+    with pytest.raises(TenantConfigError) as error:
+        load_tenant_file(_write(tmp_path, _with_connect_voice(**settings)))
+    message = str(error.value)
+    assert f"  - {field}:" in message
+    assert expected in message
+
+
+def test_a_language_without_a_nova_sonic_companion_voice_must_name_one_or_run_cascaded(tmp_path: Path) -> None:
+    data = _example()
+    data["voice"]["language"] = "fr-FR"
+    with pytest.raises(TenantConfigError, match=r"connect\.sonic_prompt_voice .* or connect\.speech_mode: cascaded"):
+        load_tenant_file(_write(tmp_path, data))
+    data["voice"]["connect"]["sonic_prompt_voice"] = "Lea"
+    assert load_tenant_file(_write(tmp_path, data)).voice.sonic_prompt_voice == "Lea"
+    data["voice"]["connect"] = {"speech_mode": "cascaded"}
+    assert load_tenant_file(_write(tmp_path, data)).voice.sonic_prompt_voice is None
+
+
+def test_a_voice_tier_connect_cannot_play_stops_the_voice_profile_with_the_fix() -> None:
+    from oratio.connect_voice.profile import VoiceProfile, VoiceProfileError
+
+    tenant = load_tenant_file(EXAMPLE)
+    tiers = dict(tenant.voice.tiers)
+    tiers["premium"] = tiers["premium"].model_copy(update={"engine": "long-form"})
+    broken = tenant.model_copy(update={"voice": tenant.voice.model_copy(update={"tiers": tiers})})
+    with pytest.raises(VoiceProfileError, match=r"voice\.tiers\.premium\.engine 'long-form' is not available"):
+        VoiceProfile.from_tenant(broken)

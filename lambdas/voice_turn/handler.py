@@ -1,0 +1,220 @@
+"""voice_turn Lambda: the Lex V2 code hook of the tenant's Connect bots, and the contact flow's voice actions.
+
+Two callers, one function:
+- Amazon Lex (a code-hook event): one caller utterance in, a Lex response out (`ConnectVoice.lex_turn`);
+- the inbound contact flow (a `ContactFlowEvent` whose `action` parameter is `prepare`, `pickup` or
+  `bot_failed`): flat string attributes out (`ConnectVoice.prepare` / `pickup` / `bot_failed`).
+
+Thin edge: parse, call the use case, map the answer. It never raises: whatever breaks, Lex gets a Close and
+the flow gets `next_step=transfer`, so the caller is handed to a person instead of silence; the failure is
+logged and counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine, Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+
+from oratio.adapters.dynamodb import dynamodb_client
+from oratio.adapters.dynamodb_agent import (
+    DynamoDBBudgetLedger,
+    DynamoDBConversationRecorder,
+    DynamoDBWorkflowStateStore,
+)
+from oratio.adapters.dynamodb_breaker import DynamoDBBreakerStore
+from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
+from oratio.adapters.lambda_turn_worker import LambdaTurnWorker
+from oratio.connect_voice import lex
+from oratio.connect_voice.lex import LexCodeHookEvent
+from oratio.connect_voice.profile import VOICE_PROFILE_ENV_VAR, WORKER_FUNCTION_ENV_VAR, VoiceProfile
+from oratio.connect_voice.service import CONVERSE_INTENT, ConnectVoice, FlowCall
+from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, SPEECH_MODE, NextStep, SpeechMode
+from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
+from oratio.domain.connect_events import ContactFlowEvent
+from oratio.observability import logger, metrics, tracer
+from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+
+CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
+FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
+# Said when the function cannot even read its tenant profile (a deployment fault): no tenant wording exists.
+FALLBACK_HANDOFF_MESSAGE = "Let me connect you with someone from our team."
+
+
+class VoiceTurnSettings(BaseModel):
+    """The function's environment, set by the CDK construct; read on first use, not at import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    conversations_table: str = Field(min_length=1)
+    tenant_state_table: str = Field(min_length=1)
+    usage_table: str = Field(min_length=1)
+    worker_function: str = Field(min_length=1)
+    voice_profile: Json[VoiceProfile]
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> VoiceTurnSettings:
+        env = os.environ if environ is None else environ
+        return cls.model_validate(
+            {
+                "conversations_table": env.get(CONVERSATIONS.env_var),
+                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                "usage_table": env.get(USAGE.env_var),
+                "worker_function": env.get(WORKER_FUNCTION_ENV_VAR),
+                "voice_profile": env.get(VOICE_PROFILE_ENV_VAR),
+            }
+        )
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@cache
+def build_voice() -> ConnectVoice:
+    """The use cases with their AWS adapters, built once per container (a failure is retried next time)."""
+    settings = VoiceTurnSettings.from_environ()
+    profile = settings.voice_profile
+    client = dynamodb_client()
+    recorder = DynamoDBConversationRecorder(
+        settings.conversations_table, retention_days=profile.retention_days, client=client
+    )
+    breakers = CircuitBreakers(
+        profile.tenant_id,
+        DynamoDBBreakerStore(settings.tenant_state_table, client=client),
+        BreakerPolicy(profile.connect.breaker),
+        clock=_utc_now,
+    )
+    return ConnectVoice(
+        profile,
+        breakers=breakers,
+        worker=LambdaTurnWorker(settings.worker_function),
+        mailbox=DynamoDBTurnMailbox(settings.conversations_table, client=client),
+        recorder=recorder,
+        transcripts=recorder,
+        budget=DynamoDBBudgetLedger(settings.usage_table, client=client),
+        workflow_states=DynamoDBWorkflowStateStore(settings.conversations_table, client=client),
+        clock=_utc_now,
+    )
+
+
+@cache
+def _runner() -> asyncio.Runner:
+    # One event loop per container, reused by every invocation (no loop set-up on the hot path).
+    return asyncio.Runner()
+
+
+def run[T](coroutine: Coroutine[Any, Any, T]) -> T:
+    return _runner().run(coroutine)
+
+
+def _problems(error: ValidationError) -> list[dict[str, str]]:
+    # Field locations only: pydantic's message would echo the input (what the caller said, their number).
+    return [{"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]} for e in error.errors()]
+
+
+def _count(name: str, **dimensions: str) -> None:
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
+        for key, value in dimensions.items():
+            metric.add_dimension(name=key, value=value)
+
+
+# ------------------------------------------------------------------------------------------- Lex
+def lex_turn(event: Mapping[str, Any]) -> dict[str, Any]:
+    """Answer a Lex code-hook event; any failure hands the caller to a person with a spoken line."""
+    try:
+        parsed = LexCodeHookEvent.model_validate(event)
+    except ValidationError as e:
+        logger.error("Lex event rejected", extra={"problems": _problems(e)})
+        return _lex_failure(event, "invalid_event")
+    try:
+        voice = build_voice()
+    except Exception:
+        logger.exception("voice turn is misconfigured")
+        return _lex_failure(event, "misconfigured")
+    try:
+        return run(voice.lex_turn(parsed))
+    except Exception:
+        logger.exception("voice turn failed")
+        return _lex_failure(event, "internal_error")
+
+
+def _lex_failure(event: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    _count("VoiceTurnFailures", reason=reason)
+    state = event.get("sessionState") if isinstance(event, Mapping) else None
+    intent = (state or {}).get("intent") or {}
+    attributes = {key: "" for key in OUTPUT_KEYS} | dict((state or {}).get("sessionAttributes") or {})
+    attributes |= {NEXT_STEP: NextStep.TRANSFER.value, HANDOFF_REASON: f"voice turn failed ({reason})"}
+    return lex.close(str(intent.get("name") or CONVERSE_INTENT), attributes, message=FALLBACK_HANDOFF_MESSAGE)
+
+
+# -------------------------------------------------------------------------------------- flow actions
+def flow_action(event: Mapping[str, Any]) -> dict[str, str]:
+    """Answer the contact flow's Invoke Lambda block with flat string attributes (Connect requires it)."""
+    try:
+        parsed = ContactFlowEvent.model_validate(event)
+    except ValidationError as e:
+        logger.error("Connect event rejected", extra={"problems": _problems(e)})
+        return _flow_failure("invalid_event")
+    data = parsed.details.contact_data
+    action = parsed.details.parameters.get("action", "")
+    if action not in FLOW_ACTIONS:
+        logger.error("unknown voice flow action", extra={"action": action[:40]})
+        return _flow_failure("unknown_action")
+    call = FlowCall(
+        contact_id=data.contact_id,
+        caller=data.customer_endpoint.address if data.customer_endpoint else None,
+        attributes=data.attributes,
+        parameters=parsed.details.parameters,
+    )
+    try:
+        voice = build_voice()
+    except Exception:
+        logger.exception("voice flow action is misconfigured")
+        return _flow_failure("misconfigured")
+    try:
+        if action == "prepare":
+            return run(voice.prepare(call))
+        if action == "pickup":
+            return run(voice.pickup(call))
+        return run(voice.bot_failed(call))
+    except Exception:
+        logger.exception("voice flow action failed", extra={"action": action})
+        return _flow_failure("internal_error")
+
+
+def _flow_failure(reason: str) -> dict[str, str]:
+    _count("VoiceTurnFailures", reason=reason)
+    return {key: "" for key in OUTPUT_KEYS} | {
+        NEXT_STEP: NextStep.TRANSFER.value,
+        SPEECH_MODE: SpeechMode.HUMAN.value,
+        HANDOFF_REASON: f"voice flow action failed ({reason})",
+        "prompt": FALLBACK_HANDOFF_MESSAGE,
+    }
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Entry point for Lex V2 (code hook) and Amazon Connect (Invoke Lambda function block)."""
+    if event.get("Name") == "ContactFlowEvent":
+        answer: dict[str, Any] = flow_action(event)
+        next_step = str(answer.get(NEXT_STEP, ""))
+        source = "flow"
+    else:
+        answer = lex_turn(event)
+        next_step = str(answer.get("sessionState", {}).get("sessionAttributes", {}).get(NEXT_STEP, ""))
+        source = "lex"
+    tracer.put_annotation(key="next_step", value=next_step)
+    metrics.add_metric(name="VoiceInvocations", unit=MetricUnit.Count, value=1)
+    _count("VoiceSteps", source=source, next_step=next_step or "none")
+    logger.info("voice step", extra={"source": source, "next_step": next_step})
+    return answer
