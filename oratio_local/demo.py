@@ -2,8 +2,9 @@
 
 1. Synthesize the platform stack and one tenant stack per `tenants/*.yaml`; print what was made.
 2. Validate the templates: cfn-lint and cdk-nag (AwsSolutions).
-3. Route sample inbound calls for the first tenant through the real call-router Lambda handler,
-   against a local DynamoDB (moto, in process), and print each routing decision.
+3. The first tenant's vendor provisions an agent through the real vendor API Lambda handler (voice bound to
+   the tenant's number); sample inbound calls are routed to it through the real call-router Lambda handler,
+   with the vendor pausing it through the API in between; all against local DynamoDB/SSM (moto, in process).
 4. Talk to the tenant agent: its AgentCore runtime app served on 127.0.0.1, invoked over HTTP with
    the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
 5. A call on the Connect number: the voice_turn Lambda answering real-shaped Lex code-hook events and
@@ -20,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
@@ -29,9 +31,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oratio.config import TenantConfig, TenantConfigError, load_tenants
-from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import CONVERSATIONS, TENANT_STATE
 from oratio_local.dynamodb import create_tables
 from oratio_local.events import connect_contact_flow_event, lambda_context
 from oratio_local.lambdas import load_handler
@@ -164,36 +165,40 @@ def _closed_slot(tenant: TenantConfig) -> datetime:
     raise ValueError(f"{tenant.tenant_id} is always open")
 
 
-def route_sample_calls(tenant: TenantConfig) -> list[dict[str, str]]:
-    """Seed one agent on the tenant's number and route a handful of real-shaped Connect contacts."""
-    from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore
+def route_sample_calls(tenant: TenantConfig) -> tuple[list[str], list[dict[str, str]]]:
+    """A vendor provisions an agent through the vendor API; then real-shaped Connect contacts are routed to it,
+    with the vendor pausing and resuming it through the API in between. Returns what the vendor saw and the
+    routing rows."""
+    from oratio.adapters.dynamodb import DynamoDBCallSessionStore
     from oratio.adapters.memory import FixedClock
+    from oratio_local.vendor import LocalVendorApi, agent_request_for
 
     # Connect claims the real number at deploy time; locally the tenant's published contact number
     # stands in for it.
     number = tenant.business.contact.phone or "+15550100000"
     rows: list[dict[str, str]] = []
+    vendor: list[str] = []
     with local_aws() as client:
         names = create_tables(client)
-        os.environ[AGENTS.env_var] = names[AGENTS.key]
-        os.environ[CONVERSATIONS.env_var] = names[CONVERSATIONS.key]
-        os.environ[TENANT_STATE.env_var] = names[TENANT_STATE.key]
         os.environ[ROUTING_PROFILE_ENV_VAR] = RoutingProfile.from_tenant(tenant).to_env()
-        directory = DynamoDBAgentDirectory(names[AGENTS.key], client=client)
         sessions = DynamoDBCallSessionStore(names[CONVERSATIONS.key], names[TENANT_STATE.key], client=client)
 
-        open_at = _open_slot(tenant)
-        agent = Agent(
-            vendor_id=tenant.tenant_id,
-            agent_id="front-desk",
-            name=f"{tenant.business.name} front desk",
-            status=AgentStatus.ACTIVE,
-            phone_number=number,
-            created_at=open_at - timedelta(days=7),
-            updated_at=open_at - timedelta(days=1),
+        api = LocalVendorApi(tenant, client, names, phone_number=number)
+        provisioned = api.call(
+            "POST",
+            "/api/v1/agents/provision",
+            {"agent_config": agent_request_for(tenant)},
+            headers={"Idempotency-Key": "demo-provision-0001"},
         )
-        directory.put_agent(agent)
+        agent = provisioned["agent_config"]
+        vendor.append(f"POST /api/v1/agents/provision → {provisioned['status']}, agent {agent['id']} {agent['status']}")
+        for channel in agent["channels"]:
+            bound = channel.get("phone_number") or channel.get("elizaos_plugin") or ""
+            vendor.append(f"    {channel['channel_type']:<10} {channel['status']:<20} {bound}")
+        vendor.append(f"  character: {agent['character']['instructions'][:110]}...")
+
         handler = load_handler("call_router")
+        open_at = _open_slot(tenant)
         clock = FixedClock(open_at)
         handler.clock = clock  # type: ignore[attr-defined]  # module loaded from a file path
 
@@ -211,17 +216,22 @@ def route_sample_calls(tenant: TenantConfig) -> list[dict[str, str]]:
         clock.set(_closed_slot(tenant))
         call("caller rings after hours", "demo-contact-0003")
         clock.set(open_at)
-        directory.put_agent(agent.model_copy(update={"status": AgentStatus.PAUSED}))
+        paused = api.call("POST", f"/api/v1/agents/{agent['id']}/pause")
+        vendor.append(f"POST /api/v1/agents/{agent['id']}/pause → {paused['status']} (the next caller hears it)")
         call("vendor paused the agent", "demo-contact-0004")
-        directory.put_agent(agent)
+        api.call("POST", f"/api/v1/agents/{agent['id']}/resume")
         for n in range(tenant.limits.max_concurrent_calls - 1):
             call("(filling the line)", f"demo-fill-{n:04d}")
         rows = [r for r in rows if not r["scenario"].startswith("(")]
         call(f"call beyond {tenant.limits.max_concurrent_calls} concurrent", "demo-contact-0005")
-    return rows
+    return vendor, rows
 
 
-def print_decisions(rows: list[dict[str, str]]) -> None:
+def print_decisions(vendor: list[str], rows: list[dict[str, str]]) -> None:
+    print("  the vendor, through the vendor API (Lambda handler, local DynamoDB and SSM):")
+    for line in vendor:
+        print(f"    {line}")
+    print()
     print(f"  {'scenario':<34} {'route':<12} {'reason':<24} {'live':>4}  caller hears")
     for row in rows:
         print(f"  {row['scenario']:<34} {row['route']:<12} {row['reason']:<24} {row['active']:>4}  {row['spoken']}")
@@ -301,6 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outdir", type=Path, default=None, help="where to write the cloud assembly")
     args = parser.parse_args(argv)
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    # Handlers flush Powertools metrics per call; a call that adds none warns, which is noise here.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
 
     print("Oratio — local demo (no AWS account; DynamoDB is moto in process; nothing is deployed)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -313,8 +325,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no tenant files; add tenants/<id>.yaml to route a call")
         return 0 if clean else 1
     tenant = tenants[0]
-    _heading(f"3. route sample calls for {tenant.tenant_id} (call router Lambda, local DynamoDB)")
-    print_decisions(route_sample_calls(tenant))
+    _heading(f"3. {tenant.tenant_id} provisions an agent (vendor API); calls are routed to it (call router)")
+    print_decisions(*route_sample_calls(tenant))
     _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
     print_conversation(talk_to_agent(tenant, args.tenants))
     _heading(f"5. a call on {tenant.tenant_id}'s Connect number (Lex code hook, local stand-ins for Connect/Lex)")

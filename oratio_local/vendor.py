@@ -1,5 +1,6 @@
-"""The product brief's example vendor request (Cozy Comfort Bedding), and a vendor service over the in-memory
-adapters: shared by the local demo, the benchmarks and the tests so they all speak the same payload."""
+"""The vendor side of the local mode: the product brief's example request (Cozy Comfort Bedding), a request built
+from a tenant's business profile, a vendor service over the in-memory adapters, and the vendor API Lambda over
+local AWS for the demo."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from oratio.adapters.memory_vendor import (
     StaticTenantDirectory,
 )
 from oratio.adapters.vendor_aws import S3UploadSigner
+from oratio.config import TenantConfig
 from oratio.ports import Clock
+from oratio.vendor.models import Tone
 from oratio.vendor.ports import TenantDeployment
 from oratio.vendor.service import VendorService, VendorSettings
 
@@ -63,3 +66,78 @@ def memory_vendor_service(
         settings=settings,
         clock=clock or FixedClock.at_utc(2026, 11, 30, 12),
     )
+
+
+def agent_request_for(tenant: TenantConfig) -> dict[str, Any]:
+    """A `POST /api/v1/agents` body for a tenant, from its business profile (what a vendor's console would send)."""
+    business = tenant.business
+    facts = {
+        key: value
+        for key, value in (("return_policy", business.policies.returns), ("shipping_info", business.policies.shipping))
+        if value
+    }
+    context = {"contact_info": business.contact.phone, "website": str(business.website) if business.website else None}
+    return {
+        "name": f"{business.name} Agent",
+        "description": f"AI agent for {business.name}",
+        "business_type": business.business_type,
+        "channels": [c.value for c in tenant.channels],
+        "character_config": {
+            "business_name": business.name,
+            "products": list(business.products),
+            "specialties": list(business.specialties),
+            "tone": business.tone if business.tone in {t.value for t in Tone} else Tone.FRIENDLY_HELPFUL.value,
+            "knowledge_base": facts,
+        },
+        "context": {k: v for k, v in context.items() if v},
+    }
+
+
+class LocalVendorApi:
+    """The vendor API Lambda handler over local AWS (moto), with the tenant's stack "deployed": the parameters its
+    TenantStack would publish are written to (local) SSM first. For the demo; tests use tests/vendor_api_harness."""
+
+    IDEMPOTENCY_TABLE = "oratio-local-idempotency"
+
+    def __init__(self, tenant: TenantConfig, dynamodb: Any, table_names: dict[str, str], *, phone_number: str) -> None:
+        import os
+
+        import boto3
+
+        from oratio.tables import ALL_TABLES
+        from oratio.vendor.settings import IDEMPOTENCY_TABLE_ENV_VAR
+        from oratio_local.lambdas import load_handler
+
+        self.tenant = tenant
+        dynamodb.create_table(
+            TableName=self.IDEMPOTENCY_TABLE,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for spec in ALL_TABLES:
+            os.environ[spec.env_var] = table_names[spec.key]
+        os.environ[IDEMPOTENCY_TABLE_ENV_VAR] = self.IDEMPOTENCY_TABLE
+        ssm = boto3.client("ssm")
+        published = {
+            "connect/instance-arn": f"arn:aws:connect:us-east-1:000000000000:instance/{tenant.tenant_id}-local",
+            "connect/phone-number": phone_number,
+            "limits/max-agents": str(tenant.limits.max_agents),
+        }
+        for name, value in published.items():
+            ssm.put_parameter(Name=f"/oratio/tenants/{tenant.tenant_id}/{name}", Value=value, Type="String")
+        self.handler = load_handler("vendor_api")
+
+    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+        import io
+        import json
+        from contextlib import redirect_stdout
+
+        from oratio_local.events import api_gateway_event, lambda_context
+
+        event = api_gateway_event(method, path, body=body, vendor_id=self.tenant.tenant_id, headers=headers)
+        with redirect_stdout(io.StringIO()):  # the handler's EMF metrics belong to CloudWatch
+            response = self.handler.lambda_handler(event, lambda_context("vendor_api"))
+        if response["statusCode"] >= 400:
+            raise RuntimeError(f"{method} {path} answered {response['statusCode']}: {response['body']}")
+        return json.loads(response["body"])

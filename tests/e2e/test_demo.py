@@ -98,3 +98,10 @@ def test_demo_plays_a_call_on_the_connect_number_with_a_holding_reply_and_a_warm
     assert "transfer to Customer Care" in section
     assert "whisper to the human agent:  Cozy Comfort Bedding assistant transfer." in section
     assert "TURN#000001: transcription confidence 0.21 (fallback)" in section
+
+
+def test_vendor_provisions_the_agent_through_the_vendor_api(demo_output: str) -> None:
+    assert "POST /api/v1/agents/provision → completed" in demo_output
+    voice = next(line for line in demo_output.splitlines() if line.strip().startswith("voice "))
+    assert voice.split()[1:] == ["active", "+15552333464"]
+    assert "/pause → paused" in demo_output
