@@ -45,6 +45,7 @@ FRAME_MS = 20
 VOICE_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as speech
 EVENT_STREAM = b"application/vnd.amazon.eventstream"
 PATH_SUFFIX = "/invoke-with-bidirectional-stream"
+DRAIN_SECONDS = 2.0
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -199,27 +200,33 @@ class SonicStandIn:
             scenario.refuse_all_after is not None and log.number > scenario.refuse_all_after
         ):
             log.refused = True
-            await _plain(send, 503, b'{"message":"Service unavailable (stand-in)"}', error="ServiceUnavailableException")
+            # The body stays open until the client is done with its side: hypercorn drops a stream whose
+            # response completed and then fails the whole connection on the client's next data frame.
+            await _plain(send, 503, b'{"message":"Service unavailable (stand-in)"}', error="ServiceUnavailableException", more=True)
             await _drain(receive)
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", EVENT_STREAM)]})
         session = _Session(self, log, send)
         await session.run(receive)
 
 
-async def _plain(send: Send, status: int, body: bytes, error: str | None = None) -> None:
+async def _plain(send: Send, status: int, body: bytes, error: str | None = None, *, more: bool = False) -> None:
     headers = [(b"content-type", b"application/json")]
     if error:
         headers.append((b"x-amzn-errortype", error.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+    await send({"type": "http.response.body", "body": body, "more_body": more})
 
 
 async def _drain(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect" or not message.get("more_body", False):
-            return
+    """Read the request until the stream closes: hypercorn's HTTP/2 connection fails if a stream's app
+    returns while the client is still sending on it."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while (await receive())["type"] != "http.disconnect":
+                pass
 
 
 def _rms(pcm: bytes) -> float:
@@ -257,12 +264,14 @@ class _Session:
         self.usage = [0, 0, 0, 0]
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = b""
+        self._ended = False
 
     async def run(self, receive: Receive) -> None:
         expiry = self.server.scenario.expire_after_seconds
         if expiry is not None:
             self._spawn(self._expire(expiry))
         buffer = b""
+        message: dict[str, Any] = {"type": "http.request"}
         try:
             while True:
                 message = await receive()
@@ -272,15 +281,18 @@ class _Session:
                 while len(buffer) >= 4 and len(buffer) >= int.from_bytes(buffer[:4], "big"):
                     total = int.from_bytes(buffer[:4], "big")
                     frame, buffer = buffer[:total], buffer[total:]
-                    await self._envelope(frame)
-                if not message.get("more_body", False) or self.finished:
+                    if not self.finished:
+                        await self._envelope(frame)
+                # Read the request to its end even after the response ended (an error, an expiry): the
+                # HTTP/2 stream must stay known to the server until the client closes its side.
+                if not message.get("more_body", False):
                     break
         finally:
             for task in self._tasks:
                 task.cancel()
             await self._end_response()
-            if not self.finished:
-                await _drain_quietly(receive)
+            if message["type"] != "http.disconnect":
+                await _drain(receive)
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -328,7 +340,6 @@ class _Session:
                 future.set_result(str(body["content"]))
         elif name == "sessionEnd":
             self.log.closed_cleanly = True
-            self.finished = True
 
     async def _audio(self, pcm: bytes) -> None:
         self.log.audio_bytes += len(pcm)
@@ -372,20 +383,20 @@ class _Session:
             payload=json.dumps({"message": text}).encode(),
         )
         await self._write(message.encode())
-        await self._end_response()
+        # The response ends once the client has closed its side (see `run`); nothing more is sent.
+        self.finished = True
 
     async def _write(self, data: bytes) -> None:
         async with self._send_lock:
-            if self.finished:
+            if self.finished or self._ended:
                 return
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def _end_response(self) -> None:
         async with self._send_lock:
-            if getattr(self, "_ended", False):
+            if self._ended:
                 return
             self._ended = True
-            self.finished = True
             with contextlib.suppress(Exception):
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
 
@@ -486,9 +497,3 @@ class _Session:
         while self.speaking:  # the real service cuts mid-reply too, but the stand-in keeps tests readable
             await asyncio.sleep(0.01)
         await self._exception("validationException", "The session exceeded its maximum duration (stand-in)")
-
-
-async def _drain_quietly(receive: Receive) -> None:
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(2):
-            await _drain(receive)

@@ -77,6 +77,9 @@ class BridgeSettings(_Config):
     holding_line: str = "One moment while I check that for you."
     holding_after_seconds: float = Field(default=1.5, ge=0)
     tool_timeout_seconds: float = Field(default=10.0, gt=0)
+    failover_replay_seconds: float = Field(
+        default=0.5, ge=0, le=5, description="caller audio replayed into the next session when one dies"
+    )
     apology_text: str = "Sorry, we're having trouble right now. Please call back in a few minutes."
     # Outbound pacing: keep at most this much audio ahead of the caller's playback, so a barge-in has
     # little to clear at the provider. `playback_speed` > 1 only in tests (simulated time).

@@ -112,6 +112,11 @@ class SpeechStage(FrameProcessor):
         self._reader: asyncio.Task[Any] | None = None
         self._switch_lock = asyncio.Lock()
         self._failures = 0
+        # The last audio sent to the current session: a session that dies may not have taken in what was
+        # sent just before the bridge noticed, so a failover replays it (a little repeated beats lost).
+        self._recent: deque[bytes] = deque()
+        self._recent_bytes = 0
+        self._replay_limit = int(settings.sample_rate * 2 * settings.failover_replay_seconds)
 
     @property
     def buffered_bytes(self) -> int:
@@ -144,10 +149,17 @@ class SpeechStage(FrameProcessor):
             return
         try:
             await session.send_audio(pcm)
+            self._remember(pcm)
         except SpeechError as e:
             self._buffer.append(pcm)
             logger.warning("voice_bridge.send_failed", extra={"error": type(e).__name__})
             _spawn(self._tasks, self._failover(session, "send_failed"), "speech-failover")
+
+    def _remember(self, pcm: bytes) -> None:
+        self._recent.append(pcm)
+        self._recent_bytes += len(pcm)
+        while self._recent and self._recent_bytes - len(self._recent[0]) >= self._replay_limit:
+            self._recent_bytes -= len(self._recent.popleft())
 
     async def _tool_result(self, frame: ToolResultFrame) -> None:
         session = self.session
@@ -230,6 +242,9 @@ class SpeechStage(FrameProcessor):
             old = self.session
             if failed:
                 self.session = None
+                self._buffer[:0] = list(self._recent)
+            self._recent.clear()
+            self._recent_bytes = 0
             started = self._clock()
             # A renewal, or a session's first failure (Sonic also ends sessions at its time limit), opens a
             # fresh session of the same kind with the conversation so far; repeated failures move down.
