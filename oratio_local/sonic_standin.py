@@ -93,7 +93,9 @@ class SessionLog:
     number: int
     model_id: str
     signed: bool = False
-    events: list[str] = field(default_factory=list)  # input event names in order (contentStart as "contentStart:TYPE:ROLE")
+    events: list[str] = field(
+        default_factory=list
+    )  # input event names in order (contentStart as "contentStart:TYPE:ROLE")
     history: list[tuple[str, str]] = field(default_factory=list)
     system_prompt: str = ""
     tools: list[str] = field(default_factory=list)
@@ -202,7 +204,13 @@ class SonicStandIn:
             log.refused = True
             # The body stays open until the client is done with its side: hypercorn drops a stream whose
             # response completed and then fails the whole connection on the client's next data frame.
-            await _plain(send, 503, b'{"message":"Service unavailable (stand-in)"}', error="ServiceUnavailableException", more=True)
+            await _plain(
+                send,
+                503,
+                b'{"message":"Service unavailable (stand-in)"}',
+                error="ServiceUnavailableException",
+                more=True,
+            )
             await _drain(receive)
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -239,7 +247,11 @@ def _rms(pcm: bytes) -> float:
 
 def tone(sample_rate: int, seconds: float, frequency: float = 330.0, amplitude: int = 6_000) -> bytes:
     samples = array.array(
-        "h", (int(amplitude * math.sin(2 * math.pi * frequency * n / sample_rate)) for n in range(int(sample_rate * seconds)))
+        "h",
+        (
+            int(amplitude * math.sin(2 * math.pi * frequency * n / sample_rate))
+            for n in range(int(sample_rate * seconds))
+        ),
     )
     return samples.tobytes()
 
@@ -403,7 +415,9 @@ class _Session:
     def _ids(self) -> dict[str, str]:
         return {"sessionId": f"standin-{self.log.number}", "promptName": self.prompt_name, "completionId": "c1"}
 
-    async def _content(self, role: str, kind: str, stage: str | None, events: list[tuple[str, dict[str, Any]]], stop: str) -> None:
+    async def _content(
+        self, role: str, kind: str, stage: str | None, events: list[tuple[str, dict[str, Any]]], stop: str
+    ) -> None:
         content_id = str(uuid.uuid4())
         start: dict[str, Any] = {**self._ids(), "contentId": content_id, "type": kind, "role": role}
         if stage is not None:
@@ -411,7 +425,9 @@ class _Session:
         await self._emit("contentStart", start)
         for name, body in events:
             await self._emit(name, {**self._ids(), "contentId": content_id, "role": role, **body})
-        await self._emit("contentEnd", {**self._ids(), "contentId": content_id, "type": kind, "role": role, "stopReason": stop})
+        await self._emit(
+            "contentEnd", {**self._ids(), "contentId": content_id, "type": kind, "role": role, "stopReason": stop}
+        )
 
     async def _answer(self, turn: Turn) -> None:
         scenario = self.server.scenario
@@ -428,17 +444,34 @@ class _Session:
                     "TOOL",
                     "TOOL",
                     None,
-                    [("toolUse", {"toolUseId": tool_use_id, "toolName": turn.tool.name, "content": json.dumps(turn.tool.arguments)})],
+                    [
+                        (
+                            "toolUse",
+                            {
+                                "toolUseId": tool_use_id,
+                                "toolName": turn.tool.name,
+                                "content": json.dumps(turn.tool.arguments),
+                            },
+                        )
+                    ],
                     "TOOL_USE",
                 )
                 result = await asyncio.wait_for(future, scenario.tool_wait_seconds)
                 reply = reply.replace("{tool_result}", result)
-            await self._content("ASSISTANT", "TEXT", "SPECULATIVE", [("textOutput", {"content": reply})], "PARTIAL_TURN")
+            await self._content(
+                "ASSISTANT", "TEXT", "SPECULATIVE", [("textOutput", {"content": reply})], "PARTIAL_TURN"
+            )
             interrupted = await self._speak(turn.reply_seconds)
             spoken = reply if not interrupted else reply.split(".")[0]
             if interrupted:
                 self.log.interrupted += 1
-            await self._content("ASSISTANT", "TEXT", "FINAL", [("textOutput", {"content": spoken})], "INTERRUPTED" if interrupted else "END_TURN")
+            await self._content(
+                "ASSISTANT",
+                "TEXT",
+                "FINAL",
+                [("textOutput", {"content": spoken})],
+                "INTERRUPTED" if interrupted else "END_TURN",
+            )
             self.usage[1] += max(1, len(reply) // 4)
             self.usage[2] += int(turn.reply_seconds * 25)
             await self._emit(
@@ -470,8 +503,13 @@ class _Session:
         content_id = str(uuid.uuid4())
         await self._emit(
             "contentStart",
-            {**self._ids(), "contentId": content_id, "type": "AUDIO", "role": "ASSISTANT",
-             "additionalModelFields": json.dumps({"generationStage": "FINAL"})},
+            {
+                **self._ids(),
+                "contentId": content_id,
+                "type": "AUDIO",
+                "role": "ASSISTANT",
+                "additionalModelFields": json.dumps({"generationStage": "FINAL"}),
+            },
         )
         audio = tone(self.rate, seconds)
         chunk = self.rate // 10 * 2
@@ -481,14 +519,24 @@ class _Session:
                 interrupted = True
                 break
             content = base64.b64encode(audio[start : start + chunk]).decode()
-            await self._emit("audioOutput", {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": content})
+            await self._emit(
+                "audioOutput", {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": content}
+            )
             await asyncio.sleep(0.1 / self.server.scenario.speed)
         if interrupted:
-            await self._emit("textOutput", {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": '{ "interrupted" : true }'})
+            await self._emit(
+                "textOutput",
+                {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": '{ "interrupted" : true }'},
+            )
         await self._emit(
             "contentEnd",
-            {**self._ids(), "contentId": content_id, "type": "AUDIO", "role": "ASSISTANT",
-             "stopReason": "INTERRUPTED" if interrupted else "PARTIAL_TURN"},
+            {
+                **self._ids(),
+                "contentId": content_id,
+                "type": "AUDIO",
+                "role": "ASSISTANT",
+                "stopReason": "INTERRUPTED" if interrupted else "PARTIAL_TURN",
+            },
         )
         return interrupted
 

@@ -57,7 +57,9 @@ def crt_transport(ca_file: Path | None = None) -> AWSCRTHTTPClient:
     return transport
 
 
-async def build_client(settings: SonicSettings, *, ca_file: Path | None = None, **overrides: Any) -> AsyncBedrockRuntimeClient:
+async def build_client(
+    settings: SonicSettings, *, ca_file: Path | None = None, **overrides: Any
+) -> AsyncBedrockRuntimeClient:
     """A Bedrock Runtime client for Sonic: region and endpoint from `settings`, credentials from the SDK's
     default chain (the runtime's role when deployed) unless `overrides` give static ones."""
     config = await AsyncBedrockRuntimeConfig.resolve(
@@ -153,7 +155,9 @@ class NovaSonicSessionFactory:
         self._settings = settings
         self._sample_rate = sample_rate
 
-    async def open(self, system_prompt: str, history: list[HistoryLine], tools: tuple[ToolSpec, ...]) -> NovaSonicSession:
+    async def open(
+        self, system_prompt: str, history: list[HistoryLine], tools: tuple[ToolSpec, ...]
+    ) -> NovaSonicSession:
         prompt_name = f"prompt-{uuid.uuid4()}"
         events = protocol.opening(
             prompt_name,

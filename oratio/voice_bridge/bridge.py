@@ -25,8 +25,8 @@ from oratio.agent.contracts import CustomerIdentity
 from oratio.agent.ports import BudgetLedger, ConversationRecorder
 from oratio.voice_bridge.audio import apology_asset
 from oratio.voice_bridge.config import BridgeSettings
-from oratio.voice_bridge.frames import Frame, Start, Stop
-from oratio.voice_bridge.pipeline import Direction, FrameProcessor, Pipeline
+from oratio.voice_bridge.frames import Direction, Frame, Start, Stop
+from oratio.voice_bridge.pipeline import FrameProcessor, Pipeline
 from oratio.voice_bridge.ports import SpeechError, SpeechSessionFactory, SpeechSynthesizer
 from oratio.voice_bridge.processors import CallerOutput, CallRecorder, SpeechStage, ToolRelay
 from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
@@ -126,7 +126,7 @@ class VoiceCall:
             call_id=self.context.call_id,
             reason=self.end.reason,
             renewals=self.speech.renewals,
-            speech=self.speech.ladder[self.speech.rung].kind if not self.end.reason == "speech_unavailable" else "apology",
+            speech=self.speech.ladder[self.speech.rung].kind if self.end.reason != "speech_unavailable" else "apology",
             frames_sent=self.output.frames_sent,
             frames_dropped=self.output.frames_dropped,
             cost_usd=self.recorder.cost_usd,

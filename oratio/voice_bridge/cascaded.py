@@ -142,7 +142,9 @@ class CascadedSession:
                     self._out.put_nowait(AgentAudio(pcm, rate, source="synthesizer"))
                 elif isinstance(event, ErrorEvent) and not spoken:
                     spoken.append(event.message)
-                    self._out.put_nowait(AgentAudio(await self._synthesizer.synthesize(event.message, rate), rate, source="synthesizer"))
+                    self._out.put_nowait(
+                        AgentAudio(await self._synthesizer.synthesize(event.message, rate), rate, source="synthesizer")
+                    )
                 elif isinstance(event, Handoff):
                     self._out.put_nowait(Transfer(event.reason, event.summary))
                 elif isinstance(event, EndCall):
@@ -183,7 +185,9 @@ class CascadedSessionFactory:
         self._call_id = call_id
         self._customer = customer
 
-    async def open(self, system_prompt: str, history: list[HistoryLine], tools: tuple[ToolSpec, ...]) -> CascadedSession:
+    async def open(
+        self, system_prompt: str, history: list[HistoryLine], tools: tuple[ToolSpec, ...]
+    ) -> CascadedSession:
         try:
             stream = await self._recognizer.start(self.settings.sample_rate)
         except SpeechError as e:

@@ -8,6 +8,7 @@ that must not block the chain (speech sessions, tools, paced output) run their o
 from __future__ import annotations
 
 import logging
+from itertools import pairwise
 
 from oratio.voice_bridge.frames import Direction, Frame
 
@@ -69,7 +70,7 @@ class Pipeline(FrameProcessor):
         self._head = _Edge(self, Direction.UPSTREAM)
         self._tail = _Edge(self, Direction.DOWNSTREAM)
         chain: list[FrameProcessor] = [self._head, *processors, self._tail]
-        for left, right in zip(chain, chain[1:], strict=False):
+        for left, right in pairwise(chain):
             left.link(right)
 
     async def process(self, frame: Frame, direction: Direction) -> None:

@@ -33,6 +33,7 @@ from oratio.voice_bridge.frames import (
     AgentAudio,
     CallerAudio,
     Clear,
+    Direction,
     ErrorFrame,
     Fallback,
     Frame,
@@ -48,7 +49,7 @@ from oratio.voice_bridge.frames import (
     TurnEnd,
     Usage,
 )
-from oratio.voice_bridge.pipeline import Direction, FrameProcessor
+from oratio.voice_bridge.pipeline import FrameProcessor
 from oratio.voice_bridge.ports import HistoryLine, SpeechError, SpeechSession, SpeechSessionFactory, SpeechSynthesizer
 from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
 
@@ -373,7 +374,9 @@ class ToolRelay(FrameProcessor):
         await self.push(result, Direction.DOWNSTREAM)  # to the recorder
         if result.status == "ok" and "handoff" in result.content:
             handoff = result.content["handoff"]
-            await self.push(Transfer(str(handoff.get("reason", "")), str(handoff.get("summary", ""))), Direction.DOWNSTREAM)
+            await self.push(
+                Transfer(str(handoff.get("reason", "")), str(handoff.get("summary", ""))), Direction.DOWNSTREAM
+            )
 
     async def _invoke(self, call: ToolCallFrame) -> ToolResultFrame:
         request = InvocationRequest(
@@ -403,7 +406,9 @@ class ToolRelay(FrameProcessor):
             return
         try:
             if self._holding is None:
-                self._holding = await self._synthesizer.synthesize(self.settings.holding_line, self.settings.sample_rate)
+                self._holding = await self._synthesizer.synthesize(
+                    self.settings.holding_line, self.settings.sample_rate
+                )
         except SpeechError:
             logger.warning("voice_bridge.holding_line_unavailable")
             return
@@ -454,13 +459,18 @@ class CallRecorder(FrameProcessor):
                 self._write(self._turn(frame.text.strip()))
         elif isinstance(frame, ToolCallFrame):
             self._tools.append(frame.name)
-            self._event("tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "arguments": frame.arguments})
+            self._event(
+                "tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "arguments": frame.arguments}
+            )
         elif isinstance(frame, ToolResultFrame):
             self._event("tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "status": frame.status})
         elif isinstance(frame, Interruption):
             self._event("interruption", {"speech": self._speech_kind})
         elif isinstance(frame, Renew):
-            self._event("renewal", {"session": frame.session_number, "buffered_bytes": frame.buffered_bytes, "reason": frame.reason})
+            self._event(
+                "renewal",
+                {"session": frame.session_number, "buffered_bytes": frame.buffered_bytes, "reason": frame.reason},
+            )
         elif isinstance(frame, Fallback):
             self._speech_kind = frame.to
             self._event("fallback", {"to": frame.to, "reason": frame.reason})
@@ -477,7 +487,11 @@ class CallRecorder(FrameProcessor):
         )
         self.cost_usd += cost
         if cost > 0:
-            self._track(self._ledger.add(self.settings.tenant_id, self._now(), "audio", _ledger_item(self.settings.sonic.model_id), cost))
+            self._track(
+                self._ledger.add(
+                    self.settings.tenant_id, self._now(), "audio", _ledger_item(self.settings.sonic.model_id), cost
+                )
+            )
 
     def _turn(self, reply: str) -> Coroutine[Any, Any, None]:
         user_text = " ".join(self._user_text) or None
@@ -584,6 +598,7 @@ class CallerOutput(FrameProcessor):
         self.frames_dropped = 0
         self.latencies: list[float] = []  # seconds from a speech chunk's arrival to its first wire frame
         self._closing = False
+        self._first_of_chunk: float | None = None
 
     def _framer_for(self) -> Framer:
         if self._framer is None:
@@ -641,7 +656,13 @@ class CallerOutput(FrameProcessor):
             self._queue.append(rest)
             self._wake()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds_of_pcm(len(self._queue) * frame_bytes(self._serializer.sample_rate), self._serializer.sample_rate) / self.settings.playback_speed + 2):
+            async with asyncio.timeout(
+                seconds_of_pcm(
+                    len(self._queue) * frame_bytes(self._serializer.sample_rate), self._serializer.sample_rate
+                )
+                / self.settings.playback_speed
+                + 2
+            ):
                 await self._idle.wait()
         self._closing = True
 
@@ -665,7 +686,7 @@ class CallerOutput(FrameProcessor):
                 await asyncio.sleep(ahead - lead)
                 continue
             pcm = self._queue.popleft()
-            first = getattr(self, "_first_of_chunk", None)
+            first = self._first_of_chunk
             message = self._serializer.serialize_audio(pcm)
             if first is not None:
                 self.latencies.append(self._clock() - first)

@@ -23,7 +23,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from oratio.voice_bridge.config import SonicSettings, ToolSpec
 from oratio.voice_bridge.frames import (
@@ -262,8 +262,10 @@ class OutputParser:
         content = str(body["content"])
         if _is_interruption(content):
             return self._interruption()
-        role, _, stage = self._contents.get(str(body.get("contentId", "")), (str(body.get("role", "")), "TEXT", "FINAL"))
-        speaker = "user" if role == "USER" else "assistant"
+        role, _, stage = self._contents.get(
+            str(body.get("contentId", "")), (str(body.get("role", "")), "TEXT", "FINAL")
+        )
+        speaker: Literal["user", "assistant"] = "user" if role == "USER" else "assistant"
         return [Transcript(role=speaker, text=content, final=stage == "FINAL")]
 
     def _interruption(self) -> list[Frame]:

@@ -7,8 +7,6 @@ import asyncio
 import json
 from typing import Any
 
-import pytest
-
 from oratio.voice_bridge.bridge import VoiceCall
 from oratio.voice_bridge.serializers import VonageSerializer
 from oratio_local.phone import LocalCaller, TwilioCaller, VonageCaller
@@ -46,7 +44,13 @@ def test_a_call_opens_sonic_in_order_and_persists_only_final_transcripts() -> No
             session = sonic.sessions[0]
             assert session.signed
             assert session.model_id == "amazon.nova-2-sonic-v1:0"
-            assert session.events[:5] == ["sessionStart", "promptStart", "contentStart:TEXT:SYSTEM", "textInput", "contentEnd"]
+            assert session.events[:5] == [
+                "sessionStart",
+                "promptStart",
+                "contentStart:TEXT:SYSTEM",
+                "textInput",
+                "contentEnd",
+            ]
             assert session.events[5] == "contentStart:AUDIO:USER"
             assert session.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
             assert session.audio_rate == 8_000
@@ -58,7 +62,8 @@ def test_a_call_opens_sonic_in_order_and_persists_only_final_transcripts() -> No
             assert [(t.user_text, t.reply_text) for t in turns] == [(QUESTION.heard, QUESTION.reply)]
             events = r.recorder.events(TENANT, caller.call_id)
             usage = [e for e in events if e.kind == "usage"]
-            assert usage and usage[0].detail["cost_usd"] > 0
+            assert usage
+            assert usage[0].detail["cost_usd"] > 0
             assert outcome.cost_usd > 0
 
     run(scenario())
@@ -103,7 +108,7 @@ def test_barge_in_clears_the_twilio_buffer_and_drops_queued_frames() -> None:
                 await c.say(seconds=0.3, pause=0.2)  # the caller talks over the agent
                 await c.wait_for(lambda: c.heard.clears >= 1)
 
-            outcome, call = await r.call(caller, settings, talk)
+            outcome, _ = await r.call(caller, settings, talk)
             assert sonic.sessions[0].interrupted == 1
             assert caller.heard.clears == 1
             # Sonic sent 4 s (200 frames) faster than real time; the barge-in dropped what was queued.
@@ -183,9 +188,12 @@ def test_sonic_refusing_to_open_degrades_to_the_cascaded_path() -> None:
             assert all(s.refused for s in sonic.sessions)
             (fallback,) = r.recorder.events(TENANT, caller.call_id, "fallback")
             assert fallback.detail["to"] == "cascaded"
-            turn = next(t for t in r.recorder.turns(TENANT, caller.call_id) if t.routing_reason == "voice bridge (cascaded)")
+            turn = next(
+                t for t in r.recorder.turns(TENANT, caller.call_id) if t.routing_reason == "voice bridge (cascaded)"
+            )
             assert turn.user_text == "Do you ship to Canada?"
-            assert turn.reply_text and turn.outcome == "fallback"
+            assert turn.reply_text
+            assert turn.outcome == "fallback"
             assert r.synthesizer.spoken  # the reply was spoken by the synthesizer
 
     run(scenario())

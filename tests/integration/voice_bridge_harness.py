@@ -67,7 +67,9 @@ class Rig:
         serializer = serializer or TwilioSerializer()
         endpoint = settings.sonic.model_copy(update={"endpoint_uri": self.sonic.endpoint})
         settings = settings.model_copy(update={"sonic": endpoint})
-        client = await build_client(endpoint, ca_file=self.sonic.ca_file, aws_access_key_id="AKIDLOCAL", aws_secret_access_key="local")
+        client = await build_client(
+            endpoint, ca_file=self.sonic.ca_file, aws_access_key_id="AKIDLOCAL", aws_secret_access_key="local"
+        )
         call_holder: list[VoiceCall] = []
 
         def ladder(context: CallContext) -> list[SpeechSessionFactory]:
@@ -114,7 +116,13 @@ class Rig:
 
 
 @asynccontextmanager
-async def rig(sonic: SonicStandIn, *, lines: list[str] | None = None, recognizer_fails: bool = False, synthesizer_fails: bool = False) -> AsyncIterator[Rig]:
+async def rig(
+    sonic: SonicStandIn,
+    *,
+    lines: list[str] | None = None,
+    recognizer_fails: bool = False,
+    synthesizer_fails: bool = False,
+) -> AsyncIterator[Rig]:
     agent_app.set_engine(build_engine(RuntimeSettings(local_mode=True, tenant_id=TENANT, tenants_dir=TENANTS)))
     try:
         with serve_on_loopback(agent_app.app) as base_url:
