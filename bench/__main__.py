@@ -9,7 +9,7 @@ import os
 import platform
 import sys
 
-from bench import agent, router, synth
+from bench import agent, router, synth, voice_bridge
 
 
 def main() -> None:
@@ -19,7 +19,7 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     print(f"Oratio benchmarks — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     only = set(sys.argv[1:])
-    for name, module in (("synth", synth), ("router", router), ("agent", agent)):
+    for name, module in (("synth", synth), ("router", router), ("agent", agent), ("voice_bridge", voice_bridge)):
         if not only or name in only:
             print()
             module.run()
