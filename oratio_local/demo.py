@@ -293,6 +293,16 @@ def print_conversation(turns: list[tuple[str, list[Any]]]) -> None:
             )
 
 
+def print_spoken_call_demo(tenant: TenantConfig, tenants_dir: Path) -> None:
+    """Step 5: the bridge end to end on 127.0.0.1 (the agent app from step 4 serves the tool call)."""
+    from agentcore.tenant_agent import app as runtime
+    from oratio_local.agent_server import serve_on_loopback
+    from oratio_local.voice_call import print_spoken_call, run
+
+    with serve_on_loopback(runtime.app) as base_url:
+        print_spoken_call(run(tenant.tenant_id, base_url))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tenants", type=Path, default=REPO / "tenants", help="folder of tenant files")
@@ -315,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
     print_decisions(route_sample_calls(tenant))
     _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
     print_conversation(talk_to_agent(tenant, args.tenants))
+    _heading(f"5. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
+    print_spoken_call_demo(tenant, args.tenants)
     return 0 if clean else 1
 
 
