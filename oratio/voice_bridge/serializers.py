@@ -32,7 +32,7 @@ _PAYLOAD = re.compile(r'"payload"\s*:\s*"([A-Za-z0-9+/=]*)"')
 _TRACK = re.compile(r'"track"\s*:\s*"([a-z_]+)"')
 
 
-def _INBOUND_OR_NO_TRACK(message: str) -> bool:  # noqa: N802 - reads like the constant checks beside it
+def _INBOUND_OR_NO_TRACK(message: str) -> bool:
     track = _TRACK.search(message)
     return track is None or track.group(1) == "inbound"
 
