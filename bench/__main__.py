@@ -8,8 +8,18 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import warnings
 
-from bench import agent, router, synth, voice_bridge
+from bench import agent, router, synth, vendor_api, voice_bridge
+
+# One line per section, in the order they print; `python -m bench <name> ...` runs only those named.
+SECTIONS = (
+    ("synth", synth),
+    ("router", router),
+    ("agent", agent),
+    ("vendor_api", vendor_api),
+    ("voice_bridge", voice_bridge),
+)
 
 
 def main() -> None:
@@ -17,9 +27,11 @@ def main() -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "OratioBench")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    # Powertools warns when a timed call adds no metric; that is expected here and would garble the table.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     print(f"Oratio benchmarks — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     only = set(sys.argv[1:])
-    for name, module in (("synth", synth), ("router", router), ("agent", agent), ("voice_bridge", voice_bridge)):
+    for name, module in SECTIONS:
         if not only or name in only:
             print()
             module.run()

@@ -34,11 +34,11 @@ print(time.perf_counter() - start)
 """
 
 
-def cold_import_seconds(runs: int = 7) -> list[float]:
+def cold_import_seconds(runs: int = 7, folder: str = "call_router") -> list[float]:
     """Import the staged Lambda bundle's handler in a fresh interpreter, as a cold start does."""
     from stacks.constructs.lambda_function import stage_function_code
 
-    bundle = stage_function_code("call_router")
+    bundle = stage_function_code(folder)
     samples = []
     for _ in range(runs):
         out = subprocess.run(  # noqa: S603 - our interpreter, our bundle

@@ -10,6 +10,8 @@ agents                      pk = vendor_id, sk = agent_id
         (vendor_status = "<vendor_id>#<status>", sort created_at)
   - resolve a dialed number to its agent (call router)                 Query GSI by_phone_number
         (keys only), then a consistent GetItem so a pause is honoured at once
+  - update with optimistic locking (vendor API)                        Put conditioned on `version`
+  - deleted agents are kept, then purged                               TTL expires_at (set on delete)
 
 conversations               pk = "<tenant_id>#<call_id>", sk = record kind
   - the call session (router opens it, voice paths close it)           sk = "SESSION"
@@ -42,6 +44,16 @@ usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
 tenant_state                pk = tenant_id, sk = state key
   - live concurrent calls (counter with a conditional limit)           sk = "calls#active"
   - circuit breaker state per dependency                               sk = "breaker#<dependency>"
+  - the vendor's agent slots (counter, conditional on the quota)       sk = "agents#count"
+        (changed in one transaction with the agent's create / delete)
+  - which agent a number answers (one owner per number)                sk = "number#<e164>"
+  - requests in the current minute (rate limit; TTL)                   sk = "rate#<epoch minute>"
+  - the knowledge base's running ingestion job and the documents       sk = "ingestion#current" |
+        waiting for the next one                                            "ingestion#pending"
+
+knowledge_documents         pk = "<vendor_id>#<agent_id>", sk = document_id
+  - record an announced upload, list an agent's documents (vendor API) PutItem / Query pk
+  - status from the S3 upload and the ingestion job (ingestion Lambda) UpdateItem
 """
 
 from __future__ import annotations
@@ -72,6 +84,7 @@ class TableSpec:
 
 AGENTS = TableSpec(
     key="agents",
+    ttl_attribute="expires_at",
     indexes=(
         Index("by_phone_number", "phone_number", keys_only=True),
         Index("by_status", "vendor_status", "created_at"),
@@ -85,7 +98,8 @@ CONVERSATIONS = TableSpec(
 CUSTOMER_CONTEXT = TableSpec(key="customer_context", ttl_attribute="expires_at")
 PROVISIONING_JOBS = TableSpec(key="provisioning_jobs", ttl_attribute="expires_at")
 USAGE = TableSpec(key="usage")
-TENANT_STATE = TableSpec(key="tenant_state")
+TENANT_STATE = TableSpec(key="tenant_state", ttl_attribute="expires_at")
+KNOWLEDGE_DOCUMENTS = TableSpec(key="knowledge_documents")
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     AGENTS,
@@ -94,4 +108,5 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     PROVISIONING_JOBS,
     USAGE,
     TENANT_STATE,
+    KNOWLEDGE_DOCUMENTS,
 )

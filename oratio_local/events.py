@@ -133,3 +133,54 @@ def lambda_context(function_name: str = "oratio-test-function") -> FakeLambdaCon
         invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
         aws_request_id=str(uuid.uuid4()),
     )
+
+
+def api_gateway_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    vendor_id: str | None = "cozy-comfort",
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    raw_body: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST API (v1) Lambda proxy event, as the `{proxy+}` resource with the Cognito user pool
+    authorizer sends it: the ID token's claims at `requestContext.authorizer.claims` (`vendor_id=None` gives a
+    token without the vendor claim). `body` is sent as JSON unless `raw_body` gives the text itself."""
+    import json
+
+    text = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
+    all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
+    claims = {"sub": "0b1c2d3e-1111-2222-3333-444455556666", "email": "owner@example.com", "token_use": "id"}
+    if vendor_id is not None:
+        claims["custom:vendor_id"] = vendor_id
+    now = datetime.now(UTC)
+    return {
+        "resource": "/api/v1/{proxy+}",
+        "path": path,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": {"proxy": path.removeprefix("/api/v1/")},
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "a1b2c3d4e5",
+            "authorizer": {"claims": claims},
+            "domainName": "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com",
+            "httpMethod": method,
+            "identity": {"sourceIp": "203.0.113.10", "userAgent": "oratio-tests"},
+            "path": f"/prod{path}",
+            "protocol": "HTTP/1.1",
+            "requestId": str(uuid.uuid4()),
+            "requestTime": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "requestTimeEpoch": int(now.timestamp() * 1000),
+            "resourcePath": "/api/v1/{proxy+}",
+            "stage": "prod",
+        },
+        "body": text,
+        "isBase64Encoded": False,
+    }

@@ -25,6 +25,12 @@ def tenant_parameter(tenant_id: str, name: str) -> str:
     return f"/{PROJECT}/tenants/{tenant_id}/{name}"
 
 
+def vendor_api_role_name(region: str) -> str:
+    """The vendor API function's fixed role name: tenant stacks let it presign uploads into their buckets.
+    IAM names are global per account, so the region keeps platforms in two regions apart."""
+    return f"{PROJECT}-vendor-api-{region}"
+
+
 # --- CloudFormation output logical ids.
 class Outputs:
     ARTIFACT_BUCKET = "ArtifactBucketName"
@@ -38,3 +44,6 @@ class Outputs:
     VECTOR_BUCKET = "VectorBucketName"
     AGENT_RUNTIME_ARN = "AgentRuntimeArn"
     AGENT_ENDPOINT_ARN = "AgentRuntimeEndpointArn"
+    VENDOR_API_URL = "VendorApiUrl"
+    VENDOR_USER_POOL_ID = "VendorUserPoolId"
+    VENDOR_USER_POOL_CLIENT_ID = "VendorUserPoolClientId"

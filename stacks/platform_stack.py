@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.artifacts import ArtifactStore
 from stacks.constructs.data_tables import PlatformTables
+from stacks.constructs.vendor_api import VendorApi
 from stacks.names import PROJECT
 
 
@@ -18,3 +19,4 @@ class PlatformStack(Stack):
         Tags.of(self).add("project", PROJECT)
         self.data = PlatformTables(self, "Data")
         self.artifacts = ArtifactStore(self, "Artifacts")
+        self.vendor_api = VendorApi(self, "VendorApi", tables=self.data)

@@ -6,18 +6,21 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
 from stacks.constructs.connect import ConnectCenter
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.lambda_function import OratioFunction
-from stacks.names import PROJECT, Outputs
+from stacks.constructs.storage import publish_tenant_parameters
+from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +51,7 @@ class TenantStack(Stack):
         )
         self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
         self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
+        self._vendor_api_access(tenant)
         # The router may look up only the number this tenant claimed.
         tables.grant_items(
             self.call_router.function,
@@ -55,6 +59,22 @@ class TenantStack(Stack):
             ["Query"],
             [self.connect.phone_number.attr_address],
             index="by_phone_number",
+        )
+
+    def _vendor_api_access(self, tenant: TenantConfig) -> None:
+        """What the platform's vendor API needs from this tenant: its limits, and presigned uploads of knowledge
+        documents into this tenant's bucket (only under uploads/, only by the vendor API's role)."""
+        publish_tenant_parameters(self, tenant.tenant_id, {"limits/max-agents": str(tenant.limits.max_agents)})
+        vendor_api_role = self.format_arn(
+            service="iam", region="", resource="role", resource_name=vendor_api_role_name(self.region)
+        )
+        self.knowledge.bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="VendorApiPresignedUploads",
+                principals=[iam.ArnPrincipal(vendor_api_role)],
+                actions=["s3:PutObject"],
+                resources=[self.knowledge.bucket.arn_for_objects(f"{UPLOAD_PREFIX}/*")],
+            )
         )
 
     def _call_router(self, tenant: TenantConfig, tables: PlatformTableRefs) -> OratioFunction:

@@ -82,6 +82,7 @@ class OratioFunction(Construct):
         environment: dict[str, str] | None = None,
         timeout_seconds: int = 8,
         memory_size: int = 512,
+        role_name: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -95,6 +96,8 @@ class OratioFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Execution role of {service_name} (least privilege, no managed policies)",
+            # A fixed name only where another stack must name this role in a resource policy.
+            role_name=role_name,
         )
         self.role.add_to_policy(
             iam.PolicyStatement(

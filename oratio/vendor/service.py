@@ -1,0 +1,552 @@
+"""The vendor API's use cases: create, read, list, update, lifecycle actions, provisioning, knowledge uploads,
+conversations and character export — plain Python over the ports in `oratio.vendor.ports`.
+
+Every method takes the caller's vendor id first and only ever reads or writes that vendor's keys, so another
+vendor's agent is indistinguishable from a missing one (`NotFound`).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oratio.config.tenant import Channel
+from oratio.domain.agents import AgentStatus
+from oratio.domain.calls import CallSession
+from oratio.ports import Clock, SystemClock
+from oratio.vendor.character import CHANNEL_PLUGINS, derive_character, eliza_character
+from oratio.vendor.errors import IllegalTransition, NotFound, TenantNotDeployed, VersionConflict
+from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
+from oratio.vendor.models import (
+    AgentCreate,
+    AgentPage,
+    AgentUpdate,
+    AgentView,
+    ChannelState,
+    ChannelStatus,
+    ConversationDetail,
+    ConversationPage,
+    ConversationSummaryView,
+    DocumentStatus,
+    ElizaCharacter,
+    KnowledgeDocumentList,
+    KnowledgeDocumentView,
+    KnowledgeUploadRequest,
+    KnowledgeUploadView,
+    ProvisioningJobView,
+    ProvisioningResult,
+    ProvisioningStep,
+    TurnView,
+)
+from oratio.vendor.ports import (
+    AgentRecord,
+    AgentRepository,
+    ConversationReader,
+    DocumentRepository,
+    KnowledgeDocument,
+    NumberTaken,
+    ProvisioningJob,
+    ProvisioningJobRepository,
+    RateLimiter,
+    TenantDeployment,
+    TenantDirectory,
+    UploadSigner,
+)
+
+UPLOAD_PREFIX = "uploads"
+SOCIAL_CHANNELS = frozenset(CHANNEL_PLUGINS)
+CONNECT_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
+
+
+class VendorSettings(BaseModel):
+    """Limits and periods of the vendor API; defaults in one place, overridden from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    default_max_agents: int = Field(default=50, ge=1, description="when the tenant stack publishes no limit")
+    rate_limit_per_minute: int = Field(default=100, ge=1)
+    deleted_retention_days: int = Field(default=30, ge=1, description="deleted agents are kept this long")
+    upload_expires_seconds: int = Field(default=900, ge=60, le=7 * 24 * 3600)
+    max_page_size: int = Field(default=100, ge=1)
+
+
+def new_id(prefix: str, at: datetime) -> str:
+    """A sortable id: milliseconds since the epoch in hex, then random hex (creation order = key order)."""
+    return f"{prefix}-{int(at.timestamp() * 1000):012x}{secrets.token_hex(5)}"
+
+
+def agent_view(record: AgentRecord) -> AgentView:
+    return AgentView(
+        id=record.agent_id,
+        name=record.name,
+        description=record.description,
+        business_type=record.business_type,
+        status=record.status,
+        version=record.version,
+        channels=list(record.channels),
+        character_config=record.character_config,
+        context=record.context,
+        character=record.character,
+        phone_number=record.phone_number,
+        allowed_actions=allowed_actions(record.status),
+        provisioning_complete=record.provisioning_complete,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _document_view(document: KnowledgeDocument) -> KnowledgeDocumentView:
+    return KnowledgeDocumentView(
+        document_id=document.document_id,
+        file_name=document.file_name,
+        content_type=document.content_type,
+        size_bytes=document.size_bytes,
+        status=document.status,
+        detail=document.detail,
+        ingestion_job_id=document.ingestion_job_id,
+        created_at=document.created_at,
+        updated_at=document.updated_at,
+    )
+
+
+def upload_key(agent_id: str, document_id: str, file_name: str) -> str:
+    """Where a document lands in the tenant's knowledge bucket (the ingestion Lambda parses it back)."""
+    return f"{UPLOAD_PREFIX}/{agent_id}/{document_id}/{file_name}"
+
+
+class VendorService:
+    """The vendor API's use cases over its ports."""
+
+    def __init__(
+        self,
+        *,
+        agents: AgentRepository,
+        jobs: ProvisioningJobRepository,
+        documents: DocumentRepository,
+        conversations: ConversationReader,
+        tenants: TenantDirectory,
+        uploads: UploadSigner,
+        rate_limiter: RateLimiter,
+        settings: VendorSettings | None = None,
+        clock: Clock | None = None,
+        id_factory: Callable[[str, datetime], str] = new_id,
+    ) -> None:
+        self.agents = agents
+        self.jobs = jobs
+        self.documents = documents
+        self.conversations = conversations
+        self.tenants = tenants
+        self.uploads = uploads
+        self.rate_limiter = rate_limiter
+        self.settings = settings or VendorSettings()
+        self.clock = clock or SystemClock()
+        self._new_id = id_factory
+
+    # ------------------------------------------------------------------------------ request gate
+    def admit(self, vendor_id: str) -> None:
+        """Count a request against the vendor's per-minute rate (`RateLimited` when over it)."""
+        self.rate_limiter.hit(vendor_id, self.clock.now(), self.settings.rate_limit_per_minute)
+
+    # ----------------------------------------------------------------------------------- agents
+    def create_agent(self, vendor_id: str, body: AgentCreate) -> AgentView:
+        return agent_view(self._create(vendor_id, body))
+
+    def _create(self, vendor_id: str, body: AgentCreate) -> AgentRecord:
+        now = self.clock.now()
+        record = AgentRecord(
+            vendor_id=vendor_id,
+            agent_id=self._new_id("agt", now),
+            name=body.name,
+            description=body.description,
+            business_type=body.business_type,
+            status=AgentStatus.DRAFT,
+            channels=tuple(ChannelState(channel_type=c, status=ChannelStatus.NOT_PROVISIONED) for c in body.channels),
+            character_config=body.character_config,
+            context=body.context,
+            character=derive_character(body.name, body.business_type, body.character_config, body.context),
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        self.agents.create(record, max_agents=self._max_agents(vendor_id))
+        return record
+
+    def _max_agents(self, vendor_id: str) -> int:
+        return self.tenants.deployment(vendor_id).max_agents or self.settings.default_max_agents
+
+    def get_agent(self, vendor_id: str, agent_id: str) -> AgentView:
+        return agent_view(self._live(vendor_id, agent_id))
+
+    def _live(self, vendor_id: str, agent_id: str) -> AgentRecord:
+        record = self.agents.get(vendor_id, agent_id)
+        if record is None or record.status is AgentStatus.DELETED:
+            raise NotFound("agent", agent_id)
+        return record
+
+    def list_agents(self, vendor_id: str, *, skip: int, limit: int, status: AgentStatus | None) -> AgentPage:
+        limit = min(limit, self.settings.max_page_size)
+        records = [
+            r
+            for r in self.agents.list_all(vendor_id)
+            if (r.status is status if status is not None else r.status is not AgentStatus.DELETED)
+        ]
+        page = records[skip : skip + limit]
+        return AgentPage(
+            items=[agent_view(r) for r in page],
+            skip=skip,
+            limit=limit,
+            total=len(records),
+            next_skip=skip + limit if skip + limit < len(records) else None,
+        )
+
+    def update_agent(self, vendor_id: str, agent_id: str, body: AgentUpdate) -> AgentView:
+        current = self._live(vendor_id, agent_id)
+        if body.version != current.version:
+            raise VersionConflict(body.version, current.version)
+        changes = body.model_dump(exclude_unset=True, exclude={"version", "status"})
+        name = changes.get("name", current.name)
+        business_type = changes.get("business_type", current.business_type)
+        config = body.character_config or current.character_config
+        context = body.context or current.context
+        status = current.status
+        if body.status is not None:
+            action = action_for_status(current.status, AgentStatus(body.status))
+            if action is not None:
+                status = next_status(current.status, action)
+        channels = current.channels
+        claim: str | None = None
+        release: str | None = None
+        if body.channels is not None:
+            channels, claim, release = self._rebind_channels(current, body.channels, status)
+        updated = current.model_copy(
+            update={
+                "name": name,
+                "description": changes.get("description", current.description),
+                "business_type": business_type,
+                "character_config": config,
+                "context": context,
+                "character": derive_character(name, business_type, config, context),
+                "status": status,
+                "channels": channels,
+                "phone_number": claim or (None if release else current.phone_number),
+                "version": current.version + 1,
+                "updated_at": self.clock.now(),
+            }
+        )
+        try:
+            self.agents.update(updated, expected_version=current.version, claim_number=claim, release_number=release)
+        except NumberTaken as e:
+            raise IllegalTransition(
+                current.status.value, f"add voice (the number {e.number} answers agent {e.owner_agent_id}) to", []
+            ) from e
+        return agent_view(updated)
+
+    def _rebind_channels(
+        self, current: AgentRecord, wanted: list[Channel], status: AgentStatus
+    ) -> tuple[tuple[ChannelState, ...], str | None, str | None]:
+        """Channels after an edit: kept ones keep their state; new ones are bound now when the agent is live
+        (else left for provisioning); a dropped voice channel gives its number back."""
+        live = status in (AgentStatus.ACTIVE, AgentStatus.PAUSED, AgentStatus.STOPPED)
+        added = [c for c in wanted if current.channel(c) is None]
+        bound: dict[Channel, ChannelState] = {}
+        claim = None
+        if live and added:
+            deployment = self.tenants.deployment(current.vendor_id)
+            for channel in added:
+                bound[channel] = self._bind(channel, deployment)
+            voice = bound.get(Channel.VOICE)
+            claim = voice.phone_number if voice is not None and voice.status is ChannelStatus.ACTIVE else None
+        states = tuple(
+            current.channel(c) or bound.get(c) or ChannelState(channel_type=c, status=ChannelStatus.NOT_PROVISIONED)
+            for c in wanted
+        )
+        release = current.phone_number if Channel.VOICE not in wanted and current.phone_number else None
+        return states, claim, release
+
+    def delete_agent(self, vendor_id: str, agent_id: str) -> AgentView:
+        current = self._live(vendor_id, agent_id)
+        now = self.clock.now()
+        deleted = current.model_copy(
+            update={
+                "status": next_status(current.status, AgentAction.DELETE),
+                "phone_number": None,
+                "version": current.version + 1,
+                "updated_at": now,
+                "deleted_at": now,
+            }
+        )
+        self.agents.update(
+            deleted, expected_version=current.version, release_number=current.phone_number, release_slot=True
+        )
+        return agent_view(deleted)
+
+    def deleted_expiry(self, record: AgentRecord) -> datetime | None:
+        """When a deleted agent's item may be purged (the agents table's TTL)."""
+        if record.deleted_at is None:
+            return None
+        return record.deleted_at + timedelta(days=self.settings.deleted_retention_days)
+
+    def act(self, vendor_id: str, agent_id: str, action: AgentAction) -> AgentView:
+        """start / stop / pause / resume. Starting a draft provisions it (the answer shows the outcome)."""
+        current = self._live(vendor_id, agent_id)
+        target = next_status(current.status, action)
+        if target is AgentStatus.PROVISIONING:
+            return self._provision(current).agent_config
+        updated = current.model_copy(
+            update={"status": target, "version": current.version + 1, "updated_at": self.clock.now()}
+        )
+        self.agents.update(updated, expected_version=current.version)
+        return agent_view(updated)
+
+    # ------------------------------------------------------------------------------ provisioning
+    def provision_new(self, vendor_id: str, body: AgentCreate) -> ProvisioningResult:
+        """Create a draft agent and provision every channel it asks for."""
+        return self._provision(self._create(vendor_id, body))
+
+    def _provision(self, draft: AgentRecord) -> ProvisioningResult:
+        now = self.clock.now()
+        job_id = self._new_id("prov", now)
+        provisioning = draft.model_copy(
+            update={
+                "status": next_status(draft.status, InternalAction.PROVISION),
+                "version": draft.version + 1,
+                "updated_at": now,
+                "last_provisioning_id": job_id,
+            }
+        )
+        self.agents.update(provisioning, expected_version=draft.version)
+        steps = [
+            ProvisioningStep(channel_type=c.channel_type, status=ChannelStatus.NOT_PROVISIONED, started_at=now)
+            for c in draft.channels
+        ]
+        job = ProvisioningJob(
+            vendor_id=draft.vendor_id,
+            provisioning_id=job_id,
+            agent_id=draft.agent_id,
+            status="in_progress",
+            steps=tuple(steps),
+            created_at=now,
+            updated_at=now,
+        )
+        self.jobs.put(job)
+
+        deployment = self.tenants.deployment(draft.vendor_id)
+        states = [self._bind(c.channel_type, deployment) for c in draft.channels]
+        voice = next((s for s in states if s.channel_type is Channel.VOICE), None)
+        claim = voice.phone_number if voice is not None and voice.status is ChannelStatus.ACTIVE else None
+        failed = any(s.status is ChannelStatus.FAILED for s in states)
+        final = self._finish(provisioning, states, claim, failed)
+        done = self.clock.now()
+        job = job.model_copy(
+            update={
+                "status": "failed" if final.status is AgentStatus.DRAFT else "completed",
+                "steps": tuple(
+                    ProvisioningStep(
+                        channel_type=state.channel_type,
+                        status=state.status,
+                        detail=state.detail,
+                        started_at=now,
+                        finished_at=done,
+                    )
+                    for state in final.channels
+                ),
+                "updated_at": done,
+            }
+        )
+        self.jobs.put(job)
+        return ProvisioningResult(
+            provisioning_id=job.provisioning_id,
+            status=job.status,
+            agent_id=final.agent_id,
+            agent_config=agent_view(final),
+        )
+
+    def _finish(
+        self, provisioning: AgentRecord, states: list[ChannelState], claim: str | None, failed: bool
+    ) -> AgentRecord:
+        """Store the channels and leave `provisioning`: active when every channel is bound or awaits
+        credentials, back to draft (with the failing step's reason) otherwise."""
+        action = InternalAction.FAIL if failed else InternalAction.COMPLETE
+        final = provisioning.model_copy(
+            update={
+                "status": next_status(provisioning.status, action),
+                "channels": tuple(states),
+                "phone_number": None if failed else claim,
+                "version": provisioning.version + 1,
+                "updated_at": self.clock.now(),
+            }
+        )
+        if failed:
+            self.agents.update(final, expected_version=provisioning.version)
+            return final
+        try:
+            self.agents.update(final, expected_version=provisioning.version, claim_number=claim)
+        except NumberTaken as e:
+            taken = [
+                state.model_copy(
+                    update={
+                        "status": ChannelStatus.FAILED,
+                        "phone_number": None,
+                        "detail": f"the tenant's number {e.number} already answers agent {e.owner_agent_id!r}; "
+                        "remove voice from that agent (PUT its channels) or delete it, then start this one",
+                    }
+                )
+                if state.channel_type is Channel.VOICE
+                else state
+                for state in states
+            ]
+            return self._finish(provisioning, taken, None, failed=True)
+        return final
+
+    def _bind(self, channel: Channel, deployment: TenantDeployment) -> ChannelState:
+        """What binding one channel gives, from what the tenant's stack really deployed (no invented ids)."""
+        if channel in CONNECT_CHANNELS:
+            missing = deployment.connect_instance_arn is None or (
+                channel is Channel.VOICE and deployment.phone_number is None
+            )
+            if missing:
+                what = "phone number" if channel is Channel.VOICE else "instance"
+                return ChannelState(
+                    channel_type=channel,
+                    status=ChannelStatus.FAILED,
+                    detail=f"no Amazon Connect {what} is published for tenant {deployment.tenant_id!r}; deploy its "
+                    f"tenant stack (cdk deploy -c tenant={deployment.tenant_id}) and provision again",
+                )
+            return ChannelState(
+                channel_type=channel,
+                status=ChannelStatus.ACTIVE,
+                phone_number=deployment.phone_number if channel is Channel.VOICE else None,
+                aws_connect_instance_id=deployment.connect_instance_arn,
+            )
+        if channel is Channel.SMS:
+            return ChannelState(
+                channel_type=channel,
+                status=ChannelStatus.PENDING_CREDENTIALS,
+                detail="SMS needs an SMS-capable number (AWS End User Messaging) linked to the tenant's "
+                "Amazon Connect instance",
+                aws_connect_instance_id=deployment.connect_instance_arn,
+            )
+        return ChannelState(
+            channel_type=channel,
+            status=ChannelStatus.PENDING_CREDENTIALS,
+            detail=f"activates once the {channel.value} account credentials are supplied",
+            elizaos_plugin=CHANNEL_PLUGINS[channel],
+        )
+
+    def get_provisioning(self, vendor_id: str, provisioning_id: str) -> ProvisioningJobView:
+        job = self.jobs.get(vendor_id, provisioning_id)
+        if job is None:
+            raise NotFound("provisioning job", provisioning_id)
+        return ProvisioningJobView(
+            provisioning_id=job.provisioning_id,
+            status=job.status,
+            agent_id=job.agent_id,
+            steps=list(job.steps),
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+        )
+
+    # ---------------------------------------------------------------------------------- knowledge
+    def start_upload(self, vendor_id: str, agent_id: str, body: KnowledgeUploadRequest) -> KnowledgeUploadView:
+        self._live(vendor_id, agent_id)
+        bucket = self.tenants.deployment(vendor_id).knowledge_bucket
+        if bucket is None:
+            raise TenantNotDeployed(
+                f"no knowledge bucket is published for tenant {vendor_id!r}; deploy its OratioTenant stack "
+                f"(cdk deploy -c tenant={vendor_id}) first"
+            )
+        now = self.clock.now()
+        document_id = self._new_id("doc", now)
+        key = upload_key(agent_id, document_id, body.file_name)
+        document = KnowledgeDocument(
+            vendor_id=vendor_id,
+            agent_id=agent_id,
+            document_id=document_id,
+            file_name=body.file_name,
+            content_type=body.content_type,
+            size_bytes=body.size_bytes,
+            s3_key=key,
+            status=DocumentStatus.AWAITING_UPLOAD,
+            created_at=now,
+            updated_at=now,
+        )
+        # The record exists before the URL does: an upload can never arrive for an unknown document.
+        self.documents.put(document)
+        upload = self.uploads.presign_upload(
+            bucket, key, body.content_type, body.size_bytes, self.settings.upload_expires_seconds
+        )
+        return KnowledgeUploadView(document=_document_view(document), upload=upload)
+
+    def list_documents(self, vendor_id: str, agent_id: str) -> KnowledgeDocumentList:
+        self._live(vendor_id, agent_id)
+        return KnowledgeDocumentList(
+            items=[_document_view(d) for d in self.documents.list_for_agent(vendor_id, agent_id)]
+        )
+
+    # ------------------------------------------------------------------------------ conversations
+    def list_conversations(
+        self, vendor_id: str, agent_id: str, *, limit: int, next_token: str | None
+    ) -> ConversationPage:
+        self._live(vendor_id, agent_id)
+        limit = min(limit, self.settings.max_page_size)
+        sessions, token = self.conversations.list_for_agent(vendor_id, agent_id, limit, next_token)
+        return ConversationPage(items=[_conversation_view(s) for s in sessions], limit=limit, next_token=token)
+
+    def get_conversation(self, vendor_id: str, agent_id: str, conversation_id: str) -> ConversationDetail:
+        self._live(vendor_id, agent_id)
+        session = self.conversations.get(vendor_id, conversation_id)
+        if session is None or session.agent_id != agent_id:
+            raise NotFound("conversation", conversation_id)
+        turns = self.conversations.turns(vendor_id, conversation_id)
+        return ConversationDetail(
+            conversation=_conversation_view(session),
+            turns=[
+                TurnView(
+                    sequence=t.sequence,
+                    at=t.at,
+                    user_text=t.user_text,
+                    agent_text=t.reply_text,
+                    model_id=t.model_id,
+                    role=t.role,
+                    latency_ms=t.latency_ms,
+                    input_tokens=t.input_tokens,
+                    output_tokens=t.output_tokens,
+                    cost_usd=t.cost_usd,
+                    tools=list(t.tools),
+                    outcome=t.outcome,
+                )
+                for t in turns
+            ],
+            total_cost_usd=round(sum(t.cost_usd for t in turns), 6),
+        )
+
+    # ---------------------------------------------------------------------------------- character
+    def export_character(self, vendor_id: str, agent_id: str, fmt: Literal["elizaos"]) -> ElizaCharacter:
+        record = self._live(vendor_id, agent_id)
+        return eliza_character(
+            name=record.name,
+            description=record.description,
+            business_type=record.business_type,
+            channels=[c.channel_type for c in record.channels],
+            config=record.character_config,
+            context=record.context,
+            character=record.character,
+        )
+
+
+def _conversation_view(session: CallSession) -> ConversationSummaryView:
+    return ConversationSummaryView(
+        conversation_id=session.contact_id,
+        channel=session.channel,
+        status=session.status.value,
+        started_at=session.started_at,
+        ended_at=session.ended_at,
+        duration_seconds=session.duration_seconds,
+        outcome=session.outcome,
+        caller_number=session.caller_number,
+        voice_tier=session.voice_tier,
+    )

@@ -1,0 +1,59 @@
+"""Every Lambda bundle imports with only what Lambda will have: the staged handler folder and core package,
+the dependency layer, and the python3.12 runtime's own boto3. A handler that quietly needs a package only the
+development virtualenv has would fail its first cold start; this catches it at test time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stacks.constructs.lambda_function import LAMBDAS_DIR, LAYER_DIR, stage_function_code
+
+# Packages the Lambda python3.12 runtime ships (boto3 and its dependencies).
+RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "urllib3", "dateutil", "six")
+FOLDERS = sorted(p.parent.name for p in LAMBDAS_DIR.glob("*/handler.py"))
+
+_PROBE = """
+import importlib.abc, importlib.machinery, os, sys
+bundle, site, allowed = sys.argv[1], sys.argv[2], set(sys.argv[3].split(","))
+
+class OnlyLambdaPackages(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        top = name.split(".")[0]
+        if top in allowed or top in sys.stdlib_module_names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(top)
+        if spec is not None and spec.origin and spec.origin.startswith(site):
+            raise ImportError(f"{name} is not in the Lambda layer or runtime")
+        return None
+
+sys.meta_path.insert(0, OnlyLambdaPackages())
+sys.path.insert(0, bundle)
+import handler
+assert callable(handler.lambda_handler)
+"""
+
+
+def _layer_packages() -> set[str]:
+    # Layer wheels are arm64, so they cannot be imported here; their names say what Lambda will find.
+    return {entry.split(".")[0].split("-")[0] for entry in os.listdir(LAYER_DIR / "python")}
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_handler_imports_with_only_layer_and_runtime_packages(folder: str) -> None:
+    bundle = stage_function_code(folder)
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    allowed = _layer_packages() | set(RUNTIME_PACKAGES) | {"oratio", "handler"}
+    bundled = {p.name for p in Path(bundle).iterdir() if p.is_dir()}
+    result = subprocess.run(  # noqa: S603 - our interpreter, our bundle
+        [sys.executable, "-c", _PROBE, str(bundle), site, ",".join(sorted(allowed | bundled))],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
+    )
+    assert result.returncode == 0, f"lambdas/{folder}/handler.py cannot import on Lambda:\n{result.stderr[-2000:]}"

@@ -1,0 +1,568 @@
+"""The vendor API Lambda end to end over moto (DynamoDB, SSM, S3): every endpoint's success and failure paths,
+tenant isolation, idempotency, quotas, the rate limit and optimistic concurrency."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore
+from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
+from oratio.agent.ports import TurnRecord
+from oratio.domain.agents import AgentStatus
+from oratio.domain.calls import CallSession
+from oratio.domain.routing import Route, RouteReason
+from oratio_local.openapi import OPENAPI_PATH
+from tests.vendor_api_harness import (
+    NUMBERS,
+    START,
+    VENDOR_A,
+    VENDOR_B,
+    VendorApi,
+    agent_body,
+    knowledge_bucket,
+    vendor_api,
+)
+
+__all__ = ["vendor_api"]  # the fixture
+
+REPO = Path(__file__).resolve().parents[2]
+A = "/api/v1/agents"
+
+
+# ------------------------------------------------------------------------------------------ public
+def test_health_answers_without_a_token(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("GET", "/api/v1/health", vendor=None)
+    assert (reply.status, reply.body["status"]) == (200, "ok")
+
+
+def test_served_openapi_document_is_the_committed_one(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("GET", "/api/v1/openapi.json", vendor=None)
+    assert reply.status == 200
+    assert reply.body == json.loads(OPENAPI_PATH.read_text()), "docs/openapi.json is stale: run `make openapi`"
+    assert {"/api/v1/agents", "/api/v1/agents/provision", "/api/v1/agents/{agent_id}/pause"} <= set(reply.body["paths"])
+
+
+# ---------------------------------------------------------------------------------- authentication
+def test_request_without_vendor_claim_is_refused(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("GET", A, vendor=None)
+    assert reply.status == 401
+    assert reply.body["error"] == "unauthenticated"
+
+
+def test_vendor_claim_that_is_not_a_vendor_id_is_refused(vendor_api: VendorApi) -> None:
+    assert vendor_api.call("GET", A, vendor="../other").status == 401
+
+
+def test_vendor_id_in_the_body_is_rejected_not_trusted(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("POST", f"{A}/provision", body={"vendor_id": VENDOR_B, "agent_config": agent_body()})
+    assert reply.status == 422
+    assert [d["field"] for d in reply.body["details"]] == ["body.vendor_id"]
+    assert vendor_api.call("GET", A, vendor=VENDOR_B).body["total"] == 0
+
+
+# ------------------------------------------------------------------------------------------ create
+def test_create_stores_a_draft_with_a_derived_character(vendor_api: VendorApi) -> None:
+    agent = vendor_api.create()
+    assert agent["status"] == "draft"
+    assert agent["version"] == 1
+    assert [c["channel_type"] for c in agent["channels"]] == ["instagram", "whatsapp", "facebook", "x", "voice"]
+    assert all(c["status"] == "not_provisioned" for c in agent["channels"])
+    assert "friendly and helpful customer service agent for Cozy Comfort Bedding" in agent["character"]["instructions"]
+    assert "return policy: 30-day returns" in agent["character"]["instructions"]
+    assert agent["allowed_actions"] == ["start", "delete"]
+    assert vendor_api.call("GET", f"{A}/{agent['id']}").body == agent
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        (agent_body(bogus=1), ["body.bogus"]),
+        (agent_body(channels=["voice", "telegram"]), ["body.channels[1]"]),
+        (agent_body(channels=["voice", "voice"]), ["body.channels"]),
+        ({k: v for k, v in agent_body().items() if k != "name"}, ["body.name"]),
+        (agent_body(character_config={"business_name": "B", "tone": "grumpy"}), ["body.character_config.tone"]),
+        (agent_body(name=""), ["body.name"]),
+    ],
+    ids=["unknown-field", "unknown-channel", "repeated-channel", "missing-name", "bad-tone", "empty-name"],
+)
+def test_invalid_create_lists_each_failing_field(
+    vendor_api: VendorApi, body: dict[str, Any], fields: list[str]
+) -> None:
+    reply = vendor_api.call("POST", A, body=body)
+    assert reply.status == 422
+    assert reply.body["error"] == "validation_error"
+    assert [d["field"] for d in reply.body["details"]] == fields
+    assert vendor_api.call("GET", A).body["total"] == 0
+
+
+def test_body_that_is_not_json_is_a_validation_error(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("POST", A, raw_body="{not json")
+    assert reply.status == 422
+    assert reply.body["details"][0]["message"] == "the body is not valid JSON"
+
+
+def test_oversized_body_is_refused_before_anything_is_stored(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("POST", A, body=agent_body(description="x" * 40_000))
+    assert reply.status == 413
+    assert reply.body["error"] == "payload_too_large"
+
+
+def test_unknown_path_answers_json_404(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("GET", "/api/v1/nothing-here")
+    assert (reply.status, reply.body["error"]) == (404, "not_found")
+
+
+# ------------------------------------------------------------------------------------ provisioning
+def test_provision_binds_voice_to_the_deployed_number_and_waits_for_social_credentials(vendor_api: VendorApi) -> None:
+    result = vendor_api.provision()
+    assert result["status"] == "completed"
+    agent = result["agent_config"]
+    assert agent["status"] == "active"
+    assert agent["provisioning_complete"] is True
+    channels = {c["channel_type"]: c for c in agent["channels"]}
+    assert channels["voice"]["status"] == "active"
+    assert channels["voice"]["phone_number"] == NUMBERS[VENDOR_A]
+    assert channels["voice"]["aws_connect_instance_id"].endswith(f"instance/{VENDOR_A}-0000-4000-8000-000000000000")
+    assert {channels[c]["status"] for c in ("instagram", "whatsapp", "facebook", "x")} == {"pending_credentials"}
+    assert channels["x"]["elizaos_plugin"] == "@elizaos/plugin-twitter"
+    assert agent["phone_number"] == NUMBERS[VENDOR_A]
+
+    job = vendor_api.call("GET", f"/api/v1/provisioning/{result['provisioning_id']}")
+    assert job.status == 200
+    assert job.body["agent_id"] == result["agent_id"]
+    assert [s["channel_type"] for s in job.body["steps"]] == ["instagram", "whatsapp", "facebook", "x", "voice"]
+
+
+def test_provisioned_number_routes_calls_to_the_agent(vendor_api: VendorApi) -> None:
+    result = vendor_api.provision()
+    directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
+    found = directory.find_by_number(NUMBERS[VENDOR_A])
+    assert found is not None
+    assert (found.agent_id, found.status) == (result["agent_id"], AgentStatus.ACTIVE)
+
+
+def test_pause_is_seen_by_the_call_router_at_once(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.provision()["agent_id"]
+    assert vendor_api.call("POST", f"{A}/{agent_id}/pause").body["status"] == "paused"
+    directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
+    paused = directory.find_by_number(NUMBERS[VENDOR_A])
+    assert paused is not None
+    assert paused.status is AgentStatus.PAUSED
+
+
+def test_provision_without_a_deployed_tenant_fails_the_voice_step_and_keeps_a_draft(vendor_api: VendorApi) -> None:
+    vendor_api.aws["ssm"].delete_parameter(Name=f"/oratio/tenants/{VENDOR_A}/connect/phone-number")
+    vendor_api.handler.build_service().tenants._cache.clear()
+    result = vendor_api.provision(channels=["voice", "chat"])
+    assert result["status"] == "failed"
+    agent = result["agent_config"]
+    assert agent["status"] == "draft"
+    voice = next(c for c in agent["channels"] if c["channel_type"] == "voice")
+    assert voice["status"] == "failed"
+    assert "cdk deploy -c tenant=cozy-comfort" in voice["detail"]
+    assert voice["phone_number"] is None
+
+
+def test_second_voice_agent_cannot_take_a_number_another_agent_answers(vendor_api: VendorApi) -> None:
+    first = vendor_api.provision(name="First")
+    second = vendor_api.provision(name="Second", channels=["voice"])
+    assert second["status"] == "failed"
+    voice = second["agent_config"]["channels"][0]
+    assert voice["status"] == "failed"
+    assert first["agent_id"] in voice["detail"]
+
+
+def test_deleting_a_voice_agent_frees_its_number(vendor_api: VendorApi) -> None:
+    first = vendor_api.provision(name="First")
+    assert vendor_api.call("DELETE", f"{A}/{first['agent_id']}").status == 200
+    second = vendor_api.provision(name="Second", channels=["voice"])
+    assert second["status"] == "completed"
+    assert second["agent_config"]["phone_number"] == NUMBERS[VENDOR_A]
+
+
+def test_start_on_a_draft_provisions_it(vendor_api: VendorApi) -> None:
+    agent = vendor_api.create(channels=["voice", "chat"])
+    started = vendor_api.call("POST", f"{A}/{agent['id']}/start")
+    assert started.status == 200
+    assert started.body["status"] == "active"
+    assert {c["status"] for c in started.body["channels"]} == {"active"}
+
+
+# --------------------------------------------------------------------------------------- lifecycle
+@pytest.mark.parametrize(
+    ("actions", "final"),
+    [
+        (["pause"], "paused"),
+        (["pause", "resume"], "active"),
+        (["stop"], "stopped"),
+        (["pause", "stop"], "stopped"),
+        (["stop", "start"], "active"),
+    ],
+)
+def test_lifecycle_actions_move_an_active_agent(vendor_api: VendorApi, actions: list[str], final: str) -> None:
+    agent_id = vendor_api.provision()["agent_id"]
+    for action in actions:
+        reply = vendor_api.call("POST", f"{A}/{agent_id}/{action}")
+        assert reply.status == 200, reply.body
+    assert vendor_api.call("GET", f"{A}/{agent_id}").body["status"] == final
+
+
+@pytest.mark.parametrize(("setup", "action"), [([], "pause"), ([], "resume"), ([], "stop"), (["start"], "start")])
+def test_illegal_action_answers_409_with_current_status_and_allowed_actions(
+    vendor_api: VendorApi, setup: list[str], action: str
+) -> None:
+    agent_id = vendor_api.create(channels=["chat"])["id"]
+    for step in setup:
+        vendor_api.call("POST", f"{A}/{agent_id}/{step}")
+    before = vendor_api.call("GET", f"{A}/{agent_id}").body
+    reply = vendor_api.call("POST", f"{A}/{agent_id}/{action}")
+    assert reply.status == 409
+    assert reply.body["error"] == "illegal_transition"
+    assert reply.body["current_status"] == before["status"]
+    assert reply.body["allowed_actions"] == before["allowed_actions"]
+    assert vendor_api.call("GET", f"{A}/{agent_id}").body == before
+
+
+# -------------------------------------------------------------------------------------- list / get
+def test_list_pages_are_stable_and_in_creation_order(vendor_api: VendorApi) -> None:
+    ids = []
+    for n in range(5):
+        vendor_api.clock.advance(timedelta(seconds=1))
+        ids.append(vendor_api.create(name=f"Agent {n}")["id"])
+    first = vendor_api.call("GET", A, query={"skip": "0", "limit": "2"}).body
+    second = vendor_api.call("GET", A, query={"skip": str(first["next_skip"]), "limit": "2"}).body
+    last = vendor_api.call("GET", A, query={"skip": "4", "limit": "2"}).body
+    assert [a["id"] for a in first["items"] + second["items"] + last["items"]] == ids
+    assert (first["total"], first["next_skip"], last["next_skip"]) == (5, 2, None)
+
+
+def test_list_filters_by_status_and_hides_deleted_agents(vendor_api: VendorApi) -> None:
+    active = vendor_api.provision(name="Live", channels=["chat"])["agent_id"]
+    draft = vendor_api.create(name="Draft")["id"]
+    gone = vendor_api.create(name="Gone")["id"]
+    vendor_api.call("DELETE", f"{A}/{gone}")
+    assert [a["id"] for a in vendor_api.call("GET", A, query={"status": "active"}).body["items"]] == [active]
+    assert [a["id"] for a in vendor_api.call("GET", A, query={"status": "draft"}).body["items"]] == [draft]
+    assert {a["id"] for a in vendor_api.call("GET", A).body["items"]} == {active, draft}
+    deleted = vendor_api.call("GET", A, query={"status": "deleted"}).body["items"]
+    assert [a["id"] for a in deleted] == [gone]
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "101"}, {"skip": "-1"}, {"status": "sleeping"}])
+def test_bad_list_parameters_are_validation_errors(vendor_api: VendorApi, query: dict[str, str]) -> None:
+    reply = vendor_api.call("GET", A, query=query)
+    assert reply.status == 422
+    assert reply.body["details"][0]["field"].startswith("query.")
+
+
+def test_get_unknown_agent_is_404(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call("GET", f"{A}/agt-missing")
+    assert (reply.status, reply.body["error"]) == (404, "not_found")
+
+
+# ----------------------------------------------------------------------------------------- update
+def test_update_changes_fields_and_rederives_the_character(vendor_api: VendorApi) -> None:
+    agent = vendor_api.create()
+    config = {**agent_body()["character_config"], "tone": "professional"}
+    reply = vendor_api.call(
+        "PUT", f"{A}/{agent['id']}", body={"version": 1, "name": "Front Desk", "character_config": config}
+    )
+    assert reply.status == 200
+    assert (reply.body["name"], reply.body["version"]) == ("Front Desk", 2)
+    assert reply.body["character"]["tone"] == "professional"
+    assert reply.body["description"] == agent["description"]
+
+
+def test_stale_update_answers_409_and_keeps_the_newer_write(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    assert vendor_api.call("PUT", f"{A}/{agent_id}", body={"version": 1, "name": "Alice's edit"}).status == 200
+    reply = vendor_api.call("PUT", f"{A}/{agent_id}", body={"version": 1, "name": "Bob's edit"})
+    assert reply.status == 409
+    assert (reply.body["error"], reply.body["current_version"]) == ("version_conflict", 2)
+    assert vendor_api.call("GET", f"{A}/{agent_id}").body["name"] == "Alice's edit"
+
+
+def test_update_with_a_status_applies_the_lifecycle(vendor_api: VendorApi) -> None:
+    agent = vendor_api.provision(channels=["chat"])["agent_config"]
+    paused = vendor_api.call("PUT", f"{A}/{agent['id']}", body={"version": agent["version"], "status": "paused"})
+    assert paused.body["status"] == "paused"
+    draft = vendor_api.create()
+    illegal = vendor_api.call("PUT", f"{A}/{draft['id']}", body={"version": 1, "status": "paused"})
+    assert illegal.status == 409
+    assert illegal.body["current_status"] == "draft"
+
+
+def test_update_without_version_is_a_validation_error(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    reply = vendor_api.call("PUT", f"{A}/{agent_id}", body={"name": "x"})
+    assert reply.status == 422
+    assert [d["field"] for d in reply.body["details"]] == ["body.version"]
+
+
+def test_adding_voice_to_a_live_agent_binds_the_number(vendor_api: VendorApi) -> None:
+    agent = vendor_api.provision(channels=["chat"])["agent_config"]
+    reply = vendor_api.call(
+        "PUT", f"{A}/{agent['id']}", body={"version": agent["version"], "channels": ["chat", "voice"]}
+    )
+    assert reply.status == 200
+    assert reply.body["phone_number"] == NUMBERS[VENDOR_A]
+
+
+# ----------------------------------------------------------------------------------------- delete
+def test_delete_is_soft_and_expires_after_the_retention_period(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    reply = vendor_api.call("DELETE", f"{A}/{agent_id}")
+    assert (reply.status, reply.body["status"]) == (200, "deleted")
+    assert vendor_api.call("GET", f"{A}/{agent_id}").status == 404
+    assert vendor_api.call("DELETE", f"{A}/{agent_id}").status == 404
+    item = vendor_api.aws["dynamodb"].get_item(
+        TableName=vendor_api.aws["tables"]["agents"], Key={"pk": {"S": VENDOR_A}, "sk": {"S": agent_id}}
+    )["Item"]
+    assert item["status"]["S"] == "deleted"
+    assert int(item["expires_at"]["N"]) == int((START + timedelta(days=30)).timestamp())
+
+
+# ----------------------------------------------------------------------------------------- quotas
+def test_agent_quota_answers_409_naming_the_limit_and_frees_on_delete(vendor_api: VendorApi) -> None:
+    ids = [vendor_api.create(name=f"Agent {n}")["id"] for n in range(5)]
+    refused = vendor_api.call("POST", A, body=agent_body(name="One too many"))
+    assert refused.status == 409
+    assert (refused.body["error"], refused.body["limit"]) == ("quota_exceeded", 5)
+    assert "max_agents" in refused.body["message"]
+    assert vendor_api.call("GET", A).body["total"] == 5
+    vendor_api.call("DELETE", f"{A}/{ids[0]}")
+    assert vendor_api.call("POST", A, body=agent_body(name="Now fits")).status == 201
+
+
+def test_rate_limit_answers_429_with_retry_after_until_the_next_minute(
+    vendor_api: VendorApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORATIO_RATE_LIMIT_PER_MINUTE", "3")
+    vendor_api.handler.settings.cache_clear()
+    vendor_api.handler.build_service.cache_clear()
+    assert [vendor_api.call("GET", A).status for _ in range(3)] == [200, 200, 200]
+    refused = vendor_api.call("GET", A)
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "50"  # the clock stands at hh:mm:10
+    assert refused.body["retry_after_seconds"] == 50
+    assert vendor_api.call("GET", A, vendor=VENDOR_B).status == 200  # per vendor
+    vendor_api.clock.advance(timedelta(seconds=50))
+    assert vendor_api.call("GET", A).status == 200
+
+
+# ------------------------------------------------------------------------------------- idempotency
+def test_provision_with_the_same_idempotency_key_creates_nothing_twice(vendor_api: VendorApi) -> None:
+    headers = {"Idempotency-Key": "order-2026-11-30-0001"}
+    body = {"agent_config": agent_body(channels=["chat"])}
+    first = vendor_api.call("POST", f"{A}/provision", body=body, headers=headers)
+    again = vendor_api.call("POST", f"{A}/provision", body=body, headers=headers)
+    assert (first.status, again.status) == (201, 201)
+    assert again.body == first.body
+    assert vendor_api.call("GET", A).body["total"] == 1
+
+
+def test_reusing_an_idempotency_key_with_another_body_is_refused(vendor_api: VendorApi) -> None:
+    headers = {"Idempotency-Key": "order-2026-11-30-0002"}
+    vendor_api.call("POST", f"{A}/provision", body={"agent_config": agent_body()}, headers=headers)
+    reply = vendor_api.call("POST", f"{A}/provision", body={"agent_config": agent_body(name="Other")}, headers=headers)
+    assert reply.status == 422
+    assert reply.body["error"] == "idempotency_key_reused"
+    assert vendor_api.call("GET", A).body["total"] == 1
+
+
+def test_idempotency_keys_are_per_vendor(vendor_api: VendorApi) -> None:
+    headers = {"Idempotency-Key": "shared-key-0001"}
+    a = vendor_api.call("POST", A, body=agent_body(), headers=headers)
+    b = vendor_api.call("POST", A, vendor=VENDOR_B, body=agent_body(), headers=headers)
+    assert a.body["id"] != b.body["id"]
+    assert vendor_api.call("GET", A, vendor=VENDOR_B).body["total"] == 1
+
+
+def test_create_with_the_same_idempotency_key_returns_the_first_agent(vendor_api: VendorApi) -> None:
+    headers = {"Idempotency-Key": "create-0000-0001"}
+    first = vendor_api.call("POST", A, body=agent_body(), headers=headers)
+    again = vendor_api.call("POST", A, body=agent_body(), headers=headers)
+    assert again.body["id"] == first.body["id"]
+    assert vendor_api.call("GET", A).body["total"] == 1
+
+
+# -------------------------------------------------------------------------------------- knowledge
+def test_knowledge_upload_answers_a_presigned_post_and_records_the_document(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    body = {"file_name": "bedding_products.json.txt", "content_type": "text/plain", "size_bytes": 2048}
+    reply = vendor_api.call("POST", f"{A}/{agent_id}/knowledge", body=body)
+    assert reply.status == 201
+    upload, document = reply.body["upload"], reply.body["document"]
+    assert knowledge_bucket(VENDOR_A) in upload["url"]
+    assert upload["fields"]["key"] == f"uploads/{agent_id}/{document['document_id']}/bedding_products.json.txt"
+    assert upload["fields"]["Content-Type"] == "text/plain"
+    policy = json.loads(__import__("base64").b64decode(upload["fields"]["policy"]))
+    assert ["content-length-range", 1, 2048] in policy["conditions"]
+    assert {"x-amz-signature", "x-amz-credential"} <= set(upload["fields"])
+    listed = vendor_api.call("GET", f"{A}/{agent_id}/knowledge").body["items"]
+    assert [(d["document_id"], d["status"]) for d in listed] == [(document["document_id"], "awaiting_upload")]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"file_name": "a.exe", "content_type": "application/x-msdownload", "size_bytes": 10}, "body.content_type"),
+        ({"file_name": "big.pdf", "content_type": "application/pdf", "size_bytes": 60_000_000}, "body.size_bytes"),
+        ({"file_name": "../etc/passwd", "content_type": "text/plain", "size_bytes": 10}, "body.file_name"),
+    ],
+)
+def test_unacceptable_documents_are_refused(vendor_api: VendorApi, body: dict[str, Any], field: str) -> None:
+    agent_id = vendor_api.create()["id"]
+    reply = vendor_api.call("POST", f"{A}/{agent_id}/knowledge", body=body)
+    assert reply.status == 422
+    assert [d["field"] for d in reply.body["details"]] == [field]
+    assert vendor_api.call("GET", f"{A}/{agent_id}/knowledge").body["items"] == []
+
+
+def test_upload_for_a_tenant_without_a_knowledge_bucket_says_what_to_deploy(vendor_api: VendorApi) -> None:
+    vendor_api.aws["ssm"].delete_parameter(Name=f"/oratio/tenants/{VENDOR_A}/knowledge/bucket-name")
+    vendor_api.handler.build_service().tenants._cache.clear()
+    agent_id = vendor_api.create()["id"]
+    body = {"file_name": "faq.md", "content_type": "text/markdown", "size_bytes": 10}
+    reply = vendor_api.call("POST", f"{A}/{agent_id}/knowledge", body=body)
+    assert (reply.status, reply.body["error"]) == (409, "tenant_not_deployed")
+    assert "cdk deploy -c tenant=cozy-comfort" in reply.body["message"]
+
+
+# ---------------------------------------------------------------------------------- conversations
+def _seed_call(api: VendorApi, vendor: str, agent_id: str, contact_id: str, minutes: int) -> None:
+    sessions = DynamoDBCallSessionStore(
+        api.aws["tables"]["conversations"], api.aws["tables"]["tenant_state"], client=api.aws["dynamodb"]
+    )
+    started = START + timedelta(minutes=minutes)
+    session = CallSession(
+        tenant_id=vendor,
+        contact_id=contact_id,
+        agent_id=agent_id,
+        channel="voice",
+        dialed_number=NUMBERS[vendor],
+        caller_number="+15551230000",
+        route=Route.AGENT,
+        reason=RouteReason.ACCEPTED,
+        voice_tier="standard",
+        started_at=started,
+        counted_against_limit=False,
+    )
+    sessions.open(session, max_concurrent_calls=10)
+    recorder = DynamoDBConversationRecorder(api.aws["tables"]["conversations"], client=api.aws["dynamodb"])
+    import asyncio
+
+    for sequence, (said, reply) in enumerate([("Hi", "Hello!"), ("Return policy?", "30-day returns.")], start=1):
+        turn = TurnRecord(
+            tenant_id=vendor,
+            session_id=contact_id,
+            agent_id=agent_id,
+            channel="voice",
+            sequence=sequence,
+            user_text=said,
+            reply_text=reply,
+            model_id="nova-micro",
+            routing_reason="simple",
+            role="greeter",
+            cost_usd=0.0001,
+            at=started + timedelta(seconds=sequence),
+        )
+        asyncio.run(recorder.record_turn(turn))
+
+
+def test_conversations_list_newest_first_in_pages_and_show_turns(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    for n in range(3):
+        _seed_call(vendor_api, VENDOR_A, agent_id, f"contact-{n}", minutes=n)
+    first = vendor_api.call("GET", f"{A}/{agent_id}/conversations", query={"limit": "2"}).body
+    assert [c["conversation_id"] for c in first["items"]] == ["contact-2", "contact-1"]
+    rest = vendor_api.call(
+        "GET", f"{A}/{agent_id}/conversations", query={"limit": "2", "next_token": first["next_token"]}
+    ).body
+    assert [c["conversation_id"] for c in rest["items"]] == ["contact-0"]
+    detail = vendor_api.call("GET", f"{A}/{agent_id}/conversations/contact-1").body
+    assert [(t["user_text"], t["agent_text"]) for t in detail["turns"]] == [
+        ("Hi", "Hello!"),
+        ("Return policy?", "30-day returns."),
+    ]
+    assert detail["total_cost_usd"] == pytest.approx(0.0002)
+
+
+def test_a_forged_page_token_cannot_reach_another_vendors_conversations(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    forged = {
+        "agent_key": {"S": f"{VENDOR_B}#{agent_id}"},
+        "started_at": {"S": START.isoformat()},
+        "pk": {"S": f"{VENDOR_B}#c"},
+        "sk": {"S": "SESSION"},
+    }
+    import base64
+
+    token = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+    reply = vendor_api.call("GET", f"{A}/{agent_id}/conversations", query={"next_token": token})
+    assert (reply.status, reply.body["error"]) == (400, "invalid_page_token")
+    assert vendor_api.call("GET", f"{A}/{agent_id}/conversations", query={"next_token": "%%%"}).status == 400
+
+
+def test_conversation_of_another_agent_is_404(vendor_api: VendorApi) -> None:
+    mine = vendor_api.create(name="Mine")["id"]
+    other = vendor_api.create(name="Other")["id"]
+    _seed_call(vendor_api, VENDOR_A, other, "contact-x", minutes=0)
+    assert vendor_api.call("GET", f"{A}/{mine}/conversations/contact-x").status == 404
+
+
+# -------------------------------------------------------------------------------------- character
+def test_character_export_is_an_elizaos_character_with_plugins_for_its_channels(vendor_api: VendorApi) -> None:
+    agent_id = vendor_api.create()["id"]
+    reply = vendor_api.call("GET", f"{A}/{agent_id}/character", query={"format": "elizaos"})
+    assert reply.status == 200
+    character = reply.body
+    assert character["name"] == "Cozy Comfort Bedding Agent"
+    assert character["bio"][0] == "AI agent for Cozy Comfort Bedding store"
+    assert character["system"].startswith("You are a friendly and helpful customer service agent")
+    assert character["plugins"] == [
+        "@elizaos/plugin-bootstrap",
+        "@elizaos/plugin-sql",
+        "@elizaos/plugin-instagram",
+        "@elizaos/plugin-whatsapp",
+        "@elizaos/plugin-facebook",
+        "@elizaos/plugin-twitter",
+    ]
+    assert character["settings"]["context"]["store_hours"] == "9 AM - 6 PM EST"
+    assert vendor_api.call("GET", f"{A}/{agent_id}/character", query={"format": "yaml"}).status == 422
+
+
+# -------------------------------------------------------------------------------------- isolation
+def test_vendor_b_gets_404_for_every_resource_of_vendor_a(vendor_api: VendorApi) -> None:
+    result = vendor_api.provision()
+    agent_id, job_id = result["agent_id"], result["provisioning_id"]
+    _seed_call(vendor_api, VENDOR_A, agent_id, "contact-a", minutes=0)
+    vendor_api.call(
+        "POST",
+        f"{A}/{agent_id}/knowledge",
+        body={"file_name": "faq.md", "content_type": "text/markdown", "size_bytes": 10},
+    )
+    before = vendor_api.call("GET", f"{A}/{agent_id}").body
+    upload = {"file_name": "faq.md", "content_type": "text/markdown", "size_bytes": 10}
+    requests: list[tuple[str, str, Any, dict[str, str] | None]] = [
+        ("GET", f"{A}/{agent_id}", None, None),
+        ("PUT", f"{A}/{agent_id}", {"version": before["version"], "name": "hijacked"}, None),
+        ("DELETE", f"{A}/{agent_id}", None, None),
+        *[("POST", f"{A}/{agent_id}/{action}", None, None) for action in ("start", "stop", "pause", "resume")],
+        ("GET", f"/api/v1/provisioning/{job_id}", None, None),
+        ("POST", f"{A}/{agent_id}/knowledge", upload, None),
+        ("GET", f"{A}/{agent_id}/knowledge", None, None),
+        ("GET", f"{A}/{agent_id}/conversations", None, None),
+        ("GET", f"{A}/{agent_id}/conversations/contact-a", None, None),
+        ("GET", f"{A}/{agent_id}/character", None, {"format": "elizaos"}),
+    ]
+    for method, path, body, query in requests:
+        reply = vendor_api.call(method, path, vendor=VENDOR_B, body=body, query=query)
+        assert (reply.status, reply.body["error"]) == (404, "not_found"), (method, path, reply.body)
+    assert vendor_api.call("GET", A, vendor=VENDOR_B).body["items"] == []
+    assert vendor_api.call("GET", f"{A}/{agent_id}").body == before

@@ -1,0 +1,144 @@
+"""VendorService over the in-memory adapters: provisioning outcomes from what the tenant really deployed,
+channel edits, deletes giving back numbers and slots, quotas."""
+
+from __future__ import annotations
+
+import pytest
+
+from oratio.adapters.memory import FixedClock
+from oratio.config.tenant import Channel
+from oratio.domain.agents import AgentStatus
+from oratio.vendor.errors import NotFound, QuotaExceeded, RateLimited, VersionConflict
+from oratio.vendor.lifecycle import AgentAction
+from oratio.vendor.models import AgentCreate, AgentUpdate, ChannelStatus
+from oratio.vendor.ports import TenantDeployment
+from oratio.vendor.service import VendorService, VendorSettings
+from oratio_local.vendor import memory_vendor_service
+
+VENDOR = "cozy-comfort"
+NUMBER = "+15552333464"
+INSTANCE = "arn:aws:connect:us-east-1:111122223333:instance/abcd"
+DEPLOYED = TenantDeployment(
+    tenant_id=VENDOR, connect_instance_arn=INSTANCE, phone_number=NUMBER, knowledge_bucket="kb", max_agents=3
+)
+
+
+def service(deployment: TenantDeployment | None = DEPLOYED, **settings: int) -> VendorService:
+    return memory_vendor_service(
+        {VENDOR: deployment} if deployment else {},
+        settings=VendorSettings(**settings),
+        clock=FixedClock.at_utc(2026, 11, 30, 12),
+    )
+
+
+def body(*channels: str, name: str = "Agent") -> AgentCreate:
+    return AgentCreate.model_validate(
+        {
+            "name": name,
+            "business_type": "retail",
+            "channels": list(channels),
+            "character_config": {"business_name": "Cozy Comfort Bedding"},
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("deployment", "channel", "status", "job"),
+    [
+        (DEPLOYED, "voice", ChannelStatus.ACTIVE, "completed"),
+        (DEPLOYED, "chat", ChannelStatus.ACTIVE, "completed"),
+        (DEPLOYED, "sms", ChannelStatus.PENDING_CREDENTIALS, "completed"),
+        (DEPLOYED, "whatsapp", ChannelStatus.PENDING_CREDENTIALS, "completed"),
+        (None, "voice", ChannelStatus.FAILED, "failed"),
+        (None, "chat", ChannelStatus.FAILED, "failed"),
+        (None, "instagram", ChannelStatus.PENDING_CREDENTIALS, "completed"),
+        (DEPLOYED.model_copy(update={"phone_number": None}), "voice", ChannelStatus.FAILED, "failed"),
+    ],
+)
+def test_channel_outcome_follows_what_the_tenant_deployed(
+    deployment: TenantDeployment | None, channel: str, status: ChannelStatus, job: str
+) -> None:
+    result = service(deployment).provision_new(VENDOR, body(channel))
+    assert result.agent_config.channels[0].status is status
+    assert result.status == job
+    expected = AgentStatus.DRAFT if job == "failed" else AgentStatus.ACTIVE
+    assert result.agent_config.status is expected
+
+
+def test_no_channel_ever_reports_an_id_that_was_not_deployed() -> None:
+    result = service(None).provision_new(VENDOR, body("voice", "chat", "sms", "x"))
+    for channel in result.agent_config.channels:
+        assert channel.phone_number is None
+        assert channel.aws_connect_instance_id is None
+
+
+def test_provisioning_job_has_one_finished_step_per_channel() -> None:
+    svc = service()
+    result = svc.provision_new(VENDOR, body("voice", "instagram"))
+    job = svc.get_provisioning(VENDOR, result.provisioning_id)
+    assert [(s.channel_type, s.status) for s in job.steps] == [
+        (Channel.VOICE, ChannelStatus.ACTIVE),
+        (Channel.INSTAGRAM, ChannelStatus.PENDING_CREDENTIALS),
+    ]
+    assert all(s.finished_at is not None for s in job.steps)
+    with pytest.raises(NotFound):
+        svc.get_provisioning("sleepwell", result.provisioning_id)
+
+
+def test_dropping_voice_gives_the_number_to_the_next_agent() -> None:
+    svc = service()
+    first = svc.provision_new(VENDOR, body("voice", "chat", name="First")).agent_config
+    taken = svc.provision_new(VENDOR, body("voice", name="Second"))
+    assert taken.status == "failed"
+    svc.update_agent(VENDOR, first.id, AgentUpdate(version=first.version, channels=[Channel.CHAT]))
+    second = svc.act(VENDOR, taken.agent_id, AgentAction.START)
+    assert second.phone_number == NUMBER
+
+
+def test_quota_counts_live_agents_only() -> None:
+    svc = service()
+    ids = [svc.create_agent(VENDOR, body("chat", name=f"A{n}")).id for n in range(3)]
+    with pytest.raises(QuotaExceeded) as refused:
+        svc.create_agent(VENDOR, body("chat"))
+    assert refused.value.limit == 3
+    svc.delete_agent(VENDOR, ids[0])
+    assert svc.create_agent(VENDOR, body("chat")).status is AgentStatus.DRAFT
+
+
+def test_default_quota_applies_when_the_tenant_publishes_none() -> None:
+    svc = service(DEPLOYED.model_copy(update={"max_agents": None}), default_max_agents=1)
+    svc.create_agent(VENDOR, body("chat"))
+    with pytest.raises(QuotaExceeded):
+        svc.create_agent(VENDOR, body("chat"))
+
+
+def test_stale_version_is_refused_before_anything_changes() -> None:
+    svc = service()
+    agent = svc.create_agent(VENDOR, body("chat"))
+    svc.update_agent(VENDOR, agent.id, AgentUpdate(version=1, name="New"))
+    with pytest.raises(VersionConflict) as conflict:
+        svc.update_agent(VENDOR, agent.id, AgentUpdate(version=1, name="Lost"))
+    assert conflict.value.current == 2
+    assert svc.get_agent(VENDOR, agent.id).name == "New"
+
+
+def test_rate_limit_is_per_vendor_and_per_minute() -> None:
+    svc = service(rate_limit_per_minute=2)
+    svc.admit(VENDOR)
+    svc.admit(VENDOR)
+    with pytest.raises(RateLimited) as refused:
+        svc.admit(VENDOR)
+    assert refused.value.retry_after_seconds == 60
+    svc.admit("sleepwell")
+
+
+def test_deleted_agent_expiry_follows_the_retention_setting() -> None:
+    svc = service(deleted_retention_days=7)
+    agent = svc.create_agent(VENDOR, body("chat"))
+    svc.delete_agent(VENDOR, agent.id)
+    record = svc.agents.get(VENDOR, agent.id)
+    assert record is not None
+    assert record.deleted_at is not None
+    expiry = svc.deleted_expiry(record)
+    assert expiry is not None
+    assert (expiry - record.deleted_at).days == 7
