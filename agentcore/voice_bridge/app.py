@@ -2,8 +2,9 @@
 
 Thin edge: accept the socket, tell the provider from its first message (Twilio's `connected`/`start`,
 Vonage's `websocket:connected`, or the local format), run a `VoiceCall`, close. What the call is wired
-to (Nova Sonic, the tenant agent, the recorder) comes from `build_call`, set up once per process from the
-environment; tests and the local mode inject their own.
+to (Nova Sonic, the tenant agent, the recorder) comes from `wiring.build_call_runner`, built on the first
+call from the environment the stack sets (never at import); tests and the local mode inject their own
+runner with `set_call_runner`.
 """
 
 from __future__ import annotations
@@ -61,11 +62,24 @@ def serializer_for(first: WireMessage) -> FrameSerializer:
     raise ValueError("unknown media-stream provider: expected Twilio, Vonage or the local format")
 
 
+def call_runner() -> CallRunner | None:
+    """The runner set by tests or the local mode, else the deployed one, built once from the environment."""
+    if not _runner:
+        from agentcore.voice_bridge.wiring import build_call_runner
+
+        try:
+            _runner.append(build_call_runner())
+        except Exception:  # WiringError names the variables; anything else is logged with its trace
+            logger.exception("voice bridge cannot build its call runner from the environment")
+            return None
+    return _runner[0]
+
+
 @app.websocket
 async def media_stream(websocket: WebSocket, context: RequestContext) -> None:
     await websocket.accept()
-    if not _runner:
-        logger.error("voice bridge has no call runner configured")
+    runner = call_runner()
+    if runner is None:
         await websocket.close(code=1011)
         return
 
@@ -100,8 +114,19 @@ async def media_stream(websocket: WebSocket, context: RequestContext) -> None:
             await websocket.send_text(message)
 
     try:
-        outcome = await _runner[0](serializer, send, messages())
+        outcome = await runner(serializer, send, messages())
         logger.info("call ended", extra={"session_id": context.session_id, "outcome": repr(outcome)})
+    except ValueError as e:  # CallRefusedError: not a call this bridge can take
+        logger.warning("media stream refused: %s", e)
     finally:
         with contextlib.suppress(RuntimeError):  # already closed by the caller's side
             await websocket.close()
+
+
+def serve() -> None:
+    """Run the app with uvicorn: 127.0.0.1 unless the deployment sets `ORATIO_AGENT_HOST=0.0.0.0`."""
+    from agentcore.tenant_agent.wiring import ServerSettings
+
+    settings = ServerSettings.from_environ()
+    # Always pass the host: the SDK would pick 0.0.0.0 whenever /.dockerenv exists.
+    app.run(port=settings.port, host=settings.host)
