@@ -20,6 +20,7 @@ from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import publish_tenant_parameters
+from stacks.constructs.voice_bridge import VoiceBridge
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +52,15 @@ class TenantStack(Stack):
         )
         self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
         self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
+        # Media-stream telephony (Twilio, Vonage): the Nova Sonic bridge runtime and the call webhook.
+        self.voice_bridge = VoiceBridge(
+            self,
+            "VoiceBridge",
+            tenant=tenant,
+            tables=tables,
+            agent=self.agent,
+            connect_phone_number=self.connect.phone_number.attr_address,
+        )
         self._vendor_api_access(tenant)
         # The router may look up only the number this tenant claimed.
         tables.grant_items(

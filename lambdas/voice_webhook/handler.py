@@ -41,6 +41,13 @@ from oratio.observability import logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
 from oratio.voice_bridge.webhooks import (
+    ENV_BRIDGE_QUALIFIER,
+    ENV_BRIDGE_RUNTIME_ARN,
+    ENV_CONNECT_NUMBER,
+    ENV_LANGUAGE,
+    ENV_SAY_VOICE,
+    ENV_TWILIO_SECRET,
+    ENV_VONAGE_SECRET,
     CallWebhook,
     SignatureError,
     WebhookError,
@@ -50,14 +57,6 @@ from oratio.voice_bridge.webhooks import (
     vonage_call,
 )
 
-# --- Environment variables: the construct (stacks/constructs/voice_bridge.py) writes them.
-ENV_BRIDGE_RUNTIME_ARN = "ORATIO_VOICE_BRIDGE_RUNTIME_ARN"
-ENV_BRIDGE_QUALIFIER = "ORATIO_VOICE_BRIDGE_QUALIFIER"
-ENV_CONNECT_NUMBER = "ORATIO_CONNECT_PHONE_NUMBER"
-ENV_TWILIO_SECRET = "ORATIO_TWILIO_AUTH_TOKEN_SECRET"  # noqa: S105 - the variable holding the secret's name
-ENV_VONAGE_SECRET = "ORATIO_VONAGE_SIGNATURE_SECRET"  # noqa: S105 - the variable holding the secret's name
-ENV_SAY_VOICE = "ORATIO_SAY_VOICE"
-ENV_LANGUAGE = "ORATIO_VOICE_LANGUAGE"
 SECRET_MAX_AGE_SECONDS = 300  # a rotated provider secret is picked up within five minutes
 XML = "text/xml"
 

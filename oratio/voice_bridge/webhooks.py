@@ -39,6 +39,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# The webhook Lambda's environment: `stacks/constructs/voice_bridge.py` writes it, the handler reads it.
+ENV_BRIDGE_RUNTIME_ARN = "ORATIO_VOICE_BRIDGE_RUNTIME_ARN"
+ENV_BRIDGE_QUALIFIER = "ORATIO_VOICE_BRIDGE_QUALIFIER"
+ENV_CONNECT_NUMBER = "ORATIO_CONNECT_PHONE_NUMBER"
+ENV_TWILIO_SECRET = "ORATIO_TWILIO_AUTH_TOKEN_SECRET"  # noqa: S105 - names the variable holding the secret's ARN
+ENV_VONAGE_SECRET = "ORATIO_VONAGE_SIGNATURE_SECRET"  # noqa: S105 - names the variable holding the secret's ARN
+ENV_SAY_VOICE = "ORATIO_SAY_VOICE"
+ENV_LANGUAGE = "ORATIO_VOICE_LANGUAGE"
 VONAGE_CONTENT_TYPE = "audio/l16;rate=16000"
 # A signed Vonage callback older (or newer) than this is refused: it may be a replay.
 VONAGE_MAX_TOKEN_AGE_SECONDS = 300
