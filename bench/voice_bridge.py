@@ -88,6 +88,12 @@ def run() -> None:
     twilio, inbound = _twilio()
     report("Twilio media message → CallerAudio frame", time_calls(lambda: twilio.deserialize(inbound[0]), 20_000), "us")
     report("PCM frame → Twilio media message", time_calls(lambda: twilio.serialize_audio(pcm), 20_000), "us")
+    frames = Framer(FRAME).push(tone(RATE, 0.1))
+    report(
+        "100 ms chunk → 5 Twilio media messages (batched)",
+        time_calls(lambda: twilio.serialize_audio_frames(frames), 20_000),
+        "us",
+    )
     vonage = VonageSerializer()
     vonage.deserialize(json.dumps({"event": "websocket:connected", "content-type": "audio/l16;rate=16000"}))
     wide = tone(16_000, 0.02)
@@ -112,10 +118,9 @@ def run() -> None:
             frame = twilio.deserialize(message)
             sonic_protocol.audio_input_bytes("p", frame.pcm)  # type: ignore[union-attr]
         out = Framer(FRAME)
-        for raw in chunks:  # Sonic → caller
+        for raw in chunks:  # Sonic → caller: as CallerOutput does, a chunk's frames serialized in one batch
             for audio in parser.parse(raw):
-                for piece in out.push(audio.pcm):  # type: ignore[attr-defined]
-                    twilio.serialize_audio(piece)
+                twilio.serialize_audio_frames(out.push(audio.pcm))  # type: ignore[attr-defined]
 
     samples = time_calls(call_second, 400, warmup=20)
     report("one call-second, both directions", samples, "ms")
@@ -130,7 +135,7 @@ def run() -> None:
         out = Framer(FRAME)
         started = time.perf_counter()
         for audio in parser.parse(raw):
-            twilio.serialize_audio(out.push(audio.pcm)[0])  # type: ignore[attr-defined]
+            twilio.serialize_audio_frames(out.push(audio.pcm))[0]  # type: ignore[attr-defined]
         samples.append(time.perf_counter() - started)
     report("Sonic audio chunk → first Twilio frame (added latency)", samples, "ms")
     p99_ms = percentile(samples, 99) * 1000

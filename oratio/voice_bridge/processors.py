@@ -588,7 +588,9 @@ class CallerOutput(FrameProcessor):
         self._serializer = serializer
         self._send = send
         self._clock = clock
-        self._queue: deque[bytes] = deque()
+        # Wire messages ready to send: a speech chunk is serialized when it arrives (one codec pass for all its
+        # frames), and a barge-in drops whatever is still queued.
+        self._queue: deque[WireMessage] = deque()
         self._framer: Framer | None = None
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
@@ -614,7 +616,7 @@ class CallerOutput(FrameProcessor):
         elif isinstance(frame, TurnEnd):
             rest = self._framer_for().flush()
             if rest is not None:
-                self._queue.append(rest)
+                self._queue.append(self._serializer.serialize_audio(rest))
                 self._wake()
         elif isinstance(frame, Interruption):
             await self._flush_for_barge_in()
@@ -633,7 +635,7 @@ class CallerOutput(FrameProcessor):
             return
         if audio.created_at:
             self._first_of_chunk = audio.created_at
-        self._queue.extend(frames)
+        self._queue.extend(self._serializer.serialize_audio_frames(frames))
         self._wake()
 
     def _wake(self) -> None:
@@ -653,7 +655,7 @@ class CallerOutput(FrameProcessor):
         # The caller hears the end of the last reply (the apology, a goodbye) before the line closes.
         rest = self._framer_for().flush()
         if rest is not None:
-            self._queue.append(rest)
+            self._queue.append(self._serializer.serialize_audio(rest))
             self._wake()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(
@@ -685,9 +687,8 @@ class CallerOutput(FrameProcessor):
             if ahead > lead:
                 await asyncio.sleep(ahead - lead)
                 continue
-            pcm = self._queue.popleft()
+            message = self._queue.popleft()
             first = self._first_of_chunk
-            message = self._serializer.serialize_audio(pcm)
             if first is not None:
                 self.latencies.append(self._clock() - first)
                 self._first_of_chunk = None
