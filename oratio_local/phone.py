@@ -22,6 +22,10 @@ from oratio_local.sonic_standin import tone
 FRAME_SECONDS = 0.02
 
 
+CALLER_NUMBER = "+15551234567"
+SPEED = 5.0  # simulated time runs this much faster than the wall clock
+
+
 @dataclass
 class Heard:
     """What the caller received from the bridge."""
@@ -38,7 +42,7 @@ class LocalCaller:
 
     sample_rate = 8_000
 
-    def __init__(self, call_id: str, *, caller_number: str = "+15551234567", speed: float = 5.0) -> None:
+    def __init__(self, call_id: str, *, caller_number: str = CALLER_NUMBER, speed: float = SPEED) -> None:
         self.call_id = call_id
         self.caller_number = caller_number
         self.speed = speed
@@ -99,8 +103,14 @@ class LocalCaller:
 class TwilioCaller(LocalCaller):
     """Twilio Media Streams: `connected`, `start` (μ-law 8 kHz), `media` with base64 μ-law, `stop`."""
 
-    def __init__(self, call_id: str = "CA0000000000000000000000000000test", **kwargs: object) -> None:
-        super().__init__(call_id, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        call_id: str = "CA0000000000000000000000000000test",
+        *,
+        caller_number: str = "+15551234567",
+        speed: float = 5.0,
+    ) -> None:
+        super().__init__(call_id, caller_number=caller_number, speed=speed)
         self.stream_sid = "MZ" + call_id[2:]
         self._sequence = 0
 

@@ -237,7 +237,8 @@ async def _drain(receive: Receive) -> None:
                 pass
 
 
-def _rms(pcm: bytes) -> float:
+def rms(pcm: bytes) -> float:
+    """Root-mean-square level of PCM16 audio: how the stand-ins tell speech (≥ `VOICE_RMS`) from silence."""
     samples = array.array("h")
     samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
     if not samples:
@@ -360,7 +361,7 @@ class _Session:
         whole = len(data) - len(data) % frame
         self._pending = data[whole:]
         for start in range(0, whole, frame):
-            voiced = _rms(data[start : start + frame]) >= VOICE_RMS
+            voiced = rms(data[start : start + frame]) >= VOICE_RMS
             if voiced:
                 self.voiced_ms += FRAME_MS
                 self.quiet_ms = 0

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from oratio.voice_bridge.ports import RecognitionError, RecognizedText, SynthesisError
-from oratio_local.sonic_standin import FRAME_MS, VOICE_RMS, _rms, tone
+from oratio_local.sonic_standin import FRAME_MS, VOICE_RMS, rms, tone
 
 SECONDS_PER_WORD = 0.08
 
@@ -34,7 +34,7 @@ class _ScriptedStream:
         whole = len(data) - len(data) % self._frame
         self._pending = data[whole:]
         for start in range(0, whole, self._frame):
-            if _rms(data[start : start + self._frame]) >= VOICE_RMS:
+            if rms(data[start : start + self._frame]) >= VOICE_RMS:
                 self._voiced += FRAME_MS
                 self._quiet = 0
                 if not self._in_turn and self._voiced >= 3 * FRAME_MS:

@@ -5,8 +5,8 @@ Nova Sonic stand-in over HTTP/2 + TLS through the real SDK client, and the tenan
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from agentcore.tenant_agent.client import HttpAgentClient
 from oratio.adapters.memory_agent import InMemoryBudgetLedger, InMemoryConversationRecorder
@@ -90,12 +90,15 @@ async def spoken_call(tenant_id: str, agent_base_url: str) -> SpokenCall:
             ledger=ledger,
         )
 
+        def answered(turns: int) -> Callable[[], bool]:
+            return lambda: sum(session.turns_answered for session in sonic.sessions) >= turns
+
         async def talk() -> None:
             await caller.dial()
-            for n in range(1, len(SCRIPT) + 1):
+            for turn in range(1, len(SCRIPT) + 1):
                 await caller.say()
-                await caller.wait_for(lambda n=n: sum(s.turns_answered for s in sonic.sessions) >= n, timeout=20)  # type: ignore[misc]
-                await caller.wait_for(lambda: not call.output._queue, timeout=20)
+                await caller.wait_for(answered(turn), timeout=20)
+                await caller.wait_for(lambda: call.output.queued_frames == 0, timeout=20)  # reply played out
             await caller.hang_up()
 
         try:
@@ -128,4 +131,4 @@ def run(tenant_id: str, agent_base_url: str) -> SpokenCall:
     return asyncio.run(spoken_call(tenant_id, agent_base_url))
 
 
-__all__ = ["Path", "print_spoken_call", "run"]
+__all__ = ["SpokenCall", "print_spoken_call", "run", "spoken_call"]

@@ -602,6 +602,11 @@ class CallerOutput(FrameProcessor):
         self._closing = False
         self._first_of_chunk: float | None = None
 
+    @property
+    def queued_frames(self) -> int:
+        """Frames waiting to be sent (0 once the reply so far has been played out)."""
+        return len(self._queue)
+
     def _framer_for(self) -> Framer:
         if self._framer is None:
             self._framer = Framer(frame_bytes(self._serializer.sample_rate))

@@ -131,7 +131,7 @@ def test_renewal_at_a_turn_boundary_carries_the_conversation_and_loses_no_caller
                 for n in range(1, 5):
                     await c.say()
                     await c.wait_for(answered(sonic, n))
-                    await c.wait_for(lambda: not call.output._queue)  # the reply was played out
+                    await c.wait_for(lambda: call.output.queued_frames == 0)  # the reply was played out
                     await asyncio.sleep(0.35)
 
             outcome, _ = await r.call(caller, settings, talk)
