@@ -174,6 +174,7 @@ class BridgeRuntime:
 
     def __init__(self, settings: BridgeRuntimeSettings) -> None:
         from agentcore.tenant_agent.client import AgentCoreAgentClient
+        from oratio.adapters import polly
         from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
 
         self.settings = settings
@@ -183,6 +184,9 @@ class BridgeRuntime:
         self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
         self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
         self.ledger = DynamoDBBudgetLedger(settings.usage_table)
+        # One Polly client for every call (boto3 clients are thread-safe; building one per call would block the
+        # event loop on botocore's loaders); each call's synthesizer picks its tier's voice.
+        self.polly_client = polly.polly_client(settings.region)
         self._clients: dict[str, Any] = {}
         self._clients_lock = asyncio.Lock()
 
@@ -235,7 +239,7 @@ class BridgeRuntime:
         voice = self.tenant.voice
         tier = voice.tiers.get(start.parameters.get(PARAM_VOICE_TIER, ""), voice.tiers[voice.default_tier])
         sonic_client, transcribe_client = await self._speech_clients()
-        synthesizer = PollySynthesizer(tier, language_code=voice.language, region_name=self.settings.region)
+        synthesizer = PollySynthesizer(tier, language_code=voice.language, client=self.polly_client)
         recognizer = TranscribeStreamingRecognizer(transcribe_client, language_code=voice.language)
 
         def ladder(context: CallContext) -> list[SpeechSessionFactory]:

@@ -55,6 +55,11 @@ def default_config() -> Config:
     )
 
 
+def polly_client(region_name: str | None = None) -> Any:
+    """A Polly client with the adapter's timeouts and retries (share one across calls)."""
+    return boto3.client("polly", region_name=region_name, config=default_config())
+
+
 class PollySynthesizer:
     """Text → PCM16 at the call's rate with one voice tier's voice and engine."""
 
@@ -68,7 +73,7 @@ class PollySynthesizer:
     ) -> None:
         self.tier = tier
         self.language_code = language_code
-        self._client = client or boto3.client("polly", region_name=region_name, config=default_config())
+        self._client = client or polly_client(region_name)
 
     def request(self, text: str, sample_rate: int) -> dict[str, Any]:
         """The SynthesizeSpeech parameters for `text` (validated here, so a bad call fails before the network)."""

@@ -26,3 +26,23 @@ def test_the_first_message_tells_the_provider(first: str, kind: type) -> None:
 def test_a_stream_no_provider_would_open_is_refused_with_a_reason(first: str | bytes) -> None:
     with pytest.raises(ValueError, match=r"first message|provider|JSON"):
         serializer_for(first)
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_a_bridge_without_its_environment_closes_the_socket_as_a_server_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from starlette.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from agentcore.voice_bridge import app as bridge_app
+    from agentcore.voice_bridge.wiring import ENVIRONMENT
+
+    for variable in ENVIRONMENT.values():
+        monkeypatch.delenv(variable, raising=False)
+    bridge_app.set_call_runner(None)
+    with (
+        TestClient(bridge_app.app) as client,
+        client.websocket_connect("/ws") as socket,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        socket.receive_text()
+    assert closed.value.code == 1011
