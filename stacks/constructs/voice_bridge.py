@@ -5,9 +5,10 @@ webhook Lambda behind a function URL that tells Twilio and Vonage what to do wit
 The runtime is deployed like the tenant agent's (`agent_runtime.py`: zip code asset, no Docker, the
 `CfnRuntime` resource rather than the L2), from its own dependency folder that `scripts/bootstrap.sh`
 vendors into `build/agentcore/voice_bridge_deps` (the Nova Sonic and Transcribe streaming SDKs on top of the
-agent's). Its role may do exactly what a call needs: the bidirectional stream of the one Nova Sonic model,
-InvokeAgentRuntime on this tenant's agent endpoint, Transcribe streaming and Polly for the cascaded
-fallback, and DynamoDB writes under this tenant's keys.
+agent's). Its role may do exactly what a call needs: the bidirectional stream of the one Nova Sonic model
+(authorized as `bedrock:InvokeModel` on that model only), InvokeAgentRuntime on this tenant's agent
+endpoint, Transcribe streaming and Polly for the cascaded fallback, and DynamoDB writes under this tenant's
+keys.
 
 The webhook is exposed with a Lambda function URL (auth NONE): Twilio and Vonage cannot sign with SigV4,
 and the function verifies each request's provider signature itself before anything else (a function URL
@@ -166,10 +167,12 @@ class VoiceBridge(Construct):
         }
 
     def _allow_call(self, stack: Stack, tid: str, tables: PlatformTableRefs, agent: TenantAgentRuntime) -> None:
+        # InvokeModelWithBidirectionalStream is authorized as bedrock:InvokeModel (its API reference says so;
+        # IAM has no action of its own for it, and cfn-lint rejects one), so "Sonic only" is the resource.
         self.role.add_to_policy(
             iam.PolicyStatement(
                 sid="NovaSonicBidirectionalStream",
-                actions=["bedrock:InvokeModelWithBidirectionalStream"],
+                actions=["bedrock:InvokeModel"],
                 resources=[foundation_model_arn(stack, SONIC_MODEL_ID, stack.region)],
             )
         )

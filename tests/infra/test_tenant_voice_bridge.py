@@ -172,7 +172,8 @@ def test_bridge_may_stream_only_nova_sonic_and_invoke_only_this_tenants_agent(
     bridge_statements: list[dict[str, Any]], agent: tuple[str, dict[str, Any]]
 ) -> None:
     (sonic,) = _with_action(bridge_statements, "bedrock:")
-    assert _as_list(sonic["Action"]) == ["bedrock:InvokeModelWithBidirectionalStream"]
+    # The bidirectional stream is authorized as bedrock:InvokeModel (API reference of the operation).
+    assert _as_list(sonic["Action"]) == ["bedrock:InvokeModel"]
     assert _as_list(sonic["Resource"]) == [SONIC_ARN]
     (invoke,) = _with_action(bridge_statements, "bedrock-agentcore:")
     assert _as_list(invoke["Action"]) == ["bedrock-agentcore:InvokeAgentRuntime"]
