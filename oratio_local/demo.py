@@ -9,6 +9,8 @@
    the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
 5. A call on the Connect number: the voice_turn Lambda answering real-shaped Lex code-hook events and
    the flow's actions, the agent behind it, state in moto DynamoDB (`oratio_local/connect_call.py`).
+6. A spoken call through Oratio's own Nova Sonic bridge: the real SDK client against the local Sonic stand-in
+   (HTTP/2 + TLS on 127.0.0.1), the tenant agent answering tool calls (`oratio_local/voice_call.py`).
 """
 
 from __future__ import annotations
@@ -305,6 +307,16 @@ def print_conversation(turns: list[tuple[str, list[Any]]]) -> None:
             )
 
 
+def print_spoken_call_demo(tenant: TenantConfig, tenants_dir: Path) -> None:
+    """Step 5: the bridge end to end on 127.0.0.1 (the agent app from step 4 serves the tool call)."""
+    from agentcore.tenant_agent import app as runtime
+    from oratio_local.agent_server import serve_on_loopback
+    from oratio_local.voice_call import print_spoken_call, run
+
+    with serve_on_loopback(runtime.app) as base_url:
+        print_spoken_call(run(tenant.tenant_id, base_url))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tenants", type=Path, default=REPO / "tenants", help="folder of tenant files")
@@ -334,6 +346,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with local_aws() as dynamodb:
         print_connect_call(*play_connect_call(tenant, args.tenants, dynamodb))
+    _heading(f"6. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
+    print_spoken_call_demo(tenant, args.tenants)
     return 0 if clean else 1
 
 

@@ -384,3 +384,49 @@ def connect_voice_action_event(
         Attributes=dict(attributes or {}),
         Parameters={"action": action, **parameters},
     )
+
+
+def function_url_event(
+    method: str,
+    path: str,
+    *,
+    host: str = "abcdefghijklmnop.lambda-url.us-east-1.on.aws",
+    query: str = "",
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A Lambda function URL request (payload format 2.0), as a telephony provider's webhook produces it."""
+    from urllib.parse import parse_qsl
+
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": query,
+        "headers": {
+            "host": host,
+            "user-agent": "TelephonyProvider/1.0",
+            **{k.lower(): v for k, v in (headers or {}).items()},
+        },
+        "queryStringParameters": dict(parse_qsl(query)) or None,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": host.split(".")[0],
+            "domainName": host,
+            "domainPrefix": host.split(".")[0],
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.10",
+                "userAgent": "TelephonyProvider/1.0",
+            },
+            "requestId": "c0ffee00-0000-4000-8000-000000000001",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "06/Jan/2025:15:00:00 +0000",
+            "timeEpoch": 1736175600000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

@@ -109,4 +109,20 @@ else
   find "$AGENTCORE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
   echo "$agentcore_hash" >"$STAMPS/agentcore"
 fi
+# The voice bridge runtime needs Nova Sonic's SDK (smithy, awscrt, numpy) on top of the agent's packages:
+# its own folder, so the tenant agent's artifact stays as small as it was.
+BRIDGE_DEPS_DIR=build/agentcore/voice_bridge_deps
+bridge_hash=$(hash_of agentcore/requirements.txt agentcore/voice_bridge/requirements.txt)
+if [ -d "$BRIDGE_DEPS_DIR" ] && stamp_ok bridge "$bridge_hash"; then
+  say "voice bridge dependencies already vendored"
+else
+  say "vendoring the voice bridge runtime dependencies (python3.12, arm64 wheels)"
+  rm -rf "$BRIDGE_DEPS_DIR"
+  pip_install \
+    --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
+    --only-binary=:all: --target "$BRIDGE_DEPS_DIR" -r agentcore/voice_bridge/requirements.txt
+  rm -rf "$BRIDGE_DEPS_DIR/bin"
+  find "$BRIDGE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
+  echo "$bridge_hash" >"$STAMPS/bridge"
+fi
 say "ready"

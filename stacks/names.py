@@ -47,3 +47,5 @@ class Outputs:
     VENDOR_API_URL = "VendorApiUrl"
     VENDOR_USER_POOL_ID = "VendorUserPoolId"
     VENDOR_USER_POOL_CLIENT_ID = "VendorUserPoolClientId"
+    VOICE_BRIDGE_RUNTIME_ARN = "VoiceBridgeRuntimeArn"
+    VOICE_WEBHOOK_URL = "VoiceWebhookUrl"

@@ -22,6 +22,7 @@ from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import publish_tenant_parameters
+from stacks.constructs.voice_bridge import VoiceBridge
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,15 @@ class TenantStack(Stack):
         # Uploads under uploads/ start ingestion jobs; a schedule records their results on the documents.
         self.knowledge_ingestion = KnowledgeIngestion(
             self, "KnowledgeIngestion", tenant=tenant, knowledge=self.knowledge, tables=tables
+        )
+        # Media-stream telephony (Twilio, Vonage): the Nova Sonic bridge runtime and the call webhook.
+        self.voice_bridge = VoiceBridge(
+            self,
+            "VoiceBridge",
+            tenant=tenant,
+            tables=tables,
+            agent=self.agent,
+            connect_phone_number=self.connect.phone_number.attr_address,
         )
         self._vendor_api_access(tenant)
         # The router may look up only the number this tenant claimed.

@@ -150,7 +150,21 @@ class AgentEventRecord(_Record):
 
     tenant_id: str
     session_id: str
-    kind: Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call"]
+    # The last five are the voice bridge's (tool calls it relayed, barge-ins, Sonic session renewals,
+    # degradations, and speech usage per session).
+    kind: Literal[
+        "transition",
+        "escalation",
+        "routing",
+        "breaker",
+        "handoff",
+        "end_call",
+        "tool_call",
+        "interruption",
+        "renewal",
+        "fallback",
+        "usage",
+    ]
     at: datetime
     detail: dict[str, Any]
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
@@ -37,7 +38,8 @@ from stacks.nag import acknowledge
 from stacks.names import PROJECT, Outputs, tenant_parameter
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENT_SOURCE = ROOT / "agentcore" / "tenant_agent"
+AGENTCORE_DIR = ROOT / "agentcore"
+AGENT_SOURCE = AGENTCORE_DIR / "tenant_agent"
 DEPS_DIR = ROOT / "build" / "agentcore" / "deps"
 ASSET_DIR = ROOT / "build" / "agentcore" / "tenant_agent"
 ENTRY_POINT = "main.py"
@@ -62,22 +64,32 @@ def runtime_name(tenant_id: str) -> str:
 
 
 def stage_agent_code() -> Path:
-    """Lay out the code asset folder (idempotent, offline); dependencies are hard-linked when possible."""
-    if not DEPS_DIR.is_dir():
+    """Lay out the tenant agent's code asset folder (idempotent, offline)."""
+    return stage_runtime_code(
+        packages=("tenant_agent",), entry_package="tenant_agent", deps_dir=DEPS_DIR, asset_dir=ASSET_DIR
+    )
+
+
+def stage_runtime_code(*, packages: Sequence[str], entry_package: str, deps_dir: Path, asset_dir: Path) -> Path:
+    """Lay out an AgentCore code asset folder: the vendored dependencies of `deps_dir` (hard-linked when
+    possible), the `agentcore.<package>` packages named, the `oratio` core, and `main.py` (the entry
+    package's `__main__.py`) at the root. Idempotent and offline."""
+    if not deps_dir.is_dir():
         raise MissingBuildError(
-            f"{DEPS_DIR} is missing: run `make setup` (scripts/bootstrap.sh) to vendor the AgentCore "
+            f"{deps_dir} is missing: run `make setup` (scripts/bootstrap.sh) to vendor the AgentCore "
             "dependencies before synthesizing"
         )
-    if ASSET_DIR.exists():
-        shutil.rmtree(ASSET_DIR)
-    shutil.copytree(DEPS_DIR, ASSET_DIR, ignore=_IGNORE, copy_function=_link_or_copy)
-    package = ASSET_DIR / "agentcore"
+    if asset_dir.exists():
+        shutil.rmtree(asset_dir)
+    shutil.copytree(deps_dir, asset_dir, ignore=_IGNORE, copy_function=_link_or_copy)
+    package = asset_dir / "agentcore"
     package.mkdir()
-    shutil.copy2(AGENT_SOURCE.parent / "__init__.py", package / "__init__.py")
-    shutil.copytree(AGENT_SOURCE, package / "tenant_agent", ignore=_IGNORE)
-    shutil.copytree(CORE_PACKAGE, ASSET_DIR / "oratio", ignore=_IGNORE)
-    shutil.copy2(AGENT_SOURCE / "__main__.py", ASSET_DIR / ENTRY_POINT)
-    return ASSET_DIR
+    shutil.copy2(AGENTCORE_DIR / "__init__.py", package / "__init__.py")
+    for name in packages:
+        shutil.copytree(AGENTCORE_DIR / name, package / name, ignore=_IGNORE)
+    shutil.copytree(CORE_PACKAGE, asset_dir / "oratio", ignore=_IGNORE)
+    shutil.copy2(AGENTCORE_DIR / entry_package / "__main__.py", asset_dir / ENTRY_POINT)
+    return asset_dir
 
 
 def _link_or_copy(source: str, target: str) -> str:
@@ -116,46 +128,21 @@ class TenantAgentRuntime(Construct):
             description=f"Short-term conversation memory of {tenant.business.name}'s agent",
             expiration_duration=Duration.days(SHORT_TERM_MEMORY_DAYS),
         )
-        self.role = self._execution_role(name)
+        self.role = runtime_execution_role(self, name)
         self._allow_models(tenant)
         self._allow_knowledge(knowledge)
         self._allow_memory()
         self._allow_tables(tid, tables)
 
-        code = s3_assets.Asset(self, "Code", path=str(stage_agent_code()))
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadTheAgentCode",
-                actions=["s3:GetObject"],
-                resources=[code.bucket.arn_for_objects(code.s3_object_key)],
-            )
-        )
-        self.runtime = agentcore.CfnRuntime(
+        self.runtime = zip_code_runtime(
             self,
-            "Runtime",
-            agent_runtime_name=name,
+            name=name,
             description=f"{tenant.business.name}'s AI agent (Oratio tenant {tid})",
-            role_arn=self.role.role_arn,
-            agent_runtime_artifact=agentcore.CfnRuntime.AgentRuntimeArtifactProperty(
-                code_configuration=agentcore.CfnRuntime.CodeConfigurationProperty(
-                    code=agentcore.CfnRuntime.CodeProperty(
-                        s3=agentcore.CfnRuntime.S3LocationProperty(
-                            bucket=code.s3_bucket_name, prefix=code.s3_object_key
-                        )
-                    ),
-                    entry_point=[ENTRY_POINT],
-                    runtime=PYTHON_RUNTIME,
-                )
-            ),
-            # Public: business tools are the tenant's own HTTPS APIs on the internet.
-            network_configuration=agentcore.CfnRuntime.NetworkConfigurationProperty(network_mode="PUBLIC"),
-            protocol_configuration="HTTP",
-            environment_variables=self._environment(tenant, tables, knowledge),
+            role=self.role,
+            asset_dir=stage_agent_code(),
+            environment=self._environment(tenant, tables, knowledge),
+            read_statement_sid="ReadTheAgentCode",
         )
-        # AgentCore reads the code with the role when it creates the runtime: policy first.
-        policy = self.role.node.try_find_child("DefaultPolicy")
-        if policy is not None:
-            self.runtime.node.add_dependency(policy)
 
         self.endpoint = agentcore.RuntimeEndpoint(
             self,
@@ -199,99 +186,6 @@ class TenantAgentRuntime(Construct):
         }
 
     # ---------------------------------------------------------------------------------------- role
-    def _execution_role(self, name: str) -> iam.Role:
-        """The role AgentCore assumes to run this runtime, with its logs and traces."""
-        stack = Stack.of(self)
-        role = iam.Role(
-            self,
-            "ExecutionRole",
-            description=f"Execution role of the {name} AgentCore runtime (least privilege, no managed policies)",
-            assumed_by=iam.ServicePrincipal(
-                "bedrock-agentcore.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    # The runtime's id is "<name>-<suffix>"; the ARN is unknown until it exists.
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="bedrock-agentcore",
-                            resource="runtime",
-                            resource_name=f"{name}-*",
-                            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                        )
-                    },
-                },
-            ),
-        )
-        # AgentCore writes the agent's stdout to /aws/bedrock-agentcore/runtimes/<runtime id>-<endpoint>.
-        log_group = stack.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name=f"/aws/bedrock-agentcore/runtimes/{name}-*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="RuntimeLogGroups",
-                actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
-                resources=[log_group],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="RuntimeLogStreams",
-                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[f"{log_group}:log-stream:*"],
-            )
-        )
-        describe_groups = stack.format_arn(
-            service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(sid="ListLogGroups", actions=["logs:DescribeLogGroups"], resources=[describe_groups])
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="Traces",
-                actions=[
-                    "xray:PutTraceSegments",
-                    "xray:PutTelemetryRecords",
-                    "xray:GetSamplingRules",
-                    "xray:GetSamplingTargets",
-                ],
-                resources=["*"],
-            )
-        )
-        role.add_to_policy(
-            iam.PolicyStatement(
-                sid="RuntimeMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "bedrock-agentcore"}},
-            )
-        )
-        for resource, reason in (
-            (
-                log_group,
-                "AgentCore names the log group after the runtime id ('<name>-<generated suffix>'), known only "
-                "after the runtime that depends on this role exists; the pattern matches this runtime's groups only.",
-            ),
-            (f"{log_group}:log-stream:*", "AgentCore creates log streams per session in this runtime's log groups."),
-            (
-                describe_groups,
-                "logs:DescribeLogGroups lists groups and takes no narrower resource than log-group:* "
-                "(AgentCore runtime execution-role requirement).",
-            ),
-        ):
-            acknowledge(role, "IAM5", reason, applies_to=f"Resource::{_as_nag_finding(stack, resource)}")
-        acknowledge(
-            role,
-            "IAM5",
-            "X-Ray trace writes and sampling reads, and CloudWatch PutMetricData, support no resource-level "
-            "permissions; metrics are limited to the bedrock-agentcore namespace by condition.",
-            applies_to="Resource::*",
-        )
-        return role
-
     # -------------------------------------------------------------------------------------- grants
     def _allow_models(self, tenant: TenantConfig) -> None:
         """Invoke exactly the tenant's allowed catalog models (through their inference profiles) and its
@@ -319,11 +213,11 @@ class TenantAgentRuntime(Construct):
                     )
                 )
                 destinations += [
-                    _foundation_model_arn(stack, foundation_id, region)
+                    foundation_model_arn(stack, foundation_id, region)
                     for region in INFERENCE_PROFILE_DESTINATIONS[geography]
                 ]
             else:
-                home_models.append(_foundation_model_arn(stack, bedrock_id, stack.region))
+                home_models.append(foundation_model_arn(stack, bedrock_id, stack.region))
         if profiles or home_models:
             self.role.add_to_policy(
                 iam.PolicyStatement(sid="InvokeAllowedModels", actions=MODEL_ACTIONS, resources=profiles + home_models)
@@ -343,7 +237,7 @@ class TenantAgentRuntime(Construct):
             iam.PolicyStatement(
                 sid="EmbedKnowledgeQueries",
                 actions=["bedrock:InvokeModel"],
-                resources=[_foundation_model_arn(stack, embedding.bedrock_model_id, stack.region)],
+                resources=[foundation_model_arn(stack, embedding.bedrock_model_id, stack.region)],
             )
         )
 
@@ -380,7 +274,149 @@ class TenantAgentRuntime(Construct):
         tables.grant_items(self.role, USAGE, ["GetItem", "UpdateItem"], [tenant_id])
 
 
-def _foundation_model_arn(stack: Stack, model_id: str, region: str) -> str:
+def runtime_execution_role(scope: Construct, name: str) -> iam.Role:
+    """The role AgentCore assumes to run the runtime `name`: its logs, traces and metrics, nothing else."""
+    stack = Stack.of(scope)
+    role = iam.Role(
+        scope,
+        "ExecutionRole",
+        description=f"Execution role of the {name} AgentCore runtime (least privilege, no managed policies)",
+        assumed_by=iam.ServicePrincipal(
+            "bedrock-agentcore.amazonaws.com",
+            conditions={
+                "StringEquals": {"aws:SourceAccount": stack.account},
+                # The runtime's id is "<name>-<suffix>"; the ARN is unknown until it exists.
+                "ArnLike": {
+                    "aws:SourceArn": stack.format_arn(
+                        service="bedrock-agentcore",
+                        resource="runtime",
+                        resource_name=f"{name}-*",
+                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                    )
+                },
+            },
+        ),
+    )
+    # AgentCore writes the agent's stdout to /aws/bedrock-agentcore/runtimes/<runtime id>-<endpoint>.
+    log_group = stack.format_arn(
+        service="logs",
+        resource="log-group",
+        resource_name=f"/aws/bedrock-agentcore/runtimes/{name}-*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="RuntimeLogGroups",
+            actions=["logs:CreateLogGroup", "logs:DescribeLogStreams"],
+            resources=[log_group],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="RuntimeLogStreams",
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[f"{log_group}:log-stream:*"],
+        )
+    )
+    describe_groups = stack.format_arn(
+        service="logs", resource="log-group", resource_name="*", arn_format=ArnFormat.COLON_RESOURCE_NAME
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(sid="ListLogGroups", actions=["logs:DescribeLogGroups"], resources=[describe_groups])
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="Traces",
+            actions=[
+                "xray:PutTraceSegments",
+                "xray:PutTelemetryRecords",
+                "xray:GetSamplingRules",
+                "xray:GetSamplingTargets",
+            ],
+            resources=["*"],
+        )
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid="RuntimeMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": "bedrock-agentcore"}},
+        )
+    )
+    for resource, reason in (
+        (
+            log_group,
+            "AgentCore names the log group after the runtime id ('<name>-<generated suffix>'), known only "
+            "after the runtime that depends on this role exists; the pattern matches this runtime's groups only.",
+        ),
+        (f"{log_group}:log-stream:*", "AgentCore creates log streams per session in this runtime's log groups."),
+        (
+            describe_groups,
+            "logs:DescribeLogGroups lists groups and takes no narrower resource than log-group:* "
+            "(AgentCore runtime execution-role requirement).",
+        ),
+    ):
+        acknowledge(role, "IAM5", reason, applies_to=f"Resource::{_as_nag_finding(stack, resource)}")
+    acknowledge(
+        role,
+        "IAM5",
+        "X-Ray trace writes and sampling reads, and CloudWatch PutMetricData, support no resource-level "
+        "permissions; metrics are limited to the bedrock-agentcore namespace by condition.",
+        applies_to="Resource::*",
+    )
+    return role
+
+
+def zip_code_runtime(
+    scope: Construct,
+    *,
+    name: str,
+    description: str,
+    role: iam.Role,
+    asset_dir: Path,
+    environment: dict[str, str],
+    read_statement_sid: str = "ReadTheRuntimeCode",
+) -> agentcore.CfnRuntime:
+    """An AgentCore runtime (construct id "Runtime") running the staged `asset_dir` as a zip code asset
+    (construct id "Code") on python3.12, public network, HTTP protocol (which also carries `/ws`), with
+    `role` allowed to read exactly that object."""
+    code = s3_assets.Asset(scope, "Code", path=str(asset_dir))
+    role.add_to_policy(
+        iam.PolicyStatement(
+            sid=read_statement_sid,
+            actions=["s3:GetObject"],
+            resources=[code.bucket.arn_for_objects(code.s3_object_key)],
+        )
+    )
+    runtime = agentcore.CfnRuntime(
+        scope,
+        "Runtime",
+        agent_runtime_name=name,
+        description=description,
+        role_arn=role.role_arn,
+        agent_runtime_artifact=agentcore.CfnRuntime.AgentRuntimeArtifactProperty(
+            code_configuration=agentcore.CfnRuntime.CodeConfigurationProperty(
+                code=agentcore.CfnRuntime.CodeProperty(
+                    s3=agentcore.CfnRuntime.S3LocationProperty(bucket=code.s3_bucket_name, prefix=code.s3_object_key)
+                ),
+                entry_point=[ENTRY_POINT],
+                runtime=PYTHON_RUNTIME,
+            )
+        ),
+        # Public: business tools are the tenant's own HTTPS APIs, and the AWS endpoints are public too.
+        network_configuration=agentcore.CfnRuntime.NetworkConfigurationProperty(network_mode="PUBLIC"),
+        protocol_configuration="HTTP",
+        environment_variables=environment,
+    )
+    # AgentCore reads the code with the role when it creates the runtime: policy first.
+    policy = role.node.try_find_child("DefaultPolicy")
+    if policy is not None:
+        runtime.node.add_dependency(policy)
+    return runtime
+
+
+def foundation_model_arn(stack: Stack, model_id: str, region: str) -> str:
     # Foundation models are AWS-owned: no account in their ARN.
     return stack.format_arn(
         service="bedrock",

@@ -31,7 +31,12 @@ def _only(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def runtime(tenant_template: Template) -> tuple[str, dict[str, Any]]:
-    return _only(tenant_template, "AWS::BedrockAgentCore::Runtime")
+    # The tenant has two runtimes (the agent and the voice bridge): this file is about the agent's.
+    found = tenant_template.find_resources(
+        "AWS::BedrockAgentCore::Runtime", {"Properties": {"AgentRuntimeName": agent_runtime.runtime_name(TENANT)}}
+    )
+    assert len(found) == 1, f"expected the agent's runtime, found {len(found)}"
+    return next(iter(found.items()))
 
 
 @pytest.fixture(scope="module")

@@ -231,7 +231,11 @@ def test_the_worker_outlives_the_agents_turn_deadline_and_may_invoke_only_the_te
     assert worker["Properties"]["Timeout"] == 8 + 20
     variables = worker["Properties"]["Environment"]["Variables"]
     assert (variables["ORATIO_TENANT_ID"], variables["ORATIO_AGENT_QUALIFIER"]) == (TENANT, "live")
-    ((runtime_id, _),) = _resources(tenant_template, "AWS::BedrockAgentCore::Runtime").items()
+    runtime_id = next(
+        logical_id
+        for logical_id, runtime in _resources(tenant_template, "AWS::BedrockAgentCore::Runtime").items()
+        if runtime["Properties"]["AgentRuntimeName"] == "oratio_cozy_comfort"
+    )
     assert variables["ORATIO_AGENT_RUNTIME_ARN"] == {"Fn::GetAtt": [runtime_id, "AgentRuntimeArn"]}
     statements = _statements(tenant_template, _role_of(worker))
     agent = next(s for s in statements if s.get("Sid") == "InvokeTheTenantAgent")

@@ -1,0 +1,273 @@
+"""Composition of the voice bridge runtime: what one call is wired to when deployed.
+
+The `/ws` route calls `build_call_runner()` on its first call (never at import): it reads
+`BridgeRuntimeSettings` from the environment the CDK construct sets (`stacks/constructs/voice_bridge.py`)
+and returns a runner that, for each call, waits for the provider's start message (it carries the call id,
+the audio rate and the webhook's parameters: agent id, caller, voice tier), then runs a `VoiceCall` wired
+to AWS: Nova Sonic over `aws-sdk-bedrock-runtime`, the tenant agent through `AgentCoreAgentClient`, the
+cascaded fallback on Transcribe streaming and Polly, and the DynamoDB conversation recorder and usage
+ledger. The streaming SDK clients are built once per process, on the first call, inside the event loop.
+Tests and the local mode set their own runner with `app.set_call_runner`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentcore.tenant_agent.wiring import ENV_TENANT_CONFIG_PART, join_tenant_config
+from oratio.agent.prompt import PromptBuilder
+from oratio.config import TenantConfig
+from oratio.config.tenant import AgentSettings, Channel
+from oratio.tables import CONVERSATIONS, USAGE
+from oratio.voice_bridge.bridge import CallContext, CallOutcome
+from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
+from oratio.voice_bridge.frames import Start
+from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
+
+# --- Environment variables: the construct writes them, `BridgeRuntimeSettings` reads them.
+ENV_AGENT_RUNTIME_ARN = "ORATIO_AGENT_RUNTIME_ARN"
+ENV_AGENT_QUALIFIER = "ORATIO_AGENT_QUALIFIER"
+ENV_REGION = "ORATIO_AWS_REGION"
+ENV_SONIC_MODEL_ID = "ORATIO_SONIC_MODEL_ID"
+ENV_DEFAULT_AGENT_ID = "ORATIO_DEFAULT_AGENT_ID"
+ENVIRONMENT = {
+    "agent_runtime_arn": ENV_AGENT_RUNTIME_ARN,
+    "agent_qualifier": ENV_AGENT_QUALIFIER,
+    "conversations_table": CONVERSATIONS.env_var,
+    "usage_table": USAGE.env_var,
+    "region": ENV_REGION,
+    "sonic_model_id": ENV_SONIC_MODEL_ID,
+    "default_agent_id": ENV_DEFAULT_AGENT_ID,
+}
+# Parameters the telephony webhook passes on the media stream (Twilio <Parameter>s, Vonage `headers`).
+PARAM_AGENT_ID = "agent_id"
+PARAM_CALLER = "caller"
+PARAM_VOICE_TIER = "voice_tier"
+# A provider sends its start message right after connecting; a socket that does not is not a call.
+START_TIMEOUT_SECONDS = 10.0
+MAX_MESSAGES_BEFORE_START = 8
+
+CallRunner = Callable[
+    [FrameSerializer, Callable[[WireMessage], Awaitable[None]], AsyncIterator[WireMessage]], Awaitable[Any]
+]
+
+
+class WiringError(RuntimeError):
+    """The runtime's environment cannot make calls; the message names the variables to fix."""
+
+
+class CallRefusedError(ValueError):
+    """A media stream that is not a call this bridge can take (no start message, no agent)."""
+
+
+class BridgeRuntimeSettings(BaseModel):
+    """What the bridge runtime reads from its environment on first use (see `ENVIRONMENT`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant_config_json: str = Field(min_length=2)
+    agent_runtime_arn: str = Field(pattern=r"^arn:aws[a-z-]*:bedrock-agentcore:[a-z0-9-]+:\d{12}:runtime/.+")
+    agent_qualifier: str = Field(default="DEFAULT", min_length=1)
+    conversations_table: str = Field(min_length=1)
+    usage_table: str = Field(min_length=1)
+    region: str = Field(min_length=1)
+    sonic_model_id: str = SonicSettings().model_id
+    default_agent_id: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> BridgeRuntimeSettings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, str] = {name: environ[var] for name, var in ENVIRONMENT.items() if environ.get(var)}
+        if f"{ENV_TENANT_CONFIG_PART}0" in environ:
+            values["tenant_config_json"] = join_tenant_config(environ)
+        try:
+            return cls.model_validate(values)
+        except ValidationError as e:
+            problems = "; ".join(
+                f"{_variable(err['loc'])}: {err['msg']}" for err in e.errors(include_url=False, include_input=False)
+            )
+            raise WiringError(f"voice bridge settings are invalid: {problems}") from e
+
+    def tenant(self) -> TenantConfig:
+        try:
+            return TenantConfig.model_validate_json(self.tenant_config_json)
+        except ValidationError as e:
+            raise WiringError(f"{ENV_TENANT_CONFIG_PART}0.. do not hold a valid tenant config: {e}") from e
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    name = str(loc[0]) if loc else ""
+    if name == "tenant_config_json":
+        return f"{ENV_TENANT_CONFIG_PART}0.."
+    return ENVIRONMENT.get(name, "settings")
+
+
+def sonic_tools(agent: AgentSettings) -> tuple[ToolSpec, ...]:
+    """The tools Nova Sonic may call: the agent's enabled built-ins and business tools, with the agent's own
+    descriptions and schemas (the tenant agent runs them; the bridge only relays the request)."""
+    from oratio.agent.tools.builtin import EndCallTool, KnowledgeSearchTool, TransferToHumanTool
+
+    specs: list[ToolSpec] = []
+    for name in agent.tools:
+        if name == "knowledge_search":
+            spec = KnowledgeSearchTool(_RelayOnly()).spec
+        elif name == "transfer_to_human":
+            spec = TransferToHumanTool().spec
+        else:
+            spec = EndCallTool().spec
+        specs.append(ToolSpec(name=spec.name, description=spec.description, input_schema=spec.input_schema))
+    specs += [
+        ToolSpec(name=tool.name, description=tool.description, input_schema=tool.input_schema)
+        for tool in agent.business_tools
+    ]
+    return tuple(specs)
+
+
+class _RelayOnly:
+    """Stands where a retriever would: the bridge reads the knowledge tool's spec and never runs it."""
+
+    async def retrieve(self, query: str, top_k: int) -> list[Any]:
+        raise RuntimeError("the voice bridge does not run tools; the tenant agent does")
+
+
+async def await_start(
+    serializer: FrameSerializer, messages: AsyncIterator[WireMessage]
+) -> tuple[Start, AsyncIterator[WireMessage]]:
+    """Read the stream up to the provider's start message (with a fresh serializer of the same kind) and
+    return it with the stream as it was: every message read is replayed first, so the call sees them all."""
+    peek = type(serializer)()
+    seen: list[WireMessage] = []
+    start: Start | None = None
+    try:
+        async with asyncio.timeout(START_TIMEOUT_SECONDS):
+            while start is None and len(seen) < MAX_MESSAGES_BEFORE_START:
+                message = await anext(messages, None)
+                if message is None:
+                    break
+                seen.append(message)
+                frame = peek.deserialize(message)
+                if isinstance(frame, Start):
+                    start = frame
+    except TimeoutError as e:
+        raise CallRefusedError(f"no start message within {START_TIMEOUT_SECONDS:g} s") from e
+    except WireFormatError as e:
+        raise CallRefusedError(f"the stream did not start like a call: {e}") from e
+    if start is None:
+        raise CallRefusedError(f"no start message in the first {len(seen)} messages")
+
+    async def replayed() -> AsyncIterator[WireMessage]:
+        for message in seen:
+            yield message
+        async for message in messages:
+            yield message
+
+    return start, replayed()
+
+
+class BridgeRuntime:
+    """The deployed bridge's shared parts (clients, tenant, tools) and the per-call runner."""
+
+    def __init__(self, settings: BridgeRuntimeSettings) -> None:
+        from agentcore.tenant_agent.client import AgentCoreAgentClient
+        from oratio.adapters import polly
+        from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
+
+        self.settings = settings
+        self.tenant = settings.tenant()
+        self.system_prompt = PromptBuilder(self.tenant).static_system_text(Channel.VOICE)
+        self.tools = sonic_tools(self.tenant.agent)
+        self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
+        self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
+        self.ledger = DynamoDBBudgetLedger(settings.usage_table)
+        # One Polly client for every call (boto3 clients are thread-safe; building one per call would block the
+        # event loop on botocore's loaders); each call's synthesizer picks its tier's voice.
+        self.polly_client = polly.polly_client(settings.region)
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = asyncio.Lock()
+
+    def sonic_settings(self) -> SonicSettings:
+        return SonicSettings(
+            model_id=self.settings.sonic_model_id, region=self.settings.region, voice_id=self.tenant.voice.voice_id
+        )
+
+    def bridge_settings(self, start: Start) -> BridgeSettings:
+        agent_id = start.parameters.get(PARAM_AGENT_ID) or self.settings.default_agent_id
+        if not agent_id:
+            raise CallRefusedError(
+                f"the stream names no {PARAM_AGENT_ID!r} parameter and {ENV_DEFAULT_AGENT_ID} is not set"
+            )
+        return BridgeSettings(
+            tenant_id=self.tenant.tenant_id,
+            agent_id=agent_id,
+            system_prompt=self.system_prompt,
+            tools=self.tools,
+            sample_rate=start.sample_rate,
+            sonic=self.sonic_settings(),
+            apology_text=self.tenant.unavailable_message,
+        )
+
+    async def _speech_clients(self) -> tuple[Any, Any]:
+        """Nova Sonic and Transcribe streaming clients: built once, in the running loop (they are async)."""
+        async with self._clients_lock:
+            if not self._clients:
+                from oratio.adapters import nova_sonic, transcribe_streaming
+
+                self._clients["sonic"] = await nova_sonic.build_client(self.sonic_settings())
+                self._clients["transcribe"] = await transcribe_streaming.build_client(self.settings.region)
+        return self._clients["sonic"], self._clients["transcribe"]
+
+    async def run_call(
+        self,
+        serializer: FrameSerializer,
+        send: Callable[[WireMessage], Awaitable[None]],
+        messages: AsyncIterator[WireMessage],
+    ) -> CallOutcome:
+        from oratio.adapters.nova_sonic import NovaSonicSessionFactory
+        from oratio.adapters.polly import PollySynthesizer
+        from oratio.adapters.transcribe_streaming import TranscribeStreamingRecognizer
+        from oratio.voice_bridge.bridge import VoiceCall
+        from oratio.voice_bridge.cascaded import CascadedSessionFactory
+        from oratio.voice_bridge.ports import SpeechSessionFactory
+
+        start, messages = await await_start(serializer, messages)
+        settings = self.bridge_settings(start)
+        voice = self.tenant.voice
+        tier = voice.tiers.get(start.parameters.get(PARAM_VOICE_TIER, ""), voice.tiers[voice.default_tier])
+        sonic_client, transcribe_client = await self._speech_clients()
+        synthesizer = PollySynthesizer(tier, language_code=voice.language, client=self.polly_client)
+        recognizer = TranscribeStreamingRecognizer(transcribe_client, language_code=voice.language)
+
+        def ladder(context: CallContext) -> list[SpeechSessionFactory]:
+            return [
+                NovaSonicSessionFactory(sonic_client, settings.sonic, settings.sample_rate),
+                CascadedSessionFactory(
+                    settings,
+                    recognizer,
+                    self.agent,
+                    synthesizer,
+                    call_id=lambda: context.call_id,
+                    customer=context.customer,
+                ),
+            ]
+
+        call = VoiceCall(
+            settings,
+            serializer,
+            send,
+            ladder=ladder,
+            agent=self.agent,
+            synthesizer=synthesizer,
+            recorder=self.recorder,
+            ledger=self.ledger,
+        )
+        return await call.run(messages)
+
+
+def build_call_runner(settings: BridgeRuntimeSettings | None = None) -> CallRunner:
+    """The deployed call runner, from `settings` or the process environment."""
+    return BridgeRuntime(settings or BridgeRuntimeSettings.from_environ()).run_call

@@ -1,0 +1,235 @@
+"""Telephony call webhook Lambda (behind a Lambda function URL): Twilio and Vonage ask it what to do with an
+inbound call to a number the tenant holds with them.
+
+Thin edge: verify the provider's signature (secrets from Secrets Manager, read on first use and cached),
+parse the call, let `CallWebhook` run the call router's checks, answer in the provider's format.
+
+- `POST /twilio/voice`: TwiML. Route `agent` → `<Dial>` the tenant's Amazon Connect number, so the caller
+  reaches the AI agent on the Connect path: Twilio's `<Stream url>` takes no query string, so it cannot
+  carry the presigned session URL the bridge's AgentCore runtime needs, and no relay is deployed (see
+  `oratio/voice_bridge/webhooks.py`). Closed / paused / unavailable → `<Say>` the tenant's message, `<Hangup/>`.
+- `GET|POST /vonage/answer`: an NCCO. Route `agent` → `connect` the call's audio (L16 16 kHz) to a presigned
+  `wss://` URL of a session of the tenant's voice bridge runtime (SigV4 query auth, 300 s, session = call
+  uuid). Other routes → `talk` the message; the call ends when the NCCO does.
+- `GET|POST /vonage/event`: closes the call's session (and frees its slot) when Vonage reports it over.
+
+A request whose signature does not verify gets 403 and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from functools import cache
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json
+
+from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner
+from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore, dynamodb_client
+from oratio.domain.calls import CallRouter
+from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.observability import logger, metrics, tracer
+from oratio.ports import Clock, SystemClock
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.voice_bridge.webhooks import (
+    ENV_BRIDGE_QUALIFIER,
+    ENV_BRIDGE_RUNTIME_ARN,
+    ENV_CONNECT_NUMBER,
+    ENV_LANGUAGE,
+    ENV_SAY_VOICE,
+    ENV_TWILIO_SECRET,
+    ENV_VONAGE_SECRET,
+    CallWebhook,
+    SignatureError,
+    WebhookError,
+    twilio_call,
+    verify_twilio,
+    verify_vonage,
+    vonage_call,
+)
+
+SECRET_MAX_AGE_SECONDS = 300  # a rotated provider secret is picked up within five minutes
+XML = "text/xml"
+
+# The webhook's clock. Tests replace it before the first invocation.
+clock: Clock = SystemClock()
+
+
+class WebhookSettings(BaseModel):
+    """The webhook's environment; read on first invocation, not at import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents_table: str = Field(min_length=1)
+    conversations_table: str = Field(min_length=1)
+    tenant_state_table: str = Field(min_length=1)
+    routing_profile: Json[RoutingProfile]
+    bridge_runtime_arn: str = Field(min_length=1)
+    bridge_qualifier: str = Field(min_length=1)
+    connect_number: str = Field(pattern=r"^\+[1-9]\d{1,14}$")
+    twilio_secret: str = Field(min_length=1)
+    vonage_secret: str = Field(min_length=1)
+    say_voice: str = Field(min_length=1)
+    language: str = Field(min_length=2)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
+        env = os.environ if environ is None else environ
+        return cls.model_validate(
+            {
+                "agents_table": env.get(AGENTS.env_var),
+                "conversations_table": env.get(CONVERSATIONS.env_var),
+                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
+                "bridge_runtime_arn": env.get(ENV_BRIDGE_RUNTIME_ARN),
+                "bridge_qualifier": env.get(ENV_BRIDGE_QUALIFIER),
+                "connect_number": env.get(ENV_CONNECT_NUMBER),
+                "twilio_secret": env.get(ENV_TWILIO_SECRET),
+                "vonage_secret": env.get(ENV_VONAGE_SECRET),
+                "say_voice": env.get(ENV_SAY_VOICE),
+                "language": env.get(ENV_LANGUAGE),
+            }
+        )
+
+
+@cache
+def settings() -> WebhookSettings:
+    return WebhookSettings.from_environ()
+
+
+@cache
+def build_webhook() -> CallWebhook:
+    """The use case with DynamoDB adapters and the bridge presigner, built once per container."""
+    config = settings()
+    client = dynamodb_client()
+    profile = config.routing_profile
+    sessions = DynamoDBCallSessionStore(
+        config.conversations_table, config.tenant_state_table, retention_days=profile.retention_days, client=client
+    )
+    router = CallRouter(
+        profile=profile,
+        agents=DynamoDBAgentDirectory(config.agents_table, client=client),
+        sessions=sessions,
+        clock=clock,
+    )
+    presigner = AgentCoreWebSocketPresigner(config.bridge_runtime_arn, qualifier=config.bridge_qualifier)
+    return CallWebhook(
+        router,
+        sessions,
+        clock,
+        presigner.url,
+        connect_number=config.connect_number,
+        say_voice=config.say_voice,
+        language=config.language,
+    )
+
+
+def _secret(name: str) -> str:
+    # Powertools caches the value for max_age: one Secrets Manager call per container and five minutes.
+    return str(parameters.get_secret(name, max_age=SECRET_MAX_AGE_SECONDS))
+
+
+app = LambdaFunctionUrlResolver()
+
+
+def _body() -> bytes:
+    event = app.current_event
+    body = event.decoded_body or ""
+    return body.encode() if isinstance(body, str) else body
+
+
+def _public_url() -> str:
+    """The URL the provider requested, exactly (Twilio signs it): host, path and query string."""
+    event = app.current_event
+    raw = event.raw_event
+    host = event.headers.get("host") or event.request_context.domain_name
+    query = raw.get("rawQueryString") or ""
+    return f"https://{host}{raw.get('rawPath', '/')}" + (f"?{query}" if query else "")
+
+
+def _vonage_params() -> dict[str, Any]:
+    """Vonage's fields: the query string on GET, the JSON body on POST."""
+    body = _body()
+    if app.current_event.http_method.upper() == "POST" and body:
+        try:
+            data = json.loads(body)
+        except ValueError as e:
+            raise WebhookError("the Vonage request body is not JSON") from e
+        if not isinstance(data, dict):
+            raise WebhookError("the Vonage request body is not a JSON object")
+        return data
+    return dict(app.current_event.query_string_parameters or {})
+
+
+def _verify_vonage() -> None:
+    verify_vonage(
+        app.current_event.headers.get("authorization"),
+        _secret(settings().vonage_secret),
+        now=time.time(),
+        body=_body() or None,
+    )
+
+
+@app.post("/twilio/voice")
+def twilio_voice() -> Response[str]:
+    params = parse_qsl(_body().decode(), keep_blank_values=True)
+    verify_twilio(
+        _secret(settings().twilio_secret),
+        _public_url(),
+        params,
+        app.current_event.headers.get("x-twilio-signature"),
+    )
+    decision, twiml = build_webhook().twilio(twilio_call(dict(params)))
+    _count("twilio", decision.route.value)
+    return Response(status_code=HTTPStatus.OK, content_type=XML, body=twiml)
+
+
+@app.route("/vonage/answer", method=["GET", "POST"])
+def vonage_answer() -> Response[str]:
+    _verify_vonage()
+    decision, ncco = build_webhook().vonage(vonage_call(_vonage_params()))
+    _count("vonage", decision.route.value)
+    return Response(status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=json.dumps(ncco))
+
+
+@app.route("/vonage/event", method=["GET", "POST"])
+def vonage_event() -> Response[str]:
+    _verify_vonage()
+    closed = build_webhook().vonage_event(_vonage_params())
+    return Response(
+        status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=json.dumps({"closed": closed})
+    )
+
+
+def _count(provider: str, route: str) -> None:
+    metrics.add_metric(name="TelephonyCallsAnswered", unit=MetricUnit.Count, value=1)
+    logger.info("telephony call answered", extra={"provider": provider, "route": route})
+
+
+@app.exception_handler(SignatureError)  # type: ignore[untyped-decorator]
+def _forbidden(error: SignatureError) -> Response[str]:
+    metrics.add_metric(name="TelephonyWebhookSignatureRejected", unit=MetricUnit.Count, value=1)
+    logger.warning("telephony webhook refused: bad signature", extra={"problem": str(error)})
+    return Response(status_code=HTTPStatus.FORBIDDEN, content_type=content_types.TEXT_PLAIN, body="Forbidden")
+
+
+@app.exception_handler(WebhookError)  # type: ignore[untyped-decorator]
+def _bad_request(error: WebhookError) -> Response[str]:
+    logger.warning("telephony webhook refused: bad request", extra={"problem": str(error)})
+    return Response(status_code=HTTPStatus.BAD_REQUEST, content_type=content_types.TEXT_PLAIN, body=str(error))
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

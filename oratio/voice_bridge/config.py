@@ -1,0 +1,87 @@
+"""The bridge's settings and Nova Sonic prices: validated config with every default in one place."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from oratio.voice_bridge.audio import TELEPHONY_RATE
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SonicPrices(_Config):
+    """USD per 1,000 tokens (Nova 2 Sonic on-demand list prices at the time of writing; override per region)."""
+
+    speech_input_per_1k: float = Field(default=0.0030, ge=0)
+    speech_output_per_1k: float = Field(default=0.0120, ge=0)
+    text_input_per_1k: float = Field(default=0.00033, ge=0)
+    text_output_per_1k: float = Field(default=0.00275, ge=0)
+
+    def cost_usd(self, speech_in: int, text_in: int, speech_out: int, text_out: int) -> float:
+        return (
+            speech_in * self.speech_input_per_1k
+            + text_in * self.text_input_per_1k
+            + speech_out * self.speech_output_per_1k
+            + text_out * self.text_output_per_1k
+        ) / 1000
+
+
+class ToolSpec(_Config):
+    """A tool the speech model may call; the tenant agent runs it (a `ToolRequest`)."""
+
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1)
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class SonicSettings(_Config):
+    """How a Nova Sonic session is opened."""
+
+    model_id: str = "amazon.nova-2-sonic-v1:0"
+    region: str = "us-east-1"
+    endpoint_uri: str | None = Field(default=None, description="override, e.g. the local stand-in's https URL")
+    voice_id: str = "tiffany"
+    max_tokens: int = Field(default=1024, ge=1)
+    temperature: float = Field(default=0.7, ge=0, le=1)
+    top_p: float = Field(default=0.9, ge=0, le=1)
+    # Nova 2 Sonic only; None leaves turnDetectionConfiguration out (Nova Sonic v1).
+    endpointing_sensitivity: Literal["HIGH", "MEDIUM", "LOW"] | None = "MEDIUM"
+    open_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Session renewal: Nova Sonic ends a session after about 8 minutes. The bridge renews at the first
+    # turn boundary after `renew_after_seconds`, and regardless of turns at `force_renew_after_seconds`.
+    renew_after_seconds: float = Field(default=420.0, gt=0)
+    force_renew_after_seconds: float = Field(default=460.0, gt=0)
+    history_max_chars: int = Field(default=20_000, ge=0, description="conversation carried into a renewed session")
+
+    @model_validator(mode="after")
+    def _renewal_order(self) -> SonicSettings:
+        if self.force_renew_after_seconds < self.renew_after_seconds:
+            raise ValueError("force_renew_after_seconds must not be less than renew_after_seconds")
+        return self
+
+
+class BridgeSettings(_Config):
+    """One call's bridge: who it speaks for and how it behaves."""
+
+    tenant_id: str = Field(min_length=3, max_length=40)
+    agent_id: str = Field(min_length=1, max_length=64)
+    system_prompt: str = Field(min_length=1)
+    tools: tuple[ToolSpec, ...] = ()
+    sample_rate: int = TELEPHONY_RATE
+    sonic: SonicSettings = SonicSettings()
+    prices: SonicPrices = SonicPrices()
+    holding_line: str = "One moment while I check that for you."
+    holding_after_seconds: float = Field(default=1.5, ge=0)
+    tool_timeout_seconds: float = Field(default=10.0, gt=0)
+    failover_replay_seconds: float = Field(
+        default=0.5, ge=0, le=5, description="caller audio replayed into the next session when one dies"
+    )
+    apology_text: str = "Sorry, we're having trouble right now. Please call back in a few minutes."
+    # Outbound pacing: keep at most this much audio ahead of the caller's playback, so a barge-in has
+    # little to clear at the provider. `playback_speed` > 1 only in tests (simulated time).
+    playback_lead_seconds: float = Field(default=0.1, ge=0)
+    playback_speed: float = Field(default=1.0, gt=0)

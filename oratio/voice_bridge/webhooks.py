@@ -1,0 +1,295 @@
+"""The telephony providers' call webhooks, as plain logic: who is calling (parsed from the provider's
+request), is the request really from the provider (its signature), and what the provider is told to do
+with the call (TwiML for Twilio, an NCCO for Vonage) once the call router has decided.
+
+Twilio signs with `X-Twilio-Signature`: base64 HMAC-SHA1, keyed with the account's auth token, over the full
+URL Twilio requested followed by every POST parameter's name and value, sorted by name. Vonage signs
+callbacks with a JWT (HS256, keyed with the account's signature secret) in `Authorization: Bearer`, whose
+`payload_hash` claim is the SHA-256 of the request body when there is one.
+
+Why Twilio does not stream into the bridge: Twilio's `<Stream url>` must be a bare `wss://` URL (no query
+string; parameters go in `<Parameter>` elements), while AgentCore authenticates a WebSocket either by a
+SigV4-presigned URL (query string) or by SigV4/OAuth headers that Twilio cannot add. So a presigned session
+URL cannot be handed to Twilio. Until a relay exists (it would have to be a long-running WebSocket service
+outside Lambda and AgentCore's own authentication), a Twilio call that the router accepts is `<Dial>`ed to
+the tenant's Amazon Connect number: the caller reaches the same AI agent on the Connect path. Vonage's NCCO
+`connect` takes any `wss://` URI, so Vonage calls stream straight into the bridge.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
+from xml.sax.saxutils import escape, quoteattr
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from oratio.domain.calls import CallRouter, InboundCall
+from oratio.domain.routing import Route, RouteReason, RoutingDecision
+
+if TYPE_CHECKING:
+    from oratio.ports import CallSessionStore, Clock
+
+logger = logging.getLogger(__name__)
+
+# The webhook Lambda's environment: `stacks/constructs/voice_bridge.py` writes it, the handler reads it.
+ENV_BRIDGE_RUNTIME_ARN = "ORATIO_VOICE_BRIDGE_RUNTIME_ARN"
+ENV_BRIDGE_QUALIFIER = "ORATIO_VOICE_BRIDGE_QUALIFIER"
+ENV_CONNECT_NUMBER = "ORATIO_CONNECT_PHONE_NUMBER"
+ENV_TWILIO_SECRET = "ORATIO_TWILIO_AUTH_TOKEN_SECRET"  # noqa: S105 - names the variable holding the secret's ARN
+ENV_VONAGE_SECRET = "ORATIO_VONAGE_SIGNATURE_SECRET"  # noqa: S105 - names the variable holding the secret's ARN
+ENV_SAY_VOICE = "ORATIO_SAY_VOICE"
+ENV_LANGUAGE = "ORATIO_VOICE_LANGUAGE"
+VONAGE_CONTENT_TYPE = "audio/l16;rate=16000"
+# A signed Vonage callback older (or newer) than this is refused: it may be a replay.
+VONAGE_MAX_TOKEN_AGE_SECONDS = 300
+_DIGITS = re.compile(r"^\+?[1-9]\d{1,14}$")
+
+
+class WebhookError(ValueError):
+    """A webhook request this service must refuse; the message says what is wrong (never a secret)."""
+
+
+class SignatureError(WebhookError):
+    """The request is not signed by the provider (missing, malformed or wrong signature)."""
+
+
+class ProviderCall(BaseModel):
+    """An inbound call as a telephony provider announces it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Literal["twilio", "vonage"]
+    call_id: str = Field(min_length=1, max_length=256)
+    dialed_number: str
+    caller_number: str | None = None
+
+    def inbound(self) -> InboundCall:
+        """The call as the call router takes it (the same checks as a Connect contact)."""
+        return InboundCall(
+            contact_id=self.call_id,
+            channel="voice",
+            dialed_number=self.dialed_number,
+            caller_number=self.caller_number,
+        )
+
+
+def e164(number: str, *, field: str) -> str:
+    """`number` in E.164 ("+" and digits): Vonage sends numbers without the plus."""
+    cleaned = number.strip().replace(" ", "")
+    if not _DIGITS.match(cleaned):
+        raise WebhookError(f"{field} {number!r} is not a phone number in E.164 form")
+    return cleaned if cleaned.startswith("+") else f"+{cleaned}"
+
+
+def _caller(number: str | None) -> str | None:
+    # Withheld or anonymous callers come as "anonymous", "Restricted", "" ...: not an error, just unknown.
+    if not number:
+        return None
+    try:
+        return e164(number, field="caller")
+    except WebhookError:
+        return None
+
+
+# ------------------------------------------------------------------------------------------- Twilio
+def twilio_signature(auth_token: str, url: str, params: Iterable[tuple[str, str]]) -> str:
+    data = url + "".join(f"{name}{value}" for name, value in sorted(params, key=lambda p: p[0]))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def verify_twilio(auth_token: str, url: str, params: Iterable[tuple[str, str]], signature: str | None) -> None:
+    if not signature:
+        raise SignatureError("the X-Twilio-Signature header is missing")
+    expected = twilio_signature(auth_token, url, params)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise SignatureError("the X-Twilio-Signature does not match this URL and these parameters")
+
+
+def twilio_call(params: Mapping[str, str]) -> ProviderCall:
+    """Twilio's voice webhook form: `CallSid`, `To` (the dialed number), `From` (the caller)."""
+    missing = [name for name in ("CallSid", "To") if not params.get(name)]
+    if missing:
+        raise WebhookError(f"the Twilio request lacks {', '.join(missing)}")
+    return ProviderCall(
+        provider="twilio",
+        call_id=params["CallSid"],
+        dialed_number=e164(params["To"], field="To"),
+        caller_number=_caller(params.get("From")),
+    )
+
+
+def twiml_answer(decision: RoutingDecision, *, connect_number: str, voice: str, language: str) -> str:
+    """TwiML for the router's decision: the agent route dials the tenant's Amazon Connect number (see the
+    module docstring for why not a media stream); every other route speaks its message and hangs up."""
+    if decision.route is Route.AGENT:
+        body = f"<Dial>{escape(connect_number)}</Dial>"
+    else:
+        body = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say><Hangup/>"
+    return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
+
+
+# ------------------------------------------------------------------------------------------- Vonage
+def _b64url(segment: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise SignatureError("the Vonage token is not valid base64url") from e
+
+
+def verify_vonage(authorization: str | None, secret: str, *, now: float, body: bytes | None = None) -> dict[str, Any]:
+    """Check a signed Vonage callback (HS256 JWT in `Authorization: Bearer`) and return its claims."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise SignatureError("the Authorization header with Vonage's signed token is missing")
+    token = authorization.removeprefix("Bearer ").strip()
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise SignatureError("the Vonage token is not a JWT")
+    header_b64, claims_b64, signature_b64 = parts
+    try:
+        header = json.loads(_b64url(header_b64))
+        claims = json.loads(_b64url(claims_b64))
+    except ValueError as e:
+        raise SignatureError("the Vonage token is not readable JSON") from e
+    if not isinstance(header, dict) or header.get("alg") != "HS256":
+        raise SignatureError("the Vonage token must be signed with HS256")
+    expected = hmac.new(secret.encode(), f"{header_b64}.{claims_b64}".encode(), hashlib.sha256).digest()
+    if not hmac.compare_digest(expected, _b64url(signature_b64)):
+        raise SignatureError("the Vonage token's signature does not match the signature secret")
+    if not isinstance(claims, dict):
+        raise SignatureError("the Vonage token's claims are not an object")
+    issued = claims.get("iat")
+    if not isinstance(issued, int | float) or abs(now - issued) > VONAGE_MAX_TOKEN_AGE_SECONDS:
+        raise SignatureError("the Vonage token is expired or not yet valid")
+    expires = claims.get("exp")
+    if isinstance(expires, int | float) and now > expires:
+        raise SignatureError("the Vonage token is expired")
+    payload_hash = str(claims.get("payload_hash", ""))
+    if body and payload_hash and not hmac.compare_digest(payload_hash, hashlib.sha256(body).hexdigest()):
+        raise SignatureError("the request body does not match the token's payload_hash")
+    return claims
+
+
+def vonage_call(params: Mapping[str, Any]) -> ProviderCall:
+    """Vonage's answer webhook (query or JSON body): `uuid`, `to` (the dialed number), `from` (the caller)."""
+    missing = [name for name in ("uuid", "to") if not params.get(name)]
+    if missing:
+        raise WebhookError(f"the Vonage request lacks {', '.join(missing)}")
+    return ProviderCall(
+        provider="vonage",
+        call_id=str(params["uuid"]),
+        dialed_number=e164(str(params["to"]), field="to"),
+        caller_number=_caller(str(params.get("from") or "")),
+    )
+
+
+def ncco_answer(
+    decision: RoutingDecision, call: ProviderCall, *, stream_url: str | None, language: str
+) -> list[dict[str, Any]]:
+    """The NCCO for the router's decision: the agent route connects the call's audio (L16 16 kHz) to the
+    bridge's presigned session URL, with the call's parameters as the first message's headers; every other
+    route speaks its message (the call ends when the NCCO runs out)."""
+    if decision.route is Route.AGENT and stream_url:
+        headers = {"call_uuid": call.call_id, "agent_id": decision.agent_id or "", "voice_tier": decision.voice_tier}
+        if call.caller_number:
+            headers["caller"] = call.caller_number
+        return [
+            {
+                "action": "connect",
+                "endpoint": [
+                    {
+                        "type": "websocket",
+                        "uri": stream_url,
+                        "content-type": VONAGE_CONTENT_TYPE,
+                        "headers": headers,
+                    }
+                ],
+            }
+        ]
+    return [{"action": "talk", "text": decision.message, "language": language}]
+
+
+# ------------------------------------------------------------------------------------------ use case
+# Vonage call statuses after which the call is over (its event webhook reports them).
+VONAGE_FINAL_STATUSES = frozenset({"completed", "busy", "cancelled", "failed", "rejected", "timeout", "unanswered"})
+FORWARDED_TO_CONNECT = "forwarded_to_connect"
+
+
+class CallWebhook:
+    """Answers a provider's call webhook after the call router's checks (agent status, hours, limits: the
+    same `CallRouter` the Connect path uses, so a media-stream call holds a slot like any other call).
+
+    `presign(call_id)` gives the bridge session URL for a Vonage call. A Twilio call's session is closed as
+    soon as it is answered: it is either hung up or forwarded to Amazon Connect, whose own router then counts
+    it. A Vonage call's session is closed when its event webhook reports a final status.
+    """
+
+    def __init__(
+        self,
+        router: CallRouter,
+        sessions: CallSessionStore,
+        clock: Clock,
+        presign: Callable[[str], str],
+        *,
+        connect_number: str,
+        say_voice: str,
+        language: str,
+    ) -> None:
+        self._router = router
+        self._sessions = sessions
+        self._clock = clock
+        self._presign = presign
+        self.connect_number = connect_number
+        self.say_voice = say_voice
+        self.language = language
+
+    @property
+    def tenant_id(self) -> str:
+        return self._router.profile.tenant_id
+
+    def _route(self, call: ProviderCall) -> RoutingDecision:
+        try:
+            return self._router.route(call.inbound())
+        except Exception:  # the data layer or a bug: the caller still hears the tenant's unavailable message
+            logger.exception("call webhook: routing failed", extra={"provider": call.provider})
+            return RoutingDecision.failure(RouteReason.INTERNAL_ERROR, self._router.profile)
+
+    def _close(self, call_id: str, outcome: str) -> None:
+        try:
+            self._sessions.close(self.tenant_id, call_id, self._clock.now(), outcome=outcome)
+        except Exception:  # a stuck slot is repaired by the session's expiry; the caller must not wait on it
+            logger.exception("call webhook: closing the session failed", extra={"outcome": outcome})
+
+    def twilio(self, call: ProviderCall) -> tuple[RoutingDecision, str]:
+        decision = self._route(call)
+        self._close(call.call_id, FORWARDED_TO_CONNECT if decision.route is Route.AGENT else decision.reason.value)
+        twiml = twiml_answer(decision, connect_number=self.connect_number, voice=self.say_voice, language=self.language)
+        return decision, twiml
+
+    def vonage(self, call: ProviderCall) -> tuple[RoutingDecision, list[dict[str, Any]]]:
+        decision = self._route(call)
+        stream_url: str | None = None
+        if decision.route is Route.AGENT:
+            try:
+                stream_url = self._presign(call.call_id)
+            except Exception:
+                logger.exception("call webhook: the bridge session URL could not be signed")
+                decision = RoutingDecision.failure(RouteReason.MISCONFIGURED, self._router.profile)
+                self._close(call.call_id, decision.reason.value)
+        return decision, ncco_answer(decision, call, stream_url=stream_url, language=self.language)
+
+    def vonage_event(self, params: Mapping[str, Any]) -> bool:
+        """Close the call's session when Vonage reports it over; True if this event closed one."""
+        status, call_id = str(params.get("status", "")), str(params.get("uuid", ""))
+        if status not in VONAGE_FINAL_STATUSES or not call_id:
+            return False
+        self._close(call_id, f"vonage_{status}")
+        return True

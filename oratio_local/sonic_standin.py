@@ -1,0 +1,548 @@
+"""A local stand-in for Amazon Nova Sonic's bidirectional stream, for tests and local spoken calls.
+
+It speaks the real wire protocol, so the bridge is driven through the real `aws-sdk-bedrock-runtime`
+client: HTTP/2 over TLS on 127.0.0.1 (hypercorn, with a throw-away certificate authority from `trustme`
+that the client is told to trust), `POST /model/{modelId}/invoke-with-bidirectional-stream`, and AWS
+event-stream framing (`application/vnd.amazon.eventstream`, encoded and decoded with
+`smithy-aws-event-stream`, the library the SDK itself uses). Each input event arrives SigV4-signed in an
+envelope (`:date`, `:chunk-signature`); the signature is not checked, the framing and order are.
+
+What it is not: a speech model. It follows a `Scenario`: it detects the caller's turns by audio energy
+(voiced 20 ms frames, then `silence_ms` of quiet, measured in audio time so tests are deterministic), and
+answers each with the scripted ASR transcript, optional toolUse (then waits for the TOOL result), a
+SPECULATIVE text preview, audio (a tone, sent faster than real time as Sonic does), the FINAL text, and a
+usageEvent. Caller speech during the audio is a barge-in: it stops and reports the interruption. It can
+also refuse to open, fail mid-call and expire sessions, as the real service does.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import base64
+import contextlib
+import io
+import json
+import logging
+import math
+import socket
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trustme
+from hypercorn.asyncio import serve
+from hypercorn.config import Config as HypercornConfig
+from pydantic import BaseModel, ConfigDict, Field
+from smithy_aws_event_stream.events import Event, EventMessage
+
+logger = logging.getLogger(__name__)
+
+FRAME_MS = 20
+VOICE_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as speech
+EVENT_STREAM = b"application/vnd.amazon.eventstream"
+PATH_SUFFIX = "/invoke-with-bidirectional-stream"
+DRAIN_SECONDS = 2.0
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class ToolUse(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class Turn(BaseModel):
+    """What the stand-in 'hears' and says for one caller turn. `{tool_result}` in `reply` is replaced by
+    the TOOL content the bridge sends back."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    heard: str
+    reply: str
+    tool: ToolUse | None = None
+    reply_seconds: float = Field(default=0.6, gt=0)
+
+
+class Scenario(BaseModel):
+    """A scripted Sonic. Turns are consumed across sessions (a renewed session continues the script)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turns: list[Turn] = Field(default_factory=list)
+    silence_ms: int = 200
+    speed: float = Field(default=8.0, gt=0, description="audio is sent this many times faster than real time")
+    refuse_sessions: set[int] = Field(default_factory=set, description="session numbers (1-based) refused at open")
+    refuse_all_after: int | None = Field(default=None, description="refuse every session after this number")
+    fail_after_turns: int | None = Field(default=None, description="modelStreamErrorException after N turns")
+    expire_after_seconds: float | None = Field(default=None, description="session ends with an error after this")
+    tool_wait_seconds: float = 5.0
+    sample_rate: int = 8_000
+
+
+@dataclass
+class SessionLog:
+    """What one session received and sent: the tests' evidence."""
+
+    number: int
+    model_id: str
+    signed: bool = False
+    events: list[str] = field(
+        default_factory=list
+    )  # input event names in order (contentStart as "contentStart:TYPE:ROLE")
+    history: list[tuple[str, str]] = field(default_factory=list)
+    system_prompt: str = ""
+    tools: list[str] = field(default_factory=list)
+    audio_rate: int | None = None
+    audio_bytes: int = 0
+    tool_results: dict[str, str] = field(default_factory=dict)
+    turns_answered: int = 0
+    interrupted: int = 0
+    closed_cleanly: bool = False
+    refused: bool = False
+
+
+class SonicStandIn:
+    """Run with `async with SonicStandIn(scenario) as sonic:`; point the SDK at `sonic.endpoint` and trust
+    `sonic.ca_file`."""
+
+    def __init__(self, scenario: Scenario | None = None) -> None:
+        self.scenario = scenario or Scenario()
+        self.sessions: list[SessionLog] = []
+        self._next_turn = 0
+        self._dir = tempfile.TemporaryDirectory(prefix="sonic-standin-")
+        self._shutdown = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        return Path(self._dir.name) / "ca.pem"
+
+    async def __aenter__(self) -> SonicStandIn:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        folder = Path(self._dir.name)
+        cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        config = HypercornConfig()
+        config.bind = [f"127.0.0.1:{self.port}"]
+        config.certfile = config.keyfile = str(folder / "server.pem")
+        config.alpn_protocols = ["h2"]
+        config.accesslog = None
+        config.errorlog = logging.getLogger("oratio_local.sonic_standin.server")
+        config.errorlog.setLevel(logging.CRITICAL)
+        self._task = asyncio.create_task(serve(self._app, config, shutdown_trigger=self._shutdown.wait))  # type: ignore[arg-type]
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.close()
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("the Sonic stand-in did not start")
+
+    async def stop(self) -> None:
+        self._shutdown.set()
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, 5)
+        self._dir.cleanup()
+
+    def take_turn(self) -> Turn | None:
+        if self._next_turn >= len(self.scenario.turns):
+            return None
+        turn = self.scenario.turns[self._next_turn]
+        self._next_turn += 1
+        return turn
+
+    # --------------------------------------------------------------------------------- ASGI
+    async def _app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        path = str(scope.get("path", ""))
+        if scope["type"] != "http" or scope["method"] != "POST" or not path.endswith(PATH_SUFFIX):
+            await _plain(send, 404, b'{"message":"not found"}')
+            return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        log = SessionLog(
+            number=len(self.sessions) + 1,
+            model_id=path.removeprefix("/model/").removesuffix(PATH_SUFFIX),
+            signed=headers.get("authorization", "").startswith("AWS4-HMAC-SHA256")
+            and headers.get("x-amz-content-sha256") == "STREAMING-AWS4-HMAC-SHA256-EVENTS",
+        )
+        self.sessions.append(log)
+        scenario = self.scenario
+        if log.number in scenario.refuse_sessions or (
+            scenario.refuse_all_after is not None and log.number > scenario.refuse_all_after
+        ):
+            log.refused = True
+            # The body stays open until the client is done with its side: hypercorn drops a stream whose
+            # response completed and then fails the whole connection on the client's next data frame.
+            await _plain(
+                send,
+                503,
+                b'{"message":"Service unavailable (stand-in)"}',
+                error="ServiceUnavailableException",
+                more=True,
+            )
+            await _drain(receive)
+            with contextlib.suppress(Exception):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", EVENT_STREAM)]})
+        session = _Session(self, log, send)
+        await session.run(receive)
+
+
+async def _plain(send: Send, status: int, body: bytes, error: str | None = None, *, more: bool = False) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if error:
+        headers.append((b"x-amzn-errortype", error.encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": more})
+
+
+async def _drain(receive: Receive) -> None:
+    """Read the request until the stream closes: hypercorn's HTTP/2 connection fails if a stream's app
+    returns while the client is still sending on it."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+
+def rms(pcm: bytes) -> float:
+    """Root-mean-square level of PCM16 audio: how the stand-ins tell speech (≥ `VOICE_RMS`) from silence."""
+    samples = array.array("h")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    if not samples:
+        return 0.0
+    return math.sqrt(sum(s * s for s in samples) / len(samples))
+
+
+def tone(sample_rate: int, seconds: float, frequency: float = 330.0, amplitude: int = 6_000) -> bytes:
+    samples = array.array(
+        "h",
+        (
+            int(amplitude * math.sin(2 * math.pi * frequency * n / sample_rate))
+            for n in range(int(sample_rate * seconds))
+        ),
+    )
+    return samples.tobytes()
+
+
+class _Session:
+    """One bidirectional stream: reads input events, detects caller turns, plays the scenario."""
+
+    def __init__(self, server: SonicStandIn, log: SessionLog, send: Send) -> None:
+        self.server = server
+        self.log = log
+        self._send = send
+        self._send_lock = asyncio.Lock()
+        self.prompt_name = ""
+        self.rate = server.scenario.sample_rate
+        self.voiced_ms = 0
+        self.quiet_ms = 0
+        self.in_turn = False
+        self.speaking = False
+        self.barge_in = asyncio.Event()
+        self.tool_results: dict[str, asyncio.Future[str]] = {}
+        self.finished = False
+        self.usage = [0, 0, 0, 0]
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pending = b""
+        self._ended = False
+
+    async def run(self, receive: Receive) -> None:
+        expiry = self.server.scenario.expire_after_seconds
+        if expiry is not None:
+            self._spawn(self._expire(expiry))
+        buffer = b""
+        message: dict[str, Any] = {"type": "http.request"}
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+                buffer += message.get("body", b"")
+                while len(buffer) >= 4 and len(buffer) >= int.from_bytes(buffer[:4], "big"):
+                    total = int.from_bytes(buffer[:4], "big")
+                    frame, buffer = buffer[:total], buffer[total:]
+                    if not self.finished:
+                        await self._envelope(frame)
+                # Read the request to its end even after the response ended (an error, an expiry): the
+                # HTTP/2 stream must stay known to the server until the client closes its side.
+                if not message.get("more_body", False):
+                    break
+        finally:
+            for task in self._tasks:
+                task.cancel()
+            await self._end_response()
+            if message["type"] != "http.disconnect":
+                await _drain(receive)
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _envelope(self, raw: bytes) -> None:
+        outer = Event.decode(io.BytesIO(raw))
+        if outer is None:
+            return
+        if not outer.message.payload:  # the signed empty frame that ends the input stream
+            return
+        inner = Event.decode(io.BytesIO(outer.message.payload))
+        if inner is None or inner.message.headers.get(":event-type") != "chunk":
+            return
+        body = json.loads(inner.message.payload)
+        await self._input(json.loads(base64.b64decode(body["bytes"])))
+
+    async def _input(self, message: dict[str, Any]) -> None:
+        (name, body), *_ = message["event"].items()
+        if name == "contentStart":
+            self.log.events.append(f"contentStart:{body.get('type')}:{body.get('role')}")
+            if body.get("type") == "AUDIO":
+                self.rate = int(body["audioInputConfiguration"]["sampleRateHertz"])
+                self.log.audio_rate = self.rate
+            self._content_role = str(body.get("role"))
+            return
+        self.log.events.append(name)
+        if name == "promptStart":
+            self.prompt_name = str(body["promptName"])
+            tools = body.get("toolConfiguration", {}).get("tools", [])
+            self.log.tools = [t["toolSpec"]["name"] for t in tools]
+        elif name == "textInput":
+            if self._content_role == "SYSTEM":
+                self.log.system_prompt = str(body["content"])
+            else:
+                self.log.history.append((self._content_role.lower(), str(body["content"])))
+        elif name == "audioInput":
+            await self._audio(base64.b64decode(body["content"]))
+        elif name == "toolResult":
+            tool_use_id = str(body["contentName"]).removeprefix("tool-result-")
+            self.log.tool_results[tool_use_id] = str(body["content"])
+            future = self.tool_results.get(tool_use_id)
+            if future is not None and not future.done():
+                future.set_result(str(body["content"]))
+        elif name == "sessionEnd":
+            self.log.closed_cleanly = True
+
+    async def _audio(self, pcm: bytes) -> None:
+        self.log.audio_bytes += len(pcm)
+        data = self._pending + pcm
+        frame = self.rate * FRAME_MS // 1000 * 2
+        whole = len(data) - len(data) % frame
+        self._pending = data[whole:]
+        for start in range(0, whole, frame):
+            voiced = rms(data[start : start + frame]) >= VOICE_RMS
+            if voiced:
+                self.voiced_ms += FRAME_MS
+                self.quiet_ms = 0
+                if self.speaking and self.voiced_ms >= 3 * FRAME_MS:
+                    self.barge_in.set()
+                if not self.in_turn and self.voiced_ms >= 2 * FRAME_MS:
+                    self.in_turn = True
+            else:
+                self.quiet_ms += FRAME_MS
+                if self.quiet_ms >= FRAME_MS * 2:
+                    self.voiced_ms = 0
+                if self.in_turn and self.quiet_ms >= self.server.scenario.silence_ms and not self.speaking:
+                    self.in_turn = False
+                    turn = self.server.take_turn()
+                    if turn is not None:
+                        self.speaking = True
+                        self.barge_in.clear()
+                        self._spawn(self._answer(turn))
+
+    # ------------------------------------------------------------------------------- output
+    async def _emit(self, name: str, body: dict[str, Any]) -> None:
+        payload = json.dumps({"event": {name: body}}).encode()
+        message = EventMessage(
+            headers={":message-type": "event", ":event-type": "chunk", ":content-type": "application/json"},
+            payload=json.dumps({"bytes": base64.b64encode(payload).decode()}).encode(),
+        )
+        await self._write(message.encode())
+
+    async def _exception(self, kind: str, text: str) -> None:
+        message = EventMessage(
+            headers={":message-type": "exception", ":exception-type": kind, ":content-type": "application/json"},
+            payload=json.dumps({"message": text}).encode(),
+        )
+        await self._write(message.encode())
+        # The response ends once the client has closed its side (see `run`); nothing more is sent.
+        self.finished = True
+
+    async def _write(self, data: bytes) -> None:
+        async with self._send_lock:
+            if self.finished or self._ended:
+                return
+            await self._send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def _end_response(self) -> None:
+        async with self._send_lock:
+            if self._ended:
+                return
+            self._ended = True
+            with contextlib.suppress(Exception):
+                await self._send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _ids(self) -> dict[str, str]:
+        return {"sessionId": f"standin-{self.log.number}", "promptName": self.prompt_name, "completionId": "c1"}
+
+    async def _content(
+        self, role: str, kind: str, stage: str | None, events: list[tuple[str, dict[str, Any]]], stop: str
+    ) -> None:
+        content_id = str(uuid.uuid4())
+        start: dict[str, Any] = {**self._ids(), "contentId": content_id, "type": kind, "role": role}
+        if stage is not None:
+            start["additionalModelFields"] = json.dumps({"generationStage": stage})
+        await self._emit("contentStart", start)
+        for name, body in events:
+            await self._emit(name, {**self._ids(), "contentId": content_id, "role": role, **body})
+        await self._emit(
+            "contentEnd", {**self._ids(), "contentId": content_id, "type": kind, "role": role, "stopReason": stop}
+        )
+
+    async def _answer(self, turn: Turn) -> None:
+        scenario = self.server.scenario
+        try:
+            await self._emit("completionStart", self._ids())
+            await self._content("USER", "TEXT", "FINAL", [("textOutput", {"content": turn.heard})], "END_TURN")
+            self.usage[0] += max(1, len(turn.heard) // 4)
+            reply = turn.reply
+            if turn.tool is not None:
+                tool_use_id = str(uuid.uuid4())
+                future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+                self.tool_results[tool_use_id] = future
+                await self._content(
+                    "TOOL",
+                    "TOOL",
+                    None,
+                    [
+                        (
+                            "toolUse",
+                            {
+                                "toolUseId": tool_use_id,
+                                "toolName": turn.tool.name,
+                                "content": json.dumps(turn.tool.arguments),
+                            },
+                        )
+                    ],
+                    "TOOL_USE",
+                )
+                result = await asyncio.wait_for(future, scenario.tool_wait_seconds)
+                reply = reply.replace("{tool_result}", result)
+            await self._content(
+                "ASSISTANT", "TEXT", "SPECULATIVE", [("textOutput", {"content": reply})], "PARTIAL_TURN"
+            )
+            interrupted = await self._speak(turn.reply_seconds)
+            spoken = reply if not interrupted else reply.split(".")[0]
+            if interrupted:
+                self.log.interrupted += 1
+            await self._content(
+                "ASSISTANT",
+                "TEXT",
+                "FINAL",
+                [("textOutput", {"content": spoken})],
+                "INTERRUPTED" if interrupted else "END_TURN",
+            )
+            self.usage[1] += max(1, len(reply) // 4)
+            self.usage[2] += int(turn.reply_seconds * 25)
+            await self._emit(
+                "usageEvent",
+                {
+                    **self._ids(),
+                    "details": {
+                        "total": {
+                            "input": {"speechTokens": self.usage[0], "textTokens": 0},
+                            "output": {"speechTokens": self.usage[2], "textTokens": self.usage[1]},
+                        }
+                    },
+                    "totalInputTokens": self.usage[0],
+                    "totalOutputTokens": self.usage[1] + self.usage[2],
+                    "totalTokens": sum(self.usage),
+                },
+            )
+            await self._emit("completionEnd", {**self._ids(), "stopReason": "END_TURN"})
+            self.log.turns_answered += 1
+            if scenario.fail_after_turns is not None and self.log.turns_answered >= scenario.fail_after_turns:
+                await self._exception("modelStreamErrorException", "The stand-in's scripted failure")
+        except TimeoutError:
+            await self._exception("validationException", "Timed out waiting for the tool result")
+        finally:
+            self.speaking = False
+
+    async def _speak(self, seconds: float) -> bool:
+        """Send the reply audio in 100 ms chunks, faster than real time; True if the caller barged in."""
+        content_id = str(uuid.uuid4())
+        await self._emit(
+            "contentStart",
+            {
+                **self._ids(),
+                "contentId": content_id,
+                "type": "AUDIO",
+                "role": "ASSISTANT",
+                "additionalModelFields": json.dumps({"generationStage": "FINAL"}),
+            },
+        )
+        audio = tone(self.rate, seconds)
+        chunk = self.rate // 10 * 2
+        interrupted = False
+        for start in range(0, len(audio), chunk):
+            if self.barge_in.is_set():
+                interrupted = True
+                break
+            content = base64.b64encode(audio[start : start + chunk]).decode()
+            await self._emit(
+                "audioOutput", {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": content}
+            )
+            await asyncio.sleep(0.1 / self.server.scenario.speed)
+        if interrupted:
+            await self._emit(
+                "textOutput",
+                {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": '{ "interrupted" : true }'},
+            )
+        await self._emit(
+            "contentEnd",
+            {
+                **self._ids(),
+                "contentId": content_id,
+                "type": "AUDIO",
+                "role": "ASSISTANT",
+                "stopReason": "INTERRUPTED" if interrupted else "PARTIAL_TURN",
+            },
+        )
+        return interrupted
+
+    async def _expire(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        while self.speaking:  # the real service cuts mid-reply too, but the stand-in keeps tests readable
+            await asyncio.sleep(0.01)
+        await self._exception("validationException", "The session exceeded its maximum duration (stand-in)")

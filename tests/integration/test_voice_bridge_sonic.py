@@ -1,0 +1,268 @@
+"""The voice bridge against the local Nova Sonic stand-in, through the real aws-sdk-bedrock-runtime client
+(HTTP/2 + TLS on 127.0.0.1, AWS event-stream framing), with the tenant agent served locally for tools."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from oratio.voice_bridge.bridge import VoiceCall
+from oratio.voice_bridge.serializers import VonageSerializer
+from oratio_local.phone import LocalCaller, TwilioCaller, VonageCaller
+from oratio_local.sonic_standin import Scenario, SonicStandIn, ToolUse, Turn
+from tests.integration.voice_bridge_harness import TENANT, bridge_settings, rig
+
+QUESTION = Turn(heard="What's your return policy?", reply="You can return items within 30 days.")
+TOOL_TURN = Turn(
+    heard="Do you have a queen down comforter?",
+    reply="Here is what I found: {tool_result}.",
+    tool=ToolUse(name="knowledge_search", arguments={"query": "queen down comforter price"}),
+)
+
+
+def answered(sonic: SonicStandIn, turns: int) -> Any:
+    return lambda: sum(s.turns_answered for s in sonic.sessions) >= turns
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_a_call_opens_sonic_in_order_and_persists_only_final_transcripts() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: c.heard.audio_frames >= 25)
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk)
+            session = sonic.sessions[0]
+            assert session.signed
+            assert session.model_id == "amazon.nova-2-sonic-v1:0"
+            assert session.events[:5] == [
+                "sessionStart",
+                "promptStart",
+                "contentStart:TEXT:SYSTEM",
+                "textInput",
+                "contentEnd",
+            ]
+            assert session.events[5] == "contentStart:AUDIO:USER"
+            assert session.events[-3:] == ["contentEnd", "promptEnd", "sessionEnd"]
+            assert session.audio_rate == 8_000
+            assert session.tools == ["knowledge_search"]
+            assert session.audio_bytes == caller.sent_pcm_bytes
+            # 0.6 s of reply at 8 kHz is 30 frames of 20 ms, all delivered as Twilio media messages.
+            assert caller.heard.audio_frames == 30
+            turns = r.recorder.turns(TENANT, caller.call_id)
+            assert [(t.user_text, t.reply_text) for t in turns] == [(QUESTION.heard, QUESTION.reply)]
+            events = r.recorder.events(TENANT, caller.call_id)
+            usage = [e for e in events if e.kind == "usage"]
+            assert usage
+            assert usage[0].detail["cost_usd"] > 0
+            assert outcome.cost_usd > 0
+
+    run(scenario())
+
+
+def test_sonic_tool_use_is_answered_by_the_tenant_agent_and_returned_as_tool_content() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[TOOL_TURN]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+
+            await r.call(caller, bridge_settings(), talk)
+            session = sonic.sessions[0]
+            assert session.events.count("contentStart:TOOL:TOOL") == 1
+            (result,) = session.tool_results.values()
+            passages = json.loads(result)
+            assert "comforter" in json.dumps(passages).lower()  # the lexical knowledge search found it
+            turns = r.recorder.turns(TENANT, caller.call_id)
+            bridge_turn = next(t for t in turns if t.routing_reason.startswith("voice bridge"))
+            assert bridge_turn.tools == ("knowledge_search",)
+            kinds = [e.kind for e in r.recorder.events(TENANT, caller.call_id)]
+            assert kinds.count("tool_call") == 2  # the call and its result
+
+    run(scenario())
+
+
+def test_barge_in_clears_the_twilio_buffer_and_drops_queued_frames() -> None:
+    async def scenario() -> None:
+        long_reply = Turn(heard="Tell me everything.", reply="Well. There is a lot to say.", reply_seconds=4.0)
+        sonic = SonicStandIn(Scenario(turns=[long_reply], speed=40.0))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            settings = bridge_settings().model_copy(update={"playback_speed": 2.0})
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(lambda: c.heard.audio_frames >= 5)
+                await c.say(seconds=0.3, pause=0.2)  # the caller talks over the agent
+                await c.wait_for(lambda: c.heard.clears >= 1)
+
+            outcome, _ = await r.call(caller, settings, talk)
+            assert sonic.sessions[0].interrupted == 1
+            assert caller.heard.clears == 1
+            # Sonic sent 4 s (200 frames) faster than real time; the barge-in dropped what was queued.
+            assert outcome.frames_dropped > 0
+            assert caller.heard.audio_frames < 200
+            assert len(r.recorder.events(TENANT, caller.call_id, "interruption")) == 1
+
+    run(scenario())
+
+
+def test_renewal_at_a_turn_boundary_carries_the_conversation_and_loses_no_caller_audio() -> None:
+    async def scenario() -> None:
+        turns = [Turn(heard=f"Question {n}", reply=f"Answer {n}.") for n in range(1, 5)]
+        sonic = SonicStandIn(Scenario(turns=turns))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            settings = bridge_settings(renew_after_seconds=0.3, force_renew_after_seconds=30.0)
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                for n in range(1, 5):
+                    await c.say()
+                    await c.wait_for(answered(sonic, n))
+                    await c.wait_for(lambda: call.output.queued_frames == 0)  # the reply was played out
+                    await asyncio.sleep(0.35)
+
+            outcome, _ = await r.call(caller, settings, talk)
+            assert outcome.renewals >= 1
+            assert len(sonic.sessions) == outcome.renewals + 1
+            # Every byte the caller sent reached exactly one Sonic session.
+            assert sum(s.audio_bytes for s in sonic.sessions) == caller.sent_pcm_bytes
+            second = sonic.sessions[1]
+            assert second.history[:2] == [("user", "Question 1"), ("assistant", "Answer 1.")]
+            assert second.events.index("contentStart:AUDIO:USER") > second.events.index("textInput")
+            assert all(s.closed_cleanly for s in sonic.sessions)
+            replies = [t.reply_text for t in r.recorder.turns(TENANT, caller.call_id)]
+            assert replies == [f"Answer {n}." for n in range(1, 5)]  # no reply was cut off
+            assert len(r.recorder.events(TENANT, caller.call_id, "renewal")) == outcome.renewals
+
+    run(scenario())
+
+
+def test_an_expired_session_is_replaced_with_the_conversation_so_far() -> None:
+    async def scenario() -> None:
+        turns = [Turn(heard="First", reply="One."), Turn(heard="Second", reply="Two.")]
+        sonic = SonicStandIn(Scenario(turns=turns, expire_after_seconds=0.4))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: len(sonic.sessions) >= 2)
+                await c.say()
+                await c.wait_for(answered(sonic, 2))
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk)
+            assert outcome.speech == "sonic"
+            assert sonic.sessions[1].history == [("user", "First"), ("assistant", "One.")]
+            assert [t.reply_text for t in r.recorder.turns(TENANT, caller.call_id)] == ["One.", "Two."]
+
+    run(scenario())
+
+
+def test_sonic_refusing_to_open_degrades_to_the_cascaded_path() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(refuse_all_after=0))
+        async with rig(sonic, lines=["Do you ship to Canada?"]) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(lambda: bool(r.recorder.turns(TENANT, c.call_id)))
+                await c.wait_for(lambda: c.heard.audio_frames > 0)
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk)
+            assert outcome.speech == "cascaded"
+            assert all(s.refused for s in sonic.sessions)
+            (fallback,) = r.recorder.events(TENANT, caller.call_id, "fallback")
+            assert fallback.detail["to"] == "cascaded"
+            turn = next(
+                t for t in r.recorder.turns(TENANT, caller.call_id) if t.routing_reason == "voice bridge (cascaded)"
+            )
+            assert turn.user_text == "Do you ship to Canada?"
+            assert turn.reply_text
+            assert turn.outcome == "fallback"
+            assert r.synthesizer.spoken  # the reply was spoken by the synthesizer
+
+    run(scenario())
+
+
+def test_sonic_dying_mid_call_with_no_new_session_moves_to_cascaded_without_losing_audio() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION], fail_after_turns=1, refuse_all_after=1))
+        async with rig(sonic, lines=["Are you still there?"]) as r:
+            caller = TwilioCaller()
+            cascaded_bytes: list[int] = []
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: call.speech.session is not None and call.speech.session.kind == "cascaded")
+                await c.say()
+                await c.wait_for(lambda: len(r.recorder.turns(TENANT, c.call_id)) >= 2)
+                session = call.speech.session
+                assert session is not None
+                cascaded_bytes.append(session.audio_bytes_sent + call.speech.buffered_bytes)
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk)
+            assert outcome.speech == "cascaded"
+            assert [e.detail["to"] for e in r.recorder.events(TENANT, caller.call_id, "fallback")] == ["cascaded"]
+            assert sonic.sessions[1].refused
+            # What Sonic took in plus what the cascaded recognizer got covers all the caller said: the last
+            # half second sent to the dying session is replayed, so some audio may repeat, none is lost.
+            covered = sonic.sessions[0].audio_bytes + cascaded_bytes[0]
+            assert caller.sent_pcm_bytes <= covered <= caller.sent_pcm_bytes + 8_000
+            replies = [t.routing_reason for t in r.recorder.turns(TENANT, caller.call_id)]
+            assert replies == ["voice bridge (sonic)", "voice bridge (cascaded)"]
+
+    run(scenario())
+
+
+def test_when_nothing_can_speak_the_caller_hears_an_apology_and_the_call_ends() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(refuse_all_after=0))
+        async with rig(sonic, recognizer_fails=True) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.wait_for(lambda: call.end.ended.is_set())
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk)
+            assert outcome.reason == "speech_unavailable"
+            assert outcome.speech == "apology"
+            assert caller.heard.audio_frames > 0  # never silence
+            assert r.synthesizer.spoken == [bridge_settings().apology_text]
+            assert [e.detail["to"] for e in r.recorder.events(TENANT, caller.call_id, "fallback")] == ["apology"]
+
+    run(scenario())
+
+
+def test_a_vonage_call_runs_sonic_at_16_khz_with_binary_l16_frames() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION], sample_rate=16_000))
+        async with rig(sonic) as r:
+            caller = VonageCaller("vonage-call-uuid-0001")
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: c.heard.audio_frames >= 30)
+
+            await r.call(caller, bridge_settings(16_000), talk, serializer=VonageSerializer())
+            assert sonic.sessions[0].audio_rate == 16_000
+            assert caller.heard.audio_bytes == 30 * 640
+            assert r.recorder.turns(TENANT, caller.call_id)[0].reply_text == QUESTION.reply
+
+    run(scenario())

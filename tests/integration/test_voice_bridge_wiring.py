@@ -1,0 +1,160 @@
+"""The deployed bridge's wiring: settings from the environment the stack sets, the per-call runner that waits
+for the provider's start message, and a whole call run by that runner against the Nova Sonic stand-in (the
+AWS clients it built swapped for the stand-in's client and the local agent at their ports)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agentcore.tenant_agent.wiring import split_tenant_config
+from agentcore.voice_bridge import app as bridge_app
+from agentcore.voice_bridge.wiring import (
+    ENV_AGENT_RUNTIME_ARN,
+    ENV_DEFAULT_AGENT_ID,
+    ENV_REGION,
+    BridgeRuntime,
+    BridgeRuntimeSettings,
+    CallRefusedError,
+    WiringError,
+    await_start,
+    sonic_tools,
+)
+from oratio.adapters.nova_sonic import build_client
+from oratio.config import load_tenant_file
+from oratio.tables import CONVERSATIONS, USAGE
+from oratio.voice_bridge.serializers import TwilioSerializer, VonageSerializer, WireMessage
+from oratio_local.phone import TwilioCaller, VonageCaller
+from oratio_local.sonic_standin import Scenario, SonicStandIn, Turn
+from tests.integration.test_voice_bridge_aws_speech import FakeTranscribeClient
+from tests.integration.voice_bridge_harness import TENANT, rig
+
+TENANTS = Path(__file__).resolve().parents[2] / "tenants"
+RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/oratio_cozy_comfort-AbCdEf1234"
+
+
+def environment(**extra: str) -> dict[str, str]:
+    tenant = load_tenant_file(TENANTS / f"{TENANT}.yaml")
+    return {
+        **split_tenant_config(tenant),
+        ENV_AGENT_RUNTIME_ARN: RUNTIME_ARN,
+        CONVERSATIONS.env_var: "oratio-conversations",
+        USAGE.env_var: "oratio-usage",
+        ENV_REGION: "us-east-1",
+        **extra,
+    }
+
+
+def test_settings_come_from_the_environment_the_stack_sets() -> None:
+    settings = BridgeRuntimeSettings.from_environ(environment())
+    assert settings.tenant().tenant_id == TENANT
+    assert settings.agent_runtime_arn == RUNTIME_ARN
+    assert settings.sonic_model_id == "amazon.nova-2-sonic-v1:0"
+
+
+def test_missing_settings_are_named_by_their_environment_variables() -> None:
+    env = environment()
+    del env[ENV_AGENT_RUNTIME_ARN], env[USAGE.env_var]
+    with pytest.raises(WiringError, match=f"{ENV_AGENT_RUNTIME_ARN}.*|{USAGE.env_var}") as raised:
+        BridgeRuntimeSettings.from_environ(env)
+    assert ENV_AGENT_RUNTIME_ARN in str(raised.value)
+    assert USAGE.env_var in str(raised.value)
+
+
+def test_sonic_may_call_exactly_the_agents_enabled_tools_with_their_schemas() -> None:
+    tenant = load_tenant_file(TENANTS / f"{TENANT}.yaml")
+    tools = sonic_tools(tenant.agent)
+    assert [t.name for t in tools] == [*tenant.agent.tools, *(b.name for b in tenant.agent.business_tools)]
+    knowledge = next(t for t in tools if t.name == "knowledge_search")
+    assert knowledge.input_schema["required"] == ["query"]
+
+
+def _stream(messages: list[WireMessage]) -> AsyncIterator[WireMessage]:
+    async def gen() -> AsyncIterator[WireMessage]:
+        for m in messages:
+            yield m
+
+    return gen()
+
+
+def test_the_runner_waits_for_the_start_message_and_replays_what_it_read() -> None:
+    caller = TwilioCaller()
+    opening = caller.opening()
+
+    async def scenario() -> tuple[str, int, list[WireMessage]]:
+        start, replay = await await_start(TwilioSerializer(), _stream([*opening, "tail"]))
+        return start.call_id, start.sample_rate, [m async for m in replay]
+
+    call_id, rate, replayed = asyncio.run(scenario())
+    assert (call_id, rate) == (caller.call_id, 8000)
+    assert replayed == [*opening, "tail"]
+
+
+def test_a_stream_that_never_starts_a_call_is_refused() -> None:
+    connected = json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    with pytest.raises(CallRefusedError, match="no start message"):
+        asyncio.run(await_start(TwilioSerializer(), _stream([connected])))
+
+
+def test_a_call_without_an_agent_is_refused_with_the_variable_to_set() -> None:
+    runtime = BridgeRuntime(BridgeRuntimeSettings.from_environ(environment()))
+    opening = VonageCaller("vonage-1").opening()
+
+    async def scenario() -> None:
+        start, _ = await await_start(VonageSerializer(), _stream(opening))
+        runtime.bridge_settings(start)
+
+    with pytest.raises(CallRefusedError, match=ENV_DEFAULT_AGENT_ID):
+        asyncio.run(scenario())
+
+
+def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_records_it() -> None:
+    turn = Turn(heard="Are you open on Sunday?", reply="We are open from ten to four on Sunday.")
+
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[turn]))
+        async with rig(sonic) as r:
+            runtime = BridgeRuntime(BridgeRuntimeSettings.from_environ(environment(**{ENV_DEFAULT_AGENT_ID: "desk"})))
+            client = await build_client(
+                runtime.sonic_settings().model_copy(update={"endpoint_uri": sonic.endpoint}),
+                ca_file=sonic.ca_file,
+                aws_access_key_id="AKIDLOCAL",
+                aws_secret_access_key="local",
+            )
+            # The AWS clients the runtime built, swapped for local ones at the same ports.
+            runtime._clients.update(sonic=client, transcribe=FakeTranscribeClient([None]))
+            runtime.agent, runtime.recorder, runtime.ledger = r.agent, r.recorder, r.ledger  # type: ignore[assignment]
+            bridge_app.set_call_runner(runtime.run_call)
+            runner = bridge_app.call_runner()
+            assert runner is not None
+            caller = VonageCaller("vonage-call-1", speed=20.0)
+
+            async def talk() -> None:
+                await caller.dial()
+                await caller.say()
+                await caller.wait_for(lambda: sum(s.turns_answered for s in sonic.sessions) >= 1, timeout=20)
+                await caller.wait_for(lambda: caller.heard.audio_frames >= 25, timeout=20)
+                await caller.hang_up()
+
+            try:
+                side = asyncio.create_task(talk())
+                outcome = await asyncio.wait_for(
+                    runner(VonageSerializer(), caller.receive_from_bridge, caller.messages()), 30
+                )
+                await side
+            finally:
+                bridge_app.set_call_runner(None)
+                await client.close()
+            session = sonic.sessions[0]
+            assert session.audio_rate == 16_000
+            assert session.model_id == "amazon.nova-2-sonic-v1:0"
+            assert "knowledge_search" in session.tools
+            assert outcome.reason == "caller_hung_up"
+            turns = r.recorder.turns(TENANT, "vonage-call-1")
+            assert [(t.user_text, t.reply_text) for t in turns] == [(turn.heard, turn.reply)]
+
+    asyncio.run(scenario())
