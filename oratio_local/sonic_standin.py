@@ -60,7 +60,8 @@ class ToolUse(BaseModel):
 
 class Turn(BaseModel):
     """What the stand-in 'hears' and says for one caller turn. `{tool_result}` in `reply` is replaced by
-    the TOOL content the bridge sends back."""
+    the TOOL content the bridge sends back, `{tool_summary}` by its first passage in a sentence (the way a
+    model would say it rather than read JSON aloud)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,6 +69,20 @@ class Turn(BaseModel):
     reply: str
     tool: ToolUse | None = None
     reply_seconds: float = Field(default=0.6, gt=0)
+
+
+def tool_summary(result: str, max_chars: int = 160) -> str:
+    """The first knowledge passage of a tool result, cut at a sentence or a word (the raw text otherwise)."""
+    try:
+        passages = json.loads(result).get("passages") or []
+        text = " ".join(str(passages[0]["text"]).split())
+    except (ValueError, AttributeError, LookupError, TypeError):
+        return result
+    if len(text) <= max_chars:
+        return text
+    cut = text[:max_chars]
+    end = max(cut.rfind(". "), cut.rfind("; "))
+    return cut[: end + 1] if end > 40 else cut.rsplit(" ", 1)[0] + "…"
 
 
 class Scenario(BaseModel):
@@ -458,7 +473,7 @@ class _Session:
                     "TOOL_USE",
                 )
                 result = await asyncio.wait_for(future, scenario.tool_wait_seconds)
-                reply = reply.replace("{tool_result}", result)
+                reply = reply.replace("{tool_result}", result).replace("{tool_summary}", tool_summary(result))
             await self._content(
                 "ASSISTANT", "TEXT", "SPECULATIVE", [("textOutput", {"content": reply})], "PARTIAL_TURN"
             )

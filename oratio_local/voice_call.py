@@ -23,7 +23,7 @@ from oratio_local.speech import ScriptedRecognizer, ToneSynthesizer
 SCRIPT = [
     Turn(
         heard="Do you have a queen down comforter?",
-        reply="Let me check. {tool_result}",
+        reply="Let me check. Here is what I found: {tool_summary}",
         tool=ToolUse(name="knowledge_search", arguments={"query": "queen down comforter"}),
     ),
     Turn(heard="Great, thanks. Bye!", reply="Thanks for calling Cozy Comfort. Goodbye!"),
