@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import io
 import statistics
-import subprocess
-import sys
 import time
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.stats import report, report_value
+from bench.stats import cold_import_seconds, report, report_value
 from oratio.adapters.memory import FixedClock
 from oratio.adapters.memory_ingestion import LocalIngestionJobs, MemoryDocumentStatusStore, MemoryIngestionStateStore
 from oratio.adapters.memory_vendor import MemoryDocumentRepository
@@ -29,28 +27,6 @@ AGENT = "agt-front-desk"
 BUCKET = "oratio-cozy-comfort-knowledge-documents"
 T0 = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 BATCH = 10  # the event source mapping's batch size
-
-_IMPORT = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-start = time.perf_counter()
-import handler  # noqa: F401
-print(time.perf_counter() - start)
-"""
-
-
-def cold_import_seconds(runs: int = 7) -> list[float]:
-    """Import the staged Lambda bundle's handler in a fresh interpreter, as a cold start does."""
-    from stacks.constructs.lambda_function import stage_function_code
-
-    bundle = stage_function_code("knowledge_ingestion")
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run(  # noqa: S603 - our interpreter, our bundle
-            [sys.executable, "-c", _IMPORT, str(bundle)], capture_output=True, text=True, check=True
-        )
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return samples
 
 
 class _World:
@@ -180,7 +156,7 @@ def _uploaded(key: str, n: int) -> UploadedObject:
 
 def run(iterations: int = 500) -> None:
     print("knowledge ingestion")
-    cold = cold_import_seconds()
+    cold = cold_import_seconds("knowledge_ingestion")
     report_value("cold import of handler module (median of 7)", statistics.median(cold) * 1e3, "ms")
     report(f"SQS batch of {BATCH} uploads, in-memory ({iterations} batches)", warm_batch_samples(iterations))
     report(f"tick: finish job of 50 docs + start next ({iterations // 5})", warm_tick_samples(iterations // 5, 50))

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import io
 import statistics
-import subprocess
-import sys
 import uuid
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench.stats import report, report_value, time_calls
+from bench.stats import cold_import_seconds, report, report_value, time_calls
 from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
 from oratio.config import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
@@ -24,28 +22,6 @@ from oratio_local.lambdas import load_handler
 ROOT = Path(__file__).resolve().parents[1]
 NUMBER = "+15552333464"
 OPEN = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York
-
-_IMPORT = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-start = time.perf_counter()
-import handler  # noqa: F401
-print(time.perf_counter() - start)
-"""
-
-
-def cold_import_seconds(runs: int = 7, folder: str = "call_router") -> list[float]:
-    """Import the staged Lambda bundle's handler in a fresh interpreter, as a cold start does."""
-    from stacks.constructs.lambda_function import stage_function_code
-
-    bundle = stage_function_code(folder)
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run(  # noqa: S603 - our interpreter, our bundle
-            [sys.executable, "-c", _IMPORT, str(bundle)], capture_output=True, text=True, check=True
-        )
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return samples
 
 
 def warm_handler_samples(iterations: int) -> list[float]:
@@ -83,6 +59,6 @@ def warm_handler_samples(iterations: int) -> list[float]:
 
 def run(iterations: int = 2_000) -> None:
     print("call router")
-    cold = cold_import_seconds()
+    cold = cold_import_seconds("call_router")
     report_value("cold import of handler module (median of 7)", statistics.median(cold) * 1e3, "ms")
     report(f"warm lambda_handler, in-memory data ({iterations} calls)", warm_handler_samples(iterations))

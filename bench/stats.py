@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+
+_IMPORT = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+start = time.perf_counter()
+import handler  # noqa: F401
+print(time.perf_counter() - start)
+"""
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -35,3 +45,17 @@ def report(name: str, samples: list[float], unit: str = "ms") -> None:
 
 def report_value(name: str, value: float, unit: str) -> None:
     print(f"  {name:<48} {value:9.3f} {unit}")
+
+
+def cold_import_seconds(folder: str, runs: int = 7) -> list[float]:
+    """Import lambdas/<folder>'s staged bundle in a fresh interpreter each run, as a cold start does."""
+    from stacks.constructs.lambda_function import stage_function_code
+
+    bundle = stage_function_code(folder)
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run(  # noqa: S603 - our interpreter, our bundle
+            [sys.executable, "-c", _IMPORT, str(bundle)], capture_output=True, text=True, check=True
+        )
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return samples

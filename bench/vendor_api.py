@@ -10,8 +10,7 @@ import statistics
 from contextlib import redirect_stdout
 from typing import Any
 
-from bench.router import cold_import_seconds
-from bench.stats import report, report_value, time_calls
+from bench.stats import cold_import_seconds, report, report_value, time_calls
 from oratio.vendor.ports import TenantDeployment
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio_local.events import api_gateway_event, lambda_context
@@ -64,7 +63,7 @@ def warm_samples(iterations: int) -> dict[str, list[float]]:
 
 def run(iterations: int = 1_000) -> None:
     print("vendor API")
-    cold = cold_import_seconds(folder="vendor_api")
+    cold = cold_import_seconds("vendor_api")
     report_value("cold import of handler module (median of 7)", statistics.median(cold) * 1e3, "ms")
     for name, samples in warm_samples(iterations).items():
         report(f"warm {name}, in-memory data", samples)

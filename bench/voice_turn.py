@@ -12,15 +12,13 @@ from __future__ import annotations
 import asyncio
 import io
 import statistics
-import subprocess
-import sys
 import uuid
 from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.stats import report, report_value, time_calls
+from bench.stats import cold_import_seconds, report, report_value, time_calls
 from oratio.adapters.lambda_turn_worker import LambdaTurnWorker
 from oratio.adapters.memory_agent import InMemoryBudgetLedger, InMemoryConversationRecorder, InMemoryWorkflowStateStore
 from oratio.adapters.memory_voice import InMemoryBreakerStore, InMemoryTurnMailbox, RecorderTranscripts
@@ -38,14 +36,6 @@ TENANT = load_tenant_file(ROOT / "tenants" / "cozy-comfort.yaml")
 PROFILE = VoiceProfile.from_tenant(TENANT)
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 REPLY = "Yes, our queen duvets start at $89, and shipping is free over $50."
-
-_IMPORT = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-start = time.perf_counter()
-import handler  # noqa: F401
-print(time.perf_counter() - start)
-"""
 
 
 class _Payload:
@@ -67,19 +57,6 @@ class InstantWorkerLambda:
 
     def invoke(self, **_: Any) -> dict[str, Any]:
         return {"StatusCode": 200, "Payload": _Payload(self.body_bytes)}
-
-
-def cold_import_seconds(runs: int = 5) -> list[float]:
-    from stacks.constructs.lambda_function import stage_function_code
-
-    bundle = stage_function_code("voice_turn")
-    samples = []
-    for _ in range(runs):
-        out = subprocess.run(  # noqa: S603 - our interpreter, our bundle
-            [sys.executable, "-c", _IMPORT, str(bundle)], capture_output=True, text=True, check=True
-        )
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return samples
 
 
 def _voice(mailbox: InMemoryTurnMailbox) -> ConnectVoice:
@@ -144,8 +121,8 @@ def handler_samples(iterations: int) -> dict[str, list[float]]:
 
 def run(iterations: int = 2_000) -> None:
     print("Connect voice code hook (voice_turn), agent time and network hops excluded")
-    cold = cold_import_seconds()
-    report_value("cold import of handler module (median of 5)", statistics.median(cold) * 1e3, "ms")
+    cold = cold_import_seconds("voice_turn")
+    report_value("cold import of handler module (median of 7)", statistics.median(cold) * 1e3, "ms")
     samples = handler_samples(iterations)
     report(f"Lex turn overhead, full handler ({iterations} turns)", samples["lex"])
     report(f"flow pickup of a ready reply ({iterations // 2} calls)", samples["pickup"])

@@ -12,7 +12,6 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from oratio.config import TenantConfig
@@ -26,7 +25,7 @@ from oratio.domain.call_events import (
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.lambda_function import OratioFunction
-from stacks.nag import acknowledge
+from stacks.constructs.storage import dead_letter_queue
 
 # Delivery from EventBridge to Lambda: retried for a while (Lambda throttling clears in minutes).
 TARGET_RETRY_ATTEMPTS = 8
@@ -34,7 +33,6 @@ TARGET_MAX_EVENT_AGE = Duration.hours(6)
 # Failures of the function: Lambda's asynchronous retries (at most 2), within the same age.
 FUNCTION_RETRY_ATTEMPTS = 2
 FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
-DEAD_LETTER_RETENTION = Duration.days(14)  # SQS's maximum: time to investigate and redrive
 
 
 class CallEventProcessor(Construct):
@@ -70,18 +68,10 @@ class CallEventProcessor(Construct):
         )
         function = self.handler.function
 
-        self.dead_letters = sqs.Queue(
+        self.dead_letters = dead_letter_queue(
             self,
             "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        acknowledge(
-            self.dead_letters,
-            "SQS3",
-            "This queue is the dead-letter queue of the call-events rule target and of the function's "
-            "asynchronous invocations; a DLQ of a DLQ would only move the same messages again.",
+            holds="failed call events of the rule target and of the function's asynchronous invocations",
         )
         function.configure_async_invoke(
             retry_attempts=FUNCTION_RETRY_ATTEMPTS,

@@ -29,6 +29,7 @@ from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.lambda_function import OratioFunction
+from stacks.constructs.storage import dead_letter_queue
 from stacks.nag import acknowledge
 
 FUNCTION_TIMEOUT_SECONDS = 60
@@ -42,7 +43,6 @@ BATCHING_WINDOW = Duration.seconds(10)  # gathers a vendor's burst of uploads in
 MAX_CONCURRENCY = 2
 TICK_RATE = Duration.minutes(2)
 UPLOAD_RETENTION = Duration.days(4)
-DEAD_LETTER_RETENTION = Duration.days(14)  # SQS's maximum: time to investigate and redrive
 # Bedrock's ingestion actions the function uses, all authorized on the knowledge base.
 INGESTION_ACTIONS = ("bedrock:StartIngestionJob", "bedrock:GetIngestionJob", "bedrock:GetKnowledgeBaseDocuments")
 
@@ -81,19 +81,7 @@ class KnowledgeIngestion(Construct):
         )
         function = self.handler.function
 
-        self.dead_letters = sqs.Queue(
-            self,
-            "DeadLetters",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DEAD_LETTER_RETENTION,
-        )
-        acknowledge(
-            self.dead_letters,
-            "SQS3",
-            "This queue is the dead-letter queue of the knowledge-upload queue; a DLQ of a DLQ would only move the "
-            "same messages again.",
-        )
+        self.dead_letters = dead_letter_queue(self, "DeadLetters", holds="the knowledge-upload queue's failed messages")
         # SSE-SQS (not KMS): S3 can deliver to it without a key policy grant, and the messages carry object keys
         # and sizes, not document contents.
         self.queue = sqs.Queue(

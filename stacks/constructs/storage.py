@@ -9,12 +9,15 @@ from typing import Any
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from stacks.nag import acknowledge
 from stacks.names import tenant_parameter
 
 ACCESS_LOG_RETENTION = Duration.days(365)
+DEAD_LETTER_RETENTION = Duration.days(14)  # SQS's maximum: time to look at what failed
 
 
 def access_log_bucket(scope: Construct, construct_id: str) -> s3.Bucket:
@@ -71,3 +74,17 @@ def publish_tenant_parameters(scope: Construct, tenant_id: str, values: dict[str
             parameter_name=tenant_parameter(tenant_id, name),
             string_value=value,
         )
+
+
+def dead_letter_queue(scope: Construct, construct_id: str, *, holds: str) -> sqs.Queue:
+    """An encrypted, TLS-only queue keeping what `holds` (e.g. "the knowledge-upload queue's failed messages")
+    for SQS's maximum retention; it is itself the end of the line, so it has no dead-letter queue of its own."""
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=DEAD_LETTER_RETENTION,
+    )
+    acknowledge(queue, "SQS3", f"This is a dead-letter queue ({holds}); a DLQ of a DLQ would only move them again.")
+    return queue
