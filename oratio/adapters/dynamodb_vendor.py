@@ -86,6 +86,7 @@ def agent_record_to_item(record: AgentRecord, *, expires_at: datetime | None = N
         **{name: to_dynamo(data[name]) for name in _VENDOR_FIELDS},
         "deleted_at": data["deleted_at"],
         "last_provisioning_id": record.last_provisioning_id,
+        "bridge_number": record.bridge_number,
         "expires_at": int(expires_at.timestamp()) if expires_at else None,
     }
 

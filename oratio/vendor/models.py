@@ -96,6 +96,12 @@ class AgentCreate(_Body):
     channels: list[ChannelName] = Field(min_length=1, max_length=len(Channel))
     character_config: CharacterConfig
     context: AgentContext = Field(default_factory=AgentContext)
+    bridge_number: str | None = Field(
+        default=None,
+        pattern=E164_PATTERN,
+        description="a Twilio or Vonage number (E.164) whose calls reach the agent through the voice bridge; "
+        "leave out to answer on the tenant's Amazon Connect number",
+    )
 
     _channels = field_validator("channels")(_unique_channels)
 
@@ -121,6 +127,9 @@ class AgentUpdate(_Body):
     channels: list[ChannelName] | None = Field(default=None, min_length=1, max_length=len(Channel))
     character_config: CharacterConfig | None = None
     context: AgentContext | None = None
+    bridge_number: str | None = Field(
+        default=None, pattern=E164_PATTERN, description="set a voice-bridge number; null goes back to Connect"
+    )
     status: Literal["active", "paused", "stopped"] | None = None
 
     @field_validator("channels")
@@ -190,6 +199,7 @@ class AgentView(_View):
     context: AgentContext
     character: Character
     phone_number: str | None = None
+    bridge_number: str | None = None
     allowed_actions: list[str]
     provisioning_complete: bool
     created_at: datetime

@@ -46,6 +46,7 @@ class AgentRecord(_Record):
     context: AgentContext
     character: Character
     phone_number: str | None = None
+    bridge_number: str | None = Field(default=None, description="voice through the bridge on this number, not Connect")
     version: int = Field(ge=1)
     created_at: AwareDatetime
     updated_at: AwareDatetime

@@ -92,6 +92,7 @@ def agent_view(record: AgentRecord) -> AgentView:
         context=record.context,
         character=record.character,
         phone_number=record.phone_number,
+        bridge_number=record.bridge_number,
         allowed_actions=allowed_actions(record.status),
         provisioning_complete=record.provisioning_complete,
         created_at=record.created_at,
@@ -167,6 +168,7 @@ class VendorService:
             channels=tuple(ChannelState(channel_type=c, status=ChannelStatus.NOT_PROVISIONED) for c in body.channels),
             character_config=body.character_config,
             context=body.context,
+            bridge_number=body.bridge_number,
             character=derive_character(body.name, body.business_type, body.character_config, body.context),
             version=1,
             created_at=now,
@@ -217,11 +219,13 @@ class VendorService:
             action = action_for_status(current.status, AgentStatus(body.status))
             if action is not None:
                 status = next_status(current.status, action)
+        bridge_number = body.bridge_number if "bridge_number" in body.model_fields_set else current.bridge_number
+        wanted = body.channels if body.channels is not None else [c.channel_type for c in current.channels]
         channels = current.channels
         claim: str | None = None
         release: str | None = None
-        if body.channels is not None:
-            channels, claim, release = self._rebind_channels(current, body.channels, status)
+        if body.channels is not None or bridge_number != current.bridge_number:
+            channels, claim, release = self._rebind_channels(current, wanted, status, bridge_number)
         updated = current.model_copy(
             update={
                 "name": name,
@@ -232,6 +236,7 @@ class VendorService:
                 "character": derive_character(name, business_type, config, context),
                 "status": status,
                 "channels": channels,
+                "bridge_number": bridge_number,
                 "phone_number": claim or (None if release else current.phone_number),
                 "version": current.version + 1,
                 "updated_at": self.clock.now(),
@@ -244,25 +249,32 @@ class VendorService:
         return agent_view(updated)
 
     def _rebind_channels(
-        self, current: AgentRecord, wanted: list[Channel], status: AgentStatus
+        self, current: AgentRecord, wanted: list[Channel], status: AgentStatus, bridge_number: str | None
     ) -> tuple[tuple[ChannelState, ...], str | None, str | None]:
-        """Channels after an edit: kept ones keep their state; new ones are bound now when the agent is live
-        (else left for provisioning); a dropped voice channel gives its number back."""
+        """Channels after an edit: kept ones keep their state; new ones (and voice, when its number changes)
+        are bound now when the agent is live, else left for provisioning; a number no longer used is given
+        back. Returns the states, the number to claim and the number to release."""
         live = status in (AgentStatus.ACTIVE, AgentStatus.PAUSED, AgentStatus.STOPPED)
-        added = [c for c in wanted if current.channel(c) is None]
+        rebind = [c for c in wanted if current.channel(c) is None]
+        if Channel.VOICE in wanted and current.channel(Channel.VOICE) and bridge_number != current.bridge_number:
+            rebind.append(Channel.VOICE)
         bound: dict[Channel, ChannelState] = {}
         claim = None
-        if live and added:
+        if live and rebind:
             deployment = self.tenants.deployment(current.vendor_id)
-            for channel in added:
-                bound[channel] = self._bind(channel, deployment)
+            for channel in rebind:
+                bound[channel] = self._bind(channel, deployment, bridge_number)
             voice = bound.get(Channel.VOICE)
             claim = voice.phone_number if voice is not None and voice.status is ChannelStatus.ACTIVE else None
+        elif Channel.VOICE in rebind:
+            bound[Channel.VOICE] = ChannelState(channel_type=Channel.VOICE, status=ChannelStatus.NOT_PROVISIONED)
         states = tuple(
-            current.channel(c) or bound.get(c) or ChannelState(channel_type=c, status=ChannelStatus.NOT_PROVISIONED)
+            bound.get(c) or current.channel(c) or ChannelState(channel_type=c, status=ChannelStatus.NOT_PROVISIONED)
             for c in wanted
         )
-        release = current.phone_number if Channel.VOICE not in wanted and current.phone_number else None
+        voice_now = next((s for s in states if s.channel_type is Channel.VOICE), None)
+        keeps_number = voice_now is not None and voice_now.phone_number == current.phone_number
+        release = current.phone_number if current.phone_number and not keeps_number else None
         return states, claim, release
 
     def delete_agent(self, vendor_id: str, agent_id: str) -> AgentView:
@@ -336,7 +348,7 @@ class VendorService:
         self.jobs.put(job)
 
         deployment = self.tenants.deployment(draft.vendor_id)
-        states = [self._bind(c.channel_type, deployment) for c in draft.channels]
+        states = [self._bind(c.channel_type, deployment, draft.bridge_number) for c in draft.channels]
         voice = next((s for s in states if s.channel_type is Channel.VOICE), None)
         claim = voice.phone_number if voice is not None and voice.status is ChannelStatus.ACTIVE else None
         failed = any(s.status is ChannelStatus.FAILED for s in states)
@@ -403,8 +415,16 @@ class VendorService:
             return self._finish(provisioning, taken, None, failed=True)
         return final
 
-    def _bind(self, channel: Channel, deployment: TenantDeployment) -> ChannelState:
+    def _bind(self, channel: Channel, deployment: TenantDeployment, bridge_number: str | None = None) -> ChannelState:
         """What binding one channel gives, from what the tenant's stack really deployed (no invented ids)."""
+        if channel is Channel.VOICE and bridge_number is not None:
+            return ChannelState(
+                channel_type=channel,
+                status=ChannelStatus.ACTIVE,
+                phone_number=bridge_number,
+                detail="answered through the voice bridge: point this Twilio/Vonage number at the tenant's "
+                "voice webhook (output VoiceWebhookUrl)",
+            )
         if channel in CONNECT_CHANNELS:
             missing = deployment.connect_instance_arn is None or (
                 channel is Channel.VOICE and deployment.phone_number is None

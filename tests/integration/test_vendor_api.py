@@ -566,3 +566,36 @@ def test_vendor_b_gets_404_for_every_resource_of_vendor_a(vendor_api: VendorApi)
         assert (reply.status, reply.body["error"]) == (404, "not_found"), (method, path, reply.body)
     assert vendor_api.call("GET", A, vendor=VENDOR_B).body["items"] == []
     assert vendor_api.call("GET", f"{A}/{agent_id}").body == before
+
+
+# ------------------------------------------------------------------------------------- bridge numbers
+def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: VendorApi) -> None:
+    result = vendor_api.provision(channels=["voice"], bridge_number="+15559870000")
+    agent = result["agent_config"]
+    assert (result["status"], agent["phone_number"], agent["bridge_number"]) == (
+        "completed",
+        "+15559870000",
+        "+15559870000",
+    )
+    voice = agent["channels"][0]
+    assert voice["aws_connect_instance_id"] is None
+    assert "voice bridge" in voice["detail"]
+    directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
+    found = directory.find_by_number("+15559870000")
+    assert found is not None
+    assert found.agent_id == result["agent_id"]
+    # the Connect number stays free for another agent
+    assert vendor_api.provision(name="Connect agent", channels=["voice"])["status"] == "completed"
+
+
+def test_moving_an_agent_from_connect_to_a_bridge_number_frees_the_connect_number(vendor_api: VendorApi) -> None:
+    agent = vendor_api.provision(name="Mover", channels=["voice"])["agent_config"]
+    moved = vendor_api.call(
+        "PUT", f"{A}/{agent['id']}", body={"version": agent["version"], "bridge_number": "+15559870001"}
+    )
+    assert moved.status == 200
+    assert moved.body["phone_number"] == "+15559870001"
+    taker = vendor_api.provision(name="Taker", channels=["voice"])
+    assert taker["agent_config"]["phone_number"] == NUMBERS[VENDOR_A]
+    back = vendor_api.call("PUT", f"{A}/{agent['id']}", body={"version": moved.body["version"], "bridge_number": None})
+    assert (back.status, back.body["error"]) == (409, "number_in_use")
