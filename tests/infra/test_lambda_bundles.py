@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from stacks.constructs.lambda_function import LAMBDAS_DIR, LAYER_DIR, stage_function_code
+from stacks.constructs.lambda_function import ASSETS_DIR, LAMBDAS_DIR, LAYER_DIR
+from tests.infra.conftest import Synthesized
 
 # Packages the Lambda python3.12 runtime ships (boto3 and its dependencies).
 RUNTIME_PACKAGES = ("boto3", "botocore", "jmespath", "s3transfer", "urllib3", "dateutil", "six")
@@ -44,13 +45,19 @@ def _layer_packages() -> set[str]:
 
 
 @pytest.mark.parametrize("folder", FOLDERS)
-def test_handler_imports_with_only_layer_and_runtime_packages(folder: str) -> None:
-    bundle = stage_function_code(folder)
+def test_handler_imports_with_only_layer_and_runtime_packages(
+    folder: str, synthesized: Synthesized, tmp_path: Path
+) -> None:
+    # The bundle exactly as synth staged it (core package plus the function's extra sources).
+    bundle = ASSETS_DIR / folder
+    assert (bundle / "handler.py").is_file(), f"lambdas/{folder} is not deployed by any stack"
     site = next(p for p in sys.path if p.endswith("site-packages"))
     allowed = _layer_packages() | set(RUNTIME_PACKAGES) | {"oratio", "handler"}
     bundled = {p.name for p in Path(bundle).iterdir() if p.is_dir()}
     result = subprocess.run(  # noqa: S603 - our interpreter, our bundle
-        [sys.executable, "-c", _PROBE, str(bundle), site, ",".join(sorted(allowed | bundled))],
+        # -P and a neutral working directory: nothing of the repository is importable but the bundle.
+        [sys.executable, "-P", "-c", _PROBE, str(bundle), site, ",".join(sorted(allowed | bundled))],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         check=False,
