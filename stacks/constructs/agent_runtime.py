@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
@@ -63,8 +64,10 @@ def runtime_name(tenant_id: str) -> str:
     return f"{PROJECT}_{tenant_id.replace('-', '_')}"
 
 
+@cache
 def stage_agent_code() -> Path:
-    """Lay out the tenant agent's code asset folder (idempotent, offline)."""
+    """Lay out the tenant agent's code asset folder (idempotent, offline). The folder is the same for every
+    tenant, so it is staged once per synth, not once per tenant stack (about 0.7 s each)."""
     return stage_runtime_code(
         packages=("tenant_agent",), entry_package="tenant_agent", deps_dir=DEPS_DIR, asset_dir=ASSET_DIR
     )
