@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -64,19 +63,19 @@ def runtime_name(tenant_id: str) -> str:
     return f"{PROJECT}_{tenant_id.replace('-', '_')}"
 
 
-@cache
 def stage_agent_code() -> Path:
-    """Lay out the tenant agent's code asset folder (idempotent, offline). The folder is the same for every
-    tenant, so it is staged once per synth, not once per tenant stack (about 0.7 s each)."""
+    """Lay out the tenant agent's code asset folder (idempotent, offline)."""
     return stage_runtime_code(
         packages=("tenant_agent",), entry_package="tenant_agent", deps_dir=DEPS_DIR, asset_dir=ASSET_DIR
     )
 
 
-def stage_runtime_code(*, packages: Sequence[str], entry_package: str, deps_dir: Path, asset_dir: Path) -> Path:
+@cache
+def stage_runtime_code(*, packages: tuple[str, ...], entry_package: str, deps_dir: Path, asset_dir: Path) -> Path:
     """Lay out an AgentCore code asset folder: the vendored dependencies of `deps_dir` (hard-linked when
     possible), the `agentcore.<package>` packages named, the `oratio` core, and `main.py` (the entry
-    package's `__main__.py`) at the root. Idempotent and offline."""
+    package's `__main__.py`) at the root. Idempotent and offline. The folder is the same for every tenant, so
+    it is staged once per process, not once per tenant stack (about 0.7 s each)."""
     if not deps_dir.is_dir():
         raise MissingBuildError(
             f"{deps_dir} is missing: run `make setup` (scripts/bootstrap.sh) to vendor the AgentCore "

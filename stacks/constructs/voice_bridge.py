@@ -19,7 +19,6 @@ Manager, created here with a generated placeholder that the engineer replaces af
 from __future__ import annotations
 
 import hashlib
-from functools import cache
 from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack
@@ -76,11 +75,9 @@ def bridge_runtime_name(tenant_id: str) -> str:
     return f"{name[: MAX_RUNTIME_NAME - 9]}_{digest}"
 
 
-@cache
 def stage_bridge_code() -> Path:
     """The bridge's code asset: its vendored deps, `agentcore.voice_bridge` with the agent client it uses
-    (`agentcore.tenant_agent`), the `oratio` core, and `main.py`. The same for every tenant: staged once per
-    synth."""
+    (`agentcore.tenant_agent`), the `oratio` core, and `main.py`."""
     return stage_runtime_code(
         packages=("tenant_agent", "voice_bridge"), entry_package="voice_bridge", deps_dir=DEPS_DIR, asset_dir=ASSET_DIR
     )
