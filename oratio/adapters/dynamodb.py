@@ -31,6 +31,7 @@ from oratio.domain.calls import CallSession, CallStatus, OpenOutcome, OpenResult
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
 SESSION_SK = "SESSION"
+CONDITION_FAILED = "ConditionalCheckFailedException"
 ACTIVE_CALLS_SK = "calls#active"
 PHONE_NUMBER_INDEX = "by_phone_number"
 
@@ -133,6 +134,19 @@ class _DynamoDBAdapter:
         except (ClientError, BotoCoreError) as e:
             raise _translate(e, operation, table) from e
         return cast(dict[str, Any], response)
+
+    def _conditional(self, operation: str, table: str, **kwargs: Any) -> tuple[bool, dict[str, Any]]:
+        """Run a conditional write: (True, response) when it was applied, (False, the error response) when its
+        condition failed; any other failure raises a `DataAccessError`."""
+        try:
+            response = getattr(self._client, operation)(**kwargs)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == CONDITION_FAILED:
+                return False, dict(e.response)
+            raise _translate(e, operation, table) from e
+        except BotoCoreError as e:
+            raise _translate(e, operation, table) from e
+        return True, dict(response)
 
 
 # ---------------------------------------------------------------------------------------------- agents

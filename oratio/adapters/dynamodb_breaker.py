@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _serialize, _translate
-from oratio.adapters.dynamodb_agent import _AsyncDynamoDBAdapter, _error_code
+from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _serialize
+from oratio.adapters.dynamodb_agent import _AsyncDynamoDBAdapter
 from oratio.domain.circuit_breaker import BreakerRecord
 
 BREAKER_SK_PREFIX = "breaker#"
@@ -94,12 +93,5 @@ class DynamoDBBreakerStore(_AsyncDynamoDBAdapter):
             request["ConditionExpression"] = "#version = :expected"
             request["ExpressionAttributeNames"] = {"#version": "version"}
             request["ExpressionAttributeValues"] = {":expected": {"N": str(expected_version)}}
-        try:
-            self._client.put_item(**request)
-        except ClientError as e:
-            if _error_code(e) == "ConditionalCheckFailedException":
-                return False
-            raise _translate(e, "put_item", self._table) from e
-        except BotoCoreError as e:
-            raise _translate(e, "put_item", self._table) from e
-        return True
+        applied, _ = self._conditional("put_item", self._table, **request)
+        return applied

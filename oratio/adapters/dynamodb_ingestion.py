@@ -17,35 +17,18 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _DynamoDBAdapter, _serialize, _translate
+from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _DynamoDBAdapter, _serialize
 from oratio.adapters.dynamodb_vendor import document_pk
 from oratio.vendor.ingestion import CurrentIngestion, DocumentRef, PendingUpload, UploadMark
 from oratio.vendor.models import DocumentStatus
 
 PENDING_SK = "ingestion#pending"
 CURRENT_SK = "ingestion#current"
-_CONDITION_FAILED = "ConditionalCheckFailedException"
 
 
-class _ConditionalAdapter(_DynamoDBAdapter):
-    def _conditional(self, operation: str, table: str, **kwargs: Any) -> tuple[bool, dict[str, Any]]:
-        """Run a conditional write: (True, response) when it was applied, (False, the error response) when its
-        condition failed; any other failure raises a `DataAccessError`."""
-        try:
-            response = getattr(self._client, operation)(**kwargs)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == _CONDITION_FAILED:
-                return False, dict(e.response)
-            raise _translate(e, operation, table) from e
-        except BotoCoreError as e:
-            raise _translate(e, operation, table) from e
-        return True, dict(response)
-
-
-class DynamoDBDocumentStatusStore(_ConditionalAdapter):
+class DynamoDBDocumentStatusStore(_DynamoDBAdapter):
     """Status writes on knowledge documents; never creates an item (a key without a record is unknown)."""
 
     def __init__(self, documents_table: str, *, client: Any | None = None) -> None:
@@ -135,7 +118,7 @@ class DynamoDBDocumentStatusStore(_ConditionalAdapter):
         return applied
 
 
-class DynamoDBIngestionStateStore(_ConditionalAdapter):
+class DynamoDBIngestionStateStore(_DynamoDBAdapter):
     """The tenant's pending uploads and current ingestion in tenant_state."""
 
     def __init__(self, tenant_state_table: str, *, client: Any | None = None) -> None:

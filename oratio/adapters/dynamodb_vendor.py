@@ -24,8 +24,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from oratio.adapters.dynamodb import (
+    CONDITION_FAILED,
     SESSION_SK,
     CorruptItemError,
+    _cancellation_codes,
     _deserialize,
     _DynamoDBAdapter,
     _serialize,
@@ -56,10 +58,6 @@ class InvalidPageToken(VendorApiError):
 
     def __init__(self) -> None:
         super().__init__("next_token is not a token this listing handed out; start again without it")
-
-
-def _cancellation_codes(error: ClientError) -> list[str]:
-    return [str(r.get("Code", "")) for r in error.response.get("CancellationReasons", [])]
 
 
 def _cancellation_items(error: ClientError) -> list[dict[str, Any] | None]:
@@ -271,14 +269,14 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
             release_at is not None
             and len(codes) > release_at
             and codes[release_at] == "ConditionalCheckFailed"
-            and all(c in ("None", "") for i, c in enumerate(codes) if i != release_at)
+            and all(c == "None" for i, c in enumerate(codes) if i != release_at)
         )
 
     def _raise_update_error(
         self, error: ClientError, expected_version: int, claim_number: str | None, claim_at: int | None
     ) -> None:
         code = str(error.response.get("Error", {}).get("Code", ""))
-        if code == "ConditionalCheckFailedException":  # the single put
+        if code == CONDITION_FAILED:  # the single put
             stored = error.response.get("Item")
             current = int(_deserialize(stored)["version"]) if stored else None
             raise VersionConflict(expected_version, current) from error
@@ -459,25 +457,22 @@ class DynamoDBRateLimiter(_DynamoDBAdapter):
 
     def hit(self, vendor_id: str, at: datetime, limit_per_minute: int) -> None:
         minute = int(at.timestamp()) // 60
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key={"pk": {"S": vendor_id}, "sk": {"S": f"{RATE_SK_PREFIX}{minute}"}},
-                UpdateExpression="ADD #n :one SET expires_at = :expires",
-                ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
-                ExpressionAttributeNames={"#n": "count"},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":limit": {"N": str(limit_per_minute)},
-                    ":expires": {"N": str((minute + 2) * 60)},
-                },
-            )
-        except ClientError as e:
-            if str(e.response.get("Error", {}).get("Code", "")) == "ConditionalCheckFailedException":
-                raise RateLimited(limit_per_minute, retry_after_seconds(at)) from e
-            raise _translate(e, "update_item", self._table) from e
-        except BotoCoreError as e:
-            raise _translate(e, "update_item", self._table) from e
+        admitted, _ = self._conditional(
+            "update_item",
+            self._table,
+            TableName=self._table,
+            Key={"pk": {"S": vendor_id}, "sk": {"S": f"{RATE_SK_PREFIX}{minute}"}},
+            UpdateExpression="ADD #n :one SET expires_at = :expires",
+            ConditionExpression="attribute_not_exists(#n) OR #n < :limit",
+            ExpressionAttributeNames={"#n": "count"},
+            ExpressionAttributeValues={
+                ":one": {"N": "1"},
+                ":limit": {"N": str(limit_per_minute)},
+                ":expires": {"N": str((minute + 2) * 60)},
+            },
+        )
+        if not admitted:
+            raise RateLimited(limit_per_minute, retry_after_seconds(at))
 
 
 def retry_after_seconds(at: datetime) -> int:

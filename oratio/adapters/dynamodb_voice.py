@@ -13,11 +13,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _serialize, _translate
-from oratio.adapters.dynamodb_agent import _AsyncDynamoDBAdapter, _error_code
+from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _serialize
+from oratio.adapters.dynamodb_agent import _AsyncDynamoDBAdapter
 from oratio.connect_voice.outcome import TurnOutcome
 
 MAILBOX_SK_PREFIX = "VOICE#"
@@ -56,16 +55,14 @@ class DynamoDBTurnMailbox(_AsyncDynamoDBAdapter):
             "outcome": outcome.model_dump_json(),
             "expires_at": int((self._clock() + MAILBOX_RETENTION).timestamp()),
         }
-        try:
-            self._client.put_item(
-                TableName=self._table, Item=_serialize(item), ConditionExpression="attribute_not_exists(sk)"
-            )
-        except ClientError as e:
-            if _error_code(e) == "ConditionalCheckFailedException":
-                return  # the same turn's outcome is already there: delivered twice, stored once
-            raise _translate(e, "put_item", self._table) from e
-        except BotoCoreError as e:
-            raise _translate(e, "put_item", self._table) from e
+        # A failed condition means the same turn's outcome is already there: delivered twice, stored once.
+        self._conditional(
+            "put_item",
+            self._table,
+            TableName=self._table,
+            Item=_serialize(item),
+            ConditionExpression="attribute_not_exists(sk)",
+        )
 
     async def get(self, tenant_id: str, contact_id: str, turn_id: str) -> TurnOutcome | None:
         response = await self._acall(
