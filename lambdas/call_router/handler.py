@@ -7,27 +7,20 @@ take the flow's error branch with no tenant wording), and the failure is logged 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+from pydantic import ValidationError
 
-from oratio.adapters.dynamodb import (
-    DataAccessError,
-    DynamoDBAgentDirectory,
-    DynamoDBCallSessionStore,
-    dynamodb_client,
-)
+from oratio.adapters.dynamodb import DataAccessError, RouterSettings, dynamodb_call_router, dynamodb_client
 from oratio.domain.calls import CallRouter, InboundCall
 from oratio.domain.connect_events import ContactFlowEvent
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RouteReason, RoutingDecision, RoutingProfile
+from oratio.domain.routing import RouteReason, RoutingDecision, RoutingProfile
 from oratio.observability import logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
 
 CONTACT_ID_PATH = "Details.ContactData.ContactId"
 
@@ -36,47 +29,11 @@ CONTACT_ID_PATH = "Details.ContactData.ContactId"
 clock: Clock = SystemClock()
 
 
-class RouterSettings(BaseModel):
-    """The router's environment, set by the CDK Lambda factory; read on first invocation, not at import."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    agents_table: str = Field(min_length=1)
-    conversations_table: str = Field(min_length=1)
-    tenant_state_table: str = Field(min_length=1)
-    routing_profile: Json[RoutingProfile]
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RouterSettings:
-        """Validate settings from the process environment (or the mapping given)."""
-        env = os.environ if environ is None else environ
-        return cls.model_validate(
-            {
-                "agents_table": env.get(AGENTS.env_var),
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
-                "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
-            }
-        )
-
-
 @cache
 def build_router() -> CallRouter:
     """The router with DynamoDB adapters, built once per container (a failure is retried next time)."""
-    settings = RouterSettings.from_environ()
-    client = dynamodb_client()
-    profile = settings.routing_profile
-    return CallRouter(
-        profile=profile,
-        agents=DynamoDBAgentDirectory(settings.agents_table, client=client),
-        sessions=DynamoDBCallSessionStore(
-            settings.conversations_table,
-            settings.tenant_state_table,
-            retention_days=profile.retention_days,
-            client=client,
-        ),
-        clock=clock,
-    )
+    router, _ = dynamodb_call_router(RouterSettings.from_environ(), clock, client=dynamodb_client())
+    return router
 
 
 def _parse(event: Mapping[str, Any]) -> InboundCall:

@@ -31,15 +31,13 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, Json
+from pydantic import Field
 
 from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner
-from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore, dynamodb_client
-from oratio.domain.calls import CallRouter
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.adapters.dynamodb import RouterSettings, dynamodb_call_router, dynamodb_client
+from oratio.config.tenant import E164_PATTERN
 from oratio.observability import logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
 from oratio.voice_bridge.webhooks import (
     ENV_BRIDGE_QUALIFIER,
     ENV_BRIDGE_RUNTIME_ARN,
@@ -64,18 +62,13 @@ XML = "text/xml"
 clock: Clock = SystemClock()
 
 
-class WebhookSettings(BaseModel):
-    """The webhook's environment; read on first invocation, not at import."""
+class WebhookSettings(RouterSettings):
+    """The webhook's environment: the call router's, plus the bridge and the providers'. Read on first
+    invocation, not at import."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    agents_table: str = Field(min_length=1)
-    conversations_table: str = Field(min_length=1)
-    tenant_state_table: str = Field(min_length=1)
-    routing_profile: Json[RoutingProfile]
     bridge_runtime_arn: str = Field(min_length=1)
     bridge_qualifier: str = Field(min_length=1)
-    connect_number: str = Field(pattern=r"^\+[1-9]\d{1,14}$")
+    connect_number: str = Field(pattern=E164_PATTERN)
     twilio_secret: str = Field(min_length=1)
     vonage_secret: str = Field(min_length=1)
     say_voice: str = Field(min_length=1)
@@ -86,10 +79,7 @@ class WebhookSettings(BaseModel):
         env = os.environ if environ is None else environ
         return cls.model_validate(
             {
-                "agents_table": env.get(AGENTS.env_var),
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
-                "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
+                **cls.environ_values(env),
                 "bridge_runtime_arn": env.get(ENV_BRIDGE_RUNTIME_ARN),
                 "bridge_qualifier": env.get(ENV_BRIDGE_QUALIFIER),
                 "connect_number": env.get(ENV_CONNECT_NUMBER),
@@ -110,17 +100,7 @@ def settings() -> WebhookSettings:
 def build_webhook() -> CallWebhook:
     """The use case with DynamoDB adapters and the bridge presigner, built once per container."""
     config = settings()
-    client = dynamodb_client()
-    profile = config.routing_profile
-    sessions = DynamoDBCallSessionStore(
-        config.conversations_table, config.tenant_state_table, retention_days=profile.retention_days, client=client
-    )
-    router = CallRouter(
-        profile=profile,
-        agents=DynamoDBAgentDirectory(config.agents_table, client=client),
-        sessions=sessions,
-        clock=clock,
-    )
+    router, sessions = dynamodb_call_router(config, clock, client=dynamodb_client())
     presigner = AgentCoreWebSocketPresigner(config.bridge_runtime_arn, qualifier=config.bridge_qualifier)
     return CallWebhook(
         router,

@@ -13,6 +13,7 @@ Every failure surfaces as a `DataAccessError` subclass raised from the botocore 
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -24,11 +25,13 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
 from oratio.domain.agents import Agent, AgentStatus, preferred_agent
-from oratio.domain.calls import CallSession, CallStatus, OpenOutcome, OpenResult
-from oratio.domain.routing import DEFAULT_RETENTION_DAYS
+from oratio.domain.calls import CallRouter, CallSession, CallStatus, OpenOutcome, OpenResult
+from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.ports import Clock
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -499,3 +502,43 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
             # The condition failed yet nothing is there: deleted in between. Report it rather than guess.
             raise DataAccessError(f"DynamoDB session {session.tenant_id}#{session.contact_id} vanished")
         return OpenResult(OpenOutcome.ALREADY_EXISTS, stored)
+
+
+# ------------------------------------------------------------------------------------- call router wiring
+class RouterSettings(BaseModel):
+    """What the call router needs from a Lambda's environment (set by the CDK stacks): its tables and the
+    tenant's routing profile. Read on first invocation, not at import."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents_table: str = Field(min_length=1)
+    conversations_table: str = Field(min_length=1)
+    tenant_state_table: str = Field(min_length=1)
+    routing_profile: Json[RoutingProfile]
+
+    @staticmethod
+    def environ_values(env: Mapping[str, str]) -> dict[str, str | None]:
+        """The settings' raw values from `env` (a subclass adds its own to these)."""
+        return {
+            "agents_table": env.get(AGENTS.env_var),
+            "conversations_table": env.get(CONVERSATIONS.env_var),
+            "tenant_state_table": env.get(TENANT_STATE.env_var),
+            "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
+        }
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> RouterSettings:
+        """Validate settings from the process environment (or the mapping given)."""
+        return cls.model_validate(cls.environ_values(os.environ if environ is None else environ))
+
+
+def dynamodb_call_router(
+    settings: RouterSettings, clock: Clock, *, client: Any
+) -> tuple[CallRouter, DynamoDBCallSessionStore]:
+    """The call router over DynamoDB, and its session store (which callers may also need to close calls)."""
+    profile = settings.routing_profile
+    sessions = DynamoDBCallSessionStore(
+        settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
+    )
+    agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
+    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock), sessions
