@@ -51,3 +51,15 @@ def create_tables(
             )
         names[spec.key] = table_name(spec, prefix)
     return names
+
+
+def create_idempotency_table(dynamodb_client: Any, name: str) -> str:
+    """The vendor API's idempotency table (Powertools' DynamoDBPersistenceLayer: partition key `id`), as
+    stacks/constructs/vendor_api.py creates it."""
+    dynamodb_client.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name

@@ -106,15 +106,11 @@ class LocalVendorApi:
 
         from oratio.tables import ALL_TABLES
         from oratio.vendor.settings import IDEMPOTENCY_TABLE_ENV_VAR
+        from oratio_local.dynamodb import create_idempotency_table
         from oratio_local.lambdas import load_handler
 
         self.tenant = tenant
-        dynamodb.create_table(
-            TableName=self.IDEMPOTENCY_TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_idempotency_table(dynamodb, self.IDEMPOTENCY_TABLE)
         for spec in ALL_TABLES:
             os.environ[spec.env_var] = table_names[spec.key]
         os.environ[IDEMPOTENCY_TABLE_ENV_VAR] = self.IDEMPOTENCY_TABLE

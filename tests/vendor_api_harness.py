@@ -22,7 +22,7 @@ from oratio.vendor.settings import (
     MAX_BODY_BYTES_ENV_VAR,
     RATE_LIMIT_ENV_VAR,
 )
-from oratio_local.dynamodb import create_tables
+from oratio_local.dynamodb import create_idempotency_table, create_tables
 from oratio_local.events import api_gateway_event, lambda_context
 from oratio_local.lambdas import load_handler
 from oratio_local.vendor import brief_agent_request
@@ -120,12 +120,7 @@ def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> It
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name=REGION)
         names = create_tables(dynamodb, prefix=prefix)
-        dynamodb.create_table(
-            TableName=IDEMPOTENCY_TABLE,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_idempotency_table(dynamodb, IDEMPOTENCY_TABLE)
         for spec in ALL_TABLES:
             env.setenv(spec.env_var, names[spec.key])
         env.setenv(IDEMPOTENCY_TABLE_ENV_VAR, IDEMPOTENCY_TABLE)

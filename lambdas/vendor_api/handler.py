@@ -140,18 +140,28 @@ def _persistence() -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
-def _once(operation: Callable[[dict[str, Any]], dict[str, Any]], request: dict[str, Any]) -> dict[str, Any]:
-    """Run `operation(request)` once per (vendor, Idempotency-Key); a repeat returns the stored result."""
+Operation = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@cache
+def _idempotent(operation: Operation) -> Callable[..., dict[str, Any]]:
+    """`operation` behind Powertools idempotency, wrapped once per container (the record key includes the
+    operation's name, so create and provision never share a record)."""
 
     def run(request: dict[str, Any]) -> dict[str, Any]:
         return operation(request)
 
-    run.__name__ = run.__qualname__ = operation.__name__  # the idempotency record is per operation
-    wrapped = idempotent_function(
+    run.__name__ = run.__qualname__ = operation.__name__
+    wrapped: Callable[..., dict[str, Any]] = idempotent_function(
         data_keyword_argument="request", persistence_store=_persistence(), config=IDEMPOTENCY
     )(run)
+    return wrapped
+
+
+def _once(operation: Operation, request: dict[str, Any]) -> dict[str, Any]:
+    """Run `operation(request)` once per (vendor, Idempotency-Key); a repeat returns the stored result."""
     try:
-        result: dict[str, Any] = wrapped(request=request)
+        result = _idempotent(operation)(request=request)
     except IdempotencyValidationError as e:
         raise IdempotencyKeyReused(
             f"{IDEMPOTENCY_HEADER} {request['key']!r} was used before with a different body; "
@@ -399,8 +409,12 @@ def export_character(agent_id: AgentId, format: Annotated[Literal["elizaos"], Qu
 
 
 # --------------------------------------------------------------------------------- error mapping
+# Every other domain error (illegal transition, stale version, quota, number in use, tenant not deployed,
+# request in progress) is a conflict.
 _STATUS: dict[type[VendorApiError], HTTPStatus] = {
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
+    NotFound: HTTPStatus.NOT_FOUND,
+    InvalidPageToken: HTTPStatus.BAD_REQUEST,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
     UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
@@ -409,14 +423,7 @@ _STATUS: dict[type[VendorApiError], HTTPStatus] = {
 
 
 def status_of(error: VendorApiError) -> HTTPStatus:
-    for kind, status in _STATUS.items():
-        if isinstance(error, kind):
-            return status
-    if isinstance(error, NotFound):
-        return HTTPStatus.NOT_FOUND
-    if isinstance(error, InvalidPageToken):
-        return HTTPStatus.BAD_REQUEST
-    return HTTPStatus.CONFLICT  # illegal transition, version, quota, tenant not deployed, in progress
+    return next((status for kind, status in _STATUS.items() if isinstance(error, kind)), HTTPStatus.CONFLICT)
 
 
 def error_response(error: VendorApiError) -> Response[dict[str, Any]]:
@@ -590,7 +597,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         vendor = gate(event)
     except VendorApiError as e:
         metrics.add_metric(name="VendorApiClientErrors", unit=MetricUnit.Count, value=1)
-        return _gate_refusal(e)
+        return _lambda_response(error_response(e))
     except DataAccessError:
         logger.exception("rate limiter unavailable")
         return _lambda_response(_unavailable())
@@ -598,10 +605,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if vendor:
         logger.append_keys(vendor_id=vendor)
     return app.resolve(event, context)
-
-
-def _gate_refusal(error: VendorApiError) -> dict[str, Any]:
-    return _lambda_response(error_response(error))
 
 
 def _lambda_response(response: Response[dict[str, Any]]) -> dict[str, Any]:
