@@ -323,13 +323,19 @@ def _nullable(model: type[BaseModel], name: str) -> bool:
     return field.is_required() and type(None) in get_args(field.annotation)
 
 
+def record_from_item[R: BaseModel](model: type[R], item: Mapping[str, Any], kind: str) -> R:
+    """Read a `model` from a deserialized item, ignoring attributes the model does not have; a bad item is a
+    `CorruptItemError` naming its key."""
+    fields = {name: from_dynamo(item[name]) for name in model.model_fields if name in item}
+    try:
+        return model.model_validate(fields)
+    except ValidationError as e:
+        raise CorruptItemError(f"{kind} item {item.get('pk')}/{item.get('sk')} is invalid") from e
+
+
 def event_from_item(item: Mapping[str, Any]) -> AgentEventRecord:
     """Read an agent event from a deserialized EVENT item."""
-    fields = {name: from_dynamo(item[name]) for name in AgentEventRecord.model_fields if name in item}
-    try:
-        return AgentEventRecord.model_validate(fields)
-    except ValidationError as e:
-        raise CorruptItemError(f"event item {item.get('pk')}/{item.get('sk')} is invalid") from e
+    return record_from_item(AgentEventRecord, item, "event")
 
 
 class DynamoDBConversationRecorder(_AsyncDynamoDBAdapter):

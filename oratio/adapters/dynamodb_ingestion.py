@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
@@ -129,6 +129,12 @@ class DynamoDBIngestionStateStore(_DynamoDBAdapter):
         return {"pk": {"S": tenant_id}, "sk": {"S": sk}}
 
     def add_pending(self, tenant_id: str, uploads: Collection[PendingUpload]) -> None:
+        self._change_pending(tenant_id, "ADD", uploads)
+
+    def _change_pending(
+        self, tenant_id: str, operation: Literal["ADD", "DELETE"], uploads: Collection[PendingUpload]
+    ) -> None:
+        """Add uploads to, or remove them from, the pending set, atomically (a set operation on one item)."""
         if not uploads:
             return
         self._call(
@@ -136,7 +142,7 @@ class DynamoDBIngestionStateStore(_DynamoDBAdapter):
             self._table,
             TableName=self._table,
             Key=self._key(tenant_id, PENDING_SK),
-            UpdateExpression="ADD uploads :uploads",
+            UpdateExpression=f"{operation} uploads :uploads",
             ExpressionAttributeValues={":uploads": {"SS": sorted(u.member for u in uploads)}},
         )
 
@@ -152,16 +158,7 @@ class DynamoDBIngestionStateStore(_DynamoDBAdapter):
         return _uploads(item, PENDING_SK)
 
     def remove_pending(self, tenant_id: str, uploads: Collection[PendingUpload]) -> None:
-        if not uploads:
-            return
-        self._call(
-            "update_item",
-            self._table,
-            TableName=self._table,
-            Key=self._key(tenant_id, PENDING_SK),
-            UpdateExpression="DELETE uploads :uploads",
-            ExpressionAttributeValues={":uploads": {"SS": sorted(u.member for u in uploads)}},
-        )
+        self._change_pending(tenant_id, "DELETE", uploads)
 
     def current(self, tenant_id: str) -> CurrentIngestion | None:
         response = self._call(

@@ -35,7 +35,7 @@ from oratio.adapters.dynamodb import (
     agent_to_item,
     session_from_item,
 )
-from oratio.adapters.dynamodb_agent import TURN_SK_PREFIX, from_dynamo, to_dynamo, turn_from_item
+from oratio.adapters.dynamodb_agent import TURN_SK_PREFIX, from_dynamo, record_from_item, to_dynamo, turn_from_item
 from oratio.agent.ports import TurnRecord
 from oratio.domain.calls import CallSession
 from oratio.vendor.character import derive_character
@@ -368,11 +368,7 @@ class DynamoDBDocumentRepository(_DynamoDBAdapter):
 
 
 def _document_from_item(item: Mapping[str, Any]) -> KnowledgeDocument:
-    fields = {name: from_dynamo(item[name]) for name in KnowledgeDocument.model_fields if name in item}
-    try:
-        return KnowledgeDocument.model_validate(fields)
-    except ValidationError as e:
-        raise CorruptItemError(f"document item {item.get('pk')}/{item.get('sk')} is invalid") from e
+    return record_from_item(KnowledgeDocument, item, "document")
 
 
 # ------------------------------------------------------------------------------------ conversations
