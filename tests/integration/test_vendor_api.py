@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore
+from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore, dynamodb_client
 from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.agent.ports import TurnRecord
 from oratio.domain.agents import AgentStatus
@@ -599,3 +599,32 @@ def test_moving_an_agent_from_connect_to_a_bridge_number_frees_the_connect_numbe
     assert taker["agent_config"]["phone_number"] == NUMBERS[VENDOR_A]
     back = vendor_api.call("PUT", f"{A}/{agent['id']}", body={"version": moved.body["version"], "bridge_number": None})
     assert (back.status, back.body["error"]) == (409, "number_in_use")
+
+
+# ------------------------------------------------------------------------------------- media and outages
+def test_a_body_that_is_not_json_is_refused_with_415(vendor_api: VendorApi) -> None:
+    reply = vendor_api.call(
+        "POST",
+        A,
+        raw_body="name=Agent&business_type=retail",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (reply.status, reply.body["error"]) == (415, "unsupported_media_type")
+    assert vendor_api.call("GET", A).body["total"] == 0
+
+
+def test_a_throttled_data_layer_answers_503_with_retry_after(
+    vendor_api: VendorApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.stub import Stubber
+
+    client = dynamodb_client()
+    stubber = Stubber(client)
+    for _ in range(3):  # botocore's retries, then it gives up
+        stubber.add_client_error("update_item", service_error_code="ThrottlingException", http_status_code=400)
+    stubber.activate()
+    monkeypatch.setattr(vendor_api.handler, "dynamodb_client", lambda: client)
+    vendor_api.handler.build_service.cache_clear()
+    reply = vendor_api.call("GET", A)
+    assert (reply.status, reply.body["error"]) == (503, "service_unavailable")
+    assert reply.headers["Retry-After"] == "2"
