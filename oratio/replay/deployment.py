@@ -103,6 +103,12 @@ class Deployment:
     stack_name: str = "OratioTenant"
     ssm: Callable[[str], str] | None = None
     _by_arn: dict[str, str] = field(default_factory=dict)
+    _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    def _cached(self, kind: str, key: str, build: Callable[[], Any]) -> Any:
+        if (kind, key) not in self._cache:
+            self._cache[(kind, key)] = build()
+        return self._cache[(kind, key)]
 
     def __post_init__(self) -> None:
         self.resources: Mapping[str, Any] = self.template.get("Resources", {})
@@ -125,7 +131,8 @@ class Deployment:
             if parameter.get("Type") == SSM_PARAMETER_TYPE:
                 if self.ssm is None:
                     raise DeploymentError(f"parameter {logical_id} is read from SSM and no SSM lookup was given")
-                return self.ssm(str(parameter["Default"]))
+                lookup = self.ssm
+                return str(self._cached("ssm", logical_id, lambda: lookup(str(parameter["Default"]))))
             return str(parameter.get("Default", ""))
         pseudo = {
             "AWS::Region": self.region,
@@ -221,6 +228,9 @@ class Deployment:
 
     def flows(self) -> dict[str, FlowSpec]:
         """The contact flows by name, with their content exactly as CloudFormation would deploy it."""
+        return self._cached("flows", "", self._flows)  # type: ignore[no-any-return]
+
+    def _flows(self) -> dict[str, FlowSpec]:
         flows = {}
         for logical_id in self._of_type("AWS::Connect::ContactFlow"):
             properties = self.resources[logical_id]["Properties"]
@@ -247,6 +257,9 @@ class Deployment:
         return candidates[0]
 
     def function(self, arn_or_name: str) -> FunctionSpec:
+        return self._cached("function", arn_or_name, lambda: self._function(arn_or_name))  # type: ignore[no-any-return]
+
+    def _function(self, arn_or_name: str) -> FunctionSpec:
         logical_id = self.logical_id_of(arn_or_name)
         properties = self.resources[logical_id]["Properties"]
         code = properties.get("Code", {})
@@ -261,6 +274,9 @@ class Deployment:
         )
 
     def bot(self, alias_arn: str) -> BotSpec:
+        return self._cached("bot", alias_arn, lambda: self._bot(alias_arn))  # type: ignore[no-any-return]
+
+    def _bot(self, alias_arn: str) -> BotSpec:
         alias_logical = self.logical_id_of(alias_arn)
         alias = self.resources[alias_logical]["Properties"]
         bot_id = self.resolve(alias["BotId"])

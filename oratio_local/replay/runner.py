@@ -91,10 +91,11 @@ def local_aws() -> Iterator[tuple[Any, dict[str, str]]]:
         os.environ.update(saved)
 
 
-def _ssm_lookup(name: str) -> str:
-    import boto3
+def _ssm_lookup(client: Any) -> Callable[[str], str]:
+    def lookup(name: str) -> str:
+        return str(client.get_parameter(Name=name)["Parameter"]["Value"])
 
-    return str(boto3.client("ssm", region_name=REGION).get_parameter(Name=name)["Parameter"]["Value"])
+    return lookup
 
 
 # ------------------------------------------------------------------------------------- session
@@ -333,7 +334,10 @@ class ConnectCall(CallBase):
             agents.set_status(api, agent_id, given.agent_status)
             engine = agents.agent_engine(self.tenant, self.session.tenants_dir, names, tool_failures=given.tool_failures)
             runtime.set_engine(engine)
-            deployment = Deployment(synthesized.template, region=REGION, ssm=_ssm_lookup,
+            import boto3
+
+            ssm = _ssm_lookup(boto3.client("ssm", region_name=REGION))
+            deployment = Deployment(synthesized.template, region=REGION, ssm=ssm,
                                     stack_name=f"OratioTenant-{self.tenant.tenant_id}")  # fmt: skip
             inbound = deployment.inbound_flow()
             self.services = LocalServices(

@@ -71,12 +71,12 @@ def synthesize(tenants: list[TenantConfig], tenants_dir: Path, *, use_cache: boo
 
 
 def _synthesize_into(tenants: list[TenantConfig], folder: Path) -> None:
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     from aws_cdk import Environment, cx_api
 
     from stacks.app_builder import build_app, new_app
     from stacks.names import tenant_stack_id
 
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     with tempfile.TemporaryDirectory(prefix="oratio-replay-synth-") as tmp:
         app = new_app(tmp)
         build_app(app, tenants=tenants, env=Environment(account=ENV_ACCOUNT, region=ENV_REGION))
