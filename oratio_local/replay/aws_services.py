@@ -28,7 +28,7 @@ from botocore.handlers import BUILTIN_HANDLERS
 
 from oratio.replay.deployment import Deployment, FunctionSpec
 from oratio_local.events import lambda_context
-from oratio_local.replay.clock import VirtualClock
+from oratio_local.replay.clock import VirtualClock, participant
 
 # The requests answered here: moto passes them through (to this hook), so it must never see them inactive.
 PASSTHROUGH_URLS = (
@@ -101,7 +101,7 @@ class LambdaContainer:
         with _env_lock:
             os.environ.update(self.spec.environment)
         function = getattr(self.module, self.spec.handler.split(".", 1)[1])
-        with quiet_handler():  # a handler's EMF metrics belong to CloudWatch
+        with quiet_handler(), participant():  # a handler's EMF metrics belong to CloudWatch
             return function(event, lambda_context(self.spec.name))
 
 

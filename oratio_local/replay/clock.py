@@ -47,6 +47,7 @@ class VirtualClock:
         self._cond = threading.Condition()
         self._deadlines: dict[object, float | None] = {}
         self._loops: weakref.WeakSet[VirtualEventLoop] = weakref.WeakSet()
+        self._lent = threading.local()
 
     # ------------------------------------------------------------------------------------- reading
     def now(self) -> datetime:
@@ -74,6 +75,24 @@ class VirtualClock:
         with self._cond:
             self._busy -= 1
             self._cond.notify_all()
+
+    @contextmanager
+    def lent_to_loop(self) -> Iterator[None]:
+        """This thread holds the clock and is about to run an event loop (a handler): the loop takes the hold
+        over for its run instead of taking one of its own, so the clock never moves between the two."""
+        self._lent.value = True
+        try:
+            yield
+        finally:
+            self._lent.value = False
+
+    def _loop_starts(self) -> None:
+        if not getattr(self._lent, "value", False):
+            self._acquire()
+
+    def _loop_stops(self) -> None:
+        if not getattr(self._lent, "value", False):
+            self._release()
 
     @contextmanager
     def busy(self) -> Iterator[None]:
@@ -191,22 +210,39 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         return self._virtual_clock.monotonic()
 
     def run_forever(self) -> None:
-        self._virtual_clock._acquire()
+        self._virtual_clock._loop_starts()
         try:
             super().run_forever()
         finally:
-            self._virtual_clock._release()
+            self._virtual_clock._loop_stops()
+
+
+_participant = threading.local()
+
+
+@contextmanager
+def participant() -> Iterator[None]:
+    """Mark this thread as part of the replayed call: event loops it creates run on the replay clock (threads
+    of other things in the process, such as the agent server's, keep real time)."""
+    before = getattr(_participant, "value", False)
+    _participant.value = True
+    try:
+        yield
+    finally:
+        _participant.value = before
 
 
 class VirtualLoopPolicy(asyncio.DefaultEventLoopPolicy):
-    """New event loops (asyncio.Runner, asyncio.run) run on `clock` while this policy is installed."""
+    """New event loops of participant threads run on `clock` while this policy is installed."""
 
     def __init__(self, clock: VirtualClock) -> None:
         super().__init__()
         self._clock = clock
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return VirtualEventLoop(self._clock)
+        if getattr(_participant, "value", False):
+            return VirtualEventLoop(self._clock)
+        return super().new_event_loop()
 
 
 def _running_clock() -> VirtualClock | None:

@@ -384,13 +384,11 @@ class ConnectCall(CallBase):
         """Invoke a function from the flow or from Lex (the main thread lets go of the clock meanwhile)."""
         assert self.services is not None
         container = self.services.container(arn)
-        self.clock._release()
         try:
-            return container.invoke(event)
+            with self.clock.lent_to_loop():
+                return container.invoke(event)
         except Exception as e:
             raise LambdaFailed(f"{container.spec.name} failed: {type(e).__name__}") from e
-        finally:
-            self.clock._acquire()
 
     def bot(self, deployment: Deployment, alias_arn: str) -> LexEmulator:
         if alias_arn not in self._bots:
