@@ -353,7 +353,11 @@ def lex_code_hook_event(
             {
                 "intent": {"name": intent, "slots": {}, "state": intent_state, "confirmationState": "None"},
                 "interpretationSource": "Lex",
-                **({"nluConfidence": nlu_confidence} if intent != "FallbackIntent" and nlu_confidence is not None else {}),
+                **(
+                    {"nluConfidence": nlu_confidence}
+                    if intent != "FallbackIntent" and nlu_confidence is not None
+                    else {}
+                ),
             }
         ],
         "proposedNextState": None,

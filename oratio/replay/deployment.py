@@ -268,7 +268,9 @@ class Deployment:
             name=self.ref(logical_id),
             arn=self.attribute(logical_id, "Arn"),
             handler=str(properties.get("Handler", "")),
-            environment={k: str(self.resolve(v)) for k, v in properties.get("Environment", {}).get("Variables", {}).items()},
+            environment={
+                k: str(self.resolve(v)) for k, v in properties.get("Environment", {}).get("Variables", {}).items()
+            },
             asset_hash=str(code.get("S3Key", "")).removesuffix(".zip"),
             timeout_seconds=int(properties.get("Timeout", 3)),
         )
@@ -284,7 +286,7 @@ class Deployment:
         bot = self.resources[bot_logical]["Properties"]
         (locale,) = bot["BotLocales"]
         settings = alias.get("BotAliasLocaleSettings", [])
-        hook = next(
+        hook: dict[str, Any] = next(
             (s["BotAliasLocaleSetting"].get("CodeHookSpecification", {}).get("LambdaCodeHook", {}) for s in settings
              if s.get("LocaleId") == locale["LocaleId"]),
             {},
@@ -336,7 +338,9 @@ class Deployment:
             )
             for c in properties.get("Config", [])
         }
-        return HoursSpec(arn=arn, name=str(properties.get("Name", "")), time_zone=str(properties["TimeZone"]), days=days)
+        return HoursSpec(
+            arn=arn, name=str(properties.get("Name", "")), time_zone=str(properties["TimeZone"]), days=days
+        )
 
 
 _ARN_ATTRIBUTES = {

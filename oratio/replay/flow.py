@@ -31,7 +31,7 @@ class FlowRunError(RuntimeError):
     """The replay cannot go on: an action it cannot run, or a flow that never ends."""
 
 
-class LambdaFailed(Exception):  # noqa: N818 - named for the Connect error it maps to
+class LambdaFailed(Exception):
     """The function could not be invoked or answered something the block refuses (its error branch)."""
 
 
@@ -100,6 +100,15 @@ class Step:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Action:
+    flow: str
+    identifier: str
+    params: Mapping[str, Any]
+    transitions: Mapping[str, Any]
+    contact: Contact
+
+
 class FlowServices(Protocol):
     """What a flow reaches outside itself."""
 
@@ -107,7 +116,9 @@ class FlowServices(Protocol):
         """The function's answer (a dict); raises `LambdaFailed` for the block's error branch."""
         ...
 
-    def converse(self, alias_arn: str, prompt: str, contact: Contact, session_attributes: Mapping[str, str]) -> BotOutcome:
+    def converse(
+        self, alias_arn: str, prompt: str, contact: Contact, session_attributes: Mapping[str, str]
+    ) -> BotOutcome:
         """Run the bot conversation until the bot closes it, the caller is silent or hangs up, or it fails."""
         ...
 
@@ -184,22 +195,22 @@ class FlowInterpreter:
         )
 
     # ------------------------------------------------------------------------------------ actions
-    def _step(self, flow: str, action: Mapping[str, Any], contact: Contact) -> str | None | CallResult:
+    def _step(self, flow: str, action: Mapping[str, Any], contact: Contact) -> str | CallResult | None:
         kind, identifier = action["Type"], action["Identifier"]
         params: Mapping[str, Any] = action.get("Parameters", {})
         transitions: Mapping[str, Any] = action.get("Transitions", {})
         handler = getattr(self, f"_{kind}", None)
         if handler is None:
             raise FlowRunError(f"flow {flow}: action {identifier!r} has type {kind}, which the replay does not run")
-        return handler(flow, identifier, params, transitions, contact)  # type: ignore[no-any-return]
+        return handler(_Action(flow, identifier, params, transitions, contact))  # type: ignore[no-any-return]
 
-    def _UpdateFlowLoggingBehavior(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                   transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _UpdateFlowLoggingBehavior(self, a: _Action) -> str | None:
+        params, transitions, contact = a.params, a.transitions, a.contact
         contact.logging = params.get("FlowLoggingBehavior") == "Enabled"
         return _next(transitions)
 
-    def _InvokeLambdaFunction(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                              transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _InvokeLambdaFunction(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         arn = contact.text(params["LambdaFunctionARN"])
         parameters = {k: contact.text(v) for k, v in params.get("LambdaInvocationAttributes", {}).items()}
         timeout = int(params.get("InvocationTimeLimitSeconds", 8))
@@ -216,19 +227,19 @@ class FlowInterpreter:
         self._emit(Step("lambda", flow, identifier, "", {"arn": arn, "parameters": parameters, "answer": answer}))
         return _next(transitions)
 
-    def _UpdateContactAttributes(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                 transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _UpdateContactAttributes(self, a: _Action) -> str | None:
+        params, transitions, contact = a.params, a.transitions, a.contact
         values = {k: contact.text(v) for k, v in params.get("Attributes", {}).items()}
         contact.attributes.update(values)
         return _next(transitions)
 
-    def _Compare(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                 transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _Compare(self, a: _Action) -> str | None:
+        params, transitions, contact = a.params, a.transitions, a.contact
         value = contact.text(params["ComparisonValue"])
         return _condition(transitions, value) or _error(transitions, "NoMatchingCondition")
 
-    def _UpdateContactTextToSpeechVoice(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                        transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _UpdateContactTextToSpeechVoice(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         voice = contact.text(params.get("TextToSpeechVoice"))
         engine = contact.text(params.get("TextToSpeechEngine")) or "Standard"
         if not voice:  # "Results in error if voice or engine are invalid"
@@ -237,24 +248,24 @@ class FlowInterpreter:
         self._emit(Step("voice", flow, identifier, f"{voice} ({engine})"))
         return _next(transitions)
 
-    def _Loop(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-              transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _Loop(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         key = (flow, identifier)
         count = int(contact.text(params.get("LoopCount", "0")) or 0)
         done = self._loops.get(key, 0) >= count
         self._loops[key] = 0 if done else self._loops.get(key, 0) + 1
         return _condition(transitions, "DoneLooping" if done else "ContinueLooping")
 
-    def _MessageParticipant(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                            transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _MessageParticipant(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         text = contact.text(params.get("Text") or params.get("SSML") or "")
         if not text.strip():
             return _error(transitions, "NoMatchingError")  # nothing to say: Connect takes the error branch
         self._emit(Step("say", flow, identifier, text, {"voice": contact.voice}))
         return _next(transitions)
 
-    def _ConnectParticipantWithLexBot(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                      transitions: Mapping[str, Any], contact: Contact) -> str | None | CallResult:  # fmt: skip
+    def _ConnectParticipantWithLexBot(self, a: _Action) -> str | CallResult | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         alias = contact.text(params.get("LexV2Bot", {}).get("AliasArn", ""))
         prompt = contact.text(params.get("Text") or "")
         session = {k: contact.text(v) for k, v in params.get("LexSessionAttributes", {}).items()}
@@ -270,15 +281,15 @@ class FlowInterpreter:
         contact.lex = {"SessionAttributes": dict(outcome.session_attributes), "IntentName": outcome.intent}
         return _condition(transitions, outcome.intent) or _next(transitions)
 
-    def _UpdateContactEventHooks(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                 transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _UpdateContactEventHooks(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         hooks = {k: contact.text(v) for k, v in params.get("EventHooks", {}).items()}
         contact.event_hooks.update(hooks)
         self._emit(Step("hooks", flow, identifier, ", ".join(sorted(hooks)), hooks))
         return _next(transitions)
 
-    def _UpdateContactTargetQueue(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                  transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _UpdateContactTargetQueue(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
         queue = contact.text(params.get("QueueId", ""))
         if not queue:
             return _error(transitions, "NoMatchingError")
@@ -286,8 +297,8 @@ class FlowInterpreter:
         self._emit(Step("queue", flow, identifier, queue))
         return _next(transitions)
 
-    def _CheckHoursOfOperation(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                               transitions: Mapping[str, Any], contact: Contact) -> str | None:  # fmt: skip
+    def _CheckHoursOfOperation(self, a: _Action) -> str | None:
+        params, transitions, contact = a.params, a.transitions, a.contact
         hours = contact.text(params.get("HoursOfOperationId", ""))
         if not hours:
             if contact.target_queue is None:
@@ -299,8 +310,8 @@ class FlowInterpreter:
         open_now = is_open(zone, days, self._services.now())
         return _condition(transitions, "True" if open_now else "False")
 
-    def _TransferContactToQueue(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                                transitions: Mapping[str, Any], contact: Contact) -> str | None | CallResult:  # fmt: skip
+    def _TransferContactToQueue(self, a: _Action) -> str | CallResult | None:
+        flow, identifier, transitions, contact = a.flow, a.identifier, a.transitions, a.contact
         if contact.target_queue is None:
             return _error(transitions, "NoMatchingError")
         _, full = self._services.queue(contact.target_queue)
@@ -313,13 +324,12 @@ class FlowInterpreter:
             FlowInterpreter(_WhisperSide(self), step_budget=self._budget).run(name, content, contact)
         return CallResult("transferred", self.steps, contact, queue=contact.target_queue)
 
-    def _DisconnectParticipant(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                               transitions: Mapping[str, Any], contact: Contact) -> CallResult:  # fmt: skip
+    def _DisconnectParticipant(self, a: _Action) -> CallResult:
+        flow, identifier, contact = a.flow, a.identifier, a.contact
         self._emit(Step("hang_up", flow, identifier, "the flow hung up"))
         return CallResult("ended", self.steps, contact)
 
-    def _EndFlowExecution(self, flow: str, identifier: str, params: Mapping[str, Any],  # noqa: N802
-                          transitions: Mapping[str, Any], contact: Contact) -> None:  # fmt: skip
+    def _EndFlowExecution(self, a: _Action) -> None:
         return None
 
 

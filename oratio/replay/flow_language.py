@@ -214,7 +214,9 @@ class _Checker:
     def run(self) -> list[FlowProblem]:
         flow = self.flow
         if flow.get("Version") != FLOW_LANGUAGE_VERSION:
-            self.add("", f"Version must be {FLOW_LANGUAGE_VERSION!r}, not {flow.get('Version')!r}", "flow-language.html")
+            self.add(
+                "", f"Version must be {FLOW_LANGUAGE_VERSION!r}, not {flow.get('Version')!r}", "flow-language.html"
+            )
         actions = flow.get("Actions")
         if not isinstance(actions, list) or not actions:
             self.add("", "Actions must be a non-empty list", "flow-language-actions.html")
@@ -242,8 +244,11 @@ class _Checker:
         kind = str(action.get("Type", ""))
         spec = ACTIONS.get(kind)
         if spec is None:
-            self.add(identifier, f"action type {kind!r} is not in the replay's flow-language table "
-                     "(oratio/replay/flow_language.py); add it with its reference page", "flow-language-actions.html")  # fmt: skip
+            message = (
+                f"action type {kind!r} is not in the replay's flow-language table (oratio/replay/flow_language.py); "
+                "add it with its reference page"
+            )
+            self.add(identifier, message, "flow-language-actions.html")
             return
         if spec.flow_types is not None and self.flow_type not in spec.flow_types:
             self.add(identifier, f"{kind} is not available in {self.flow_type} flows", spec.page)
@@ -270,9 +275,9 @@ class _Checker:
             value = str(parameters.get("LoopCount", ""))
             if not value.startswith("$.") and (not value.isdigit() or int(value) > MAX_LOOP_COUNT):
                 self.add(identifier, f"LoopCount must be 0-{MAX_LOOP_COUNT}", spec.page)
-        if kind == "UpdateContactEventHooks" and isinstance(parameters.get("EventHooks"), Mapping):
-            if len(parameters["EventHooks"]) != 1:
-                self.add(identifier, "EventHooks holds exactly one entry", spec.page)
+        hooks = parameters.get("EventHooks")
+        if kind == "UpdateContactEventHooks" and isinstance(hooks, Mapping) and len(hooks) != 1:
+            self.add(identifier, "EventHooks holds exactly one entry", spec.page)
         prompts = [p for p in ("PromptId", "Text", "SSML") if p in parameters]
         if len(prompts) > 1:
             self.add(identifier, f"only one of PromptId, Text, SSML may be given (got {prompts})", spec.page)

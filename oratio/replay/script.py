@@ -33,7 +33,9 @@ class TurnExpectation(_Strict):
     holding: bool | None = Field(default=None, description="the caller heard the holding line this turn")
     intent: str | None = Field(default=None, description="the intent the bot matched")
     interrupted: bool | None = Field(default=None, description="bridge: the reply was cut off by the caller")
-    attributes: dict[str, str] = Field(default_factory=dict, description="contact attributes (case-insensitive contains)")
+    attributes: dict[str, str] = Field(
+        default_factory=dict, description="contact attributes (case-insensitive contains)"
+    )
 
     @property
     def tools(self) -> list[str]:
@@ -145,7 +147,10 @@ def parse_script(text: str, source: str = "<script>") -> Script:
             line, key = _line_of(node, loc)
             path = ".".join(str(p) for p in loc) or "(script)"
             what = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
-            problems.append(f"{source}:{line or '?'}: {path}: {what}" + (f" ({key!r})" if error["type"] == "extra_forbidden" else ""))
+            problems.append(
+                f"{source}:{line or '?'}: {path}: {what}"
+                + (f" ({key!r})" if error["type"] == "extra_forbidden" else "")
+            )
         raise ScriptError("\n".join(problems)) from None
 
 

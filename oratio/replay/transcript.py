@@ -25,14 +25,19 @@ class Event:
         return f"{self.at:7.1f}s  {self.who:<9} {self.text}"
 
 
-class ExpectationFailed(AssertionError):  # noqa: N818 - the user reads it as "expectation failed"
+class ExpectationFailed(AssertionError):
     def __init__(self, where: str, expected: str, happened: str, timeline: Sequence[Event]) -> None:
         self.where, self.expected, self.happened = where, expected, happened
         self.timeline = list(timeline)
         super().__init__(f"{where}: expected {expected}; {happened}")
 
     def explain(self) -> str:
-        lines = [f"{self.where}", f"  expected: {self.expected}", f"  happened: {self.happened}", "  transcript so far:"]
+        lines = [
+            f"{self.where}",
+            f"  expected: {self.expected}",
+            f"  happened: {self.happened}",
+            "  transcript so far:",
+        ]
         return "\n".join(lines + [f"    {e.line()}" for e in self.timeline])
 
 

@@ -181,7 +181,11 @@ class LocalServices:
             except Exception as e:  # Lambda reports an unhandled error in the payload, status 200
                 headers["X-Amz-Function-Error"] = "Unhandled"
                 body = json.dumps(
-                    {"errorMessage": str(e), "errorType": type(e).__name__, "stackTrace": traceback.format_exc().splitlines()}
+                    {
+                        "errorMessage": str(e),
+                        "errorType": type(e).__name__,
+                        "stackTrace": traceback.format_exc().splitlines(),
+                    }
                 ).encode()
         return _response(request.url, 200, headers, body)
 

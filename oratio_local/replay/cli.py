@@ -136,7 +136,7 @@ def talk(argv: list[str], read: IO[str] | None = None, write: IO[str] | None = N
         call.caller = caller  # type: ignore[assignment]
         try:
             call.run()
-        except Exception as e:  # noqa: BLE001 - a person at the prompt gets the reason, not a traceback
+        except Exception as e:
             write.write(f"the call broke off: {type(e).__name__}: {e}\n")
             return 1
         write.write(f"call over: {result.outcome}, route {result.route}, cost ${result.cost_usd:.5f}\n")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as futures
-import concurrent.futures.thread
 import selectors
 import threading
 import time
@@ -31,7 +30,7 @@ REAL_POLL_SECONDS = 0.002  # how often an idle loop looks at its real selector w
 STALL_SECONDS = 20.0  # real seconds with the clock held and nothing happening: a participant was lost
 
 
-class ReplayClockStalled(RuntimeError):  # noqa: N818 - a state, named for what the user sees
+class ReplayClockStalled(RuntimeError):
     """The clock waited in real time for a participant that never finished (a bug, never a slow machine)."""
 
 
@@ -254,7 +253,7 @@ def _running_clock() -> VirtualClock | None:
 
 
 _submit = futures.ThreadPoolExecutor.submit
-_run_work_item = futures.thread._WorkItem.run  # type: ignore[attr-defined]
+_run_work_item = futures.thread._WorkItem.run
 
 
 def _held_submit(self: futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -290,11 +289,11 @@ def virtual_loops(clock: VirtualClock) -> Iterator[None]:
     thread-pool work of virtual loops hold the clock."""
     previous = asyncio.get_event_loop_policy()
     asyncio.set_event_loop_policy(VirtualLoopPolicy(clock))
-    futures.ThreadPoolExecutor.submit = _held_submit  # type: ignore[method-assign]
-    futures.thread._WorkItem.run = _run_then_release  # type: ignore[attr-defined]
+    futures.ThreadPoolExecutor.submit = _held_submit  # type: ignore[method-assign,assignment]
+    futures.thread._WorkItem.run = _run_then_release  # type: ignore[method-assign]
     try:
         yield
     finally:
         futures.ThreadPoolExecutor.submit = _submit  # type: ignore[method-assign]
-        futures.thread._WorkItem.run = _run_work_item  # type: ignore[attr-defined]
+        futures.thread._WorkItem.run = _run_work_item  # type: ignore[method-assign]
         asyncio.set_event_loop_policy(previous)

@@ -65,8 +65,7 @@ def interpret(bot: BotSpec, text: str) -> tuple[str, float | None]:
     return best_intent, round(best, 2)
 
 
-class CodeHook(Protocol):
-    def __call__(self, arn: str, event: Mapping[str, Any]) -> Any: ...
+CodeHook = Callable[[str, dict[str, Any]], Any]
 
 
 @dataclass
@@ -100,8 +99,8 @@ class LexEmulator:
                 continue
             mode = "DTMF" if heard.kind == "dtmf" else "Speech"
             intent, nlu = interpret(self.bot, heard.text) if mode == "Speech" else (FALLBACK_INTENT, None)
-            self.emit(Step("nlu", self.flow, self.bot.bot_name, intent, {"nlu_confidence": nlu,
-                                                                          "transcription_confidence": heard.confidence}))  # fmt: skip
+            confidences = {"nlu_confidence": nlu, "transcription_confidence": heard.confidence}
+            self.emit(Step("nlu", self.flow, self.bot.bot_name, intent, confidences))
             if self.bot.code_hook_arn is None:
                 return BotOutcome("ok", intent=intent, session_attributes=session)
             event = lex_code_hook_event(

@@ -35,7 +35,11 @@ def _inputs_key(tenants: list[TenantConfig], tenants_dir: Path) -> str:
     digest = hashlib.sha256()
     for name in INPUTS:
         root = REPO / name
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        files = (
+            [root]
+            if root.is_file()
+            else sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        )
         for path in files:
             digest.update(str(path.relative_to(REPO)).encode())
             digest.update(path.read_bytes())
@@ -53,7 +57,9 @@ def _lambda_assets(template: dict[str, Any]) -> set[str]:
     }
 
 
-def synthesize(tenants: list[TenantConfig], tenants_dir: Path, *, use_cache: bool = True) -> dict[str, SynthesizedTenant]:
+def synthesize(
+    tenants: list[TenantConfig], tenants_dir: Path, *, use_cache: bool = True
+) -> dict[str, SynthesizedTenant]:
     """The tenant stacks of `tenants`, from the cache when their inputs have not changed."""
     from stacks.names import tenant_stack_id
 

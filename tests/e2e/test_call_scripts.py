@@ -49,7 +49,9 @@ def test_the_same_script_gives_the_same_transcript_byte_for_byte(session: Replay
 
 
 def test_a_failed_expectation_says_what_was_expected_what_happened_and_the_transcript(session: ReplaySession) -> None:
-    script = parse_script(_script("turns:\n  - say: What is your return policy?\n    expect: {reply_contains: [pineapple]}\n"))
+    script = parse_script(
+        _script("turns:\n  - say: What is your return policy?\n    expect: {reply_contains: [pineapple]}\n")
+    )
     result = run_script(session, script)
     assert not result.passed
     assert "expected: the reply to contain 'pineapple'" in result.failure
@@ -75,7 +77,8 @@ def test_bad_scripts_end_with_a_clear_error_and_the_others_still_run(
     bad.write_text(text)
     good = CALLS / "cozy-comfort" / "closed-after-hours.yaml"
     results = run_paths(session, [bad, good])
-    assert not results[0].passed and message in results[0].failure
+    assert not results[0].passed
+    assert message in results[0].failure
     assert results[1].passed
 
 
@@ -105,14 +108,17 @@ def test_talk_at_the_prompt_shows_the_call_and_saves_it_as_a_script_that_passes(
     monkeypatch.setattr(cli, "ReplaySession", lambda: session_context(session))
     assert cli.talk(["--tenant", "cozy-comfort"], read=typed, write=shown) == 0
     out = shown.getvalue()
-    assert "returns policy" in out.lower() and "transfer to queue" in out and "call over: transferred" in out
+    assert "returns policy" in out.lower()
+    assert "transfer to queue" in out
+    assert "call over: transferred" in out
     script = parse_script(saved.read_text())
-    assert script.turns[0].say == "What is your return policy?" and script.turns[0].expect.reply_contains
+    assert script.turns[0].say == "What is your return policy?"
+    assert script.turns[0].expect.reply_contains
     (result,) = run_paths(session, [saved])
     assert result.passed, result.failure
 
 
-class session_context:  # noqa: N801 - stands in for ReplaySession(): a context manager over the module's session
+class session_context:
     def __init__(self, session: ReplaySession) -> None:
         self._session = session
 
