@@ -108,6 +108,7 @@ class ReplaySession:
         self._synthesized = dict(synthesized or {})
         self._use_cache = use_cache
         self._stack = ExitStack()
+        self._levels: dict[str, int] = {}
         self.agent_url = ""
 
     def __enter__(self) -> ReplaySession:
@@ -115,7 +116,9 @@ class ReplaySession:
         from oratio_local.agent_server import serve_on_loopback
 
         for name in ("bedrock_agentcore", "bedrock_agentcore.app", "oratio", "oratio.tenant_agent"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+            logger = logging.getLogger(name)
+            self._levels[name] = logger.level
+            logger.setLevel(logging.CRITICAL)  # per-turn log lines are noise in a replay; restored on exit
         warnings.filterwarnings("ignore", "No application metrics to publish")
         self.agent_url = self._stack.enter_context(serve_on_loopback(runtime.app))
         return self
@@ -125,6 +128,8 @@ class ReplaySession:
 
         runtime.set_engine(None)
         self._stack.close()
+        for name, level in self._levels.items():
+            logging.getLogger(name).setLevel(level)
 
     def tenant(self, tenant_id: str) -> TenantConfig:
         path = self.tenants_dir / f"{tenant_id}.yaml"
