@@ -64,6 +64,7 @@ def local_aws() -> Iterator[tuple[Any, dict[str, str]]]:
     import boto3
     from moto import mock_aws
 
+    import oratio.observability  # noqa: F401  # the shared Powertools logger is made with this process's settings
     from oratio_local.dynamodb import create_tables
     from oratio_local.replay.aws_services import PASSTHROUGH_URLS
 
@@ -98,6 +99,14 @@ def _ssm_lookup(client: Any) -> Callable[[str], str]:
     return lookup
 
 
+def _all_loggers() -> dict[str, logging.Logger]:
+    """The root logger and every named logger made so far (placeholders left out)."""
+    named = {
+        name: logger for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)
+    }
+    return {"": logging.getLogger(), **named}
+
+
 # ------------------------------------------------------------------------------------- session
 class ReplaySession:
     """What scripts share within one run: the synthesized tenants and the tenant agent server."""
@@ -112,13 +121,15 @@ class ReplaySession:
         self.agent_url = ""
 
     def __enter__(self) -> ReplaySession:
+        import oratio.observability  # noqa: F401  # made with this process's settings, before the snapshot
         from agentcore.tenant_agent import app as runtime
         from oratio_local.agent_server import serve_on_loopback
 
+        # Every logger's level as it is now: the replay quiets some, and the handlers it loads set the shared
+        # Powertools logger to the replay's POWERTOOLS_LOG_LEVEL; all of it is put back on exit.
+        self._levels = {name: logger.level for name, logger in _all_loggers().items()}
         for name in ("bedrock_agentcore", "bedrock_agentcore.app", "oratio", "oratio.tenant_agent"):
-            logger = logging.getLogger(name)
-            self._levels[name] = logger.level
-            logger.setLevel(logging.CRITICAL)  # per-turn log lines are noise in a replay; restored on exit
+            logging.getLogger(name).setLevel(logging.CRITICAL)  # per-turn log lines are noise in a replay
         warnings.filterwarnings("ignore", "No application metrics to publish")
         self.agent_url = self._stack.enter_context(serve_on_loopback(runtime.app))
         return self
@@ -128,8 +139,8 @@ class ReplaySession:
 
         runtime.set_engine(None)
         self._stack.close()
-        for name, level in self._levels.items():
-            logging.getLogger(name).setLevel(level)
+        for name, logger in _all_loggers().items():
+            logger.setLevel(self._levels.get(name, logging.NOTSET))  # one made during the replay inherits again
 
     def tenant(self, tenant_id: str) -> TenantConfig:
         path = self.tenants_dir / f"{tenant_id}.yaml"
