@@ -7,8 +7,9 @@
    with the vendor pausing it through the API in between; all against local DynamoDB/SSM (moto, in process).
 4. Talk to the tenant agent: its AgentCore runtime app served on 127.0.0.1, invoked over HTTP with
    the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
-5. A call on the Connect number: the voice_turn Lambda answering real-shaped Lex code-hook events and
-   the flow's actions, the agent behind it, state in moto DynamoDB (`oratio_local/connect_call.py`).
+5. Calls on the Connect number, replayed: the tenant's conversation scripts (`calls/<tenant>/`) run through the
+   inbound flow as synthesized in step 1 (flow interpreter), the real Lambda handlers, the Lex emulation and the
+   agent; each call is printed as a timeline and an HTML report is written (`oratio_local/replay/`).
 6. A spoken call through Oratio's own Nova Sonic bridge: the real SDK client against the local Sonic stand-in
    (HTTP/2 + TLS on 127.0.0.1), the tenant agent answering tool calls (`oratio_local/voice_call.py`).
 """
@@ -317,10 +318,31 @@ def print_spoken_call_demo(tenant: TenantConfig, tenants_dir: Path) -> None:
         print_spoken_call(run(tenant.tenant_id, base_url))
 
 
+def replay_calls(tenant: TenantConfig, tenants_dir: Path, outdir: Path, report_path: Path) -> bool:
+    """Step 5: every script under calls/<tenant>/ through the replay, on the templates step 1 synthesized."""
+    from oratio.replay import report
+    from oratio_local.replay.runner import ReplaySession, run_paths
+    from oratio_local.replay.synth import from_assembly
+
+    folder = REPO / "calls" / tenant.tenant_id
+    if not folder.is_dir():
+        print(f"  no call scripts for {tenant.tenant_id} (add calls/{tenant.tenant_id}/*.yaml)")
+        return True
+    synthesized = {tenant.tenant_id: from_assembly(outdir, tenant.tenant_id)}
+    with ReplaySession(tenants_dir, synthesized=synthesized) as session:
+        results = run_paths(session, [folder])
+    print(report.console(results))
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(report.html_report(results, f"{tenant.business.name}: replayed calls"), encoding="utf-8")
+    print(f"  HTML report (one page, a timeline per call): {report_path}")
+    return all(r.passed for r in results)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tenants", type=Path, default=REPO / "tenants", help="folder of tenant files")
     parser.add_argument("--outdir", type=Path, default=None, help="where to write the cloud assembly")
+    parser.add_argument("--report", type=Path, default=REPO / "build" / "replay-report.html", help="HTML report")
     args = parser.parse_args(argv)
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     # Handlers flush Powertools metrics per call; a call that adds none warns, which is noise here.
@@ -333,22 +355,19 @@ def main(argv: list[str] | None = None) -> int:
         tenants, outdir = synthesize(args.tenants, outdir)
         _heading("2. validate")
         clean = validate(outdir)
-    if not tenants:
-        print("no tenant files; add tenants/<id>.yaml to route a call")
-        return 0 if clean else 1
-    tenant = tenants[0]
-    _heading(f"3. {tenant.tenant_id} provisions an agent (vendor API); calls are routed to it (call router)")
-    print_decisions(*route_sample_calls(tenant))
-    _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
-    print_conversation(talk_to_agent(tenant, args.tenants))
-    _heading(f"5. a call on {tenant.tenant_id}'s Connect number (Lex code hook, local stand-ins for Connect/Lex)")
-    from oratio_local.connect_call import play_connect_call, print_connect_call
-
-    with local_aws() as dynamodb:
-        print_connect_call(*play_connect_call(tenant, args.tenants, dynamodb))
+        if not tenants:
+            print("no tenant files; add tenants/<id>.yaml to route a call")
+            return 0 if clean else 1
+        tenant = tenants[0]
+        _heading(f"3. {tenant.tenant_id} provisions an agent (vendor API); calls are routed to it (call router)")
+        print_decisions(*route_sample_calls(tenant))
+        _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
+        print_conversation(talk_to_agent(tenant, args.tenants))
+        _heading(f"5. {tenant.tenant_id}'s call scripts, replayed through the Connect flow as synthesized")
+        replayed = replay_calls(tenant, args.tenants, outdir, args.report)
     _heading(f"6. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
     print_spoken_call_demo(tenant, args.tenants)
-    return 0 if clean else 1
+    return 0 if clean and replayed else 1
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -40,12 +40,17 @@ from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, S
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
+from oratio.ports import Clock, SystemClock
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
 FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
 # Said when the function cannot even read its tenant profile (a deployment fault): no tenant wording exists.
 FALLBACK_HANDOFF_MESSAGE = "Let me connect you with someone from our team."
+
+# The function's clock. Tests and the replay replace it before the first invocation (the use cases are built
+# once per container, on first use). Deadlines are measured on the event loop's clock, the one its timeouts use.
+clock: Clock = SystemClock()
 
 
 class VoiceTurnSettings(BaseModel):
@@ -74,7 +79,11 @@ class VoiceTurnSettings(BaseModel):
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 @cache
@@ -102,6 +111,7 @@ def build_voice() -> ConnectVoice:
         budget=DynamoDBBudgetLedger(settings.usage_table, client=client),
         workflow_states=DynamoDBWorkflowStateStore(settings.conversations_table, client=client),
         clock=_utc_now,
+        monotonic=_loop_time,
     )
 
 

@@ -87,17 +87,17 @@ def test_demo_talks_to_the_tenant_agent_over_loopback(demo_output: str) -> None:
     assert section.count("[model ") == 3
 
 
-def test_demo_plays_a_call_on_the_connect_number_with_a_holding_reply_and_a_warm_handoff(demo_output: str) -> None:
-    section = demo_output.split("== 5.")[1]
-    assert "prepare: speech_to_speech; Set voice Matthew (Generative), Nova Sonic tiffany" in section
-    # The slow turn: a holding reply at once, then the flow's pickup speaks the agent's answer.
-    assert "One moment, please.   [Close, next: await_reply]" in section
-    assert "pickup: next converse" in section
-    # Noise is asked again, not sent to the agent; the request for a person ends in a transfer with a whisper.
-    assert "Sorry, I didn't catch that." in section
-    assert "transfer to Customer Care" in section
-    assert "whisper to the human agent:  Cozy Comfort Bedding assistant transfer." in section
-    assert "TURN#000001: transcription confidence 0.21 (fallback)" in section
+def test_demo_replays_the_tenants_call_scripts_through_the_synthesized_flow(demo_output: str) -> None:
+    section = demo_output.split("== 5.")[1].split("== 6.")[0]
+    scripts = sorted((REPO / "calls" / "cozy-comfort").glob("*.yaml"))
+    assert f"{len(scripts)} of {len(scripts)} call scripts passed" in section
+    # The timelines show the flow's work, holding lines, transfers with the whisper, and cost per turn.
+    assert "call router: route agent (accepted)" in section
+    assert "One moment, please." in section
+    assert "transfer to queue Customer Care" in section
+    assert "human     Cozy Comfort Bedding assistant transfer." in section
+    assert "model nova-micro ($" in section
+    assert (REPO / "build" / "replay-report.html").read_text().count("<section") == len(scripts)
 
 
 def test_vendor_provisions_the_agent_through_the_vendor_api(demo_output: str) -> None:

@@ -114,6 +114,9 @@ def test_barge_in_clears_the_twilio_buffer_and_drops_queued_frames() -> None:
             # Sonic sent 4 s (200 frames) faster than real time; the barge-in dropped what was queued.
             assert outcome.frames_dropped > 0
             assert caller.heard.audio_frames < 200
+            # Nothing of the interrupted reply reaches the caller after the clear: the queue was flushed, not
+            # played out (without the flush the queued frames follow the clear when the call ends).
+            assert caller.heard.frames_after_clear == 0
             assert len(r.recorder.events(TENANT, caller.call_id, "interruption")) == 1
 
     run(scenario())
@@ -146,6 +149,27 @@ def test_renewal_at_a_turn_boundary_carries_the_conversation_and_loses_no_caller
             replies = [t.reply_text for t in r.recorder.turns(TENANT, caller.call_id)]
             assert replies == [f"Answer {n}." for n in range(1, 5)]  # no reply was cut off
             assert len(r.recorder.events(TENANT, caller.call_id, "renewal")) == outcome.renewals
+
+    run(scenario())
+
+
+def test_a_session_with_no_turn_boundary_is_renewed_by_the_forced_timer_before_sonic_cuts_it() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            # No turn ever ends, so only the forced renewal timer can renew the session.
+            settings = bridge_settings(renew_after_seconds=0.2, force_renew_after_seconds=0.4)
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.wait_for(lambda: len(sonic.sessions) >= 2, timeout=6)
+                await c.wait_for(lambda: call.speech.session is not None and not call.speech._switching)
+
+            outcome, _ = await r.call(caller, settings, talk)
+            assert outcome.renewals >= 1
+            (renewal, *_) = r.recorder.events(TENANT, caller.call_id, "renewal")
+            assert renewal.detail["reason"] == "forced"
+            assert sum(s.audio_bytes for s in sonic.sessions) == caller.sent_pcm_bytes  # none lost in the switch
 
     run(scenario())
 
