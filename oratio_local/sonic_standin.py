@@ -17,16 +17,20 @@ also refuse to open, fail mid-call and expire sessions, as the real service does
 
 from __future__ import annotations
 
+import argparse
 import array
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import json
 import logging
 import math
 import socket
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -99,6 +103,11 @@ class Scenario(BaseModel):
     expire_after_seconds: float | None = Field(default=None, description="session ends with an error after this")
     tool_wait_seconds: float = 5.0
     sample_rate: int = 8_000
+    loop_per_session: bool = Field(
+        default=False,
+        description="each session plays the turns from the first, looping (independent concurrent calls, e.g. "
+        "the bench), instead of one script continued across sessions",
+    )
 
 
 @dataclass
@@ -121,6 +130,8 @@ class SessionLog:
     interrupted: int = 0
     closed_cleanly: bool = False
     refused: bool = False
+    # time.monotonic() when each reply's first audioOutput was handed to the server (the bench's latency anchor)
+    reply_audio_at: list[float] = field(default_factory=list)
 
 
 class SonicStandIn:
@@ -293,6 +304,17 @@ class _Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = b""
         self._ended = False
+        self._turns_taken = 0
+
+    def _take_turn(self) -> Turn | None:
+        scenario = self.server.scenario
+        if not scenario.loop_per_session:
+            return self.server.take_turn()
+        if not scenario.turns:
+            return None
+        turn = scenario.turns[self._turns_taken % len(scenario.turns)]
+        self._turns_taken += 1
+        return turn
 
     async def run(self, receive: Receive) -> None:
         expiry = self.server.scenario.expire_after_seconds
@@ -390,7 +412,7 @@ class _Session:
                     self.voiced_ms = 0
                 if self.in_turn and self.quiet_ms >= self.server.scenario.silence_ms and not self.speaking:
                     self.in_turn = False
-                    turn = self.server.take_turn()
+                    turn = self._take_turn()
                     if turn is not None:
                         self.speaking = True
                         self.barge_in.clear()
@@ -535,6 +557,8 @@ class _Session:
                 interrupted = True
                 break
             content = base64.b64encode(audio[start : start + chunk]).decode()
+            if start == 0:
+                self.log.reply_audio_at.append(time.monotonic())
             await self._emit(
                 "audioOutput", {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": content}
             )
@@ -561,3 +585,30 @@ class _Session:
         while self.speaking:  # the real service cuts mid-reply too, but the stand-in keeps tests readable
             await asyncio.sleep(0.01)
         await self._exception("validationException", "The session exceeded its maximum duration (stand-in)")
+
+
+# ------------------------------------------------------------------------------ its own process
+async def serve_until_stdin_closes(scenario: Scenario, report: Path | None) -> None:
+    """Serve `scenario` until standard input closes (the parent process is done with it), printing one JSON
+    line first (`endpoint`, `ca_file`); then write every session's log to `report` as JSON."""
+    async with SonicStandIn(scenario) as sonic:
+        print(json.dumps({"endpoint": sonic.endpoint, "ca_file": str(sonic.ca_file)}), flush=True)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, sys.stdin.read)
+        if report is not None:
+            report.write_text(json.dumps([dataclasses.asdict(log) for log in sonic.sessions]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m oratio_local.sonic_standin --scenario FILE [--report FILE]`: the stand-in in a process of its
+    own (the voice bench runs it so its work is not counted as the bridge's)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--scenario", type=Path, required=True, help="a Scenario as JSON")
+    parser.add_argument("--report", type=Path, help="where to write the sessions' logs (JSON) at the end")
+    args = parser.parse_args(argv)
+    scenario = Scenario.model_validate_json(args.scenario.read_text())
+    asyncio.run(serve_until_stdin_closes(scenario, args.report))
+
+
+if __name__ == "__main__":
+    main()

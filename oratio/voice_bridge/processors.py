@@ -598,7 +598,8 @@ class CallerOutput(FrameProcessor):
         self._tasks: set[asyncio.Task[Any]] = set()
         self.frames_sent = 0
         self.frames_dropped = 0
-        self.latencies: list[float] = []  # seconds from a speech chunk's arrival to its first wire frame
+        # Seconds from a speech chunk's arrival (nothing queued before it) to its first frame on the wire.
+        self.latencies: list[float] = []
         self._closing = False
         self._first_of_chunk: float | None = None
 
@@ -638,7 +639,8 @@ class CallerOutput(FrameProcessor):
         frames = self._framer_for().push(audio.pcm)
         if not frames:
             return
-        if audio.created_at:
+        if audio.created_at and not self._queue:
+            # Only a chunk that finds nothing queued is timed: a later one waits behind audio still playing.
             self._first_of_chunk = audio.created_at
         self._queue.extend(self._serializer.serialize_audio_frames(frames))
         self._wake()
