@@ -53,8 +53,7 @@ from oratio_local.sonic_standin import Scenario, ToolUse, Turn, tone
 ROOT = Path(__file__).resolve().parents[1]
 FRAME_SECONDS = 0.02
 SPEAK_SECONDS = 0.8  # the caller's question
-LISTEN_GAP_SECONDS = 0.4  # no agent audio for this long after a reply began: the reply is over
-PAUSE_SECONDS = 0.3  # the caller's pause before the next question
+CYCLE_SECONDS = 4.0  # a question every 4 s: 0.8 s asked, ~0.2 s until Sonic answers, a reply of up to 2 s
 REPLY_GAP_SECONDS = 0.2  # agent audio after at least this much none starts a new reply
 CALL_SECONDS = 20.0
 CONCURRENT_CALLS = 50
@@ -213,24 +212,14 @@ async def one_call(url: str, call_sid: str, seconds: float) -> CallerRecord:
         await ws.send(json.dumps(start))
         record.started = begin = time.monotonic()
         sequence, sent = 1, 0
-        question = 0  # frames of the current question sent; len(spoken) once it is asked
-        asked_at = 0.0
-        pause_left = 0
+        cycle = round(CYCLE_SECONDS / FRAME_SECONDS)
         while time.monotonic() - begin < seconds:
             due = begin + sent * FRAME_SECONDS
             if due > time.monotonic():
                 await asyncio.sleep(due - time.monotonic())
-            if question < len(spoken):
-                payload, question = spoken[question], question + 1
-                asked_at = time.monotonic()
-            else:
-                payload = quiet
-                replied = bool(record.reply_starts) and record.reply_starts[-1] > asked_at
-                if replied and time.monotonic() - last_media >= LISTEN_GAP_SECONDS:
-                    pause_left = pause_left or round(PAUSE_SECONDS / FRAME_SECONDS)
-                    pause_left -= 1
-                    if pause_left == 0:
-                        question = 0  # the reply is over and the pause too: the next question
+            # A fixed timeline (ask, then listen until the next cycle), so every run carries the same work.
+            position = sent % cycle
+            payload = spoken[position] if position < len(spoken) else quiet
             sequence += 1
             await ws.send(_media(stream_sid, sequence, payload))
             sent += 1
@@ -294,7 +283,8 @@ async def measured_run(bridge_url: str, count: int, seconds: float, prefix: str)
 
 
 def end_to_end_latencies(records: list[CallerRecord], sessions: list[dict[str, Any]]) -> list[float]:
-    """Each reply: the stand-in's first audioOutput of it → the caller's first frame of it."""
+    """Each reply: the stand-in's first audioOutput of it → the caller's first frame of it (the first reply
+    start the caller saw after it, within one question cycle; a reply never heard in that time is left out)."""
     sent: dict[str, list[float]] = {}
     for session in sessions:
         found = _CALL_IN_PROMPT.search(session.get("system_prompt", ""))
@@ -302,15 +292,11 @@ def end_to_end_latencies(records: list[CallerRecord], sessions: list[dict[str, A
             sent.setdefault(found.group(1), []).extend(session["reply_audio_at"])
     latencies = []
     for record in records:
-        heard = iter(sorted(record.reply_starts))
-        first = next(heard, None)
+        heard = sorted(record.reply_starts)
         for at in sorted(sent.get(record.call_sid, [])):
-            while first is not None and first < at:
-                first = next(heard, None)
-            if first is None:
-                break
-            latencies.append(first - at)
-            first = next(heard, None)
+            first = next((start for start in heard if start >= at), None)
+            if first is not None and first - at < CYCLE_SECONDS:
+                latencies.append(first - at)
     return latencies
 
 
@@ -340,7 +326,8 @@ def print_run(label: str, figures: RunFigures, end_to_end: list[float]) -> None:
     _latency_line("  of which in the bridge (SDK event → frame to the socket)", figures.bridge_latencies)
     heard = sum(r.frames_heard for r in figures.records)
     replies = sum(len(r.reply_starts) for r in figures.records)
-    print(f"  {'caller heard':<58} {heard} frames in {replies} replies")
+    talking = heard * FRAME_SECONDS / figures.call_seconds
+    print(f"  {'caller heard':<58} {heard} frames in {replies} replies (agent talking {talking:.0%} of the call)")
 
 
 IDLE_SECONDS = 5.0
@@ -368,6 +355,8 @@ def run(count: int = CONCURRENT_CALLS, seconds: float = CALL_SECONDS, bridge_set
         f"voice bridge, real calls (Twilio caller ⇄ bridge ⇄ aws-sdk-bedrock-runtime ⇄ Sonic stand-in; "
         f"{seconds:.0f} s calls; CPU is process CPU time)"
     )
+    # Latencies are wall-clock: they grow with what else the machine runs; CPU time does not.
+    print(f"  (machine load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores at the start)")
     with tempfile.TemporaryDirectory(prefix="oratio-voice-bench-") as tmp:
         scenario_file, report_file = Path(tmp) / "scenario.json", Path(tmp) / "sessions.json"
         scenario_file.write_text(SCENARIO.model_dump_json())
