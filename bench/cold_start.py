@@ -164,10 +164,9 @@ def import_seconds(module: str, function: str, bundle: Path | None, runs: int = 
 
 
 def staged_bundles() -> list[str]:
-    """The function folders synth staged (run a synth first: `make bench` does, in its `synth` section)."""
+    """The function folders as synth stages them (a synth runs first: it restages only what changed)."""
     folders = sorted(p.parent.name for p in LAMBDAS_DIR.glob("*/handler.py"))
-    missing = [f for f in folders if not (ASSETS_DIR / f / "handler.py").is_file()]
-    if missing:
+    if folders:
         from bench.synth import synth_seconds
 
         synth_seconds(1)  # stages every bundle into build/assets
