@@ -120,7 +120,7 @@ else
   compile_and_stamp "$AGENTCORE_DEPS_DIR" "$agentcore_hash"
   echo "$agentcore_hash" >"$STAMPS/agentcore"
 fi
-# The voice bridge runtime needs Nova Sonic's SDK (smithy, awscrt, numpy) on top of the agent's packages:
+# The voice bridge runtime needs Nova Sonic's SDK (smithy, awscrt) on top of the agent's packages:
 # its own folder, so the tenant agent's artifact stays as small as it was.
 BRIDGE_DEPS_DIR=build/agentcore/voice_bridge_deps
 bridge_hash=$(build_hash agentcore/requirements.txt agentcore/voice_bridge/requirements.txt)
