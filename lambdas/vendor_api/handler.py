@@ -14,23 +14,12 @@ import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from http import HTTPStatus
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from oratio.adapters.dynamodb import DataAccessError, dynamodb_client
@@ -61,6 +50,11 @@ from oratio.vendor.errors import (
     VersionConflict,
 )
 from oratio.vendor.lifecycle import AgentAction
+
+if TYPE_CHECKING:
+    # Imported where used: the OpenAPI models only by the schema route, idempotency only with the header.
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 from oratio.vendor.models import (
     AgentCreate,
     AgentPage,
@@ -126,17 +120,26 @@ def build_service() -> VendorService:
 # Tests and benchmarks replace this to run the same routes over other adapters.
 service_factory: Callable[[], VendorService] = build_service
 
-IDEMPOTENCY = IdempotencyConfig(
-    event_key_jmespath="[vendor_id, key]",
-    payload_validation_jmespath="body",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=24 * 3600,
-)
+IDEMPOTENCY_SECONDS = 24 * 3600
+
+
+@cache
+def _idempotency_config() -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        event_key_jmespath="[vendor_id, key]",
+        payload_validation_jmespath="body",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+    )
 
 
 @cache
 def _persistence() -> DynamoDBPersistenceLayer:
     # Built lazily: importing the handler must not need the environment or create clients.
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
     return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
 
 
@@ -151,15 +154,24 @@ def _idempotent(operation: Operation) -> Callable[..., dict[str, Any]]:
     def run(request: dict[str, Any]) -> dict[str, Any]:
         return operation(request)
 
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function
+
     run.__name__ = run.__qualname__ = operation.__name__
     wrapped: Callable[..., dict[str, Any]] = idempotent_function(
-        data_keyword_argument="request", persistence_store=_persistence(), config=IDEMPOTENCY
+        data_keyword_argument="request", persistence_store=_persistence(), config=_idempotency_config()
     )(run)
     return wrapped
 
 
 def _once(operation: Operation, request: dict[str, Any]) -> dict[str, Any]:
     """Run `operation(request)` once per (vendor, Idempotency-Key); a repeat returns the stored result."""
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    # Idempotency tracks the invocation's remaining time (a record left "in progress" by a timeout expires).
+    _idempotency_config().register_lambda_context(app.lambda_context)
     try:
         result = _idempotent(operation)(request=request)
     except IdempotencyValidationError as e:
@@ -571,6 +583,8 @@ def gate(event: Mapping[str, Any]) -> str | None:
 @cache
 def openapi_schema() -> dict[str, Any]:
     """The OpenAPI document, generated from the routes and models above (committed as docs/openapi.json)."""
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, Server
+
     schema = app.get_openapi_schema(
         title="Oratio vendor API",
         version=API_VERSION,
@@ -592,7 +606,6 @@ def openapi_schema() -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    IDEMPOTENCY.register_lambda_context(context)
     try:
         vendor = gate(event)
     except VendorApiError as e:

@@ -18,7 +18,8 @@ VOICE_CHANNELS = frozenset({Channel.VOICE})
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: most importers (every Lambda, through the core package) use few of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CustomerIdentity(_Wire):

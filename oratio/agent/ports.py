@@ -22,7 +22,8 @@ from oratio.agent.tools.base import ToolCall, ToolContext, ToolResult
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import (see oratio/agent/contracts.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # ---------------------------------------------------------------------------------------- model

@@ -55,7 +55,9 @@ class Channel(StrEnum):
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # defer_build: a model's validator is built on its first use, not at import; most Lambda functions import
+    # these models (through the core package) and never validate a tenant file.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 def _check_time_zone(name: str) -> str:

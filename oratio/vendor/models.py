@@ -28,11 +28,12 @@ FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,199}$"
 class _Body(BaseModel):
     """A request body: unknown fields are errors, surrounding whitespace is trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Built on first use, not at import (a cold start validates one route's models, not all of them).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def _channel_alias(value: Any) -> Any:

@@ -28,6 +28,7 @@ from oratio.agent.contracts import (
 from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
 from oratio.config.tenant import Channel
 from oratio.voice_bridge.audio import Framer, frame_bytes, seconds_of_pcm
+from oratio.voice_bridge.batching import AudioBatcher
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
     AgentAudio,
@@ -118,6 +119,8 @@ class SpeechStage(FrameProcessor):
         self._recent: deque[bytes] = deque()
         self._recent_bytes = 0
         self._replay_limit = int(settings.sample_rate * 2 * settings.failover_replay_seconds)
+        chunk_ms = settings.caller_audio_chunk_ms
+        self._batcher = AudioBatcher(frame_bytes(settings.sample_rate, chunk_ms), chunk_ms / 1000, self._caller_audio)
 
     @property
     def buffered_bytes(self) -> int:
@@ -125,7 +128,7 @@ class SpeechStage(FrameProcessor):
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, CallerAudio):
-            await self._caller_audio(frame.pcm)
+            await self._batcher.push(frame.pcm)
         elif isinstance(frame, ToolResultFrame):
             await self._tool_result(frame)
         elif isinstance(frame, Start):
@@ -308,6 +311,9 @@ class SpeechStage(FrameProcessor):
         await self.push(Stop("speech_unavailable"), Direction.DOWNSTREAM)
 
     async def _end(self) -> None:
+        if not self._ended:
+            await self._batcher.flush()  # the caller's last words still reach the session before it closes
+        self._batcher.close()
         self._ended = True
         session, self.session = self.session, None
         if session is not None:
@@ -598,7 +604,8 @@ class CallerOutput(FrameProcessor):
         self._tasks: set[asyncio.Task[Any]] = set()
         self.frames_sent = 0
         self.frames_dropped = 0
-        self.latencies: list[float] = []  # seconds from a speech chunk's arrival to its first wire frame
+        # Seconds from a speech chunk's arrival (nothing queued before it) to its first frame on the wire.
+        self.latencies: list[float] = []
         self._closing = False
         self._first_of_chunk: float | None = None
 
@@ -638,7 +645,8 @@ class CallerOutput(FrameProcessor):
         frames = self._framer_for().push(audio.pcm)
         if not frames:
             return
-        if audio.created_at:
+        if audio.created_at and not self._queue:
+            # Only a chunk that finds nothing queued is timed: a later one waits behind audio still playing.
             self._first_of_chunk = audio.created_at
         self._queue.extend(self._serializer.serialize_audio_frames(frames))
         self._wake()

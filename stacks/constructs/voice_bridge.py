@@ -19,7 +19,6 @@ Manager, created here with a generated placeholder that the engineer replaces af
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -57,6 +56,7 @@ from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.nag import acknowledge
 from stacks.names import PROJECT, Outputs
+from stacks.staging import StagedAsset
 
 DEPS_DIR = ROOT / "build" / "agentcore" / "voice_bridge_deps"
 ASSET_DIR = ROOT / "build" / "agentcore" / "voice_bridge"
@@ -75,7 +75,7 @@ def bridge_runtime_name(tenant_id: str) -> str:
     return f"{name[: MAX_RUNTIME_NAME - 9]}_{digest}"
 
 
-def stage_bridge_code() -> Path:
+def stage_bridge_code() -> StagedAsset:
     """The bridge's code asset: its vendored deps, `agentcore.voice_bridge` with the agent client it uses
     (`agentcore.tenant_agent`), the `oratio` core, and `main.py`."""
     return stage_runtime_code(
@@ -117,7 +117,7 @@ class VoiceBridge(Construct):
             name=name,
             description=f"{tenant.business.name}'s voice bridge: Nova Sonic for media-stream calls (tenant {tid})",
             role=self.role,
-            asset_dir=stage_bridge_code(),
+            asset=stage_bridge_code(),
             environment=self._environment(tenant, tables, agent),
         )
         self.endpoint = agentcore.RuntimeEndpoint(

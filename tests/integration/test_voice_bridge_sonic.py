@@ -7,6 +7,7 @@ import asyncio
 import json
 from typing import Any
 
+from oratio.voice_bridge.audio import frame_bytes
 from oratio.voice_bridge.bridge import VoiceCall
 from oratio.voice_bridge.serializers import VonageSerializer
 from oratio_local.phone import LocalCaller, TwilioCaller, VonageCaller
@@ -290,3 +291,25 @@ def test_a_vonage_call_runs_sonic_at_16_khz_with_binary_l16_frames() -> None:
             assert r.recorder.turns(TENANT, caller.call_id)[0].reply_text == QUESTION.reply
 
     run(scenario())
+
+
+def test_caller_audio_reaches_sonic_in_events_of_the_configured_duration() -> None:
+    async def one_call(chunk_ms: int) -> tuple[list[int], int, int]:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+
+            settings = bridge_settings().model_copy(update={"caller_audio_chunk_ms": chunk_ms})
+            await r.call(caller, settings, talk)
+            return sonic.sessions[0].audio_event_bytes, sonic.sessions[0].audio_bytes, caller.sent_pcm_bytes
+
+    for chunk_ms in (20, 100):
+        sizes, received, sent = run(one_call(chunk_ms))
+        full = frame_bytes(8_000, chunk_ms)
+        assert received == sent  # nothing lost, whatever the event size
+        assert set(sizes[:-1]) == {full}, f"{chunk_ms} ms events should carry {full} bytes each"
+        assert 0 < sizes[-1] <= full
