@@ -55,8 +55,10 @@ def memory_vendor_service(
     clock: Clock | None = None,
 ) -> VendorService:
     """A vendor service whose data lives in memory (benchmarks, unit tests); uploads are signed offline."""
+    agents = MemoryAgentRepository()
     return VendorService(
-        agents=MemoryAgentRepository(),
+        agents=agents,
+        versions=agents.definitions,
         jobs=MemoryProvisioningJobRepository(),
         documents=MemoryDocumentRepository(),
         conversations=MemoryConversationReader(),
