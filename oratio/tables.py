@@ -51,6 +51,8 @@ usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
   - month-to-date dollars by model / audio / telephony (budgets, API)  Query pk, begins_with period
   - the month's total, what budgets read                               sk = "<YYYY-MM>#total" (GetItem)
         (every spend is an atomic ADD into its item and into the total)
+  - one agent's month total (its own budget share)                     sk = "<YYYY-MM>#agent-total#<agent_id>"
+        (added with the tenant's total for model spend the agent made)
 
 tenant_state                pk = tenant_id, sk = state key
   - live concurrent calls (counter with a conditional limit)           sk = "calls#active"

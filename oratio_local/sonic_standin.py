@@ -113,6 +113,7 @@ class SessionLog:
     )  # input event names in order (contentStart as "contentStart:TYPE:ROLE")
     history: list[tuple[str, str]] = field(default_factory=list)
     system_prompt: str = ""
+    voice_id: str = ""
     tools: list[str] = field(default_factory=list)
     audio_rate: int | None = None
     audio_bytes: int = 0
@@ -351,6 +352,7 @@ class _Session:
         self.log.events.append(name)
         if name == "promptStart":
             self.prompt_name = str(body["promptName"])
+            self.log.voice_id = str(body.get("audioOutputConfiguration", {}).get("voiceId", ""))
             tools = body.get("toolConfiguration", {}).get("tools", [])
             self.log.tools = [t["toolSpec"]["name"] for t in tools]
         elif name == "textInput":

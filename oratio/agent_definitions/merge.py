@@ -84,6 +84,7 @@ def _derived_lines(tenant: TenantConfig, business: BusinessFacts) -> AgentLines:
         paused_line="Our assistant is taking a short break, so let me pass you to someone from our team.",
         closing_line=f"Thanks for contacting {business.name}. This assistant is not available any more, so I'll "
         "end here. Goodbye.",
+        handover_line="Let me connect you with someone from our team who can help with that.",
     )
 
 

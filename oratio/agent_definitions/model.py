@@ -91,6 +91,7 @@ class AgentLines(_Frozen):
     closing_line: Line = Field(
         description="said when the agent is stopped or deleted during a conversation, then it ends"
     )
+    handover_line: Line = Field(description="said before a topic the guardrails escalate goes to a person")
 
 
 class BusinessFacts(_Frozen):
@@ -219,6 +220,7 @@ class AgentLinesOverrides(Overrides):
     greeting: Line | None = None
     paused_line: Line | None = None
     closing_line: Line | None = None
+    handover_line: Line | None = None
 
 
 class BusinessOverrides(Overrides):

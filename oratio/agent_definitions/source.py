@@ -43,8 +43,11 @@ class DefinitionReader(Protocol):
 class DefinitionSource(Protocol):
     """What the engine and the voice paths ask: this agent, now."""
 
-    async def live(self, tenant_id: str, agent_id: str, *, version: int | None = None) -> LiveAgent:
-        """The agent's status and the spec of its live version (or of `version`, pinned: previews and replays)."""
+    async def live(
+        self, tenant_id: str, agent_id: str, *, version: int | None = None, max_age_seconds: float | None = None
+    ) -> LiveAgent:
+        """The agent's status and the spec of its live version (or of `version`, pinned: previews and replays).
+        `max_age_seconds` bounds how stale the status may be for this call (0: read it now)."""
         ...
 
 
@@ -86,9 +89,13 @@ class CachedDefinitionSource:
         self.failures = 0
         self.reads = 0
 
-    async def live(self, tenant_id: str, agent_id: str, *, version: int | None = None) -> LiveAgent:
+    async def live(
+        self, tenant_id: str, agent_id: str, *, version: int | None = None, max_age_seconds: float | None = None
+    ) -> LiveAgent:
         key = (tenant_id, agent_id)
-        current = await self._current(key)
+        current = await self._current(
+            key, self.settings.recheck_seconds if max_age_seconds is None else max_age_seconds
+        )
         if version is None or version == current.version:
             return current
         document = await self._version(tenant_id, agent_id, version)
@@ -96,14 +103,14 @@ class CachedDefinitionSource:
             raise DefinitionUnavailableError(f"agent {agent_id!r} has no version {version}")
         return current.model_copy(update={"version": version, "spec": document.spec})
 
-    async def _current(self, key: tuple[str, str]) -> LiveAgent:
+    async def _current(self, key: tuple[str, str], max_age: float) -> LiveAgent:
         seen = self._seen.get(key)
-        if seen is not None and self._monotonic() - seen.checked_at < self.settings.recheck_seconds:
+        if seen is not None and self._monotonic() - seen.checked_at < max_age:
             return seen.agent
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:  # one read per agent at a time; the others wait for its answer
             seen = self._seen.get(key)
-            if seen is not None and self._monotonic() - seen.checked_at < self.settings.recheck_seconds:
+            if seen is not None and self._monotonic() - seen.checked_at < max_age:
                 return seen.agent
             try:
                 agent = await self._load(*key, known=seen.agent if seen else None)
@@ -162,5 +169,7 @@ class TenantDefaultSource:
     """`DefinitionSource` for a runtime without stored agents (local runs, tests): every agent id is an active
     agent on the tenant's defaults. Never used deployed, where agents come from the vendor API's tables."""
 
-    async def live(self, tenant_id: str, agent_id: str, *, version: int | None = None) -> LiveAgent:
+    async def live(
+        self, tenant_id: str, agent_id: str, *, version: int | None = None, max_age_seconds: float | None = None
+    ) -> LiveAgent:
         return LiveAgent(tenant_id=tenant_id, agent_id=agent_id, status=AgentStatus.ACTIVE)

@@ -13,6 +13,7 @@ from typing import Any
 from oratio.agent.ports import KnowledgeRetriever
 from oratio.agent.tools.base import ToolContext, ToolSpec
 from oratio.agent.tools.invocation import ToolError
+from oratio.domain.knowledge_scope import SearchScope
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,21 @@ def _clip(text: str, limit: int) -> str:
 
 
 class KnowledgeSearchTool:
-    """Searches the tenant's knowledge base (products, prices, policies) and returns the best passages."""
+    """Searches the agent's knowledge (products, prices, policies) and returns the best passages. With a
+    `scope`, only that agent's documents (and the tenant-wide ones if the scope includes them) are searched."""
 
-    def __init__(self, retriever: KnowledgeRetriever, top_k: int = 4, max_passage_chars: int = MAX_PASSAGE_CHARS):
+    def __init__(
+        self,
+        retriever: KnowledgeRetriever,
+        top_k: int = 4,
+        max_passage_chars: int = MAX_PASSAGE_CHARS,
+        *,
+        scope: SearchScope | None = None,
+    ):
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         self._retriever = retriever
+        self._scope = scope
         self._top_k = top_k
         self._max_passage_chars = max_passage_chars
         self.spec = ToolSpec(
@@ -69,7 +79,7 @@ class KnowledgeSearchTool:
         if not query:
             raise ToolError("the query is empty; say what to look up")
         try:
-            passages = await self._retriever.retrieve(query, self._top_k)
+            passages = await self._retriever.retrieve(query, self._top_k, self._scope)
         except Exception as e:
             # Whatever the retriever's failure (adapter errors are typed there), the model only needs to
             # know that knowledge is unavailable right now; the cause goes to the logs.
