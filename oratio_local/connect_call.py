@@ -7,19 +7,19 @@ module sends the real-shaped events the flow and the bot would send, picks the i
 pick, and the worker runs in process instead of as its own Lambda.
 
 One of the turns is slowed down on purpose (the agent's reply is held back longer than the caller's
-silence budget) to show the holding reply and the pickup.
+silence budget) to show the holding reply and the pickup; before the last turn the vendor pauses the agent
+through the vendor API, and that turn hands the caller to a person with the agent's paused line. The caller's
+lines come from the tenant's business (`oratio_local/scripts.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
-import os
 from collections.abc import AsyncIterator
 from contextlib import redirect_stdout
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from oratio.config import TenantConfig
@@ -27,7 +27,7 @@ from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
 CONTACT_ID = "5fb2c1a4-7d0e-4e1b-9a43-0c0a11c0ffee"
 CALLER = "+15551234567"
-SLOW_LINE = "Do you ship to Canada?"
+LAST_LINE = "One more thing, could you check something for me?"
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,13 @@ class _SlowOnce:
             yield event
 
 
-def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> tuple[list[Step], list[str]]:
-    """Play one call against the DynamoDB `client` points at (moto in the demo); returns what was said and
-    what was stored with the call (by ContactId)."""
+def play_connect_call(
+    tenant: TenantConfig, client: Any, names: dict[str, str], vendor_api: Any, agent_id: str
+) -> tuple[list[Step], list[str]]:
+    """Play one call to `agent_id` against the DynamoDB `client` points at (moto in the demo, tables `names`), the
+    vendor acting through `vendor_api`; returns what was said and what was stored with the call (by ContactId)."""
     from agentcore.tenant_agent import app as runtime
     from agentcore.tenant_agent.client import HttpAgentClient
-    from agentcore.tenant_agent.wiring import ENV_LOCAL_MODE, ENV_TENANT_ID, ENV_TENANTS_DIR
     from oratio.adapters.dynamodb_agent import (
         DynamoDBBudgetLedger,
         DynamoDBConversationRecorder,
@@ -70,20 +71,22 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
     )
     from oratio.adapters.dynamodb_breaker import DynamoDBBreakerStore
     from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
+    from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+    from oratio.agent_definitions.source import CachedDefinitionSource
     from oratio.connect_voice.profile import VoiceProfile
     from oratio.connect_voice.service import ConnectVoice
     from oratio.connect_voice.worker import AgentTurnRunner, InProcessTurnWorker
     from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
+    from oratio.tables import AGENT_DEFINITIONS, AGENTS
     from oratio_local.agent_server import serve_on_loopback
-    from oratio_local.dynamodb import create_tables
     from oratio_local.events import connect_voice_action_event, lambda_context, lex_code_hook_event
     from oratio_local.lambdas import load_handler
+    from oratio_local.scripts import caller_lines
 
-    os.environ.update({ENV_LOCAL_MODE: "1", ENV_TENANT_ID: tenant.tenant_id, ENV_TENANTS_DIR: str(tenants_dir)})
     profile = VoiceProfile.from_tenant(tenant)
+    lines = caller_lines(tenant)
     steps: list[Step] = []
     with serve_on_loopback(runtime.app) as base_url:
-        names = create_tables(client)
         recorder = DynamoDBConversationRecorder(names[CONVERSATIONS.key], client=client)
         mailbox = DynamoDBTurnMailbox(names[CONVERSATIONS.key], client=client)
         breakers = CircuitBreakers(
@@ -92,7 +95,7 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
             BreakerPolicy(profile.connect.breaker),
             clock=_utc_now,
         )
-        agent = _SlowOnce(HttpAgentClient(base_url), SLOW_LINE, profile.deadline_seconds + 0.5)
+        agent = _SlowOnce(HttpAgentClient(base_url), lines.slow, profile.deadline_seconds + 0.5)
         runner = AgentTurnRunner(agent=agent, mailbox=mailbox, breakers=breakers, recorder=recorder, clock=_utc_now)
         voice = ConnectVoice(
             profile,
@@ -104,6 +107,9 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
             budget=DynamoDBBudgetLedger(names[USAGE.key], client=client),
             workflow_states=DynamoDBWorkflowStateStore(names[CONVERSATIONS.key], client=client),
             clock=_utc_now,
+            agents=CachedDefinitionSource(
+                DynamoDBDefinitionReader(names[AGENTS.key], names[AGENT_DEFINITIONS.key], client=client)
+            ),
         )
         handler = load_handler("voice_turn")
         handler.build_voice = lambda: voice  # type: ignore[attr-defined]  # module loaded from a file path
@@ -114,7 +120,10 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
                 answer: dict[str, Any] = handler.lambda_handler(event, context)
             return answer
 
-        attributes = invoke(connect_voice_action_event("prepare", contact_id=CONTACT_ID, caller=CALLER))
+        routed = {"agent_id": agent_id}  # what the call router put in the contact attributes
+        attributes = invoke(
+            connect_voice_action_event("prepare", contact_id=CONTACT_ID, caller=CALLER, attributes=routed)
+        )
         voices = (
             f"Set voice {attributes['tts_voice']} ({attributes['tts_engine']}), Nova Sonic {attributes['sonic_voice']}"
         )
@@ -123,15 +132,18 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
         session = {key: attributes[key] for key in ("speech_mode", "voice_tier")} | {
             "contact_id": CONTACT_ID,
             "caller": CALLER,
-            "agent_id": "front-desk",
+            "agent_id": agent_id,
         }
         for line, intent in (
-            ("Hi, I'm looking for a new comforter for my queen bed.", "FallbackIntent"),
-            (SLOW_LINE, "FallbackIntent"),
-            ("mmm hrrm", "FallbackIntent"),
-            ("Can I talk to a person, please?", "FallbackIntent"),
+            (lines.product, "FallbackIntent"),
+            (lines.slow, "FallbackIntent"),
+            (lines.noise, "FallbackIntent"),
+            (LAST_LINE, "FallbackIntent"),
         ):
-            confidence = 0.21 if line == "mmm hrrm" else 0.93
+            if line == LAST_LINE:
+                paused = vendor_api.call("POST", f"/api/v1/agents/{agent_id}/pause")
+                steps.append(Step("vendor (vendor API)", f"POST /api/v1/agents/{agent_id}/pause → {paused['status']}"))
+            confidence = 0.21 if line == lines.noise else 0.93
             steps.append(Step("caller", f"{line}   [Lex: {intent}, confidence {confidence}]"))
             event = lex_code_hook_event(line, session_id=CONTACT_ID, intent=intent, confidence=confidence,
                                         session_attributes=session)  # fmt: skip
@@ -152,6 +164,7 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
                 steps.append(Step("whisper to the human agent", session["handoff_whisper"]))
                 break
         stored = _stored(client, names[CONVERSATIONS.key], tenant.tenant_id)
+        vendor_api.call("POST", f"/api/v1/agents/{agent_id}/resume")
     return steps, stored
 
 
@@ -167,7 +180,9 @@ def _stored(client: Any, table: str, tenant_id: str) -> list[str]:
         if sk.startswith("TURN#"):
             rows.append(f"{sk}: {item.get('routing_reason', {}).get('S', '')} ({item['outcome']['S']})")
         elif sk.startswith("EVENT#"):
-            rows.append(f"EVENT {item['kind']['S']}: {item['detail']['M'].get('reason', {}).get('S', '')}")
+            detail = item["detail"]["M"]
+            what = detail.get("reason", detail.get("status", {})).get("S", "")
+            rows.append(f"EVENT {item['kind']['S']}: {what}")
         elif sk.startswith("VOICE#"):
             rows.append(f"VOICE# turn outcome ({item['status']['S']}), picked up after the holding reply")
     return rows

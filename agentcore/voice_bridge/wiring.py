@@ -151,14 +151,16 @@ def agent_definition(tenant: TenantConfig, live: LiveAgent) -> AgentDefinition:
         return resolve(tenant, live.agent_id, None)
 
 
-def call_settings(tenant: TenantConfig, definition: AgentDefinition, start: Start, **overrides: Any) -> BridgeSettings:
+def call_settings(
+    tenant: TenantConfig, definition: AgentDefinition, sample_rate: int, **overrides: Any
+) -> BridgeSettings:
     """One call's bridge settings, from the agent's definition."""
     return BridgeSettings(
         tenant_id=tenant.tenant_id,
         agent_id=definition.agent_id,
         system_prompt=PromptBuilder(definition).static_system_text(Channel.VOICE),
         tools=sonic_tools(definition),
-        sample_rate=start.sample_rate,
+        sample_rate=sample_rate,
         apology_text=tenant.unavailable_message,
         paused_line=definition.lines.paused_line,
         closing_line=definition.lines.closing_line,
@@ -283,7 +285,9 @@ class BridgeRuntime:
 
         start, messages = await await_start(serializer, messages)
         definition = await self.agent_for(start)
-        settings = call_settings(self.tenant, definition, start, sonic=self.sonic_settings(definition.voice.voice_id))
+        settings = call_settings(
+            self.tenant, definition, start.sample_rate, sonic=self.sonic_settings(definition.voice.voice_id)
+        )
         voice = definition.voice
         tier = voice.tiers.get(start.parameters.get(PARAM_VOICE_TIER, ""), voice.tiers[voice.default_tier])
         sonic_client, transcribe_client = await self._speech_clients()

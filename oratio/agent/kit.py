@@ -14,8 +14,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from oratio.agent.ports import ToolRunner, Workflow
 from oratio.agent.prompt import PromptBuilder, PromptSettings
 from oratio.agent.routing import ModelSelector, RoutingSettings
@@ -74,7 +72,7 @@ class AgentKits:
             return kit
         try:
             definition = resolve(self.tenant, live.agent_id, live.overrides(), live.version)
-        except (ValidationError, TypeError) as e:
+        except (ValueError, TypeError) as e:  # ValidationError is a ValueError
             self.failures += 1
             logger.warning(
                 "agent definition does not resolve",

@@ -2,7 +2,8 @@
 
 Paths are dotted (`character_config.tone`, `definition.facts.promo`), list items indexed
 (`definition.tools.business_tools[0].url`). Lists of plain values (products, roles, topics) change as one value,
-so reordering a list reads as one change rather than a cascade of index changes.
+so reordering a list reads as one change rather than a cascade of index changes. A field that is null on one side
+and absent on the other is the same "not set" both ways, and no change.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ def _walk(before: Any, after: Any, path: str, changes: list[FieldChange]) -> Non
         for key in sorted(set(before) | set(after)):
             where = _join(path, str(key))
             if key not in after:
-                changes.append(FieldChange(path=where, change="removed", before=before[key]))
+                if before[key] is not None:
+                    changes.append(FieldChange(path=where, change="removed", before=before[key]))
             elif key not in before:
-                changes.append(FieldChange(path=where, change="added", after=after[key]))
+                if after[key] is not None:
+                    changes.append(FieldChange(path=where, change="added", after=after[key]))
             else:
                 _walk(before[key], after[key], where, changes)
         return

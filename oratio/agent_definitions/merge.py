@@ -160,4 +160,13 @@ def resolve(
             }
         )
     resolved = merge_fields(base, overrides)
-    return resolved if resolved.version == version else resolved.model_copy(update={"version": version})
+    # The tenant's allowance is the ceiling: an agent routes among the tenant's allowed models only (no others
+    # can be invoked by the tenant's runtime role).
+    ceiling = tenant.agent.allowed_models
+    allowed = tuple(m for m in resolved.models.allowed_models if m in ceiling)
+    if not allowed:
+        raise ValueError(f"none of the agent's models {list(resolved.models.allowed_models)} is allowed for the tenant")
+    updates: dict[str, object] = {"version": version}
+    if allowed != resolved.models.allowed_models:
+        updates["models"] = resolved.models.model_copy(update={"allowed_models": allowed})
+    return resolved.model_copy(update=updates)

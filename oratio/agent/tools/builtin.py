@@ -31,6 +31,13 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def _clip_passage(text: str, limit: int) -> str:
+    """A passage's text within `limit`, its lines kept (a section heading stays on a line of its own)."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    joined = "\n".join(lines)
+    return joined if len(joined) <= limit else joined[: limit - 1].rstrip() + "…"
+
+
 class KnowledgeSearchTool:
     """Searches the agent's knowledge (products, prices, policies) and returns the best passages. With a
     `scope`, only that agent's documents (and the tenant-wide ones if the scope includes them) are searched."""
@@ -87,7 +94,7 @@ class KnowledgeSearchTool:
             raise ToolError("the knowledge base is unavailable right now") from e
         found = [
             {
-                "text": _clip(p.text, self._max_passage_chars),
+                "text": _clip_passage(p.text, self._max_passage_chars),
                 "source": p.source,
                 "score": None if p.score is None else round(p.score, 4),
             }
