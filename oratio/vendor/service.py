@@ -22,7 +22,7 @@ from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
 from oratio.ports import Clock, SystemClock
-from oratio.vendor.character import CHANNEL_PLUGINS, derive_character, eliza_character
+from oratio.vendor.character import CHANNEL_PLUGINS, ELIZAOS_UNSERVED, derive_character, eliza_character
 from oratio.vendor.errors import IllegalPublish, NotFound, NumberInUse, TenantNotDeployed, VersionConflict
 from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
 from oratio.vendor.models import (
@@ -68,7 +68,6 @@ from oratio.vendor.ports import (
 )
 
 UPLOAD_PREFIX = "uploads"
-SOCIAL_CHANNELS = frozenset(CHANNEL_PLUGINS)
 CONNECT_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
 
 
@@ -601,11 +600,13 @@ class VendorService:
                 "Amazon Connect instance",
                 aws_connect_instance_id=deployment.connect_instance_arn,
             )
+        unserved = ELIZAOS_UNSERVED.get(channel)
         return ChannelState(
             channel_type=channel,
             status=ChannelStatus.PENDING_CREDENTIALS,
-            detail=f"activates once the {channel.value} account credentials are supplied",
-            elizaos_plugin=CHANNEL_PLUGINS[channel],
+            detail=f"activates once the {channel.value} account credentials are supplied"
+            + (f" ({unserved}; Oratio's own webhook serves it)" if unserved else ""),
+            elizaos_plugin=CHANNEL_PLUGINS.get(channel),
         )
 
     def get_provisioning(self, vendor_id: str, provisioning_id: str) -> ProvisioningJobView:
