@@ -38,6 +38,7 @@ from oratio.adapters.dynamodb import (
 from oratio.adapters.dynamodb_agent import TURN_SK_PREFIX, from_dynamo, record_from_item, to_dynamo, turn_from_item
 from oratio.agent.ports import TurnRecord
 from oratio.agent_definitions.dynamodb import version_put
+from oratio.agent_definitions.model import AgentOverrides
 from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.domain.calls import CallSession
 from oratio.vendor.character import derive_character
@@ -52,7 +53,10 @@ BY_AGENT_INDEX = "by_agent"
 JOB_RETENTION_DAYS = 90
 _VENDOR_FIELDS = ("description", "business_type", "channels", "character_config", "context", "character")
 # Written by the vendor API since definitions are versioned; older items lack them (neutral defaults apply).
-_DEFINITION_FIELDS = ("definition", "latest_version", "live_version", "published_at", "published_by")
+_DEFINITION_FIELDS = ("latest_version", "live_version", "published_at", "published_by")
+# The agent's settings are kept as a JSON string, like a version's spec: any number pydantic accepts fits (a DynamoDB
+# number attribute does not take, say, 5e-324), and the fields that were set stay exactly as sent.
+DEFINITION_ATTRIBUTE = "definition"
 
 
 class InvalidPageToken(VendorApiError):
@@ -83,10 +87,10 @@ def _query_all(adapter: _DynamoDBAdapter, table: str, request: dict[str, Any]) -
 def agent_record_to_item(record: AgentRecord, *, expires_at: datetime | None = None) -> dict[str, Any]:
     """The agents-table item: the call paths' attributes (`agent_to_item`) plus the vendor's settings."""
     data = record.model_dump(mode="json")
-    data["definition"] = record.definition.model_dump(mode="json", exclude_unset=True)
     return {
         **agent_to_item(record.as_agent()),
         **{name: to_dynamo(data[name]) for name in (*_VENDOR_FIELDS, *_DEFINITION_FIELDS)},
+        DEFINITION_ATTRIBUTE: record.definition.model_dump_json(exclude_unset=True),
         "deleted_at": data["deleted_at"],
         "last_provisioning_id": record.last_provisioning_id,
         "bridge_number": record.bridge_number,
@@ -97,7 +101,13 @@ def agent_record_to_item(record: AgentRecord, *, expires_at: datetime | None = N
 def agent_record_from_item(item: Mapping[str, Any]) -> AgentRecord:
     """Read an agent item. Items written by other paths (the demo's seed, old rows) lack the vendor settings;
     they get neutral ones so the vendor can still see and manage the agent."""
-    fields = {name: from_dynamo(item[name]) for name in AgentRecord.model_fields if name in item}
+    fields = {
+        name: from_dynamo(item[name])
+        for name in AgentRecord.model_fields
+        if name in item and name != DEFINITION_ATTRIBUTE
+    }
+    if isinstance(item.get(DEFINITION_ATTRIBUTE), str):
+        fields[DEFINITION_ATTRIBUTE] = AgentOverrides.model_validate_json(item[DEFINITION_ATTRIBUTE])
     if not all(name in fields for name in _VENDOR_FIELDS):
         name = str(item.get("name", item.get("agent_id", "agent")))
         config = CharacterConfig(business_name=name)

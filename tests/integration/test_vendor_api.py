@@ -525,14 +525,14 @@ def test_character_export_is_an_elizaos_character_with_plugins_for_its_channels(
     assert character["name"] == "Cozy Comfort Bedding Agent"
     assert character["bio"][0] == "AI agent for Cozy Comfort Bedding store"
     assert character["system"].startswith("You are a friendly and helpful customer service agent")
+    # Only plugins published on npm; the channels no published plugin serves are named, with why.
     assert character["plugins"] == [
         "@elizaos/plugin-bootstrap",
         "@elizaos/plugin-sql",
-        "@elizaos/plugin-instagram",
         "@elizaos/plugin-whatsapp",
-        "@elizaos/plugin-facebook",
         "@elizaos/plugin-twitter",
     ]
+    assert sorted(character["settings"]["unsupported_channels"]) == ["facebook", "instagram"]
     assert character["settings"]["context"]["store_hours"] == "9 AM - 6 PM EST"
     assert vendor_api.call("GET", f"{A}/{agent_id}/character", query={"format": "yaml"}).status == 422
 
