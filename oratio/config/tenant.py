@@ -7,6 +7,7 @@ and what is expected, so `cdk synth` stops with something an engineer can act on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, time
 from enum import StrEnum
 from functools import cached_property
@@ -560,10 +561,11 @@ def load_tenants(directory: Path | str, only: str | None = None) -> list[TenantC
 def check_distinct(files: list[tuple[Path, TenantConfig]]) -> None:
     """`TenantConfigError` naming both files and the field when two tenants share an alias or a number."""
     problems: list[str] = []
-    for field, value_of in (
-        ("connect.instance_alias", lambda t: t.connect.instance_alias),
-        ("business.contact.phone", lambda t: t.business.contact.phone),
-    ):
+    fields: dict[str, Callable[[TenantConfig], str | None]] = {
+        "connect.instance_alias": lambda t: t.connect.instance_alias,
+        "business.contact.phone": lambda t: t.business.contact.phone,
+    }
+    for field, value_of in fields.items():
         seen: dict[str, Path] = {}
         for path, tenant in files:
             value = value_of(tenant)
