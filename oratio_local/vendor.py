@@ -11,6 +11,7 @@ from oratio.adapters.memory import FixedClock
 from oratio.adapters.memory_vendor import (
     MemoryAgentRepository,
     MemoryConversationReader,
+    MemoryDocumentMetadata,
     MemoryDocumentRepository,
     MemoryProvisioningJobRepository,
     MemoryRateLimiter,
@@ -64,6 +65,7 @@ def memory_vendor_service(
         conversations=MemoryConversationReader(),
         tenants=StaticTenantDirectory(deployments),
         uploads=S3UploadSigner(client=object()),
+        metadata=MemoryDocumentMetadata(),
         rate_limiter=MemoryRateLimiter(),
         settings=settings,
         clock=clock or FixedClock.at_utc(2026, 11, 30, 12),

@@ -37,7 +37,7 @@ from oratio.adapters.dynamodb_vendor import (
     DynamoDBProvisioningJobRepository,
     DynamoDBRateLimiter,
 )
-from oratio.adapters.vendor_aws import S3UploadSigner, SsmTenantDirectory
+from oratio.adapters.vendor_aws import S3DocumentMetadata, S3UploadSigner, SsmTenantDirectory
 from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.observability import logger, metrics, tracer
@@ -94,6 +94,7 @@ def build_service() -> VendorService:
         conversations=DynamoDBConversationReader(s.conversations_table, client=client),
         tenants=SsmTenantDirectory(s.tenant_parameter_prefix),
         uploads=S3UploadSigner(),
+        metadata=S3DocumentMetadata(),
         rate_limiter=DynamoDBRateLimiter(s.tenant_state_table, client=client),
         settings=VendorSettings(
             rate_limit_per_minute=s.rate_limit_per_minute, deleted_retention_days=s.deleted_retention_days

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from oratio.adapters.dynamodb_vendor import retry_after_seconds
 from oratio.agent.ports import TurnRecord
@@ -157,3 +158,13 @@ class MemoryRateLimiter:
         if self._counts[window] >= limit_per_minute:
             raise RateLimited(limit_per_minute, retry_after_seconds(at))
         self._counts[window] += 1
+
+
+class MemoryDocumentMetadata:
+    """Metadata sidecars by (bucket, key), as S3 would hold them."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def write(self, bucket: str, key: str, metadata: dict[str, Any]) -> None:
+        self.objects[(bucket, key)] = metadata

@@ -160,6 +160,13 @@ class KnowledgeUploadRequest(_Body):
     ]
     size_bytes: int = Field(ge=1, le=MAX_DOCUMENT_BYTES)
 
+    @field_validator("file_name")
+    @classmethod
+    def _not_a_sidecar(cls, value: str) -> str:
+        if value.lower().endswith(".metadata.json"):
+            raise ValueError("names ending in .metadata.json are the knowledge base's metadata files; rename the file")
+        return value
+
 
 # ------------------------------------------------------------------------------------------ views
 class ChannelStatus(StrEnum):

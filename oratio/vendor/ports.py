@@ -8,7 +8,7 @@ items, because the vendor id is the leading part of every key it builds.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -207,6 +207,12 @@ class UploadSigner(Protocol):
     def presign_upload(
         self, bucket: str, key: str, content_type: str, max_bytes: int, expires_seconds: int
     ) -> UploadInstructions: ...
+
+
+class DocumentMetadataWriter(Protocol):
+    def write(self, bucket: str, key: str, metadata: dict[str, Any]) -> None:
+        """Store a document's knowledge-base metadata at `key` (its `<document key>.metadata.json` sidecar)."""
+        ...
 
 
 class RateLimiter(Protocol):

@@ -21,6 +21,7 @@ from oratio.agent_definitions.versions import DefinitionVersion, VersionSource
 from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
+from oratio.domain.knowledge_scope import metadata_document, sidecar_key
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.character import CHANNEL_PLUGINS, ELIZAOS_UNSERVED, derive_character, eliza_character
 from oratio.vendor.errors import IllegalPublish, NotFound, NumberInUse, TenantNotDeployed, VersionConflict
@@ -56,6 +57,7 @@ from oratio.vendor.ports import (
     AgentRepository,
     ConversationReader,
     DefinitionVersions,
+    DocumentMetadataWriter,
     DocumentRepository,
     KnowledgeDocument,
     NumberTaken,
@@ -165,6 +167,7 @@ class VendorService:
         conversations: ConversationReader,
         tenants: TenantDirectory,
         uploads: UploadSigner,
+        metadata: DocumentMetadataWriter,
         rate_limiter: RateLimiter,
         settings: VendorSettings | None = None,
         clock: Clock | None = None,
@@ -177,6 +180,7 @@ class VendorService:
         self.conversations = conversations
         self.tenants = tenants
         self.uploads = uploads
+        self.metadata = metadata
         self.rate_limiter = rate_limiter
         self.settings = settings or VendorSettings()
         self.clock = clock or SystemClock()
@@ -646,8 +650,10 @@ class VendorService:
             created_at=now,
             updated_at=now,
         )
-        # The record exists before the URL does: an upload can never arrive for an unknown document.
+        # The record exists before the URL does: an upload can never arrive for an unknown document. So does the
+        # document's metadata: it is this agent's (the knowledge base filters retrieval on it).
         self.documents.create(document)
+        self.metadata.write(bucket, sidecar_key(key), metadata_document(agent_id))
         upload = self.uploads.presign_upload(
             bucket, key, body.content_type, body.size_bytes, self.settings.upload_expires_seconds
         )

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from oratio.adapters.dynamodb import DataAccessError
 from oratio.adapters.dynamodb_vendor import InvalidPageToken
-from oratio.adapters.vendor_aws import TenantDirectoryError
+from oratio.adapters.vendor_aws import DocumentMetadataError, TenantDirectoryError
 from oratio.observability import logger, metrics
 from oratio.vendor.errors import (
     IdempotencyKeyReused,
@@ -157,6 +157,11 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(TenantDirectoryError)  # type: ignore[untyped-decorator]
     def _directory_unavailable(error: TenantDirectoryError) -> Response[dict[str, Any]]:
         logger.exception("tenant parameters unreadable")
+        return unavailable()
+
+    @app.exception_handler(DocumentMetadataError)  # type: ignore[untyped-decorator]
+    def _metadata_unwritable(error: DocumentMetadataError) -> Response[dict[str, Any]]:
+        logger.exception("knowledge metadata unwritable")
         return unavailable()
 
     @app.not_found
