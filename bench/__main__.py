@@ -10,13 +10,15 @@ import platform
 import sys
 import warnings
 
-from bench import agent, ingestion, router, synth, vendor_api, voice_bridge, voice_turn
+from bench import agent, definitions, ingestion, router, routing, synth, vendor_api, voice_bridge, voice_turn
 
 # One line per section, in the order they print; `python -m bench <name> ...` runs only those named.
 SECTIONS = (
     ("synth", synth),
     ("router", router),
     ("agent", agent),
+    ("definitions", definitions),
+    ("routing", routing),
     ("voice", voice_turn),
     ("voice_bridge", voice_bridge),
     ("vendor_api", vendor_api),

@@ -319,12 +319,15 @@ class CostOptimizer:
         return min(within, key=lambda entry: (entry[0], entry[1]))[2]
 
 
+def _pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """One pattern finding any of `phrases` on word boundaries (longest first, so a phrase beats its prefix)."""
+    ordered = sorted({p.lower() for p in phrases}, key=len, reverse=True)
+    body = "|".join(re.escape(p) for p in ordered) or r"(?!)"
+    return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
+
+
 def _contains(text: str, phrase: str) -> bool:
-    return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", text) is not None
-
-
-def _any(text: str, phrases: Iterable[str]) -> bool:
-    return any(_contains(text, p) for p in phrases)
+    return _pattern((phrase,)).search(text) is not None
 
 
 _CLAUSE_BREAK = re.compile(r"[,;.!?]+|\b(?:and|but|also|plus|then|or)\b")
@@ -352,29 +355,53 @@ class ModelSelector:
         self.settings = settings or RoutingSettings()
         self._optimizer = optimizer or CostOptimizer()
         self._reference = re.compile(self.settings.reference_pattern)
+        cues = self.settings
+        self._cues = {
+            name: _pattern(getattr(cues, name))
+            for name in (
+                "thinking_phrases",
+                "contrast_cues",
+                "exception_requests",
+                "policy_terms",
+                "comparison_cues",
+                "reasoning_cues",
+                "code_keywords",
+            )
+        }
+        self._constraint_cues = _pattern(cues.constraint_cues)
+        self._tool_patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+    def _has(self, name: str, text: str) -> bool:
+        return self._cues[name].search(text) is not None
+
+    def _mentions(self, tool: ToolHint, text: str) -> bool:
+        pattern = self._tool_patterns.get(tool.keywords)
+        if pattern is None:
+            pattern = self._tool_patterns[tool.keywords] = _pattern(tool.keywords)
+        return pattern.search(text) is not None
 
     def signals(self, context: TurnContext) -> ComplexitySignals:
         """The turn's features, weighed into a score and the strength it needs."""
         s, w = self.settings, self.settings.weights
         raw = context.user_text
         text = raw.lower()
-        explicit = _any(text, s.thinking_phrases)
-        contrast = _any(text, s.contrast_cues)
-        exception = _any(text, s.exception_requests) or (contrast and _any(text, s.policy_terms))
-        comparison = _any(text, s.comparison_cues)
-        reasoning = _any(text, s.reasoning_cues)
+        explicit = self._has("thinking_phrases", text)
+        contrast = self._has("contrast_cues", text)
+        exception = self._has("exception_requests", text) or (contrast and self._has("policy_terms", text))
+        comparison = self._has("comparison_cues", text)
+        reasoning = self._has("reasoning_cues", text)
         clauses = max(1, sum(1 for part in _CLAUSE_BREAK.split(text) if len(part.split()) >= 2))
         questions = raw.count("?") + len(_FOLLOW_UP_QUESTION.findall(text))
-        constraints = len(_NUMBER.findall(text)) + sum(1 for c in s.constraint_cues if _contains(text, c))
+        constraints = len(_NUMBER.findall(text)) + len(set(self._constraint_cues.findall(text)))
         references = len(self._reference.findall(raw))
-        mentioned = sum(1 for tool in context.tools if any(_contains(text, k) for k in tool.keywords))
+        mentioned = sum(1 for tool in context.tools if self._mentions(tool, text))
         tools_expected = (max(mentioned, 1 if references else 0) + max(0, references - 1)) if context.tools else 0
         long_prompt = len(text.split()) >= s.long_prompt_words
         long_context = (
             context.estimated_input_tokens >= s.long_context_tokens
             or context.history_turns >= s.deep_conversation_turns
         )
-        code = _any(text, s.code_keywords)
+        code = self._has("code_keywords", text)
         planning = constraints >= s.planning_constraints and clauses >= s.planning_clauses
         strongest = round(
             min(
