@@ -14,7 +14,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	$(PY) -m oratio_local.demo
+	$(PY) -m oratio_local.demo $(if $(TENANT),--tenant $(TENANT))
 
 lint: setup
 	$(PY) -m ruff check .

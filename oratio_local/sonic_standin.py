@@ -81,13 +81,20 @@ class Turn(BaseModel):
     reply_seconds: float = Field(default=0.6, gt=0)
 
 
+NOTHING_FOUND = "I couldn't find that just now."
+
+
 def tool_summary(result: str, max_chars: int = 160) -> str:
-    """The first knowledge passage of a tool result, cut at a sentence or a word (the raw text otherwise)."""
+    """The first knowledge passage of a tool result as a sentence a caller can follow (a catalogue entry's fields
+    said, not read out), cut at a sentence or a word. Never the raw tool record: without a passage, a spoken
+    "nothing found"."""
+    from oratio_local.rule_model import speakable
+
     try:
         passages = json.loads(result).get("passages") or []
-        text = " ".join(str(passages[0]["text"]).split())
+        text = speakable(str(passages[0]["text"]))
     except (ValueError, AttributeError, LookupError, TypeError):
-        return result
+        return NOTHING_FOUND
     if len(text) <= max_chars:
         return text
     cut = text[:max_chars]
@@ -128,6 +135,7 @@ class SessionLog:
     )  # input event names in order (contentStart as "contentStart:TYPE:ROLE")
     history: list[tuple[str, str]] = field(default_factory=list)
     system_prompt: str = ""
+    voice_id: str = ""
     tools: list[str] = field(default_factory=list)
     audio_rate: int | None = None
     output_rate: int | None = None
@@ -409,6 +417,7 @@ class _Session:
         self.log.events.append(name)
         if name == "promptStart":
             self.prompt_name = str(body["promptName"])
+            self.log.voice_id = str(body.get("audioOutputConfiguration", {}).get("voiceId", ""))
             problem = audio_configuration_problem(body.get("audioOutputConfiguration"))
             if problem:
                 await self._refuse(f"audioOutputConfiguration: {problem}")

@@ -98,6 +98,9 @@ class BridgeSettings(_Config):
         le=MAX_CALLER_AUDIO_CHUNK_MS,
         description="milliseconds of caller audio per speech input event (a multiple of 20)",
     )
+    # The agent's lines when it stops taking conversations during the call (from its definition).
+    paused_line: str = "Our assistant is taking a short break, so let me pass you to someone from our team."
+    closing_line: str = "This assistant is not available any more, so I'll end here. Goodbye."
     # Outbound pacing: keep at most this much audio ahead of the caller's playback, so a barge-in has
     # little to clear at the provider. `playback_speed` > 1 only in tests (simulated time).
     playback_lead_seconds: float = Field(default=0.1, ge=0)

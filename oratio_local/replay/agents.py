@@ -11,7 +11,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from oratio.agent.ports import Passage
 from oratio.config import TenantConfig
+from oratio.domain.knowledge_scope import SearchScope
 from oratio_local.vendor import LocalVendorApi, agent_request_for
 
 LIFECYCLE_ACTION = {"paused": "pause", "stopped": "stop"}
@@ -44,15 +46,14 @@ def set_status(api: LocalVendorApi, agent_id: str, status: str) -> None:
 class _FailingRetriever:
     """Knowledge search that fails, for scripts whose `given.tool_failures` names knowledge_search."""
 
-    async def retrieve(self, query: str, top_k: int) -> list[Any]:
+    async def retrieve(self, query: str, top_k: int, scope: SearchScope | None = None) -> list[Passage]:
         raise RuntimeError("knowledge search is down (replay fault)")
 
 
 def agent_engine(tenant: TenantConfig, tenants_dir: Path, tables: dict[str, str], *, tool_failures: list[str]) -> Any:
-    """The tenant agent's engine: local mode's model, retriever and session memory, and the deployed DynamoDB
-    stores (on moto) for what the voice path reads back (turns, lead state, spend), with the script's tool faults."""
-    import httpx
-
+    """The tenant agent's engine: local mode's model, retriever and session memory, the deployed DynamoDB stores
+    (on moto) for what the voice path reads back (turns, lead state, spend), the agents' definitions from the
+    tables the vendor API wrote, and the script's tool faults."""
     from agentcore.tenant_agent import wiring
     from oratio.adapters.dynamodb_agent import (
         DynamoDBBudgetLedger,
@@ -60,12 +61,17 @@ def agent_engine(tenant: TenantConfig, tenants_dir: Path, tables: dict[str, str]
         DynamoDBCustomerContextStore,
         DynamoDBWorkflowStateStore,
     )
-    from oratio.agent.tools.executor import ToolExecutor
 
     unknown = sorted(set(tool_failures) - {"knowledge_search"})
     if unknown:
         raise UnknownAgentError(f"given.tool_failures: the replay can fail only knowledge_search, not {unknown}")
-    settings = wiring.RuntimeSettings(local_mode=True, tenant_id=tenant.tenant_id, tenants_dir=tenants_dir)
+    settings = wiring.RuntimeSettings(
+        local_mode=True,
+        tenant_id=tenant.tenant_id,
+        tenants_dir=tenants_dir,
+        agents_table=tables["agents"],
+        agent_definitions_table=tables["agent_definitions"],
+    )
     parts = wiring._local_parts(settings, tenant)  # the local wiring, with the stores the voice path shares
     stores: dict[str, Any] = {
         "recorder": DynamoDBConversationRecorder(tables["conversations"]),
@@ -74,7 +80,5 @@ def agent_engine(tenant: TenantConfig, tenants_dir: Path, tables: dict[str, str]
         "contexts": DynamoDBCustomerContextStore(tables["customer_context"]),
     }
     if tool_failures:
-        stores["tools"] = ToolExecutor.from_settings(
-            tenant.agent, retriever=_FailingRetriever(), http_client=httpx.AsyncClient()
-        )
+        stores["tools"] = wiring._tool_factory(_FailingRetriever())
     return wiring._assemble(dataclasses.replace(parts, **stores))

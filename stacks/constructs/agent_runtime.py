@@ -30,7 +30,7 @@ from agentcore.tenant_agent import wiring
 from oratio.config import TenantConfig, load_model_catalog
 from oratio.tables import CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
 from stacks.bytecode import compile_tree
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.knowledge import INDEX_NAME, TenantKnowledge, vector_bucket_name
 from stacks.constructs.lambda_function import CORE_PACKAGE
 from stacks.nag import acknowledge
@@ -130,14 +130,15 @@ class TenantAgentRuntime(Construct):
         self._allow_knowledge(knowledge)
         self._allow_memory()
         self._allow_tables(tid, tables)
+        definitions = grant_definition_reads(tables, self.role, tid)
 
         self.runtime = zip_code_runtime(
             self,
             name=name,
-            description=f"{tenant.business.name}'s AI agent (Oratio tenant {tid})",
+            description=f"{tenant.business.name}'s AI agents (Oratio tenant {tid})",
             role=self.role,
             asset=stage_agent_code(),
-            environment=self._environment(tenant, tables, knowledge),
+            environment={**self._environment(tenant, tables, knowledge), **definitions},
             read_statement_sid="ReadTheAgentCode",
         )
 

@@ -31,7 +31,7 @@ from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import TenantConfig
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge.config import SonicSettings
 from oratio.voice_bridge.webhooks import (
     ENV_BRIDGE_QUALIFIER,
@@ -51,7 +51,7 @@ from stacks.constructs.agent_runtime import (
     stage_runtime_code,
     zip_code_runtime,
 )
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.nag import acknowledge
@@ -157,7 +157,7 @@ class VoiceBridge(Construct):
     ) -> dict[str, str]:
         return {
             **agent_wiring.split_tenant_config(tenant),
-            **tables.environment(CONVERSATIONS, USAGE),
+            **tables.environment(AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, USAGE),
             wiring.ENV_AGENT_RUNTIME_ARN: agent.runtime_arn,
             wiring.ENV_AGENT_QUALIFIER: ENDPOINT_NAME,
             wiring.ENV_REGION: Stack.of(self).region,
@@ -207,6 +207,8 @@ class VoiceBridge(Construct):
         # What the call recorder and usage ledger write, only under this tenant's keys.
         tables.grant_items(self.role, CONVERSATIONS, ["PutItem", "UpdateItem"], [f"{tid}#*"])
         tables.grant_items(self.role, USAGE, ["UpdateItem"], [tid])
+        # The routed agent's definition (persona, tools, voice, lines) and its status after each caller turn.
+        grant_definition_reads(tables, self.role, tid)
 
     # ------------------------------------------------------------------------------------ webhook
     def _provider_secret(self, construct_id: str, tid: str, name: str, what: str) -> secretsmanager.Secret:

@@ -204,11 +204,14 @@ def test_role_writes_and_lists_events_of_its_own_memory_only(
 
 def test_every_dynamodb_statement_is_limited_to_the_tenants_keys(statements: list[dict[str, Any]]) -> None:
     dynamodb = _with_action(statements, "dynamodb:")
-    assert len(dynamodb) == 3  # conversations, customer_context, usage
+    assert len(dynamodb) == 5  # conversations, customer_context, usage; agents and agent_definitions (read only)
     leading_keys = sorted(tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]) for s in dynamodb)
-    assert leading_keys == [(f"{TENANT}",), (f"{TENANT}#*",), (f"{TENANT}#*",)]
+    assert leading_keys == [(f"{TENANT}",), (f"{TENANT}",), (f"{TENANT}#*",), (f"{TENANT}#*",), (f"{TENANT}#*",)]
     for statement in dynamodb:
         assert "Scan" not in json.dumps(statement["Action"])
+    # The agents' status and definitions are only read, one item at a time.
+    reads = [s for s in dynamodb if _as_list(s["Action"]) == ["dynamodb:GetItem"]]
+    assert len(reads) >= 2
 
 
 def test_role_has_no_wildcard_actions_and_star_resources_only_where_aws_allows_no_other(

@@ -203,6 +203,8 @@ def test_bridge_writes_dynamodb_items_only_under_this_tenants_keys(bridge_statem
         for s in dynamodb
     )
     assert keys == [
+        (("dynamodb:GetItem",), (TENANT,)),  # the agent's status, after each caller turn
+        (("dynamodb:GetItem",), (f"{TENANT}#*",)),  # the agent's definition versions
         (("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
         (("dynamodb:UpdateItem",), (TENANT,)),
     ]

@@ -7,6 +7,11 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from oratio.agent_definitions.memory import MemoryDefinitionStore
+from oratio.agent_definitions.source import CachedDefinitionSource
+from oratio.domain.agents import AgentStatus
 from oratio.voice_bridge.audio import frame_bytes
 from oratio.voice_bridge.bridge import VoiceCall
 from oratio.voice_bridge.serializers import VonageSerializer
@@ -313,3 +318,76 @@ def test_caller_audio_reaches_sonic_in_events_of_the_configured_duration() -> No
         assert received == sent  # nothing lost, whatever the event size
         assert set(sizes[:-1]) == {full}, f"{chunk_ms} ms events should carry {full} bytes each"
         assert 0 < sizes[-1] <= full
+
+
+def _live_agent(status: AgentStatus) -> Any:
+    store = MemoryDefinitionStore()
+    store.set_pointer(TENANT, "front-desk", AgentStatus.ACTIVE, None)
+    source = CachedDefinitionSource(store)
+
+    def check() -> Any:
+        return source.live(TENANT, "front-desk", max_age_seconds=0)
+
+    return store, check
+
+
+@pytest.mark.parametrize(
+    ("status", "line", "reason", "handed_over"),
+    [
+        (AgentStatus.PAUSED, "PAUSED LINE", "agent_paused", True),
+        (AgentStatus.STOPPED, "CLOSING LINE", "agent_stopped", False),
+        (AgentStatus.DELETED, "CLOSING LINE", "agent_stopped", False),
+    ],
+)
+def test_an_agent_paused_or_stopped_during_the_call_closes_it_after_the_callers_next_turn(
+    status: AgentStatus, line: str, reason: str, handed_over: bool
+) -> None:
+    second = Turn(heard="And what about pillows?", reply="Pillows are on aisle nine.", reply_seconds=2.0)
+
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION, second]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            store, check = _live_agent(status)
+            settings = bridge_settings().model_copy(
+                update={"paused_line": "PAUSED LINE", "closing_line": "CLOSING LINE"}
+            )
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                store.set_pointer(TENANT, "front-desk", status, None)  # the vendor acts mid-call
+                await c.say()
+                await c.wait_for(lambda: call.end.ended.is_set(), timeout=20)
+
+            outcome, _ = await r.call(caller, settings, talk, agent_check=check)
+            assert outcome.reason == reason
+            turns = r.recorder.turns(TENANT, caller.call_id)
+            assert [t.reply_text for t in turns] == [QUESTION.reply, line]
+            lifecycle = r.recorder.events(TENANT, caller.call_id, "lifecycle")
+            assert [e.detail["status"] for e in lifecycle] == [status.value]
+            assert bool(r.recorder.events(TENANT, caller.call_id, "handoff")) is handed_over
+            # Nothing Sonic said after the change reached the record.
+            assert second.reply not in [t.reply_text for t in turns]
+
+    run(scenario())
+
+
+def test_an_agent_that_stays_active_is_checked_each_turn_and_the_call_goes_on() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            store, check = _live_agent(AgentStatus.ACTIVE)
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: c.heard.audio_frames >= 25)
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk, agent_check=check)
+            assert outcome.reason == "caller_hung_up"
+            assert store.pointer_reads >= 2  # at the start and after the caller's turn
+            assert not r.recorder.events(TENANT, caller.call_id, "lifecycle")
+
+    run(scenario())
