@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import custom_resources as cr
@@ -145,6 +145,17 @@ class TenantDocuments(Construct):
             "Action::s3:Abort*",
             "Action::s3:DeleteObject*",
             f"Resource::<{bucket}.Arn>/*",
-            "Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*",
+            f"Resource::{_asset_bucket_objects(stack)}",
         ):
             acknowledge(handler, "IAM5", copied, applies_to=finding)
+
+
+def _asset_bucket_objects(stack: Stack) -> str:
+    """The CDK asset bucket's objects as cdk-nag names them: with the stack's account and region when the stack
+    has them (an app synthesized for one environment), else CloudFormation's pseudo parameters."""
+
+    def named(value: str, pseudo: str) -> str:
+        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+
+    partition, account = named(stack.partition, "Partition"), named(stack.account, "AccountId")
+    return f"arn:{partition}:s3:::cdk-hnb659fds-assets-{account}-{named(stack.region, 'Region')}/*"
