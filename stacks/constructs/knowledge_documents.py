@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Stack, Token
+from aws_cdk import ArnFormat, DefaultStackSynthesizer, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import custom_resources as cr
@@ -145,17 +145,20 @@ class TenantDocuments(Construct):
             "Action::s3:Abort*",
             "Action::s3:DeleteObject*",
             f"Resource::<{bucket}.Arn>/*",
-            f"Resource::{_asset_bucket_objects(stack)}",
+            _asset_objects_finding(stack),
         ):
             acknowledge(handler, "IAM5", copied, applies_to=finding)
 
 
-def _asset_bucket_objects(stack: Stack) -> str:
-    """The CDK asset bucket's objects as cdk-nag names them: with the stack's account and region when the stack
-    has them (an app synthesized for one environment), else CloudFormation's pseudo parameters."""
+def _asset_objects_finding(stack: Stack) -> str:
+    """The CDK asset bucket's objects as cdk-nag names them: pseudo parameters where the stack's environment is
+    left to deploy time, the values where it is given."""
 
-    def named(value: str, pseudo: str) -> str:
-        return f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+    def shown(value: str, pseudo: str) -> str:
+        return f"<{pseudo}>" if Token.is_unresolved(value) else value
 
-    partition, account = named(stack.partition, "Partition"), named(stack.account, "AccountId")
-    return f"arn:{partition}:s3:::cdk-hnb659fds-assets-{account}-{named(stack.region, 'Region')}/*"
+    bucket = (
+        f"cdk-{DefaultStackSynthesizer.DEFAULT_QUALIFIER}-assets-"
+        f"{shown(stack.account, 'AWS::AccountId')}-{shown(stack.region, 'AWS::Region')}"
+    )
+    return f"Resource::arn:{shown(stack.partition, 'AWS::Partition')}:s3:::{bucket}/*"
