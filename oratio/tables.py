@@ -65,6 +65,8 @@ tenant_state                pk = tenant_id, sk = state key
   - requests in the current minute (rate limit; TTL)                   sk = "rate#<epoch minute>"
   - the knowledge base's running ingestion job and the documents       sk = "ingestion#current" |
         waiting for the next one                                            "ingestion#pending"
+  - signed webhook tokens already accepted (Vonage `jti`; replays      sk = "webhook-token#<jti>"
+        are refused by a conditional write; expired items count as absent)  (TTL expires_at)
 
 knowledge_documents         pk = "<vendor_id>#<agent_id>", sk = document_id
   - record an announced upload, list an agent's documents (vendor API) PutItem / Query pk

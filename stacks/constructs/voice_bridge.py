@@ -271,5 +271,7 @@ class VoiceBridge(Construct):
             index="by_phone_number",
         )
         tables.grant_items(function.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem"], [f"{tid}#*"])
+        # The tenant's slot counter, and the Vonage tokens already accepted ("webhook-token#<jti>", TTL
+        # expires_at): the replay cache's conditional UpdateItem creates its item, so no PutItem is granted.
         tables.grant_items(function.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
         return function

@@ -274,6 +274,22 @@ def test_webhook_touches_tables_only_under_this_tenants_keys_except_the_number_l
             assert "Scan" not in json.dumps(statement["Action"])
 
 
+def test_webhook_remembers_vonage_tokens_in_tenant_state_with_update_only_never_put_or_delete(
+    webhook_statements: list[dict[str, Any]],
+) -> None:
+    # The replay cache's conditional UpdateItem creates the "webhook-token#<jti>" item; no PutItem is needed.
+    state = [
+        s
+        for s in _with_action(webhook_statements, "dynamodb:")
+        # The table's name comes from the platform's SSM parameter, whose logical id carries the table's key.
+        if f"tables{TENANT_STATE.key.replace('_', '')}name" in json.dumps(s["Resource"]).lower()
+    ]
+    assert [
+        (sorted(_as_list(s["Action"])), s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        for s in state
+    ] == [(["dynamodb:GetItem", "dynamodb:UpdateItem"], [TENANT])]
+
+
 def test_provider_secrets_exist_with_generated_placeholders(tenant_template: Template) -> None:
     for name in ("twilio-auth-token", "vonage-signature-secret"):
         tenant_template.has_resource_properties(

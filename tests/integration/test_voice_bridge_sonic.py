@@ -246,14 +246,18 @@ def test_sonic_dying_mid_call_with_no_new_session_moves_to_cascaded_without_losi
                 assert session is not None
                 cascaded_bytes.append(session.audio_bytes_sent + call.speech.buffered_bytes)
 
-            outcome, _ = await r.call(caller, bridge_settings(), talk)
+            settings = bridge_settings()
+            outcome, _ = await r.call(caller, settings, talk)
             assert outcome.speech == "cascaded"
             assert [e.detail["to"] for e in r.recorder.events(TENANT, caller.call_id, "fallback")] == ["cascaded"]
             assert sonic.sessions[1].refused
             # What Sonic took in plus what the cascaded recognizer got covers all the caller said: the last
-            # half second sent to the dying session is replayed, so some audio may repeat, none is lost.
+            # half second sent to the dying session is replayed, so some audio may repeat, none is lost. The
+            # replay keeps whole caller audio events, so it may hold up to one event more than half a second.
             covered = sonic.sessions[0].audio_bytes + cascaded_bytes[0]
-            assert caller.sent_pcm_bytes <= covered <= caller.sent_pcm_bytes + 8_000
+            replay = int(settings.sample_rate * 2 * settings.failover_replay_seconds)
+            event = frame_bytes(settings.sample_rate, settings.caller_audio_chunk_ms)
+            assert caller.sent_pcm_bytes <= covered <= caller.sent_pcm_bytes + replay + event
             replies = [t.routing_reason for t in r.recorder.turns(TENANT, caller.call_id)]
             assert replies == ["voice bridge (sonic)", "voice bridge (cascaded)"]
 
