@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.config.tenant import TENANT_ID_PATTERN, ConnectVoiceSettings, TenantConfig, VoiceTier
+from oratio.config.tenant import TENANT_ID_PATTERN, CallSlotSettings, ConnectVoiceSettings, TenantConfig, VoiceTier
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
 # Environment of the two voice Lambdas, written by stacks/constructs/connect_voice.py, read by their handlers.
@@ -48,6 +48,7 @@ class VoiceProfile(BaseModel):
     monthly_budget_usd: float = Field(gt=0)
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
+    call_slots: CallSlotSettings = CallSlotSettings()
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> VoiceProfile:
@@ -71,6 +72,7 @@ class VoiceProfile(BaseModel):
             premium_tier=tenant.agent.workflow.premium_tier,
             monthly_budget_usd=tenant.agent.monthly_budget_usd,
             connect=tenant.voice.connect,
+            call_slots=tenant.limits.call_slots,
         )
 
     def to_env(self) -> str:

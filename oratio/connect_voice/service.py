@@ -51,7 +51,8 @@ from oratio.connect_voice.policy import (
 )
 from oratio.connect_voice.ports import TranscriptSource, TurnMailbox, TurnWorker, TurnWorkerError
 from oratio.connect_voice.profile import VoiceProfile
-from oratio.connect_voice.state import CallState, NextStep, SpeechMode
+from oratio.connect_voice.state import NEXT_STEP, CallState, NextStep, SpeechMode
+from oratio.domain.call_slots import CallLeases, renewed_until
 from oratio.domain.circuit_breaker import (
     Admission,
     BreakerChange,
@@ -115,6 +116,7 @@ class ConnectVoice:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         new_turn_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         poll_seconds: float = PICKUP_POLL_SECONDS,
+        leases: CallLeases | None = None,
     ) -> None:
         self.profile = profile
         self.settings = profile.connect
@@ -130,10 +132,19 @@ class ConnectVoice:
         self._sleep = sleep
         self._new_turn_id = new_turn_id
         self._poll_seconds = poll_seconds
+        self._leases = leases
 
     # ------------------------------------------------------------------------------------ code hook
     async def lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
-        """Answer one Lex V2 code-hook invocation within the silence budget."""
+        """Answer one Lex V2 code-hook invocation within the silence budget; the turn proves the call alive, so
+        its slot lease is renewed meanwhile."""
+        contact_id = self._state(event.session_state.session_attributes, event.session_id).contact_id
+        response: dict[str, Any]
+        response, _ = await asyncio.gather(self._lex_turn(event), self._keep_slot(contact_id))
+        await self._held_for_transfer(contact_id, response["sessionState"]["sessionAttributes"])
+        return response
+
+    async def _lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
         started = self._monotonic()
         state = self._state(event.session_state.session_attributes, event.session_id)
         intent = event.intent_name or CONVERSE_INTENT
@@ -205,6 +216,10 @@ class ConnectVoice:
     # ---------------------------------------------------------------------------------- flow actions
     async def prepare(self, call: FlowCall) -> dict[str, str]:
         """At the start of an agent-routed call: choose the top rung that works, and the voices to set."""
+        answer, _ = await asyncio.gather(self._prepare(call), self._keep_slot(call.contact_id))
+        return await self._held_for_transfer(call.contact_id, answer)
+
+    async def _prepare(self, call: FlowCall) -> dict[str, str]:
         state = self._state(call.attributes, call.contact_id)
         state.caller = call.caller or state.caller
         state.voice_tier = self.profile.default_tier
@@ -225,6 +240,10 @@ class ConnectVoice:
     async def pickup(self, call: FlowCall) -> dict[str, str]:
         """While the caller waits after a holding reply: the agent's reply if it is ready within the silence
         budget, else "still on it" (and a person after `max_holding_rounds` of those)."""
+        answer, _ = await asyncio.gather(self._pickup(call), self._keep_slot(call.contact_id))
+        return await self._held_for_transfer(call.contact_id, answer)
+
+    async def _pickup(self, call: FlowCall) -> dict[str, str]:
         started = self._monotonic()
         state = self._state(call.attributes, call.contact_id)
         turn_id = state.pending_turn
@@ -250,6 +269,9 @@ class ConnectVoice:
 
     async def bot_failed(self, call: FlowCall) -> dict[str, str]:
         """The flow's bot block took its error branch: count it against that rung and step down one."""
+        return await self._held_for_transfer(call.contact_id, await self._bot_failed(call))
+
+    async def _bot_failed(self, call: FlowCall) -> dict[str, str]:
         state = self._state(call.attributes, call.contact_id)
         failed = state.speech_mode
         dependency = SPEECH_DEPENDENCY.get(failed)
@@ -342,6 +364,24 @@ class ConnectVoice:
             await self._record_event(state, "handoff", {"reason": handover.reason, "source": "connect_voice"})
 
     # ------------------------------------------------------------------------------------ helpers
+    async def _keep_slot(self, contact_id: str, *, until_bound: bool = False) -> None:
+        """Renew the call's live-call slot lease: each turn shows the call is alive. A call handed to a person
+        has no more turns, so its lease is held to the longest call (the disconnect event frees it). A failure
+        is logged and left to the next turn: the lease outlasts a few lost renewals."""
+        if self._leases is None:
+            return
+        now = self._clock()
+        until = None if until_bound else renewed_until(self.profile.call_slots, now)
+        try:
+            await self._leases.renew(self.profile.tenant_id, contact_id, now, until)
+        except Exception:
+            logger.exception("call slot lease renewal failed", extra={"contact_id": contact_id})
+
+    async def _held_for_transfer[T: Mapping[str, str]](self, contact_id: str, answer: T) -> T:
+        if answer.get(NEXT_STEP) == NextStep.TRANSFER.value:
+            await self._keep_slot(contact_id, until_bound=True)
+        return answer
+
     def _state(self, attributes: Mapping[str, str], contact_id: str) -> CallState:
         state = CallState.from_attributes(attributes, contact_id=contact_id, default_tier=self.profile.default_tier)
         state.next_step, state.prompt = NextStep.CONVERSE, ""

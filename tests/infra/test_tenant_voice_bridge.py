@@ -199,8 +199,10 @@ def test_bridge_writes_dynamodb_items_only_under_this_tenants_keys(bridge_statem
         (tuple(sorted(_as_list(s["Action"]))), tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]))
         for s in dynamodb
     )
+    # Conversations: the recorder's writes, and the call's session (read, lease renewed, closed with the cost
+    # summed from its turns); the usage ledger and the live-call counter (one statement): the tenant's items.
     assert keys == [
-        (("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
+        (("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
         (("dynamodb:UpdateItem",), (TENANT,)),
     ]
 
