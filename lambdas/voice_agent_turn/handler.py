@@ -133,7 +133,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception:
         metrics.add_metric(name="TurnJobsRejected", unit=MetricUnit.Count, value=1)
         raise
-    outcome = _runner().run(build_runner().run(job))
+    time_left = context.get_remaining_time_in_millis() / 1000
+    outcome = _runner().run(build_runner().run(job, time_left_seconds=time_left))
     metrics.add_metric(name="AgentTurns", unit=MetricUnit.Count, value=1)
     if outcome.status == "failed":
         metrics.add_metric(name="AgentTurnFailures", unit=MetricUnit.Count, value=1)

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from oratio.agent.contracts import MAX_INPUT_CHARS, CustomerIdentity, InvocationRequest, UserMessage
@@ -171,7 +171,7 @@ class ConnectVoice:
             return response
 
         wait = max(MIN_WAIT_SECONDS, self.profile.deadline_seconds - (self._monotonic() - started))
-        job = self._job(state, text, wait)
+        job = self._job(state, text)
         outcome = await self._run(state, job, text, wait)
         if outcome is None:
             # Too slow for the caller's patience: say so now; the worker finishes and `pickup` collects it.
@@ -262,7 +262,13 @@ class ConnectVoice:
             return await self._flow_reaction(state, reaction, outcome.handoff is None)
         state.holding_rounds += 1
         if state.holding_rounds > self.settings.max_holding_rounds:
-            state.pending_turn = ""
+            # Tell the mailbox the caller stops waiting; a reply that landed meanwhile is said after all, and one
+            # that lands later is recorded by the worker as missed.
+            landed = await self._give_up(state, turn_id)
+            state.pending_turn, state.holding_rounds = "", 0
+            if landed is not None:
+                reaction = await self._react(state, landed)
+                return await self._flow_reaction(state, reaction, landed.handoff is None)
             return await self._flow_reaction(state, self._handoff("assistant took too long to answer"), True)
         state.next_step, state.prompt = NextStep.AWAIT_REPLY, self.settings.still_working_message
         return self._flow_answer(state)
@@ -414,7 +420,7 @@ class ConnectVoice:
         tier = self.profile.tier(state.voice_tier)
         state.tts_voice, state.tts_engine = tier.voice_id, self.profile.tts_engine(state.voice_tier)
 
-    def _job(self, state: CallState, text: str, wait_seconds: float) -> TurnJob:
+    def _job(self, state: CallState, text: str) -> TurnJob:
         customer = CustomerIdentity(kind="phone", value=state.caller) if state.caller else None
         request = InvocationRequest(
             tenant_id=self.profile.tenant_id,
@@ -424,13 +430,11 @@ class ConnectVoice:
             session_id=state.contact_id,
             input=UserMessage(text=text[:MAX_INPUT_CHARS]),
         )
-        now = self._clock()
         return TurnJob(
             turn_id=self._new_turn_id(),
             contact_id=state.contact_id,
             request=request,
-            submitted_at=now,
-            answer_by=now + timedelta(seconds=wait_seconds),
+            submitted_at=self._clock(),
         )
 
     async def _run(self, state: CallState, job: TurnJob, text: str, wait: float) -> TurnOutcome | None:
@@ -485,6 +489,13 @@ class ConnectVoice:
             return await self._mailbox.get(self.profile.tenant_id, state.contact_id, turn_id)
         except Exception:
             logger.exception("turn mailbox read failed", extra={"contact_id": state.contact_id})
+            return None
+
+    async def _give_up(self, state: CallState, turn_id: str) -> TurnOutcome | None:
+        try:
+            return await self._mailbox.give_up(self.profile.tenant_id, state.contact_id, turn_id)
+        except Exception:
+            logger.exception("turn mailbox give-up failed", extra={"contact_id": state.contact_id})
             return None
 
     async def _transcript_summary(self, state: CallState) -> str:
