@@ -231,6 +231,7 @@ class BridgeRuntime:
             sample_rate=start.sample_rate,
             sonic=self.sonic_settings(),
             apology_text=self.tenant.unavailable_message,
+            trouble_text=self.tenant.voice.connect.trouble_message,
         )
 
     async def _speech_clients(self) -> tuple[Any, Any]:
