@@ -20,8 +20,8 @@ from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio_local.faults import ContendedClient, FailingClient, counter_conflict
 from tests.events import connect_contact_flow_event
-from tests.faults import ContendedClient, FailingClient, counter_conflict
 from tests.integration.conftest import load_handler, table_name
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from oratio.connect_voice.ports import Delivery
 from oratio.connect_voice.worker import AgentTurnRunner
 from oratio.domain.circuit_breaker import BreakerPolicy, BreakerRecord, BreakerState, CircuitBreakers, Dependency
 from oratio.tables import CONVERSATIONS, TENANT_STATE
-from tests.faults import FailingClient
+from oratio_local.faults import FailingClient
 from tests.integration.conftest import table_name
 
 TENANT = "cozy-comfort"

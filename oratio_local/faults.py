@@ -1,20 +1,31 @@
-"""Fault injection for the tests: DynamoDB clients that fail the way DynamoDB does under load, built around a
-real (moto) client, so every request that does go through is still checked and stored by moto.
+"""Fault injection for the tests and `make bench`: DynamoDB clients that fail the way DynamoDB does under load,
+built around a real (moto) client, so every request that does go through is still checked and stored by moto,
+and a virtual-time replay of a burst of calls on one tenant's live-call counter.
 
 - `ContendedClient`: concurrent transactions that touch the same item conflict, as DynamoDB cancels them
   (`TransactionCanceledException` with `TransactionConflict` for the contended item).
 - `FailingClient`: chosen operations fail with a chosen error code, a given number of times (or always).
+- `replay_burst`: callers arriving together take their slots through the real session store, in virtual time
+  (no sleeps): one counter item holds each committed transaction for `TRANSACTION_SECONDS` and cancels any
+  transaction that overlaps one.
 """
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from oratio.adapters.dynamodb import ConflictRetry, DynamoDBCallSessionStore, TransactionConflictError
+from oratio.domain.calls import CallSession
+from oratio.domain.routing import Route, RouteReason
 
 
 def client_error(operation: str, code: str, message: str = "injected fault", **extra: Any) -> ClientError:
@@ -122,3 +133,94 @@ class FailingClient:
             return target(**kwargs)
 
         return failing
+
+
+# ------------------------------------------------------------------------------- a burst, in virtual time
+# How long DynamoDB holds the counter item for one transaction (a typical in-region round trip; an assumption).
+TRANSACTION_SECONDS = 0.025
+BURST = 50
+STARTED = datetime(2025, 1, 6, 15, 0, tzinfo=UTC)
+
+
+@dataclass
+class VirtualClock:
+    now: float = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class CounterItem:
+    """The tenant's counter in virtual time: the start times of the transactions it committed."""
+
+    limit: int
+    committed: list[float] = field(default_factory=list)
+
+    def client(self, clock: VirtualClock) -> Any:
+        counter = self
+
+        class Client:
+            def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
+                start = clock.now
+                clock.now += TRANSACTION_SECONDS
+                if any(abs(start - other) < TRANSACTION_SECONDS for other in counter.committed):
+                    raise transaction_conflict(TransactItems, 1)
+                if len(counter.committed) >= counter.limit:
+                    raise client_error(
+                        "TransactWriteItems",
+                        "TransactionCanceledException",
+                        CancellationReasons=[{"Code": "None"}, {"Code": "ConditionalCheckFailed"}],
+                    )
+                counter.committed.append(start)
+                return {}
+
+        return Client()
+
+
+def session(n: int) -> CallSession:
+    return CallSession(
+        tenant_id="cozy-comfort",
+        contact_id=f"contact-{n}",
+        agent_id="front-desk",
+        channel="voice",
+        dialed_number="+15552333464",
+        route=Route.AGENT,
+        reason=RouteReason.ACCEPTED,
+        voice_tier="standard",
+        started_at=STARTED,
+        counted_against_limit=True,
+    )
+
+
+def replay_burst(
+    retry: ConflictRetry, *, burst: int = BURST, limit: int = BURST, seed: int = 7
+) -> tuple[dict[str, int], float]:
+    """Every caller of the burst through the store, arriving within 50 ms: how many got each outcome
+    (`created`, `over_capacity`, `data_unavailable` when the conflicts outlasted the budget), and the virtual time
+    the last one finished."""
+    counter = CounterItem(limit)
+    arrivals = random.Random(seed)  # noqa: S311 - a replay, not secrets
+    outcomes: dict[str, int] = {}
+    latest = 0.0
+    for n in range(burst):
+        clock = VirtualClock(arrivals.uniform(0, 0.05))
+        store = DynamoDBCallSessionStore(
+            "conversations",
+            "tenant_state",
+            client=counter.client(clock),
+            sleep=clock.sleep,
+            monotonic=clock.monotonic,
+            conflict_retry=retry,
+            rng=random.Random(seed * 1_000 + n),  # noqa: S311 - a replay, not secrets
+        )
+        try:
+            outcome = store.open(session(n), max_concurrent_calls=limit).outcome.value
+        except TransactionConflictError:
+            outcome = "data_unavailable"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        latest = max(latest, clock.now)
+    return outcomes, latest
