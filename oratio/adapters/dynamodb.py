@@ -28,6 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
+from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.domain.agents import Agent, AgentStatus, preferred_agent
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import (
@@ -323,7 +324,8 @@ class ConflictRetry:
 
     def pause(self, attempt: int, rng: random.Random) -> float:
         """The pause before retry number `attempt` (0 for the first retry)."""
-        return rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt))
+        policy = RetryPolicy(attempts=self.max_attempts, base_seconds=self.base_seconds, cap_seconds=self.cap_seconds)
+        return backoff_delay(policy, attempt, rng.random)
 
 
 class _Cancelled(Exception):

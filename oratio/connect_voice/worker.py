@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from oratio.agent.ports import AgentEventRecord, ConversationRecorder, TurnRecord
+from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.connect_voice.outcome import TurnJob, TurnOutcome, collect_outcome, failed_outcome
 from oratio.connect_voice.ports import AgentTurns, Delivery, TurnMailbox
 from oratio.domain.circuit_breaker import BreakerChange, CircuitBreakers, Dependency
@@ -35,11 +36,11 @@ logger = logging.getLogger(__name__)
 # Routing reason of a turn the agent never saw (it could not be reached), as recorded by the worker.
 AGENT_NOT_REACHED = "agent not reached"
 # How long the mailbox write may keep retrying when the runner is not told its own deadline (the Lambda tells
-# it: the time the function has left), and its backoff: doubling pauses with full jitter, at most the cap.
+# it: the time the function has left), and its backoff: doubling pauses with full jitter, at most the cap (the
+# deadline, not the attempts, ends the retries).
 MAILBOX_WRITE_BUDGET_SECONDS = 5.0
 MAILBOX_WRITE_RESERVE_SECONDS = 1.0  # left to the Lambda after the last try: to log and answer
-MAILBOX_FIRST_PAUSE_SECONDS = 0.05
-MAILBOX_MAX_PAUSE_SECONDS = 1.0
+MAILBOX_BACKOFF = RetryPolicy(base_seconds=0.05, cap_seconds=1.0)
 # What of a missed reply is kept in its event (the agent's own turn record has it whole).
 MISSED_REPLY_CHARS = 500
 
@@ -98,7 +99,7 @@ class AgentTurnRunner:
             try:
                 return await self._mailbox.put(job.request.tenant_id, job.contact_id, outcome)
             except Exception as e:
-                pause = self._rng.uniform(0, min(MAILBOX_MAX_PAUSE_SECONDS, MAILBOX_FIRST_PAUSE_SECONDS * 2**attempt))
+                pause = backoff_delay(MAILBOX_BACKOFF, attempt, self._rng.random)
                 if self._monotonic() + pause > deadline:
                     logger.exception(
                         "storing the turn outcome failed; its reply is lost to the caller",

@@ -160,10 +160,16 @@ class CallEndRecorder:
                 return ContactEventResult(ContactEventAction.ALREADY_CLOSED, result.session)
 
     def _total_cost(self, contact_id: str) -> float | None:
-        if self._costs is None:
-            return None
-        try:
-            return round(self._costs.total_usd(self._tenant_id, contact_id), 8)
-        except Exception:
-            logger.exception("the call's cost could not be summed; closing without it")
-            return None
+        return summed_cost(self._costs, self._tenant_id, contact_id)
+
+
+def summed_cost(costs: CallCosts | None, tenant_id: str, contact_id: str) -> float | None:
+    """The call's total cost for its closed record; None without `costs`, or when it cannot be read (logged): a
+    cost that cannot be summed never keeps a session open."""
+    if costs is None:
+        return None
+    try:
+        return round(costs.total_usd(tenant_id, contact_id), 8)
+    except Exception:
+        logger.exception("the call's cost could not be summed; closing without it")
+        return None

@@ -68,6 +68,7 @@ class SlotReclaimer:
 
     def reclaim(self, now: datetime, limit: int) -> list[CallSession]:
         """Abandon up to `limit` sessions whose lease ran out before `now`; returns the sessions closed."""
+        from oratio.domain.call_events import summed_cost
         from oratio.domain.calls import CloseOutcome
 
         closed: list[CallSession] = []
@@ -80,21 +81,12 @@ class SlotReclaimer:
                 contact_id,
                 stored.last_seen_at or stored.started_at,
                 outcome=ABANDONED,
-                total_cost_usd=self._total_cost(contact_id),
+                total_cost_usd=summed_cost(self._costs, self._tenant_id, contact_id),
                 lease_expired_by=now,
             )
             if result.outcome is CloseOutcome.CLOSED and result.session is not None:
                 closed.append(result.session)
         return closed
-
-    def _total_cost(self, contact_id: str) -> float | None:
-        if self._costs is None:
-            return None
-        try:
-            return round(self._costs.total_usd(self._tenant_id, contact_id), 8)
-        except Exception:
-            logger.exception("the abandoned call's cost could not be summed; closing without it")
-            return None
 
 
 class CallLeases(Protocol):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
+from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.config.tenant import Channel
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
@@ -29,10 +30,8 @@ from oratio.voice_bridge.pipeline import FrameProcessor
 
 logger = logging.getLogger("oratio.voice_bridge.processors")
 
-# A throttled write is tried this many times in all, pausing 0.1, 0.2, 0.4 ... s (jittered, at most 2 s) between.
-RECORD_ATTEMPTS = 6
-RECORD_FIRST_PAUSE_SECONDS = 0.1
-RECORD_MAX_PAUSE_SECONDS = 2.0
+# A throttled write is tried this many times in all, pausing up to 0.1, 0.2, 0.4 ... s (full jitter, at most 2 s).
+RECORD_RETRY = RetryPolicy(attempts=6, base_seconds=0.1, cap_seconds=2.0)
 
 
 class CallRecorder(FrameProcessor):
@@ -179,11 +178,11 @@ class CallRecorder(FrameProcessor):
 
     async def _retrying[T](self, write: Callable[[], Awaitable[T]], what: str) -> T | None:
         """One write, retried with doubling, jittered pauses; None (logged with the call id) if every try failed."""
-        for attempt in range(RECORD_ATTEMPTS):
+        for attempt in range(RECORD_RETRY.attempts):
             try:
                 return await write()
             except Exception as e:
-                if attempt + 1 == RECORD_ATTEMPTS:
+                if attempt + 1 == RECORD_RETRY.attempts:
                     self.failed_writes += 1
                     logger.exception(
                         "voice_bridge.record_failed",
@@ -195,9 +194,7 @@ class CallRecorder(FrameProcessor):
                     "voice_bridge.record_retry",
                     extra={"call_id": self.call_id, "write": what, "error": type(e).__name__, "attempt": attempt + 1},
                 )
-                await self._sleep(
-                    self._rng.uniform(0, min(RECORD_MAX_PAUSE_SECONDS, RECORD_FIRST_PAUSE_SECONDS * 2**attempt))
-                )
+                await self._sleep(backoff_delay(RECORD_RETRY, attempt, self._rng.random))
         return None
 
     async def flush(self) -> None:
