@@ -184,3 +184,23 @@ def test_a_failing_background_task_is_logged_with_the_call_id(caplog: pytest.Log
     (failed,) = [r for r in caplog.records if r.getMessage() == "voice_bridge.task_failed"]
     assert (failed.call_id, failed.task) == (CALL_ID, "speech-close-old")  # type: ignore[attr-defined]
     assert failed.exc_info is not None
+
+
+class HangingSession(ScriptedSession):
+    """A session whose stream no longer takes anything: closing it never completes on its own."""
+
+    async def close(self) -> None:
+        self.closed = True
+        await asyncio.Event().wait()
+
+
+def test_a_session_that_cannot_be_closed_does_not_keep_the_call_open() -> None:
+    async def scenario() -> None:
+        stuck = HangingSession(Transcript("user", "Hello?", final=True))
+        stage = SpeechStage(settings(close_timeout_seconds=0.1, stall_timeout_seconds=30), [Sessions(stuck)], apology)
+        pipeline, _ = await start(stage)
+        # When the caller hangs up, the call's end waits for the close only so long
+        await asyncio.wait_for(pipeline.stop(), timeout=5)
+        assert stuck.closed
+
+    asyncio.run(scenario())
