@@ -1,4 +1,5 @@
-"""The caller output: agent audio re-framed and paced to the caller; a barge-in flushes what is queued."""
+"""The caller output: agent audio re-framed and paced to the caller; a barge-in (or the agent being stopped
+mid-reply) flushes what is queued."""
 
 from __future__ import annotations
 
@@ -10,7 +11,18 @@ from collections.abc import Awaitable, Callable
 
 from oratio.voice_bridge.audio import Framer, frame_bytes, seconds_of_pcm
 from oratio.voice_bridge.config import BridgeSettings
-from oratio.voice_bridge.frames import AgentAudio, Clear, Direction, Frame, Interruption, Mark, Start, Stop, TurnEnd
+from oratio.voice_bridge.frames import (
+    AgentAudio,
+    Clear,
+    Direction,
+    Frame,
+    Interruption,
+    Lifecycle,
+    Mark,
+    Start,
+    Stop,
+    TurnEnd,
+)
 from oratio.voice_bridge.pipeline import FrameProcessor
 from oratio.voice_bridge.processors.tasks import BackgroundTasks
 from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
@@ -47,7 +59,8 @@ class CallerOutput(FrameProcessor):
         self._tasks = BackgroundTasks("CallerOutput", lambda: self.call_id)
         self.frames_sent = 0
         self.frames_dropped = 0
-        self.latencies: list[float] = []  # seconds from a speech chunk's arrival to its first wire frame
+        # Seconds from a speech chunk's arrival (nothing queued before it) to its first frame on the wire.
+        self.latencies: list[float] = []
         self._closing = False
         self._first_of_chunk: float | None = None
 
@@ -74,7 +87,7 @@ class CallerOutput(FrameProcessor):
             if rest is not None:
                 self._queue.append(self._serializer.serialize_audio(rest))
                 self._wake()
-        elif isinstance(frame, Interruption):
+        elif isinstance(frame, Interruption | Lifecycle):
             await self._flush_for_barge_in()
         elif isinstance(frame, Stop):
             await self._drain_then_close()
@@ -89,7 +102,8 @@ class CallerOutput(FrameProcessor):
         frames = self._framer_for().push(audio.pcm)
         if not frames:
             return
-        if audio.created_at:
+        if audio.created_at and not self._queue:
+            # Only a chunk that finds nothing queued is timed: a later one waits behind audio still playing.
             self._first_of_chunk = audio.created_at
         self._queue.extend(self._serializer.serialize_audio_frames(frames))
         self._wake()

@@ -18,6 +18,7 @@ from oratio.voice_bridge.frames import (
     Fallback,
     Frame,
     Interruption,
+    Lifecycle,
     Renew,
     Start,
     ToolCallFrame,
@@ -36,10 +37,10 @@ RECORD_RETRY = RetryPolicy(attempts=6, base_seconds=0.1, cap_seconds=2.0)
 
 class CallRecorder(FrameProcessor):
     """Persists the call like the Connect path does: FINAL transcripts as turns (caller line + agent reply),
-    and tool calls, interruptions, renewals, fallbacks and usage as events; speech cost goes to the budget
-    ledger. Writes run in tasks: a slow table never stalls audio. A failed write (DynamoDB throttling it) is
-    retried with backoff, then logged with the call id, never fatal. A caller turn still unanswered when the
-    call ends is recorded as a failed turn, so the transcript shows what the caller said."""
+    and tool calls, interruptions, renewals, fallbacks, lifecycle changes and usage as events; speech cost goes
+    to the budget ledger. Writes run in tasks: a slow table never stalls audio. A failed write (DynamoDB
+    throttling it) is retried with backoff, then logged with the call id, never fatal. A caller turn still
+    unanswered when the call ends is recorded as a failed turn, so the transcript shows what the caller said."""
 
     def __init__(
         self,
@@ -102,6 +103,8 @@ class CallRecorder(FrameProcessor):
             self._event("fallback", {"to": frame.to, "reason": frame.reason})
         elif isinstance(frame, Transfer):
             self._event("handoff", {"reason": frame.reason, "summary": frame.summary})
+        elif isinstance(frame, Lifecycle):
+            self._event("lifecycle", {"status": frame.status, "action": frame.action, "version": frame.version})
         elif isinstance(frame, Usage):
             self._add_usage(frame)
 

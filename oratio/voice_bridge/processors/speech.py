@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from oratio.voice_bridge.audio import frame_bytes
+from oratio.voice_bridge.batching import AudioBatcher
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
     AgentAudio,
@@ -102,6 +104,8 @@ class SpeechStage(FrameProcessor):
         self._recent: deque[bytes] = deque()
         self._recent_bytes = 0
         self._replay_limit = int(settings.sample_rate * 2 * settings.failover_replay_seconds)
+        chunk_ms = settings.caller_audio_chunk_ms
+        self._batcher = AudioBatcher(frame_bytes(settings.sample_rate, chunk_ms), chunk_ms / 1000, self._caller_audio)
 
     @property
     def buffered_bytes(self) -> int:
@@ -109,7 +113,7 @@ class SpeechStage(FrameProcessor):
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, CallerAudio):
-            await self._caller_audio(frame.pcm)
+            await self._batcher.push(frame.pcm)
         elif isinstance(frame, ToolResultFrame):
             await self._tool_result(frame)
         elif isinstance(frame, Start):
@@ -365,6 +369,9 @@ class SpeechStage(FrameProcessor):
         await self.push(Stop("speech_unavailable"), Direction.DOWNSTREAM)
 
     async def _end(self) -> None:
+        if not self._ended:
+            await self._batcher.flush()  # the caller's last words still reach the session before it closes
+        self._batcher.close()
         self._ended = True
         session, self.session = self.session, None
         if session is not None:
