@@ -14,6 +14,7 @@ from bench import (
     agent,
     cold_start,
     definitions,
+    faults,
     ingestion,
     replay,
     router,
@@ -38,6 +39,7 @@ SECTIONS = (
     ("voice_bridge", voice_bridge),
     ("vendor_api", vendor_api),
     ("ingestion", ingestion),
+    ("faults", faults),
     ("replay", replay),
 )
 

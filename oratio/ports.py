@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from oratio.domain.agents import Agent
-from oratio.domain.calls import CallSession, OpenResult
+from oratio.domain.calls import CallSession, CloseResult, LeaseRenewal, OpenResult
 
 
 class Clock(Protocol):
@@ -56,13 +56,24 @@ class CallSessionStore(Protocol):
         *,
         outcome: str | None = None,
         total_cost_usd: float | None = None,
-    ) -> CallSession | None:
+        lease_expired_by: datetime | None = None,
+    ) -> CloseResult:
         """Mark an open session closed (end, duration, outcome, total cost) and give back its slot, all or
         nothing, once.
 
-        Only the call that flips the session from open to closed releases the slot; closing a closed session
-        changes nothing and returns it as stored. None if there is no such session.
+        Only the call that flips the session from open to closed releases the slot (outcome `closed`); closing
+        a closed session changes nothing (`already_closed`, with the session as stored). With
+        `lease_expired_by`, the session is closed only if its lease ran out by then (`still_alive` otherwise).
         """
+        ...
+
+    def renew_lease(self, tenant_id: str, contact_id: str, seen_at: datetime, until: datetime | None) -> LeaseRenewal:
+        """Extend an open session's lease to `until` (None: to its bound), never past its bound, and note when
+        its call was last seen alive."""
+        ...
+
+    def expired(self, tenant_id: str, now: datetime, limit: int) -> list[str]:
+        """Contact ids of up to `limit` open sessions of the tenant whose lease ran out before `now`."""
         ...
 
     def active_calls(self, tenant_id: str) -> int:

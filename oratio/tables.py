@@ -35,6 +35,9 @@ conversations               pk = "<tenant_id>#<call_id>", sk = record kind
         reply (written once by the turn worker, read consistently by the flow's pickup; expires in a day)
   - list an agent's conversations, newest first (vendor API)           GSI by_agent
         (agent_key = "<tenant_id>#<agent_id>", sort started_at; only SESSION items carry it)
+  - a tenant's open sessions whose slot lease ran out (router at        GSI by_lease (keys only)
+        admission, the slot reconciler): lease_tenant = "<tenant_id>", sort lease_expires_at (epoch
+        seconds, a number); only open SESSION items carry lease_tenant, so closed calls leave the index
   - items expire with the tenant's retention period                    TTL expires_at
 
 customer_context            pk = "<tenant_id>#<identity>" (e.g. "cozy-comfort#phone:+15551234567")
@@ -84,6 +87,7 @@ class Index:
     partition_key: str
     sort_key: str | None = None
     keys_only: bool = False
+    sort_key_number: bool = False  # the sort key is a number (epoch seconds) rather than a string
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,19 @@ class TableSpec:
     def env_var(self) -> str:
         return f"ORATIO_TABLE_{self.key.upper()}"
 
+    @property
+    def key_attribute_types(self) -> dict[str, str]:
+        """Every key attribute of the table and its indexes with its DynamoDB type ("S" or "N")."""
+        types = {self.partition_key: "S", self.sort_key: "S"}
+        for index in self.indexes:
+            types[index.partition_key] = "S"
+            if index.sort_key:
+                types[index.sort_key] = "N" if index.sort_key_number else "S"
+        return types
+
+
+# A tenant's open call sessions by lease expiry (the slot reconciler and the router at admission query it).
+LEASE_INDEX = "by_lease"
 
 AGENTS = TableSpec(
     key="agents",
@@ -109,7 +126,10 @@ AGENTS = TableSpec(
 )
 CONVERSATIONS = TableSpec(
     key="conversations",
-    indexes=(Index("by_agent", "agent_key", "started_at"),),
+    indexes=(
+        Index("by_agent", "agent_key", "started_at"),
+        Index(LEASE_INDEX, "lease_tenant", "lease_expires_at", keys_only=True, sort_key_number=True),
+    ),
     ttl_attribute="expires_at",
 )
 AGENT_DEFINITIONS = TableSpec(key="agent_definitions")

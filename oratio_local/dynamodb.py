@@ -20,9 +20,7 @@ def create_tables(
     """Create the tables; returns spec key -> table name."""
     names: dict[str, str] = {}
     for spec in specs:
-        key_attributes = {spec.partition_key, spec.sort_key}
-        for index in spec.indexes:
-            key_attributes.update(k for k in (index.partition_key, index.sort_key) if k)
+        key_attributes = spec.key_attribute_types
         request: dict[str, Any] = {
             "TableName": table_name(spec, prefix),
             "BillingMode": "PAY_PER_REQUEST",
@@ -30,8 +28,9 @@ def create_tables(
                 {"AttributeName": spec.partition_key, "KeyType": "HASH"},
                 {"AttributeName": spec.sort_key, "KeyType": "RANGE"},
             ],
-            # Every key attribute in Oratio's tables is a string (ids, E.164 numbers, ISO times).
-            "AttributeDefinitions": [{"AttributeName": a, "AttributeType": "S"} for a in sorted(key_attributes)],
+            "AttributeDefinitions": [
+                {"AttributeName": name, "AttributeType": kind} for name, kind in sorted(key_attributes.items())
+            ],
         }
         if spec.indexes:
             request["GlobalSecondaryIndexes"] = [

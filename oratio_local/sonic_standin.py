@@ -11,8 +11,15 @@ What it is not: a speech model. It follows a `Scenario`: it detects the caller's
 (voiced 20 ms frames, then `silence_ms` of quiet, measured in audio time so tests are deterministic), and
 answers each with the scripted ASR transcript, optional toolUse (then waits for the TOOL result), a
 SPECULATIVE text preview, audio (a tone, sent faster than real time as Sonic does), the FINAL text, and a
-usageEvent. Caller speech during the audio is a barge-in: it stops and reports the interruption. It can
-also refuse to open, fail mid-call and expire sessions, as the real service does.
+usageEvent. Caller speech during the audio is a barge-in: it stops and reports the interruption. A caller turn
+sent as interactive USER text (Nova 2 Sonic's cross-modal input) is answered like a spoken one. It can also
+refuse to open, fail mid-call and expire sessions, as the real service does, and fail the ways a network and a
+busy service do (`Scenario` fault modes): go silent mid-reply without an error event, have its connection reset
+mid-reply, have its TLS connection closed while a tool runs, give up waiting for a slow tool. A faulted turn
+is put back, so the session the bridge opens next answers it when asked again. Connection faults need the
+stand-in's TCP relay in front of the server (started only for scenarios that use them). Input the real service
+would reject (an audio format its reference does not list, a tool result naming no toolUse of the session) gets
+a validationException. `python -m oratio_local.sonic_standin` runs it as a process of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import logging
 import math
 import socket
 import ssl
+import struct
 import sys
 import tempfile
 import time
@@ -114,13 +122,23 @@ class Scenario(BaseModel):
     refuse_all_after: int | None = Field(default=None, description="refuse every session after this number")
     fail_after_turns: int | None = Field(default=None, description="modelStreamErrorException after N turns")
     expire_after_seconds: float | None = Field(default=None, description="session ends with an error after this")
-    tool_wait_seconds: float = 5.0
+    tool_wait_seconds: float = Field(default=5.0, description="how long a toolUse waits for its result, then fails")
     sample_rate: int = 8_000
     loop_per_session: bool = Field(
         default=False,
         description="each session plays the turns from the first, looping (independent concurrent calls, e.g. "
         "the bench), instead of one script continued across sessions",
     )
+    # Faults, by turn number (1-based, in script order), each happening once: the stream stops sending mid-reply
+    # (no error event, the connection stays open); the connection is reset (TCP RST) mid-reply; the TLS
+    # connection is closed while the bridge runs the turn's tool.
+    stall_on_turns: set[int] = Field(default_factory=set)
+    reset_on_turns: set[int] = Field(default_factory=set)
+    close_during_tool_on_turns: set[int] = Field(default_factory=set)
+
+    @property
+    def cuts_connections(self) -> bool:
+        return bool(self.reset_on_turns or self.close_during_tool_on_turns)
 
 
 @dataclass
@@ -147,6 +165,8 @@ class SessionLog:
     interrupted: int = 0
     closed_cleanly: bool = False
     refused: bool = False
+    text_turns: list[str] = field(default_factory=list)  # caller turns sent as interactive text
+    faults: list[str] = field(default_factory=list)  # "stall:2", "reset:1", "tls_close:3", "tool_timeout:1"
     # time.monotonic() when each reply's first audioOutput was handed to the server (the bench's latency anchor)
     reply_audio_at: list[float] = field(default_factory=list)
 
@@ -159,9 +179,11 @@ class SonicStandIn:
         self.scenario = scenario or Scenario()
         self.sessions: list[SessionLog] = []
         self._next_turn = 0
+        self._faulted: set[str] = set()
         self._dir = tempfile.TemporaryDirectory(prefix="sonic-standin-")
         self._shutdown = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._relay: _Relay | None = None
         self.port = 0
 
     @property
@@ -187,9 +209,9 @@ class SonicStandIn:
         ca.cert_pem.write_to_path(str(self.ca_file))
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+            server_port = probe.getsockname()[1]
         config = HypercornConfig()
-        config.bind = [f"127.0.0.1:{self.port}"]
+        config.bind = [f"127.0.0.1:{server_port}"]
         config.certfile = config.keyfile = str(folder / "server.pem")
         config.alpn_protocols = ["h2"]
         config.accesslog = None
@@ -198,25 +220,52 @@ class SonicStandIn:
         self._task = asyncio.create_task(serve(self._app, config, shutdown_trigger=self._shutdown.wait))  # type: ignore[arg-type]
         for _ in range(200):
             with contextlib.suppress(OSError):
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                _, writer = await asyncio.open_connection("127.0.0.1", server_port)
                 writer.close()
-                return
+                break
             await asyncio.sleep(0.01)
-        raise RuntimeError("the Sonic stand-in did not start")
+        else:
+            raise RuntimeError("the Sonic stand-in did not start")
+        self.port = server_port
+        if self.scenario.cuts_connections:
+            self._relay = _Relay(server_port)
+            self.port = await self._relay.start()
+
+    async def cut_connections(self, *, reset: bool) -> None:
+        """Drop every client connection: reset (TCP RST) or closed (the TLS connection ends without a reply)."""
+        if self._relay is None:
+            raise RuntimeError("connection faults need the relay: use a scenario with reset or close faults")
+        await self._relay.cut(reset=reset)
+
+    def fault_due(self, kind: str, turn_number: int, turns: set[int]) -> bool:
+        """Whether fault `kind` happens on this turn now (once per turn); when it does, the turn is put back."""
+        key = f"{kind}:{turn_number}"
+        if turn_number not in turns or key in self._faulted:
+            return False
+        self._faulted.add(key)
+        self.put_back(turn_number)
+        return True
+
+    def put_back(self, turn_number: int) -> None:
+        """The turn was not answered: the next caller turn (spoken or sent as text) gets it again."""
+        self._next_turn = min(self._next_turn, turn_number - 1)
 
     async def stop(self) -> None:
+        if self._relay is not None:
+            await self._relay.close()
         self._shutdown.set()
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._task, 5)
         self._dir.cleanup()
 
-    def take_turn(self) -> Turn | None:
+    def take_turn(self) -> tuple[int, Turn] | None:
+        """The next scripted turn and its number (1-based), or None when the script is done."""
         if self._next_turn >= len(self.scenario.turns):
             return None
         turn = self.scenario.turns[self._next_turn]
         self._next_turn += 1
-        return turn
+        return self._next_turn, turn
 
     # --------------------------------------------------------------------------------- ASGI
     async def _app(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -334,19 +383,23 @@ class _Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = b""
         self._ended = False
+        self._content_interactive = False
+        self.stalled = False  # the stream stopped sending (a stall fault): it still reads, it never answers
         self._turns_taken = 0
         self.output_rate = self.rate
         self._tool_contents: dict[str, str] = {}  # TOOL contentName -> the toolUseId it answers
 
-    def _take_turn(self) -> Turn | None:
+    def _take_turn(self) -> tuple[int, Turn] | None:
+        """The next scripted turn and its number (1-based, in script order): the server's shared script, or with
+        `loop_per_session` this session's own pass through it (looping)."""
         scenario = self.server.scenario
         if not scenario.loop_per_session:
             return self.server.take_turn()
         if not scenario.turns:
             return None
-        turn = scenario.turns[self._turns_taken % len(scenario.turns)]
+        index = self._turns_taken % len(scenario.turns)
         self._turns_taken += 1
-        return turn
+        return index + 1, scenario.turns[index]
 
     async def run(self, receive: Receive) -> None:
         expiry = self.server.scenario.expire_after_seconds
@@ -413,6 +466,7 @@ class _Session:
                     return
                 self._tool_contents[str(body.get("contentName"))] = str(tool_use_id)
             self._content_role = str(body.get("role"))
+            self._content_interactive = bool(body.get("interactive"))
             return
         self.log.events.append(name)
         if name == "promptStart":
@@ -429,6 +483,10 @@ class _Session:
         elif name == "textInput":
             if self._content_role == "SYSTEM":
                 self.log.system_prompt = str(body["content"])
+            elif self._content_role == "USER" and self._content_interactive:
+                # Cross-modal input: a caller turn as text, answered like a spoken one.
+                self.log.text_turns.append(str(body["content"]))
+                self._start_answer(spoken=False)
             else:
                 self.log.history.append((self._content_role.lower(), str(body["content"])))
         elif name == "audioInput":
@@ -468,11 +526,16 @@ class _Session:
                     self.voiced_ms = 0
                 if self.in_turn and self.quiet_ms >= self.server.scenario.silence_ms and not self.speaking:
                     self.in_turn = False
-                    turn = self._take_turn()
-                    if turn is not None:
-                        self.speaking = True
-                        self.barge_in.clear()
-                        self._spawn(self._answer(turn))
+                    self._start_answer(spoken=True)
+
+    def _start_answer(self, *, spoken: bool) -> None:
+        if self.speaking or self.stalled:
+            return
+        taken = self._take_turn()
+        if taken is not None:
+            self.speaking = True
+            self.barge_in.clear()
+            self._spawn(self._answer(*taken, spoken=spoken))
 
     # ------------------------------------------------------------------------------- output
     async def _emit(self, name: str, body: dict[str, Any]) -> None:
@@ -499,7 +562,7 @@ class _Session:
 
     async def _write(self, data: bytes) -> None:
         async with self._send_lock:
-            if self.finished or self._ended:
+            if self.finished or self._ended or self.stalled:
                 return
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
@@ -528,11 +591,12 @@ class _Session:
             "contentEnd", {**self._ids(), "contentId": content_id, "type": kind, "role": role, "stopReason": stop}
         )
 
-    async def _answer(self, turn: Turn) -> None:
+    async def _answer(self, number: int, turn: Turn, *, spoken: bool = True) -> None:
         scenario = self.server.scenario
         try:
             await self._emit("completionStart", self._ids())
-            await self._content("USER", "TEXT", "FINAL", [("textOutput", {"content": turn.heard})], "END_TURN")
+            if spoken:  # text input is not transcribed back
+                await self._content("USER", "TEXT", "FINAL", [("textOutput", {"content": turn.heard})], "END_TURN")
             self.usage[0] += max(1, len(turn.heard) // 4)
             reply = turn.reply
             if turn.tool is not None:
@@ -555,20 +619,31 @@ class _Session:
                     ],
                     "TOOL_USE",
                 )
-                result = await asyncio.wait_for(future, scenario.tool_wait_seconds)
+                if self.server.fault_due("tls_close", number, scenario.close_during_tool_on_turns):
+                    self.log.faults.append(f"tls_close:{number}")
+                    await self.server.cut_connections(reset=False)
+                    return
+                try:
+                    result = await asyncio.wait_for(future, scenario.tool_wait_seconds)
+                except TimeoutError:
+                    self.log.faults.append(f"tool_timeout:{number}")
+                    self.server.put_back(number)
+                    raise
                 reply = reply.replace("{tool_result}", result).replace("{tool_summary}", tool_summary(result))
             await self._content(
                 "ASSISTANT", "TEXT", "SPECULATIVE", [("textOutput", {"content": reply})], "PARTIAL_TURN"
             )
-            interrupted = await self._speak(turn.reply_seconds)
-            spoken = reply if not interrupted else reply.split(".")[0]
+            interrupted = await self._speak(turn.reply_seconds, number)
+            if interrupted is None:  # a fault ended the stream mid-reply
+                return
+            spoken_text = reply if not interrupted else reply.split(".")[0]
             if interrupted:
                 self.log.interrupted += 1
             await self._content(
                 "ASSISTANT",
                 "TEXT",
                 "FINAL",
-                [("textOutput", {"content": spoken})],
+                [("textOutput", {"content": spoken_text})],
                 "INTERRUPTED" if interrupted else "END_TURN",
             )
             self.usage[1] += max(1, len(reply) // 4)
@@ -597,8 +672,9 @@ class _Session:
         finally:
             self.speaking = False
 
-    async def _speak(self, seconds: float) -> bool:
-        """Send the reply audio in 100 ms chunks, faster than real time; True if the caller barged in."""
+    async def _speak(self, seconds: float, number: int) -> bool | None:
+        """Send the reply audio in 100 ms chunks, faster than real time; True if the caller barged in, None if a
+        fault (a stall, a reset) stopped the stream halfway through."""
         content_id = str(uuid.uuid4())
         await self._emit(
             "contentStart",
@@ -613,10 +689,20 @@ class _Session:
         audio = tone(self.output_rate, seconds)
         chunk = self.output_rate // 10 * 2
         interrupted = False
+        scenario = self.server.scenario
+        halfway = len(audio) // 2
         for start in range(0, len(audio), chunk):
             if self.barge_in.is_set():
                 interrupted = True
                 break
+            if start >= halfway and self.server.fault_due("stall", number, scenario.stall_on_turns):
+                self.log.faults.append(f"stall:{number}")
+                self.stalled = True  # silent from now on, with no error and the connection open
+                return None
+            if start >= halfway and self.server.fault_due("reset", number, scenario.reset_on_turns):
+                self.log.faults.append(f"reset:{number}")
+                await self.server.cut_connections(reset=True)
+                return None
             content = base64.b64encode(audio[start : start + chunk]).decode()
             if start == 0:
                 self.log.reply_audio_at.append(time.monotonic())
@@ -646,6 +732,66 @@ class _Session:
         while self.speaking:  # the real service cuts mid-reply too, but the stand-in keeps tests readable
             await asyncio.sleep(0.01)
         await self._exception("validationException", "The session exceeded its maximum duration (stand-in)")
+
+
+class _Relay:
+    """A TCP relay in front of the stand-in's server, so tests can break the connections the SDK holds: reset them
+    (RST, as a dropped network path does) or close them (the TLS connection ends with no reply, as when a load
+    balancer or the service closes an idle or failing connection). TLS stays end to end, through the relay."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target = target_port
+        self._server: asyncio.Server | None = None
+        self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self.cuts = 0
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self._target)
+        except OSError:
+            writer.close()
+            return
+        link = (writer, upstream_writer)
+        self._links.add(link)
+        try:
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        finally:
+            self._links.discard(link)
+            for side in link:
+                side.close()
+
+    async def cut(self, *, reset: bool) -> None:
+        self.cuts += 1
+        for client, upstream in list(self._links):
+            if reset:
+                sock = client.get_extra_info("socket")
+                if sock is not None:  # linger 0: the close sends RST instead of FIN
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.transport.abort()
+                upstream.transport.abort()
+            else:
+                client.close()
+                upstream.close()
+
+    async def close(self) -> None:
+        await self.cut(reset=False)
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), DRAIN_SECONDS)
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, OSError, asyncio.IncompleteReadError):
+        while data := await source.read(65_536):
+            sink.write(data)
+            await sink.drain()
+    with contextlib.suppress(Exception):
+        sink.close()
 
 
 # ------------------------------------------------------------------------------ its own process

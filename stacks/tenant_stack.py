@@ -11,10 +11,11 @@ from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE
 from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
+from stacks.constructs.call_reconciler import CallSlotReconciler
 from stacks.constructs.connect import ConnectCenter
 from stacks.constructs.connect_voice import ConnectVoice
 from stacks.constructs.data_tables import PlatformTableRefs
@@ -71,6 +72,8 @@ class TenantStack(Stack):
         self.call_events = CallEventProcessor(
             self, "CallEvents", tenant=tenant, instance_arn=self.connect.instance.attr_arn, tables=tables
         )
+        # Slots whose lease ran out (their call's end event was lost): closed as abandoned, on a schedule.
+        self.call_reconciler = CallSlotReconciler(self, "CallReconciler", tenant=tenant, tables=tables)
         # Uploads under uploads/ start ingestion jobs; a schedule records their results on the documents.
         self.knowledge_ingestion = KnowledgeIngestion(
             self, "KnowledgeIngestion", tenant=tenant, knowledge=self.knowledge, tables=tables
@@ -127,7 +130,10 @@ class TenantStack(Stack):
         tid = tenant.tenant_id
         # Item access is limited to keys that start with this tenant's id (isolation in IAM too).
         tables.grant_items(router.function, AGENTS, ["GetItem"], [tid])
-        tables.grant_items(router.function, CONVERSATIONS, ["GetItem", "PutItem"], [f"{tid}#*"])
+        # UpdateItem and Query: when the tenant looks full, close sessions whose lease ran out (summing their
+        # turns' costs) before turning the caller away.
+        tables.grant_items(router.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"])
+        tables.grant_items(router.function, CONVERSATIONS, ["Query"], [tid], index=LEASE_INDEX)
         tables.grant_items(router.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
         CfnOutput(self, Outputs.CALL_ROUTER_ARN, value=router.function.function_arn)
         return router

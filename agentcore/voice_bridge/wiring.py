@@ -6,8 +6,10 @@ and returns a runner that, for each call, waits for the provider's start message
 the audio rate and the webhook's parameters: agent id, caller, voice tier), then runs a `VoiceCall` wired
 to AWS: Nova Sonic over `aws-sdk-bedrock-runtime`, the tenant agent through `AgentCoreAgentClient`, the
 cascaded fallback on Transcribe streaming and Polly, and the DynamoDB conversation recorder and usage
-ledger. The streaming SDK clients are built once per process, on the first call, inside the event loop.
-Tests and the local mode set their own runner with `app.set_call_runner`.
+ledger; the call's session (opened by the telephony webhook) keeps its live-call slot lease renewed while the
+call streams and is closed, with the call's cost, when it ends. The streaming SDK clients are built once per
+process, on the first call, inside the event loop. Tests and the local mode set their own runner with
+`app.set_call_runner`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -28,11 +31,13 @@ from oratio.agent_definitions.source import DefinitionSource, DefinitionUnavaila
 from oratio.agent_definitions.versions import LiveAgent
 from oratio.config import TenantConfig
 from oratio.config.tenant import Channel
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, USAGE
+from oratio.domain.call_events import CallCosts
+from oratio.domain.call_slots import CallLeaseKeeper, CallLeases, SessionStoreLeases
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge.bridge import CallContext, CallOutcome
 from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
 from oratio.voice_bridge.frames import Start
-from oratio.voice_bridge.lifecycle import AgentCheck
+from oratio.voice_bridge.processors import AgentCheck
 from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
 
 logger = logging.getLogger(__name__)
@@ -51,6 +56,7 @@ ENVIRONMENT = {
     "definition_recheck_seconds": ENV_DEFINITION_RECHECK,
     "conversations_table": CONVERSATIONS.env_var,
     "usage_table": USAGE.env_var,
+    "tenant_state_table": TENANT_STATE.env_var,
     "region": ENV_REGION,
     "sonic_model_id": ENV_SONIC_MODEL_ID,
     "default_agent_id": ENV_DEFAULT_AGENT_ID,
@@ -66,6 +72,12 @@ MAX_MESSAGES_BEFORE_START = 8
 CallRunner = Callable[
     [FrameSerializer, Callable[[WireMessage], Awaitable[None]], AsyncIterator[WireMessage]], Awaitable[Any]
 ]
+
+logger = logging.getLogger("oratio.voice_bridge")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class WiringError(RuntimeError):
@@ -89,6 +101,7 @@ class BridgeRuntimeSettings(BaseModel):
     definition_recheck_seconds: float = Field(default=SourceSettings().recheck_seconds, ge=0, le=60)
     conversations_table: str = Field(min_length=1)
     usage_table: str = Field(min_length=1)
+    tenant_state_table: str = Field(min_length=1)
     region: str = Field(min_length=1)
     sonic_model_id: str = SonicSettings().model_id
     default_agent_id: str | None = None
@@ -162,6 +175,7 @@ def call_settings(
         tools=sonic_tools(definition),
         sample_rate=sample_rate,
         apology_text=tenant.unavailable_message,
+        trouble_text=tenant.voice.connect.trouble_message,
         paused_line=definition.lines.paused_line,
         closing_line=definition.lines.closing_line,
         **overrides,
@@ -215,7 +229,9 @@ class BridgeRuntime:
     def __init__(self, settings: BridgeRuntimeSettings) -> None:
         from agentcore.tenant_agent.client import AgentCoreAgentClient
         from oratio.adapters import polly
+        from oratio.adapters.dynamodb import DynamoDBCallSessionStore
         from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
+        from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
         from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
         from oratio.agent_definitions.source import CachedDefinitionSource
 
@@ -228,6 +244,12 @@ class BridgeRuntime:
         self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
         self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
         self.ledger = DynamoDBBudgetLedger(settings.usage_table)
+        # The call's session (opened by the telephony webhook's router): its slot lease is renewed while the call
+        # streams and the session is closed when it ends, whether or not the provider's end event arrives.
+        self.leases: CallLeases = SessionStoreLeases(
+            DynamoDBCallSessionStore(settings.conversations_table, settings.tenant_state_table)
+        )
+        self.costs: CallCosts = DynamoDBCallCosts(settings.conversations_table)
         # One Polly client for every call (boto3 clients are thread-safe; building one per call would block the
         # event loop on botocore's loaders); each call's synthesizer picks its tier's voice.
         self.polly_client = polly.polly_client(settings.region)
@@ -319,7 +341,35 @@ class BridgeRuntime:
             ledger=self.ledger,
             agent_check=self.check(definition.agent_id),
         )
-        return await call.run(messages)
+        keeper = CallLeaseKeeper(
+            self.leases,
+            self.tenant.limits.call_slots,
+            tenant_id=self.tenant.tenant_id,
+            contact_id=start.call_id,
+            clock=_utc_now,
+        )
+        keeping = asyncio.create_task(keeper.keep(), name="call-slot-lease")
+        outcome: CallOutcome | None = None
+        try:
+            outcome = await call.run(messages)
+            return outcome
+        finally:
+            keeping.cancel()
+            await asyncio.gather(keeping, return_exceptions=True)
+            await keeper.end(
+                f"bridge_{outcome.reason}" if outcome else "bridge_failed",
+                await self._total_cost(start.call_id, outcome),
+            )
+
+    async def _total_cost(self, call_id: str, outcome: CallOutcome | None) -> float | None:
+        """What the call cost: its speech (Nova Sonic tokens) and the turns recorded with it (the agent's)."""
+        speech = outcome.cost_usd if outcome else 0.0
+        try:
+            turns = await asyncio.to_thread(self.costs.total_usd, self.tenant.tenant_id, call_id)
+        except Exception:
+            logger.exception("the call's turn costs could not be summed", extra={"call_id": call_id})
+            return round(speech, 8) if speech else None
+        return round(speech + turns, 8)
 
 
 def build_call_runner(settings: BridgeRuntimeSettings | None = None) -> CallRunner:

@@ -63,10 +63,23 @@ def route_contact(event: Mapping[str, Any]) -> RoutingDecision:
         return router.route(call)
     except DataAccessError:
         logger.exception("call routing failed: data layer")
-        return _failed(RouteReason.DATA_UNAVAILABLE, router.profile)
+        reason = RouteReason.DATA_UNAVAILABLE
     except Exception:
         logger.exception("call routing failed: unexpected error")
-        return _failed(RouteReason.INTERNAL_ERROR, router.profile)
+        reason = RouteReason.INTERNAL_ERROR
+    _failed(reason, router.profile)
+    return _recorded_failure(router, call, reason)
+
+
+def _recorded_failure(router: CallRouter, call: InboundCall, reason: RouteReason) -> RoutingDecision:
+    """Record the contact the router could not route (uncounted, with the failure's reason), so every contact
+    it answered has a session; a retry then gets the same answer. A failure to record is logged and counted."""
+    try:
+        return router.record_failure(call, reason)
+    except Exception:
+        logger.exception("recording the failed contact failed")
+        metrics.add_metric(name="RouterUnrecordedContacts", unit=MetricUnit.Count, value=1)
+        return RoutingDecision.failure(reason, router.profile)
 
 
 def _profile_if_configured() -> RoutingProfile | None:

@@ -43,8 +43,8 @@ from oratio.tables import CONVERSATIONS, TENANT_STATE
 
 CORRELATION_ID_PATH = "contact_id"
 
-# The function's clock (whether a turn finished past the code hook's wait). Tests and the replay replace it
-# before the first invocation; durations are measured on the event loop's clock.
+# The function's clock (when the turn's records and breaker changes happened). Tests and the replay replace it
+# before the first invocation; durations and retry deadlines are measured on the event loop's clock.
 clock: Clock = SystemClock()
 
 
@@ -143,7 +143,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception:
         metrics.add_metric(name="TurnJobsRejected", unit=MetricUnit.Count, value=1)
         raise
-    outcome = _runner().run(build_runner().run(job))
+    time_left = context.get_remaining_time_in_millis() / 1000
+    outcome = _runner().run(build_runner().run(job, time_left_seconds=time_left))
     metrics.add_metric(name="AgentTurns", unit=MetricUnit.Count, value=1)
     if outcome.status == "failed":
         metrics.add_metric(name="AgentTurnFailures", unit=MetricUnit.Count, value=1)

@@ -23,7 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
-from oratio.adapters.dynamodb import dynamodb_client
+from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
 from oratio.adapters.dynamodb_agent import (
     DynamoDBBudgetLedger,
     DynamoDBConversationRecorder,
@@ -39,6 +39,7 @@ from oratio.connect_voice.lex import LexCodeHookEvent
 from oratio.connect_voice.profile import VOICE_PROFILE_ENV_VAR, WORKER_FUNCTION_ENV_VAR, VoiceProfile
 from oratio.connect_voice.service import CONVERSE_INTENT, ConnectVoice, FlowCall
 from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, SPEECH_MODE, NextStep, SpeechMode
+from oratio.domain.call_slots import SessionStoreLeases
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
@@ -118,6 +119,9 @@ def build_voice() -> ConnectVoice:
         workflow_states=DynamoDBWorkflowStateStore(settings.conversations_table, client=client),
         clock=_utc_now,
         monotonic=_loop_time,
+        leases=SessionStoreLeases(
+            DynamoDBCallSessionStore(settings.conversations_table, settings.tenant_state_table, client=client)
+        ),
         # Each turn reads the agent's status afresh; its definition versions are read once per container.
         agents=CachedDefinitionSource(
             DynamoDBDefinitionReader(settings.agents_table, settings.agent_definitions_table, client=client)

@@ -17,7 +17,8 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -27,11 +28,22 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
+from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.domain.agents import Agent, AgentStatus, preferred_agent
-from oratio.domain.calls import CallRouter, CallSession, CallStatus, OpenOutcome, OpenResult
+from oratio.domain.call_slots import SlotReclaimer
+from oratio.domain.calls import (
+    CallRouter,
+    CallSession,
+    CallStatus,
+    CloseOutcome,
+    CloseResult,
+    LeaseRenewal,
+    OpenOutcome,
+    OpenResult,
+)
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -45,10 +57,6 @@ CLIENT_CONFIG = Config(
     read_timeout=2,
     retries={"mode": "standard", "max_attempts": 3},
 )
-# Concurrent calls of one tenant update the same counter item, so transactions can conflict; botocore
-# does not retry TransactionCanceledException, we do, briefly.
-TRANSACTION_CONFLICT_RETRIES = 3
-CONFLICT_BACKOFF_SECONDS = (0.01, 0.05)
 # A number belongs to one agent; a few rows allow for a stale one during a reassignment.
 MAX_NUMBER_CANDIDATES = 5
 
@@ -233,16 +241,20 @@ class DynamoDBAgentDirectory(_DynamoDBAdapter):
 
 
 # --------------------------------------------------------------------------------------- call sessions
-
-
 def session_key(tenant_id: str, contact_id: str) -> dict[str, Any]:
     """The conversations-table key of a call session, in DynamoDB's wire format."""
     return {"pk": {"S": f"{tenant_id}#{contact_id}"}, "sk": {"S": SESSION_SK}}
 
 
+def _epoch(instant: datetime | None) -> int | None:
+    # Whole seconds, rounded up: a lease never ends earlier in the table than in the domain.
+    return None if instant is None else int(-(-instant.timestamp() // 1))
+
+
 def session_to_item(session: CallSession, retention_days: int) -> dict[str, Any]:
     """The conversations-table SESSION item for a call session (plain Python values)."""
     expires = session.started_at + timedelta(days=retention_days)
+    is_open = session.status is CallStatus.OPEN
     return {
         "pk": f"{session.tenant_id}#{session.contact_id}",
         "sk": SESSION_SK,
@@ -264,13 +276,24 @@ def session_to_item(session: CallSession, retention_days: int) -> dict[str, Any]
         "duration_seconds": session.duration_seconds,
         "outcome": session.outcome,
         "total_cost_usd": Decimal(repr(session.total_cost_usd)) if session.total_cost_usd is not None else None,
+        # Only open sessions with a lease appear in the tenant's lease index (GSI by_lease); closing removes it.
+        "lease_tenant": session.tenant_id if is_open and session.lease_expires_at else None,
+        "lease_expires_at": _epoch(session.lease_expires_at),
+        "lease_bound_at": _epoch(session.lease_bound_at),
+        "last_seen_at": session.last_seen_at.isoformat() if session.last_seen_at else None,
         "expires_at": int(expires.timestamp()),
     }
+
+
+_EPOCH_FIELDS = ("lease_expires_at", "lease_bound_at")
 
 
 def session_from_item(item: Mapping[str, Any]) -> CallSession:
     """Read a call session from a deserialized SESSION item; other attributes (e.g. agent_key) are ignored."""
     fields = {name: item[name] for name in CallSession.model_fields if name in item}
+    for name in _EPOCH_FIELDS:
+        if name in fields:
+            fields[name] = datetime.fromtimestamp(int(fields[name]), UTC)
     try:
         return CallSession.model_validate(fields)
     except ValidationError as e:
@@ -280,6 +303,38 @@ def session_from_item(item: Mapping[str, Any]) -> CallSession:
 def _cancellation_codes(error: ClientError) -> list[str]:
     reasons = error.response.get("CancellationReasons", [])
     return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+@dataclass(frozen=True, slots=True)
+class ConflictRetry:
+    """How the session store retries a transaction that conflicts on the tenant's live-call counter.
+
+    Every call of a tenant takes and gives back its slot on one counter item, and DynamoDB cancels a
+    transaction that overlaps another on the same item. Sized for a burst of 50 calls arriving together:
+    with one winner per round the last caller loses 49 rounds, so up to `max_attempts` tries, each after a
+    full-jitter pause (uniform in 0 .. min(cap, base * 2^attempt)) that spreads the burst out, within
+    `budget_seconds` of the first try — the router has 5 s (Connect waits at most 8), and the rest is left to
+    record the contact and answer. `tests/unit/test_conflict_retry_sizing.py` replays such a burst.
+    """
+
+    max_attempts: int = 60
+    base_seconds: float = 0.01
+    cap_seconds: float = 0.08
+    budget_seconds: float = 3.0
+
+    def pause(self, attempt: int, rng: random.Random) -> float:
+        """The pause before retry number `attempt` (0 for the first retry)."""
+        policy = RetryPolicy(attempts=self.max_attempts, base_seconds=self.base_seconds, cap_seconds=self.cap_seconds)
+        return backoff_delay(policy, attempt, rng.random)
+
+
+class _Cancelled(Exception):
+    """A transaction cancelled for a reason other than a conflict: the codes say which item refused it."""
+
+    def __init__(self, codes: list[str], error: ClientError) -> None:
+        super().__init__(", ".join(codes))
+        self.codes = codes
+        self.error = error
 
 
 class DynamoDBCallSessionStore(_DynamoDBAdapter):
@@ -292,12 +347,20 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         retention_days: int = DEFAULT_RETENTION_DAYS,
         client: Any | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        conflict_retry: ConflictRetry | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__(client)
         self._conversations = conversations_table
         self._tenant_state = tenant_state_table
         self._retention_days = retention_days
         self._sleep = sleep
+        self._monotonic = monotonic
+        self._retry = conflict_retry or ConflictRetry()
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
+        self.conflicts = 0  # transactions cancelled by a conflict and retried (for benchmarks and logs)
 
     def get(self, tenant_id: str, contact_id: str) -> CallSession | None:
         """The session of a contact, read consistently, or None."""
@@ -310,6 +373,32 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         )
         item = response.get("Item")
         return session_from_item(_deserialize(item)) if item else None
+
+    def _transact(self, items: list[dict[str, Any]]) -> None:
+        """Run a transaction, retrying conflicts within the `ConflictRetry` budget; raises `_Cancelled` when an
+        item's condition refused it, `TransactionConflictError` when the conflicts outlast the budget."""
+        started = self._monotonic()
+        for attempt in range(self._retry.max_attempts):
+            try:
+                self._client.transact_write_items(TransactItems=items)
+                return
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise _translate(e, "transact_write_items", self._conversations) from e
+                codes = _cancellation_codes(e)
+                if "TransactionConflict" not in codes or "ConditionalCheckFailed" in codes:
+                    raise _Cancelled(codes, e) from e
+                self.conflicts += 1
+                pause = self._retry.pause(attempt, self._rng)
+                last = attempt + 1 >= self._retry.max_attempts
+                if last or self._monotonic() - started + pause > self._retry.budget_seconds:
+                    raise TransactionConflictError(
+                        f"DynamoDB transact_write_items on {self._tenant_state}: kept conflicting "
+                        f"({attempt + 1} attempts in {self._monotonic() - started:.2f} s)"
+                    ) from e
+                self._sleep(pause)
+            except BotoCoreError as e:
+                raise _translate(e, "transact_write_items", self._conversations) from e
 
     def open(self, session: CallSession, max_concurrent_calls: int) -> OpenResult:
         """Put the session if new and, when it counts, take a slot below the limit, in one transaction."""
@@ -335,31 +424,18 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
                 ":now": {"S": session.started_at.isoformat()},
             },
         }
-        for attempt in range(TRANSACTION_CONFLICT_RETRIES + 1):
-            try:
-                self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": take_slot}])
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise _translate(e, "transact_write_items", self._conversations) from e
-                codes = _cancellation_codes(e)
-                if codes and codes[0] == "ConditionalCheckFailed":
-                    return self._already_exists(session, e)
-                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                    return OpenResult(OpenOutcome.OVER_CAPACITY, session)
-                if "TransactionConflict" in codes and attempt < TRANSACTION_CONFLICT_RETRIES:
-                    self._sleep(random.uniform(*CONFLICT_BACKOFF_SECONDS))  # noqa: S311 - jitter, not secrets
-                    continue
-                if "TransactionConflict" in codes:
-                    raise TransactionConflictError(
-                        f"DynamoDB transact_write_items on {self._tenant_state}: kept conflicting"
-                    ) from e
-                raise DataAccessError(
-                    f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(codes)})"
-                ) from e
-            except BotoCoreError as e:
-                raise _translate(e, "transact_write_items", self._conversations) from e
-            return OpenResult(OpenOutcome.CREATED, session)
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+        try:
+            self._transact([{"Put": put}, {"Update": take_slot}])
+        except _Cancelled as cancelled:
+            codes = cancelled.codes
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return self._already_exists(session, cancelled.error)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                return OpenResult(OpenOutcome.OVER_CAPACITY, session)
+            raise DataAccessError(
+                f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(codes)})"
+            ) from cancelled.error
+        return OpenResult(OpenOutcome.CREATED, session)
 
     def close(
         self,
@@ -369,18 +445,24 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         *,
         outcome: str | None = None,
         total_cost_usd: float | None = None,
-    ) -> CallSession | None:
+        lease_expired_by: datetime | None = None,
+    ) -> CloseResult:
         """Close an open session and release its slot in one transaction, once.
 
-        The session update is conditioned on `status = open`, so of two deliveries of the same end (or two
-        paths ending the call) only the first flips the session and gives back the slot; the other finds it
-        closed and changes nothing. The counter never goes below zero.
+        The session update is conditioned on `status = open` (and, with `lease_expired_by`, on its lease having
+        run out by then), so of two deliveries of the same end (or two paths ending the call) only the first
+        flips the session and gives back the slot; the other finds it closed and changes nothing. The counter
+        never goes below zero.
         """
         session = self.get(tenant_id, contact_id)
-        if session is None or session.status is CallStatus.CLOSED:
-            return session
+        if session is None:
+            return CloseResult(CloseOutcome.UNKNOWN)
+        if session.status is CallStatus.CLOSED:
+            return CloseResult(CloseOutcome.ALREADY_CLOSED, session)
+        if lease_expired_by is not None and not _lease_ran_out(session, lease_expired_by):
+            return CloseResult(CloseOutcome.STILL_ALIVE, session)
         closed = session.closed(ended_at, outcome, total_cost_usd)
-        close_session = self._close_session_update(closed, ended_at)
+        close_session = self._close_session_update(closed, ended_at, lease_expired_by)
         release_slot = {
             "TableName": self._tenant_state,
             "Key": {"pk": {"S": tenant_id}, "sk": {"S": ACTIVE_CALLS_SK}},
@@ -396,35 +478,25 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         items: list[dict[str, Any]] = [{"Update": close_session}]
         if session.counted_against_limit:
             items.append({"Update": release_slot})
-        for attempt in range(TRANSACTION_CONFLICT_RETRIES + 1):
-            try:
-                self._client.transact_write_items(TransactItems=items)
-            except ClientError as e:
-                if e.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                    raise _translate(e, "transact_write_items", self._conversations) from e
-                codes = _cancellation_codes(e)
-                if codes and codes[0] == "ConditionalCheckFailed":
-                    return self._stored_after_failed_close(tenant_id, contact_id, e)
-                if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
-                    # The counter is already at zero (drift); the session must still be closed.
-                    return self._close_without_slot(closed, close_session)
-                if "TransactionConflict" in codes and attempt < TRANSACTION_CONFLICT_RETRIES:
-                    self._sleep(random.uniform(*CONFLICT_BACKOFF_SECONDS))  # noqa: S311 - jitter, not secrets
-                    continue
-                if "TransactionConflict" in codes:
-                    raise TransactionConflictError(
-                        f"DynamoDB transact_write_items on {self._tenant_state}: kept conflicting"
-                    ) from e
-                raise DataAccessError(
-                    f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(codes)})"
-                ) from e
-            except BotoCoreError as e:
-                raise _translate(e, "transact_write_items", self._conversations) from e
-            return closed
-        raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+        try:
+            self._transact(items)
+        except _Cancelled as cancelled:
+            codes = cancelled.codes
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return self._stored_after_failed_close(tenant_id, contact_id, cancelled.error)
+            if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+                # The counter is already at zero (drift); the session must still be closed.
+                return self._close_without_slot(closed, close_session)
+            raise DataAccessError(
+                f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(codes)})"
+            ) from cancelled.error
+        return CloseResult(CloseOutcome.CLOSED, closed)
 
-    def _close_session_update(self, closed: CallSession, ended_at: datetime) -> dict[str, Any]:
-        """The conditional update that flips a SESSION item from open to `closed`'s end state."""
+    def _close_session_update(
+        self, closed: CallSession, ended_at: datetime, lease_expired_by: datetime | None
+    ) -> dict[str, Any]:
+        """The conditional update that flips a SESSION item from open to `closed`'s end state (and out of the
+        lease index)."""
         assignments = ["#status = :closed", "ended_at = :ended", "duration_seconds = :duration"]
         values: dict[str, Any] = {
             ":closed": {"S": CallStatus.CLOSED.value},
@@ -439,35 +511,116 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
             assignments.append("total_cost_usd = :cost")
             values[":cost"] = {"N": repr(closed.total_cost_usd)}
         names = {"#status": "status"} | ({"#outcome": "outcome"} if closed.outcome is not None else {})
+        condition = "#status = :open"
+        if lease_expired_by is not None:
+            # A renewal between the read and this write means the call is alive: it keeps its slot.
+            condition += " AND lease_expires_at < :expired_by"
+            values[":expired_by"] = {"N": str(int(lease_expired_by.timestamp()))}
         return {
             "TableName": self._conversations,
             "Key": session_key(closed.tenant_id, closed.contact_id),
-            "UpdateExpression": "SET " + ", ".join(assignments),
-            "ConditionExpression": "#status = :open",
+            "UpdateExpression": "SET " + ", ".join(assignments) + " REMOVE lease_tenant",
+            "ConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
             # The stored session comes back with the failure, saving a read on a redelivered end.
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
 
-    def _stored_after_failed_close(self, tenant_id: str, contact_id: str, error: ClientError) -> CallSession | None:
-        # Closed meanwhile by another delivery or path (or deleted): report what is stored, change nothing.
+    def _stored_after_failed_close(self, tenant_id: str, contact_id: str, error: ClientError) -> CloseResult:
+        # Closed meanwhile by another delivery or path, renewed meanwhile, or deleted: change nothing.
         reasons = error.response.get("CancellationReasons") or []
         item = reasons[0].get("Item") if reasons else None
-        return session_from_item(_deserialize(item)) if item else self.get(tenant_id, contact_id)
+        return self._not_closed(session_from_item(_deserialize(item)) if item else self.get(tenant_id, contact_id))
 
-    def _close_without_slot(self, closed: CallSession, close_session: dict[str, Any]) -> CallSession | None:
+    @staticmethod
+    def _not_closed(stored: CallSession | None) -> CloseResult:
+        if stored is None:
+            return CloseResult(CloseOutcome.UNKNOWN)
+        if stored.status is CallStatus.CLOSED:
+            return CloseResult(CloseOutcome.ALREADY_CLOSED, stored)
+        return CloseResult(CloseOutcome.STILL_ALIVE, stored)
+
+    def _close_without_slot(self, closed: CallSession, close_session: dict[str, Any]) -> CloseResult:
         try:
             self._client.update_item(**close_session)
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if e.response.get("Error", {}).get("Code") == CONDITION_FAILED:
                 item = e.response.get("Item")
                 stored = session_from_item(_deserialize(item)) if item else None
-                return stored or self.get(closed.tenant_id, closed.contact_id)
+                return self._not_closed(stored or self.get(closed.tenant_id, closed.contact_id))
             raise _translate(e, "update_item", self._conversations) from e
         except BotoCoreError as e:
             raise _translate(e, "update_item", self._conversations) from e
-        return closed
+        return CloseResult(CloseOutcome.CLOSED, closed)
+
+    def renew_lease(self, tenant_id: str, contact_id: str, seen_at: datetime, until: datetime | None) -> LeaseRenewal:
+        """Extend an open session's lease to `until`, or to its bound when `until` is None or past it.
+
+        One conditional update in the common case; when `until` is past the bound, the failed condition returns
+        the item and a second update sets the lease to the bound. Only the SESSION item is written (never the
+        tenant's busy counter), so renewals do not conflict with admissions.
+        """
+        names = {"#status": "status"}
+        if until is not None:
+            applied, response = self._conditional(
+                "update_item",
+                self._conversations,
+                TableName=self._conversations,
+                Key=session_key(tenant_id, contact_id),
+                UpdateExpression="SET lease_expires_at = :until, last_seen_at = :seen",
+                ConditionExpression="#status = :open AND lease_bound_at >= :until",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={
+                    ":until": {"N": str(_epoch(until))},
+                    ":seen": {"S": seen_at.isoformat()},
+                    ":open": {"S": CallStatus.OPEN.value},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            if applied:
+                return LeaseRenewal.RENEWED
+            item = response.get("Item")
+            stored = session_from_item(_deserialize(item)) if item else None
+            if stored is None or stored.lease_bound_at is None:
+                return LeaseRenewal.UNKNOWN
+            if stored.status is CallStatus.CLOSED:
+                return LeaseRenewal.CLOSED
+        applied, response = self._conditional(
+            "update_item",
+            self._conversations,
+            TableName=self._conversations,
+            Key=session_key(tenant_id, contact_id),
+            UpdateExpression="SET lease_expires_at = lease_bound_at, last_seen_at = :seen",
+            ConditionExpression="#status = :open AND attribute_exists(lease_bound_at)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":seen": {"S": seen_at.isoformat()}, ":open": {"S": CallStatus.OPEN.value}},
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        if applied:
+            return LeaseRenewal.AT_BOUND
+        item = response.get("Item")
+        if item and _deserialize(item).get("status") == CallStatus.CLOSED.value:
+            return LeaseRenewal.CLOSED
+        return LeaseRenewal.UNKNOWN
+
+    def expired(self, tenant_id: str, now: datetime, limit: int) -> list[str]:
+        """Open sessions of the tenant whose lease ran out before `now`, oldest lease first (GSI by_lease)."""
+        response = self._call(
+            "query",
+            self._conversations,
+            TableName=self._conversations,
+            IndexName=LEASE_INDEX,
+            KeyConditionExpression="lease_tenant = :tenant AND lease_expires_at < :now",
+            ExpressionAttributeValues={":tenant": {"S": tenant_id}, ":now": {"N": str(int(now.timestamp()))}},
+            Limit=limit,
+        )
+        prefix = f"{tenant_id}#"
+        return [
+            item["pk"]["S"].removeprefix(prefix)
+            for item in response.get("Items", [])
+            if item["pk"]["S"].startswith(prefix)
+        ]
 
     def active_calls(self, tenant_id: str) -> int:
         """The tenant's live-call counter, read consistently (0 before the first call)."""
@@ -485,7 +638,7 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         try:
             self._client.put_item(**put)
         except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if e.response.get("Error", {}).get("Code") == CONDITION_FAILED:
                 return self._already_exists(session, e)
             raise _translate(e, "put_item", self._conversations) from e
         except BotoCoreError as e:
@@ -502,6 +655,10 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
             # The condition failed yet nothing is there: deleted in between. Report it rather than guess.
             raise DataAccessError(f"DynamoDB session {session.tenant_id}#{session.contact_id} vanished")
         return OpenResult(OpenOutcome.ALREADY_EXISTS, stored)
+
+
+def _lease_ran_out(session: CallSession, now: datetime) -> bool:
+    return session.lease_expires_at is not None and session.lease_expires_at < now
 
 
 # ------------------------------------------------------------------------------------- call router wiring
@@ -535,10 +692,17 @@ class RouterSettings(BaseModel):
 def dynamodb_call_router(
     settings: RouterSettings, clock: Clock, *, client: Any
 ) -> tuple[CallRouter, DynamoDBCallSessionStore]:
-    """The call router over DynamoDB, and its session store (which callers may also need to close calls)."""
+    """The call router over DynamoDB, and its session store (which callers may also need to close calls). When
+    the tenant looks full, the router first frees slots whose lease ran out (summing their calls' costs)."""
+    from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
+
     profile = settings.routing_profile
     sessions = DynamoDBCallSessionStore(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
-    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock), sessions
+    reclaimer = SlotReclaimer(
+        profile.tenant_id, sessions, DynamoDBCallCosts(settings.conversations_table, client=client)
+    )
+    router = CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock, reclaimer=reclaimer)
+    return router, sessions

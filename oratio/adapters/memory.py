@@ -10,7 +10,15 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from oratio.domain.agents import Agent, preferred_agent
-from oratio.domain.calls import CallSession, CallStatus, OpenOutcome, OpenResult
+from oratio.domain.calls import (
+    CallSession,
+    CallStatus,
+    CloseOutcome,
+    CloseResult,
+    LeaseRenewal,
+    OpenOutcome,
+    OpenResult,
+)
 
 
 class InMemoryAgentDirectory:
@@ -67,18 +75,48 @@ class InMemoryCallSessionStore:
         *,
         outcome: str | None = None,
         total_cost_usd: float | None = None,
-    ) -> CallSession | None:
+        lease_expired_by: datetime | None = None,
+    ) -> CloseResult:
         """Close an open session and release its slot once; closing twice changes nothing."""
         key = (tenant_id, contact_id)
         with self._lock:
             session = self._sessions.get(key)
-            if session is None or session.status is CallStatus.CLOSED:
-                return session
+            if session is None:
+                return CloseResult(CloseOutcome.UNKNOWN)
+            if session.status is CallStatus.CLOSED:
+                return CloseResult(CloseOutcome.ALREADY_CLOSED, session)
+            if lease_expired_by is not None and not _lease_ran_out(session, lease_expired_by):
+                return CloseResult(CloseOutcome.STILL_ALIVE, session)
             closed = session.closed(ended_at, outcome, total_cost_usd)
             self._sessions[key] = closed
             if session.counted_against_limit:
                 self._active[tenant_id] = max(0, self._active.get(tenant_id, 0) - 1)
-            return closed
+            return CloseResult(CloseOutcome.CLOSED, closed)
+
+    def renew_lease(self, tenant_id: str, contact_id: str, seen_at: datetime, until: datetime | None) -> LeaseRenewal:
+        """Extend an open session's lease, clamped to its bound (see `CallSessionStore.renew_lease`)."""
+        key = (tenant_id, contact_id)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None or session.lease_bound_at is None:
+                return LeaseRenewal.UNKNOWN
+            if session.status is CallStatus.CLOSED:
+                return LeaseRenewal.CLOSED
+            bound = session.lease_bound_at
+            expires = bound if until is None else min(until, bound)
+            self._sessions[key] = session.model_copy(update={"lease_expires_at": expires, "last_seen_at": seen_at})
+            return LeaseRenewal.RENEWED if until is not None and until < bound else LeaseRenewal.AT_BOUND
+
+    def expired(self, tenant_id: str, now: datetime, limit: int) -> list[str]:
+        """Open sessions of the tenant whose lease ran out before `now`, oldest lease first."""
+        with self._lock:
+            found = [
+                s
+                for (t, _), s in self._sessions.items()
+                if t == tenant_id and s.status is CallStatus.OPEN and _lease_ran_out(s, now)
+            ]
+        found.sort(key=lambda s: s.lease_expires_at or s.started_at)
+        return [s.contact_id for s in found[:limit]]
 
     def active_calls(self, tenant_id: str) -> int:
         """Counted sessions of the tenant that are open."""
@@ -90,6 +128,10 @@ class InMemoryCallSessionStore:
         with self._lock:
             found = [s for (t, _), s in self._sessions.items() if t == tenant_id]
         return sorted(found, key=lambda s: s.started_at)
+
+
+def _lease_ran_out(session: CallSession, now: datetime) -> bool:
+    return session.lease_expires_at is not None and session.lease_expires_at < now
 
 
 class FixedClock:

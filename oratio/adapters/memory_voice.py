@@ -9,6 +9,7 @@ import threading
 from oratio.adapters.memory_agent import InMemoryConversationRecorder
 from oratio.agent.ports import TurnRecord
 from oratio.connect_voice.outcome import TurnOutcome
+from oratio.connect_voice.ports import Delivery
 from oratio.domain.circuit_breaker import BreakerRecord
 
 
@@ -39,16 +40,23 @@ class InMemoryBreakerStore:
 
 
 class InMemoryTurnMailbox:
-    """`TurnMailbox` in a dict; the first outcome of a turn stays."""
+    """`TurnMailbox` in a dict: per turn, the first of the outcome and the give-up marker stays."""
 
     def __init__(self) -> None:
-        self._outcomes: dict[tuple[str, str, str], TurnOutcome] = {}
+        self._outcomes: dict[tuple[str, str, str], TurnOutcome | None] = {}  # None: given up
 
-    async def put(self, tenant_id: str, contact_id: str, outcome: TurnOutcome) -> None:
-        self._outcomes.setdefault((tenant_id, contact_id, outcome.turn_id), outcome)
+    async def put(self, tenant_id: str, contact_id: str, outcome: TurnOutcome) -> Delivery:
+        key = (tenant_id, contact_id, outcome.turn_id)
+        if key not in self._outcomes:
+            self._outcomes[key] = outcome
+            return Delivery.STORED
+        return Delivery.DUPLICATE if self._outcomes[key] is not None else Delivery.MISSED
 
     async def get(self, tenant_id: str, contact_id: str, turn_id: str) -> TurnOutcome | None:
         return self._outcomes.get((tenant_id, contact_id, turn_id))
+
+    async def give_up(self, tenant_id: str, contact_id: str, turn_id: str) -> TurnOutcome | None:
+        return self._outcomes.setdefault((tenant_id, contact_id, turn_id), None)
 
 
 class RecorderTranscripts:

@@ -76,10 +76,13 @@ class NovaSonicSession:
 
     kind = "sonic"
 
-    def __init__(self, stream: Any, output: Any, prompt_name: str, sample_rate: int) -> None:
+    def __init__(
+        self, stream: Any, output: Any, prompt_name: str, sample_rate: int, *, close_timeout_seconds: float
+    ) -> None:
         self._stream = stream
         self._output = output
         self.prompt_name = prompt_name
+        self._close_timeout = close_timeout_seconds
         self._parser = protocol.OutputParser(sample_rate, clock=time.perf_counter)
         self._lock = asyncio.Lock()
         self._closed = False
@@ -110,6 +113,11 @@ class NovaSonicSession:
     async def send_tool_result(self, tool_use_id: str, content: dict[str, object]) -> None:
         await self._send_events(protocol.tool_result(self.prompt_name, tool_use_id, dict(content)))
 
+    async def send_text(self, text: str) -> None:
+        if self._closed:
+            raise NovaSonicStreamError("the session is closed")
+        await self._send_events(protocol.caller_text(self.prompt_name, text))
+
     async def frames(self) -> AsyncIterator[Frame]:
         while True:
             try:
@@ -130,17 +138,21 @@ class NovaSonicSession:
                 yield frame
 
     async def close(self) -> None:
+        """End the session (closing events, then the stream), bounded: a dead or stalled stream whose sends no
+        longer complete must not hold the call open."""
         if self._closed:
             return
         self._closed = True
         try:
-            await self._send_events(protocol.closing(self.prompt_name, audio_open=True))
-            async with self._lock:
-                await self._stream.input_stream.close()
-        except Exception as e:  # closing a dead stream: nothing more to tell it
+            async with asyncio.timeout(self._close_timeout):
+                await self._send_events(protocol.closing(self.prompt_name, audio_open=True))
+                async with self._lock:
+                    await self._stream.input_stream.close()
+        except Exception as e:  # closing a dead stream (or one that no longer takes input): nothing more to tell it
             logger.info("nova sonic session closed uncleanly: %s", type(e).__name__)
         try:
-            await self._stream.close()
+            async with asyncio.timeout(self._close_timeout):
+                await self._stream.close()
         except Exception as e:
             logger.info("nova sonic stream close failed: %s", type(e).__name__)
 
@@ -173,7 +185,13 @@ class NovaSonicSessionFactory:
                 stream = await self._client.invoke_model_with_bidirectional_stream(
                     InvokeModelWithBidirectionalStreamOperationInput(model_id=self._settings.model_id)
                 )
-                session = NovaSonicSession(stream, None, prompt_name, self._sample_rate)
+                session = NovaSonicSession(
+                    stream,
+                    None,
+                    prompt_name,
+                    self._sample_rate,
+                    close_timeout_seconds=self._settings.close_timeout_seconds,
+                )
                 await session._send_events(events)
                 _, output = await stream.await_output()
                 session._output = output

@@ -172,6 +172,7 @@ class AgentEventRecord(_Record):
         "renewal",
         "fallback",
         "usage",
+        "missed_reply",  # a Connect voice turn that finished after its caller was handed over (never heard)
     ]
     at: datetime
     detail: dict[str, Any]

@@ -387,9 +387,36 @@ class ConnectSettings(_Config):
     hours_of_operation_name: str = Field(default="Business hours", min_length=1, max_length=127)
 
 
+# AgentCore Runtime ends a session after 8 hours: no bridge call can be longer, so no slot needs to be.
+MAX_CALL_MINUTES_LIMIT = 480
+
+
+class CallSlotSettings(_Config):
+    """How long a live-call slot may be held. Every slot has a lease, renewed while its call shows it is alive
+    (the bridge while it streams, the Connect code hook on each turn); a slot whose lease ran out (its call's end
+    event was lost) stops counting, and its call record is closed as `abandoned`."""
+
+    max_call_minutes: int = Field(
+        default=120, ge=5, le=MAX_CALL_MINUTES_LIMIT, description="no lease is renewed past this call length"
+    )
+    lease_seconds: int = Field(
+        default=300, ge=60, le=3_600, description="a slot not renewed for this long stops counting"
+    )
+
+    @model_validator(mode="after")
+    def _lease_within_the_call(self) -> CallSlotSettings:
+        if self.lease_seconds > self.max_call_minutes * 60:
+            raise ValueError(
+                f"lease_seconds ({self.lease_seconds}) must not exceed max_call_minutes ({self.max_call_minutes}) "
+                "in seconds: a lease is bounded by the longest call"
+            )
+        return self
+
+
 class Limits(_Config):
     max_concurrent_calls: int = Field(default=10, ge=1, le=10_000)
     max_agents: int = Field(default=50, ge=1, le=1_000)
+    call_slots: CallSlotSettings = CallSlotSettings()
 
 
 class KnowledgeSource(_Config):

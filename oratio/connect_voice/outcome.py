@@ -38,9 +38,6 @@ class TurnJob(_Wire):
     contact_id: str = Field(min_length=1, max_length=256)
     request: InvocationRequest
     submitted_at: AwareDatetime
-    answer_by: AwareDatetime | None = Field(
-        default=None, description="when the code hook stops waiting; a turn done well before it skips the mailbox"
-    )
 
 
 class TurnOutcome(_Wire):

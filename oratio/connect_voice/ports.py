@@ -6,6 +6,7 @@ agent's own ports (`ConversationRecorder`, `BudgetLedger`, `WorkflowStateStore`)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from enum import StrEnum
 from typing import Protocol
 
 from oratio.agent.contracts import InvocationRequest, ReplyEvent
@@ -26,14 +27,34 @@ class TurnWorker(Protocol):
         ...
 
 
-class TurnMailbox(Protocol):
-    """Where a finished turn's outcome waits for a code hook that answered with a holding reply."""
+class Delivery(StrEnum):
+    """What leaving a turn's outcome in the mailbox came to."""
 
-    async def put(self, tenant_id: str, contact_id: str, outcome: TurnOutcome) -> None:
-        """Store the outcome once (a redelivered outcome of the same turn is a no-op)."""
+    STORED = "stored"  # waiting for the flow's pickup
+    DUPLICATE = "duplicate"  # this turn's outcome was already there (a redelivery): the first one stays
+    MISSED = "missed"  # the pickups gave up on this turn first: the caller was handed over without it
+
+
+class TurnMailbox(Protocol):
+    """Where a finished turn's outcome waits for a code hook that answered with a holding reply.
+
+    One item per turn id, written once by whichever comes first: the worker's outcome, or the last pickup's
+    give-up. So a reply is either picked up and said, or known to be missed; nothing depends on the worker's and
+    the code hook's clocks agreeing.
+    """
+
+    async def put(self, tenant_id: str, contact_id: str, outcome: TurnOutcome) -> Delivery:
+        """Store the outcome once, unless the pickups already gave up on the turn."""
         ...
 
-    async def get(self, tenant_id: str, contact_id: str, turn_id: str) -> TurnOutcome | None: ...
+    async def get(self, tenant_id: str, contact_id: str, turn_id: str) -> TurnOutcome | None:
+        """The turn's outcome if it is there (None while it is awaited, and once given up)."""
+        ...
+
+    async def give_up(self, tenant_id: str, contact_id: str, turn_id: str) -> TurnOutcome | None:
+        """Mark the turn as no longer awaited (the caller is handed over), unless its outcome landed first: then
+        that outcome, to be said after all."""
+        ...
 
 
 class TranscriptSource(Protocol):

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent_definitions.merge import merge_fields, tenant_defaults
 from oratio.agent_definitions.model import AgentLines, AgentOverrides
-from oratio.config.tenant import TENANT_ID_PATTERN, ConnectVoiceSettings, TenantConfig, VoiceTier
+from oratio.config.tenant import TENANT_ID_PATTERN, CallSlotSettings, ConnectVoiceSettings, TenantConfig, VoiceTier
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
 # Environment of the two voice Lambdas, written by stacks/constructs/connect_voice.py, read by their handlers.
@@ -51,6 +51,7 @@ class VoiceProfile(BaseModel):
     lines: AgentLines = Field(description="the tenant's default agent lines (an agent's own override them)")
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
+    call_slots: CallSlotSettings = CallSlotSettings()
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> VoiceProfile:
@@ -75,6 +76,7 @@ class VoiceProfile(BaseModel):
             monthly_budget_usd=tenant.agent.monthly_budget_usd,
             lines=tenant_defaults(tenant, "*").lines,
             connect=tenant.voice.connect,
+            call_slots=tenant.limits.call_slots,
         )
 
     def to_env(self) -> str:

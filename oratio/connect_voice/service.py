@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from oratio.agent.contracts import MAX_INPUT_CHARS, CustomerIdentity, InvocationRequest, UserMessage
@@ -57,8 +57,9 @@ from oratio.connect_voice.policy import (
 )
 from oratio.connect_voice.ports import TranscriptSource, TurnMailbox, TurnWorker, TurnWorkerError
 from oratio.connect_voice.profile import VoiceProfile
-from oratio.connect_voice.state import CallState, NextStep, SpeechMode
+from oratio.connect_voice.state import NEXT_STEP, CallState, NextStep, SpeechMode
 from oratio.domain.agents import AgentStatus
+from oratio.domain.call_slots import CallLeases, renewed_until
 from oratio.domain.circuit_breaker import (
     Admission,
     BreakerChange,
@@ -122,6 +123,7 @@ class ConnectVoice:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         new_turn_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         poll_seconds: float = PICKUP_POLL_SECONDS,
+        leases: CallLeases | None = None,
         agents: DefinitionSource | None = None,
     ) -> None:
         self.profile = profile
@@ -139,10 +141,19 @@ class ConnectVoice:
         self._sleep = sleep
         self._new_turn_id = new_turn_id
         self._poll_seconds = poll_seconds
+        self._leases = leases
 
     # ------------------------------------------------------------------------------------ code hook
     async def lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
-        """Answer one Lex V2 code-hook invocation within the silence budget."""
+        """Answer one Lex V2 code-hook invocation within the silence budget; the turn proves the call alive, so
+        its slot lease is renewed meanwhile."""
+        contact_id = self._state(event.session_state.session_attributes, event.session_id).contact_id
+        response: dict[str, Any]
+        response, _ = await asyncio.gather(self._lex_turn(event), self._keep_slot(contact_id))
+        await self._held_for_transfer(contact_id, response["sessionState"]["sessionAttributes"])
+        return response
+
+    async def _lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
         started = self._monotonic()
         state = self._state(event.session_state.session_attributes, event.session_id)
         intent = event.intent_name or CONVERSE_INTENT
@@ -173,7 +184,7 @@ class ConnectVoice:
             return response
 
         wait = max(MIN_WAIT_SECONDS, self.profile.deadline_seconds - (self._monotonic() - started))
-        job = self._job(state, text, wait)
+        job = self._job(state, text)
         outcome = await self._run(state, job, text, wait)
         if outcome is None:
             # Too slow for the caller's patience: say so now; the worker finishes and `pickup` collects it.
@@ -218,6 +229,10 @@ class ConnectVoice:
     # ---------------------------------------------------------------------------------- flow actions
     async def prepare(self, call: FlowCall) -> dict[str, str]:
         """At the start of an agent-routed call: choose the top rung that works, and the voices to set."""
+        answer, _ = await asyncio.gather(self._prepare(call), self._keep_slot(call.contact_id))
+        return await self._held_for_transfer(call.contact_id, answer)
+
+    async def _prepare(self, call: FlowCall) -> dict[str, str]:
         state = self._state(call.attributes, call.contact_id)
         state.caller = call.caller or state.caller
         state.voice_tier = self.profile.default_tier
@@ -241,6 +256,10 @@ class ConnectVoice:
     async def pickup(self, call: FlowCall) -> dict[str, str]:
         """While the caller waits after a holding reply: the agent's reply if it is ready within the silence
         budget, else "still on it" (and a person after `max_holding_rounds` of those)."""
+        answer, _ = await asyncio.gather(self._pickup(call), self._keep_slot(call.contact_id))
+        return await self._held_for_transfer(call.contact_id, answer)
+
+    async def _pickup(self, call: FlowCall) -> dict[str, str]:
         started = self._monotonic()
         state = self._state(call.attributes, call.contact_id)
         turn_id = state.pending_turn
@@ -259,13 +278,22 @@ class ConnectVoice:
             return await self._flow_reaction(state, reaction, outcome.handoff is None)
         state.holding_rounds += 1
         if state.holding_rounds > self.settings.max_holding_rounds:
-            state.pending_turn = ""
+            # Tell the mailbox the caller stops waiting; a reply that landed meanwhile is said after all, and one
+            # that lands later is recorded by the worker as missed.
+            landed = await self._give_up(state, turn_id)
+            state.pending_turn, state.holding_rounds = "", 0
+            if landed is not None:
+                reaction = await self._react(state, landed)
+                return await self._flow_reaction(state, reaction, landed.handoff is None)
             return await self._flow_reaction(state, self._handoff("assistant took too long to answer"), True)
         state.next_step, state.prompt = NextStep.AWAIT_REPLY, self.settings.still_working_message
         return self._flow_answer(state)
 
     async def bot_failed(self, call: FlowCall) -> dict[str, str]:
         """The flow's bot block took its error branch: count it against that rung and step down one."""
+        return await self._held_for_transfer(call.contact_id, await self._bot_failed(call))
+
+    async def _bot_failed(self, call: FlowCall) -> dict[str, str]:
         state = self._state(call.attributes, call.contact_id)
         failed = state.speech_mode
         dependency = SPEECH_DEPENDENCY.get(failed)
@@ -386,6 +414,24 @@ class ConnectVoice:
         return reaction
 
     # ------------------------------------------------------------------------------------ helpers
+    async def _keep_slot(self, contact_id: str, *, until_bound: bool = False) -> None:
+        """Renew the call's live-call slot lease: each turn shows the call is alive. A call handed to a person
+        has no more turns, so its lease is held to the longest call (the disconnect event frees it). A failure
+        is logged and left to the next turn: the lease outlasts a few lost renewals."""
+        if self._leases is None:
+            return
+        now = self._clock()
+        until = None if until_bound else renewed_until(self.profile.call_slots, now)
+        try:
+            await self._leases.renew(self.profile.tenant_id, contact_id, now, until)
+        except Exception:
+            logger.exception("call slot lease renewal failed", extra={"contact_id": contact_id})
+
+    async def _held_for_transfer[T: Mapping[str, str]](self, contact_id: str, answer: T) -> T:
+        if answer.get(NEXT_STEP) == NextStep.TRANSFER.value:
+            await self._keep_slot(contact_id, until_bound=True)
+        return answer
+
     def _state(self, attributes: Mapping[str, str], contact_id: str) -> CallState:
         state = CallState.from_attributes(attributes, contact_id=contact_id, default_tier=self.profile.default_tier)
         state.next_step, state.prompt = NextStep.CONVERSE, ""
@@ -418,7 +464,7 @@ class ConnectVoice:
         tier = self.profile.tier(state.voice_tier)
         state.tts_voice, state.tts_engine = tier.voice_id, self.profile.tts_engine(state.voice_tier)
 
-    def _job(self, state: CallState, text: str, wait_seconds: float) -> TurnJob:
+    def _job(self, state: CallState, text: str) -> TurnJob:
         customer = CustomerIdentity(kind="phone", value=state.caller) if state.caller else None
         request = InvocationRequest(
             tenant_id=self.profile.tenant_id,
@@ -428,13 +474,11 @@ class ConnectVoice:
             session_id=state.contact_id,
             input=UserMessage(text=text[:MAX_INPUT_CHARS]),
         )
-        now = self._clock()
         return TurnJob(
             turn_id=self._new_turn_id(),
             contact_id=state.contact_id,
             request=request,
-            submitted_at=now,
-            answer_by=now + timedelta(seconds=wait_seconds),
+            submitted_at=self._clock(),
         )
 
     async def _run(self, state: CallState, job: TurnJob, text: str, wait: float) -> TurnOutcome | None:
@@ -489,6 +533,13 @@ class ConnectVoice:
             return await self._mailbox.get(self.profile.tenant_id, state.contact_id, turn_id)
         except Exception:
             logger.exception("turn mailbox read failed", extra={"contact_id": state.contact_id})
+            return None
+
+    async def _give_up(self, state: CallState, turn_id: str) -> TurnOutcome | None:
+        try:
+            return await self._mailbox.give_up(self.profile.tenant_id, state.contact_id, turn_id)
+        except Exception:
+            logger.exception("turn mailbox give-up failed", extra={"contact_id": state.contact_id})
             return None
 
     async def _transcript_summary(self, state: CallState) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from oratio.domain.calls import CallSession, CallStatus
+from oratio.domain.calls import CallSession, CallStatus, CloseOutcome
 
 if TYPE_CHECKING:
     from oratio.ports import CallSessionStore
@@ -136,29 +136,40 @@ class CallEndRecorder:
             return ContactEventResult(ContactEventAction.IGNORED_EVENT_TYPE)
         if detail.instance_arn != self._instance_arn:
             return ContactEventResult(ContactEventAction.OTHER_INSTANCE)
-        # Read first to tell a redelivery from the first delivery; the close itself stays conditional, so
-        # a race between two deliveries still releases the slot once (both may report CLOSED).
+        # Read first to tell a redelivery from the first delivery (and to skip summing its cost); the close
+        # itself stays conditional, so of two deliveries racing, only the one that flips the session reports
+        # CLOSED and gives the slot back: the other reports ALREADY_CLOSED, and the metrics count one close.
         stored = self._sessions.get(self._tenant_id, detail.contact_id)
         if stored is None:
             return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
         if stored.status is CallStatus.CLOSED:
             return ContactEventResult(ContactEventAction.ALREADY_CLOSED, stored)
-        closed = self._sessions.close(
+        result = self._sessions.close(
             self._tenant_id,
             detail.contact_id,
             event.ended_at,
             outcome=detail.disconnect_reason,
             total_cost_usd=self._total_cost(detail.contact_id),
         )
-        if closed is None:
-            return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
-        return ContactEventResult(ContactEventAction.CLOSED, closed)
+        match result.outcome:
+            case CloseOutcome.CLOSED:
+                return ContactEventResult(ContactEventAction.CLOSED, result.session)
+            case CloseOutcome.UNKNOWN:
+                return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
+            case _:
+                return ContactEventResult(ContactEventAction.ALREADY_CLOSED, result.session)
 
     def _total_cost(self, contact_id: str) -> float | None:
-        if self._costs is None:
-            return None
-        try:
-            return round(self._costs.total_usd(self._tenant_id, contact_id), 8)
-        except Exception:
-            logger.exception("the call's cost could not be summed; closing without it")
-            return None
+        return summed_cost(self._costs, self._tenant_id, contact_id)
+
+
+def summed_cost(costs: CallCosts | None, tenant_id: str, contact_id: str) -> float | None:
+    """The call's total cost for its closed record; None without `costs`, or when it cannot be read (logged): a
+    cost that cannot be summed never keeps a session open."""
+    if costs is None:
+        return None
+    try:
+        return round(costs.total_usd(tenant_id, contact_id), 8)
+    except Exception:
+        logger.exception("the call's cost could not be summed; closing without it")
+        return None

@@ -3,6 +3,10 @@
 `CallRouter.route` is idempotent per contact: Amazon Connect retries a Lambda that timed out, and a retry
 must neither open a second session nor count the call twice against the tenant's concurrent-call limit.
 The session store opens the session and takes the slot in one atomic step (`CallSessionStore.open`).
+
+Every session holds a lease (`oratio.domain.call_slots`): renewed while its call is alive, bounded by the
+longest call. A slot whose lease ran out (its call's end event was lost) stops counting: when the tenant looks
+full, the router first closes such sessions as `abandoned`, then admits the caller.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
 from oratio.domain.agents import Agent
+from oratio.domain.call_slots import RECLAIM_AT_ADMISSION, first_lease, lease_bound
 from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
+    from oratio.domain.call_slots import SlotReclaimer
     from oratio.ports import AgentDirectory, CallSessionStore, Clock
 
 
@@ -61,6 +67,13 @@ class CallSession(BaseModel):
     duration_seconds: int | None = Field(default=None, ge=0, description="whole seconds from start to end")
     outcome: str | None = Field(default=None, description="why it ended, e.g. Connect's disconnect reason")
     total_cost_usd: float | None = Field(default=None, ge=0, description="the call's recorded turn costs, at close")
+    lease_expires_at: AwareDatetime | None = Field(
+        default=None, description="until when the session counts as alive without news of its call"
+    )
+    lease_bound_at: AwareDatetime | None = Field(
+        default=None, description="the latest its lease may run: the start plus the longest call"
+    )
+    last_seen_at: AwareDatetime | None = Field(default=None, description="when its call last showed it was alive")
 
     def closed(
         self, ended_at: datetime, outcome: str | None = None, total_cost_usd: float | None = None
@@ -82,6 +95,37 @@ class CallSession(BaseModel):
                 "total_cost_usd": total_cost_usd,
             }
         )
+
+
+class CloseOutcome(StrEnum):
+    """What closing a session did."""
+
+    CLOSED = "closed"  # this close flipped it from open to closed (and gave its slot back, if it held one)
+    ALREADY_CLOSED = "already_closed"  # closed before (a redelivered end, or another path ended it first)
+    UNKNOWN = "unknown"  # no such session
+    STILL_ALIVE = "still_alive"  # an abandonment found the lease renewed: the call is alive, nothing changed
+
+
+@dataclass(frozen=True, slots=True)
+class CloseResult:
+    """Outcome of closing a session; `session` is the session as stored afterwards, when there is one."""
+
+    outcome: CloseOutcome
+    session: CallSession | None = None
+
+    @property
+    def released_slot(self) -> bool:
+        """Whether this close gave a concurrent-call slot back to the tenant."""
+        return self.outcome is CloseOutcome.CLOSED and self.session is not None and self.session.counted_against_limit
+
+
+class LeaseRenewal(StrEnum):
+    """What renewing a session's lease did."""
+
+    RENEWED = "renewed"
+    AT_BOUND = "at_bound"  # renewed, but only up to the longest call: it cannot be renewed further
+    CLOSED = "closed"  # the session is closed (ended, or abandoned after its lease ran out)
+    UNKNOWN = "unknown"  # no such session (a call the router never saw), or one from before leases
 
 
 class OpenOutcome(StrEnum):
@@ -109,11 +153,13 @@ class CallRouter:
         agents: AgentDirectory,
         sessions: CallSessionStore,
         clock: Clock,
+        reclaimer: SlotReclaimer | None = None,
     ) -> None:
         self._profile = profile
         self._agents = agents
         self._sessions = sessions
         self._clock = clock
+        self._reclaimer = reclaimer
 
     @property
     def profile(self) -> RoutingProfile:
@@ -125,7 +171,15 @@ class CallRouter:
         agent = self._agents.find_by_number(call.dialed_number)
         now = self._clock.now()
         decision = decide_route(self._profile, agent, now)
-        result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
+        session = self._session_for(call, decision, now)
+        result = self._sessions.open(session, self._profile.max_concurrent_calls)
+        # Slots whose lease ran out (their calls' end events were lost) do not count: free them, try again.
+        if (
+            result.outcome is OpenOutcome.OVER_CAPACITY
+            and self._reclaimer is not None
+            and self._reclaimer.reclaim(now, RECLAIM_AT_ADMISSION)
+        ):
+            result = self._sessions.open(session, self._profile.max_concurrent_calls)
         if result.outcome is OpenOutcome.CREATED:
             return decision
         if result.outcome is OpenOutcome.ALREADY_EXISTS:
@@ -133,6 +187,18 @@ class CallRouter:
         # No slot left: the caller is turned away, but the contact is still recorded (uncounted) so
         # that retries and reports see the same answer.
         return self._turn_away_over_capacity(call, agent, now)
+
+    def record_failure(self, call: InboundCall, reason: RouteReason) -> RoutingDecision:
+        """The unavailable answer for a contact the router could not route (the data layer failed), recorded
+        as an uncounted session so every contact it answered has a record; a retry returns the first answer
+        (which may be the agent route, if the failed attempt had in fact been stored)."""
+        decision = RoutingDecision.failure(reason, self._profile)
+        result = self._sessions.open(
+            self._session_for(call, decision, self._clock.now()), self._profile.max_concurrent_calls
+        )
+        if result.outcome is OpenOutcome.ALREADY_EXISTS:
+            return self._decision_from(result.session)
+        return decision
 
     def _turn_away_over_capacity(self, call: InboundCall, agent: Agent | None, now: datetime) -> RoutingDecision:
         decision = decide_route(self._profile, agent, now, has_capacity=False)
@@ -143,6 +209,7 @@ class CallRouter:
         return decision
 
     def _session_for(self, call: InboundCall, decision: RoutingDecision, now: datetime) -> CallSession:
+        slots = self._profile.call_slots
         return CallSession(
             tenant_id=self._profile.tenant_id,
             contact_id=call.contact_id,
@@ -155,6 +222,9 @@ class CallRouter:
             voice_tier=decision.voice_tier,
             started_at=now,
             counted_against_limit=decision.route is Route.AGENT,
+            lease_expires_at=first_lease(slots, now),
+            lease_bound_at=lease_bound(slots, now),
+            last_seen_at=now,
         )
 
     def _decision_from(self, session: CallSession) -> RoutingDecision:

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.config.tenant import TENANT_ID_PATTERN, BusinessHours, TenantConfig
+from oratio.config.tenant import TENANT_ID_PATTERN, BusinessHours, CallSlotSettings, TenantConfig
 from oratio.domain.agents import Agent, AgentStatus
 
 ROUTING_PROFILE_ENV_VAR = "ORATIO_ROUTING_PROFILE"
@@ -74,6 +74,7 @@ class RoutingProfile(BaseModel):
     voice_id: str = Field(min_length=1)
     default_tier: str = Field(min_length=1)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
+    call_slots: CallSlotSettings = CallSlotSettings()
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> RoutingProfile:
@@ -88,6 +89,7 @@ class RoutingProfile(BaseModel):
             unavailable_message=tenant.unavailable_message,
             voice_id=tenant.voice.voice_id,
             default_tier=tenant.voice.default_tier,
+            call_slots=tenant.limits.call_slots,
         )
 
     def to_env(self) -> str:

@@ -2,6 +2,7 @@
 
     Pipeline([
         SpeechStage(...),   # Nova Sonic (renewed, degraded to cascaded, then an apology)
+        LifecycleGate(...), # the agent paused or stopped mid-call: its line, then handover or end (when checked)
         ToolRelay(...),     # Sonic's toolUse answered by the tenant agent, off the audio path
         CallRecorder(...),  # FINAL transcripts, tool calls, interruptions, renewals, usage and cost
         CallerOutput(...),  # 20 ms frames at playback pace; barge-in flushes the queue
@@ -24,14 +25,11 @@ from typing import Any
 from oratio.agent.contracts import CustomerIdentity
 from oratio.agent.ports import BudgetLedger, ConversationRecorder
 from oratio.voice_bridge.audio import apology_asset
-from oratio.voice_bridge.caller_output import CallerOutput
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import Direction, Frame, Start, Stop
-from oratio.voice_bridge.lifecycle import AgentCheck, LifecycleGate
 from oratio.voice_bridge.pipeline import FrameProcessor, Pipeline
 from oratio.voice_bridge.ports import SpeechError, SpeechSessionFactory, SpeechSynthesizer
-from oratio.voice_bridge.processors import SpeechStage, ToolRelay
-from oratio.voice_bridge.recording import CallRecorder
+from oratio.voice_bridge.processors import AgentCheck, CallerOutput, CallRecorder, LifecycleGate, SpeechStage, ToolRelay
 from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,9 @@ noticing. Amazon Transcribe streaming and Polly sit behind the recognizer/synthe
 
 Each FINAL recognized line is one agent turn (`UserMessage`); the reply's sentence-sized text chunks are
 synthesized and spoken as they arrive. Caller speech while the agent talks (a partial result) is a
-barge-in: the reply stops and an Interruption goes down the pipeline.
+barge-in: the reply stops and an Interruption goes down the pipeline. An agent that fails or does not answer
+within `agent_turn_timeout_seconds` gets the caller the trouble line (recorded as a failed turn) and the call
+goes on: one failed turn is not a broken speech path.
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ class CascadedSession:
     async def send_tool_result(self, tool_use_id: str, content: dict[str, object]) -> None:
         """Tools run inside the agent on this path; there is nothing to send back."""
 
+    async def send_text(self, text: str) -> None:
+        """A turn carried over from a session that died before answering it: answered as if just heard."""
+        self._start_reply(text)
+
     async def frames(self) -> AsyncIterator[Frame]:
         while True:
             item = await self._out.get()
@@ -110,9 +116,7 @@ class CascadedSession:
                 if not text:
                     continue
                 self._out.put_nowait(Transcript(role="user", text=text, final=True))
-                if self._reply is not None and not self._reply.done():
-                    self._reply.cancel()
-                self._reply = asyncio.create_task(self._answer(text))
+                self._start_reply(text)
             self._out.put_nowait(_END)
         except asyncio.CancelledError:
             raise
@@ -121,6 +125,11 @@ class CascadedSession:
         except Exception as e:
             logger.exception("cascaded recognition failed")
             self._out.put_nowait(SpeechSessionError(f"recognition failed ({type(e).__name__})"))
+
+    def _start_reply(self, text: str) -> None:
+        if self._reply is not None and not self._reply.done():
+            self._reply.cancel()
+        self._reply = asyncio.create_task(self._answer(text))
 
     async def _answer(self, text: str) -> None:
         request = InvocationRequest(
@@ -133,34 +142,50 @@ class CascadedSession:
         )
         spoken: list[str] = []
         rate = self.settings.sample_rate
+        ending = False
         try:
-            async for event in self._agent.invoke(request, self._call_id()):
-                if isinstance(event, TextChunk | Acknowledgement) and event.text.strip():
-                    pcm = await self._synthesizer.synthesize(event.text, rate)
-                    if isinstance(event, TextChunk):
-                        spoken.append(event.text.strip())
-                    self._out.put_nowait(AgentAudio(pcm, rate, source="synthesizer"))
-                elif isinstance(event, ErrorEvent) and not spoken:
-                    spoken.append(event.message)
-                    self._out.put_nowait(
-                        AgentAudio(await self._synthesizer.synthesize(event.message, rate), rate, source="synthesizer")
-                    )
-                elif isinstance(event, Handoff):
-                    self._out.put_nowait(Transfer(event.reason, event.summary))
-                elif isinstance(event, EndCall):
-                    self._ending = True
+            async with asyncio.timeout(self.settings.agent_turn_timeout_seconds):
+                async for event in self._agent.invoke(request, self._call_id()):
+                    if isinstance(event, TextChunk | Acknowledgement) and event.text.strip():
+                        pcm = await self._synthesizer.synthesize(event.text, rate)
+                        if isinstance(event, TextChunk):
+                            spoken.append(event.text.strip())
+                        self._out.put_nowait(AgentAudio(pcm, rate, source="synthesizer"))
+                    elif isinstance(event, ErrorEvent) and not spoken:
+                        spoken.append(event.message)
+                        self._out.put_nowait(
+                            AgentAudio(
+                                await self._synthesizer.synthesize(event.message, rate), rate, source="synthesizer"
+                            )
+                        )
+                    elif isinstance(event, Handoff):
+                        self._out.put_nowait(Transfer(event.reason, event.summary))
+                    elif isinstance(event, EndCall):
+                        ending = True
         except SpeechError as e:
             self._out.put_nowait(SpeechSessionError(f"speaking the reply failed: {e}"))
             return
-        except Exception as e:  # AgentClientError and friends: this path cannot answer
+        except Exception as e:  # AgentClientError, a timeout: this turn failed, the speech path still works
             logger.warning("cascaded agent turn failed: %s", type(e).__name__)
-            self._out.put_nowait(SpeechSessionError(f"the agent did not answer ({type(e).__name__})"))
-            return
+            if not spoken:
+                await self._say_trouble()
+                return
         if spoken:
             self._out.put_nowait(Transcript(role="assistant", text=" ".join(spoken), final=True))
         self._out.put_nowait(TurnEnd("END_TURN"))
-        if getattr(self, "_ending", False):
+        if ending:
             self._out.put_nowait(Stop("agent_ended_call"))
+
+    async def _say_trouble(self) -> None:
+        text, rate = self.settings.trouble_text, self.settings.sample_rate
+        try:
+            pcm = await self._synthesizer.synthesize(text, rate)
+        except SpeechError as e:
+            self._out.put_nowait(SpeechSessionError(f"speaking the trouble line failed: {e}"))
+            return
+        self._out.put_nowait(AgentAudio(pcm, rate, source="synthesizer"))
+        self._out.put_nowait(Transcript(role="assistant", text=text, final=True, failed=True))
+        self._out.put_nowait(TurnEnd("END_TURN"))
 
 
 class CascadedSessionFactory:

@@ -51,6 +51,13 @@ class SonicSettings(_Config):
     # Nova 2 Sonic only; None leaves turnDetectionConfiguration out (Nova Sonic v1).
     endpointing_sensitivity: Literal["HIGH", "MEDIUM", "LOW"] | None = "MEDIUM"
     open_timeout_seconds: float = Field(default=5.0, gt=0)
+    stall_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="no event from Sonic for this long while a reply is due: the stream is stalled, fail over",
+    )
+    close_timeout_seconds: float = Field(default=2.0, gt=0, le=30, description="the longest closing a session takes")
     # Session renewal: Nova Sonic ends a session after about 8 minutes. The bridge renews at the first
     # turn boundary after `renew_after_seconds`, and regardless of turns at `force_renew_after_seconds`.
     renew_after_seconds: float = Field(default=420.0, gt=0)
@@ -84,6 +91,20 @@ class BridgeSettings(_Config):
     holding_line: str = "One moment while I check that for you."
     holding_after_seconds: float = Field(default=1.5, ge=0)
     tool_timeout_seconds: float = Field(default=10.0, gt=0)
+    tool_reuse_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="a tool call repeated with the same arguments this soon (a fresh session asking again after a "
+        "failover) gets the first call's result instead of running the tool twice",
+    )
+    agent_turn_timeout_seconds: float = Field(
+        default=15.0, gt=0, description="the longest a cascaded turn waits for the tenant agent"
+    )
+    trouble_text: str = Field(
+        default="Sorry, I'm having a little trouble. Could you say that again?",
+        min_length=1,
+        description="said when the agent could not answer a cascaded turn; the call goes on",
+    )
     failover_replay_seconds: float = Field(
         default=0.5, ge=0, le=5, description="caller audio replayed into the next session when one dies"
     )

@@ -44,11 +44,13 @@ class AgentAudio(Frame):
 # ------------------------------------------------------------------------------------------- text
 @dataclass(slots=True)
 class Transcript(Frame):
-    """A line of the conversation. Only `final` ones are persisted or carried into a renewed session."""
+    """A line of the conversation. Only `final` ones are persisted or carried into a renewed session. `failed`:
+    an assistant line said because the agent could not answer (recorded as a failed turn)."""
 
     role: Literal["user", "assistant"]
     text: str
     final: bool
+    failed: bool = False
 
 
 @dataclass(slots=True)

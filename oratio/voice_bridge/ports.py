@@ -36,6 +36,11 @@ class SpeechSession(Protocol):
 
     async def send_tool_result(self, tool_use_id: str, content: dict[str, object]) -> None: ...
 
+    async def send_text(self, text: str) -> None:
+        """The caller's words as text, to be answered like a spoken turn (a turn carried over from a session
+        that died before answering it)."""
+        ...
+
     def frames(self) -> AsyncIterator[Frame]:
         """Output frames in order; ends when the session ends, raises `SpeechSessionError` on failure."""
         ...

@@ -23,6 +23,7 @@ import base64
 import binascii
 import functools
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,6 +43,7 @@ SYSTEM_CONTENT = "system"
 AUDIO_CONTENT = "caller-audio"
 HISTORY_PREFIX = "history-"
 TOOL_RESULT_PREFIX = "tool-result-"
+CALLER_TEXT_PREFIX = "caller-text-"
 # Sonic counts one history line against its input; very long lines are cut rather than rejected.
 MAX_HISTORY_LINE_CHARS = 1_000
 
@@ -107,8 +109,12 @@ def prompt_start(
     return _event("promptStart", body)
 
 
-def text_content(prompt_name: str, content_name: str, role: str, text: str) -> list[dict[str, Any]]:
-    """A whole TEXT content (system prompt or one history line): contentStart, textInput, contentEnd."""
+def text_content(
+    prompt_name: str, content_name: str, role: str, text: str, *, interactive: bool = False
+) -> list[dict[str, Any]]:
+    """A whole TEXT content: contentStart, textInput, contentEnd. Not interactive: the system prompt or a history
+    line; interactive (USER, while the audio content is open): the caller's words as text, which Nova 2 Sonic
+    answers like speech (cross-modal input)."""
     return [
         _event(
             "contentStart",
@@ -116,7 +122,7 @@ def text_content(prompt_name: str, content_name: str, role: str, text: str) -> l
                 "promptName": prompt_name,
                 "contentName": content_name,
                 "type": "TEXT",
-                "interactive": False,
+                "interactive": interactive,
                 "role": role,
                 "textInputConfiguration": {"mediaType": "text/plain"},
             },
@@ -124,6 +130,11 @@ def text_content(prompt_name: str, content_name: str, role: str, text: str) -> l
         _event("textInput", {"promptName": prompt_name, "contentName": content_name, "content": text}),
         _event("contentEnd", {"promptName": prompt_name, "contentName": content_name}),
     ]
+
+
+def caller_text(prompt_name: str, text: str) -> list[dict[str, Any]]:
+    """A caller turn sent as interactive text (each in a content of its own, as cross-modal input requires)."""
+    return text_content(prompt_name, f"{CALLER_TEXT_PREFIX}{uuid.uuid4()}", "USER", text, interactive=True)
 
 
 def audio_content_start(prompt_name: str, sample_rate: int) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.domain.calls import CallRouter, InboundCall
+from oratio.domain.calls import CallRouter, CloseOutcome, InboundCall
 from oratio.domain.routing import Route, RouteReason, RoutingDecision
 
 if TYPE_CHECKING:
@@ -334,13 +334,20 @@ class CallWebhook:
             return self._router.route(call.inbound())
         except Exception:  # the data layer or a bug: the caller still hears the tenant's unavailable message
             logger.exception("call webhook: routing failed", extra={"provider": call.provider})
+        try:  # and the contact is still recorded, like every contact the router answers
+            return self._router.record_failure(call.inbound(), RouteReason.INTERNAL_ERROR)
+        except Exception:
+            logger.exception("call webhook: recording the failed contact failed", extra={"provider": call.provider})
             return RoutingDecision.failure(RouteReason.INTERNAL_ERROR, self._router.profile)
 
-    def _close(self, call_id: str, outcome: str) -> None:
+    def _close(self, call_id: str, outcome: str) -> bool:
+        """Close the call's session; True if this close ended it (False: already closed, unknown, or failed)."""
         try:
-            self._sessions.close(self.tenant_id, call_id, self._clock.now(), outcome=outcome)
-        except Exception:  # a stuck slot is repaired by the session's expiry; the caller must not wait on it
+            result = self._sessions.close(self.tenant_id, call_id, self._clock.now(), outcome=outcome)
+        except Exception:  # a stuck slot is freed when its lease runs out; the caller must not wait on it
             logger.exception("call webhook: closing the session failed", extra={"outcome": outcome})
+            return False
+        return result.outcome is CloseOutcome.CLOSED
 
     def twilio(self, call: ProviderCall) -> tuple[RoutingDecision, str]:
         decision = self._route(call)
@@ -361,9 +368,9 @@ class CallWebhook:
         return decision, ncco_answer(decision, call, stream_url=stream_url, language=self.language)
 
     def vonage_event(self, params: Mapping[str, Any]) -> bool:
-        """Close the call's session when Vonage reports it over; True if this event closed one."""
+        """Close the call's session when Vonage reports it over; True only for the event that closed it (a
+        redelivered event, or one after the bridge closed the call, is False)."""
         status, call_id = str(params.get("status", "")), str(params.get("uuid", ""))
         if status not in VONAGE_FINAL_STATUSES or not call_id:
             return False
-        self._close(call_id, f"vonage_{status}")
-        return True
+        return self._close(call_id, f"vonage_{status}")

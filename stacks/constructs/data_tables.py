@@ -13,6 +13,7 @@ from oratio.tables import AGENT_DEFINITIONS, AGENTS, ALL_TABLES, TableSpec
 from stacks.names import Outputs, platform_table_name_parameter
 
 _STRING = dynamodb.AttributeType.STRING
+_NUMBER = dynamodb.AttributeType.NUMBER
 
 
 class PlatformTables(Construct):
@@ -41,7 +42,11 @@ class PlatformTables(Construct):
                 table.add_global_secondary_index(
                     index_name=index.name,
                     partition_key=dynamodb.Attribute(name=index.partition_key, type=_STRING),
-                    sort_key=dynamodb.Attribute(name=index.sort_key, type=_STRING) if index.sort_key else None,
+                    sort_key=(
+                        dynamodb.Attribute(name=index.sort_key, type=_NUMBER if index.sort_key_number else _STRING)
+                        if index.sort_key
+                        else None
+                    ),
                     projection_type=(
                         dynamodb.ProjectionType.KEYS_ONLY if index.keys_only else dynamodb.ProjectionType.ALL
                     ),

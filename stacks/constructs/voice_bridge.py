@@ -31,7 +31,7 @@ from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import TenantConfig
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE, USAGE
 from oratio.voice_bridge.config import SonicSettings
 from oratio.voice_bridge.webhooks import (
     ENV_BRIDGE_QUALIFIER,
@@ -157,7 +157,7 @@ class VoiceBridge(Construct):
     ) -> dict[str, str]:
         return {
             **agent_wiring.split_tenant_config(tenant),
-            **tables.environment(AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, USAGE),
+            **tables.environment(AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, USAGE, TENANT_STATE),
             wiring.ENV_AGENT_RUNTIME_ARN: agent.runtime_arn,
             wiring.ENV_AGENT_QUALIFIER: ENDPOINT_NAME,
             wiring.ENV_REGION: Stack.of(self).region,
@@ -204,9 +204,11 @@ class VoiceBridge(Construct):
             "is scoped only by lexicon ARNs (the bridge uses none); both are the cascaded fallback's speech calls.",
             applies_to="Resource::*",
         )
-        # What the call recorder and usage ledger write, only under this tenant's keys.
-        tables.grant_items(self.role, CONVERSATIONS, ["PutItem", "UpdateItem"], [f"{tid}#*"])
+        # What the call recorder and usage ledger write, only under this tenant's keys; GetItem, Query and the
+        # counter: the call's session lease is renewed while it streams and closed (with its cost) when it ends.
+        tables.grant_items(self.role, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"])
         tables.grant_items(self.role, USAGE, ["UpdateItem"], [tid])
+        tables.grant_items(self.role, TENANT_STATE, ["UpdateItem"], [tid])
         # The routed agent's definition (persona, tools, voice, lines) and its status after each caller turn.
         grant_definition_reads(tables, self.role, tid)
 
@@ -270,7 +272,11 @@ class VoiceBridge(Construct):
             ["+*"],
             index="by_phone_number",
         )
-        tables.grant_items(function.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem"], [f"{tid}#*"])
+        # Query: when the tenant looks full, sessions whose slot lease ran out are closed first (with their cost).
+        tables.grant_items(
+            function.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
+        )
+        tables.grant_items(function.function, CONVERSATIONS, ["Query"], [tid], index=LEASE_INDEX)
         # The tenant's slot counter, and the Vonage tokens already accepted ("webhook-token#<jti>", TTL
         # expires_at): the replay cache's conditional UpdateItem creates its item, so no PutItem is granted.
         tables.grant_items(function.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])

@@ -142,7 +142,8 @@ def test_the_function_consumes_the_queue_in_batches_with_partial_batch_failures(
             "ScalingConfig": {"MaximumConcurrency": 2},
         },
     )
-    _, function = _only(tenant_template, "AWS::Lambda::Function", {"Timeout": FUNCTION_TIMEOUT_SECONDS})
+    function = tenant_template.to_json()["Resources"][function_id]
+    assert function["Properties"]["Timeout"] == FUNCTION_TIMEOUT_SECONDS
     assert function["Properties"]["Architectures"] == ["arm64"]
 
 

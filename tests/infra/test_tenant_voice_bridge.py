@@ -202,10 +202,13 @@ def test_bridge_writes_dynamodb_items_only_under_this_tenants_keys(bridge_statem
         (tuple(sorted(_as_list(s["Action"]))), tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]))
         for s in dynamodb
     )
+    # The agent's status and definition versions (read); conversations: the recorder's writes, and the call's
+    # session (read, lease renewed, closed with the cost summed from its turns); the usage ledger and the live-call
+    # counter (one statement): the tenant's items.
     assert keys == [
         (("dynamodb:GetItem",), (TENANT,)),  # the agent's status, after each caller turn
         (("dynamodb:GetItem",), (f"{TENANT}#*",)),  # the agent's definition versions
-        (("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
+        (("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
         (("dynamodb:UpdateItem",), (TENANT,)),
     ]
 

@@ -286,8 +286,8 @@ def test_close_retries_transactions_that_conflict_on_the_busy_counter(dynamodb: 
     with stubber:
         closed = sessions.close(TENANT_ID, "contact-1", HUNG_UP, outcome="CUSTOMER_DISCONNECT")
     # Then the close went through on the third attempt
-    assert closed is not None
-    assert closed.status is CallStatus.CLOSED
+    assert closed.session is not None
+    assert closed.session.status is CallStatus.CLOSED
     assert len(sleeps) == 2
     stubber.assert_no_pending_responses()
 
@@ -314,4 +314,45 @@ def test_disconnect_closes_the_session_even_if_the_counter_already_drifted_to_ze
     # Then the session is closed and the counter does not go negative
     assert result == {"action": "closed"}
     assert session_item(dynamodb, "contact-1")["status"]["S"] == "closed"
+    assert store(dynamodb).active_calls(TENANT_ID) == 0
+
+
+class StaleReads:
+    """A client whose SESSION reads return the item as it was when `capture` was called: what a redelivered
+    event sees when it reads the session before a concurrent first delivery has closed it."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._stale: dict[str, Any] | None = None
+
+    def capture(self, contact_id: str) -> None:
+        self._stale = session_item(self._inner, contact_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def get_item(self, **kwargs: Any) -> Any:
+        if self._stale is not None and kwargs["Key"]["sk"]["S"] == "SESSION":
+            return {"Item": self._stale}
+        return self._inner.get_item(**kwargs)
+
+
+def test_two_deliveries_racing_on_one_disconnect_count_one_close_in_the_metrics(
+    dynamodb: Any, configure: Any, agent: Agent, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a routed call, and a redelivery of its DISCONNECTED event that read the session while it was open
+    assert route("contact-1")["route"] == "agent"
+    stale = StaleReads(dynamodb)
+    stale.capture("contact-1")  # the redelivery's read, while the session is open
+    handler = load_handler("call_events")
+    event = disconnected("contact-1")
+    assert deliver(handler, event) == {"action": "closed"}
+    redelivery = load_handler("call_events")
+    monkeypatch.setattr(redelivery, "dynamodb_client", lambda: stale)
+    capsys.readouterr()
+    # When the redelivery's close finds the session already closed
+    second = deliver(redelivery, event)
+    # Then it reports no close and counts none: the session was closed, and its slot freed, once
+    assert second == {"action": "already_closed"}
+    assert not [m for m in emitted_metrics(capsys.readouterr().out) if "CallSessionsClosed" in m]
     assert store(dynamodb).active_calls(TENANT_ID) == 0

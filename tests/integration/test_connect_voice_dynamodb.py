@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +14,16 @@ import pytest
 from oratio.adapters.dynamodb import CorruptItemError
 from oratio.adapters.dynamodb_breaker import DynamoDBBreakerStore
 from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
-from oratio.agent.contracts import Handoff, TurnComplete
-from oratio.config.tenant import CircuitBreakerSettings
-from oratio.connect_voice.outcome import TurnOutcome
+from oratio.adapters.memory_agent import InMemoryConversationRecorder
+from oratio.adapters.memory_voice import InMemoryBreakerStore
+from oratio.agent.contracts import Handoff, InvocationRequest, ReplyEvent, TextChunk, TurnComplete, UserMessage
+from oratio.config.tenant import Channel, CircuitBreakerSettings
+from oratio.connect_voice.outcome import TurnJob, TurnOutcome
+from oratio.connect_voice.ports import Delivery
+from oratio.connect_voice.worker import AgentTurnRunner
 from oratio.domain.circuit_breaker import BreakerPolicy, BreakerRecord, BreakerState, CircuitBreakers, Dependency
 from oratio.tables import CONVERSATIONS, TENANT_STATE
+from oratio_local.faults import FailingClient
 from tests.integration.conftest import table_name
 
 TENANT = "cozy-comfort"
@@ -145,3 +151,56 @@ def test_a_redelivered_outcome_does_not_replace_the_first(dynamodb: Any) -> None
     stored = asyncio.run(mailbox.get(TENANT, CONTACT, "c" * 32))
     assert stored is not None
     assert stored.reply_text == "first"
+
+
+def test_the_first_of_the_outcome_and_the_pickups_give_up_wins_the_turns_item(dynamodb: Any) -> None:
+    mailbox = DynamoDBTurnMailbox(table_name(CONVERSATIONS), client=dynamodb, clock=lambda: NOW)
+    # The outcome first: a later give-up gets it back (to be said after all), a redelivery is a duplicate
+    assert asyncio.run(mailbox.put(TENANT, CONTACT, outcome())) is Delivery.STORED
+    assert asyncio.run(mailbox.give_up(TENANT, CONTACT, "c" * 32)) == outcome()
+    assert asyncio.run(mailbox.put(TENANT, CONTACT, outcome(text="again"))) is Delivery.DUPLICATE
+    # The give-up first: the outcome that comes later is missed, and nothing is there to pick up
+    assert asyncio.run(mailbox.give_up(TENANT, CONTACT, "e" * 32)) is None
+    late = outcome().model_copy(update={"turn_id": "e" * 32})
+    assert asyncio.run(mailbox.put(TENANT, CONTACT, late)) is Delivery.MISSED
+    assert asyncio.run(mailbox.get(TENANT, CONTACT, "e" * 32)) is None
+
+
+def test_a_throttled_mailbox_write_is_retried_by_the_worker_and_the_outcome_stored(dynamodb: Any) -> None:
+    # DynamoDB throttles the worker's first two writes (past botocore's own retries)
+    throttled = FailingClient(dynamodb, {"put_item": ("ProvisionedThroughputExceededException", 2)})
+    mailbox = DynamoDBTurnMailbox(table_name(CONVERSATIONS), client=throttled, clock=lambda: NOW)
+    runner = AgentTurnRunner(
+        agent=OneReply("We ship to Canada."),
+        mailbox=mailbox,
+        breakers=CircuitBreakers(TENANT, InMemoryBreakerStore(), POLICY, clock=lambda: NOW),
+        recorder=InMemoryConversationRecorder(),
+        clock=lambda: NOW,
+        sleep=lambda seconds: asyncio.sleep(0),
+    )
+    job = TurnJob(turn_id="f" * 32, contact_id=CONTACT, request=voice_request(), submitted_at=NOW)
+    asyncio.run(runner.run(job, time_left_seconds=20))
+    assert throttled.failed["put_item"] == 2
+    stored = asyncio.run(mailbox.get(TENANT, CONTACT, "f" * 32))
+    assert stored is not None
+    assert stored.reply_text == "We ship to Canada."
+
+
+class OneReply:
+    """The tenant agent answering one line."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def invoke(self, request: InvocationRequest, session_id: str) -> AsyncIterator[ReplyEvent]:
+        yield TextChunk(text=self.text)
+
+
+def voice_request() -> InvocationRequest:
+    return InvocationRequest(
+        tenant_id=TENANT,
+        agent_id="front-desk",
+        channel=Channel.VOICE,
+        session_id=CONTACT,
+        input=UserMessage(text="Do you ship to Canada?"),
+    )

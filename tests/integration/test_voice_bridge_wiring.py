@@ -25,6 +25,7 @@ from agentcore.voice_bridge.wiring import (
     await_start,
     sonic_tools,
 )
+from oratio.adapters.memory import InMemoryAgentDirectory, InMemoryCallSessionStore
 from oratio.adapters.nova_sonic import build_client
 from oratio.agent_definitions.memory import MemoryDefinitionStore
 from oratio.agent_definitions.merge import resolve
@@ -33,8 +34,13 @@ from oratio.agent_definitions.source import CachedDefinitionSource
 from oratio.agent_definitions.spec import AgentSpec, CharacterConfig
 from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config import load_tenant_file
-from oratio.domain.agents import AgentStatus
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, USAGE
+from oratio.config.tenant import BusinessHours
+from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_slots import SessionStoreLeases
+from oratio.domain.calls import CallRouter, InboundCall
+from oratio.domain.routing import Route, RoutingProfile
+from oratio.ports import SystemClock
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge.serializers import TwilioSerializer, VonageSerializer, WireMessage
 from oratio_local.phone import TwilioCaller, VonageCaller
 from oratio_local.sonic_standin import Scenario, SonicStandIn, Turn
@@ -42,6 +48,43 @@ from tests.integration.test_voice_bridge_aws_speech import FakeTranscribeClient
 from tests.integration.voice_bridge_harness import TENANT, rig
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
+ALWAYS_OPEN = BusinessHours.model_validate(
+    {
+        "time_zone": "UTC",
+        **{
+            day: "00:00-23:59" for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        },
+    }
+)
+
+
+def desk_agent() -> Agent:
+    now = datetime.now(UTC)
+    return Agent(
+        vendor_id=TENANT,
+        agent_id="desk",
+        name="Desk",
+        status=AgentStatus.ACTIVE,
+        phone_number="+15557654321",
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def vonage_inbound(call_id: str) -> InboundCall:
+    return InboundCall(contact_id=call_id, channel="voice", dialed_number="+15557654321")
+
+
+class FixedCosts:
+    """The call's recorded turn costs (what the tenant agent wrote), as one number."""
+
+    def __init__(self, usd: float) -> None:
+        self.usd = usd
+
+    def total_usd(self, tenant_id: str, contact_id: str) -> float:
+        return self.usd
+
+
 RUNTIME_ARN = "arn:aws:bedrock-agentcore:us-east-1:111122223333:runtime/oratio_cozy_comfort-AbCdEf1234"
 
 
@@ -54,6 +97,7 @@ def environment(**extra: str) -> dict[str, str]:
         AGENT_DEFINITIONS.env_var: "oratio-agent-definitions",
         CONVERSATIONS.env_var: "oratio-conversations",
         USAGE.env_var: "oratio-usage",
+        TENANT_STATE.env_var: "oratio-tenant-state",
         ENV_REGION: "us-east-1",
         **extra,
     }
@@ -163,6 +207,16 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
             # The AWS clients the runtime built, swapped for local ones at the same ports.
             runtime._clients.update(sonic=client, transcribe=FakeTranscribeClient([None]))
             runtime.agent, runtime.recorder, runtime.ledger = r.agent, r.recorder, r.ledger  # type: ignore[assignment]
+            # The call's session, as the telephony webhook's router opened it, in an in-memory store.
+            sessions = InMemoryCallSessionStore()
+            router = CallRouter(
+                RoutingProfile.from_tenant(runtime.tenant).model_copy(update={"hours": ALWAYS_OPEN}),
+                InMemoryAgentDirectory([desk_agent()]),
+                sessions,
+                SystemClock(),
+            )
+            assert router.route(vonage_inbound("vonage-call-1")).route is Route.AGENT
+            runtime.leases, runtime.costs = SessionStoreLeases(sessions), FixedCosts(0.002)
             bridge_app.set_call_runner(runtime.run_call)
             runner = bridge_app.call_runner()
             assert runner is not None
@@ -194,5 +248,11 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
             assert outcome.reason == "caller_hung_up"
             turns = r.recorder.turns(TENANT, "vonage-call-1")
             assert [(t.user_text, t.reply_text) for t in turns] == [(turn.heard, turn.reply)]
+            # The bridge closed the call's session itself (Vonage's end event may never come): slot back, cost kept
+            closed = sessions.get(TENANT, "vonage-call-1")
+            assert closed is not None
+            assert (closed.status.value, closed.outcome) == ("closed", "bridge_caller_hung_up")
+            assert closed.total_cost_usd == pytest.approx(outcome.cost_usd + 0.002)
+            assert sessions.active_calls(TENANT) == 0
 
     asyncio.run(scenario())

@@ -18,8 +18,8 @@ from oratio.adapters.nova_sonic import NovaSonicSessionFactory, build_client
 from oratio.voice_bridge.bridge import CallContext, CallOutcome, VoiceCall
 from oratio.voice_bridge.cascaded import CascadedSessionFactory
 from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
-from oratio.voice_bridge.lifecycle import AgentCheck
 from oratio.voice_bridge.ports import SpeechSessionFactory
+from oratio.voice_bridge.processors import AgentCheck
 from oratio.voice_bridge.serializers import FrameSerializer, TwilioSerializer
 from oratio_local.agent_server import serve_on_loopback
 from oratio_local.phone import LocalCaller

@@ -8,7 +8,8 @@ import pytest
 
 from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
 from oratio.domain.agents import Agent, AgentStatus
-from oratio.domain.calls import CallRouter, CallStatus, InboundCall
+from oratio.domain.call_slots import SlotReclaimer
+from oratio.domain.calls import CallRouter, CallStatus, CloseOutcome, InboundCall
 from oratio.domain.routing import Route, RouteReason, RoutingProfile
 
 TENANT_ID = "cozy-comfort"
@@ -58,7 +59,13 @@ class World:
         self.agents = InMemoryAgentDirectory([agent] if agent else [])
         self.sessions = InMemoryCallSessionStore()
         self.clock = FixedClock(now)
-        self.router = CallRouter(make_profile(max_concurrent_calls), self.agents, self.sessions, self.clock)
+        self.router = CallRouter(
+            make_profile(max_concurrent_calls),
+            self.agents,
+            self.sessions,
+            self.clock,
+            reclaimer=SlotReclaimer(TENANT_ID, self.sessions),
+        )
 
 
 def test_retried_invocation_gets_the_same_decision_and_is_counted_once() -> None:
@@ -119,10 +126,12 @@ def test_a_closed_call_frees_its_slot_for_the_next_caller() -> None:
     world.router.route(call("contact-a"))
     # When that call ends (twice, as both the flow and the voice path may report it)
     closed = world.sessions.close(TENANT_ID, "contact-a", OPEN_TIME + timedelta(minutes=5))
-    world.sessions.close(TENANT_ID, "contact-a", OPEN_TIME + timedelta(minutes=6))
+    again = world.sessions.close(TENANT_ID, "contact-a", OPEN_TIME + timedelta(minutes=6))
     # Then the slot is released once and the next caller reaches the agent
-    assert closed is not None
-    assert closed.status is CallStatus.CLOSED
+    assert (closed.outcome, again.outcome) == (CloseOutcome.CLOSED, CloseOutcome.ALREADY_CLOSED)
+    assert closed.session is not None
+    assert closed.session.status is CallStatus.CLOSED
+    assert (closed.released_slot, again.released_slot) == (True, False)
     assert world.sessions.active_calls(TENANT_ID) == 0
     assert world.router.route(call("contact-b")).route is Route.AGENT
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from oratio.adapters.memory import InMemoryCallSessionStore
 from oratio.adapters.memory_agent import (
     InMemoryBudgetLedger,
     InMemoryConversationRecorder,
@@ -37,7 +38,10 @@ from oratio.connect_voice.ports import TurnWorkerError
 from oratio.connect_voice.profile import VoiceProfile
 from oratio.connect_voice.service import ConnectVoice, FlowCall
 from oratio.connect_voice.worker import AgentTurnRunner, InProcessTurnWorker
+from oratio.domain.call_slots import SessionStoreLeases, first_lease, lease_bound
+from oratio.domain.calls import CallSession
 from oratio.domain.circuit_breaker import BreakerPolicy, BreakerState, CircuitBreakers, Dependency
+from oratio.domain.routing import Route, RouteReason
 from tests.events import lex_code_hook_event
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,14 +131,29 @@ def moving_clock() -> Callable[[], datetime]:
     return lambda: NOW + timedelta(seconds=time.monotonic() - started)
 
 
-def harness(*scripts: Any, profile: VoiceProfile = FAST, delay: float = 0.0) -> Harness:
+def harness(
+    *scripts: Any,
+    profile: VoiceProfile = FAST,
+    delay: float = 0.0,
+    leases: Any = None,
+    worker_mailbox: Any = None,
+    worker_clock_skew: timedelta = timedelta(0),
+) -> Harness:
+    """The voice path with its worker in process. `worker_mailbox` stands between the worker and the mailbox
+    (to inject its faults); `worker_clock_skew` sets the worker's clock off the code hook's."""
     clock = moving_clock()
     recorder = InMemoryConversationRecorder()
     agent = ScriptedAgent(list(scripts), recorder, delay=delay)
     store, mailbox = InMemoryBreakerStore(), InMemoryTurnMailbox()
     board = CircuitBreakers("cozy-comfort", store, BreakerPolicy(profile.connect.breaker), clock)
     worker = InProcessTurnWorker(
-        AgentTurnRunner(agent=agent, mailbox=mailbox, breakers=board, recorder=recorder, clock=clock)
+        AgentTurnRunner(
+            agent=agent,
+            mailbox=worker_mailbox(mailbox) if worker_mailbox else mailbox,
+            breakers=board,
+            recorder=recorder,
+            clock=lambda: clock() + worker_clock_skew,
+        )
     )
     budget, workflow = InMemoryBudgetLedger(), InMemoryWorkflowStateStore()
     voice = ConnectVoice(
@@ -148,15 +167,13 @@ def harness(*scripts: Any, profile: VoiceProfile = FAST, delay: float = 0.0) -> 
         workflow_states=workflow,
         clock=clock,
         poll_seconds=0.05,
+        leases=leases,
     )
     return Harness(voice, agent, worker, recorder, budget, workflow, store, mailbox)
 
 
 def lex_turn(h: Harness, text: str = "Do you have queen duvets?", **kwargs: Any) -> dict[str, Any]:
-    attrs = {**ATTRS, "speech_mode": "speech_to_speech", **kwargs.pop("attributes", {})}
-    event = LexCodeHookEvent.model_validate(
-        lex_code_hook_event(text, session_id=CONTACT, session_attributes=attrs, **kwargs)
-    )
+    event = lex_event(text, **kwargs)
 
     async def go() -> dict[str, Any]:
         answer = await h.voice.lex_turn(event)
@@ -166,10 +183,21 @@ def lex_turn(h: Harness, text: str = "Do you have queen duvets?", **kwargs: Any)
     return asyncio.run(go())
 
 
-def flow(h: Harness, action: str, **attributes: str) -> dict[str, str]:
-    call = FlowCall(
+def lex_event(text: str = "Do you have queen duvets?", **kwargs: Any) -> LexCodeHookEvent:
+    attrs = {**ATTRS, "speech_mode": "speech_to_speech", **kwargs.pop("attributes", {})}
+    return LexCodeHookEvent.model_validate(
+        lex_code_hook_event(text, session_id=CONTACT, session_attributes=attrs, **kwargs)
+    )
+
+
+def flow_call(action: str, **attributes: str) -> FlowCall:
+    return FlowCall(
         contact_id=CONTACT, caller=CALLER, attributes={**ATTRS, **attributes}, parameters={"action": action}
     )
+
+
+def flow(h: Harness, action: str, **attributes: str) -> dict[str, str]:
+    call = flow_call(action, **attributes)
     method = {"prepare": h.voice.prepare, "pickup": h.voice.pickup, "bot_failed": h.voice.bot_failed}[action]
     return asyncio.run(method(call))
 
@@ -305,10 +333,14 @@ def test_a_slow_agent_gets_a_holding_reply_within_the_deadline_and_pickup_speaks
     )
 
 
-def test_a_fast_turn_answers_straight_from_the_worker_without_writing_the_mailbox() -> None:
+def test_a_fast_turn_answers_straight_from_the_worker_and_is_still_left_in_the_mailbox() -> None:
     h = harness(reply("Yes."))
-    lex_turn(h, "Do you ship to Canada?")
-    assert h.mailbox._outcomes == {}  # nobody will pick it up: the code hook already had it
+    response = lex_turn(h, "Do you ship to Canada?")
+    assert said(response) == "Yes."
+    # Only the code hook knows the invoke response reached it in time: the worker leaves every outcome.
+    (stored,) = h.mailbox._outcomes.values()
+    assert stored is not None
+    assert stored.reply_text == "Yes."
 
 
 def test_pickup_says_still_on_it_then_hands_off_after_the_configured_rounds() -> None:
@@ -501,3 +533,52 @@ def test_every_flow_answer_is_a_flat_string_map_with_every_key(mode: str) -> Non
     for answer in (flow(harness(), "prepare"), flow(harness(), "bot_failed", speech_mode=mode)):
         assert all(isinstance(v, str) for v in answer.values())
         assert set(keys) <= set(answer)
+
+
+# ------------------------------------------------------------------------------------ slot leases
+def open_session(sessions: InMemoryCallSessionStore) -> None:
+    slots = FAST.call_slots
+    session = CallSession(
+        tenant_id="cozy-comfort",
+        contact_id=CONTACT,
+        agent_id="front-desk",
+        channel="voice",
+        dialed_number="+15552333464",
+        route=Route.AGENT,
+        reason=RouteReason.ACCEPTED,
+        voice_tier="standard",
+        started_at=NOW - timedelta(minutes=4),
+        counted_against_limit=True,
+        lease_expires_at=first_lease(slots, NOW - timedelta(minutes=4)),
+        lease_bound_at=lease_bound(slots, NOW - timedelta(minutes=4)),
+    )
+    sessions.open(session, max_concurrent_calls=5)
+
+
+def test_every_turn_renews_the_calls_slot_lease_and_a_transfer_holds_it_to_the_longest_call() -> None:
+    # Given a call whose slot lease runs out in a minute
+    sessions = InMemoryCallSessionStore()
+    open_session(sessions)
+    h = harness(reply("Yes, we do."), leases=SessionStoreLeases(sessions))
+    # When the caller speaks
+    lex_turn(h, "Do you sell pillows?")
+    # Then the turn showed the call alive: its lease runs a full lease from now
+    renewed = sessions.get("cozy-comfort", CONTACT)
+    assert renewed is not None
+    assert renewed.lease_expires_at is not None
+    assert renewed.last_seen_at is not None
+    assert renewed.lease_expires_at >= NOW + timedelta(seconds=FAST.call_slots.lease_seconds)
+    # And when the caller is handed to a person (no more turns), the slot is held until the longest call ends
+    lex_turn(h, "a person please", intent="SpeakToPerson")
+    held = sessions.get("cozy-comfort", CONTACT)
+    assert held is not None
+    assert held.lease_expires_at == held.lease_bound_at
+
+
+def test_a_lease_store_that_fails_never_breaks_the_callers_turn() -> None:
+    class Broken:
+        async def renew(self, *args: Any) -> Any:
+            raise ConnectionError("DynamoDB unreachable (injected)")
+
+    h = harness(reply("Yes, we do."), leases=Broken())
+    assert said(lex_turn(h, "Do you sell pillows?")) == "Yes, we do."

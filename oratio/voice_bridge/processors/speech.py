@@ -1,8 +1,10 @@
-"""The call's processors, in pipeline order: speech (Nova Sonic, renewal, fallback) → tool relay (the tenant
-agent) → recorder (what is persisted) → caller output (paced frames, barge-in flush).
+"""The speech stage: the call's speech session (Nova Sonic, renewed before its limit, degraded down the ladder).
 
-Each handles the frames it knows and passes the rest on. Work that must not hold up the chain (reading a
-speech session, a tool call, paced output) runs in tasks each processor owns and stops in `stop()`.
+A session can fail loudly (an error event, a reset connection) or quietly: a stream that stops sending mid-reply
+with no error. A watchdog notices the quiet kind: no event from Sonic within `stall_timeout_seconds` while a reply
+is due (the caller's turn was heard, or a reply or a tool result is under way; not while a tool runs) means the
+stream is stalled, and it is failed over like a broken one. On every failover the caller's turn that was not
+answered yet is carried into the next session, as the caller's words, so it is answered rather than lost.
 """
 
 from __future__ import annotations
@@ -12,19 +14,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from oratio.agent.contracts import (
-    CustomerIdentity,
-    EndCall,
-    ErrorEvent,
-    Handoff,
-    InvocationRequest,
-    ToolRequest,
-    ToolResultEvent,
-)
-from oratio.config.tenant import Channel
 from oratio.voice_bridge.audio import frame_bytes
 from oratio.voice_bridge.batching import AudioBatcher
 from oratio.voice_bridge.config import BridgeSettings
@@ -41,42 +33,35 @@ from oratio.voice_bridge.frames import (
     ToolCallFrame,
     ToolResultFrame,
     Transcript,
-    Transfer,
     TurnEnd,
 )
 from oratio.voice_bridge.pipeline import FrameProcessor
-from oratio.voice_bridge.ports import HistoryLine, SpeechError, SpeechSession, SpeechSessionFactory, SpeechSynthesizer
+from oratio.voice_bridge.ports import HistoryLine, SpeechError, SpeechSession, SpeechSessionFactory
+from oratio.voice_bridge.processors.tasks import BackgroundTasks
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("oratio.voice_bridge.processors")
 
 # Sessions of one kind that may fail before the call moves down the ladder (Sonic sessions also end at
 # their time limit, which is a failure the next session of the same kind repairs).
 MAX_SAME_KIND_FAILURES = 2
 # How long a closed session's output may take to end before its reader is cancelled.
 READER_DRAIN_SECONDS = 2.0
+# The watchdog looks this many times per stall timeout (so a stall is noticed within a quarter of it late).
+WATCH_CHECKS_PER_TIMEOUT = 4
+# Closing a session is two bounded steps (its closing events, then the stream), each within close_timeout.
+CLOSE_STEPS = 2
+# Stop reasons after which the agent owes the caller nothing until they speak again.
+TURN_DONE = frozenset({"END_TURN", "INTERRUPTED"})
 
 Clock = Callable[[], float]
 
 
-def _spawn(tasks: set[asyncio.Task[Any]], coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-    task = asyncio.create_task(coro, name=name)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    return task
-
-
-async def _cancel(tasks: set[asyncio.Task[Any]]) -> None:
-    for task in list(tasks):
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-# ------------------------------------------------------------------------------------------- speech
 class SpeechStage(FrameProcessor):
     """Holds the call's speech session: Nova Sonic first, renewed before its time limit, degraded down the
     ladder (another Sonic session with the conversation so far, then cascaded, then a spoken apology) when
-    a session cannot open or dies. Caller audio is buffered whenever no session can take it, and replayed
-    into the next one, so none is lost across a switch.
+    a session cannot open, dies or stalls. Caller audio is buffered whenever no session can take it, and
+    replayed into the next one, so none is lost across a switch; a caller turn the failed session had heard but
+    not answered is sent to the next one as text.
     """
 
     def __init__(
@@ -102,9 +87,16 @@ class SpeechStage(FrameProcessor):
         self._buffer: list[bytes] = []
         self._switching = False
         self._ended = False
-        self._replying = False
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.call_id = ""
+        self._tasks = BackgroundTasks("SpeechStage", lambda: self.call_id)
         self._reader: asyncio.Task[Any] | None = None
+        # What the watchdog and a failover need to know about the current turn.
+        self._awaiting_reply = False  # the caller was heard, or a reply is under way
+        self._last_event = 0.0  # when the current session last sent anything (or was last given something)
+        self._asked_tools: set[str] = set()  # tool calls of the current session still waiting for their result
+        self._unanswered: list[str] = []  # the caller's FINAL lines since the agent last finished a reply
+        self._failed: list[SpeechSession] = []  # sessions failed over: whatever they still send is dropped
+        self.stalls = 0
         self._switch_lock = asyncio.Lock()
         self._failures = 0
         # The last audio sent to the current session: a session that dies may not have taken in what was
@@ -125,9 +117,10 @@ class SpeechStage(FrameProcessor):
         elif isinstance(frame, ToolResultFrame):
             await self._tool_result(frame)
         elif isinstance(frame, Start):
+            self.call_id = frame.call_id
             await self.push(frame, direction)
             await self._switch(reason="call_start", first=True)
-            _spawn(self._tasks, self._force_renewal_timer(), "sonic-force-renewal")
+            self._tasks.spawn(self._force_renewal_timer(), "sonic-force-renewal")
         elif isinstance(frame, Stop):
             await self._end()
             await self.push(frame, direction)
@@ -149,8 +142,8 @@ class SpeechStage(FrameProcessor):
             self._remember(pcm)
         except SpeechError as e:
             self._buffer.append(pcm)
-            logger.warning("voice_bridge.send_failed", extra={"error": type(e).__name__})
-            _spawn(self._tasks, self._failover(session, "send_failed"), "speech-failover")
+            logger.warning("voice_bridge.send_failed", extra={"call_id": self.call_id, "error": type(e).__name__})
+            self._tasks.spawn(self._failover(session, "send_failed"), "speech-failover")
 
     def _remember(self, pcm: bytes) -> None:
         self._recent.append(pcm)
@@ -162,33 +155,85 @@ class SpeechStage(FrameProcessor):
         session = self.session
         if session is None:
             return
+        if frame.tool_use_id not in self._asked_tools:
+            # Asked by a session that has failed since: the one now speaking never asked (it asks again, and the
+            # tool relay answers that from this same run).
+            logger.info(
+                "voice_bridge.tool_result_for_failed_session",
+                extra={"call_id": self.call_id, "tool": frame.name, "tool_use_id": frame.tool_use_id},
+            )
+            return
+        self._asked_tools.discard(frame.tool_use_id)
+        self._awaiting_reply, self._last_event = True, self._clock()  # the reply to the result is due now
         try:
             await session.send_tool_result(frame.tool_use_id, frame.content)
         except SpeechError:
-            _spawn(self._tasks, self._failover(session, "tool_result_failed"), "speech-failover")
+            self._tasks.spawn(self._failover(session, "tool_result_failed"), "speech-failover")
 
     # ---------------------------------------------------------------------------------- reading
     async def _read(self, session: SpeechSession) -> None:
         try:
             async for frame in session.frames():
-                if isinstance(frame, Transcript) and frame.final and frame.text.strip():
-                    self.history.append(HistoryLine(role=frame.role, text=frame.text.strip()))
-                if isinstance(frame, AgentAudio):
-                    self._replying = True
+                if session in self._failed:
+                    continue  # a failed-over session that wakes up again: its turn is being answered elsewhere
+                if session is self.session:
+                    self._note(frame)
                 await self.push(frame, Direction.DOWNSTREAM)
-                if isinstance(frame, TurnEnd) and frame.stop_reason != "TOOL_USE":
-                    self._replying = False
-                    if self._renewal_due():
-                        _spawn(self._tasks, self._renew(session, "turn_boundary"), "speech-renewal")
+                if isinstance(frame, TurnEnd) and frame.stop_reason != "TOOL_USE" and self._renewal_due():
+                    self._tasks.spawn(self._renew(session, "turn_boundary"), "speech-renewal")
         except SpeechError as e:
             if session is self.session and not self._ended:
-                logger.warning("voice_bridge.session_failed", extra={"error": str(e)})
+                logger.warning("voice_bridge.session_failed", extra={"call_id": self.call_id, "error": str(e)})
                 await self.push(ErrorFrame("speech_session_failed", str(e)), Direction.DOWNSTREAM)
-                _spawn(self._tasks, self._failover(session, "session_failed"), "speech-failover")
+                self._tasks.spawn(self._failover(session, "session_failed"), "speech-failover")
             return
         if session is self.session and not self._ended:
             # The session ended without being asked to: treat it like a failure (Sonic closes at its limit).
-            _spawn(self._tasks, self._failover(session, "session_ended"), "speech-failover")
+            self._tasks.spawn(self._failover(session, "session_ended"), "speech-failover")
+
+    def _note(self, frame: Frame) -> None:
+        """Keep track of the turn: what the watchdog watches for and what a failover carries."""
+        self._last_event = self._clock()
+        if isinstance(frame, Transcript) and frame.final and frame.text.strip():
+            text = frame.text.strip()
+            self.history.append(HistoryLine(role=frame.role, text=text))
+            if frame.role == "user":
+                self._unanswered.append(text)
+                self._awaiting_reply = True
+                # The audio before this line is accounted for by it: a failover carries the words, not the sound.
+                self._recent.clear()
+                self._recent_bytes = 0
+            else:
+                self._unanswered.clear()
+        elif isinstance(frame, AgentAudio):
+            self._awaiting_reply = True
+        elif isinstance(frame, ToolCallFrame):
+            self._asked_tools.add(frame.tool_use_id)
+        elif isinstance(frame, TurnEnd) and frame.stop_reason in TURN_DONE:
+            self._awaiting_reply = False
+
+    async def _watch(self, session: SpeechSession) -> None:
+        """Fail the session over when it goes quiet while a reply is due (not while a tool it asked for runs)."""
+        timeout = self.settings.sonic.stall_timeout_seconds
+        while session is self.session and not self._ended:
+            await asyncio.sleep(timeout / WATCH_CHECKS_PER_TIMEOUT)
+            if session is not self.session or self._ended or self._switching:
+                return
+            silent = self._clock() - self._last_event
+            if self._awaiting_reply and not self._asked_tools and silent >= timeout:
+                self.stalls += 1
+                logger.warning(
+                    "voice_bridge.stream_stalled",
+                    extra={"call_id": self.call_id, "kind": session.kind, "silent_seconds": round(silent, 2)},
+                )
+                await self.push(
+                    ErrorFrame(
+                        "speech_stalled", f"no event from {session.kind} for {silent:.1f} s while a reply was due"
+                    ),
+                    Direction.DOWNSTREAM,
+                )
+                await self._failover(session, "stalled")
+                return
 
     # ---------------------------------------------------------------------------------- renewal
     def _renewal_due(self) -> bool:
@@ -240,6 +285,10 @@ class SpeechStage(FrameProcessor):
             if failed:
                 self.session = None
                 self._buffer[:0] = list(self._recent)
+                if old is not None:
+                    self._failed.append(old)
+            carried = list(self._unanswered) if failed else []
+            history = self.history[: len(self.history) - len(carried)]
             self._recent.clear()
             self._recent_bytes = 0
             started = self._clock()
@@ -252,9 +301,12 @@ class SpeechStage(FrameProcessor):
             for rung in range(first_rung, len(self.ladder)):
                 factory = self.ladder[rung]
                 try:
-                    opened = await factory.open(self.settings.system_prompt, list(self.history), self.settings.tools)
+                    opened = await factory.open(self.settings.system_prompt, history, self.settings.tools)
                 except SpeechError as e:
-                    logger.warning("voice_bridge.open_failed", extra={"kind": factory.kind, "error": str(e)})
+                    logger.warning(
+                        "voice_bridge.open_failed",
+                        extra={"call_id": self.call_id, "kind": factory.kind, "error": str(e)},
+                    )
                     continue
                 if rung != self.rung:
                     await self.push(Fallback(to=factory.kind, reason=reason), Direction.DOWNSTREAM)
@@ -267,27 +319,40 @@ class SpeechStage(FrameProcessor):
                 self._switching = False
                 await self._give_up(reason)
                 return
-            # Replay what the caller said during the switch, then hand the live audio over.
+            # Replay what the caller said during the switch, carry the turn the failed session left unanswered,
+            # then hand the live audio over.
             buffered, self._buffer = self._buffer, []
+            self._asked_tools.clear()
             try:
                 for chunk in buffered:
                     await opened.send_audio(chunk)
+                if carried:
+                    await opened.send_text(" ".join(carried))
             except SpeechError:
                 self._buffer = buffered
                 self.session = opened
                 self._switching = False
-                _spawn(self._tasks, self._failover(opened, "replay_failed"), "speech-failover")
+                self._tasks.spawn(self._failover(opened, "replay_failed"), "speech-failover")
                 return
             self.session = opened
-            self._opened_at = self._clock()
+            self._opened_at = self._last_event = self._clock()
+            self._awaiting_reply = self._awaiting_reply or bool(carried)
             self._switching = False
-            self._reader = _spawn(self._tasks, self._read(opened), f"speech-reader-{opened.kind}")
+            self._reader = self._tasks.spawn(self._read(opened), f"speech-reader-{opened.kind}")
+            if opened.kind == "sonic":
+                self._tasks.spawn(self._watch(opened), "sonic-watchdog")
             logger.info(
                 "voice_bridge.session_open",
-                extra={"kind": opened.kind, "reason": reason, "switch_ms": round((self._clock() - started) * 1000, 1)},
+                extra={
+                    "call_id": self.call_id,
+                    "kind": opened.kind,
+                    "reason": reason,
+                    "carried_turn": bool(carried),
+                    "switch_ms": round((self._clock() - started) * 1000, 1),
+                },
             )
         if old is not None and old is not self.session:
-            _spawn(self._tasks, old.close(), "speech-close-old")
+            self._tasks.spawn(old.close(), "speech-close-old")
 
     async def _give_up(self, reason: str) -> None:
         """Nothing can speak for the agent: say sorry, then end the call. Never silence."""
@@ -296,7 +361,7 @@ class SpeechStage(FrameProcessor):
         try:
             pcm = await self._apology()
         except Exception:
-            logger.exception("voice_bridge.apology_failed")
+            logger.exception("voice_bridge.apology_failed", extra={"call_id": self.call_id})
             pcm = b""
         if pcm:
             await self.push(AgentAudio(pcm, self.settings.sample_rate, source="apology"), Direction.DOWNSTREAM)
@@ -311,105 +376,15 @@ class SpeechStage(FrameProcessor):
         session, self.session = self.session, None
         if session is not None:
             # Close first: the session's output then ends by itself and its reader returns, rather than
-            # being cancelled mid-receive (which leaves the HTTP/2 stream's pending read dangling).
-            await session.close()
+            # being cancelled mid-receive (which leaves the HTTP/2 stream's pending read dangling). Bounded: a
+            # stalled or dead stream must not keep a call open after the caller hung up.
+            try:
+                async with asyncio.timeout(CLOSE_STEPS * self.settings.sonic.close_timeout_seconds):
+                    await session.close()
+            except Exception:
+                logger.warning("voice_bridge.close_failed", extra={"call_id": self.call_id, "kind": session.kind})
             reader = self._reader
             if reader is not None and reader is not asyncio.current_task():
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(asyncio.shield(reader), READER_DRAIN_SECONDS)
-        current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
-                task.cancel()
-
-
-# --------------------------------------------------------------------------------------------- tools
-class ToolRelay(FrameProcessor):
-    """Answers the speech model's tool calls with the tenant agent, off the audio path. A tool that takes
-    longer than `holding_after_seconds` gets the spoken holding line; one that fails or overruns its
-    deadline still gets a typed error result, so the model never waits forever."""
-
-    def __init__(
-        self,
-        settings: BridgeSettings,
-        agent: Any,  # agentcore.tenant_agent.client.AgentClient
-        synthesizer: SpeechSynthesizer | None,
-        *,
-        call_id: Callable[[], str],
-        customer: Callable[[], CustomerIdentity | None],
-    ) -> None:
-        super().__init__()
-        self.settings = settings
-        self._agent = agent
-        self._synthesizer = synthesizer
-        self._call_id = call_id
-        self._customer = customer
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._holding: bytes | None = None
-
-    async def process(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, ToolCallFrame) and direction is Direction.DOWNSTREAM:
-            _spawn(self._tasks, self._run(frame), f"tool-{frame.name}")
-        await self.push(frame, direction)
-
-    async def stop(self) -> None:
-        await _cancel(self._tasks)
-
-    async def _run(self, call: ToolCallFrame) -> None:
-        work = asyncio.create_task(self._invoke(call))
-        try:
-            done, _ = await asyncio.wait({work}, timeout=self.settings.holding_after_seconds)
-            if not done:
-                await self._say_holding_line()
-            async with asyncio.timeout(self.settings.tool_timeout_seconds):
-                result = await work
-        except TimeoutError:
-            work.cancel()
-            result = ToolResultFrame(call.tool_use_id, call.name, "timeout", {"error": "the tool took too long"})
-        except Exception:
-            logger.exception("voice_bridge.tool_failed", extra={"tool": call.name})
-            result = ToolResultFrame(call.tool_use_id, call.name, "error", {"error": "the tool failed"})
-        await self.push(result, Direction.UPSTREAM)  # to the speech session
-        await self.push(result, Direction.DOWNSTREAM)  # to the recorder
-        if result.status == "ok" and "handoff" in result.content:
-            handoff = result.content["handoff"]
-            await self.push(
-                Transfer(str(handoff.get("reason", "")), str(handoff.get("summary", ""))), Direction.DOWNSTREAM
-            )
-
-    async def _invoke(self, call: ToolCallFrame) -> ToolResultFrame:
-        request = InvocationRequest(
-            tenant_id=self.settings.tenant_id,
-            agent_id=self.settings.agent_id,
-            channel=Channel.VOICE,
-            customer=self._customer(),
-            session_id=self._call_id(),
-            input=ToolRequest(tool_use_id=call.tool_use_id, name=call.name, arguments=call.arguments),
-        )
-        outcome: ToolResultFrame | None = None
-        async for event in self._agent.invoke(request, self._call_id()):
-            if isinstance(event, ToolResultEvent) and event.tool_use_id == call.tool_use_id:
-                outcome = ToolResultFrame(call.tool_use_id, call.name, event.status, dict(event.content))
-            elif isinstance(event, Handoff):
-                outcome = ToolResultFrame(
-                    call.tool_use_id, call.name, "ok", {"handoff": {"reason": event.reason, "summary": event.summary}}
-                )
-            elif isinstance(event, EndCall) and outcome is None:
-                outcome = ToolResultFrame(call.tool_use_id, call.name, "ok", {"end_call": {"reason": event.reason}})
-            elif isinstance(event, ErrorEvent) and outcome is None:
-                outcome = ToolResultFrame(call.tool_use_id, call.name, "error", {"error": event.message})
-        return outcome or ToolResultFrame(call.tool_use_id, call.name, "error", {"error": "the agent gave no result"})
-
-    async def _say_holding_line(self) -> None:
-        if self._synthesizer is None:
-            return
-        try:
-            if self._holding is None:
-                self._holding = await self._synthesizer.synthesize(
-                    self.settings.holding_line, self.settings.sample_rate
-                )
-        except SpeechError:
-            logger.warning("voice_bridge.holding_line_unavailable")
-            return
-        await self.push(AgentAudio(self._holding, self.settings.sample_rate, source="holding"), Direction.DOWNSTREAM)
-        await self.push(TurnEnd("HOLDING"), Direction.DOWNSTREAM)
+        self._tasks.cancel_all()

@@ -1,15 +1,16 @@
-"""The call's record, kept like the Connect path's: FINAL transcripts as turns, and tool calls, interruptions,
-renewals, fallbacks, lifecycle changes and usage as events; speech cost goes to the budget ledger."""
+"""The call recorder: what a bridge call leaves in the conversation records and the budget ledger."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+import random
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
+from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.config.tenant import Channel
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
@@ -28,13 +29,18 @@ from oratio.voice_bridge.frames import (
 )
 from oratio.voice_bridge.pipeline import FrameProcessor
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("oratio.voice_bridge.processors")
+
+# A throttled write is tried this many times in all, pausing up to 0.1, 0.2, 0.4 ... s (full jitter, at most 2 s).
+RECORD_RETRY = RetryPolicy(attempts=6, base_seconds=0.1, cap_seconds=2.0)
 
 
 class CallRecorder(FrameProcessor):
     """Persists the call like the Connect path does: FINAL transcripts as turns (caller line + agent reply),
-    and tool calls, interruptions, renewals, fallbacks and usage as events; speech cost goes to the budget
-    ledger. Writes run in tasks: a slow table never stalls audio. A failed write is logged, never fatal."""
+    and tool calls, interruptions, renewals, fallbacks, lifecycle changes and usage as events; speech cost goes
+    to the budget ledger. Writes run in tasks: a slow table never stalls audio. A failed write (DynamoDB
+    throttling it) is retried with backoff, then logged with the call id, never fatal. A caller turn still
+    unanswered when the call ends is recorded as a failed turn, so the transcript shows what the caller said."""
 
     def __init__(
         self,
@@ -43,12 +49,19 @@ class CallRecorder(FrameProcessor):
         ledger: BudgetLedger,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self._recorder = recorder
         self._ledger = ledger
         self._now = now
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
+        self.retried_writes = 0
+        self.failed_writes = 0
+        self._turn_order = asyncio.Lock()
         self.call_id = ""
         self._user_text: list[str] = []
         self._tools: list[str] = []
@@ -70,7 +83,7 @@ class CallRecorder(FrameProcessor):
             if frame.role == "user":
                 self._user_text.append(frame.text.strip())
             else:
-                self._write(self._turn(frame.text.strip()))
+                self._write(self._turn(frame.text.strip(), failed=frame.failed))
         elif isinstance(frame, ToolCallFrame):
             self._tools.append(frame.name)
             self._event(
@@ -103,36 +116,44 @@ class CallRecorder(FrameProcessor):
         )
         self.cost_usd += cost
         if cost > 0:
-            self._track(
-                self._ledger.add(
-                    self.settings.tenant_id, self._now(), "audio", _ledger_item(self.settings.sonic.model_id), cost
-                )
-            )
+            tenant, at, item = self.settings.tenant_id, self._now(), _ledger_item(self.settings.sonic.model_id)
+            self._write(self._retrying(lambda: self._ledger.add(tenant, at, "audio", item, cost), "ledger"))
 
-    def _turn(self, reply: str) -> Coroutine[Any, Any, None]:
+    def _turn(self, reply: str, *, failed: bool = False, error: str | None = None) -> Coroutine[Any, Any, None]:
         user_text = " ".join(self._user_text) or None
         tools, self._tools, self._user_text = tuple(self._tools), [], []
         settings, at, kind = self.settings, self._now(), self._speech_kind
+        outcome: Literal["ok", "fallback", "failed"] = "failed" if failed else "ok" if kind == "sonic" else "fallback"
 
         async def write() -> None:
-            sequence = await self._recorder.next_sequence(settings.tenant_id, self.call_id)
-            await self._recorder.record_turn(
-                TurnRecord(
-                    tenant_id=settings.tenant_id,
-                    session_id=self.call_id,
-                    agent_id=settings.agent_id,
-                    channel=Channel.VOICE.value,
-                    sequence=sequence,
-                    user_text=user_text,
-                    reply_text=reply,
-                    model_id=settings.sonic.model_id if kind == "sonic" else None,
-                    routing_reason=f"voice bridge ({kind})",
-                    role="voice",
-                    tools=tools,
-                    outcome="ok" if kind == "sonic" else "fallback",
-                    at=at,
-                )
+            # Retried step by step (a retried sequence number would leave a gap, a retried turn would not), and one
+            # turn after the other: a throttled turn must not let the next one take an earlier sequence number.
+            async with self._turn_order:
+                await write_in_order()
+
+        async def write_in_order() -> None:
+            sequence = await self._retrying(
+                lambda: self._recorder.next_sequence(settings.tenant_id, self.call_id), "sequence"
             )
+            if sequence is None:
+                return
+            record = TurnRecord(
+                tenant_id=settings.tenant_id,
+                session_id=self.call_id,
+                agent_id=settings.agent_id,
+                channel=Channel.VOICE.value,
+                sequence=sequence,
+                user_text=user_text,
+                reply_text=reply,
+                model_id=settings.sonic.model_id if kind == "sonic" else None,
+                routing_reason=f"voice bridge ({kind})",
+                role="voice",
+                tools=tools,
+                outcome=outcome,
+                error=error,
+                at=at,
+            )
+            await self._retrying(lambda: self._recorder.record_turn(record), "turn")
 
         return write()
 
@@ -144,12 +165,9 @@ class CallRecorder(FrameProcessor):
             at=self._now(),
             detail=detail,
         )
-        self._track(self._recorder.record_event(event))
+        self._write(self._retrying(lambda: self._recorder.record_event(event), f"event:{kind}"))
 
-    def _write(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._track(coro)
-
-    def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _write(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(self._safely(coro))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -158,10 +176,35 @@ class CallRecorder(FrameProcessor):
         try:
             await coro
         except Exception:
+            self.failed_writes += 1
             logger.exception("voice_bridge.record_failed", extra={"call_id": self.call_id})
 
+    async def _retrying[T](self, write: Callable[[], Awaitable[T]], what: str) -> T | None:
+        """One write, retried with doubling, jittered pauses; None (logged with the call id) if every try failed."""
+        for attempt in range(RECORD_RETRY.attempts):
+            try:
+                return await write()
+            except Exception as e:
+                if attempt + 1 == RECORD_RETRY.attempts:
+                    self.failed_writes += 1
+                    logger.exception(
+                        "voice_bridge.record_failed",
+                        extra={"call_id": self.call_id, "write": what, "attempts": attempt + 1},
+                    )
+                    return None
+                self.retried_writes += 1
+                logger.warning(
+                    "voice_bridge.record_retry",
+                    extra={"call_id": self.call_id, "write": what, "error": type(e).__name__, "attempt": attempt + 1},
+                )
+                await self._sleep(backoff_delay(RECORD_RETRY, attempt, self._rng.random))
+        return None
+
     async def flush(self) -> None:
-        """Wait for every write, then record the call's usage (one event, totals)."""
+        """Record a caller turn the call ended on without an answer, the call's usage (one event, totals), then
+        wait for every write."""
+        if self.call_id and self._user_text:
+            self._write(self._turn("", failed=True, error="the call ended before it was answered"))
         if self.call_id and any(vars_of(self.usage)):
             self._event("usage", {**vars_of(self.usage), "cost_usd": round(self.cost_usd, 6)})
         while self._pending:

@@ -11,10 +11,8 @@ agent's turn), a paused agent's call is handed over (`Transfer`), and the call e
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from oratio.agent_definitions.versions import LiveAgent
 from oratio.domain.agents import AgentStatus
@@ -34,7 +32,7 @@ from oratio.voice_bridge.frames import (
 )
 from oratio.voice_bridge.pipeline import FrameProcessor
 from oratio.voice_bridge.ports import SpeechError, SpeechSynthesizer
-from oratio.voice_bridge.processors import _cancel, _spawn
+from oratio.voice_bridge.processors.tasks import BackgroundTasks
 
 logger = logging.getLogger(__name__)
 
@@ -53,28 +51,31 @@ class LifecycleGate(FrameProcessor):
         self.settings = settings
         self._check = check
         self._synthesizer = synthesizer
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.call_id = ""
+        self._tasks = BackgroundTasks("LifecycleGate", lambda: self.call_id)
         self.closed_with: LiveAgent | None = None
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if direction is Direction.DOWNSTREAM:
             if self.closed_with is not None and isinstance(frame, _SILENCED):
                 return
+            if isinstance(frame, Start):
+                self.call_id = frame.call_id
             if isinstance(frame, Start) or (
                 isinstance(frame, Transcript) and frame.final and frame.role == "user" and frame.text.strip()
             ):
-                _spawn(self._tasks, self._verify(), "agent-lifecycle-check")
+                self._tasks.spawn(self._verify(), "agent-lifecycle-check")
         await self.push(frame, direction)
 
     async def stop(self) -> None:
-        await _cancel(self._tasks)
+        await self._tasks.stop()
 
     async def _verify(self) -> None:
         try:
             agent = await self._check()
         except Exception:
             # The call goes on: the definition source keeps the last good answer, and the next turn asks again.
-            logger.exception("voice_bridge.lifecycle_check_failed")
+            logger.exception("voice_bridge.lifecycle_check_failed", extra={"call_id": self.call_id})
             return
         if agent.takes_conversations or self.closed_with is not None:
             return

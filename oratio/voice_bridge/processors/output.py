@@ -1,5 +1,5 @@
-"""The call's last step: agent audio cut into 20 ms frames, sent at playback pace; a barge-in (or the agent being
-stopped mid-reply) drops every queued frame at once."""
+"""The caller output: agent audio re-framed and paced to the caller; a barge-in (or the agent being stopped
+mid-reply) flushes what is queued."""
 
 from __future__ import annotations
 
@@ -8,14 +8,26 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from oratio.voice_bridge.audio import Framer, frame_bytes, seconds_of_pcm
 from oratio.voice_bridge.config import BridgeSettings
-from oratio.voice_bridge.frames import AgentAudio, Clear, Direction, Frame, Interruption, Lifecycle, Mark, Stop, TurnEnd
+from oratio.voice_bridge.frames import (
+    AgentAudio,
+    Clear,
+    Direction,
+    Frame,
+    Interruption,
+    Lifecycle,
+    Mark,
+    Start,
+    Stop,
+    TurnEnd,
+)
 from oratio.voice_bridge.pipeline import FrameProcessor
-from oratio.voice_bridge.processors import Clock, _cancel, _spawn
+from oratio.voice_bridge.processors.tasks import BackgroundTasks
 from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
+
+Clock = Callable[[], float]
 
 
 class CallerOutput(FrameProcessor):
@@ -43,7 +55,8 @@ class CallerOutput(FrameProcessor):
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.call_id = ""
+        self._tasks = BackgroundTasks("CallerOutput", lambda: self.call_id)
         self.frames_sent = 0
         self.frames_dropped = 0
         # Seconds from a speech chunk's arrival (nothing queued before it) to its first frame on the wire.
@@ -62,10 +75,12 @@ class CallerOutput(FrameProcessor):
         return self._framer
 
     async def start(self) -> None:
-        _spawn(self._tasks, self._sender(), "caller-output")
+        self._tasks.spawn(self._sender(), "caller-output")
 
     async def process(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, AgentAudio):
+        if isinstance(frame, Start):
+            self.call_id = frame.call_id
+        elif isinstance(frame, AgentAudio):
             self._enqueue(frame)
         elif isinstance(frame, TurnEnd):
             rest = self._framer_for().flush()
@@ -124,7 +139,7 @@ class CallerOutput(FrameProcessor):
         self._closing = True
 
     async def stop(self) -> None:
-        await _cancel(self._tasks)
+        await self._tasks.stop()
 
     async def _sender(self) -> None:
         frame_seconds = 0.02 / self.settings.playback_speed
