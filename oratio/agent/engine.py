@@ -79,8 +79,11 @@ from oratio.agent.resilience import (
 )
 from oratio.agent.routing import ModelDecision, ModelSelector, RoutingSettings, ToolHint, TurnContext
 from oratio.agent.tools.base import ToolCall, ToolContext, ToolResult, ToolStatus
+from oratio.budget import BudgetCheck, BudgetState, check_budget, step_down_models
 from oratio.config.catalog import ModelCatalog, ModelEntry
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import TenantConfig
+from oratio.metering import Charge, CostCategory, Meter, record_charges
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +124,10 @@ class ToolRoundLimitError(Exception):
     """The model kept asking for tools past `max_model_rounds`."""
 
 
+class BudgetExhaustedError(Exception):
+    """The tenant's month is at its budget: no model is called (the caller gets the budget reply)."""
+
+
 @dataclass
 class _Turn:
     """Everything one turn accumulates, so a fallback can still persist what happened."""
@@ -148,6 +155,10 @@ class _Turn:
     events: list[AgentEventRecord] = field(default_factory=list)
     outcome: Literal["ok", "fallback", "failed"] = "ok"
     error: str | None = None
+    budget: BudgetCheck | None = None
+    charges: list[Charge] = field(default_factory=list)  # metered besides model tokens (knowledge, messages)
+    fallback_text: str | None = None  # instead of the engine's fallback line (e.g. the budget reply)
+    fallback_reason: str | None = None  # why a voice fallback hands over
 
     @property
     def fell_back(self) -> bool:
@@ -222,8 +233,10 @@ class TenantAgent:
         breakers: BreakerBoard | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        meter: Meter | None = None,
     ) -> None:
         self.tenant = tenant
+        self.meter = meter or Meter(load_price_catalog(), catalog)
         self.settings = settings or EngineSettings()
         self._catalog = catalog
         self._model = model
@@ -309,6 +322,9 @@ class TenantAgent:
         """The turn's work; failures become the turn's outcome, never an exception out of the task."""
         try:
             await self._converse(turn, queue.put_nowait)
+        except BudgetExhaustedError:
+            turn.outcome, turn.error = "fallback", BudgetExhaustedError.__name__
+            logger.warning("turn refused: monthly budget reached", extra={"session_id": turn.session_id})
         except (ModelError, NoModelAvailableError, ToolRoundLimitError) as e:
             turn.outcome, turn.error = "fallback", type(e).__name__
             logger.warning("turn fell back", extra={"error": type(e).__name__, "session_id": turn.session_id})
@@ -322,6 +338,7 @@ class TenantAgent:
         request = turn.request
         voice = request.is_voice
         await self._load(turn)
+        excluded = self._apply_budget(turn)
         state = turn.state or self._workflow.initial_state()
         static = self.prompts.static_system_text(request.channel)
         dynamic = self.prompts.dynamic_system_text(
@@ -340,7 +357,7 @@ class TenantAgent:
             tools=ToolHint.from_tool_specs(tool_specs, self.settings.routing),
             turn_budget_usd=self.tenant.agent.max_turn_cost_usd,
             tenant_remaining_usd=self.tenant.agent.monthly_budget_usd - turn.month_to_date_usd,
-            excluded_models={mid: "circuit open" for mid in self.breakers.open_models()},
+            excluded_models={**excluded, **{mid: "circuit open" for mid in self.breakers.open_models()}},
         )
         decision = await self._route(turn, context, prefix="")
         if voice and decision.uses_thinking:
@@ -412,6 +429,22 @@ class TenantAgent:
         )
         turn.history, turn.customer, turn.state = list(history), customer, state
         turn.month_to_date_usd, turn.sequence = spent, sequence
+
+    def _apply_budget(self, turn: _Turn) -> dict[str, str]:
+        """Enforce the monthly budget before any spend: refuse the turn at the budget, and name the models a
+        stepped-down turn may not use."""
+        tenant = self.tenant
+        turn.budget = check_budget(turn.month_to_date_usd, tenant.agent.monthly_budget_usd, tenant.budget)
+        if turn.budget.state is BudgetState.EXHAUSTED:
+            turn.routing_reason = turn.budget.describe()
+            turn.fallback_reason = "monthly budget reached"
+            voice = turn.request.is_voice
+            turn.fallback_text = tenant.budget_voice_message if voice else tenant.budget_text_message
+            raise BudgetExhaustedError(turn.routing_reason)
+        if turn.budget.state is BudgetState.STEP_DOWN:
+            keep = step_down_models(tenant.budget, tenant.agent.allowed_models, self._catalog)
+            return {m: "budget step-down" for m in tenant.agent.allowed_models if m not in keep}
+        return {}
 
     async def _route(self, turn: _Turn, context: TurnContext, prefix: str) -> ModelDecision:
         decision = self.selector.select(context)
@@ -553,6 +586,11 @@ class TenantAgent:
             conversation_summary=self._conversation_summary(turn),
         )
         ran = await self._tools.run_all(result.calls, context) if result.calls else []
+        for call in result.calls:
+            if call.name == "knowledge_search" and isinstance(call.arguments.get("query"), str):
+                turn.charges.extend(
+                    self.meter.knowledge_retrieval(call.arguments["query"], self.tenant.knowledge.embedding_model)
+                )
         by_id = {r.tool_use_id: r for r in [*ran, *result.malformed]}
         ordered = [by_id[b["toolUse"]["toolUseId"]] for b in result.content if "toolUse" in b]
         for tool_result in ordered:
@@ -577,14 +615,15 @@ class TenantAgent:
     # ---------------------------------------------------------------------------- after the reply
     async def _fallback_events(self, turn: _Turn) -> AsyncIterator[ReplyEvent]:
         voice = turn.request.is_voice
-        text = self.settings.fallback_text_voice if voice else self.settings.fallback_text
+        text = turn.fallback_text or (self.settings.fallback_text_voice if voice else self.settings.fallback_text)
         turn.texts.append(text)
         yield TextChunk(text=text)
         handoffs = [e for e in turn.finale if isinstance(e, Handoff)]
         if voice and self.settings.handoff_on_voice_fallback and not handoffs:
             summary = self._conversation_summary(turn)
-            turn.finale.insert(0, Handoff(reason="assistant unavailable", summary=summary))
-            turn.events.append(self._event(turn, "handoff", {"reason": "assistant unavailable"}))
+            reason = turn.fallback_reason or "assistant unavailable"
+            turn.finale.insert(0, Handoff(reason=reason, summary=summary))
+            turn.events.append(self._event(turn, "handoff", {"reason": reason}))
         for event in turn.finale:
             yield event
 
@@ -599,7 +638,13 @@ class TenantAgent:
                 reply_text=turn.reply_text,
                 tools_used=tuple(turn.tools),
                 channel=turn.request.channel.value,
-                budget_remaining_usd=self.tenant.agent.monthly_budget_usd - turn.month_to_date_usd - turn.cost_usd,
+                # A voice-tier escalation may spend only up to the step-down line, never into it.
+                budget_remaining_usd=(
+                    turn.budget.escalation_headroom_usd
+                    if turn.budget is not None
+                    else self.tenant.agent.monthly_budget_usd - turn.month_to_date_usd
+                )
+                - turn.cost_usd,
             )
         except Exception:
             logger.exception("workflow advance failed", extra={"session_id": turn.session_id})
@@ -684,11 +729,7 @@ class TenantAgent:
                     ],
                 ),
             ),
-            *(
-                ("budget", self._budget.add(tenant_id, at, "model", mid, usd))
-                for mid, usd in turn.cost_by_model.items()
-                if usd > 0
-            ),
+            ("budget", self._record_spend(turn)),
             *(("event", self._recorder.record_event(event)) for event in turn.events),
             ("turn", self._recorder.record_turn(record)),
         ]
@@ -697,6 +738,22 @@ class TenantAgent:
         if request.customer is not None:
             writes.append(("customer", self._contexts.save(self._updated_customer(turn, state))))
         await self._gather_writes(turn, writes)
+
+    async def _record_spend(self, turn: _Turn) -> None:
+        """Everything the turn cost, by category, to the month, the day, the agent and the conversation."""
+        request = turn.request
+        tokens = turn.input_tokens + turn.output_tokens + turn.cache_read_tokens + turn.cache_write_tokens
+        models = [Charge(CostCategory.MODEL, mid, tokens, "tokens", usd) for mid, usd in turn.cost_by_model.items()]
+        # Messages through Amazon Connect are billed per message: the customer's and the reply.
+        messages = self.meter.messages(request.channel.value, 2) if turn.reply_text else None
+        await record_charges(
+            self._budget,
+            [*models, *turn.charges, messages],
+            tenant_id=request.tenant_id,
+            at=turn.at,
+            agent_id=request.agent_id,
+            session_id=turn.session_id,
+        )
 
     async def _gather_writes(self, turn: _Turn, writes: list[tuple[str, Awaitable[None]]]) -> None:
         try:

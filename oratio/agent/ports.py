@@ -178,11 +178,25 @@ class ConversationRecorder(Protocol):
 
 
 class BudgetLedger(Protocol):
-    """Month-to-date spend per tenant (the usage table when deployed)."""
+    """Spend per tenant: the month's total (what budgets read), by category/item, per agent and per day, and
+    each conversation's own cost breakdown (the usage and conversations tables when deployed)."""
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float: ...
 
-    async def add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float) -> None: ...
+    async def add(
+        self,
+        tenant_id: str,
+        at: datetime,
+        category: str,
+        item: str,
+        usd: float,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> None:
+        """Add spend to the month and the day (and the agent's rows when `agent_id` is given), and to the
+        conversation's breakdown when `session_id` is given."""
+        ...
 
 
 # ------------------------------------------------------------------------------------- workflow

@@ -383,7 +383,16 @@ def test_cost_comes_from_usage_including_cache_tokens_and_is_booked() -> None:
     done = events[-1]
     assert (done.cache_read_tokens, done.cache_write_tokens) == (3000, 500)
     assert done.cost_usd == pytest.approx(expected)
-    assert asyncio.run(h.budget.month_to_date_usd(TENANT.tenant_id, NOW)) == pytest.approx(expected)
+    # The model's tokens, and the customer's message and the reply through Connect chat ($0.01 each).
+    assert h.budget.breakdown(TENANT.tenant_id, NOW) == {
+        ("model", "nova-micro"): pytest.approx(expected),
+        ("connect_messaging", "chat_messages"): pytest.approx(0.02),
+    }
+    assert asyncio.run(h.budget.conversation_costs(TENANT.tenant_id, SESSION)) == {
+        "model#nova-micro": pytest.approx(expected),
+        "connect_messaging#chat_messages": pytest.approx(0.02),
+    }
+    assert h.budget.rows(TENANT.tenant_id)[f"{NOW:%Y-%m}#agent#front-desk"] == pytest.approx(expected + 0.02)
 
 
 def test_role_transition_is_emitted_and_recorded() -> None:
