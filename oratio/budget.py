@@ -19,7 +19,6 @@ from enum import StrEnum
 from oratio.config.catalog import ModelCatalog
 from oratio.config.tenant import BudgetSettings
 
-
 # A typical voice turn (system prompt, tools and history in; a spoken reply out), to rank models by price.
 TYPICAL_TURN_INPUT_TOKENS = 2_000
 TYPICAL_TURN_OUTPUT_TOKENS = 150
@@ -73,5 +72,11 @@ def step_down_models(settings: BudgetSettings, allowed_models: tuple[str, ...], 
     if settings.step_down_models:
         return set(settings.step_down_models)
     entries = [catalog.model(m) for m in allowed_models]
-    cheapest = min(entries, key=lambda m: (m.estimate_cost_usd(TYPICAL_TURN_INPUT_TOKENS, TYPICAL_TURN_OUTPUT_TOKENS), catalog.model_ids.index(m.id)))
+    cheapest = min(
+        entries,
+        key=lambda m: (
+            m.estimate_cost_usd(TYPICAL_TURN_INPUT_TOKENS, TYPICAL_TURN_OUTPUT_TOKENS),
+            catalog.model_ids.index(m.id),
+        ),
+    )
     return {cheapest.id}

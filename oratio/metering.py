@@ -197,9 +197,34 @@ async def record_charges(
     spend: Sequence[Charge] = [c for c in charges if c is not None and c.usd > 0]
     await asyncio.gather(
         *(
-            ledger.add(
-                tenant_id, at, c.category.value, c.ledger_item, c.usd, agent_id=agent_id, session_id=session_id
-            )
+            ledger.add(tenant_id, at, c.category.value, c.ledger_item, c.usd, agent_id=agent_id, session_id=session_id)
             for c in spend
         )
     )
+
+
+class CallMinutes:
+    """`CallMinutesMeter`: a voice call's Connect voice and inbound telephony minutes, booked to the ledger
+    (the call events function is synchronous, so each booking runs its own short event loop)."""
+
+    def __init__(
+        self,
+        meter: Meter,
+        ledger: BudgetLedger,
+        *,
+        country: str,
+        number_type: str,
+    ) -> None:
+        self._meter = meter
+        self._ledger = ledger
+        self._country = country
+        self._number_type = number_type
+
+    def meter_minutes(
+        self, tenant_id: str, contact_id: str, agent_id: str | None, seconds: float, at: datetime
+    ) -> None:
+        """Book the minutes at `at` (the call's end: its month and day are the call's, not the booking's)."""
+        charges = self._meter.connect_call_minutes(seconds, self._country, self._number_type)
+        asyncio.run(
+            record_charges(self._ledger, charges, tenant_id=tenant_id, at=at, agent_id=agent_id, session_id=contact_id)
+        )

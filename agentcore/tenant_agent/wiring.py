@@ -252,7 +252,7 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
         memory=AgentCoreSessionMemory(settings.memory_id),
         contexts=DynamoDBCustomerContextStore(contexts),
         recorder=DynamoDBConversationRecorder(conversations),
-        budget=DynamoDBBudgetLedger(usage),
+        budget=DynamoDBBudgetLedger(usage, conversations_table=conversations),
         workflow=RoleWorkflow.from_tenant(tenant),
         workflow_states=DynamoDBWorkflowStateStore(conversations),
     )

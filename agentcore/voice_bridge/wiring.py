@@ -183,7 +183,7 @@ class BridgeRuntime:
         self.tools = sonic_tools(self.tenant.agent)
         self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
         self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
-        self.ledger = DynamoDBBudgetLedger(settings.usage_table)
+        self.ledger = DynamoDBBudgetLedger(settings.usage_table, conversations_table=settings.conversations_table)
         # One Polly client for every call (boto3 clients are thread-safe; building one per call would block the
         # event loop on botocore's loaders); each call's synthesizer picks its tier's voice.
         self.polly_client = polly.polly_client(settings.region)
@@ -235,9 +235,9 @@ class BridgeRuntime:
         from oratio.voice_bridge.ports import SpeechSessionFactory
 
         start, messages = await await_start(serializer, messages)
-        settings = self.bridge_settings(start)
         voice = self.tenant.voice
         tier = voice.tiers.get(start.parameters.get(PARAM_VOICE_TIER, ""), voice.tiers[voice.default_tier])
+        settings = self.bridge_settings(start).model_copy(update={"cascaded_voice_engine": tier.engine})
         sonic_client, transcribe_client = await self._speech_clients()
         synthesizer = PollySynthesizer(tier, language_code=voice.language, client=self.polly_client)
         recognizer = TranscribeStreamingRecognizer(transcribe_client, language_code=voice.language)

@@ -34,6 +34,8 @@ from oratio.agent.ports import (
     TurnRecord,
     WorkflowStateStore,
 )
+from oratio.config.catalog import load_model_catalog
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
 from oratio.connect_voice import lex
 from oratio.connect_voice.lex import LexCodeHookEvent
@@ -60,6 +62,7 @@ from oratio.domain.circuit_breaker import (
     CircuitBreakers,
     Dependency,
 )
+from oratio.metering import Charge, Meter, record_charges
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +118,10 @@ class ConnectVoice:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         new_turn_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         poll_seconds: float = PICKUP_POLL_SECONDS,
+        meter: Meter | None = None,
     ) -> None:
         self.profile = profile
+        self._meter = meter or Meter(load_price_catalog(), load_model_catalog())
         self.settings = profile.connect
         self.breakers = breakers
         self._worker = worker
@@ -133,7 +138,38 @@ class ConnectVoice:
 
     # ------------------------------------------------------------------------------------ code hook
     async def lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
-        """Answer one Lex V2 code-hook invocation within the silence budget."""
+        """Answer one Lex V2 code-hook invocation within the silence budget, and meter what it used."""
+        response = await self._answer_lex(event)
+        await self._meter_lex_turn(event, response)
+        return response
+
+    async def _meter_lex_turn(self, event: LexCodeHookEvent, response: Mapping[str, Any]) -> None:
+        """One Lex speech request, and the reply's speech: Nova Sonic (estimated from the words: Connect reports
+        no tokens) on speech-to-speech, Polly characters on cascaded."""
+        attributes = response.get("sessionState", {}).get("sessionAttributes", {})
+        said = " ".join(str(m.get("content", "")) for m in response.get("messages", []))
+        mode = attributes.get("speech_mode", "")
+        charges = [self._meter.lex_speech_requests(1)]
+        if mode == SpeechMode.SPEECH_TO_SPEECH.value:
+            charges.append(self._meter.sonic_from_words(event.caller_text, said, self.settings.sonic_model_id))
+        elif mode == SpeechMode.CASCADED.value and said:
+            charges.append(self._meter.polly_characters(attributes.get("tts_engine") or "neural", said))
+        await self._spend(charges, event.session_id, attributes.get("agent_id") or None)
+
+    async def _spend(self, charges: list[Charge], contact_id: str, agent_id: str | None) -> None:
+        try:
+            await record_charges(
+                self._budget,
+                charges,
+                tenant_id=self.profile.tenant_id,
+                at=self._clock(),
+                agent_id=agent_id,
+                session_id=contact_id,
+            )
+        except Exception:
+            logger.exception("metering the voice turn failed", extra={"contact_id": contact_id})
+
+    async def _answer_lex(self, event: LexCodeHookEvent) -> dict[str, Any]:
         started = self._monotonic()
         state = self._state(event.session_state.session_attributes, event.session_id)
         intent = event.intent_name or CONVERSE_INTENT
@@ -246,6 +282,9 @@ class ConnectVoice:
             state.pending_turn = ""
             return await self._flow_reaction(state, self._handoff("assistant took too long to answer"), True)
         state.next_step, state.prompt = NextStep.AWAIT_REPLY, self.settings.still_working_message
+        # The flow says "still on it" itself, in the call's Polly voice.
+        polly = self._meter.polly_characters(state.tts_engine or "neural", state.prompt)
+        await self._spend([polly], state.contact_id, state.agent_id or None)
         return self._flow_answer(state)
 
     async def bot_failed(self, call: FlowCall) -> dict[str, str]:

@@ -26,7 +26,10 @@ from oratio.agent.contracts import (
     ToolResultEvent,
 )
 from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
+from oratio.config.catalog import load_model_catalog
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
+from oratio.metering import Charge, CostCategory, Meter, record_charges
 from oratio.voice_bridge.audio import Framer, frame_bytes, seconds_of_pcm
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
@@ -429,11 +432,14 @@ class CallRecorder(FrameProcessor):
         ledger: BudgetLedger,
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        meter: Meter | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self._recorder = recorder
         self._ledger = ledger
+        self._meter = meter or Meter(load_price_catalog(), load_model_catalog())
+        self._cascaded_since: datetime | None = None
         self._now = now
         self.call_id = ""
         self._user_text: list[str] = []
@@ -456,6 +462,8 @@ class CallRecorder(FrameProcessor):
             if frame.role == "user":
                 self._user_text.append(frame.text.strip())
             else:
+                if self._speech_kind == "cascaded":  # Polly spoke it
+                    self._charge(self._meter.polly_characters(self.settings.cascaded_voice_engine, frame.text))
                 self._write(self._turn(frame.text.strip()))
         elif isinstance(frame, ToolCallFrame):
             self._tools.append(frame.name)
@@ -473,6 +481,8 @@ class CallRecorder(FrameProcessor):
             )
         elif isinstance(frame, Fallback):
             self._speech_kind = frame.to
+            if frame.to == "cascaded" and self._cascaded_since is None:
+                self._cascaded_since = self._now()
             self._event("fallback", {"to": frame.to, "reason": frame.reason})
         elif isinstance(frame, Transfer):
             self._event("handoff", {"reason": frame.reason, "summary": frame.summary})
@@ -486,12 +496,28 @@ class CallRecorder(FrameProcessor):
             usage.speech_input_tokens, usage.text_input_tokens, usage.speech_output_tokens, usage.text_output_tokens
         )
         self.cost_usd += cost
-        if cost > 0:
-            self._track(
-                self._ledger.add(
-                    self.settings.tenant_id, self._now(), "audio", _ledger_item(self.settings.sonic.model_id), cost
-                )
+        charge = Charge(
+            CostCategory.SPEECH_TO_SPEECH,
+            self.settings.sonic.model_id,
+            usage.speech_input_tokens + usage.text_input_tokens + usage.speech_output_tokens + usage.text_output_tokens,
+            "tokens",
+            cost,
+        )
+        self._charge(charge)
+
+    def _charge(self, *charges: Charge) -> None:
+        """Spend of this call to the ledger (month, day, agent and the call's own breakdown), off the audio path."""
+        self.cost_usd += sum(c.usd for c in charges if c.category is not CostCategory.SPEECH_TO_SPEECH)
+        self._track(
+            record_charges(
+                self._ledger,
+                charges,
+                tenant_id=self.settings.tenant_id,
+                at=self._now(),
+                agent_id=self.settings.agent_id,
+                session_id=self.call_id or None,
             )
+        )
 
     def _turn(self, reply: str) -> Coroutine[Any, Any, None]:
         user_text = " ".join(self._user_text) or None
@@ -546,6 +572,11 @@ class CallRecorder(FrameProcessor):
 
     async def flush(self) -> None:
         """Wait for every write, then record the call's usage (one event, totals)."""
+        if self._cascaded_since is not None:
+            # Transcribe is billed for the audio streamed to it: the caller's line from the switch to the end.
+            seconds = (self._now() - self._cascaded_since).total_seconds()
+            self._cascaded_since = None
+            self._charge(self._meter.transcribe_stream(seconds))
         if self.call_id and any(vars_of(self.usage)):
             self._event("usage", {**vars_of(self.usage), "cost_usd": round(self.cost_usd, 6)})
         while self._pending:
@@ -562,11 +593,6 @@ def vars_of(usage: Usage) -> dict[str, int]:
         "speech_output_tokens": usage.speech_output_tokens,
         "text_output_tokens": usage.text_output_tokens,
     }
-
-
-def _ledger_item(model_id: str) -> str:
-    # Ledger keys are "#"-separated; model ids never contain one, but be safe.
-    return model_id.replace("#", "-")
 
 
 # ------------------------------------------------------------------------------------ caller output

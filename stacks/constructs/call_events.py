@@ -20,9 +20,11 @@ from oratio.domain.call_events import (
     CONTACT_EVENT_DETAIL_TYPE,
     CONTACT_EVENT_SOURCE,
     DISCONNECTED,
+    PHONE_NUMBER_COUNTRY_ENV_VAR,
+    PHONE_NUMBER_TYPE_ENV_VAR,
     TENANT_ID_ENV_VAR,
 )
-from oratio.tables import CONVERSATIONS, TENANT_STATE
+from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import dead_letter_queue
@@ -61,9 +63,11 @@ class CallEventProcessor(Construct):
             description=f"Closes {tid}'s call sessions when Amazon Connect reports a contact disconnected",
             timeout_seconds=10,
             environment={
-                **tables.environment(CONVERSATIONS, TENANT_STATE),
+                **tables.environment(CONVERSATIONS, TENANT_STATE, USAGE),
                 TENANT_ID_ENV_VAR: tid,
                 CONNECT_INSTANCE_ARN_ENV_VAR: instance_arn,
+                PHONE_NUMBER_COUNTRY_ENV_VAR: tenant.connect.phone_number.country,
+                PHONE_NUMBER_TYPE_ENV_VAR: tenant.connect.phone_number.type,
             },
         )
         function = self.handler.function
@@ -100,6 +104,7 @@ class CallEventProcessor(Construct):
 
         # Item access is limited to keys that start with this tenant's id. A transaction needs the item
         # actions it performs (no separate TransactWriteItems permission).
-        # Query: the call's TURN items, summed into the closed session's total cost.
-        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem", "Query"], [f"{tid}#*"])
+        # The call's COST item (its minutes added, its total read) and its one-time claims (PutItem).
+        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem", "PutItem"], [f"{tid}#*"])
         tables.grant_items(function, TENANT_STATE, ["UpdateItem"], [tid])
+        tables.grant_items(function, USAGE, ["UpdateItem"], [tid])
