@@ -11,7 +11,7 @@ from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
@@ -107,7 +107,7 @@ class TenantStack(Stack):
             # Connect waits at most 8 s for a synchronous Lambda; answer well inside it.
             timeout_seconds=5,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE),
                 "ORATIO_ROUTING_PROFILE": RoutingProfile.from_tenant(tenant).to_env(),
             },
         )
@@ -116,5 +116,6 @@ class TenantStack(Stack):
         tables.grant_items(router.function, AGENTS, ["GetItem"], [tid])
         tables.grant_items(router.function, CONVERSATIONS, ["GetItem", "PutItem"], [f"{tid}#*"])
         tables.grant_items(router.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
+        tables.grant_items(router.function, USAGE, ["GetItem"], [tid])  # the budget check
         CfnOutput(self, Outputs.CALL_ROUTER_ARN, value=router.function.function_arn)
         return router

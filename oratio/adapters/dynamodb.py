@@ -17,7 +17,7 @@ import os
 import random
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -31,7 +31,7 @@ from oratio.domain.agents import Agent, AgentStatus, preferred_agent
 from oratio.domain.calls import CallRouter, CallSession, CallStatus, OpenOutcome, OpenResult
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -504,6 +504,27 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         return OpenResult(OpenOutcome.ALREADY_EXISTS, stored)
 
 
+# ------------------------------------------------------------------------------------------ month to date
+class DynamoDBMonthToDate(_DynamoDBAdapter):
+    """`MonthToDate`: the usage table's "<YYYY-MM>#total" row (what the budget ledger adds every spend to)."""
+
+    def __init__(self, usage_table: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self._table = usage_table
+
+    def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
+        period = at.astimezone(UTC).strftime("%Y-%m")
+        response = self._call(
+            "get_item",
+            self._table,
+            TableName=self._table,
+            Key={"pk": {"S": tenant_id}, "sk": {"S": f"{period}#total"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return float(_deserialize(item).get("usd", 0)) if item else 0.0
+
+
 # ------------------------------------------------------------------------------------- call router wiring
 class RouterSettings(BaseModel):
     """What the call router needs from a Lambda's environment (set by the CDK stacks): its tables and the
@@ -514,6 +535,7 @@ class RouterSettings(BaseModel):
     agents_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
+    usage_table: str | None = Field(default=None, min_length=1, description="None: no budget check")
     routing_profile: Json[RoutingProfile]
 
     @staticmethod
@@ -523,6 +545,7 @@ class RouterSettings(BaseModel):
             "agents_table": env.get(AGENTS.env_var),
             "conversations_table": env.get(CONVERSATIONS.env_var),
             "tenant_state_table": env.get(TENANT_STATE.env_var),
+            "usage_table": env.get(USAGE.env_var),
             "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
         }
 
@@ -541,4 +564,5 @@ def dynamodb_call_router(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
-    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock), sessions
+    spend = DynamoDBMonthToDate(settings.usage_table, client=client) if settings.usage_table else None
+    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock, spend=spend), sessions

@@ -46,6 +46,7 @@ class VoiceProfile(BaseModel):
     default_tier: str
     premium_tier: str
     monthly_budget_usd: float = Field(gt=0)
+    budget_step_down_at: float = Field(default=0.8, gt=0, le=1, description="no tier escalation past this share")
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
 
@@ -70,6 +71,7 @@ class VoiceProfile(BaseModel):
             default_tier=tenant.voice.default_tier,
             premium_tier=tenant.agent.workflow.premium_tier,
             monthly_budget_usd=tenant.agent.monthly_budget_usd,
+            budget_step_down_at=tenant.budget.step_down_at,
             connect=tenant.voice.connect,
         )
 

@@ -355,6 +355,7 @@ class ConnectVoice:
             speech_mode=state.speech_mode,
             month_to_date_usd=month_to_date,
             monthly_budget_usd=self.profile.monthly_budget_usd,
+            step_down_at=self.profile.budget_step_down_at,
         )
         if decision.applied:
             state.voice_tier = decision.to_tier

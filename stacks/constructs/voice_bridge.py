@@ -236,7 +236,7 @@ class VoiceBridge(Construct):
             # Providers wait about 15 s for an answer; route and sign well inside it.
             timeout_seconds=8,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE),
                 ROUTING_PROFILE_ENV_VAR: RoutingProfile.from_tenant(tenant).to_env(),
                 ENV_BRIDGE_RUNTIME_ARN: self.runtime_arn,
                 ENV_BRIDGE_QUALIFIER: ENDPOINT_NAME,
@@ -270,4 +270,6 @@ class VoiceBridge(Construct):
         )
         tables.grant_items(function.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem"], [f"{tid}#*"])
         tables.grant_items(function.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
+        # The budget check: the month's total spend.
+        tables.grant_items(function.function, USAGE, ["GetItem"], [tid])
         return function
