@@ -21,6 +21,7 @@ from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
+from stacks.constructs.observability import TenantObservability
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.constructs.voice_bridge import VoiceBridge
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
@@ -72,6 +73,19 @@ class TenantStack(Stack):
             connect_phone_number=self.connect.phone_number.attr_address,
         )
         self._vendor_api_access(tenant)
+        # Dashboards and alarms; every function of the tenant publishes its metrics in the tenant's namespace.
+        self.observability = TenantObservability(
+            self,
+            "Observability",
+            tenant=tenant,
+            dead_letter_queues={
+                "CallEvents": self.call_events.dead_letters,
+                "KnowledgeIngestion": self.knowledge_ingestion.dead_letters,
+            },
+        )
+        for function in self.node.find_all():
+            if isinstance(function, OratioFunction):
+                function.function.add_environment("POWERTOOLS_METRICS_NAMESPACE", self.observability.namespace)
         # The router may look up only the number this tenant claimed.
         tables.grant_items(
             self.call_router.function,

@@ -111,6 +111,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
         routed.add_dimension(name="channel", value=channel)
     if decision.reason is RouteReason.BUDGET_EXHAUSTED:
         metrics.add_metric(name="CallsRefusedByBudget", unit=MetricUnit.Count, value=1)
+    if decision.month_to_date_usd is not None:
+        # The budget alarms and the dashboard's spend against the budget read this.
+        metrics.add_metric(name="MonthToDateSpendUsd", unit=MetricUnit.Count, value=decision.month_to_date_usd)
     _live_calls()
     logger.info(
         "call routed",

@@ -99,10 +99,36 @@ def build_voice() -> ConnectVoice:
         mailbox=DynamoDBTurnMailbox(settings.conversations_table, client=client),
         recorder=recorder,
         transcripts=recorder,
-        budget=DynamoDBBudgetLedger(settings.usage_table, client=client),
+        budget=DynamoDBBudgetLedger(
+            settings.usage_table,
+            conversations_table=settings.conversations_table,
+            retention_days=profile.retention_days,
+            client=client,
+        ),
         workflow_states=DynamoDBWorkflowStateStore(settings.conversations_table, client=client),
         clock=_utc_now,
+        observer=MetricsObserver(),
     )
+
+
+class MetricsObserver:
+    """The voice path's observations as CloudWatch metrics (EMF through Powertools)."""
+
+    def turn_latency(self, agent_ms: float, platform_ms: float) -> None:
+        for part, value in (("agent", agent_ms), ("platform", platform_ms)):
+            with single_metric(
+                name="TurnLatency", unit=MetricUnit.Milliseconds, value=value, namespace=metrics.namespace
+            ) as metric:
+                metric.add_dimension(name="front_door", value="connect")
+                metric.add_dimension(name="part", value=part)
+
+    def event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        if kind == "breaker":
+            _count("BreakerChanges", dependency=str(detail.get("dependency", "")), state=str(detail.get("to", "")))
+        elif kind == "routing":
+            _count("Degradations", to=str(detail.get("to", "")))
+        elif kind == "handoff":
+            _count("Handoffs")
 
 
 @cache

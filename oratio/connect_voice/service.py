@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from oratio.agent.contracts import MAX_INPUT_CHARS, CustomerIdentity, InvocationRequest, UserMessage
 from oratio.agent.ports import (
@@ -89,6 +89,26 @@ SPEECH_DEPENDENCY = {
 EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call"]
 
 
+class VoiceObserver(Protocol):
+    """Where the voice path reports what operators watch (the handler turns it into CloudWatch metrics)."""
+
+    def turn_latency(self, agent_ms: float, platform_ms: float) -> None:
+        """One answered turn: the agent's own time, and the rest of the code hook's."""
+        ...
+
+    def event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        """A recorded call event (breaker change, speech-mode change, handoff, escalation)."""
+        ...
+
+
+class _Unobserved:
+    def turn_latency(self, agent_ms: float, platform_ms: float) -> None:
+        return None
+
+    def event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        return None
+
+
 @dataclass(frozen=True)
 class FlowCall:
     """A contact flow's Invoke Lambda call, as the voice actions need it."""
@@ -119,8 +139,10 @@ class ConnectVoice:
         new_turn_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         poll_seconds: float = PICKUP_POLL_SECONDS,
         meter: Meter | None = None,
+        observer: VoiceObserver | None = None,
     ) -> None:
         self.profile = profile
+        self._observer = observer or _Unobserved()
         self._meter = meter or Meter(load_price_catalog(), load_model_catalog())
         self.settings = profile.connect
         self.breakers = breakers
@@ -204,6 +226,8 @@ class ConnectVoice:
             state.holding_rounds = 0
             state.next_step = NextStep.AWAIT_REPLY
             return lex.close(intent, state.to_attributes(), message=self.settings.holding_message)
+        agent_ms = outcome.done.latency_ms if outcome.done else outcome.duration_ms
+        self._observer.turn_latency(agent_ms, max(0.0, (self._monotonic() - started) * 1000 - agent_ms))
         reaction = await self._react(state, outcome)
         return await self._lex_reaction(state, intent, reaction, decided=outcome.handoff is None)
 
@@ -514,6 +538,7 @@ class ConnectVoice:
         event = AgentEventRecord(
             tenant_id=self.profile.tenant_id, session_id=state.contact_id, kind=kind, at=self._clock(), detail=detail
         )
+        self._observer.event(kind, detail)
         try:
             await self._recorder.record_event(event)
         except Exception:

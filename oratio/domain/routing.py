@@ -146,6 +146,7 @@ class RoutingDecision(BaseModel):
     closed_message: str = Field(default="", description="said if a transfer finds the human team closed")
     recording: bool = False
     recording_notice: str = ""
+    month_to_date_usd: float | None = Field(default=None, description="the spend the budget check read")
 
     @classmethod
     def for_route(
@@ -235,7 +236,13 @@ def decide_route(
     state = budget.state if budget is not None else BudgetState.OK
     if state is BudgetState.EXHAUSTED:
         route = Route.HUMAN if profile.budget.at_budget_voice == "human_queue" else Route.UNAVAILABLE
-        return RoutingDecision.for_route(profile, route, RouteReason.BUDGET_EXHAUSTED, agent.agent_id, state)
-    if not has_capacity:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id, state)
-    return RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id, state)
+        decision = RoutingDecision.for_route(profile, route, RouteReason.BUDGET_EXHAUSTED, agent.agent_id, state)
+    elif not has_capacity:
+        decision = RoutingDecision.for_route(
+            profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id, state
+        )
+    else:
+        decision = RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id, state)
+    if budget is not None:
+        decision = decision.model_copy(update={"month_to_date_usd": budget.month_to_date_usd})
+    return decision

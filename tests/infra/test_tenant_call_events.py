@@ -135,7 +135,7 @@ def test_function_may_only_read_and_update_the_tenants_own_items(tenant_template
     # Every DynamoDB statement is conditioned on the tenant's keys, and none grants more than item access
     assert all("Condition" in s for s in statements)
     assert by_leading_keys == {
-        (f"{TENANT}#*",): ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        (f"{TENANT}#*",): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         (TENANT,): ["dynamodb:UpdateItem"],
     }
     assert all("*" not in str(s["Resource"]) for s in statements)
