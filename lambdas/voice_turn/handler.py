@@ -40,6 +40,8 @@ from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, S
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
+from oratio.privacy import Redactor
+from oratio.transcripts import RedactingRecorder
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
@@ -83,8 +85,10 @@ def build_voice() -> ConnectVoice:
     settings = VoiceTurnSettings.from_environ()
     profile = settings.voice_profile
     client = dynamodb_client()
-    recorder = DynamoDBConversationRecorder(
-        settings.conversations_table, retention_days=profile.retention_days, client=client
+    # What callers said is stored redacted (the tenant's own identifiers included).
+    recorder = RedactingRecorder(
+        DynamoDBConversationRecorder(settings.conversations_table, retention_days=profile.retention_days, client=client),
+        Redactor(profile.privacy_identifiers),
     )
     breakers = CircuitBreakers(
         profile.tenant_id,

@@ -143,6 +143,9 @@ class TurnRecord(_Record):
     outcome: Literal["ok", "fallback", "failed"] = "ok"
     error: str | None = None
     at: datetime
+    raw_text_sealed: str | None = Field(
+        default=None, description="the unredacted lines, encrypted with the tenant's key (only if it opted in)"
+    )
 
 
 class AgentEventRecord(_Record):

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.config.tenant import TENANT_ID_PATTERN, ConnectVoiceSettings, TenantConfig, VoiceTier
+from oratio.config.tenant import (
+    TENANT_ID_PATTERN,
+    ConnectVoiceSettings,
+    IdentifierPattern,
+    TenantConfig,
+    VoiceTier,
+)
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
 # Environment of the two voice Lambdas, written by stacks/constructs/connect_voice.py, read by their handlers.
@@ -48,6 +54,7 @@ class VoiceProfile(BaseModel):
     monthly_budget_usd: float = Field(gt=0)
     budget_step_down_at: float = Field(default=0.8, gt=0, le=1, description="no tier escalation past this share")
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
+    privacy_identifiers: tuple[IdentifierPattern, ...] = ()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
 
     @classmethod
@@ -72,6 +79,7 @@ class VoiceProfile(BaseModel):
             premium_tier=tenant.agent.workflow.premium_tier,
             monthly_budget_usd=tenant.agent.monthly_budget_usd,
             budget_step_down_at=tenant.budget.step_down_at,
+            privacy_identifiers=tenant.privacy.identifiers,
             connect=tenant.voice.connect,
         )
 

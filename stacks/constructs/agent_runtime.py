@@ -21,9 +21,10 @@ import shutil
 from functools import cache
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -135,6 +136,18 @@ class TenantAgentRuntime(Construct):
         self._allow_knowledge(knowledge)
         self._allow_memory()
         self._allow_tables(tid, tables)
+        # Raw transcripts only where the tenant opts in, sealed with a key of its own that the agent may only
+        # encrypt with (reading them back is an operator's decision, through the key policy).
+        self.raw_text_key: kms.Key | None = None
+        if tenant.privacy.store_raw_text:
+            self.raw_text_key = kms.Key(
+                self,
+                "RawTranscriptKey",
+                description=f"Encrypts {tid}'s raw (unredacted) transcript lines",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            self.raw_text_key.grant_encrypt(self.role)
 
         self.runtime = zip_code_runtime(
             self,
@@ -183,6 +196,7 @@ class TenantAgentRuntime(Construct):
             wiring.ENV_VECTOR_BUCKET: vector_bucket_name(tenant.tenant_id),
             wiring.ENV_VECTOR_INDEX: INDEX_NAME,
             wiring.ENV_REGION: Stack.of(self).region,
+            **({wiring.ENV_RAW_TEXT_KEY: self.raw_text_key.key_arn} if self.raw_text_key is not None else {}),
             # AgentCore Runtime connects to the agent on port 8080 of the microVM, not on loopback.
             wiring.ENV_HOST: "0.0.0.0",  # noqa: S104 - the runtime's own network namespace
         }
