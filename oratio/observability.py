@@ -23,7 +23,22 @@ DEFAULT_METRICS_NAMESPACE = "Oratio"
 # Log fields that hold a caller's number: masked to the last four digits wherever they appear.
 PHONE_FIELDS = frozenset({"caller", "caller_number", "customer_number", "from_number", "phone", "phone_number"})
 # Powertools' own fields, never personal data: left as they are (and cheap to skip).
-_OWN_FIELDS = frozenset({"level", "location", "timestamp", "service", "sampling_rate", "xray_trace_id", "cold_start"})
+_OWN_FIELDS = frozenset(
+    {
+        "level",
+        "location",
+        "timestamp",
+        "service",
+        "sampling_rate",
+        "xray_trace_id",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "correlation_id",
+    }
+)
 
 
 def redact_log_value(key: str, value: Any) -> Any:
@@ -43,10 +58,10 @@ class RedactingFormatter(LambdaPowertoolsFormatter):
     """Powertools' JSON formatter with every field redacted before it is written: logs never carry a caller's
     number, e-mail or card number (identifiers of a tenant's own are redacted in stored transcripts)."""
 
-    def serialize(self, log: dict[str, Any]) -> str:
-        return super().serialize(
-            {k: v if k in _OWN_FIELDS else redact_log_value(k, v) for k, v in log.items()}
-        )
+    def serialize(self, log: Any) -> str:
+        if isinstance(log, dict):
+            log = {k: v if k in _OWN_FIELDS else redact_log_value(k, v) for k, v in log.items()}
+        return super().serialize(log)
 
 
 logger = Logger(logger_formatter=RedactingFormatter())

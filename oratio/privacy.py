@@ -93,8 +93,11 @@ class Redactor:
             digits = re.sub(r"\D", "", match.group())
             if CARD_MIN_DIGITS <= len(digits) <= CARD_MAX_DIGITS and luhn_valid(digits):
                 found.append(Finding("CARD", match.start(), match.end()))
-        for match in phonenumbers.PhoneNumberMatcher(text, self._region, leniency=phonenumbers.Leniency.POSSIBLE):
-            found.append(Finding("PHONE", match.start, match.end))
+        for number in phonenumbers.PhoneNumberMatcher(text, self._region, leniency=phonenumbers.Leniency.POSSIBLE):
+            # Digits inside a longer token (a UUID, a tracking code) are part of that token, not a number.
+            if _inside_token(text, number.start, number.end):
+                continue
+            found.append(Finding("PHONE", number.start, number.end))
         return _without_overlaps(found)
 
     def redact(self, text: str) -> Redaction:
@@ -108,6 +111,12 @@ class Redactor:
             position = finding.end
         parts.append(text[position:])
         return Redaction("".join(parts), tuple(findings), Counter(f.kind for f in findings))
+
+
+def _inside_token(text: str, start: int, end: int) -> bool:
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return before.isalnum() or after.isalnum() or (before == "-" and start > 1 and text[start - 2].isalnum())
 
 
 def _without_overlaps(findings: list[Finding]) -> list[Finding]:

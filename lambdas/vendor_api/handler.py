@@ -9,11 +9,15 @@ method; `@app.exception_handler`s map domain errors to statuses in one place. Ev
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from functools import cache
 from http import HTTPStatus
+from pathlib import Path as FilePath
+from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
@@ -81,6 +85,21 @@ from oratio.vendor.models import (
 )
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio.vendor.settings import ApiSettings
+
+
+def _route_module(name: str) -> ModuleType:
+    """A route module beside this file, loaded with this module (a fresh handler load gets fresh routes)."""
+    path = FilePath(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"{__name__}.{name}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+operations = _route_module("operations")
 
 API_VERSION = "1.0.0"
 BASE = "/api/v1"
@@ -408,6 +427,10 @@ def export_character(agent_id: AgentId, format: Annotated[Literal["elizaos"], Qu
     return service_factory().export_character(vendor_id(), agent_id, format)
 
 
+# Operations routes (usage, costs, analysis, recording, audit) live in their own router module.
+app.include_router(operations.router)
+
+
 # --------------------------------------------------------------------------------- error mapping
 # Every other domain error (illegal transition, stale version, quota, number in use, tenant not deployed,
 # request in progress) is a conflict.
@@ -604,7 +627,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     app.append_context(vendor_id=vendor)  # type: ignore[no-untyped-call]
     if vendor:
         logger.append_keys(vendor_id=vendor)
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    operations.audit_write(event, vendor, response)
+    return response
 
 
 def _lambda_response(response: Response[dict[str, Any]]) -> dict[str, Any]:

@@ -41,8 +41,8 @@ from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
 from oratio.privacy import Redactor
-from oratio.transcripts import RedactingRecorder
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.transcripts import RedactingRecorder
 
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
 FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
@@ -87,7 +87,9 @@ def build_voice() -> ConnectVoice:
     client = dynamodb_client()
     # What callers said is stored redacted (the tenant's own identifiers included).
     recorder = RedactingRecorder(
-        DynamoDBConversationRecorder(settings.conversations_table, retention_days=profile.retention_days, client=client),
+        DynamoDBConversationRecorder(
+            settings.conversations_table, retention_days=profile.retention_days, client=client
+        ),
         Redactor(profile.privacy_identifiers),
     )
     breakers = CircuitBreakers(
