@@ -97,8 +97,10 @@ def test_an_ended_call_is_analysed_once_and_its_tokens_are_metered() -> None:
     first = asyncio.run(subject.analyse("call-1", "front-desk"))
     again = asyncio.run(subject.analyse("call-1", "front-desk"))  # the end event delivered twice
 
-    assert first is not None and first.status == "analysed"
-    assert first.findings is not None and first.findings.outcome == "resolved"
+    assert first is not None
+    assert first.status == "analysed"
+    assert first.findings is not None
+    assert first.findings.outcome == "resolved"
     assert again is None
     assert len(model.requests) == 1
     assert model.requests[0]["modelId"] == load_model_catalog().model("nova-micro").bedrock_model_id
@@ -114,15 +116,18 @@ def test_analysis_is_skipped_with_the_reason_when_the_budget_is_out() -> None:
     model = ScriptedModel([])
     subject, store = analyst(model, ledger)
     result = asyncio.run(subject.analyse("call-1", "front-desk"))
-    assert result is not None and result.status == "skipped"
-    assert result.reason is not None and result.reason.startswith("monthly budget reached")
+    assert result is not None
+    assert result.status == "skipped"
+    assert result.reason is not None
+    assert result.reason.startswith("monthly budget reached")
     assert model.requests == []
     assert store.items["call-1"]["status"] == "skipped"
 
 
 def test_an_answer_that_is_not_the_json_asked_for_is_stored_as_skipped() -> None:
     model = ScriptedModel([[text("The call went well."), stop(), usage(600, 10)]])
-    subject, store = analyst(model)
+    subject, _store = analyst(model)
     result = asyncio.run(subject.analyse("call-1", None))
-    assert result is not None and result.status == "skipped"
+    assert result is not None
+    assert result.status == "skipped"
     assert result.reason == "the analysis model's answer was not valid JSON"
