@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -20,13 +20,15 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from oratio.agent.ports import BudgetLedger, ModelError, ModelPort, TurnRecord
 from oratio.budget import BudgetState, check_budget
 from oratio.config.catalog import ModelCatalog
-from oratio.config.tenant import TenantConfig
+from oratio.config.tenant import BudgetSettings, TenantConfig
 from oratio.domain.call_events import ChargeOnce
+from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 from oratio.metering import CostCategory, Meter, record_charges
 
 logger = logging.getLogger(__name__)
 
 ANALYSIS_ACTION = "analysis"
+ANALYSIS_PROFILE_ENV_VAR = "ORATIO_ANALYSIS_PROFILE"
 Outcome = Literal["resolved", "transferred", "abandoned", "sale", "complaint"]
 Sentiment = Literal["positive", "neutral", "negative"]
 # The lead fields every analysis fills (what a sales follow-up needs); an agent's workflow adds its own.
@@ -66,6 +68,29 @@ class CallAnalysis(_Record):
     analysed_at: AwareDatetime
 
 
+class AnalysisProfile(_Record):
+    """The slice of a tenant the analysis needs (it fits a Lambda environment variable)."""
+
+    tenant_id: str
+    business_name: str
+    business_type: str
+    analysis_model: str
+    monthly_budget_usd: float = Field(gt=0)
+    budget: BudgetSettings = BudgetSettings()
+    retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
+
+    @classmethod
+    def from_tenant(cls, tenant: TenantConfig) -> AnalysisProfile:
+        return cls(
+            tenant_id=tenant.tenant_id,
+            business_name=tenant.business.name,
+            business_type=tenant.business.business_type,
+            analysis_model=tenant.operations.analysis_model,
+            monthly_budget_usd=tenant.agent.monthly_budget_usd,
+            budget=tenant.budget,
+        )
+
+
 class TranscriptReader(Protocol):
     async def turns(self, tenant_id: str, session_id: str) -> list[TurnRecord]: ...
 
@@ -74,7 +99,9 @@ class AnalysisStore(Protocol):
     def put(self, tenant_id: str, contact_id: str, analysis: dict[str, Any], expires_at: int) -> None: ...
 
 
-def analysis_prompt(tenant: TenantConfig, turns: Sequence[TurnRecord], lead_fields: Sequence[str]) -> dict[str, Any]:
+def analysis_prompt(
+    profile: AnalysisProfile, turns: Sequence[TurnRecord], lead_fields: Sequence[str]
+) -> dict[str, Any]:
     """The Converse request body (without modelId): instructions, the schema to answer in, the transcript."""
     lines = []
     for turn in turns:
@@ -89,7 +116,7 @@ def analysis_prompt(tenant: TenantConfig, turns: Sequence[TurnRecord], lead_fiel
         "lead": {field: "string or null" for field in lead_fields},
     }
     system = (
-        f"You analyse finished customer conversations of {tenant.business.name} ({tenant.business.business_type}). "
+        f"You analyse finished customer conversations of {profile.business_name} ({profile.business_type}). "
         "Answer with one JSON object only, no prose, exactly in this shape: " + json.dumps(schema)
     )
     return {
@@ -113,7 +140,7 @@ class PostCallAnalyst:
     def __init__(
         self,
         *,
-        tenant: TenantConfig,
+        profile: AnalysisProfile,
         catalog: ModelCatalog,
         model: ModelPort,
         transcripts: TranscriptReader,
@@ -122,10 +149,9 @@ class PostCallAnalyst:
         ledger: BudgetLedger,
         meter: Meter,
         clock: Callable[[], datetime],
-        retention_seconds: int,
         lead_fields: Sequence[str] = DEFAULT_LEAD_FIELDS,
     ) -> None:
-        self._tenant = tenant
+        self._profile = profile
         self._catalog = catalog
         self._model = model
         self._transcripts = transcripts
@@ -134,21 +160,21 @@ class PostCallAnalyst:
         self._ledger = ledger
         self._meter = meter
         self._clock = clock
-        self._retention_seconds = retention_seconds
         self._lead_fields = tuple(lead_fields)
 
     async def analyse(self, contact_id: str, agent_id: str | None) -> CallAnalysis | None:
         """Analyse the conversation once; None when it was already claimed (a redelivered end event)."""
-        tenant_id = self._tenant.tenant_id
+        profile = self._profile
+        tenant_id = profile.tenant_id
         if not self._once.claim(tenant_id, contact_id, ANALYSIS_ACTION):
             return None
         now = self._clock()
         turns = await self._transcripts.turns(tenant_id, contact_id)
-        model = self._catalog.model(self._tenant.operations.analysis_model)
-        request = {"modelId": model.bedrock_model_id, **analysis_prompt(self._tenant, turns, self._lead_fields)}
+        model = self._catalog.model(profile.analysis_model)
+        request = {"modelId": model.bedrock_model_id, **analysis_prompt(profile, turns, self._lead_fields)}
         estimate = model.estimate_cost_usd(len(json.dumps(request)) // CHARS_PER_TOKEN, ESTIMATED_OUTPUT_TOKENS)
         spent = await self._ledger.month_to_date_usd(tenant_id, now)
-        budget = check_budget(spent + estimate, self._tenant.agent.monthly_budget_usd, self._tenant.budget)
+        budget = check_budget(spent + estimate, profile.monthly_budget_usd, profile.budget)
         if budget.state is BudgetState.EXHAUSTED:
             return self._keep(self._skipped(contact_id, agent_id, f"monthly budget reached ({budget.describe()})"))
         if not turns:
@@ -197,8 +223,8 @@ class PostCallAnalyst:
         )
 
     def _keep(self, analysis: CallAnalysis) -> CallAnalysis:
-        expires = int(analysis.analysed_at.timestamp()) + self._retention_seconds
+        expires = int((analysis.analysed_at + timedelta(days=self._profile.retention_days)).timestamp())
         self._store.put(
-            self._tenant.tenant_id, analysis.conversation_id, analysis.model_dump(mode="json"), expires_at=expires
+            self._profile.tenant_id, analysis.conversation_id, analysis.model_dump(mode="json"), expires_at=expires
         )
         return analysis

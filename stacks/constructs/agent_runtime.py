@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -208,46 +209,7 @@ class TenantAgentRuntime(Construct):
         embedding model."""
         stack = Stack.of(self)
         catalog = load_model_catalog()
-        profiles: list[str] = []
-        destinations: list[str] = []
-        home_models: list[str] = []
-        for model_id in tenant.agent.allowed_models:
-            bedrock_id = catalog.model(model_id).bedrock_model_id
-            geography, _, foundation_id = bedrock_id.partition(".")
-            if geography in INFERENCE_PROFILE_PREFIXES:
-                if geography not in INFERENCE_PROFILE_DESTINATIONS:
-                    raise ValueError(
-                        f"model {model_id!r} uses inference profile {bedrock_id!r}, whose destination regions "
-                        "are not in INFERENCE_PROFILE_DESTINATIONS (stacks/constructs/agent_runtime.py); add them"
-                    )
-                profiles.append(
-                    stack.format_arn(
-                        service="bedrock",
-                        resource="inference-profile",
-                        resource_name=bedrock_id,
-                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                    )
-                )
-                destinations += [
-                    foundation_model_arn(stack, foundation_id, region)
-                    for region in INFERENCE_PROFILE_DESTINATIONS[geography]
-                ]
-            else:
-                home_models.append(foundation_model_arn(stack, bedrock_id, stack.region))
-        if profiles or home_models:
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid="InvokeAllowedModels", actions=MODEL_ACTIONS, resources=profiles + home_models)
-            )
-        if destinations:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="InvokeAllowedModelsThroughTheirProfiles",
-                    actions=MODEL_ACTIONS,
-                    resources=destinations,
-                    # Only as the destination of the tenant's own inference profiles, never directly.
-                    conditions={"StringEquals": {"bedrock:InferenceProfileArn": profiles}},
-                )
-            )
+        allow_models(self.role, tenant.agent.allowed_models)
         embedding = catalog.embedding_model(tenant.knowledge.embedding_model)
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -288,6 +250,53 @@ class TenantAgentRuntime(Construct):
         # Customer saves are transactions of Put/Delete items; IAM checks each item's own action.
         tables.grant_items(self.role, CUSTOMER_CONTEXT, ["Query", "PutItem", "DeleteItem"], [f"{tenant_id}#*"])
         tables.grant_items(self.role, USAGE, ["GetItem", "UpdateItem"], [tenant_id])
+
+
+def allow_models(role: iam.IRole, model_ids: Sequence[str], *, sid: str = "InvokeAllowedModels") -> None:
+    """Let `role` invoke exactly these catalog models: their inference profiles, and the foundation models in
+    the profiles' destination regions only as those profiles' destinations."""
+    stack = Stack.of(role)
+    catalog = load_model_catalog()
+    profiles: list[str] = []
+    destinations: list[str] = []
+    home_models: list[str] = []
+    for model_id in model_ids:
+        bedrock_id = catalog.model(model_id).bedrock_model_id
+        geography, _, foundation_id = bedrock_id.partition(".")
+        if geography in INFERENCE_PROFILE_PREFIXES:
+            if geography not in INFERENCE_PROFILE_DESTINATIONS:
+                raise ValueError(
+                    f"model {model_id!r} uses inference profile {bedrock_id!r}, whose destination regions "
+                    "are not in INFERENCE_PROFILE_DESTINATIONS (stacks/constructs/agent_runtime.py); add them"
+                )
+            profiles.append(
+                stack.format_arn(
+                    service="bedrock",
+                    resource="inference-profile",
+                    resource_name=bedrock_id,
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            )
+            destinations += [
+                foundation_model_arn(stack, foundation_id, region)
+                for region in INFERENCE_PROFILE_DESTINATIONS[geography]
+            ]
+        else:
+            home_models.append(foundation_model_arn(stack, bedrock_id, stack.region))
+    if profiles or home_models:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid=sid, actions=MODEL_ACTIONS, resources=profiles + home_models)
+        )
+    if destinations:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=f"{sid}ThroughTheirProfiles",
+                actions=MODEL_ACTIONS,
+                resources=destinations,
+                # Only as the destination of these inference profiles, never directly.
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profiles}},
+            )
+        )
 
 
 def runtime_execution_role(scope: Construct, name: str) -> iam.Role:

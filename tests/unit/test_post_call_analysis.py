@@ -12,7 +12,7 @@ from typing import Any
 from oratio.adapters.memory_agent import InMemoryBudgetLedger, InMemoryConversationRecorder
 from oratio.adapters.scripted_model import ScriptedModel, stop, text, usage
 from oratio.agent.ports import TurnRecord
-from oratio.analysis import PostCallAnalyst
+from oratio.analysis import AnalysisProfile, PostCallAnalyst
 from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import load_tenant_file
@@ -74,7 +74,7 @@ def analyst(model: ScriptedModel, ledger: InMemoryBudgetLedger | None = None) ->
     catalog = load_model_catalog()
     return (
         PostCallAnalyst(
-            tenant=TENANT,
+            profile=AnalysisProfile.from_tenant(TENANT),
             catalog=catalog,
             model=model,
             transcripts=Transcripts(recorder),
@@ -83,7 +83,6 @@ def analyst(model: ScriptedModel, ledger: InMemoryBudgetLedger | None = None) ->
             ledger=ledger or InMemoryBudgetLedger(),
             meter=Meter(load_price_catalog(), catalog),
             clock=lambda: NOW,
-            retention_seconds=90 * 86_400,
         ),
         store,
     )
