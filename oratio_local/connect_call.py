@@ -101,7 +101,7 @@ def play_connect_call(tenant: TenantConfig, tenants_dir: Path, client: Any) -> t
             mailbox=mailbox,
             recorder=recorder,
             transcripts=recorder,
-            budget=DynamoDBBudgetLedger(names[USAGE.key], client=client),
+            budget=DynamoDBBudgetLedger(names[USAGE.key], conversations_table=names[CONVERSATIONS.key], client=client),
             workflow_states=DynamoDBWorkflowStateStore(names[CONVERSATIONS.key], client=client),
             clock=_utc_now,
         )

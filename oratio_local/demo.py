@@ -9,7 +9,9 @@
    the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
 5. A call on the Connect number: the voice_turn Lambda answering real-shaped Lex code-hook events and
    the flow's actions, the agent behind it, state in moto DynamoDB (`oratio_local/connect_call.py`).
-6. A spoken call through Oratio's own Nova Sonic bridge: the real SDK client against the local Sonic stand-in
+6. What that call cost by category (the code hook's metering: Lex requests, estimated Nova Sonic speech, Polly),
+   and its post-call analysis (a rule-based stand-in for the analysis model locally).
+7. A spoken call through Oratio's own Nova Sonic bridge: the real SDK client against the local Sonic stand-in
    (HTTP/2 + TLS on 127.0.0.1), the tenant agent answering tool calls (`oratio_local/voice_call.py`).
 """
 
@@ -342,11 +344,14 @@ def main(argv: list[str] | None = None) -> int:
     _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
     print_conversation(talk_to_agent(tenant, args.tenants))
     _heading(f"5. a call on {tenant.tenant_id}'s Connect number (Lex code hook, local stand-ins for Connect/Lex)")
-    from oratio_local.connect_call import play_connect_call, print_connect_call
+    from oratio_local.connect_call import CONTACT_ID, play_connect_call, print_connect_call
+    from oratio_local.operations_demo import call_operations, print_call_operations
 
     with local_aws() as dynamodb:
         print_connect_call(*play_connect_call(tenant, args.tenants, dynamodb))
-    _heading(f"6. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
+        _heading(f"6. what that call cost, and its post-call analysis ({tenant.tenant_id})")
+        print_call_operations(*call_operations(tenant, dynamodb, CONTACT_ID))
+    _heading(f"7. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
     print_spoken_call_demo(tenant, args.tenants)
     return 0 if clean else 1
 
