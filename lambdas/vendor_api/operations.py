@@ -104,19 +104,31 @@ def _vendor() -> str:
     return vendor
 
 
+# The answers every authenticated route can give (the gate's and the resolver's), as handler.py documents them.
+_DESCRIBED = {
+    400: "Bad request (e.g. an invalid page token)",
+    401: "No vendor identity in the token",
+    404: "No such resource for this vendor",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Validation failed: every failing field is listed",
+    429: "Rate limit exceeded (see Retry-After)",
+    503: "The data layer is briefly unavailable (see Retry-After); nothing was changed",
+}
+
+
 def _responses(*codes: int) -> dict[int, Any]:
-    described = {
-        400: "Bad request (e.g. an invalid page token)",
-        404: "No such resource for this vendor",
-        422: "Validation failed",
-    }
-    return {
-        200: {"description": "OK"},
-        **{
-            code: {"description": described[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
-            for code in (*codes, 422)
-        },
-    }
+    responses: dict[int, Any] = {200: {"description": "OK"}}
+    for code in (401, 413, 415, 422, 429, 503, *codes):
+        responses[code] = {
+            "description": _DESCRIBED[code],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+        if code in (429, 503):
+            responses[code]["headers"] = {
+                "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+            }
+    return responses
 
 
 @router.get(
