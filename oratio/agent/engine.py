@@ -26,6 +26,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,6 +85,7 @@ from oratio.config.catalog import ModelCatalog, ModelEntry
 from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import TenantConfig
 from oratio.metering import Charge, CostCategory, Meter, record_charges
+from oratio.tracing import end_span, session_attributes, start_child
 
 logger = logging.getLogger(__name__)
 
@@ -159,6 +161,17 @@ class _Turn:
     charges: list[Charge] = field(default_factory=list)  # metered besides model tokens (knowledge, messages)
     fallback_text: str | None = None  # instead of the engine's fallback line (e.g. the budget reply)
     fallback_reason: str | None = None  # why a voice fallback hands over
+    span: Any = None  # the turn's OpenTelemetry span (a no-op without an SDK)
+
+    @property
+    def trace_attributes(self) -> dict[str, str]:
+        request = self.request
+        return session_attributes(
+            session_id=self.session_id,
+            tenant_id=request.tenant_id,
+            agent_id=request.agent_id,
+            channel=request.channel.value,
+        )
 
     @property
     def fell_back(self) -> bool:
@@ -275,6 +288,7 @@ class TenantAgent:
             started=loop.time(),
             user_text=request.input.text,
         )
+        turn.span = start_child(None, "oratio.turn", turn.trace_attributes)
         # The turn runs in its own task feeding a queue, so the deadline can stop it at any await without
         # a cancellation ever landing in the caller's code between two events.
         queue: asyncio.Queue[ReplyEvent | None] = asyncio.Queue()
@@ -303,6 +317,10 @@ class TenantAgent:
             yield event
         await self._persist(turn, update)
         state = update.state if update else (turn.state or self._workflow.initial_state())
+        turn.span.set_attributes(
+            {"oratio.model_id": turn.model_id or "", "oratio.cost_usd": turn.cost_usd, "oratio.outcome": turn.outcome}
+        )
+        end_span(turn.span, error=turn.error)
         yield TurnComplete(
             session_id=session_id,
             model_id=turn.model_id,
@@ -493,6 +511,35 @@ class TenantAgent:
                 extra={"model_id": model.id, "attempt": attempt, "error": type(error).__name__, "delay_s": delay},
             )
 
+        span = start_child(
+            turn.span,
+            "oratio.model_call",
+            {**turn.trace_attributes, "gen_ai.request.model": model.bedrock_model_id, "oratio.model_id": model.id},
+        )
+        try:
+            await self._stream_round(request, model, turn, chunker, emit, result, open_stream, on_retry)
+        except Exception as e:
+            end_span(span, error=type(e).__name__)
+            raise
+        span.set_attributes(
+            {
+                "gen_ai.usage.input_tokens": int(result.usage.get("inputTokens", 0)),
+                "gen_ai.usage.output_tokens": int(result.usage.get("outputTokens", 0)),
+            }
+        )
+        end_span(span)
+
+    async def _stream_round(
+        self,
+        request: dict[str, Any],
+        model: ModelEntry,
+        turn: _Turn,
+        chunker: SentenceChunker,
+        emit: Emit,
+        result: _Round,
+        open_stream: Callable[[], Awaitable[tuple[dict[str, Any] | None, AsyncIterator[dict[str, Any]]]]],
+        on_retry: Callable[[int, ModelError, float], None],
+    ) -> None:
         first, stream = await retry_async(
             open_stream, self.settings.retry, sleep=self._sleep, rand=self._rand, on_retry=on_retry
         )
@@ -585,7 +632,17 @@ class TenantAgent:
             user_text=turn.user_text,
             conversation_summary=self._conversation_summary(turn),
         )
+        started_ns = time.time_ns()
         ran = await self._tools.run_all(result.calls, context) if result.calls else []
+        for tool_result in [*ran, *result.malformed]:
+            span = start_child(
+                turn.span,
+                f"oratio.tool {tool_result.name}",
+                {**turn.trace_attributes, "oratio.tool": tool_result.name, "oratio.tool_status": tool_result.status},
+                start_time=started_ns,
+            )
+            failed = tool_result.status if tool_result.status != "ok" else None
+            end_span(span, error=failed, end_time=started_ns + int(tool_result.duration_ms * 1_000_000))
         for call in result.calls:
             if call.name == "knowledge_search" and isinstance(call.arguments.get("query"), str):
                 turn.charges.extend(
@@ -756,6 +813,13 @@ class TenantAgent:
         )
 
     async def _gather_writes(self, turn: _Turn, writes: list[tuple[str, Awaitable[None]]]) -> None:
+        span = start_child(turn.span, "oratio.persistence", {**turn.trace_attributes, "oratio.writes": len(writes)})
+        try:
+            await self._gather_writes_in(turn, writes)
+        finally:
+            end_span(span)
+
+    async def _gather_writes_in(self, turn: _Turn, writes: list[tuple[str, Awaitable[None]]]) -> None:
         try:
             outcomes = await asyncio.wait_for(
                 asyncio.gather(*(w for _, w in writes), return_exceptions=True),

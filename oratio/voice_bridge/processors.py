@@ -30,6 +30,7 @@ from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
 from oratio.metering import Charge, CostCategory, Meter, record_charges
+from oratio.tracing import end_span, session_attributes, start_child
 from oratio.voice_bridge.audio import Framer, frame_bytes, seconds_of_pcm
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
@@ -440,6 +441,10 @@ class CallRecorder(FrameProcessor):
         self._ledger = ledger
         self._meter = meter or Meter(load_price_catalog(), load_model_catalog())
         self._cascaded_since: datetime | None = None
+        # OpenTelemetry: the call, each caller-to-reply turn and each relayed tool (no-ops without an SDK).
+        self._call_span: Any = None
+        self._turn_span: Any = None
+        self._tool_spans: dict[str, Any] = {}
         self._now = now
         self.call_id = ""
         self._user_text: list[str] = []
@@ -455,22 +460,45 @@ class CallRecorder(FrameProcessor):
             self._observe(frame)
         await self.push(frame, direction)
 
+    @property
+    def _trace_attributes(self) -> dict[str, str]:
+        return session_attributes(
+            session_id=self.call_id, tenant_id=self.settings.tenant_id, agent_id=self.settings.agent_id, channel="voice"
+        )
+
     def _observe(self, frame: Frame) -> None:
         if isinstance(frame, Start):
             self.call_id = frame.call_id
+            self._call_span = start_child(None, "oratio.bridge_call", self._trace_attributes)
         elif isinstance(frame, Transcript) and frame.final and frame.text.strip():
             if frame.role == "user":
                 self._user_text.append(frame.text.strip())
+                if self._turn_span is None:
+                    self._turn_span = start_child(
+                        self._call_span, "oratio.turn", {**self._trace_attributes, "oratio.speech": self._speech_kind}
+                    )
             else:
+                if self._turn_span is not None:
+                    end_span(self._turn_span)
+                    self._turn_span = None
                 if self._speech_kind == "cascaded":  # Polly spoke it
                     self._charge(self._meter.polly_characters(self.settings.cascaded_voice_engine, frame.text))
                 self._write(self._turn(frame.text.strip()))
         elif isinstance(frame, ToolCallFrame):
             self._tools.append(frame.name)
+            self._tool_spans[frame.tool_use_id] = start_child(
+                self._turn_span or self._call_span,
+                f"oratio.tool {frame.name}",
+                {**self._trace_attributes, "oratio.tool": frame.name},
+            )
             self._event(
                 "tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "arguments": frame.arguments}
             )
         elif isinstance(frame, ToolResultFrame):
+            span = self._tool_spans.pop(frame.tool_use_id, None)
+            if span is not None:
+                span.set_attribute("oratio.tool_status", frame.status)
+                end_span(span, error=frame.status if frame.status != "ok" else None)
             self._event("tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "status": frame.status})
         elif isinstance(frame, Interruption):
             self._event("interruption", {"speech": self._speech_kind})
@@ -571,7 +599,7 @@ class CallRecorder(FrameProcessor):
             logger.exception("voice_bridge.record_failed", extra={"call_id": self.call_id})
 
     async def flush(self) -> None:
-        """Wait for every write, then record the call's usage (one event, totals)."""
+        """Wait for every write, then record the call's usage (one event, totals), and end the call's spans."""
         if self._cascaded_since is not None:
             # Transcribe is billed for the audio streamed to it: the caller's line from the switch to the end.
             seconds = (self._now() - self._cascaded_since).total_seconds()
@@ -579,8 +607,14 @@ class CallRecorder(FrameProcessor):
             self._charge(self._meter.transcribe_stream(seconds))
         if self.call_id and any(vars_of(self.usage)):
             self._event("usage", {**vars_of(self.usage), "cost_usd": round(self.cost_usd, 6)})
+        persistence = start_child(self._call_span, "oratio.persistence", self._trace_attributes)
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+        end_span(persistence)
+        for span in (*self._tool_spans.values(), self._turn_span, self._call_span):
+            if span is not None:
+                end_span(span)
+        self._tool_spans, self._turn_span, self._call_span = {}, None, None
 
     async def stop(self) -> None:
         await self.flush()
