@@ -176,13 +176,18 @@ class BridgeRuntime:
         from agentcore.tenant_agent.client import AgentCoreAgentClient
         from oratio.adapters import polly
         from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
+        from oratio.privacy import Redactor
+        from oratio.transcripts import RedactingRecorder
 
         self.settings = settings
         self.tenant = settings.tenant()
         self.system_prompt = PromptBuilder(self.tenant).static_system_text(Channel.VOICE)
         self.tools = sonic_tools(self.tenant.agent)
         self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
-        self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
+        # Caller speech is stored redacted (PII and the tenant's identifiers), as on the Connect path.
+        self.recorder = RedactingRecorder(
+            DynamoDBConversationRecorder(settings.conversations_table), Redactor(self.tenant.privacy.identifiers)
+        )
         self.ledger = DynamoDBBudgetLedger(settings.usage_table, conversations_table=settings.conversations_table)
         # One Polly client for every call (boto3 clients are thread-safe; building one per call would block the
         # event loop on botocore's loaders); each call's synthesizer picks its tier's voice.
