@@ -1,4 +1,4 @@
-"""The demo's operations step: what the Connect call of step 5 cost, by category (as the code hook metered it
+"""The demo's operations step: what a replayed Connect call of step 6 cost, by category (as the code hook metered it
 into the call's cost breakdown, in moto DynamoDB), and its post-call analysis written by the rule-based
 analysis stand-in (`oratio_local/analysis_model.py`; deployed, a cheap Bedrock model writes it)."""
 

@@ -42,6 +42,7 @@ from oratio.adapters.dynamodb import (
 )
 from oratio.adapters.memory_agent import (
     RECENT_CONVERSATIONS_KEPT,
+    USAGE_AGENT,
     USAGE_TOTAL,
     RecordConflictError,
     check_usage,
@@ -471,11 +472,17 @@ class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
         self._clock = clock
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
+        return await self._total(tenant_id, f"{usage_period(at)}#{USAGE_TOTAL}")
+
+    async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
+        return await self._total(tenant_id, f"{usage_period(at)}#{USAGE_AGENT}#{agent_id}")
+
+    async def _total(self, tenant_id: str, sort_key: str) -> float:
         response = await self._acall(
             "get_item",
             self._table,
             TableName=self._table,
-            Key={"pk": {"S": tenant_id}, "sk": {"S": f"{usage_period(at)}#{USAGE_TOTAL}"}},
+            Key={"pk": {"S": tenant_id}, "sk": {"S": sort_key}},
             ConsistentRead=True,
         )
         item = response.get("Item")

@@ -199,6 +199,10 @@ class InMemoryBudgetLedger:
         with self._lock:
             return self._rows.get((tenant_id, f"{usage_period(at)}#{USAGE_TOTAL}"), 0.0)
 
+    async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
+        with self._lock:
+            return self._rows.get((tenant_id, f"{usage_period(at)}#{USAGE_AGENT}#{agent_id}"), 0.0)
+
     async def add(
         self,
         tenant_id: str,

@@ -25,6 +25,7 @@ from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.tables import (
+    AGENT_DEFINITIONS,
     AGENTS,
     AUDIT,
     CONVERSATIONS,
@@ -62,6 +63,8 @@ TENANT_PARAMETER_PREFIX = f"/{PROJECT}/tenants"
 # vendor scoping lives in the keys the handler builds from the authorizer's claim (tested per endpoint).
 TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     AGENTS: ("GetItem", "PutItem", "Query"),
+    # definition versions: written only in the agent's own transaction, never updated or deleted
+    AGENT_DEFINITIONS: ("GetItem", "PutItem", "Query"),
     CONVERSATIONS: ("GetItem", "Query"),
     PROVISIONING_JOBS: ("GetItem", "PutItem"),
     # agent slots, number owners and rate windows (changed in transactions with the agent item)
@@ -69,7 +72,7 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     KNOWLEDGE_DOCUMENTS: ("GetItem", "PutItem", "Query"),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
-# The operations routes (lambdas/vendor_api/operations.py): usage by day, and the append-only audit log (a put
+# The operations routes (oratio/vendor/api/operations_routes.py): usage by day, and the append-only audit log (a put
 # conditioned on a new key; no update, no delete, ever).
 OPERATIONS_TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {USAGE: ("Query",), AUDIT: ("PutItem", "Query")}
 TABLE_INDEXES: dict[TableSpec, tuple[str, ...]] = {CONVERSATIONS: ("by_agent",)}  # conversations of an agent

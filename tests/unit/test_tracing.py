@@ -20,7 +20,7 @@ from oratio.config.tenant import Channel
 from oratio.tracing import SESSION_ID, configure_from_environment
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import Start, ToolCallFrame, ToolResultFrame, Transcript
-from oratio.voice_bridge.processors import CallRecorder
+from oratio.voice_bridge.recording import CallRecorder
 from tests.unit.test_agent_engine import SESSION, ask, harness
 
 EXPORTER = InMemorySpanExporter()
