@@ -16,6 +16,7 @@ from bench import (
     definitions,
     faults,
     ingestion,
+    operations,
     replay,
     router,
     routing,
@@ -40,6 +41,7 @@ SECTIONS = (
     ("vendor_api", vendor_api),
     ("ingestion", ingestion),
     ("faults", faults),
+    ("operations", operations),
     ("replay", replay),
 )
 

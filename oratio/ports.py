@@ -25,6 +25,12 @@ class SystemClock:
         return datetime.now(UTC)
 
 
+class MonthToDate(Protocol):
+    """A tenant's spend so far this month (the usage table's month total), read synchronously."""
+
+    def month_to_date_usd(self, tenant_id: str, at: datetime) -> float: ...
+
+
 class AgentDirectory(Protocol):
     """Finds the agent behind a dialed number."""
 

@@ -51,11 +51,12 @@ provisioning_jobs           pk = vendor_id, sk = job_id (one item per job, steps
   - job status with one entry per channel step                         GetItem
 
 usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
-  - month-to-date dollars by model / audio / telephony (budgets, API)  Query pk, begins_with period
+  - month-to-date dollars by category and item (budgets, API)          Query pk, begins_with period
   - the month's total, what budgets read                               sk = "<YYYY-MM>#total" (GetItem)
-        (every spend is an atomic ADD into its item and into the total)
-  - one agent's month total (its own budget share)                     sk = "<YYYY-MM>#agent-total#<agent_id>"
-        (added with the tenant's total for model spend the agent made)
+  - an agent's month                                                   sk = "<YYYY-MM>#agent#<agent_id>"
+  - a day's total, per category, per agent (GET /api/v1/usage)         Query pk, sk between "DAY#<from>" and
+        "DAY#<to>#~" (sk = "DAY#<YYYY-MM-DD>#total|category#<category>|agent#<agent_id>")
+        (every spend is an atomic ADD into each of its rows)
 
 tenant_state                pk = tenant_id, sk = state key
   - live concurrent calls (counter with a conditional limit)           sk = "calls#active"
@@ -70,6 +71,11 @@ tenant_state                pk = tenant_id, sk = state key
         waiting for the next one                                            "ingestion#pending"
   - signed webhook tokens already accepted (Vonage `jti`; replays      sk = "webhook-token#<jti>"
         are refused by a conditional write; expired items count as absent)  (TTL expires_at)
+
+audit                       pk = vendor_id, sk = "<iso time>#<request id>" (append-only)
+  - one entry per vendor API write and AgentCreator approval           PutItem conditioned on a new key
+  - a vendor's own entries, newest first (vendor API)                  Query pk, ScanIndexForward false
+        (no function role may UpdateItem or DeleteItem it: tests/infra assert it; entries expire never)
 
 knowledge_documents         pk = "<vendor_id>#<agent_id>", sk = document_id
   - record an announced upload, list an agent's documents (vendor API) PutItem / Query pk
@@ -138,6 +144,7 @@ PROVISIONING_JOBS = TableSpec(key="provisioning_jobs", ttl_attribute="expires_at
 USAGE = TableSpec(key="usage")
 TENANT_STATE = TableSpec(key="tenant_state", ttl_attribute="expires_at")
 KNOWLEDGE_DOCUMENTS = TableSpec(key="knowledge_documents")
+AUDIT = TableSpec(key="audit")
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     AGENTS,
@@ -148,4 +155,5 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     USAGE,
     TENANT_STATE,
     KNOWLEDGE_DOCUMENTS,
+    AUDIT,
 )

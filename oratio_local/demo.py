@@ -16,6 +16,9 @@
 6. Calls on the Connect number, replayed: the tenant's conversation scripts (`calls/<tenant>/`) run through the
    inbound flow as synthesized in step 1 (flow interpreter), the real Lambda handlers, the Lex emulation and the
    agent; each call is printed as a timeline and an HTML report is written (`oratio_local/replay/`).
+7. What the first replayed call cost by category (the code hook's and call events' metering: Lex requests,
+   estimated Nova Sonic speech, Polly, Connect minutes), and its post-call analysis (a rule-based stand-in for
+   the analysis model locally).
 
 Every caller line comes from the tenant's own business (`oratio_local/scripts.py`).
 """
@@ -416,13 +419,19 @@ def replay_calls(tenant: TenantConfig, tenants_dir: Path, outdir: Path, report_p
     if not folder.is_dir():
         print(f"  no call scripts for {tenant.tenant_id} (add calls/{tenant.tenant_id}/*.yaml)")
         return True
+    from oratio_local.operations_demo import call_operations, print_call_operations
+
     synthesized = {tenant.tenant_id: from_assembly(outdir, tenant.tenant_id)}
-    with ReplaySession(tenants_dir, synthesized=synthesized) as session:
+    with ReplaySession(tenants_dir, synthesized=synthesized, after_call=call_operations) as session:
         results = run_paths(session, [folder])
     print(report.console(results))
     report_path.parent.mkdir(parents=True, exist_ok=True)
     report_path.write_text(report.html_report(results, f"{tenant.business.name}: replayed calls"), encoding="utf-8")
     print(f"  HTML report (one page, a timeline per call): {report_path}")
+    costed = next((r for r in results if r.after_call is not None), None)
+    if costed is not None:
+        _heading(f"7. what the call {costed.name!r} cost, and its post-call analysis ({tenant.tenant_id})")
+        print_call_operations(*costed.after_call)
     return all(r.passed for r in results)
 
 

@@ -9,8 +9,12 @@ from constructs import Construct
 
 from stacks.constructs.artifacts import ArtifactStore
 from stacks.constructs.data_tables import PlatformTables
+from stacks.constructs.observability import PlatformObservability
 from stacks.constructs.vendor_api import VendorApi
 from stacks.names import PROJECT
+
+# CDK context (cdk.json or -c) with the e-mail addresses the platform's alarms go to.
+ALARM_EMAILS_CONTEXT_KEY = "oratio:platformAlarmEmails"
 
 
 class PlatformStack(Stack):
@@ -20,3 +24,10 @@ class PlatformStack(Stack):
         self.data = PlatformTables(self, "Data")
         self.artifacts = ArtifactStore(self, "Artifacts")
         self.vendor_api = VendorApi(self, "VendorApi", tables=self.data)
+        self.observability = PlatformObservability(
+            self,
+            "Observability",
+            api_name=self.vendor_api.api.rest_api_name,
+            stage_name=self.vendor_api.api.deployment_stage.stage_name,
+            emails=tuple(self.node.try_get_context(ALARM_EMAILS_CONTEXT_KEY) or ()),
+        )

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE, USAGE
 from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
@@ -23,6 +23,7 @@ from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.knowledge_documents import TenantDocuments
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
+from stacks.constructs.observability import TenantObservability
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.constructs.voice_bridge import VoiceBridge
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
@@ -88,6 +89,19 @@ class TenantStack(Stack):
             connect_phone_number=self.connect.phone_number.attr_address,
         )
         self._vendor_api_access(tenant)
+        # Dashboards and alarms; every function of the tenant publishes its metrics in the tenant's namespace.
+        self.observability = TenantObservability(
+            self,
+            "Observability",
+            tenant=tenant,
+            dead_letter_queues={
+                "CallEvents": self.call_events.dead_letters,
+                "KnowledgeIngestion": self.knowledge_ingestion.dead_letters,
+            },
+        )
+        for function in self.node.find_all():
+            if isinstance(function, OratioFunction):
+                function.function.add_environment("POWERTOOLS_METRICS_NAMESPACE", self.observability.namespace)
         # The router may look up only the number this tenant claimed.
         tables.grant_items(
             self.call_router.function,
@@ -123,7 +137,7 @@ class TenantStack(Stack):
             # Connect waits at most 8 s for a synchronous Lambda; answer well inside it.
             timeout_seconds=5,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE),
                 "ORATIO_ROUTING_PROFILE": RoutingProfile.from_tenant(tenant).to_env(),
             },
         )
@@ -135,5 +149,6 @@ class TenantStack(Stack):
         tables.grant_items(router.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"])
         tables.grant_items(router.function, CONVERSATIONS, ["Query"], [tid], index=LEASE_INDEX)
         tables.grant_items(router.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
+        tables.grant_items(router.function, USAGE, ["GetItem"], [tid])  # the budget check
         CfnOutput(self, Outputs.CALL_ROUTER_ARN, value=router.function.function_arn)
         return router

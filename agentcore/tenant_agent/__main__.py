@@ -9,6 +9,10 @@ on 127.0.0.1:8080 (`ORATIO_AGENT_PORT` changes the port). The deployed runtime s
 from __future__ import annotations
 
 if __name__ == "__main__":
+    from oratio.tracing import configure_from_environment
+
+    # On AgentCore (OTEL_* set by the runtime) this starts ADOT, as `opentelemetry-instrument` would.
+    configure_from_environment()
     from agentcore.tenant_agent.app import serve
 
     serve()

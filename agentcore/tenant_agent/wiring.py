@@ -47,6 +47,7 @@ ENV_KNOWLEDGE_BASE_ID = "ORATIO_KNOWLEDGE_BASE_ID"
 ENV_VECTOR_BUCKET = "ORATIO_VECTOR_BUCKET"
 ENV_VECTOR_INDEX = "ORATIO_VECTOR_INDEX"
 ENV_REGION = "ORATIO_AWS_REGION"
+ENV_RAW_TEXT_KEY = "ORATIO_RAW_TEXT_KEY_ARN"  # the tenant's key for raw transcripts (only if it opts in)
 ENV_HOST = "ORATIO_AGENT_HOST"
 ENV_PORT = "ORATIO_AGENT_PORT"
 ENV_DEFINITION_RECHECK = "ORATIO_DEFINITION_RECHECK_SECONDS"
@@ -69,6 +70,7 @@ ENVIRONMENT = {
     "vector_bucket": ENV_VECTOR_BUCKET,
     "vector_index": ENV_VECTOR_INDEX,
     "region": ENV_REGION,
+    "raw_text_key": ENV_RAW_TEXT_KEY,
 }
 
 DEFAULT_TENANTS_DIR = Path(__file__).resolve().parents[2] / "tenants"  # the repository's, for local runs
@@ -100,6 +102,7 @@ class RuntimeSettings(BaseModel):
     vector_bucket: str | None = None
     vector_index: str | None = None
     region: str | None = None
+    raw_text_key: str | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> RuntimeSettings:
@@ -286,12 +289,25 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
         tools=_tool_factory(retriever),
         memory=AgentCoreSessionMemory(settings.memory_id),
         contexts=DynamoDBCustomerContextStore(contexts),
-        recorder=DynamoDBConversationRecorder(conversations),
-        budget=DynamoDBBudgetLedger(usage),
+        recorder=_redacting(DynamoDBConversationRecorder(conversations), tenant, settings.raw_text_key),
+        budget=DynamoDBBudgetLedger(usage, conversations_table=conversations),
         workflow=RoleWorkflow.from_definition,
         workflow_states=DynamoDBWorkflowStateStore(conversations),
         definitions=settings.definitions(),
     )
+
+
+def _redacting(recorder: ConversationRecorder, tenant: TenantConfig, raw_text_key: str | None) -> ConversationRecorder:
+    """Transcripts stored redacted; the raw lines too, sealed with the tenant's key, when the tenant opts in."""
+    from oratio.privacy import Redactor
+    from oratio.transcripts import RedactingRecorder, TextVault
+
+    vault: TextVault | None = None
+    if tenant.privacy.store_raw_text and raw_text_key:
+        from oratio.adapters.kms_vault import KmsTextVault
+
+        vault = KmsTextVault(raw_text_key)
+    return RedactingRecorder(recorder, Redactor(tenant.privacy.identifiers), vault)
 
 
 def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
@@ -313,7 +329,7 @@ def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts
         tools=_tool_factory(retriever),
         memory=InMemorySessionMemory(),
         contexts=InMemoryCustomerContextStore(),
-        recorder=InMemoryConversationRecorder(),
+        recorder=_redacting(InMemoryConversationRecorder(), tenant, None),
         budget=InMemoryBudgetLedger(),
         workflow=RoleWorkflow.from_definition,
         workflow_states=InMemoryWorkflowStateStore(),

@@ -5,6 +5,10 @@ AgentCore Runtime, where `/ws` carries one call per session; `python -m agentcor
 from __future__ import annotations
 
 if __name__ == "__main__":
+    from oratio.tracing import configure_from_environment
+
+    # On AgentCore (OTEL_* set by the runtime) this starts ADOT, as `opentelemetry-instrument` would.
+    configure_from_environment()
     from agentcore.voice_bridge.app import serve
 
     serve()

@@ -234,6 +234,8 @@ class BridgeRuntime:
         from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
         from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
         from oratio.agent_definitions.source import CachedDefinitionSource
+        from oratio.privacy import Redactor
+        from oratio.transcripts import RedactingRecorder
 
         self.settings = settings
         self.tenant = settings.tenant()
@@ -242,8 +244,11 @@ class BridgeRuntime:
             SourceSettings(recheck_seconds=settings.definition_recheck_seconds),
         )
         self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
-        self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
-        self.ledger = DynamoDBBudgetLedger(settings.usage_table)
+        # Caller speech is stored redacted (PII and the tenant's identifiers), as on the Connect path.
+        self.recorder = RedactingRecorder(
+            DynamoDBConversationRecorder(settings.conversations_table), Redactor(self.tenant.privacy.identifiers)
+        )
+        self.ledger = DynamoDBBudgetLedger(settings.usage_table, conversations_table=settings.conversations_table)
         # The call's session (opened by the telephony webhook's router): its slot lease is renewed while the call
         # streams and the session is closed when it ends, whether or not the provider's end event arrives.
         self.leases: CallLeases = SessionStoreLeases(
@@ -307,11 +312,15 @@ class BridgeRuntime:
 
         start, messages = await await_start(serializer, messages)
         definition = await self.agent_for(start)
-        settings = call_settings(
-            self.tenant, definition, start.sample_rate, sonic=self.sonic_settings(definition.voice.voice_id)
-        )
         voice = definition.voice
         tier = voice.tiers.get(start.parameters.get(PARAM_VOICE_TIER, ""), voice.tiers[voice.default_tier])
+        settings = call_settings(
+            self.tenant,
+            definition,
+            start.sample_rate,
+            sonic=self.sonic_settings(definition.voice.voice_id),
+            cascaded_voice_engine=tier.engine,
+        )
         sonic_client, transcribe_client = await self._speech_clients()
         language = self.tenant.voice.language
         synthesizer = PollySynthesizer(tier, language_code=language, client=self.polly_client)

@@ -18,18 +18,24 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
-from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
+from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
+from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts, DynamoDBOnceClaims
+from oratio.config.catalog import load_model_catalog
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import (
     CONNECT_INSTANCE_ARN_ENV_VAR,
+    PHONE_NUMBER_COUNTRY_ENV_VAR,
+    PHONE_NUMBER_TYPE_ENV_VAR,
     TENANT_ID_ENV_VAR,
     CallEndRecorder,
     ConnectContactEvent,
     ContactEventAction,
     ContactEventResult,
 )
+from oratio.metering import CallMinutes, Meter
 from oratio.observability import logger, metrics, tracer
-from oratio.tables import CONVERSATIONS, TENANT_STATE
+from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
 CONTACT_ID_PATH = "detail.contactId"
 
@@ -47,6 +53,9 @@ class CallEventSettings(BaseModel):
     connect_instance_arn: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
+    usage_table: str = Field(min_length=1)
+    phone_number_country: str = Field(pattern=r"^[A-Z]{2}$")
+    phone_number_type: str = Field(pattern=r"^(DID|TOLL_FREE)$")
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> CallEventSettings:
@@ -58,6 +67,9 @@ class CallEventSettings(BaseModel):
                 "connect_instance_arn": env.get(CONNECT_INSTANCE_ARN_ENV_VAR),
                 "conversations_table": env.get(CONVERSATIONS.env_var),
                 "tenant_state_table": env.get(TENANT_STATE.env_var),
+                "usage_table": env.get(USAGE.env_var),
+                "phone_number_country": env.get(PHONE_NUMBER_COUNTRY_ENV_VAR),
+                "phone_number_type": env.get(PHONE_NUMBER_TYPE_ENV_VAR),
             }
         )
 
@@ -72,6 +84,13 @@ def build_recorder() -> CallEndRecorder:
         instance_arn=settings.connect_instance_arn,
         sessions=DynamoDBCallSessionStore(settings.conversations_table, settings.tenant_state_table, client=client),
         costs=DynamoDBCallCosts(settings.conversations_table, client=client),
+        minutes=CallMinutes(
+            Meter(load_price_catalog(), load_model_catalog()),
+            DynamoDBBudgetLedger(settings.usage_table, conversations_table=settings.conversations_table, client=client),
+            country=settings.phone_number_country,
+            number_type=settings.phone_number_type,
+        ),
+        once=DynamoDBOnceClaims(settings.conversations_table, client=client),
     )
 
 

@@ -91,6 +91,16 @@ def _profile_if_configured() -> RoutingProfile | None:
         return None
 
 
+def _live_calls() -> None:
+    """The tenant's calls in progress, against its limit, for the dashboard (a failed read only skips it)."""
+    try:
+        live = build_router().live_calls()
+    except Exception:
+        logger.warning("live calls unreadable; metric skipped")
+        return
+    metrics.add_metric(name="LiveCalls", unit=MetricUnit.Count, value=live)
+
+
 def _failed(reason: RouteReason, profile: RoutingProfile | None) -> RoutingDecision:
     metrics.add_metric(name="RouterFailures", unit=MetricUnit.Count, value=1)
     metrics.add_metadata(key="failure_reason", value=reason.value)
@@ -108,6 +118,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     # A metric of its own: the route dimension must not stick to the function's other metrics.
     with single_metric(name="CallsByRoute", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as routed:
         routed.add_dimension(name="route", value=decision.route.value)
+    channel = str(((event.get("Details") or {}).get("ContactData") or {}).get("Channel") or "unknown").lower()
+    with single_metric(name="ContactsRouted", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as routed:
+        routed.add_dimension(name="route", value=decision.route.value)
+        routed.add_dimension(name="channel", value=channel)
+    if decision.reason is RouteReason.BUDGET_EXHAUSTED:
+        metrics.add_metric(name="CallsRefusedByBudget", unit=MetricUnit.Count, value=1)
+    if decision.month_to_date_usd is not None:
+        # The budget alarms and the dashboard's spend against the budget read this.
+        metrics.add_metric(name="MonthToDateSpendUsd", unit=MetricUnit.Count, value=decision.month_to_date_usd)
+    _live_calls()
     logger.info(
         "call routed",
         extra={

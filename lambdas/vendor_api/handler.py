@@ -32,7 +32,7 @@ from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.observability import logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
-from oratio.vendor.api import agent_routes, resource_routes, version_routes
+from oratio.vendor.api import agent_routes, operations_routes, resource_routes, version_routes
 from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, Operation, RouteContext
 from oratio.vendor.api.responses import error_response, install_error_handlers, unavailable
 from oratio.vendor.errors import (
@@ -44,6 +44,7 @@ from oratio.vendor.errors import (
     VendorApiError,
 )
 from oratio.vendor.models import Health
+from oratio.vendor.operations import OperationsService
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio.vendor.settings import ApiSettings
 
@@ -177,6 +178,12 @@ def author() -> str:
     return who
 
 
+@cache
+def operations_service() -> OperationsService:
+    """The operations service (usage, costs, analysis, recordings, audit), built once per container on first use."""
+    return operations_routes.build_operations()
+
+
 ROUTES = RouteContext(service=lambda: service_factory(), vendor_id=vendor_id, author=author, once=_once)
 
 
@@ -199,6 +206,7 @@ def openapi_document() -> dict[str, Any]:
 agent_routes.register(app, ROUTES)
 version_routes.register(app, ROUTES)
 resource_routes.register(app, ROUTES)
+operations_routes.register(app, ROUTES, operations_service)
 install_error_handlers(app)
 
 
@@ -293,7 +301,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     app.append_context(vendor_id=vendor, author=caller)  # type: ignore[no-untyped-call]
     if vendor:
         logger.append_keys(vendor_id=vendor)
-    return app.resolve(event, context)
+    response = app.resolve(event, context)
+    operations_routes.audit_write(event, vendor, response, operations_service)
+    return response
 
 
 def _lambda_response(response: Response[dict[str, Any]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
@@ -28,7 +28,7 @@ from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_breaker import DynamoDBBreakerStore
 from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
 from oratio.config.tenant import TENANT_ID_PATTERN, CircuitBreakerSettings
-from oratio.connect_voice.outcome import TurnJob
+from oratio.connect_voice.outcome import TurnJob, TurnOutcome
 from oratio.connect_voice.profile import (
     AGENT_BREAKER_ENV_VAR,
     AGENT_QUALIFIER_ENV_VAR,
@@ -133,6 +133,16 @@ def parse_job(event: Mapping[str, Any], tenant_id: str) -> TurnJob:
     return job
 
 
+def _count_turn(outcome: TurnOutcome) -> None:
+    """The model each turn used (the model mix) and each tool's outcome (errors, timeouts), for the dashboard."""
+    model = (outcome.done.model_id if outcome.done else None) or "none"
+    with single_metric(name="ModelTurns", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as turn:
+        turn.add_dimension(name="model", value=model)
+    for status in outcome.tool_statuses:
+        with single_metric(name="ToolCalls", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as tool:
+            tool.add_dimension(name="status", value=status)
+
+
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
@@ -149,5 +159,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if outcome.status == "failed":
         metrics.add_metric(name="AgentTurnFailures", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="AgentTurnMilliseconds", unit=MetricUnit.Milliseconds, value=outcome.duration_ms)
+    _count_turn(outcome)
     logger.info("agent turn finished", extra={"status": outcome.status, "duration_ms": outcome.duration_ms})
     return outcome.model_dump(mode="json")

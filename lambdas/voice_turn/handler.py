@@ -44,7 +44,9 @@ from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
+from oratio.privacy import Redactor
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.transcripts import RedactingRecorder
 
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
 FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
@@ -99,8 +101,12 @@ def build_voice() -> ConnectVoice:
     settings = VoiceTurnSettings.from_environ()
     profile = settings.voice_profile
     client = dynamodb_client()
-    recorder = DynamoDBConversationRecorder(
-        settings.conversations_table, retention_days=profile.retention_days, client=client
+    # What callers said is stored redacted (the tenant's own identifiers included).
+    recorder = RedactingRecorder(
+        DynamoDBConversationRecorder(
+            settings.conversations_table, retention_days=profile.retention_days, client=client
+        ),
+        Redactor(profile.privacy_identifiers),
     )
     breakers = CircuitBreakers(
         profile.tenant_id,
@@ -115,9 +121,15 @@ def build_voice() -> ConnectVoice:
         mailbox=DynamoDBTurnMailbox(settings.conversations_table, client=client),
         recorder=recorder,
         transcripts=recorder,
-        budget=DynamoDBBudgetLedger(settings.usage_table, client=client),
+        budget=DynamoDBBudgetLedger(
+            settings.usage_table,
+            conversations_table=settings.conversations_table,
+            retention_days=profile.retention_days,
+            client=client,
+        ),
         workflow_states=DynamoDBWorkflowStateStore(settings.conversations_table, client=client),
         clock=_utc_now,
+        observer=MetricsObserver(),
         monotonic=_loop_time,
         leases=SessionStoreLeases(
             DynamoDBCallSessionStore(settings.conversations_table, settings.tenant_state_table, client=client)
@@ -127,6 +139,26 @@ def build_voice() -> ConnectVoice:
             DynamoDBDefinitionReader(settings.agents_table, settings.agent_definitions_table, client=client)
         ),
     )
+
+
+class MetricsObserver:
+    """The voice path's observations as CloudWatch metrics (EMF through Powertools)."""
+
+    def turn_latency(self, agent_ms: float, platform_ms: float) -> None:
+        for part, value in (("agent", agent_ms), ("platform", platform_ms)):
+            with single_metric(
+                name="TurnLatency", unit=MetricUnit.Milliseconds, value=value, namespace=metrics.namespace
+            ) as metric:
+                metric.add_dimension(name="front_door", value="connect")
+                metric.add_dimension(name="part", value=part)
+
+    def event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        if kind == "breaker":
+            _count("BreakerChanges", dependency=str(detail.get("dependency", "")), state=str(detail.get("to", "")))
+        elif kind == "routing":
+            _count("Degradations", to=str(detail.get("to", "")))
+        elif kind == "handoff":
+            _count("Handoffs")
 
 
 @cache

@@ -43,7 +43,7 @@ from oratio.domain.calls import (
 )
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
-from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE, USAGE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -661,6 +661,27 @@ def _lease_ran_out(session: CallSession, now: datetime) -> bool:
     return session.lease_expires_at is not None and session.lease_expires_at < now
 
 
+# ------------------------------------------------------------------------------------------ month to date
+class DynamoDBMonthToDate(_DynamoDBAdapter):
+    """`MonthToDate`: the usage table's "<YYYY-MM>#total" row (what the budget ledger adds every spend to)."""
+
+    def __init__(self, usage_table: str, client: Any | None = None) -> None:
+        super().__init__(client)
+        self._table = usage_table
+
+    def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
+        period = at.astimezone(UTC).strftime("%Y-%m")
+        response = self._call(
+            "get_item",
+            self._table,
+            TableName=self._table,
+            Key={"pk": {"S": tenant_id}, "sk": {"S": f"{period}#total"}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return float(_deserialize(item).get("usd", 0)) if item else 0.0
+
+
 # ------------------------------------------------------------------------------------- call router wiring
 class RouterSettings(BaseModel):
     """What the call router needs from a Lambda's environment (set by the CDK stacks): its tables and the
@@ -671,6 +692,7 @@ class RouterSettings(BaseModel):
     agents_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
+    usage_table: str | None = Field(default=None, min_length=1, description="None: no budget check")
     routing_profile: Json[RoutingProfile]
 
     @staticmethod
@@ -680,6 +702,7 @@ class RouterSettings(BaseModel):
             "agents_table": env.get(AGENTS.env_var),
             "conversations_table": env.get(CONVERSATIONS.env_var),
             "tenant_state_table": env.get(TENANT_STATE.env_var),
+            "usage_table": env.get(USAGE.env_var),
             "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
         }
 
@@ -704,5 +727,8 @@ def dynamodb_call_router(
     reclaimer = SlotReclaimer(
         profile.tenant_id, sessions, DynamoDBCallCosts(settings.conversations_table, client=client)
     )
-    router = CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock, reclaimer=reclaimer)
+    spend = DynamoDBMonthToDate(settings.usage_table, client=client) if settings.usage_table else None
+    router = CallRouter(
+        profile=profile, agents=agents, sessions=sessions, clock=clock, reclaimer=reclaimer, spend=spend
+    )
     return router, sessions

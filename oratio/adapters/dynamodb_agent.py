@@ -11,7 +11,9 @@ conversations     pk = "<tenant_id>#<session_id>"
                   sk = "EVENT#<iso>#<kind>"            an `AgentEventRecord` (a "#<n>" suffix if the time repeats)
                   sk = "SEQUENCE"                      `turn_sequence`: the session's atomic turn counter
                   sk = "WORKFLOW"                      the session's `WorkflowState`
-usage             pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>" and "<YYYY-MM>#total"; `usd` (ADD)
+                  sk = "COST"                          "cost#<category>#<item>" and `total_usd` (ADD)
+usage             pk = tenant_id, sk = "<YYYY-MM>#total", "<YYYY-MM>#<category>#<item>", "<YYYY-MM>#agent#<id>",
+                  "DAY#<YYYY-MM-DD>#total|category#<category>|agent#<id>"; `usd` (ADD)
 
 Numbers are stored as DynamoDB numbers (floats go through `Decimal(repr(x))`, so no binary noise is added);
 times as ISO 8601 strings; `expires_at` (epoch seconds) is the TTL where the table has one. The ports are
@@ -39,13 +41,15 @@ from oratio.adapters.dynamodb import (
     _translate,
 )
 from oratio.adapters.memory_agent import (
-    AGENT_TOTAL,
     RECENT_CONVERSATIONS_KEPT,
+    USAGE_AGENT,
     USAGE_TOTAL,
     RecordConflictError,
     check_usage,
+    cost_line,
     keep_recent,
     usage_period,
+    usage_row_keys,
 )
 from oratio.agent.ports import (
     AgentEventRecord,
@@ -63,6 +67,8 @@ TURN_SK_PREFIX = "TURN#"
 EVENT_SK_PREFIX = "EVENT#"
 SEQUENCE_SK = "SEQUENCE"
 WORKFLOW_SK = "WORKFLOW"
+COST_SK = "COST"  # a conversation's cost breakdown
+COST_LINE_PREFIX = "cost#"  # COST item attributes: "cost#<category>#<item>" → USD
 # A transaction holds at most 100 actions; a customer save is far below that in practice.
 MAX_TRANSACTION_ITEMS = 100
 # Two events of one kind in the same microsecond are rare; a few suffixes are plenty.
@@ -440,22 +446,36 @@ class DynamoDBConversationRecorder(_AsyncDynamoDBAdapter):
 
 
 class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
-    """Month-to-date spend in the usage table: atomic ADDs per category/item and into the month's total.
+    """Spend in the usage table: atomic ADDs into every row a spend belongs to (`usage_row_keys`: the month's
+    total, its category/item, the day's total and category, the agent's month and day), and, with a
+    conversations table and a session, into that conversation's COST item (one number per
+    "<category>#<item>" line plus `total_usd`).
 
-    The total is added first: budgets read it, so if the second write fails the spend still counts
-    against the budget and only the breakdown lags (the error is raised either way).
+    The rows are independent ADDs sent concurrently (not a transaction: every spend of a tenant touches the
+    month's total, and concurrent transactions on one item conflict). A failure of any raises; the rows that
+    were added stay added.
     """
 
-    def __init__(self, usage_table: str, *, client: Any | None = None, clock: Clock = _utc_now) -> None:
+    def __init__(
+        self,
+        usage_table: str,
+        *,
+        conversations_table: str | None = None,
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+        client: Any | None = None,
+        clock: Clock = _utc_now,
+    ) -> None:
         super().__init__(client)
         self._table = usage_table
+        self._conversations = conversations_table
+        self._retention_days = retention_days
         self._clock = clock
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
         return await self._total(tenant_id, f"{usage_period(at)}#{USAGE_TOTAL}")
 
     async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
-        return await self._total(tenant_id, f"{usage_period(at)}#{AGENT_TOTAL}#{agent_id}")
+        return await self._total(tenant_id, f"{usage_period(at)}#{USAGE_AGENT}#{agent_id}")
 
     async def _total(self, tenant_id: str, sort_key: str) -> float:
         response = await self._acall(
@@ -469,42 +489,80 @@ class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
         return float(_deserialize(item).get("usd", 0)) if item else 0.0
 
     async def add(
-        self, tenant_id: str, at: datetime, category: str, item: str, usd: float, *, agent_id: str | None = None
+        self,
+        tenant_id: str,
+        at: datetime,
+        category: str,
+        item: str,
+        usd: float,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
     ) -> None:
-        check_usage(category, item, usd)
-        await asyncio.to_thread(self._add, tenant_id, at, category, item, usd, agent_id)
-
-    def _add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float, agent_id: str | None) -> None:
-        period = usage_period(at)
+        check_usage(category, item, usd, agent_id)
         amount = {"N": str(Decimal(repr(usd)))}
         now = {"S": self._clock().isoformat()}
-        totals = [f"{period}#{USAGE_TOTAL}", *([f"{period}#{AGENT_TOTAL}#{agent_id}"] if agent_id else [])]
-        for total in totals:
-            self._call(
-                "update_item",
-                self._table,
-                TableName=self._table,
-                Key={"pk": {"S": tenant_id}, "sk": {"S": total}},
-                UpdateExpression="ADD usd :usd SET period = :period, updated_at = :now",
-                ExpressionAttributeValues={":usd": amount, ":period": {"S": period}, ":now": now},
-            )
+        writes = [
+            asyncio.to_thread(self._add_row, tenant_id, key, amount, now, category, item, agent_id)
+            for key in usage_row_keys(at, category, item, agent_id)
+        ]
+        if session_id is not None and self._conversations is not None:
+            writes.append(asyncio.to_thread(self._add_cost_line, tenant_id, session_id, category, item, amount, at))
+        results = await asyncio.gather(*writes, return_exceptions=True)
+        failed = next((r for r in results if isinstance(r, BaseException)), None)
+        if failed is not None:
+            raise failed
+
+    def _add_row(
+        self,
+        tenant_id: str,
+        key: str,
+        amount: dict[str, str],
+        now: dict[str, str],
+        category: str,
+        item: str,
+        agent_id: str | None,
+    ) -> None:
+        values: dict[str, Any] = {":usd": amount, ":now": now, ":category": {"S": category}, ":item": {"S": item}}
+        assignments = "updated_at = :now, category = :category, #item = :item"
+        if agent_id is not None:
+            values[":agent"] = {"S": agent_id}
+            assignments += ", agent_id = :agent"
         self._call(
             "update_item",
             self._table,
             TableName=self._table,
-            Key={"pk": {"S": tenant_id}, "sk": {"S": f"{period}#{category}#{item}"}},
-            UpdateExpression=(
-                "ADD usd :usd SET period = :period, category = :category, #item = :item, updated_at = :now"
-            ),
+            Key={"pk": {"S": tenant_id}, "sk": {"S": key}},
+            UpdateExpression=f"ADD usd :usd SET {assignments}",
             ExpressionAttributeNames={"#item": "item"},
+            ExpressionAttributeValues=values,
+        )
+
+    def _add_cost_line(
+        self, tenant_id: str, session_id: str, category: str, item: str, amount: dict[str, str], at: datetime
+    ) -> None:
+        table = str(self._conversations)
+        self._call(
+            "update_item",
+            table,
+            TableName=table,
+            Key={"pk": {"S": _session_pk(tenant_id, session_id)}, "sk": {"S": COST_SK}},
+            UpdateExpression="ADD #line :usd, total_usd :usd SET #expires = if_not_exists(#expires, :expires)",
+            ExpressionAttributeNames={"#line": COST_LINE_PREFIX + cost_line(category, item), "#expires": "expires_at"},
             ExpressionAttributeValues={
                 ":usd": amount,
-                ":period": {"S": period},
-                ":category": {"S": category},
-                ":item": {"S": item},
-                ":now": now,
+                ":expires": {"N": str(_expires_at(at, self._retention_days))},
             },
         )
+
+
+def cost_lines_from_item(item: Mapping[str, Any]) -> dict[str, float]:
+    """A deserialized COST item's breakdown: "<category>#<item>" → USD."""
+    return {
+        key.removeprefix(COST_LINE_PREFIX): float(value)
+        for key, value in item.items()
+        if key.startswith(COST_LINE_PREFIX)
+    }
 
 
 # ------------------------------------------------------------------------------------ workflow state

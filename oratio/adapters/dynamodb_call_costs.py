@@ -1,18 +1,22 @@
-"""A call's total cost from its TURN items in the conversations table (`CallCosts`), for closing the call record.
+"""A conversation's cost and one-time claims in the conversations table.
 
-One Query on the call's partition (pk = "<tenant_id>#<contact_id>", sk begins with "TURN#"), projecting only
-`cost_usd`, paginated. Turn costs are what the tenant agent (and the voice paths, for turns the agent never
-saw) recorded per turn.
+- `DynamoDBCallCosts` (`CallCosts`): the call's COST item (pk = "<tenant_id>#<contact_id>", sk = "COST"), whose
+  `total_usd` every metered spend of the call was added to (`DynamoDBBudgetLedger` with a session), read
+  consistently; its "cost#<category>#<item>" numbers are the breakdown.
+- `DynamoDBOnceClaims` (`ChargeOnce`): sk = "ONCE#<action>", put only if absent, so a redelivered contact
+  event meters its minutes (or is analysed) once.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from oratio.adapters.dynamodb import _DynamoDBAdapter
+from oratio.adapters.dynamodb import _deserialize, _DynamoDBAdapter
+from oratio.adapters.dynamodb_agent import COST_SK, cost_lines_from_item
+from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
-TURN_PREFIX = "TURN#"
+ONCE_SK_PREFIX = "ONCE#"
 
 
 class DynamoDBCallCosts(_DynamoDBAdapter):
@@ -20,19 +24,46 @@ class DynamoDBCallCosts(_DynamoDBAdapter):
         super().__init__(client)
         self._table = conversations_table
 
+    def _cost_item(self, tenant_id: str, contact_id: str) -> dict[str, Any]:
+        response = self._call(
+            "get_item",
+            self._table,
+            TableName=self._table,
+            Key={"pk": {"S": f"{tenant_id}#{contact_id}"}, "sk": {"S": COST_SK}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return _deserialize(item) if item else {}
+
     def total_usd(self, tenant_id: str, contact_id: str) -> float:
-        total = Decimal(0)
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": f"{tenant_id}#{contact_id}"}, ":prefix": {"S": TURN_PREFIX}},
-            "ProjectionExpression": "cost_usd",
-        }
-        while True:
-            response = self._call("query", self._table, **request)
-            for item in response.get("Items", []):
-                if "cost_usd" in item:
-                    total += Decimal(item["cost_usd"]["N"])
-            if "LastEvaluatedKey" not in response:
-                return float(total)
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        """Everything metered for the call so far (0 when nothing was)."""
+        return float(self._cost_item(tenant_id, contact_id).get("total_usd", 0))
+
+    def lines(self, tenant_id: str, contact_id: str) -> dict[str, float]:
+        """The call's breakdown: "<category>#<item>" → USD."""
+        return cost_lines_from_item(self._cost_item(tenant_id, contact_id))
+
+
+class DynamoDBOnceClaims(_DynamoDBAdapter):
+    def __init__(
+        self, conversations_table: str, retention_days: int = DEFAULT_RETENTION_DAYS, client: Any | None = None
+    ) -> None:
+        super().__init__(client)
+        self._table = conversations_table
+        self._retention_days = retention_days
+
+    def claim(self, tenant_id: str, contact_id: str, action: str) -> bool:
+        now = datetime.now(UTC)
+        applied, _ = self._conditional(
+            "put_item",
+            self._table,
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"{tenant_id}#{contact_id}"},
+                "sk": {"S": f"{ONCE_SK_PREFIX}{action}"},
+                "claimed_at": {"S": now.isoformat()},
+                "expires_at": {"N": str(int((now + timedelta(days=self._retention_days)).timestamp()))},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+        return applied

@@ -26,8 +26,9 @@ from oratio.agent.ports import (
 ANONYMOUS_ACTOR = "anonymous"
 RECENT_CONVERSATIONS_KEPT = 10
 USAGE_TOTAL = "total"
-# An agent's own month total sits beside the tenant's ("<YYYY-MM>#agent-total#<agent_id>"), outside the breakdown.
-AGENT_TOTAL = "agent-total"
+USAGE_AGENT = "agent"  # "<YYYY-MM>#agent#<agent_id>": an agent's month
+USAGE_DAY_PREFIX = "DAY#"  # "DAY#<YYYY-MM-DD>#total|category#<category>|agent#<agent_id>": one day
+RESERVED_CATEGORIES = frozenset({USAGE_TOTAL, USAGE_AGENT})
 
 
 class RecordConflictError(Exception):
@@ -56,15 +57,43 @@ def usage_period(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m")
 
 
-def check_usage(category: str, item: str, usd: float) -> None:
+def usage_day(at: datetime) -> str:
+    """The day ("YYYY-MM-DD", UTC) an instant belongs to."""
+    if at.tzinfo is None:
+        raise ValueError("usage times must be timezone-aware")
+    return at.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def check_usage(category: str, item: str, usd: float, agent_id: str | None = None) -> None:
     """Reject spend that would corrupt the ledger: negative or non-finite amounts, '#' inside key parts."""
     if not math.isfinite(usd) or usd < 0:
         raise ValueError(f"usage must be a finite, non-negative amount of USD (got {usd!r})")
-    for part, value in (("category", category), ("item", item)):
+    parts = [("category", category), ("item", item)] + ([("agent_id", agent_id)] if agent_id is not None else [])
+    for part, value in parts:
         if not value or "#" in value:
             raise ValueError(f"usage {part} must be non-empty and must not contain '#' (got {value!r})")
-    if category in (USAGE_TOTAL, AGENT_TOTAL):
-        raise ValueError(f"usage category {category!r} is reserved for the month's totals")
+    if category in RESERVED_CATEGORIES:
+        raise ValueError(f"usage category {category!r} is reserved (month total / agent rows)")
+
+
+def usage_row_keys(at: datetime, category: str, item: str, agent_id: str | None) -> list[str]:
+    """The usage rows one spend is added to: the month's total first (what budgets read), its category/item,
+    the day's total and category, and the agent's month and day when the spend has an agent."""
+    period, day = usage_period(at), usage_day(at)
+    keys = [
+        f"{period}#{USAGE_TOTAL}",
+        f"{period}#{category}#{item}",
+        f"{USAGE_DAY_PREFIX}{day}#{USAGE_TOTAL}",
+        f"{USAGE_DAY_PREFIX}{day}#category#{category}",
+    ]
+    if agent_id is not None:
+        keys += [f"{period}#{USAGE_AGENT}#{agent_id}", f"{USAGE_DAY_PREFIX}{day}#{USAGE_AGENT}#{agent_id}"]
+    return keys
+
+
+def cost_line(category: str, item: str) -> str:
+    """A conversation's breakdown line: "<category>#<item>"."""
+    return f"{category}#{item}"
 
 
 class InMemorySessionMemory:
@@ -158,40 +187,60 @@ class InMemoryConversationRecorder:
 
 
 class InMemoryBudgetLedger:
-    """USD per tenant, month, category and item, plus a month total (what budgets read)."""
+    """USD per tenant in the same rows as the usage table (`usage_row_keys`), and each conversation's
+    breakdown by "<category>#<item>" line."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._usd: dict[tuple[str, str, str, str], float] = defaultdict(float)
+        self._rows: dict[tuple[str, str], float] = defaultdict(float)
+        self._sessions: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
         with self._lock:
-            return self._usd.get((tenant_id, usage_period(at), USAGE_TOTAL, ""), 0.0)
+            return self._rows.get((tenant_id, f"{usage_period(at)}#{USAGE_TOTAL}"), 0.0)
 
     async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
         with self._lock:
-            return self._usd.get((tenant_id, usage_period(at), AGENT_TOTAL, agent_id), 0.0)
+            return self._rows.get((tenant_id, f"{usage_period(at)}#{USAGE_AGENT}#{agent_id}"), 0.0)
 
     async def add(
-        self, tenant_id: str, at: datetime, category: str, item: str, usd: float, *, agent_id: str | None = None
+        self,
+        tenant_id: str,
+        at: datetime,
+        category: str,
+        item: str,
+        usd: float,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
     ) -> None:
-        check_usage(category, item, usd)
-        period = usage_period(at)
+        check_usage(category, item, usd, agent_id)
         with self._lock:
-            self._usd[(tenant_id, period, USAGE_TOTAL, "")] += usd
-            self._usd[(tenant_id, period, category, item)] += usd
-            if agent_id:
-                self._usd[(tenant_id, period, AGENT_TOTAL, agent_id)] += usd
+            for key in usage_row_keys(at, category, item, agent_id):
+                self._rows[(tenant_id, key)] += usd
+            if session_id is not None:
+                self._sessions[(tenant_id, session_id)][cost_line(category, item)] += usd
+
+    def rows(self, tenant_id: str) -> dict[str, float]:
+        """Every usage row of a tenant by its sort key (as the usage table holds them)."""
+        with self._lock:
+            return {key: usd for (tenant, key), usd in self._rows.items() if tenant == tenant_id}
 
     def breakdown(self, tenant_id: str, at: datetime) -> dict[tuple[str, str], float]:
-        """The month's spend by (category, item), without the total."""
-        period = usage_period(at)
+        """The month's spend by (category, item), without the total and the agent rows."""
+        prefix = f"{usage_period(at)}#"
+        found: dict[tuple[str, str], float] = {}
+        for key, usd in self.rows(tenant_id).items():
+            if key.startswith(prefix):
+                category, _, item = key.removeprefix(prefix).partition("#")
+                if category not in RESERVED_CATEGORIES:
+                    found[(category, item)] = usd
+        return found
+
+    async def conversation_costs(self, tenant_id: str, session_id: str) -> dict[str, float]:
+        """A conversation's spend by "<category>#<item>" line."""
         with self._lock:
-            return {
-                (category, item): usd
-                for (tenant, month, category, item), usd in self._usd.items()
-                if tenant == tenant_id and month == period and category not in (USAGE_TOTAL, AGENT_TOTAL)
-            }
+            return dict(self._sessions.get((tenant_id, session_id), {}))
 
 
 class InMemoryWorkflowStateStore:

@@ -22,6 +22,7 @@ DEPLOYMENT_PARAMETERS = {
     "connect/phone-number": "phone_number",
     "knowledge/bucket-name": "knowledge_bucket",
     "limits/max-agents": "max_agents",
+    "connect/recordings-bucket": "recordings_bucket",
 }
 CACHE_SECONDS = 60.0
 CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})

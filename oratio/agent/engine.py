@@ -33,6 +33,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -84,9 +85,13 @@ from oratio.agent.tools.base import ToolContext, ToolResult
 from oratio.agent.turn import EventKind, ModelRound, Turn, conversation_summary
 from oratio.agent_definitions.source import DefinitionSource, DefinitionUnavailableError, TenantDefaultSource
 from oratio.agent_definitions.versions import LiveAgent
-from oratio.config.catalog import ModelCatalog
+from oratio.budget import BudgetCheck, BudgetState, check_budget, step_down_models
+from oratio.config.catalog import ModelCatalog, ModelEntry
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import TenantConfig
 from oratio.domain.agents import AgentStatus
+from oratio.metering import Meter
+from oratio.tracing import end_span, start_child
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +130,19 @@ class ToolRoundLimitError(Exception):
     """The model kept asking for tools past `max_model_rounds`."""
 
 
+class BudgetExhaustedError(Exception):
+    """The tenant's month (or the agent's own share of it) is at its budget: no model is called (the caller gets
+    the budget reply)."""
+
+
+def _worse(first: BudgetCheck, second: BudgetCheck) -> BudgetCheck:
+    """The check that allows less: the further state, and at the same state the one with less headroom."""
+    order = list(BudgetState)
+    if order.index(second.state) != order.index(first.state):
+        return max(first, second, key=lambda c: order.index(c.state))
+    return second if second.escalation_headroom_usd < first.escalation_headroom_usd else first
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -155,8 +173,11 @@ class TenantAgent:
         breakers: BreakerBoard | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        meter: Meter | None = None,
     ) -> None:
         self.tenant = tenant
+        self.meter = meter or Meter(load_price_catalog(), catalog)
+        self._catalog = catalog
         self.settings = settings or EngineSettings()
         self.definitions = definitions or TenantDefaultSource()
         self.kits = AgentKits(
@@ -183,6 +204,7 @@ class TenantAgent:
                 timeout_seconds=self.settings.persist_timeout_seconds,
                 recent_conversations_kept=self.settings.recent_conversations_kept,
             ),
+            meter=self.meter,
         )
 
     def deadline_seconds(self, kit: AgentKit) -> float:
@@ -227,6 +249,7 @@ class TenantAgent:
             user_text=request.input.text,
             definition_version=kit.definition.version,
         )
+        turn.span = start_child(None, "oratio.turn", turn.trace_attributes)
         # The turn runs in its own task feeding a queue, so the deadline can stop it at any await without
         # a cancellation ever landing in the caller's code between two events.
         queue: asyncio.Queue[ReplyEvent | None] = asyncio.Queue()
@@ -255,6 +278,10 @@ class TenantAgent:
             yield event
         state = update.state if update else (turn.state or kit.workflow.initial_state())
         await self._persister.persist(turn, update, state, self._summary(turn))
+        turn.span.set_attributes(
+            {"oratio.model_id": turn.model_id or "", "oratio.cost_usd": turn.cost_usd, "oratio.outcome": turn.outcome}
+        )
+        end_span(turn.span, error=turn.error)
         yield TurnComplete(
             session_id=session_id,
             model_id=turn.model_id,
@@ -279,6 +306,9 @@ class TenantAgent:
             if live is None:
                 raise DefinitionUnavailableError(turn.request.agent_id)
             await self._converse(turn, queue.put_nowait, live, kit)
+        except BudgetExhaustedError:
+            turn.outcome, turn.error = "fallback", BudgetExhaustedError.__name__
+            logger.warning("turn refused: monthly budget reached", extra={"session_id": turn.session_id})
         except (ModelError, NoModelAvailableError, ToolRoundLimitError, DefinitionUnavailableError) as e:
             turn.outcome, turn.error = "fallback", type(e).__name__
             logger.warning("turn fell back", extra={"error": type(e).__name__, "session_id": turn.session_id})
@@ -298,6 +328,7 @@ class TenantAgent:
         if reply is not None:
             self._answer_without_model(turn, reply, emit)
             return
+        excluded = self._apply_budget(turn, kit)
         state = turn.state or kit.workflow.initial_state()
         static = kit.prompts.static_system_text(request.channel)
         dynamic = kit.prompts.dynamic_system_text(
@@ -317,7 +348,7 @@ class TenantAgent:
             tools=ToolHint.from_tool_specs(tool_specs, self.settings.routing),
             turn_budget_usd=kit.definition.models.max_turn_cost_usd,
             tenant_remaining_usd=self._remaining_usd(turn, kit),
-            excluded_models={mid: "circuit open" for mid in self.breakers.open_models()},
+            excluded_models={**excluded, **{mid: "circuit open" for mid in self.breakers.open_models()}},
         )
         decision = await self._route(turn, kit, context, prefix="")
         if voice and decision.uses_thinking:
@@ -339,18 +370,7 @@ class TenantAgent:
             )
             result = ModelRound()
             try:
-                await stream_round(
-                    self._model,
-                    call,
-                    model,
-                    turn,
-                    chunker,
-                    emit,
-                    result,
-                    retry=self.settings.retry,
-                    sleep=self._sleep,
-                    rand=self._rand,
-                )
+                await self._model_call(call, model, turn, chunker, emit, result)
             except ModelError as e:
                 self._breaker_failure(turn, model.id, e)
                 if result.spoke or switches >= self.settings.max_model_switches:
@@ -388,6 +408,65 @@ class TenantAgent:
         for event in turn.finale:
             emit(event)
 
+    async def _model_call(
+        self,
+        call: dict[str, Any],
+        model: ModelEntry,
+        turn: Turn,
+        chunker: SentenceChunker,
+        emit: Emit,
+        result: ModelRound,
+    ) -> None:
+        """One streamed model call inside its `oratio.model_call` span (model, token usage)."""
+        span = start_child(
+            turn.span,
+            "oratio.model_call",
+            {**turn.trace_attributes, "gen_ai.request.model": model.bedrock_model_id, "oratio.model_id": model.id},
+        )
+        try:
+            await stream_round(
+                self._model,
+                call,
+                model,
+                turn,
+                chunker,
+                emit,
+                result,
+                retry=self.settings.retry,
+                sleep=self._sleep,
+                rand=self._rand,
+            )
+        except Exception as e:
+            end_span(span, error=type(e).__name__)
+            raise
+        span.set_attributes(
+            {
+                "gen_ai.usage.input_tokens": int(result.usage.get("inputTokens", 0)),
+                "gen_ai.usage.output_tokens": int(result.usage.get("outputTokens", 0)),
+            }
+        )
+        end_span(span)
+
+    def _apply_budget(self, turn: Turn, kit: AgentKit) -> dict[str, str]:
+        """Enforce the budgets before any spend: the tenant's month and the agent's own share of it, whichever
+        stands worse. At the budget the turn is refused; past the step-down line, the models a stepped-down turn
+        may not use are named."""
+        tenant, models = self.tenant, kit.definition.models
+        tenant_check = check_budget(turn.month_to_date_usd, tenant.agent.monthly_budget_usd, tenant.budget)
+        agent_check = check_budget(turn.agent_month_to_date_usd, models.monthly_budget_usd, tenant.budget)
+        turn.budget = _worse(tenant_check, agent_check)
+        if turn.budget.state is BudgetState.EXHAUSTED:
+            share = "" if turn.budget is tenant_check else f"agent {turn.request.agent_id}'s share: "
+            turn.routing_reason = share + turn.budget.describe()
+            turn.fallback_reason = "monthly budget reached"
+            voice = turn.request.is_voice
+            turn.fallback_text = tenant.budget_voice_message if voice else tenant.budget_text_message
+            raise BudgetExhaustedError(turn.routing_reason)
+        if turn.budget.state is BudgetState.STEP_DOWN:
+            keep = step_down_models(tenant.budget, models.allowed_models, self._catalog)
+            return {m: "budget step-down" for m in models.allowed_models if m not in keep}
+        return {}
+
     def _answer_without_model(self, turn: Turn, reply: ModelFreeReply, emit: Emit) -> None:
         turn.answered_without_model = True
         turn.routing_reason = reply.reason
@@ -407,6 +486,13 @@ class TenantAgent:
         tenant_left = self.tenant.agent.monthly_budget_usd - turn.month_to_date_usd
         agent_left = kit.definition.models.monthly_budget_usd - turn.agent_month_to_date_usd
         return min(tenant_left, agent_left)
+
+    def _escalation_headroom_usd(self, turn: Turn, kit: AgentKit) -> float:
+        """What a voice-tier escalation may spend: up to the step-down line, never into it (within the agent's
+        share too)."""
+        if turn.budget is None:
+            return self._remaining_usd(turn, kit)
+        return min(turn.budget.escalation_headroom_usd, self._remaining_usd(turn, kit))
 
     async def _load(self, turn: Turn) -> None:
         request = turn.request
@@ -455,7 +541,22 @@ class TenantAgent:
             user_text=turn.user_text,
             conversation_summary=self._summary(turn),
         )
+        started_ns = time.time_ns()
         ran = await kit.tools.run_all(result.calls, context) if result.calls else []
+        for tool_result in [*ran, *result.malformed]:
+            span = start_child(
+                turn.span,
+                f"oratio.tool {tool_result.name}",
+                {**turn.trace_attributes, "oratio.tool": tool_result.name, "oratio.tool_status": tool_result.status},
+                start_time=started_ns,
+            )
+            failed = tool_result.status if tool_result.status != "ok" else None
+            end_span(span, error=failed, end_time=started_ns + int(tool_result.duration_ms * 1_000_000))
+        for call in result.calls:
+            if call.name == "knowledge_search" and isinstance(call.arguments.get("query"), str):
+                turn.charges.extend(
+                    self.meter.knowledge_retrieval(call.arguments["query"], self.tenant.knowledge.embedding_model)
+                )
         by_id = {r.tool_use_id: r for r in [*ran, *result.malformed]}
         ordered = [by_id[b["toolUse"]["toolUseId"]] for b in result.content if "toolUse" in b]
         for tool_result in ordered:
@@ -480,13 +581,14 @@ class TenantAgent:
     # ---------------------------------------------------------------------------- after the reply
     async def _fallback_events(self, turn: Turn) -> AsyncIterator[ReplyEvent]:
         voice = turn.request.is_voice
-        text = self.settings.fallback_text_voice if voice else self.settings.fallback_text
+        text = turn.fallback_text or (self.settings.fallback_text_voice if voice else self.settings.fallback_text)
         turn.texts.append(text)
         yield TextChunk(text=text)
         handoffs = [e for e in turn.finale if isinstance(e, Handoff)]
         if voice and self.settings.handoff_on_voice_fallback and not handoffs:
-            turn.finale.insert(0, Handoff(reason="assistant unavailable", summary=self._summary(turn)))
-            turn.events.append(self._event(turn, "handoff", {"reason": "assistant unavailable"}))
+            reason = turn.fallback_reason or "assistant unavailable"
+            turn.finale.insert(0, Handoff(reason=reason, summary=self._summary(turn)))
+            turn.events.append(self._event(turn, "handoff", {"reason": reason}))
         for event in turn.finale:
             yield event
 
@@ -501,7 +603,7 @@ class TenantAgent:
                 reply_text=turn.reply_text,
                 tools_used=tuple(turn.tools),
                 channel=turn.request.channel.value,
-                budget_remaining_usd=self._remaining_usd(turn, kit) - turn.cost_usd,
+                budget_remaining_usd=self._escalation_headroom_usd(turn, kit) - turn.cost_usd,
             )
         except Exception:
             logger.exception("workflow advance failed", extra={"session_id": turn.session_id})

@@ -25,10 +25,13 @@ from oratio.agent.ports import (
     WorkflowUpdate,
 )
 from oratio.agent.turn import Turn
+from oratio.metering import Charge, CostCategory, Meter, record_charges
+from oratio.tracing import end_span, start_child
 
 logger = logging.getLogger(__name__)
 
-MODEL_SPEND = "model"
+# Messages through Amazon Connect are billed per message: the customer's and the reply.
+MESSAGES_PER_TURN = 2
 
 
 def actor(request: InvocationRequest) -> str:
@@ -55,6 +58,7 @@ class TurnPersister:
         workflow_states: WorkflowStateStore,
         clock: Callable[[], datetime],
         settings: PersistSettings,
+        meter: Meter,
     ) -> None:
         self._memory = memory
         self._contexts = contexts
@@ -63,6 +67,7 @@ class TurnPersister:
         self._workflow_states = workflow_states
         self._clock = clock
         self._settings = settings
+        self._meter = meter
 
     async def persist(self, turn: Turn, update: WorkflowUpdate | None, state: WorkflowState, summary: str) -> None:
         request = turn.request
@@ -109,11 +114,7 @@ class TurnPersister:
                     ],
                 ),
             ),
-            *(
-                ("budget", self._budget.add(tenant_id, at, MODEL_SPEND, mid, usd, agent_id=request.agent_id))
-                for mid, usd in turn.cost_by_model.items()
-                if usd > 0
-            ),
+            ("budget", self._record_spend(turn)),
             *(("event", self._recorder.record_event(event)) for event in turn.events),
             ("turn", self._recorder.record_turn(record)),
         ]
@@ -123,7 +124,29 @@ class TurnPersister:
             writes.append(("customer", self._contexts.save(self._updated_customer(turn, state, summary))))
         await self._gather(turn, writes)
 
+    async def _record_spend(self, turn: Turn) -> None:
+        """Everything the turn cost, by category, to the month, the day, the agent and the conversation."""
+        request = turn.request
+        tokens = turn.input_tokens + turn.output_tokens + turn.cache_read_tokens + turn.cache_write_tokens
+        models = [Charge(CostCategory.MODEL, mid, tokens, "tokens", usd) for mid, usd in turn.cost_by_model.items()]
+        messages = self._meter.messages(request.channel.value, MESSAGES_PER_TURN) if turn.reply_text else None
+        await record_charges(
+            self._budget,
+            [*models, *turn.charges, messages],
+            tenant_id=request.tenant_id,
+            at=turn.at,
+            agent_id=request.agent_id,
+            session_id=turn.session_id,
+        )
+
     async def _gather(self, turn: Turn, writes: list[tuple[str, Awaitable[None]]]) -> None:
+        span = start_child(turn.span, "oratio.persistence", {**turn.trace_attributes, "oratio.writes": len(writes)})
+        try:
+            await self._gather_writes(turn, writes)
+        finally:
+            end_span(span)
+
+    async def _gather_writes(self, turn: Turn, writes: list[tuple[str, Awaitable[None]]]) -> None:
         try:
             outcomes = await asyncio.wait_for(
                 asyncio.gather(*(w for _, w in writes), return_exceptions=True), timeout=self._settings.timeout_seconds

@@ -148,6 +148,9 @@ class TurnRecord(_Record):
     error: str | None = None
     definition_version: int | None = Field(default=None, description="the agent definition version that answered")
     at: datetime
+    raw_text_sealed: str | None = Field(
+        default=None, description="the unredacted lines, encrypted with the tenant's key (only if it opted in)"
+    )
 
 
 class AgentEventRecord(_Record):
@@ -187,7 +190,8 @@ class ConversationRecorder(Protocol):
 
 
 class BudgetLedger(Protocol):
-    """Month-to-date spend per tenant, and per agent of it (the usage table when deployed)."""
+    """Spend per tenant: the month's total (what budgets read), by category/item, per agent and per day, and
+    each conversation's own cost breakdown (the usage and conversations tables when deployed)."""
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float: ...
 
@@ -196,9 +200,18 @@ class BudgetLedger(Protocol):
         ...
 
     async def add(
-        self, tenant_id: str, at: datetime, category: str, item: str, usd: float, *, agent_id: str | None = None
+        self,
+        tenant_id: str,
+        at: datetime,
+        category: str,
+        item: str,
+        usd: float,
+        *,
+        agent_id: str | None = None,
+        session_id: str | None = None,
     ) -> None:
-        """Count spend in the tenant's total and breakdown, and in `agent_id`'s total when given."""
+        """Add spend to the month and the day (and the agent's rows when `agent_id` is given), and to the
+        conversation's breakdown when `session_id` is given."""
         ...
 
 

@@ -10,7 +10,10 @@ from typing import Any, Literal
 from oratio.agent.contracts import EndCall, Handoff, InvocationRequest
 from oratio.agent.ports import AgentEventRecord, ConversationTurn, CustomerContext, WorkflowState
 from oratio.agent.tools.base import ToolCall, ToolResult
+from oratio.budget import BudgetCheck
 from oratio.config.catalog import ModelEntry
+from oratio.metering import Charge
+from oratio.tracing import session_attributes
 
 Outcome = Literal["ok", "fallback", "failed"]
 EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call", "lifecycle", "guardrail"]
@@ -46,6 +49,21 @@ class Turn:
     outcome: Outcome = "ok"
     error: str | None = None
     answered_without_model: bool = False  # a lifecycle or guardrail reply: the workflow does not advance
+    budget: BudgetCheck | None = None  # the tenant's month or the agent's share, whichever stands worse
+    charges: list[Charge] = field(default_factory=list)  # metered besides model tokens (knowledge, messages)
+    fallback_text: str | None = None  # instead of the engine's fallback line (e.g. the budget reply)
+    fallback_reason: str | None = None  # why a voice fallback hands over
+    span: Any = None  # the turn's OpenTelemetry span (a no-op without an SDK)
+
+    @property
+    def trace_attributes(self) -> dict[str, str]:
+        request = self.request
+        return session_attributes(
+            session_id=self.session_id,
+            tenant_id=request.tenant_id,
+            agent_id=request.agent_id,
+            channel=request.channel.value,
+        )
 
     @property
     def fell_back(self) -> bool:

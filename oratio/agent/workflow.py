@@ -20,12 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import WorkflowState, WorkflowUpdate
 from oratio.agent_definitions.model import AgentDefinition
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel, TenantConfig, VoiceTier, WorkflowSettings
 
 Signal = Literal["budget", "timeline", "product_interest", "contact", "buying"]
 Condition = Literal["customer_spoke", "support_intent", "purchase_intent", "qualified"]
 
 ESCALATION_TRIGGER = "qualification_threshold"
+SPOKEN_CHARS_PER_MINUTE = 900  # conversational speech, to price a minute of Polly
 
 
 class _Config(BaseModel):
@@ -35,19 +37,24 @@ class _Config(BaseModel):
 class TierCosts(_Config):
     """What a minute of speech costs per Polly engine, and how long a qualified call is expected to go on.
 
-    Defaults: Polly list prices per million characters (standard 4, neural 16, long-form 100, generative 30
-    USD) at ~900 characters spoken per minute. Override per deployment when prices move.
+    Defaults: the price catalog's Polly prices per million characters at ~900 characters spoken per minute.
     """
 
-    usd_per_minute: dict[str, float] = Field(
-        default_factory=lambda: {"standard": 0.0036, "neural": 0.0144, "long-form": 0.09, "generative": 0.027}
-    )
+    usd_per_minute: dict[str, float] = Field(default_factory=lambda: _polly_usd_per_minute())
     expected_remaining_minutes: float = Field(default=5.0, gt=0)
 
     def per_minute(self, engine: str) -> float:
         """USD per minute of one engine; an engine without a price counts as the dearest one known."""
         # Unknown engines are priced high on purpose: an escalation must never look cheaper than it is.
         return self.usd_per_minute.get(engine, max(self.usd_per_minute.values(), default=0.0))
+
+
+def _polly_usd_per_minute() -> dict[str, float]:
+    polly = load_price_catalog().polly
+    return {
+        engine: polly.per_million_characters(engine).usd * SPOKEN_CHARS_PER_MINUTE / 1_000_000
+        for engine in ("standard", "neural", "long-form", "generative")
+    }
 
 
 class LeadScoring(_Config):

@@ -411,6 +411,86 @@ class CallSlotSettings(_Config):
                 "in seconds: a lease is bounded by the longest call"
             )
         return self
+class BudgetSettings(_Config):
+    """How the monthly budget (`agent.monthly_budget_usd`) is enforced before money is spent."""
+
+    step_down_at: float = Field(
+        default=0.8, gt=0, le=1, description="fraction of the budget from which turns use cheaper models"
+    )
+    step_down_models: tuple[str, ...] = Field(
+        default=(), description="models allowed while stepped down (empty: the cheapest allowed model)"
+    )
+    at_budget_voice: Literal["human_queue", "message"] = Field(
+        default="human_queue",
+        description="new calls at the budget: to the human queue (closed message outside hours), or a message",
+    )
+    exhausted_voice_message: str | None = Field(default=None, min_length=1, max_length=300)
+    exhausted_text_message: str | None = Field(default=None, min_length=1, max_length=500)
+    alarm_fractions: tuple[float, ...] = Field(
+        default=(0.8, 1.0), min_length=1, description="budget alarms at these fractions of the month's budget"
+    )
+
+    @field_validator("alarm_fractions")
+    @classmethod
+    def _fractions(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0 < f <= 2 for f in value) or len(set(value)) != len(value):
+            raise ValueError("alarm fractions must be distinct numbers between 0 and 2 (e.g. [0.8, 1.0])")
+        return tuple(sorted(value))
+
+
+class IdentifierPattern(_Config):
+    """A tenant identifier that is personal data (an account, a membership number): redacted wherever found."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$", description="the label it is replaced with, e.g. order_number")
+    pattern: str = Field(min_length=2, max_length=300, description="a regular expression (Python syntax)")
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compiled = re.compile(value)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from e
+        if compiled.match(""):
+            raise ValueError("the pattern matches the empty string; it would redact nothing useful")
+        return value
+
+
+class PrivacySettings(_Config):
+    """What is redacted from logs and stored transcripts, and whether raw text is kept at all."""
+
+    identifiers: tuple[IdentifierPattern, ...] = ()
+    store_raw_text: bool = Field(
+        default=False, description="keep the raw transcript too, encrypted with the tenant's KMS key"
+    )
+
+
+class RecordingSettings(_Config):
+    """Call recording on the Connect number (off by default) and what the caller hears about it."""
+
+    call_recording: bool = False
+    caller_notice: str = Field(
+        default="This call may be recorded for quality and training purposes.", min_length=1, max_length=300
+    )
+    url_expires_seconds: int = Field(default=900, ge=60, le=43_200, description="life of a presigned recording URL")
+
+
+class OperationsSettings(_Config):
+    """Who is alarmed, at which thresholds, and how calls are analysed after they end."""
+
+    alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
+    turn_latency_p99_target_ms: int = Field(default=3_000, ge=200, le=30_000)
+    analysis_model: str = Field(default="nova-micro", description="the cheap catalog model that writes analyses")
+    analysis_max_turns: int = Field(default=50, ge=1, le=500, description="turns of a conversation it reads")
+    messaging_idle_minutes: int = Field(default=30, ge=1, le=1_440, description="a message thread ends after this")
+
+    @field_validator("analysis_model")
+    @classmethod
+    def _known_analysis_model(cls, value: str) -> str:
+        known = load_model_catalog().model_ids
+        if value not in known:
+            raise ValueError(f"unknown model {value!r}; the model catalog has: {', '.join(known)}")
+        return value
 
 
 class Limits(_Config):
@@ -470,6 +550,19 @@ class TenantConfig(_Config):
     connect: ConnectSettings
     limits: Limits = Limits()
     knowledge: KnowledgeSettings = KnowledgeSettings()
+    budget: BudgetSettings = BudgetSettings()
+    privacy: PrivacySettings = PrivacySettings()
+    recording: RecordingSettings = RecordingSettings()
+    operations: OperationsSettings = OperationsSettings()
+
+    @model_validator(mode="after")
+    def _step_down_models_allowed(self) -> TenantConfig:
+        outside = [m for m in self.budget.step_down_models if m not in self.agent.allowed_models]
+        if outside:
+            raise ValueError(
+                f"budget.step_down_models {outside} are not in agent.allowed_models {list(self.agent.allowed_models)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _premium_tier_exists(self) -> TenantConfig:
@@ -502,6 +595,23 @@ class TenantConfig(_Config):
     def paused_message(self) -> str:
         return self.voice.paused_message or (
             f"Thanks for calling {self.business.name}. Our assistant is taking a short break; please call back shortly."
+        )
+
+    @cached_property
+    def budget_voice_message(self) -> str:
+        """What a caller hears when the month's budget is spent (before the transfer, or instead of the call)."""
+        if self.budget.exhausted_voice_message:
+            return self.budget.exhausted_voice_message
+        if self.budget.at_budget_voice == "human_queue":
+            return f"Thanks for calling {self.business.name}. Let me connect you with someone from our team."
+        return f"Thanks for calling {self.business.name}. We can't take your call right now; please try again later."
+
+    @cached_property
+    def budget_text_message(self) -> str:
+        """The polite reply a message gets when the month's budget is spent."""
+        return self.budget.exhausted_text_message or (
+            f"Thanks for your message to {self.business.name}! Our assistant is unavailable right now; "
+            "a member of our team will get back to you."
         )
 
     @cached_property

@@ -23,6 +23,7 @@ from oratio.agent.contracts import (
     RoleTransition,
     TextChunk,
     TierEscalation,
+    ToolActivity,
     TurnComplete,
 )
 
@@ -51,6 +52,7 @@ class TurnOutcome(_Wire):
     escalation: TierEscalation | None = None
     transitions: tuple[RoleTransition, ...] = ()
     done: TurnComplete | None = None
+    tool_statuses: tuple[str, ...] = Field(default=(), description="each tool's outcome: ok, timeout, error, denied")
     error: str | None = Field(default=None, description="error kind (never an exception text)")
     finished_at: AwareDatetime
     duration_ms: float = 0.0
@@ -72,6 +74,7 @@ async def collect_outcome(
     transitions: list[RoleTransition] = []
     done: TurnComplete | None = None
     error: ErrorEvent | None = None
+    tools: list[str] = []
     async for event in events:
         match event:
             case TextChunk() if event.text.strip():
@@ -88,8 +91,10 @@ async def collect_outcome(
                 done = event
             case ErrorEvent() if error is None:
                 error = event
+            case ToolActivity():
+                tools.append(event.status)
             case _:
-                pass  # acknowledgements, tool activity: nothing to carry
+                pass  # acknowledgements: nothing to carry
     failed = not texts and error is not None
     return TurnOutcome(
         turn_id=turn_id,
@@ -100,6 +105,7 @@ async def collect_outcome(
         escalation=escalation,
         transitions=tuple(transitions),
         done=done,
+        tool_statuses=tuple(tools),
         error=error.code if failed and error else None,
         finished_at=clock(),
     )

@@ -113,9 +113,11 @@ def decide_escalation(
     speech_mode: SpeechMode,
     month_to_date_usd: float | None,
     monthly_budget_usd: float,
+    step_down_at: float = 1.0,
 ) -> EscalationDecision:
     """Apply the agent's escalation signal for the rest of the call only if the month's budget still covers
-    its estimated cost now (the agent checked at its turn; spend may have moved since) and the tier exists.
+    its estimated cost now, below the budget's step-down line (the agent checked at its turn; spend may have
+    moved since) and the tier exists.
     An unknown month-to-date spend (the ledger could not be read) fails the check: never overspend.
 
     In speech-to-speech mode Nova Sonic speaks, so the tier is recorded on the call (it is the voice of any
@@ -123,7 +125,8 @@ def decide_escalation(
     calls switch voice at once.
     """
     cost = max(0.0, signal.estimated_extra_cost_usd)
-    passed = month_to_date_usd is not None and month_to_date_usd + cost <= monthly_budget_usd
+    # Spend past the step-down line stays on the standard tier: the escalation must fit below it.
+    passed = month_to_date_usd is not None and month_to_date_usd + cost <= monthly_budget_usd * step_down_at
     applied = passed and signal.to_tier in known_tiers and signal.to_tier != current_tier
     return EscalationDecision(
         from_tier=current_tier,

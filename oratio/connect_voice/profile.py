@@ -9,7 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent_definitions.merge import merge_fields, tenant_defaults
 from oratio.agent_definitions.model import AgentLines, AgentOverrides
-from oratio.config.tenant import TENANT_ID_PATTERN, CallSlotSettings, ConnectVoiceSettings, TenantConfig, VoiceTier
+from oratio.config.tenant import (
+    TENANT_ID_PATTERN,
+    CallSlotSettings,
+    ConnectVoiceSettings,
+    IdentifierPattern,
+    TenantConfig,
+    VoiceTier,
+)
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
 # Environment of the two voice Lambdas, written by stacks/constructs/connect_voice.py, read by their handlers.
@@ -48,8 +55,10 @@ class VoiceProfile(BaseModel):
     default_tier: str
     premium_tier: str
     monthly_budget_usd: float = Field(gt=0)
+    budget_step_down_at: float = Field(default=0.8, gt=0, le=1, description="no tier escalation past this share")
     lines: AgentLines = Field(description="the tenant's default agent lines (an agent's own override them)")
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
+    privacy_identifiers: tuple[IdentifierPattern, ...] = ()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
     call_slots: CallSlotSettings = CallSlotSettings()
 
@@ -74,6 +83,8 @@ class VoiceProfile(BaseModel):
             default_tier=tenant.voice.default_tier,
             premium_tier=tenant.agent.workflow.premium_tier,
             monthly_budget_usd=tenant.agent.monthly_budget_usd,
+            budget_step_down_at=tenant.budget.step_down_at,
+            privacy_identifiers=tenant.privacy.identifiers,
             lines=tenant_defaults(tenant, "*").lines,
             connect=tenant.voice.connect,
             call_slots=tenant.limits.call_slots,

@@ -27,8 +27,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from oratio.agent.contracts import MAX_INPUT_CHARS, CustomerIdentity, InvocationRequest, UserMessage
 from oratio.agent.ports import (
@@ -40,6 +40,8 @@ from oratio.agent.ports import (
 )
 from oratio.agent_definitions.source import DefinitionSource
 from oratio.agent_definitions.versions import LiveAgent
+from oratio.config.catalog import load_model_catalog
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
 from oratio.connect_voice import lex
 from oratio.connect_voice.lex import LexCodeHookEvent
@@ -68,6 +70,7 @@ from oratio.domain.circuit_breaker import (
     CircuitBreakers,
     Dependency,
 )
+from oratio.metering import Charge, Meter, record_charges
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +95,26 @@ SPEECH_DEPENDENCY = {
 }
 
 EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call", "lifecycle"]
+
+
+class VoiceObserver(Protocol):
+    """Where the voice path reports what operators watch (the handler turns it into CloudWatch metrics)."""
+
+    def turn_latency(self, agent_ms: float, platform_ms: float) -> None:
+        """One answered turn: the agent's own time, and the rest of the code hook's."""
+        ...
+
+    def event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        """A recorded call event (breaker change, speech-mode change, handoff, escalation)."""
+        ...
+
+
+class _Unobserved:
+    def turn_latency(self, agent_ms: float, platform_ms: float) -> None:
+        return None
+
+    def event(self, kind: str, detail: Mapping[str, Any]) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -124,10 +147,14 @@ class ConnectVoice:
         new_turn_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         poll_seconds: float = PICKUP_POLL_SECONDS,
         leases: CallLeases | None = None,
+        meter: Meter | None = None,
+        observer: VoiceObserver | None = None,
         agents: DefinitionSource | None = None,
     ) -> None:
         self.profile = profile
         self._agents = agents
+        self._observer = observer or _Unobserved()
+        self._meter = meter or Meter(load_price_catalog(), load_model_catalog())
         self.settings = profile.connect
         self.breakers = breakers
         self._worker = worker
@@ -145,13 +172,40 @@ class ConnectVoice:
 
     # ------------------------------------------------------------------------------------ code hook
     async def lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
-        """Answer one Lex V2 code-hook invocation within the silence budget; the turn proves the call alive, so
-        its slot lease is renewed meanwhile."""
+        """Answer one Lex V2 code-hook invocation within the silence budget, and meter what it used; the turn
+        proves the call alive, so its slot lease is renewed meanwhile."""
         contact_id = self._state(event.session_state.session_attributes, event.session_id).contact_id
         response: dict[str, Any]
         response, _ = await asyncio.gather(self._lex_turn(event), self._keep_slot(contact_id))
         await self._held_for_transfer(contact_id, response["sessionState"]["sessionAttributes"])
+        await self._meter_lex_turn(event, response)
         return response
+
+    async def _meter_lex_turn(self, event: LexCodeHookEvent, response: Mapping[str, Any]) -> None:
+        """One Lex speech request, and the reply's speech: Nova Sonic (estimated from the words: Connect reports
+        no tokens) on speech-to-speech, Polly characters on cascaded."""
+        attributes = response.get("sessionState", {}).get("sessionAttributes", {})
+        said = " ".join(str(m.get("content", "")) for m in response.get("messages", []))
+        mode = attributes.get("speech_mode", "")
+        charges = [self._meter.lex_speech_requests(1)]
+        if mode == SpeechMode.SPEECH_TO_SPEECH.value:
+            charges.append(self._meter.sonic_from_words(event.caller_text, said, self.settings.sonic_model_id))
+        elif mode == SpeechMode.CASCADED.value and said:
+            charges.append(self._meter.polly_characters(attributes.get("tts_engine") or "neural", said))
+        await self._spend(charges, event.session_id, attributes.get("agent_id") or None)
+
+    async def _spend(self, charges: list[Charge], contact_id: str, agent_id: str | None) -> None:
+        try:
+            await record_charges(
+                self._budget,
+                charges,
+                tenant_id=self.profile.tenant_id,
+                at=self._clock(),
+                agent_id=agent_id,
+                session_id=contact_id,
+            )
+        except Exception:
+            logger.exception("metering the voice turn failed", extra={"contact_id": contact_id})
 
     async def _lex_turn(self, event: LexCodeHookEvent) -> dict[str, Any]:
         started = self._monotonic()
@@ -192,6 +246,8 @@ class ConnectVoice:
             state.holding_rounds = 0
             state.next_step = NextStep.AWAIT_REPLY
             return lex.close(intent, state.to_attributes(), message=self.settings.holding_message)
+        agent_ms = outcome.done.latency_ms if outcome.done else outcome.duration_ms
+        self._observer.turn_latency(agent_ms, max(0.0, (self._monotonic() - started) * 1000 - agent_ms))
         reaction = await self._react(state, outcome)
         return await self._lex_reaction(state, intent, reaction, decided=outcome.handoff is None)
 
@@ -287,6 +343,9 @@ class ConnectVoice:
                 return await self._flow_reaction(state, reaction, landed.handoff is None)
             return await self._flow_reaction(state, self._handoff("assistant took too long to answer"), True)
         state.next_step, state.prompt = NextStep.AWAIT_REPLY, self.settings.still_working_message
+        # The flow says "still on it" itself, in the call's Polly voice.
+        polly = self._meter.polly_characters(state.tts_engine or "neural", state.prompt)
+        await self._spend([polly], state.contact_id, state.agent_id or None)
         return self._flow_answer(state)
 
     async def bot_failed(self, call: FlowCall) -> dict[str, str]:
@@ -360,6 +419,7 @@ class ConnectVoice:
             speech_mode=state.speech_mode,
             month_to_date_usd=month_to_date,
             monthly_budget_usd=self.profile.monthly_budget_usd,
+            step_down_at=self.profile.budget_step_down_at,
         )
         if decision.applied:
             state.voice_tier = decision.to_tier
@@ -569,6 +629,7 @@ class ConnectVoice:
         event = AgentEventRecord(
             tenant_id=self.profile.tenant_id, session_id=state.contact_id, kind=kind, at=self._clock(), detail=detail
         )
+        self._observer.event(kind, detail)
         try:
             await self._recorder.record_event(event)
         except Exception:

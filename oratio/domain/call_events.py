@@ -25,12 +25,15 @@ if TYPE_CHECKING:
 CONTACT_EVENT_SOURCE = "aws.connect"
 CONTACT_EVENT_DETAIL_TYPE = "Amazon Connect Contact Event"
 DISCONNECTED = "DISCONNECTED"
+METER_MINUTES_ACTION = "meter_minutes"
 
 logger = logging.getLogger(__name__)
 
 # Set by the CDK construct that deploys the call-events function.
 TENANT_ID_ENV_VAR = "ORATIO_TENANT_ID"
 CONNECT_INSTANCE_ARN_ENV_VAR = "ORATIO_CONNECT_INSTANCE_ARN"
+PHONE_NUMBER_COUNTRY_ENV_VAR = "ORATIO_PHONE_NUMBER_COUNTRY"  # the claimed number, for telephony rates
+PHONE_NUMBER_TYPE_ENV_VAR = "ORATIO_PHONE_NUMBER_TYPE"
 
 
 class _AwsEvent(BaseModel):
@@ -102,10 +105,26 @@ class ContactEventResult:
 
 
 class CallCosts(Protocol):
-    """What a call cost, summed from its recorded turns (model spend per turn, as the agent and the voice
-    paths record it)."""
+    """What a call cost: its conversation's cost breakdown, as every path metered it."""
 
     def total_usd(self, tenant_id: str, contact_id: str) -> float: ...
+
+
+class ChargeOnce(Protocol):
+    """Claims a one-time action of a contact (metering its minutes, analysing it) so a redelivered event
+    cannot do it twice."""
+
+    def claim(self, tenant_id: str, contact_id: str, action: str) -> bool:
+        """True for the first claim of (contact, action), False ever after."""
+        ...
+
+
+class CallMinutesMeter(Protocol):
+    """Books a voice call's Connect and telephony minutes (estimated from Connect's timestamps)."""
+
+    def meter_minutes(
+        self, tenant_id: str, contact_id: str, agent_id: str | None, seconds: float, at: datetime
+    ) -> None: ...
 
 
 class CallEndRecorder:
@@ -117,12 +136,21 @@ class CallEndRecorder:
     """
 
     def __init__(
-        self, tenant_id: str, instance_arn: str, sessions: CallSessionStore, costs: CallCosts | None = None
+        self,
+        tenant_id: str,
+        instance_arn: str,
+        sessions: CallSessionStore,
+        costs: CallCosts | None = None,
+        *,
+        minutes: CallMinutesMeter | None = None,
+        once: ChargeOnce | None = None,
     ) -> None:
         self._tenant_id = tenant_id
         self._instance_arn = instance_arn
         self._sessions = sessions
         self._costs = costs
+        self._minutes = minutes
+        self._once = once
 
     @property
     def tenant_id(self) -> str:
@@ -144,6 +172,7 @@ class CallEndRecorder:
             return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
         if stored.status is CallStatus.CLOSED:
             return ContactEventResult(ContactEventAction.ALREADY_CLOSED, stored)
+        self._meter_minutes(event, stored)
         result = self._sessions.close(
             self._tenant_id,
             detail.contact_id,
@@ -158,6 +187,21 @@ class CallEndRecorder:
                 return ContactEventResult(ContactEventAction.UNKNOWN_CONTACT)
             case _:
                 return ContactEventResult(ContactEventAction.ALREADY_CLOSED, result.session)
+
+    def _meter_minutes(self, event: ConnectContactEvent, session: CallSession) -> None:
+        """Book the call's Connect voice and telephony minutes once (a redelivery finds the claim taken)."""
+        if self._minutes is None or self._once is None or session.channel != "voice":
+            return
+        detail = event.detail
+        start = detail.initiation_timestamp or session.started_at
+        seconds = max(0.0, (event.ended_at - start).total_seconds())
+        try:
+            if self._once.claim(self._tenant_id, detail.contact_id, METER_MINUTES_ACTION):
+                self._minutes.meter_minutes(
+                    self._tenant_id, detail.contact_id, session.agent_id, seconds, event.ended_at
+                )
+        except Exception:
+            logger.exception("the call's minutes could not be metered; closing without them")
 
     def _total_cost(self, contact_id: str) -> float | None:
         return summed_cost(self._costs, self._tenant_id, contact_id)

@@ -11,6 +11,7 @@ full, the router first closes such sessions as `abandoned`, then admits the call
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from oratio.budget import BudgetCheck, check_budget
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
 from oratio.domain.agents import Agent
 from oratio.domain.call_slots import RECLAIM_AT_ADMISSION, first_lease, lease_bound
@@ -25,7 +27,10 @@ from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingPr
 
 if TYPE_CHECKING:
     from oratio.domain.call_slots import SlotReclaimer
-    from oratio.ports import AgentDirectory, CallSessionStore, Clock
+    from oratio.ports import AgentDirectory, CallSessionStore, Clock, MonthToDate
+
+
+logger = logging.getLogger(__name__)
 
 
 class CallStatus(StrEnum):
@@ -154,12 +159,14 @@ class CallRouter:
         sessions: CallSessionStore,
         clock: Clock,
         reclaimer: SlotReclaimer | None = None,
+        spend: MonthToDate | None = None,
     ) -> None:
         self._profile = profile
         self._agents = agents
         self._sessions = sessions
         self._clock = clock
         self._reclaimer = reclaimer
+        self._spend = spend
 
     @property
     def profile(self) -> RoutingProfile:
@@ -170,7 +177,8 @@ class CallRouter:
         """Decide where the contact goes and record its session; a retry returns the first decision."""
         agent = self._agents.find_by_number(call.dialed_number)
         now = self._clock.now()
-        decision = decide_route(self._profile, agent, now)
+        budget = self._budget(now)
+        decision = decide_route(self._profile, agent, now, budget=budget)
         session = self._session_for(call, decision, now)
         result = self._sessions.open(session, self._profile.max_concurrent_calls)
         # Slots whose lease ran out (their calls' end events were lost) do not count: free them, try again.
@@ -186,7 +194,7 @@ class CallRouter:
             return self._decision_from(result.session)
         # No slot left: the caller is turned away, but the contact is still recorded (uncounted) so
         # that retries and reports see the same answer.
-        return self._turn_away_over_capacity(call, agent, now)
+        return self._turn_away_over_capacity(call, agent, now, budget)
 
     def record_failure(self, call: InboundCall, reason: RouteReason) -> RoutingDecision:
         """The unavailable answer for a contact the router could not route (the data layer failed), recorded
@@ -200,8 +208,25 @@ class CallRouter:
             return self._decision_from(result.session)
         return decision
 
-    def _turn_away_over_capacity(self, call: InboundCall, agent: Agent | None, now: datetime) -> RoutingDecision:
-        decision = decide_route(self._profile, agent, now, has_capacity=False)
+    def live_calls(self) -> int:
+        """The tenant's calls in progress now (for the live-calls metric)."""
+        return self._sessions.active_calls(self._profile.tenant_id)
+
+    def _budget(self, now: datetime) -> BudgetCheck | None:
+        if self._spend is None:
+            return None
+        try:
+            spent = self._spend.month_to_date_usd(self._profile.tenant_id, now)
+        except Exception:
+            # The caller is answered either way: a failed read never refuses a call (the agent checks again).
+            logger.exception("month-to-date spend unreadable; routing without the budget check")
+            return None
+        return check_budget(spent, self._profile.monthly_budget_usd, self._profile.budget)
+
+    def _turn_away_over_capacity(
+        self, call: InboundCall, agent: Agent | None, now: datetime, budget: BudgetCheck | None
+    ) -> RoutingDecision:
+        decision = decide_route(self._profile, agent, now, has_capacity=False, budget=budget)
         result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
         if result.outcome is OpenOutcome.ALREADY_EXISTS:
             # A concurrent retry of the same contact recorded it first; its answer stands.

@@ -12,7 +12,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.config.tenant import TENANT_ID_PATTERN, BusinessHours, CallSlotSettings, TenantConfig
+from oratio.budget import BudgetCheck, BudgetState
+from oratio.config.tenant import TENANT_ID_PATTERN, BudgetSettings, BusinessHours, CallSlotSettings, TenantConfig
 from oratio.domain.agents import Agent, AgentStatus
 
 ROUTING_PROFILE_ENV_VAR = "ORATIO_ROUTING_PROFILE"
@@ -27,6 +28,7 @@ class Route(StrEnum):
     """Where the contact flow sends the caller."""
 
     AGENT = "agent"
+    HUMAN = "human"  # straight to the human queue (the flow says the closed message if the team is closed)
     CLOSED = "closed"
     PAUSED = "paused"
     UNAVAILABLE = "unavailable"
@@ -44,6 +46,7 @@ class RouteReason(StrEnum):
     AGENT_DELETED = "agent_deleted"
     OUTSIDE_BUSINESS_HOURS = "outside_business_hours"
     OVER_CAPACITY = "over_capacity"
+    BUDGET_EXHAUSTED = "budget_exhausted"  # the month's budget is spent: a person, or the budget message
     # Failures of the router itself: the caller hears the unavailable message, never an error.
     INVALID_EVENT = "invalid_event"
     DATA_UNAVAILABLE = "data_unavailable"
@@ -75,6 +78,11 @@ class RoutingProfile(BaseModel):
     default_tier: str = Field(min_length=1)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
     call_slots: CallSlotSettings = CallSlotSettings()
+    monthly_budget_usd: float = Field(gt=0)
+    budget: BudgetSettings = BudgetSettings()
+    budget_message: str = Field(min_length=1, description="said when the month's budget is spent")
+    recording: bool = Field(default=False, description="the flow records the call (and says the notice)")
+    recording_notice: str = ""
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> RoutingProfile:
@@ -90,6 +98,11 @@ class RoutingProfile(BaseModel):
             voice_id=tenant.voice.voice_id,
             default_tier=tenant.voice.default_tier,
             call_slots=tenant.limits.call_slots,
+            monthly_budget_usd=tenant.agent.monthly_budget_usd,
+            budget=tenant.budget,
+            budget_message=tenant.budget_voice_message,
+            recording=tenant.recording.call_recording,
+            recording_notice=tenant.recording.caller_notice if tenant.recording.call_recording else "",
         )
 
     def to_env(self) -> str:
@@ -101,11 +114,15 @@ class RoutingProfile(BaseModel):
         """Parse what `to_env` produced; raises pydantic's ValidationError on a bad value."""
         return cls.model_validate_json(value)
 
-    def message_for(self, route: Route) -> str:
+    def message_for(self, route: Route, reason: RouteReason | None = None) -> str:
         """The sentence the caller hears first on a route."""
+        if reason is RouteReason.BUDGET_EXHAUSTED:
+            return self.budget_message
         match route:
             case Route.AGENT:
                 return self.greeting
+            case Route.HUMAN:
+                return self.budget_message
             case Route.CLOSED:
                 return self.closed_message
             case Route.PAUSED:
@@ -127,10 +144,20 @@ class RoutingDecision(BaseModel):
     greeting: str = Field(description="the tenant greeting, for the bot's opening turn on the agent route")
     voice_id: str
     voice_tier: str
+    budget_state: BudgetState = BudgetState.OK
+    closed_message: str = Field(default="", description="said if a transfer finds the human team closed")
+    recording: bool = False
+    recording_notice: str = ""
+    month_to_date_usd: float | None = Field(default=None, description="the spend the budget check read")
 
     @classmethod
     def for_route(
-        cls, profile: RoutingProfile, route: Route, reason: RouteReason, agent_id: str | None = None
+        cls,
+        profile: RoutingProfile,
+        route: Route,
+        reason: RouteReason,
+        agent_id: str | None = None,
+        budget_state: BudgetState = BudgetState.OK,
     ) -> RoutingDecision:
         """Build the decision for a route with the tenant's wording and voice."""
         return cls(
@@ -138,10 +165,15 @@ class RoutingDecision(BaseModel):
             route=route,
             reason=reason,
             agent_id=agent_id,
-            message=profile.message_for(route),
+            message=profile.message_for(route, reason),
             greeting=profile.greeting,
             voice_id=profile.voice_id,
             voice_tier=profile.default_tier,
+            budget_state=budget_state,
+            closed_message=profile.closed_message,
+            # Only a call that goes on to a conversation (with the agent or a person) is recorded.
+            recording=profile.recording and route in (Route.AGENT, Route.HUMAN),
+            recording_notice=profile.recording_notice,
         )
 
     @classmethod
@@ -170,17 +202,30 @@ class RoutingDecision(BaseModel):
             "voice_id": self.voice_id,
             "voice_tier": self.voice_tier,
             "tenant_id": self.tenant_id,
+            "budget_state": self.budget_state.value,
+            "closed_prompt": self.closed_message,
+            "recording": "on" if self.recording else "off",
+            "recording_notice": self.recording_notice if self.recording else "",
+            # A transfer the router decides carries its reason to the agent workspace and the whisper.
+            "handoff_reason": "monthly budget reached" if self.route is Route.HUMAN else "",
         }
 
 
 def decide_route(
-    profile: RoutingProfile, agent: Agent | None, now: datetime, *, has_capacity: bool = True
+    profile: RoutingProfile,
+    agent: Agent | None,
+    now: datetime,
+    *,
+    has_capacity: bool = True,
+    budget: BudgetCheck | None = None,
 ) -> RoutingDecision:
-    """Apply the routing policy, in order: known number, agent status, business hours, capacity.
+    """Apply the routing policy, in order: known number, agent status, business hours, budget, capacity.
 
     `agent` is the agent the dialed number resolves to (None when unknown or owned by another tenant);
     `now` must be timezone-aware. Capacity is enforced atomically by the session store, so the use case
     first decides with `has_capacity=True` and asks again with False when the store refuses the slot.
+    `budget` is the month so far (None: unknown, and a call is never refused for a failed read): at the budget
+    the caller goes to a person (or hears the budget message, per `budget.at_budget_voice`).
     """
     if agent is None or agent.vendor_id != profile.tenant_id:
         return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.UNKNOWN_NUMBER)
@@ -190,6 +235,16 @@ def decide_route(
         return RoutingDecision.for_route(profile, Route.UNAVAILABLE, _INACTIVE_REASONS[agent.status], agent.agent_id)
     if not profile.hours.is_open(now):
         return RoutingDecision.for_route(profile, Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
-    if not has_capacity:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id)
-    return RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id)
+    state = budget.state if budget is not None else BudgetState.OK
+    if state is BudgetState.EXHAUSTED:
+        route = Route.HUMAN if profile.budget.at_budget_voice == "human_queue" else Route.UNAVAILABLE
+        decision = RoutingDecision.for_route(profile, route, RouteReason.BUDGET_EXHAUSTED, agent.agent_id, state)
+    elif not has_capacity:
+        decision = RoutingDecision.for_route(
+            profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id, state
+        )
+    else:
+        decision = RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id, state)
+    if budget is not None:
+        decision = decision.model_copy(update={"month_to_date_usd": budget.month_to_date_usd})
+    return decision

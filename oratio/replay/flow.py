@@ -60,6 +60,7 @@ class Contact:
     event_hooks: dict[str, str] = field(default_factory=dict)
     voice: tuple[str, str] = ("Joanna", "Standard")
     logging: bool = False
+    recorded: tuple[str, ...] = ()  # the participants Connect records (UpdateContactRecordingBehavior)
 
     def resolve(self, path: str) -> Any:
         """A flow-language JSONPath value; missing keys read as empty (Connect passes no value)."""
@@ -93,7 +94,7 @@ class Contact:
 class Step:
     """One thing that happened on the call, in order: what the timeline, the transcript and the tests read."""
 
-    kind: str  # say, bot, lambda, voice, queue, hooks, transfer, whisper, hang_up, error, attributes
+    kind: str  # say, bot, lambda, voice, queue, hooks, record, transfer, whisper, hang_up, error, attributes
     flow: str
     action: str
     text: str = ""
@@ -286,6 +287,17 @@ class FlowInterpreter:
         hooks = {k: contact.text(v) for k, v in params.get("EventHooks", {}).items()}
         contact.event_hooks.update(hooks)
         self._emit(Step("hooks", flow, identifier, ", ".join(sorted(hooks)), hooks))
+        return _next(transitions)
+
+    def _UpdateContactRecordingBehavior(self, a: _Action) -> str | None:
+        flow, identifier, params, transitions, contact = a.flow, a.identifier, a.params, a.transitions, a.contact
+        behavior = params.get("RecordingBehavior", {})
+        participants = tuple(behavior.get("RecordedParticipants", ()))
+        if any(p not in ("Agent", "Customer") for p in participants):
+            return _error(transitions, "NoMatchingError")
+        contact.recorded = participants
+        ivr = behavior.get("IVRRecordingBehavior", "Disabled")
+        self._emit(Step("record", flow, identifier, ", ".join(participants), {"ivr": ivr}))
         return _next(transitions)
 
     def _UpdateContactTargetQueue(self, a: _Action) -> str | None:

@@ -134,6 +134,12 @@ ACTIONS: Mapping[str, ActionSpec] = {
         required_parameters=_set("EventHooks"),
         errors=_set("NoMatchingError"),
     ),
+    "UpdateContactRecordingBehavior": ActionSpec(
+        page="contact-actions-updatecontactrecordingbehavior.html",
+        parameters=_set("RecordingBehavior", "AnalyticsBehavior"),
+        required_parameters=_set("RecordingBehavior"),
+        errors=_set("NoMatchingError"),
+    ),
     "UpdateContactTargetQueue": ActionSpec(
         page="contact-actions-updatecontacttargetqueue.html",
         parameters=_set("QueueId", "AgentId"),
@@ -173,6 +179,7 @@ STATIC_PARAMETERS = {
     ("InvokeLambdaFunction", "InvocationTimeLimitSeconds"),
     ("InvokeLambdaFunction", "ResponseValidation"),
     ("UpdateFlowLoggingBehavior", "FlowLoggingBehavior"),
+    ("UpdateContactRecordingBehavior", "RecordingBehavior"),  # its participants and IVR behaviour are static
 }
 MAX_LAMBDA_SECONDS = 8  # InvocationTimeLimitSeconds: "greater than 0, no larger than 8, and an integer"
 MAX_LOOP_COUNT = 100  # LoopCount: "between 0 and 100 (inclusive)"

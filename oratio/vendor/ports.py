@@ -125,6 +125,7 @@ class TenantDeployment(_Record):
     phone_number: str | None = None
     knowledge_bucket: str | None = None
     max_agents: int | None = Field(default=None, ge=1)
+    recordings_bucket: str | None = None
 
 
 # ------------------------------------------------------------------------------------------- ports

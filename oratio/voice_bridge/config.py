@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from oratio.config.prices import load_price_catalog
 from oratio.voice_bridge.audio import FRAME_MS, TELEPHONY_RATE
 
 
@@ -14,12 +15,14 @@ class _Config(BaseModel):
 
 
 class SonicPrices(_Config):
-    """USD per 1,000 tokens (Nova 2 Sonic on-demand list prices at the time of writing; override per region)."""
+    """USD per 1,000 tokens; defaults from the price catalog (`oratio/config/price_catalog.yaml`)."""
 
-    speech_input_per_1k: float = Field(default=0.0030, ge=0)
-    speech_output_per_1k: float = Field(default=0.0120, ge=0)
-    text_input_per_1k: float = Field(default=0.00033, ge=0)
-    text_output_per_1k: float = Field(default=0.00275, ge=0)
+    speech_input_per_1k: float = Field(default_factory=lambda: load_price_catalog().nova_sonic.speech_input_per_1k.usd)
+    speech_output_per_1k: float = Field(
+        default_factory=lambda: load_price_catalog().nova_sonic.speech_output_per_1k.usd
+    )
+    text_input_per_1k: float = Field(default_factory=lambda: load_price_catalog().nova_sonic.text_input_per_1k.usd)
+    text_output_per_1k: float = Field(default_factory=lambda: load_price_catalog().nova_sonic.text_output_per_1k.usd)
 
     def cost_usd(self, speech_in: int, text_in: int, speech_out: int, text_out: int) -> float:
         return (
@@ -87,7 +90,8 @@ class BridgeSettings(_Config):
     tools: tuple[ToolSpec, ...] = ()
     sample_rate: int = TELEPHONY_RATE
     sonic: SonicSettings = SonicSettings()
-    prices: SonicPrices = SonicPrices()
+    prices: SonicPrices = Field(default_factory=SonicPrices)
+    cascaded_voice_engine: str = Field(default="neural", description="Polly engine of the cascaded fallback voice")
     holding_line: str = "One moment while I check that for you."
     holding_after_seconds: float = Field(default=1.5, ge=0)
     tool_timeout_seconds: float = Field(default=10.0, gt=0)

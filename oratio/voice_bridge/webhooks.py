@@ -140,6 +140,10 @@ def twiml_answer(decision: RoutingDecision, *, connect_number: str, voice: str, 
     module docstring for why not a media stream); every other route speaks its message and hangs up."""
     if decision.route is Route.AGENT:
         body = f"<Dial>{escape(connect_number)}</Dial>"
+    elif decision.route is Route.HUMAN:
+        # The budget is spent: say so, then Connect's own router puts the caller in the human queue.
+        say = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say>"
+        body = f"{say}<Dial>{escape(connect_number)}</Dial>"
     else:
         body = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say><Hangup/>"
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
@@ -266,7 +270,12 @@ def vonage_call(params: Mapping[str, Any]) -> ProviderCall:
 
 
 def ncco_answer(
-    decision: RoutingDecision, call: ProviderCall, *, stream_url: str | None, language: str
+    decision: RoutingDecision,
+    call: ProviderCall,
+    *,
+    stream_url: str | None,
+    language: str,
+    connect_number: str | None = None,
 ) -> list[dict[str, Any]]:
     """The NCCO for the router's decision: the agent route connects the call's audio (L16 16 kHz) to the
     bridge's presigned session URL, with the call's parameters as the first message's headers; every other
@@ -288,7 +297,11 @@ def ncco_answer(
                 ],
             }
         ]
-    return [{"action": "talk", "text": decision.message, "language": language}]
+    talk = {"action": "talk", "text": decision.message, "language": language}
+    if decision.route is Route.HUMAN and connect_number:
+        # The budget is spent: say so, then Connect's own router puts the caller in the human queue.
+        return [talk, {"action": "connect", "endpoint": [{"type": "phone", "number": connect_number.lstrip("+")}]}]
+    return [talk]
 
 
 # ------------------------------------------------------------------------------------------ use case
@@ -351,7 +364,8 @@ class CallWebhook:
 
     def twilio(self, call: ProviderCall) -> tuple[RoutingDecision, str]:
         decision = self._route(call)
-        self._close(call.call_id, FORWARDED_TO_CONNECT if decision.route is Route.AGENT else decision.reason.value)
+        forwarded = decision.route in (Route.AGENT, Route.HUMAN)
+        self._close(call.call_id, FORWARDED_TO_CONNECT if forwarded else decision.reason.value)
         twiml = twiml_answer(decision, connect_number=self.connect_number, voice=self.say_voice, language=self.language)
         return decision, twiml
 
@@ -365,7 +379,12 @@ class CallWebhook:
                 logger.exception("call webhook: the bridge session URL could not be signed")
                 decision = RoutingDecision.failure(RouteReason.MISCONFIGURED, self._router.profile)
                 self._close(call.call_id, decision.reason.value)
-        return decision, ncco_answer(decision, call, stream_url=stream_url, language=self.language)
+        if decision.route is Route.HUMAN:
+            self._close(call.call_id, FORWARDED_TO_CONNECT)
+        answer = ncco_answer(
+            decision, call, stream_url=stream_url, language=self.language, connect_number=self.connect_number
+        )
+        return decision, answer
 
     def vonage_event(self, params: Mapping[str, Any]) -> bool:
         """Close the call's session when Vonage reports it over; True only for the event that closed it (a

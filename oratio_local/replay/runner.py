@@ -52,6 +52,7 @@ class ScriptResult:
     route: str = ""
     cost_usd: float = 0.0
     seconds: float = 0.0  # real time the script took (never in the transcript)
+    after_call: Any = None  # what the session's `after_call` read of the finished call (e.g. its costs)
 
     def transcript(self) -> str:
         return "\n".join(e.line() for e in self.timeline)
@@ -108,12 +109,17 @@ def _all_loggers() -> dict[str, logging.Logger]:
 
 
 # ------------------------------------------------------------------------------------- session
+# Called once a Connect call has ended, with its tenant, the call's DynamoDB client and its contact id.
+AfterCall = Callable[[TenantConfig, Any, str], Any]
+
+
 class ReplaySession:
     """What scripts share within one run: the synthesized tenants and the tenant agent server."""
 
     def __init__(self, tenants_dir: Path = TENANTS_DIR, *, synthesized: dict[str, SynthesizedTenant] | None = None,
-                 use_cache: bool = True) -> None:  # fmt: skip
+                 use_cache: bool = True, after_call: AfterCall | None = None) -> None:  # fmt: skip
         self.tenants_dir = tenants_dir
+        self.after_call = after_call
         self._synthesized = dict(synthesized or {})
         self._use_cache = use_cache
         self._stack = ExitStack()
@@ -387,6 +393,8 @@ class ConnectCall(CallBase):
                 finally:
                     self.clock._release()
             self.finish(self.contact.attributes.get("route", ""), result.outcome)
+            if self.session.after_call is not None:  # still inside this call's local AWS
+                self.result.after_call = self.session.after_call(self.tenant, client, self.contact_id)
 
     def _fill_the_line(self, deployment: Deployment, flow: dict[str, Any], number: str, calls: int) -> None:
         """`given.active_calls`: other contacts routed first through the same call router (their slots taken)."""

@@ -16,12 +16,14 @@ tokens for any user id) that this agent does not use.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
-from aws_cdk import ArnFormat, AssetHashType, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, AssetHashType, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -130,6 +132,18 @@ class TenantAgentRuntime(Construct):
         self._allow_knowledge(knowledge)
         self._allow_memory()
         self._allow_tables(tid, tables)
+        # Raw transcripts only where the tenant opts in, sealed with a key of its own that the agent may only
+        # encrypt with (reading them back is an operator's decision, through the key policy).
+        self.raw_text_key: kms.Key | None = None
+        if tenant.privacy.store_raw_text:
+            self.raw_text_key = kms.Key(
+                self,
+                "RawTranscriptKey",
+                description=f"Encrypts {tid}'s raw (unredacted) transcript lines",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.RETAIN,
+            )
+            self.raw_text_key.grant_encrypt(self.role)
         definitions = grant_definition_reads(tables, self.role, tid)
 
         self.runtime = zip_code_runtime(
@@ -179,6 +193,7 @@ class TenantAgentRuntime(Construct):
             wiring.ENV_VECTOR_BUCKET: vector_bucket_name(tenant.tenant_id),
             wiring.ENV_VECTOR_INDEX: INDEX_NAME,
             wiring.ENV_REGION: Stack.of(self).region,
+            **({wiring.ENV_RAW_TEXT_KEY: self.raw_text_key.key_arn} if self.raw_text_key is not None else {}),
             # AgentCore Runtime connects to the agent on port 8080 of the microVM, not on loopback.
             wiring.ENV_HOST: "0.0.0.0",  # noqa: S104 - the runtime's own network namespace
         }
@@ -190,46 +205,7 @@ class TenantAgentRuntime(Construct):
         embedding model."""
         stack = Stack.of(self)
         catalog = load_model_catalog()
-        profiles: list[str] = []
-        destinations: list[str] = []
-        home_models: list[str] = []
-        for model_id in tenant.agent.allowed_models:
-            bedrock_id = catalog.model(model_id).bedrock_model_id
-            geography, _, foundation_id = bedrock_id.partition(".")
-            if geography in INFERENCE_PROFILE_PREFIXES:
-                if geography not in INFERENCE_PROFILE_DESTINATIONS:
-                    raise ValueError(
-                        f"model {model_id!r} uses inference profile {bedrock_id!r}, whose destination regions "
-                        "are not in INFERENCE_PROFILE_DESTINATIONS (stacks/constructs/agent_runtime.py); add them"
-                    )
-                profiles.append(
-                    stack.format_arn(
-                        service="bedrock",
-                        resource="inference-profile",
-                        resource_name=bedrock_id,
-                        arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                    )
-                )
-                destinations += [
-                    foundation_model_arn(stack, foundation_id, region)
-                    for region in INFERENCE_PROFILE_DESTINATIONS[geography]
-                ]
-            else:
-                home_models.append(foundation_model_arn(stack, bedrock_id, stack.region))
-        if profiles or home_models:
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid="InvokeAllowedModels", actions=MODEL_ACTIONS, resources=profiles + home_models)
-            )
-        if destinations:
-            self.role.add_to_policy(
-                iam.PolicyStatement(
-                    sid="InvokeAllowedModelsThroughTheirProfiles",
-                    actions=MODEL_ACTIONS,
-                    resources=destinations,
-                    # Only as the destination of the tenant's own inference profiles, never directly.
-                    conditions={"StringEquals": {"bedrock:InferenceProfileArn": profiles}},
-                )
-            )
+        allow_models(self.role, tenant.agent.allowed_models)
         embedding = catalog.embedding_model(tenant.knowledge.embedding_model)
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -270,6 +246,53 @@ class TenantAgentRuntime(Construct):
         # Customer saves are transactions of Put/Delete items; IAM checks each item's own action.
         tables.grant_items(self.role, CUSTOMER_CONTEXT, ["Query", "PutItem", "DeleteItem"], [f"{tenant_id}#*"])
         tables.grant_items(self.role, USAGE, ["GetItem", "UpdateItem"], [tenant_id])
+
+
+def allow_models(role: iam.IRole, model_ids: Sequence[str], *, sid: str = "InvokeAllowedModels") -> None:
+    """Let `role` invoke exactly these catalog models: their inference profiles, and the foundation models in
+    the profiles' destination regions only as those profiles' destinations."""
+    stack = Stack.of(role)
+    catalog = load_model_catalog()
+    profiles: list[str] = []
+    destinations: list[str] = []
+    home_models: list[str] = []
+    for model_id in model_ids:
+        bedrock_id = catalog.model(model_id).bedrock_model_id
+        geography, _, foundation_id = bedrock_id.partition(".")
+        if geography in INFERENCE_PROFILE_PREFIXES:
+            if geography not in INFERENCE_PROFILE_DESTINATIONS:
+                raise ValueError(
+                    f"model {model_id!r} uses inference profile {bedrock_id!r}, whose destination regions "
+                    "are not in INFERENCE_PROFILE_DESTINATIONS (stacks/constructs/agent_runtime.py); add them"
+                )
+            profiles.append(
+                stack.format_arn(
+                    service="bedrock",
+                    resource="inference-profile",
+                    resource_name=bedrock_id,
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            )
+            destinations += [
+                foundation_model_arn(stack, foundation_id, region)
+                for region in INFERENCE_PROFILE_DESTINATIONS[geography]
+            ]
+        else:
+            home_models.append(foundation_model_arn(stack, bedrock_id, stack.region))
+    if profiles or home_models:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(sid=sid, actions=MODEL_ACTIONS, resources=profiles + home_models)
+        )
+    if destinations:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid=f"{sid}ThroughTheirProfiles",
+                actions=MODEL_ACTIONS,
+                resources=destinations,
+                # Only as the destination of these inference profiles, never directly.
+                conditions={"StringEquals": {"bedrock:InferenceProfileArn": profiles}},
+            )
+        )
 
 
 def runtime_execution_role(scope: Construct, name: str) -> iam.Role:

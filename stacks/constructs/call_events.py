@@ -14,15 +14,19 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
+from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile
 from oratio.config import TenantConfig
 from oratio.domain.call_events import (
     CONNECT_INSTANCE_ARN_ENV_VAR,
     CONTACT_EVENT_DETAIL_TYPE,
     CONTACT_EVENT_SOURCE,
     DISCONNECTED,
+    PHONE_NUMBER_COUNTRY_ENV_VAR,
+    PHONE_NUMBER_TYPE_ENV_VAR,
     TENANT_ID_ENV_VAR,
 )
-from oratio.tables import CONVERSATIONS, TENANT_STATE
+from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from stacks.constructs.agent_runtime import allow_models
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import dead_letter_queue
@@ -33,6 +37,8 @@ TARGET_MAX_EVENT_AGE = Duration.hours(6)
 # Failures of the function: Lambda's asynchronous retries (at most 2), within the same age.
 FUNCTION_RETRY_ATTEMPTS = 2
 FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
+# One cheap model call on a transcript, plus the reads and writes around it.
+ANALYSIS_TIMEOUT_SECONDS = 45
 
 
 class CallEventProcessor(Construct):
@@ -61,9 +67,11 @@ class CallEventProcessor(Construct):
             description=f"Closes {tid}'s call sessions when Amazon Connect reports a contact disconnected",
             timeout_seconds=10,
             environment={
-                **tables.environment(CONVERSATIONS, TENANT_STATE),
+                **tables.environment(CONVERSATIONS, TENANT_STATE, USAGE),
                 TENANT_ID_ENV_VAR: tid,
                 CONNECT_INSTANCE_ARN_ENV_VAR: instance_arn,
+                PHONE_NUMBER_COUNTRY_ENV_VAR: tenant.connect.phone_number.country,
+                PHONE_NUMBER_TYPE_ENV_VAR: tenant.connect.phone_number.type,
             },
         )
         function = self.handler.function
@@ -100,6 +108,54 @@ class CallEventProcessor(Construct):
 
         # Item access is limited to keys that start with this tenant's id. A transaction needs the item
         # actions it performs (no separate TransactWriteItems permission).
-        # Query: the call's TURN items, summed into the closed session's total cost.
-        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem", "Query"], [f"{tid}#*"])
+        # The call's COST item (its minutes added, its total read) and its one-time claims (PutItem).
+        tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem", "PutItem"], [f"{tid}#*"])
         tables.grant_items(function, TENANT_STATE, ["UpdateItem"], [tid])
+        tables.grant_items(function, USAGE, ["UpdateItem"], [tid])
+
+        self.analysis = self._analysis(tenant, instance_arn, tables)
+
+    def _analysis(self, tenant: TenantConfig, instance_arn: str, tables: PlatformTableRefs) -> OratioFunction:
+        """The post-call analysis: a second target of the same DISCONNECTED rule (and of messaging idle events),
+        with the same retries and dead-letter queue; it may invoke only the tenant's analysis model."""
+        tid = tenant.tenant_id
+        analysis = OratioFunction(
+            self,
+            "Analysis",
+            handler_folder="post_call_analysis",
+            service_name="post_call_analysis",
+            description=f"Analyses {tid}'s ended calls and conversations (summary, outcome, sentiment, lead)",
+            timeout_seconds=ANALYSIS_TIMEOUT_SECONDS,
+            environment={
+                **tables.environment(CONVERSATIONS, TENANT_STATE, USAGE),
+                CONNECT_INSTANCE_ARN_ENV_VAR: instance_arn,
+                ANALYSIS_PROFILE_ENV_VAR: AnalysisProfile.from_tenant(tenant).model_dump_json(exclude_defaults=True),
+            },
+        )
+        analysis.function.configure_async_invoke(
+            retry_attempts=FUNCTION_RETRY_ATTEMPTS,
+            max_event_age=FUNCTION_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.dead_letters),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                analysis.function,
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=TARGET_RETRY_ATTEMPTS,
+                max_event_age=TARGET_MAX_EVENT_AGE,
+            )
+        )
+        events.Rule(
+            self,
+            "IdleConversations",
+            description=f"Messaging conversations of {tid} that went idle (published by the messaging channels)",
+            event_pattern=events.EventPattern(
+                source=["oratio.messaging"], detail_type=["Conversation Idle"], detail={"tenantId": [tid]}
+            ),
+        ).add_target(targets.LambdaFunction(analysis.function, dead_letter_queue=self.dead_letters))
+        tables.grant_items(
+            analysis.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
+        )
+        tables.grant_items(analysis.function, USAGE, ["GetItem", "UpdateItem"], [tid])
+        allow_models(analysis.role, [tenant.operations.analysis_model], sid="InvokeTheAnalysisModel")
+        return analysis

@@ -25,7 +25,7 @@ from constructs import Construct
 from oratio.config import TenantConfig
 from oratio.config.tenant import WEEKDAYS, OpeningHours
 from stacks.constructs.storage import access_log_bucket, private_bucket, publish_tenant_parameters
-from stacks.names import Outputs
+from stacks.names import Outputs, vendor_api_role_name
 
 INBOUND_FLOW = "inbound"  # contact_flows/inbound.json: the flow the claimed number runs
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
@@ -186,6 +186,7 @@ class ConnectCenter(Construct):
                 "connect/phone-number": self.phone_number.attr_address,
                 "connect/queue-arn": self.queue.attr_queue_arn,
                 "connect/inbound-flow-arn": self.inbound_flow.attr_contact_flow_arn,
+                "connect/recordings-bucket": self.recordings_bucket.bucket_name,
             },
         )
         # Outputs hang off the stack so their logical ids are exactly the fixed names.
@@ -208,6 +209,38 @@ class ConnectCenter(Construct):
             access_logs=access_log_bucket(self, "RecordingsAccessLogs"),
             log_prefix="recordings/",
             key=key,
+        )
+        # The vendor API hands out presigned GETs of recordings: its role (by its fixed name) may read them.
+        vendor_api_role = iam.ArnPrincipal(
+            Stack.of(self).format_arn(
+                service="iam", region="", resource="role", resource_name=vendor_api_role_name(Stack.of(self).region)
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="VendorApiReadsRecordings",
+                principals=[vendor_api_role],
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects("call-recordings/*")],
+            )
+        )
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="VendorApiFindsRecordings",
+                principals=[vendor_api_role],
+                actions=["s3:ListBucket"],
+                resources=[bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": ["call-recordings/*"]}},
+            )
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="VendorApiDecryptsRecordings",
+                principals=[vendor_api_role],
+                actions=["kms:Decrypt"],
+                resources=["*"],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+            )
         )
         for resource_type, prefix in (
             ("CALL_RECORDINGS", "call-recordings"),

@@ -27,10 +27,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from oratio.tables import (
     AGENT_DEFINITIONS,
     AGENTS,
+    AUDIT,
     CONVERSATIONS,
     KNOWLEDGE_DOCUMENTS,
     PROVISIONING_JOBS,
     TENANT_STATE,
+    USAGE,
     TableSpec,
 )
 from oratio.vendor.settings import (
@@ -70,6 +72,9 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     KNOWLEDGE_DOCUMENTS: ("GetItem", "PutItem", "Query"),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
+# The operations routes (oratio/vendor/api/operations_routes.py): usage by day, and the append-only audit log (a put
+# conditioned on a new key; no update, no delete, ever).
+OPERATIONS_TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {USAGE: ("Query",), AUDIT: ("PutItem", "Query")}
 TABLE_INDEXES: dict[TableSpec, tuple[str, ...]] = {CONVERSATIONS: ("by_agent",)}  # conversations of an agent
 # Powertools' DynamoDBPersistenceLayer default attribute names.
 IDEMPOTENCY_KEY_ATTRIBUTE = "id"
@@ -210,7 +215,10 @@ class VendorApi(Construct):
             memory_size=self.limits.lambda_memory_mb,
             role_name=vendor_api_role_name(stack.region),
             environment={
-                **{spec.env_var: tables.tables[spec.key].table_name for spec in TABLE_ACTIONS},
+                **{
+                    spec.env_var: tables.tables[spec.key].table_name
+                    for spec in (*TABLE_ACTIONS, *OPERATIONS_TABLE_ACTIONS)
+                },
                 IDEMPOTENCY_TABLE_ENV_VAR: self.idempotency_table.table_name,
                 MAX_BODY_BYTES_ENV_VAR: str(self.limits.max_body_bytes),
                 RATE_LIMIT_ENV_VAR: str(self.limits.rate_limit_per_minute),
@@ -218,7 +226,7 @@ class VendorApi(Construct):
                 DELETED_RETENTION_ENV_VAR: str(self.limits.deleted_retention_days),
             },
         )
-        for spec, actions in TABLE_ACTIONS.items():
+        for spec, actions in {**TABLE_ACTIONS, **OPERATIONS_TABLE_ACTIONS}.items():
             table = tables.tables[spec.key]
             resources = [table.table_arn, *(f"{table.table_arn}/index/{i}" for i in TABLE_INDEXES.get(spec, ()))]
             handler.role.add_to_policy(

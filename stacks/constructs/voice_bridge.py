@@ -240,7 +240,7 @@ class VoiceBridge(Construct):
             # Providers wait about 15 s for an answer; route and sign well inside it.
             timeout_seconds=8,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE),
                 ROUTING_PROFILE_ENV_VAR: RoutingProfile.from_tenant(tenant).to_env(),
                 ENV_BRIDGE_RUNTIME_ARN: self.runtime_arn,
                 ENV_BRIDGE_QUALIFIER: ENDPOINT_NAME,
@@ -280,4 +280,6 @@ class VoiceBridge(Construct):
         # The tenant's slot counter, and the Vonage tokens already accepted ("webhook-token#<jti>", TTL
         # expires_at): the replay cache's conditional UpdateItem creates its item, so no PutItem is granted.
         tables.grant_items(function.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
+        # The budget check: the month's total spend.
+        tables.grant_items(function.function, USAGE, ["GetItem"], [tid])
         return function

@@ -36,7 +36,7 @@ STACK_PLACEHOLDERS = {
 KNOWN_PLACEHOLDERS = STACK_PLACEHOLDERS | {
     flow_placeholder(p.stem) for p in FLOWS_DIR.glob("*.json") if p.stem != "inbound"
 }
-ROUTER_ROUTES = ("agent", "closed", "paused", "unavailable")
+ROUTER_ROUTES = ("agent", "human", "closed", "paused", "unavailable")
 # Actions after which Connect leaves this flow on success (no NextAction needed), from the flow-language table.
 TERMINAL_TYPES = {kind for kind, spec in ACTIONS.items() if spec.terminal}
 WEEKDAYS_UPPER = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
@@ -335,11 +335,15 @@ def test_router_answer_is_copied_to_contact_attributes(inbound: dict[str, Any]) 
     update = _actions(inbound)["save-router-attributes"]
     assert update["Parameters"]["TargetContact"] == "Current"
     assert update["Parameters"]["Attributes"] == {
-        key: f"$.External.{key}" for key in ("route", "reason", "agent_id", "voice_tier")
+        **{
+            key: f"$.External.{key}"
+            for key in ("route", "reason", "agent_id", "voice_tier", "budget_state", "closed_prompt", "handoff_reason")
+        },
+        "handoff_whisper": "$.External.handoff_reason",
     }
 
 
-def test_the_route_branch_handles_all_four_router_routes(inbound: dict[str, Any]) -> None:
+def test_the_route_branch_handles_every_router_route(inbound: dict[str, Any]) -> None:
     (compare,) = [a for a in inbound["Actions"] if a["Parameters"].get("ComparisonValue") == "$.External.route"]
     operands = [c["Condition"]["Operands"] for c in compare["Transitions"]["Conditions"]]
     assert sorted(o for group in operands for o in group) == sorted(ROUTER_ROUTES)
@@ -557,3 +561,36 @@ def test_rendering_substitutes_placeholders_and_rejects_unknown_ones(tmp_path: P
     bad.write_text(json.dumps({"LambdaFunctionARN": "${SomethingElse}"}), encoding="utf-8")
     with pytest.raises(ContactFlowTemplateError, match=r"unknown placeholder\(s\) \$\{SomethingElse\}"):
         render_flow_template(bad, {"CallRouterFunctionArn": "x"})
+
+
+def test_recording_is_started_only_when_the_router_says_so_after_the_notice() -> None:
+    # Given the inbound flow as deployed
+    actions = {a["Identifier"]: a for a in json.loads((FLOWS_DIR / "inbound.json").read_text())["Actions"]}
+    branch = actions[actions["invoke-call-router"]["Transitions"]["NextAction"]]
+    # Then right after the router, "recording: on" says the notice and then records agent and customer
+    assert branch["Parameters"]["ComparisonValue"] == "$.External.recording"
+    [on] = [c for c in branch["Transitions"]["Conditions"] if c["Condition"]["Operands"] == ["on"]]
+    notice = actions[on["NextAction"]]
+    assert (notice["Type"], notice["Parameters"]["Text"]) == ("MessageParticipant", "$.External.recording_notice")
+    record = actions[notice["Transitions"]["NextAction"]]
+    assert record["Type"] == "UpdateContactRecordingBehavior"
+    assert record["Parameters"]["RecordingBehavior"] == {
+        "RecordedParticipants": ["Agent", "Customer"],
+        "IVRRecordingBehavior": "Enabled",
+    }
+    # And anything else (recording off, the default) goes straight on without recording
+    assert branch["Transitions"]["NextAction"] == "save-router-attributes"
+    assert record["Transitions"]["NextAction"] == "save-router-attributes"
+
+
+def test_a_budget_transfer_says_the_message_then_queues_with_the_hours_check() -> None:
+    actions = {a["Identifier"]: a for a in json.loads((FLOWS_DIR / "inbound.json").read_text())["Actions"]}
+    branch = actions["branch-on-route"]
+    [human] = [c for c in branch["Transitions"]["Conditions"] if c["Condition"]["Operands"] == ["human"]]
+    say = actions[human["NextAction"]]
+    assert (say["Type"], say["Parameters"]["Text"]) == ("MessageParticipant", "$.External.message")
+    # The same transfer path as the agent's handoffs: whisper, queue, the team's hours (closed message if shut)
+    assert say["Transitions"]["NextAction"] == "set-handoff-whisper"
+    saved = actions["save-router-attributes"]["Parameters"]["Attributes"]
+    assert saved["closed_prompt"] == "$.External.closed_prompt"
+    assert saved["handoff_reason"] == "$.External.handoff_reason"

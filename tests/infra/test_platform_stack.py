@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from aws_cdk.assertions import Match, Template
 
 from oratio.tables import ALL_TABLES, TableSpec
-from stacks.names import platform_table_name_parameter
+from stacks.names import PLATFORM_STACK_ID, platform_table_name_parameter
 
 
 def _table(template: Template, spec: TableSpec) -> dict:
@@ -101,3 +104,28 @@ def test_every_log_group_in_the_app_has_retention(synthesized) -> None:  # type:
         for name, resource in artifact.template["Resources"].items():
             if resource["Type"] == "AWS::Logs::LogGroup":
                 assert resource["Properties"].get("RetentionInDays"), f"{artifact.stack_name}/{name}"
+
+
+def test_no_function_role_may_change_or_delete_audit_entries(synthesized: Any) -> None:
+    # Every policy of every stack: none grants UpdateItem, DeleteItem (or a wildcard) on the audit table
+    from oratio.tables import AUDIT
+
+    platform = synthesized.stack(PLATFORM_STACK_ID).template
+    [audit_id] = [
+        logical
+        for logical, resource in platform["Resources"].items()
+        if resource["Type"] == "AWS::DynamoDB::Table" and logical.startswith("DataAuditTable")
+    ]
+    writers = []
+    for stack in synthesized.assembly.stacks:
+        for resource in stack.template["Resources"].values():
+            if resource["Type"] != "AWS::IAM::Policy":
+                continue
+            for statement in resource["Properties"]["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                if audit_id in json.dumps(statement.get("Resource")) or statement.get("Resource") == "*":
+                    writers.extend(actions)
+    assert writers, "the vendor API must be able to append to the audit table"
+    assert not {a for a in writers if a in ("dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:*", "*")}
+    assert "dynamodb:PutItem" in writers
+    assert AUDIT.key == "audit"

@@ -37,7 +37,7 @@ def rule(tenant_template: Template) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def dead_letter_queue_id(rule: dict[str, Any]) -> str:
-    [target] = rule["Targets"]
+    target = rule["Targets"][0]
     return str(target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0])
 
 
@@ -56,8 +56,7 @@ def test_rule_matches_only_disconnected_contact_events_of_the_tenants_instance(
 def test_rule_targets_the_call_events_function_with_retries_and_a_dead_letter_queue(
     tenant_template: Template, rule: dict[str, Any], function_id: str, dead_letter_queue_id: str
 ) -> None:
-    [target] = rule["Targets"]
-    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    target = next(t for t in rule["Targets"] if t["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]})
     assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert 0 < target["RetryPolicy"]["MaximumEventAgeInSeconds"] <= 24 * 3600
     assert tenant_template.to_json()["Resources"][dead_letter_queue_id]["Type"] == "AWS::SQS::Queue"
@@ -135,7 +134,40 @@ def test_function_may_only_read_and_update_the_tenants_own_items(tenant_template
     # Every DynamoDB statement is conditioned on the tenant's keys, and none grants more than item access
     assert all("Condition" in s for s in statements)
     assert by_leading_keys == {
-        (f"{TENANT}#*",): ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+        (f"{TENANT}#*",): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         (TENANT,): ["dynamodb:UpdateItem"],
     }
     assert all("*" not in str(s["Resource"]) for s in statements)
+
+
+def test_the_same_rule_starts_the_post_call_analysis_with_the_same_dead_letter_queue(
+    tenant_template: Template, rule: dict[str, Any], function_id: str, dead_letter_queue_id: str
+) -> None:
+    analysis_id, analysis = _only(
+        tenant_template,
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"POWERTOOLS_SERVICE_NAME": "post_call_analysis"})}},
+    )
+    [target] = [t for t in rule["Targets"] if t["Arn"] == {"Fn::GetAtt": [analysis_id, "Arn"]}]
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] == dead_letter_queue_id
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    profile = analysis["Properties"]["Environment"]["Variables"]["ORATIO_ANALYSIS_PROFILE"]
+    assert '"analysis_model":"nova-micro"' in profile
+    # It may invoke the analysis model only (through its inference profile)
+    tenant_template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Sid": "InvokeTheAnalysisModel",
+                                "Resource": Match.string_like_regexp(r"inference-profile/us\.amazon\.nova-micro"),
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )

@@ -298,6 +298,43 @@ def test_budget_ledger_adds_atomically_and_totals_each_month(dynamodb: Any) -> N
         (TENANT, "2026-11#audio#polly-neural"): Decimal("0.05"),
         (TENANT, "2026-12#total"): Decimal("2.0"),
         (TENANT, "2026-12#model#nova-lite"): Decimal("2.0"),
+        (TENANT, "DAY#2026-11-30#total"): Decimal("1.05"),
+        (TENANT, "DAY#2026-11-30#category#model"): Decimal("1.0"),
+        (TENANT, "DAY#2026-11-30#category#audio"): Decimal("0.05"),
+        (TENANT, "DAY#2026-12-01#total"): Decimal("2.0"),
+        (TENANT, "DAY#2026-12-01#category#model"): Decimal("2.0"),
+    }
+
+
+def test_budget_ledger_books_the_agent_and_the_conversation_breakdown(dynamodb: Any) -> None:
+    # Given a ledger that also knows the conversations table
+    usage, conversations = table_name(USAGE), table_name(CONVERSATIONS)
+    ledger = DynamoDBBudgetLedger(usage, conversations_table=conversations, client=dynamodb, clock=clock)
+    at = datetime(2026, 11, 12, 15, 0, tzinfo=UTC)
+
+    # When two turns of one call and a turn of another agent spend
+    async def spend() -> None:
+        await asyncio.gather(
+            ledger.add(TENANT, at, "model", "nova-lite", 0.25, agent_id="front-desk", session_id="call-1"),
+            ledger.add(TENANT, at, "lex", "speech_request", 0.004, agent_id="front-desk", session_id="call-1"),
+            ledger.add(TENANT, at, "model", "nova-lite", 1.0, agent_id="sales", session_id="call-2"),
+        )
+
+    asyncio.run(spend())
+
+    # Then each agent's month and day, and each call's own breakdown, hold exactly their spend
+    rows = {i["sk"]["S"]: Decimal(i["usd"]["N"]) for i in raw_items(dynamodb, usage)}
+    assert rows["2026-11#agent#front-desk"] == Decimal("0.254")
+    assert rows["DAY#2026-11-12#agent#sales"] == Decimal("1.0")
+    assert rows["2026-11#total"] == Decimal("1.254")
+    costs = {
+        i["pk"]["S"]: {k: v["N"] for k, v in i.items() if k.startswith("cost#") or k == "total_usd"}
+        for i in raw_items(dynamodb, conversations)
+        if i["sk"]["S"] == "COST"
+    }
+    assert costs == {
+        f"{TENANT}#call-1": {"cost#model#nova-lite": "0.25", "cost#lex#speech_request": "0.004", "total_usd": "0.254"},
+        f"{TENANT}#call-2": {"cost#model#nova-lite": "1.0", "total_usd": "1.0"},
     }
 
 

@@ -14,15 +14,21 @@ import pytest
 from botocore.stub import Stubber
 
 from oratio.adapters.dynamodb import DataAccessError, DynamoDBAgentDirectory, DynamoDBCallSessionStore
-from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
+from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
+from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
 from oratio.adapters.memory import FixedClock
 from oratio.agent.ports import TurnRecord
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
-from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, TENANT_ID_ENV_VAR
+from oratio.domain.call_events import (
+    CONNECT_INSTANCE_ARN_ENV_VAR,
+    PHONE_NUMBER_COUNTRY_ENV_VAR,
+    PHONE_NUMBER_TYPE_ENV_VAR,
+    TENANT_ID_ENV_VAR,
+)
 from oratio.domain.calls import CallSession, CallStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from tests.events import CONNECT_INSTANCE_ARN, connect_contact_event, connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name
 
@@ -47,6 +53,9 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv(ROUTING_PROFILE_ENV_VAR, profile.to_env())
         monkeypatch.setenv(TENANT_ID_ENV_VAR, TENANT_ID)
         monkeypatch.setenv(CONNECT_INSTANCE_ARN_ENV_VAR, CONNECT_INSTANCE_ARN)
+        monkeypatch.setenv(USAGE.env_var, table_name(USAGE))
+        monkeypatch.setenv(PHONE_NUMBER_COUNTRY_ENV_VAR, "US")
+        monkeypatch.setenv(PHONE_NUMBER_TYPE_ENV_VAR, "DID")
 
     _configure()
     return _configure
@@ -134,22 +143,35 @@ def test_disconnect_delivered_twice_closes_the_session_and_frees_the_slot_once(
     assert "CallSlotsReleased" in closed[0]
 
 
-def test_the_closed_call_carries_its_total_cost_summed_from_its_turns(
+def test_the_closed_call_carries_its_metered_cost_with_its_minutes_booked_once(
     dynamodb: Any, configure: Any, agent: Agent
 ) -> None:
-    # Given a routed call whose agent and voice path recorded three turns (one of them free)
+    # Given a routed call whose agent booked its model spend with the call
     route("contact-9")
-    recorder = DynamoDBConversationRecorder(table_name(CONVERSATIONS), client=dynamodb)
-    for sequence, cost in ((1, 0.00042), (2, 0.0013), (3, 0.0)):
-        asyncio.run(recorder.record_turn(_turn("contact-9", sequence, cost)))
-    # When the call ends
-    deliver(load_handler("call_events"), disconnected("contact-9"))
-    # Then the session's total cost is the sum of its turns
-    item = session_item(dynamodb, "contact-9")
-    assert item["total_cost_usd"] == {"N": "0.00172"}
+    ledger = DynamoDBBudgetLedger(
+        table_name(USAGE), conversations_table=table_name(CONVERSATIONS), client=dynamodb, clock=lambda: OPEN_TIME
+    )
+    for cost in (0.00042, 0.0013):
+        asyncio.run(
+            ledger.add(TENANT_ID, OPEN_TIME, "model", "nova-lite", cost, agent_id="front-desk", session_id="contact-9")
+        )
+    # When the call ends (4 min 30 s by Connect's timestamps), and the event is delivered twice
+    handler = load_handler("call_events")
+    deliver(handler, disconnected("contact-9"))
+    deliver(handler, disconnected("contact-9"))
+    # Then its minutes are booked once, as estimates: Connect voice $0.038/min and US DID telephony $0.0022/min
+    lines = DynamoDBCallCosts(table_name(CONVERSATIONS), client=dynamodb).lines(TENANT_ID, "contact-9")
+    assert lines == {
+        "model#nova-lite": pytest.approx(0.00172),
+        "connect_voice#voice_minutes_from_disconnect_estimated": pytest.approx(4.5 * 0.038),
+        "telephony#US_DID_inbound_minutes_from_disconnect_estimated": pytest.approx(4.5 * 0.0022),
+    }
+    # And the closed session's total is the whole breakdown, also in the month's ledger for the agent
     session = store(dynamodb).get(TENANT_ID, "contact-9")
     assert session is not None
-    assert session.total_cost_usd == pytest.approx(0.00172)
+    assert session.total_cost_usd == pytest.approx(0.00172 + 4.5 * 0.0402)
+    month = asyncio.run(ledger.month_to_date_usd(TENANT_ID, OPEN_TIME))
+    assert month == pytest.approx(0.00172 + 4.5 * 0.0402)
 
 
 def _turn(contact_id: str, sequence: int, cost: float) -> TurnRecord:

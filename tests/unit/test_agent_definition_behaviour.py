@@ -280,7 +280,7 @@ def test_an_agent_routes_only_among_its_own_models() -> None:
     assert done(events).model_id == "claude-sonnet-4-5"
 
 
-def test_an_agent_that_spent_its_monthly_share_answers_with_the_fallback_without_calling_a_model() -> None:
+def test_an_agent_that_spent_its_monthly_share_answers_with_the_budget_reply_without_calling_a_model() -> None:
     model = ScriptedModel([[text("Hello."), stop(), usage(100, 5)]])
     w = world(model)
     w.publish("thrifty", definition={"models": {"monthly_budget_usd": 1}})
@@ -289,11 +289,29 @@ def test_an_agent_that_spent_its_monthly_share_answers_with_the_fallback_without
     events = w.ask("thrifty", "Hello")
 
     assert done(events).fallback
-    assert "no eligible model within budget" in done(events).routing_reason
+    assert "agent thrifty's share: budget exhausted" in done(events).routing_reason
+    assert said(events) == TENANT.budget_text_message  # the tenant's budget reply, as at the tenant's budget
     assert model.requests == []
     # Another agent of the tenant, with budget left, still answers.
     w.publish("other")
     assert not done(w.ask("other", "Hello", session="s-2")).fallback
+
+
+def test_an_agent_past_the_step_down_line_of_its_own_share_routes_only_to_the_cheapest_model() -> None:
+    model = ScriptedModel([[text("Hello."), stop(), usage(100, 5)]] * 2)
+    w = world(model)
+    premium = {"allowed_models": ["nova-micro", "claude-sonnet-4-5"], "monthly_budget_usd": 10}
+    w.publish("fancy", definition={"models": premium})
+    # Below the line: the hard question goes to the strong model.
+    question = "Please compare every mattress you sell in detail, explain the trade-offs and recommend one for me"
+    assert done(w.ask("fancy", question)).model_id == "claude-sonnet-4-5"
+
+    # 90 % of the agent's own share spent (the tenant's month is far from its budget): stepped down.
+    asyncio.run(w.budget.add(TENANT.tenant_id, NOW, "model", "claude-sonnet-4-5", 9.0, agent_id="fancy"))
+    events = w.ask("fancy", question, session="s-2")
+
+    assert not done(events).fallback
+    assert done(events).model_id == "nova-micro"
 
 
 def test_spend_is_counted_against_the_agent_that_made_it() -> None:

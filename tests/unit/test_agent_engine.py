@@ -383,7 +383,16 @@ def test_cost_comes_from_usage_including_cache_tokens_and_is_booked() -> None:
     done = events[-1]
     assert (done.cache_read_tokens, done.cache_write_tokens) == (3000, 500)
     assert done.cost_usd == pytest.approx(expected)
-    assert asyncio.run(h.budget.month_to_date_usd(TENANT.tenant_id, NOW)) == pytest.approx(expected)
+    # The model's tokens, and the customer's message and the reply through Connect chat ($0.01 each).
+    assert h.budget.breakdown(TENANT.tenant_id, NOW) == {
+        ("model", "nova-micro"): pytest.approx(expected),
+        ("connect_messaging", "chat_messages"): pytest.approx(0.02),
+    }
+    assert asyncio.run(h.budget.conversation_costs(TENANT.tenant_id, SESSION)) == {
+        "model#nova-micro": pytest.approx(expected),
+        "connect_messaging#chat_messages": pytest.approx(0.02),
+    }
+    assert h.budget.rows(TENANT.tenant_id)[f"{NOW:%Y-%m}#agent#front-desk"] == pytest.approx(expected + 0.02)
 
 
 def test_role_transition_is_emitted_and_recorded() -> None:
@@ -422,3 +431,55 @@ def test_relayed_tool_request_runs_only_that_tool() -> None:
     assert isinstance(events[1], TurnComplete)
     assert len(events) == 2
     assert h.model.requests == []
+
+
+# ------------------------------------------------------------------------------------- budget enforcement
+def spend(h: Harness, usd: float) -> None:
+    asyncio.run(h.budget.add(TENANT.tenant_id, NOW, "model", "claude-sonnet-4-5", usd))
+
+
+def test_at_the_budget_a_message_gets_the_polite_reply_and_no_model_is_called() -> None:
+    # Given the tenant's month is at its $500 budget
+    h = harness([])  # a model call would find no scripted response and fail the turn differently
+    spend(h, TENANT.agent.monthly_budget_usd)
+    # When a customer writes
+    events = ask(h, "Do you have king size duvets?")
+    # Then they get the tenant's polite budget reply, nothing is spent and the turn says why
+    assert texts(events) == [TENANT.budget_text_message]
+    assert h.model.requests == []
+    [record] = h.recorder.turns(TENANT.tenant_id, SESSION)
+    assert (record.outcome, record.error, record.cost_usd) == ("fallback", "BudgetExhaustedError", 0.0)
+    assert record.routing_reason.startswith("budget exhausted")
+
+
+def test_at_the_budget_a_caller_in_a_call_is_handed_to_a_person_not_dropped() -> None:
+    h = harness([])
+    spend(h, TENANT.agent.monthly_budget_usd + 3)
+    events = ask(h, "What's your return policy?", channel=Channel.VOICE)
+    assert texts(events) == [TENANT.budget_voice_message]
+    [handoff] = [e for e in events if isinstance(e, Handoff)]
+    assert handoff.reason == "monthly budget reached"
+
+
+def test_past_the_step_down_line_a_hard_turn_goes_to_the_cheapest_model_without_thinking() -> None:
+    # Given 85 % of the budget spent (the step-down line is 80 %)
+    h = harness([[text("Here is a comparison."), stop(), usage(900, 40)]])
+    spend(h, TENANT.agent.monthly_budget_usd * 0.85)
+    # When a turn that would need extended thinking arrives
+    events = ask(h, "Think carefully and compare your down and silk comforters step by step")
+    # Then only the cheapest allowed model answers it, and the routing reason says the others were skipped
+    [request] = h.model.requests
+    assert request["modelId"] == CATALOG.model("nova-micro").bedrock_model_id
+    assert "additionalModelRequestFields" not in request or "thinking" not in str(
+        request["additionalModelRequestFields"]
+    )
+    done = events[-1]
+    assert done.model_id == "nova-micro"
+    assert "skipped claude-sonnet-4-5 (budget step-down)" in done.routing_reason
+
+
+def test_below_the_step_down_line_the_same_turn_may_think() -> None:
+    h = harness([[text("Here is a comparison."), stop(), usage(900, 40)]])
+    spend(h, TENANT.agent.monthly_budget_usd * 0.5)
+    events = ask(h, "Think carefully and compare your down and silk comforters step by step")
+    assert events[-1].model_id != "nova-micro"

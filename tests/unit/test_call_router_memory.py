@@ -32,6 +32,8 @@ def make_profile(max_concurrent_calls: int = 2) -> RoutingProfile:
             "unavailable_message": "We can't take your call.",
             "voice_id": "tiffany",
             "default_tier": "standard",
+            "monthly_budget_usd": 500,
+            "budget_message": "Let me connect you with our team.",
         }
     )
 

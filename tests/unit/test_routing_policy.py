@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from oratio.config.tenant import load_tenant_file
+from oratio.budget import BudgetState, check_budget
+from oratio.config.tenant import BudgetSettings, load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.routing import (
     FALLBACK_UNAVAILABLE_MESSAGE,
@@ -39,6 +40,8 @@ PROFILE = RoutingProfile.model_validate(
         "unavailable_message": "We can't take your call.",
         "voice_id": "tiffany",
         "default_tier": "standard",
+        "monthly_budget_usd": 500,
+        "budget_message": "Let me connect you with our team.",
     }
 )
 
@@ -195,6 +198,11 @@ def test_connect_receives_a_flat_map_of_strings_without_nulls(decision: RoutingD
         "voice_id",
         "voice_tier",
         "tenant_id",
+        "budget_state",
+        "closed_prompt",
+        "recording",
+        "recording_notice",
+        "handoff_reason",
     }
     assert all(isinstance(value, str) for value in attributes.values())
     assert attributes["message"]
@@ -227,3 +235,41 @@ def test_routing_profile_survives_the_environment_variable_round_trip() -> None:
     assert restored.greeting == "Welcome to Cozy Comfort Bedding! How can I help you today?"
     assert restored.retention_days == 90
     assert restored.hours.is_open(MONDAY_OPEN)
+
+
+# --------------------------------------------------------------------------------------------- budget
+@pytest.mark.parametrize(
+    ("spent", "at_budget", "instant", "route", "reason", "state"),
+    [
+        (100.0, "human_queue", MONDAY_OPEN, Route.AGENT, RouteReason.ACCEPTED, BudgetState.OK),
+        (400.0, "human_queue", MONDAY_OPEN, Route.AGENT, RouteReason.ACCEPTED, BudgetState.STEP_DOWN),
+        (500.0, "human_queue", MONDAY_OPEN, Route.HUMAN, RouteReason.BUDGET_EXHAUSTED, BudgetState.EXHAUSTED),
+        (500.0, "message", MONDAY_OPEN, Route.UNAVAILABLE, RouteReason.BUDGET_EXHAUSTED, BudgetState.EXHAUSTED),
+        # Outside hours the closed message wins: nobody is queued for a closed team.
+        (500.0, "human_queue", MONDAY_AFTER_CLOSE, Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, None),
+    ],
+)
+def test_the_months_spend_decides_where_new_calls_go(
+    spent: float, at_budget: str, instant: datetime, route: Route, reason: RouteReason, state: BudgetState | None
+) -> None:
+    # Given a $500 budget, stepping down at 80 %, and what happens at the budget
+    profile = PROFILE.model_copy(update={"budget": BudgetSettings(at_budget_voice=at_budget)})  # type: ignore[arg-type]
+    budget = check_budget(spent, profile.monthly_budget_usd, profile.budget)
+    # When a call arrives
+    decision = decide_route(profile, make_agent(), instant, budget=budget)
+    # Then it goes where the budget allows, saying so, and never to the agent at the budget
+    assert (decision.route, decision.reason) == (route, reason)
+    if state is not None:
+        assert decision.budget_state is state
+    if reason is RouteReason.BUDGET_EXHAUSTED:
+        assert decision.message == profile.budget_message
+        attributes = decision.to_connect_attributes()
+        assert attributes["closed_prompt"] == profile.closed_message
+        assert attributes["handoff_reason"] == ("monthly budget reached" if route is Route.HUMAN else "")
+
+
+def test_an_unreadable_budget_never_refuses_a_call() -> None:
+    # Given the month's spend cannot be read
+    decision = decide_route(PROFILE, make_agent(), MONDAY_OPEN, budget=None)
+    # Then the caller still reaches the agent (who checks the budget again before spending)
+    assert decision.route is Route.AGENT

@@ -1,4 +1,7 @@
-"""The call recorder: what a bridge call leaves in the conversation records and the budget ledger."""
+"""The call's record, kept like the Connect path's: FINAL transcripts as turns, and tool calls, interruptions,
+renewals, fallbacks, lifecycle changes and usage as events; every metered use (Sonic tokens, and Polly characters
+and Transcribe seconds of the cascaded fallback) goes to the ledger; the call, its turns and relayed tools are
+OpenTelemetry spans."""
 
 from __future__ import annotations
 
@@ -11,7 +14,11 @@ from typing import Any, Literal
 
 from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
 from oratio.agent.resilience import RetryPolicy, backoff_delay
+from oratio.config.catalog import load_model_catalog
+from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
+from oratio.metering import Charge, CostCategory, Meter, record_charges
+from oratio.tracing import end_span, session_attributes, start_child
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
     Direction,
@@ -51,11 +58,18 @@ class CallRecorder(FrameProcessor):
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        meter: Meter | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
         self._recorder = recorder
         self._ledger = ledger
+        self._meter = meter or Meter(load_price_catalog(), load_model_catalog())
+        self._cascaded_since: datetime | None = None
+        # OpenTelemetry: the call, each caller-to-reply turn and each relayed tool (no-ops without an SDK).
+        self._call_span: Any = None
+        self._turn_span: Any = None
+        self._tool_spans: dict[str, Any] = {}
         self._now = now
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not secrets
@@ -76,20 +90,45 @@ class CallRecorder(FrameProcessor):
             self._observe(frame)
         await self.push(frame, direction)
 
+    @property
+    def _trace_attributes(self) -> dict[str, str]:
+        return session_attributes(
+            session_id=self.call_id, tenant_id=self.settings.tenant_id, agent_id=self.settings.agent_id, channel="voice"
+        )
+
     def _observe(self, frame: Frame) -> None:
         if isinstance(frame, Start):
             self.call_id = frame.call_id
+            self._call_span = start_child(None, "oratio.bridge_call", self._trace_attributes)
         elif isinstance(frame, Transcript) and frame.final and frame.text.strip():
             if frame.role == "user":
                 self._user_text.append(frame.text.strip())
+                if self._turn_span is None:
+                    self._turn_span = start_child(
+                        self._call_span, "oratio.turn", {**self._trace_attributes, "oratio.speech": self._speech_kind}
+                    )
             else:
+                if self._turn_span is not None:
+                    end_span(self._turn_span)
+                    self._turn_span = None
+                if self._speech_kind == "cascaded":  # Polly spoke it
+                    self._charge(self._meter.polly_characters(self.settings.cascaded_voice_engine, frame.text))
                 self._write(self._turn(frame.text.strip(), failed=frame.failed))
         elif isinstance(frame, ToolCallFrame):
             self._tools.append(frame.name)
+            self._tool_spans[frame.tool_use_id] = start_child(
+                self._turn_span or self._call_span,
+                f"oratio.tool {frame.name}",
+                {**self._trace_attributes, "oratio.tool": frame.name},
+            )
             self._event(
                 "tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "arguments": frame.arguments}
             )
         elif isinstance(frame, ToolResultFrame):
+            span = self._tool_spans.pop(frame.tool_use_id, None)
+            if span is not None:
+                span.set_attribute("oratio.tool_status", frame.status)
+                end_span(span, error=frame.status if frame.status != "ok" else None)
             self._event("tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "status": frame.status})
         elif isinstance(frame, Interruption):
             self._event("interruption", {"speech": self._speech_kind})
@@ -100,6 +139,8 @@ class CallRecorder(FrameProcessor):
             )
         elif isinstance(frame, Fallback):
             self._speech_kind = frame.to
+            if frame.to == "cascaded" and self._cascaded_since is None:
+                self._cascaded_since = self._now()
             self._event("fallback", {"to": frame.to, "reason": frame.reason})
         elif isinstance(frame, Transfer):
             self._event("handoff", {"reason": frame.reason, "summary": frame.summary})
@@ -115,9 +156,27 @@ class CallRecorder(FrameProcessor):
             usage.speech_input_tokens, usage.text_input_tokens, usage.speech_output_tokens, usage.text_output_tokens
         )
         self.cost_usd += cost
-        if cost > 0:
-            tenant, at, item = self.settings.tenant_id, self._now(), _ledger_item(self.settings.sonic.model_id)
-            self._write(self._retrying(lambda: self._ledger.add(tenant, at, "audio", item, cost), "ledger"))
+        charge = Charge(
+            CostCategory.SPEECH_TO_SPEECH,
+            self.settings.sonic.model_id,
+            usage.speech_input_tokens + usage.text_input_tokens + usage.speech_output_tokens + usage.text_output_tokens,
+            "tokens",
+            cost,
+        )
+        self._charge(charge)
+
+    def _charge(self, *charges: Charge) -> None:
+        """Spend of this call to the ledger (month, day, agent and the call's own breakdown), off the audio path."""
+        self.cost_usd += sum(c.usd for c in charges if c.category is not CostCategory.SPEECH_TO_SPEECH)
+        tenant, at, agent, session = self.settings.tenant_id, self._now(), self.settings.agent_id, self.call_id or None
+        self._write(
+            self._retrying(
+                lambda: record_charges(
+                    self._ledger, charges, tenant_id=tenant, at=at, agent_id=agent, session_id=session
+                ),
+                "ledger",
+            )
+        )
 
     def _turn(self, reply: str, *, failed: bool = False, error: str | None = None) -> Coroutine[Any, Any, None]:
         user_text = " ".join(self._user_text) or None
@@ -201,14 +260,25 @@ class CallRecorder(FrameProcessor):
         return None
 
     async def flush(self) -> None:
-        """Record a caller turn the call ended on without an answer, the call's usage (one event, totals), then
-        wait for every write."""
+        """Record a caller turn the call ended on without an answer and the Transcribe time of a cascaded
+        fallback, wait for every write, then record the call's usage (one event, totals), and end the call's spans."""
         if self.call_id and self._user_text:
             self._write(self._turn("", failed=True, error="the call ended before it was answered"))
+        if self._cascaded_since is not None:
+            # Transcribe is billed for the audio streamed to it: the caller's line from the switch to the end.
+            seconds = (self._now() - self._cascaded_since).total_seconds()
+            self._cascaded_since = None
+            self._charge(self._meter.transcribe_stream(seconds))
         if self.call_id and any(vars_of(self.usage)):
             self._event("usage", {**vars_of(self.usage), "cost_usd": round(self.cost_usd, 6)})
+        persistence = start_child(self._call_span, "oratio.persistence", self._trace_attributes)
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
+        end_span(persistence)
+        for span in (*self._tool_spans.values(), self._turn_span, self._call_span):
+            if span is not None:
+                end_span(span)
+        self._tool_spans, self._turn_span, self._call_span = {}, None, None
 
     async def stop(self) -> None:
         await self.flush()
@@ -221,8 +291,3 @@ def vars_of(usage: Usage) -> dict[str, int]:
         "speech_output_tokens": usage.speech_output_tokens,
         "text_output_tokens": usage.text_output_tokens,
     }
-
-
-def _ledger_item(model_id: str) -> str:
-    # Ledger keys are "#"-separated; model ids never contain one, but be safe.
-    return model_id.replace("#", "-")

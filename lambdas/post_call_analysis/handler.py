@@ -1,0 +1,137 @@
+"""Post-call analysis Lambda: Amazon Connect's DISCONNECTED contact event (the same EventBridge rule as the
+call-events function, a second target) or a messaging channel's idle-conversation event starts the analysis of
+the conversation that ended.
+
+Thin edge: parse the event, call `PostCallAnalyst.analyse` (idempotent: a redelivered event does nothing),
+log and count. Failures raise, so Lambda retries and then dead-letters the event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
+
+from oratio.adapters.bedrock_model import BedrockConverseModel
+from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
+from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
+from oratio.adapters.dynamodb_call_costs import DynamoDBOnceClaims
+from oratio.adapters.dynamodb_operations import DynamoDBAnalysisStore
+from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile, PostCallAnalyst
+from oratio.config.catalog import load_model_catalog
+from oratio.config.prices import load_price_catalog
+from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, DISCONNECTED, ConnectContactEvent
+from oratio.metering import Meter
+from oratio.observability import logger, metrics, tracer
+from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+
+CORRELATION_ID_PATH = "detail.contactId || detail.sessionId"
+MESSAGING_SOURCE = "oratio.messaging"
+MESSAGING_IDLE = "Conversation Idle"
+
+
+class AnalysisSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    conversations_table: str = Field(min_length=1)
+    tenant_state_table: str = Field(min_length=1)
+    usage_table: str = Field(min_length=1)
+    connect_instance_arn: str = Field(min_length=1)
+    profile: Json[AnalysisProfile]
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> AnalysisSettings:
+        env = os.environ if environ is None else environ
+        return cls.model_validate(
+            {
+                "conversations_table": env.get(CONVERSATIONS.env_var),
+                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                "usage_table": env.get(USAGE.env_var),
+                "connect_instance_arn": env.get(CONNECT_INSTANCE_ARN_ENV_VAR),
+                "profile": env.get(ANALYSIS_PROFILE_ENV_VAR),
+            }
+        )
+
+
+class IdleConversation(BaseModel):
+    """A messaging channel's end of conversation: no message for `operations.messaging_idle_minutes`."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    tenant_id: str = Field(alias="tenantId")
+    session_id: str = Field(alias="sessionId", min_length=1, max_length=256)
+    agent_id: str | None = Field(default=None, alias="agentId")
+
+
+@cache
+def settings() -> AnalysisSettings:
+    return AnalysisSettings.from_environ()
+
+
+@cache
+def build_analyst() -> PostCallAnalyst:
+    s = settings()
+    client = dynamodb_client()
+    catalog = load_model_catalog()
+    return PostCallAnalyst(
+        profile=s.profile,
+        catalog=catalog,
+        model=BedrockConverseModel(),
+        transcripts=DynamoDBConversationRecorder(s.conversations_table, client=client),
+        store=DynamoDBAnalysisStore(s.conversations_table, client=client),
+        once=DynamoDBOnceClaims(s.conversations_table, client=client),
+        ledger=DynamoDBBudgetLedger(s.usage_table, conversations_table=s.conversations_table, client=client),
+        meter=Meter(load_price_catalog(), catalog),
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def _ended(event: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """(conversation id, agent id) of the conversation that ended, or None for an event not ours to analyse."""
+    if event.get("source") == MESSAGING_SOURCE and event.get("detail-type") == MESSAGING_IDLE:
+        idle = IdleConversation.model_validate(event.get("detail") or {})
+        return (idle.session_id, idle.agent_id) if idle.tenant_id == settings().profile.tenant_id else None
+    contact = ConnectContactEvent.model_validate(event)
+    if contact.detail.event_type != DISCONNECTED or contact.detail.instance_arn != settings().connect_instance_arn:
+        return None
+    sessions = DynamoDBCallSessionStore(settings().conversations_table, settings().tenant_state_table)
+    session = sessions.get(settings().profile.tenant_id, contact.contact_id)
+    if session is None:
+        return None  # never routed by Oratio: nothing of ours to analyse
+    return contact.contact_id, session.agent_id
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
+    try:
+        ended = _ended(event)
+    except ValidationError as e:
+        problems = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in e.errors()]
+        logger.error("end-of-conversation event rejected", extra={"problems": problems})
+        metrics.add_metric(name="AnalysisEventsRejected", unit=MetricUnit.Count, value=1)
+        return {"action": "rejected"}
+    if ended is None:
+        return {"action": "ignored"}
+    try:
+        analysis = asyncio.run(build_analyst().analyse(*ended))
+    except Exception:
+        metrics.add_metric(name="AnalysisFailures", unit=MetricUnit.Count, value=1)
+        logger.exception("post-call analysis failed; it will be retried, then dead-lettered")
+        raise
+    if analysis is None:
+        logger.info("conversation already analysed: redelivered event, nothing done")
+        return {"action": "already_analysed"}
+    metrics.add_metric(
+        name="CallsAnalysed" if analysis.status == "analysed" else "AnalysesSkipped", unit=MetricUnit.Count, value=1
+    )
+    logger.info("post-call analysis", extra={"status": analysis.status, "reason": analysis.reason})
+    return {"action": analysis.status}

@@ -1,0 +1,186 @@
+"""The observability construct: each alarm watches the right metric at the right threshold and notifies the
+tenant's topic; the dashboards show what an operator on call needs; every tenant function publishes in the
+tenant's namespace."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import assertions
+from aws_cdk.assertions import Match
+
+from oratio.config import load_tenant_file
+from stacks.app_builder import TENANTS_DIR
+from stacks.constructs.observability import tenant_metrics_namespace
+from tests.infra.conftest import TENANT_ID
+
+TENANT = load_tenant_file(TENANTS_DIR / f"{TENANT_ID}.yaml")
+NAMESPACE = tenant_metrics_namespace(TENANT_ID)
+
+
+def _alarm(template: assertions.Template, metric: str, **dimensions: str) -> dict[str, Any]:
+    """The one alarm on `metric` in the tenant's namespace with exactly these dimensions."""
+    alarms = template.find_resources("AWS::CloudWatch::Alarm", {"Properties": {"MetricName": metric}})
+    matching = [
+        a["Properties"]
+        for a in alarms.values()
+        if a["Properties"]["Namespace"] == NAMESPACE
+        and {d["Name"]: d["Value"] for d in a["Properties"].get("Dimensions", [])} == dimensions
+    ]
+    assert len(matching) == 1, f"expected one alarm on {metric} {dimensions}, found {len(matching)}"
+    return matching[0]
+
+
+def _topic_ref(template: assertions.Template) -> str:
+    [topic] = template.find_resources("AWS::SNS::Topic").keys()
+    return topic
+
+
+@pytest.mark.parametrize(
+    ("metric", "dimensions", "statistic", "threshold"),
+    [
+        ("RouterFailures", {"service": "call_router"}, "Sum", 1),
+        ("BreakerChanges", {"service": "voice_turn", "dependency": "agent", "state": "open"}, "Sum", 1),
+        ("TurnLatency", {"service": "voice_turn", "front_door": "connect", "part": "agent"}, None, 3000),
+    ],
+)
+def test_alarms_watch_the_metric_at_the_threshold_and_notify_the_tenants_topic(
+    tenant_template: assertions.Template,
+    metric: str,
+    dimensions: dict[str, str],
+    statistic: str | None,
+    threshold: float,
+) -> None:
+    alarm = _alarm(tenant_template, metric, **dimensions)
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions
+    assert alarm["Threshold"] == threshold
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    if statistic:
+        assert alarm["Statistic"] == statistic
+    else:
+        assert alarm["ExtendedStatistic"] == "p99"
+    topic = _topic_ref(tenant_template)
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
+    assert alarm["OKActions"] == [{"Ref": topic}]
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert "Check first" in alarm["AlarmDescription"]
+
+
+def test_budget_alarms_fire_at_80_and_100_percent_of_the_tenants_budget(tenant_template: assertions.Template) -> None:
+    alarms = tenant_template.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"MetricName": "MonthToDateSpendUsd", "Namespace": NAMESPACE}}
+    )
+    thresholds = sorted(a["Properties"]["Threshold"] for a in alarms.values())
+    budget = TENANT.agent.monthly_budget_usd
+    assert thresholds == [budget * 0.8, budget]
+    for alarm in alarms.values():
+        assert alarm["Properties"]["Statistic"] == "Maximum"
+        assert alarm["Properties"]["Period"] == 3600
+        assert "GET /api/v1/usage" in alarm["Properties"]["AlarmDescription"]
+
+
+def test_dead_letter_queues_alarm_as_soon_as_one_message_waits(tenant_template: assertions.Template) -> None:
+    alarms = tenant_template.find_resources(
+        "AWS::CloudWatch::Alarm",
+        {"Properties": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS"}},
+    )
+    assert len(alarms) == 2  # the call events' and the knowledge ingestion's
+    for alarm in alarms.values():
+        assert alarm["Properties"]["Threshold"] == 1
+        assert "redrive" in alarm["Properties"]["AlarmDescription"]
+
+
+def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(tenant_template: assertions.Template) -> None:
+    tenant_template.has_resource_properties(
+        "AWS::SNS::Topic", {"KmsMasterKeyId": Match.object_like({"Fn::GetAtt": Match.any_value()})}
+    )
+    tenant_template.has_resource_properties(
+        "AWS::KMS::Key",
+        {
+            "KeyPolicy": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                            }
+                        )
+                    ]
+                )
+            }
+        },
+    )
+
+
+def test_every_tenant_function_publishes_metrics_in_the_tenants_namespace(tenant_template: assertions.Template) -> None:
+    functions = tenant_template.find_resources(
+        "AWS::Lambda::Function",
+        {"Properties": {"Environment": {"Variables": {"POWERTOOLS_SERVICE_NAME": Match.any_value()}}}},
+    )
+    assert len(functions) >= 6
+    for function in functions.values():
+        assert function["Properties"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"] == NAMESPACE
+
+
+def test_the_tenant_dashboard_shows_routes_latency_models_breakers_and_spend(
+    tenant_template: assertions.Template,
+) -> None:
+    [dashboard] = tenant_template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in (
+        "ContactsRouted",
+        "LiveCalls",
+        "TurnLatency",
+        "p99",
+        "ModelTurns",
+        "ToolCalls",
+        "BreakerChanges",
+        "Degradations",
+        "Handoffs",
+        "MonthToDateSpendUsd",
+        "max_concurrent_calls",
+        "monthly budget",
+    ):
+        assert needle in body, needle
+
+
+def test_alarm_emails_from_the_tenant_file_are_subscribed() -> None:
+    # A second tenant with two alarm e-mails, synthesized on its own (the session app has none)
+    from aws_cdk import Stack
+
+    from oratio.config.tenant import TenantConfig
+    from stacks.constructs.observability import TenantObservability
+
+    tenant = TenantConfig.model_validate(
+        {
+            **TENANT.model_dump(mode="json"),
+            "operations": {"alarm_emails": ["ops@cozycomfort.com", "cto@cozycomfort.com"]},
+        }
+    )
+    stack = Stack()
+    TenantObservability(stack, "Observability", tenant=tenant, dead_letter_queues={})
+    template = assertions.Template.from_stack(stack)
+    template.resource_count_is("AWS::SNS::Subscription", 2)
+    template.has_resource_properties("AWS::SNS::Subscription", {"Protocol": "email", "Endpoint": "ops@cozycomfort.com"})
+
+
+def test_the_platform_alarms_on_vendor_api_5xx_and_shows_requests_latency_and_ingestion(
+    platform_template: assertions.Template,
+) -> None:
+    platform_template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "Namespace": "AWS/ApiGateway",
+            "MetricName": "5XXError",
+            "Dimensions": Match.array_with([Match.object_like({"Name": "Stage", "Value": Match.any_value()})]),
+            "Threshold": 5,
+            "AlarmActions": [{"Ref": Match.string_like_regexp("^ObservabilityAlarmTopic")}],
+        },
+    )
+    [dashboard] = platform_template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dashboard["Properties"]["DashboardBody"])
+    for needle in ("4XXError", "5XXError", "Latency", "p99", "DocumentsIndexed"):
+        assert needle in body, needle
