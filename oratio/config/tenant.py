@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,6 +26,7 @@ from pydantic import (
 )
 
 from oratio.config.catalog import load_model_catalog
+from oratio.config.yaml_files import YamlFileError, load_yaml_file
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
@@ -514,16 +514,13 @@ def load_tenant_file(path: Path | str) -> TenantConfig:
     """Read and validate one tenant file; raise `TenantConfigError` naming file and fields."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise TenantConfigError(f"{path}: cannot read tenant file ({e.strerror})") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise TenantConfigError(f"{path}: not valid YAML{where}: {problem}") from e
+        raw = load_yaml_file(path)
+    except YamlFileError as e:
+        raise TenantConfigError(str(e)) from e
     if not isinstance(raw, dict):
-        raise TenantConfigError(f"{path}: expected a mapping of tenant settings at the top level")
+        raise TenantConfigError(
+            f"{path}: line 1: expected a mapping of tenant settings (key: value lines) at the top level"
+        )
     try:
         config = TenantConfig.model_validate(raw)
     except ValidationError as e:
