@@ -10,7 +10,6 @@ method; `@app.exception_handler`s map domain errors to statuses in one place. Ev
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from functools import cache
 from http import HTTPStatus
@@ -32,6 +31,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from oratio.adapters.dynamodb import DataAccessError, dynamodb_client
 from oratio.adapters.dynamodb_vendor import (
@@ -43,9 +44,8 @@ from oratio.adapters.dynamodb_vendor import (
     InvalidPageToken,
 )
 from oratio.adapters.vendor_aws import S3UploadSigner, SsmTenantDirectory, TenantDirectoryError
-from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.agents import AGENT_ID_PATTERN, AgentStatus
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.errors import (
     IdempotencyKeyReused,
@@ -56,6 +56,7 @@ from oratio.vendor.errors import (
     RateLimited,
     RequestInProgress,
     Unauthenticated,
+    UnknownTenant,
     UnsupportedMediaType,
     VendorApiError,
     VersionConflict,
@@ -175,13 +176,24 @@ def _once(operation: Operation, request: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- resolver
-app = APIGatewayRestResolver(enable_validation=True)
+def parse_json_body(body: str) -> Any:
+    """Request bodies are parsed by pydantic-core, whose parser refuses nesting past its recursion limit with a
+    ValueError where `json.loads` would exhaust Python's stack (a RecursionError, answered as a 500). Any refusal
+    is a `JSONDecodeError`, which the resolver's validation answers as a 422 naming the problem."""
+    try:
+        return from_json(body)
+    except ValueError as e:
+        raise json.JSONDecodeError(str(e), body, 0) from e
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
 
 def _errors(*codes: int) -> dict[int, OpenAPIResponse]:
     descriptions = {
         400: "Bad request (e.g. an invalid page token)",
         401: "No vendor identity in the token",
+        403: "The token's vendor id names no tenant deployed on this platform",
         404: "No such resource for this vendor",
         409: "Conflict: illegal lifecycle action, stale version, quota, or an idempotent request in flight",
         413: "Body too large",
@@ -192,7 +204,7 @@ def _errors(*codes: int) -> dict[int, OpenAPIResponse]:
     }
     responses: dict[int, OpenAPIResponse] = {
         code: {"description": descriptions[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
-        for code in (401, 413, 415, 422, 429, 503, *codes)
+        for code in (401, 403, 413, 415, 422, 429, 503, *codes)
     }
     for code in (429, 503):
         responses[code]["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
@@ -413,6 +425,7 @@ def export_character(agent_id: AgentId, format: Annotated[Literal["elizaos"], Qu
 # request in progress) is a conflict.
 _STATUS: dict[type[VendorApiError], HTTPStatus] = {
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
+    UnknownTenant: HTTPStatus.FORBIDDEN,
     NotFound: HTTPStatus.NOT_FOUND,
     InvalidPageToken: HTTPStatus.BAD_REQUEST,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -488,7 +501,8 @@ def _message(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "this field is required"
     if kind == "json_invalid":
-        return "the body is not valid JSON"
+        reason = (error.get("ctx") or {}).get("error")
+        return f"the body is not valid JSON ({reason})" if reason else "the body is not valid JSON"
     return str(error.get("msg", kind)).removeprefix("Value error, ")
 
 
@@ -529,41 +543,66 @@ def _unexpected(error: Exception) -> Response[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------ gate
-def _claims(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    claims = authorizer.get("claims") or {}
-    return claims if isinstance(claims, Mapping) else {}
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-def _header(event: Mapping[str, Any], name: str) -> str:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return ""
+class _Authorizer(_Wire):
+    claims: dict[str, Any] | None = None
 
 
-def _body_bytes(event: Mapping[str, Any]) -> int:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return len(body) * 3 // 4
-    return len(body.encode()) if isinstance(body, str) else 0
+class _RequestContext(_Wire):
+    authorizer: _Authorizer | None = None
 
 
-def gate(event: Mapping[str, Any]) -> str | None:
+class ProxyRequest(_Wire):
+    """The parts of an API Gateway REST proxy event the gate and the resolver read, checked before either does
+    (API Gateway always sends these shapes; anything else is refused with a 400, never a crash)."""
+
+    path: str
+    http_method: str = Field(alias="httpMethod")
+    headers: dict[str, str] | None = None
+    multi_value_headers: dict[str, list[str]] | None = Field(default=None, alias="multiValueHeaders")
+    query_string_parameters: dict[str, str] | None = Field(default=None, alias="queryStringParameters")
+    multi_value_query_string_parameters: dict[str, list[str]] | None = Field(
+        default=None, alias="multiValueQueryStringParameters"
+    )
+    path_parameters: dict[str, str] | None = Field(default=None, alias="pathParameters")
+    body: str | None = None
+    is_base64_encoded: bool = Field(default=False, alias="isBase64Encoded")
+    request_context: _RequestContext = Field(alias="requestContext")
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        authorizer = self.request_context.authorizer
+        return (authorizer.claims if authorizer else None) or {}
+
+    def header(self, name: str) -> str:
+        return next((value for key, value in (self.headers or {}).items() if key.lower() == name), "")
+
+    @property
+    def body_bytes(self) -> int:
+        body = self.body or ""
+        return len(body) * 3 // 4 if self.is_base64_encoded else len(body.encode())
+
+
+def gate(request: ProxyRequest) -> str | None:
     """The vendor id of an admitted request (None for public paths); raises what refuses it."""
-    if event.get("path") in PUBLIC_PATHS and event.get("httpMethod") == "GET":
+    if request.path in PUBLIC_PATHS and request.http_method == "GET":
         return None
     limit = settings().max_body_bytes
-    size = _body_bytes(event)
+    size = request.body_bytes
     if size > limit:
         raise PayloadTooLarge(limit)
-    content_type = _header(event, "content-type")
+    content_type = request.header("content-type")
     if size and content_type.split(";")[0].strip().lower() != "application/json":
         raise UnsupportedMediaType(content_type)
-    vendor = _claims(event).get(VENDOR_ID_CLAIM)
+    vendor = request.claims.get(VENDOR_ID_CLAIM)
     # Defence in depth: the authorizer already checked the token; a token without a vendor claim is refused.
-    if not isinstance(vendor, str) or not re.fullmatch(TENANT_ID_PATTERN, vendor):
+    if not isinstance(vendor, str) or not vendor.strip():
         raise Unauthenticated("the token carries no vendor identity (custom:vendor_id); sign in as a vendor user")
+    # A claim that names no deployed tenant (a typo at invitation, "null") is refused here, before anything
+    # is read or written under it.
     service_factory().admit(vendor)
     return vendor
 
@@ -588,18 +627,23 @@ def openapi_schema() -> dict[str, Any]:
     return document
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     IDEMPOTENCY.register_lambda_context(context)
     try:
-        vendor = gate(event)
+        request = ProxyRequest.model_validate(event)
+    except ValidationError as e:
+        logger.warning("not an API Gateway proxy event", extra={"problems": [field_path(p["loc"]) for p in e.errors()]})
+        body = ErrorBody(error="bad_request", message="the request is not an API Gateway REST proxy event")
+        return _lambda_response(_json(HTTPStatus.BAD_REQUEST, body))
+    try:
+        vendor = gate(request)
     except VendorApiError as e:
         metrics.add_metric(name="VendorApiClientErrors", unit=MetricUnit.Count, value=1)
+        logger.info("request refused at the gate", extra={"error": e.code})
         return _lambda_response(error_response(e))
-    except DataAccessError:
-        logger.exception("rate limiter unavailable")
+    except (DataAccessError, TenantDirectoryError):
+        logger.exception("rate limiter or tenant directory unavailable")
         return _lambda_response(_unavailable())
     app.append_context(vendor_id=vendor)  # type: ignore[no-untyped-call]
     if vendor:

@@ -22,6 +22,19 @@ class Unauthenticated(VendorApiError):
     code = "unauthenticated"
 
 
+class UnknownTenant(VendorApiError):
+    """The token's vendor id names no tenant deployed on this platform (a typo when the user was invited, a
+    placeholder such as "null", a tenant not deployed yet or torn down)."""
+
+    code = "unknown_tenant"
+
+    def __init__(self, vendor_id: str) -> None:
+        super().__init__(
+            f"the token's vendor id {vendor_id[:64]!r} (custom:vendor_id) names no tenant deployed on this platform; "
+            "ask your operator to correct the user's custom:vendor_id, or to deploy the tenant first"
+        )
+
+
 class NotFound(VendorApiError):
     """No such resource for this vendor. Another vendor's resource is indistinguishable from a missing one."""
 

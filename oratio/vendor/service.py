@@ -7,6 +7,7 @@ vendor's agent is indistinguishable from a missing one (`NotFound`).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -14,12 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.config.tenant import Channel
+from oratio.config.tenant import TENANT_ID_PATTERN, Channel
 from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.character import CHANNEL_PLUGINS, derive_character, eliza_character
-from oratio.vendor.errors import NotFound, NumberInUse, TenantNotDeployed, VersionConflict
+from oratio.vendor.errors import NotFound, NumberInUse, TenantNotDeployed, UnknownTenant, VersionConflict
 from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
 from oratio.vendor.models import (
     AgentCreate,
@@ -149,7 +150,11 @@ class VendorService:
 
     # ------------------------------------------------------------------------------ request gate
     def admit(self, vendor_id: str) -> None:
-        """Count a request against the vendor's per-minute rate (`RateLimited` when over it)."""
+        """Admit a request of the vendor a token names: `UnknownTenant` when no tenant of that id is deployed
+        (checked before anything is stored under the id), then count it against the vendor's per-minute rate
+        (`RateLimited` when over it)."""
+        if not re.fullmatch(TENANT_ID_PATTERN, vendor_id) or not self.tenants.deployment(vendor_id).deployed:
+            raise UnknownTenant(vendor_id)
         self.rate_limiter.hit(vendor_id, self.clock.now(), self.settings.rate_limit_per_minute)
 
     # ----------------------------------------------------------------------------------- agents
