@@ -137,6 +137,7 @@ class _Http(_Wire):
 class _UrlRequestContext(_Wire):
     http: _Http
     domain_name: str = Field(default="", alias="domainName")
+    stage: str
 
 
 class FunctionUrlRequest(_Wire):

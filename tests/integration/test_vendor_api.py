@@ -665,3 +665,15 @@ def test_a_throttled_data_layer_answers_503_with_retry_after(
     reply = vendor_api.call("GET", A)
     assert (reply.status, reply.body["error"]) == (503, "service_unavailable")
     assert reply.headers["Retry-After"] == "2"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 15_000 + "]" * 15_000, '{"name":' * 3_000 + '"x"' + "}" * 3_000],  # within the 32 KiB body limit
+    ids=["deep-array", "deep-object"],
+)
+def test_a_deeply_nested_json_body_is_a_422_not_a_server_error(vendor_api: VendorApi, body: str) -> None:
+    reply = vendor_api.call("POST", A, raw_body=body)
+    assert (reply.status, reply.body["error"]) == (422, "validation_error")
+    assert "recursion limit exceeded" in reply.body["details"][0]["message"]
+    assert vendor_api.call("GET", A).body["total"] == 0

@@ -252,6 +252,29 @@ def test_vonage_request_without_the_dialed_number_is_a_clear_400(aws: Any) -> No
     assert "lacks to" in response["body"]
 
 
+def test_a_binary_body_that_is_not_utf8_is_a_400_before_the_signature_is_checked(aws: Any) -> None:
+    seed_agent(aws)
+    event = twilio_event(TWILIO_CALL)
+    event["body"] = base64.b64encode(b"\xff\xfe\x00\x89PNG binary").decode()
+    event["isBase64Encoded"] = True
+    response = call(webhook(), event)
+    assert response["statusCode"] == 400
+    assert "not UTF-8 form data" in response["body"]
+    assert active_calls(aws) == 0
+
+
+@pytest.mark.parametrize("provider", ["twilio", "vonage"])
+def test_a_validly_signed_call_with_a_call_id_over_256_characters_is_a_clear_400(aws: Any, provider: str) -> None:
+    seed_agent(aws)
+    long_id = "C" * 257
+    event = twilio_event({**TWILIO_CALL, "CallSid": long_id}) if provider == "twilio" else vonage_answer(uuid=long_id)
+    response = call(webhook(), event)
+    assert response["statusCode"] == 400
+    assert ("CallSid" if provider == "twilio" else "uuid") in response["body"]
+    assert "at most 256 characters" in response["body"]
+    assert active_calls(aws) == 0
+
+
 # ----------------------------------------------------------------------------------- presigned URL
 class _Credentials:
     def get_frozen_credentials(self) -> Any:
