@@ -15,7 +15,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
+from oratio.domain.numbers import NumberClaim, NumberKind
 from oratio.tables import ALL_TABLES
 from oratio.vendor.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
@@ -99,9 +101,21 @@ class VendorApi:
         return dict(reply.body)
 
 
-def deploy_vendors(ssm: Any, s3: Any, vendors: tuple[str, ...] = (VENDOR_A, VENDOR_B)) -> None:
-    """What each vendor's TenantStack publishes, and its knowledge bucket."""
+def register_number(api_or_tables: VendorApi | dict[str, str], number: str, vendor: str = VENDOR_A) -> None:
+    """Register `number` to `vendor` in the number registry, as the tenant stack (its Connect number, its tenant
+    file's bridge numbers) or the operator (scripts/phone_numbers.py) does."""
+    tables = api_or_tables.aws["tables"] if isinstance(api_or_tables, VendorApi) else api_or_tables
+    registry = DynamoDBNumberRegistry(tables["numbers"], client=boto3.client("dynamodb", region_name=REGION))
+    registry.claim(NumberClaim(number=number, tenant_id=vendor, kind=NumberKind.BRIDGE, claimed_by="operator:tests"))
+
+
+def deploy_vendors(ssm: Any, s3: Any, tables: dict[str, str], vendors: tuple[str, ...] = (VENDOR_A, VENDOR_B)) -> None:
+    """What each vendor's TenantStack publishes and claims: its parameters, its knowledge bucket, its number."""
     for vendor in vendors:
+        registry = DynamoDBNumberRegistry(tables["numbers"], client=boto3.client("dynamodb", region_name=REGION))
+        registry.claim(
+            NumberClaim(number=NUMBERS[vendor], tenant_id=vendor, kind=NumberKind.CONNECT, claimed_by="stack:test")
+        )
         values = {
             "connect/instance-arn": connect_instance_arn(vendor),
             "connect/phone-number": NUMBERS[vendor],
@@ -128,7 +142,7 @@ def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> It
         env.setenv(RATE_LIMIT_ENV_VAR, str(rate_limit))
         ssm = boto3.client("ssm", region_name=REGION)
         s3 = boto3.client("s3", region_name=REGION)
-        deploy_vendors(ssm, s3)
+        deploy_vendors(ssm, s3, names)
         handler = load_handler("vendor_api")
         clock = FixedClock(START)
         handler.clock = clock

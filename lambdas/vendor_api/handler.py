@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
 from oratio.adapters.dynamodb import DataAccessError, dynamodb_client
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.dynamodb_vendor import (
     DynamoDBAgentRepository,
     DynamoDBConversationReader,
@@ -117,6 +118,7 @@ def build_service() -> VendorService:
         tenants=SsmTenantDirectory(s.tenant_parameter_prefix),
         uploads=S3UploadSigner(),
         rate_limiter=DynamoDBRateLimiter(s.tenant_state_table, client=client),
+        numbers=DynamoDBNumberRegistry(s.numbers_table, client=client),
         settings=VendorSettings(
             rate_limit_per_minute=s.rate_limit_per_minute, deleted_retention_days=s.deleted_retention_days
         ),

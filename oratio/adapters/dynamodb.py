@@ -31,7 +31,7 @@ from oratio.domain.agents import Agent, AgentStatus, preferred_agent
 from oratio.domain.calls import CallRouter, CallSession, CallStatus, OpenOutcome, OpenResult
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -49,7 +49,7 @@ CLIENT_CONFIG = Config(
 # does not retry TransactionCanceledException, we do, briefly.
 TRANSACTION_CONFLICT_RETRIES = 3
 CONFLICT_BACKOFF_SECONDS = (0.01, 0.05)
-# A number belongs to one agent; a few rows allow for a stale one during a reassignment.
+# A number belongs to one agent of its tenant; a few rows allow for a stale one during a reassignment.
 MAX_NUMBER_CANDIDATES = 5
 
 _UNAVAILABLE_CODES = frozenset(
@@ -196,23 +196,30 @@ class DynamoDBAgentDirectory(_DynamoDBAdapter):
         super().__init__(client)
         self._table = agents_table
 
-    def find_by_number(self, e164: str) -> Agent | None:
-        """The agent answering this number, as it is now (the GSI may lag; the consistent read does not)."""
-        response = self._call(
-            "query",
-            self._table,
-            TableName=self._table,
-            IndexName=PHONE_NUMBER_INDEX,
-            KeyConditionExpression="#phone = :phone",
-            ExpressionAttributeNames={"#phone": "phone_number"},
-            ExpressionAttributeValues={":phone": {"S": e164}},
-            Limit=MAX_NUMBER_CANDIDATES,
-        )
+    def find_by_number(self, tenant_id: str, e164: str) -> Agent | None:
+        """The tenant's agent answering this number, as it is now (the GSI may lag; the consistent read does
+        not). Index entries of other tenants are filtered out before any item is read: another tenant's agent
+        claiming the same number can neither shadow this tenant's nor be read with this tenant's grants."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PHONE_NUMBER_INDEX,
+            "KeyConditionExpression": "#phone = :phone",
+            "FilterExpression": "pk = :tenant",
+            "ExpressionAttributeNames": {"#phone": "phone_number"},
+            "ExpressionAttributeValues": {":phone": {"S": e164}, ":tenant": {"S": tenant_id}},
+        }
+        keys: list[dict[str, Any]] = []
+        while len(keys) < MAX_NUMBER_CANDIDATES:
+            response = self._call("query", self._table, **request)
+            keys.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
         candidates: list[Agent] = []
-        for key in response.get("Items", []):
+        for key in keys[:MAX_NUMBER_CANDIDATES]:
             agent = self._get(key["pk"], key["sk"])
             # The index is eventually consistent: the number may have moved since; trust the table.
-            if agent is not None and agent.phone_number == e164:
+            if agent is not None and agent.phone_number == e164 and agent.vendor_id == tenant_id:
                 candidates.append(agent)
         return preferred_agent(candidates)
 
@@ -514,6 +521,7 @@ class RouterSettings(BaseModel):
     agents_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
+    numbers_table: str = Field(min_length=1)
     routing_profile: Json[RoutingProfile]
 
     @staticmethod
@@ -523,6 +531,7 @@ class RouterSettings(BaseModel):
             "agents_table": env.get(AGENTS.env_var),
             "conversations_table": env.get(CONVERSATIONS.env_var),
             "tenant_state_table": env.get(TENANT_STATE.env_var),
+            "numbers_table": env.get(NUMBERS.env_var),
             "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
         }
 
@@ -540,5 +549,8 @@ def dynamodb_call_router(
     sessions = DynamoDBCallSessionStore(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
+    from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry  # it builds on this module
+
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
-    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock), sessions
+    numbers = DynamoDBNumberRegistry(settings.numbers_table, client=client)
+    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock, numbers=numbers), sessions

@@ -30,6 +30,7 @@ from oratio.config.yaml_files import YamlFileError, load_yaml_file
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+MAX_BRIDGE_NUMBERS = 50  # each is one deploy-time registry claim (a custom resource) in the tenant stack
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # ISO 3166-1 alpha-2 codes of countries where Amazon Connect can claim phone numbers
@@ -243,6 +244,20 @@ class VoiceSettings(_Config):
     paused_message: str | None = None
     unavailable_message: str | None = None
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
+    bridge_numbers: tuple[Annotated[str, Field(pattern=E164_PATTERN)], ...] = Field(
+        default=(),
+        max_length=MAX_BRIDGE_NUMBERS,
+        description="Twilio/Vonage numbers (E.164) the tenant holds: registered to it at deploy, so its agents may "
+        "answer them through the voice bridge",
+    )
+
+    @field_validator("bridge_numbers")
+    @classmethod
+    def _distinct_numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({n for n in value if value.count(n) > 1})
+        if repeated:
+            raise ValueError(f"bridge numbers must not repeat; repeated: {repeated}")
+        return value
 
     @model_validator(mode="after")
     def _default_tier_exists(self) -> VoiceSettings:

@@ -19,6 +19,7 @@ from oratio.domain.agents import Agent
 from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
+    from oratio.domain.numbers import NumberOwnership
     from oratio.ports import AgentDirectory, CallSessionStore, Clock
 
 
@@ -109,8 +110,10 @@ class CallRouter:
         agents: AgentDirectory,
         sessions: CallSessionStore,
         clock: Clock,
+        numbers: NumberOwnership,
     ) -> None:
         self._profile = profile
+        self._numbers = numbers
         self._agents = agents
         self._sessions = sessions
         self._clock = clock
@@ -122,7 +125,7 @@ class CallRouter:
 
     def route(self, call: InboundCall) -> RoutingDecision:
         """Decide where the contact goes and record its session; a retry returns the first decision."""
-        agent = self._agents.find_by_number(call.dialed_number)
+        agent = self._agent_for(call.dialed_number)
         now = self._clock.now()
         decision = decide_route(self._profile, agent, now)
         result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
@@ -133,6 +136,14 @@ class CallRouter:
         # No slot left: the caller is turned away, but the contact is still recorded (uncounted) so
         # that retries and reports see the same answer.
         return self._turn_away_over_capacity(call, agent, now)
+
+    def _agent_for(self, number: str) -> Agent | None:
+        """The tenant's agent on the number -- only when the platform's number registry says the tenant owns it,
+        so a number can never be answered by a tenant it does not belong to."""
+        tenant_id = self._profile.tenant_id
+        if not self._numbers.owns(tenant_id, number):
+            return None
+        return self._agents.find_by_number(tenant_id, number)
 
     def _turn_away_over_capacity(self, call: InboundCall, agent: Agent | None, now: datetime) -> RoutingDecision:
         decision = decide_route(self._profile, agent, now, has_capacity=False)

@@ -140,3 +140,26 @@ class NumberInUse(VendorApiError):
             f"the number {number} already answers agent {owner_agent_id!r}; remove voice from that agent or "
             "delete it first"
         )
+
+
+class NumberOwnedByAnotherTenant(NumberInUse):
+    """The number is registered to another tenant of the platform. Names no tenant and no agent."""
+
+    def __init__(self, number: str) -> None:
+        VendorApiError.__init__(
+            self,
+            f"the number {number} is in use by another account on this platform; use a number registered to your "
+            "tenant (your operator registers Twilio/Vonage numbers for you)",
+        )
+
+
+class NumberNotRegistered(VendorApiError):
+    """The number is registered to no tenant, so no agent may answer it yet."""
+
+    code = "number_not_registered"
+
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"the number {number} is not registered to your tenant; ask your operator to register it (tenant file "
+            "voice.bridge_numbers, or scripts/phone_numbers.py register), then set it again"
+        )

@@ -18,9 +18,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from oratio.config.tenant import TENANT_ID_PATTERN, Channel
 from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
+from oratio.domain.numbers import NumberRegistry
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.character import CHANNEL_PLUGINS, derive_character, eliza_character
-from oratio.vendor.errors import NotFound, NumberInUse, TenantNotDeployed, UnknownTenant, VersionConflict
+from oratio.vendor.errors import (
+    NotFound,
+    NumberInUse,
+    NumberNotRegistered,
+    NumberOwnedByAnotherTenant,
+    TenantNotDeployed,
+    UnknownTenant,
+    VersionConflict,
+)
 from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
 from oratio.vendor.models import (
     AgentCreate,
@@ -133,6 +142,7 @@ class VendorService:
         tenants: TenantDirectory,
         uploads: UploadSigner,
         rate_limiter: RateLimiter,
+        numbers: NumberRegistry,
         settings: VendorSettings | None = None,
         clock: Clock | None = None,
         id_factory: Callable[[str, datetime], str] = new_id,
@@ -144,6 +154,7 @@ class VendorService:
         self.tenants = tenants
         self.uploads = uploads
         self.rate_limiter = rate_limiter
+        self.numbers = numbers
         self.settings = settings or VendorSettings()
         self.clock = clock or SystemClock()
         self._new_id = id_factory
@@ -162,6 +173,8 @@ class VendorService:
         return agent_view(self._create(vendor_id, body))
 
     def _create(self, vendor_id: str, body: AgentCreate) -> AgentRecord:
+        if body.bridge_number is not None:
+            self._check_number(vendor_id, body.bridge_number)
         now = self.clock.now()
         record = AgentRecord(
             vendor_id=vendor_id,
@@ -181,6 +194,23 @@ class VendorService:
         )
         self.agents.create(record, max_agents=self._max_agents(vendor_id))
         return record
+
+    def _check_number(self, vendor_id: str, number: str) -> None:
+        """Refuse a number the vendor's tenant does not own in the platform's number registry: 409
+        `number_in_use` (naming no one) when another tenant owns it, `number_not_registered` when nobody does."""
+        if self.numbers.owns(vendor_id, number):
+            return
+        if self.numbers.is_registered(number):
+            raise NumberOwnedByAnotherTenant(number)
+        raise NumberNotRegistered(number)
+
+    def _number_refusal(self, vendor_id: str, number: str) -> str | None:
+        """Why an agent of the vendor may not answer `number` now (a provisioning step's detail), or None."""
+        try:
+            self._check_number(vendor_id, number)
+        except (NumberInUse, NumberNotRegistered) as e:
+            return e.message
+        return None
 
     def _max_agents(self, vendor_id: str) -> int:
         return self.tenants.deployment(vendor_id).max_agents or self.settings.default_max_agents
@@ -225,6 +255,8 @@ class VendorService:
             if action is not None:
                 status = next_status(current.status, action)
         bridge_number = body.bridge_number if "bridge_number" in body.model_fields_set else current.bridge_number
+        if bridge_number is not None and bridge_number != current.bridge_number:
+            self._check_number(vendor_id, bridge_number)
         wanted = body.channels if body.channels is not None else [c.channel_type for c in current.channels]
         channels = current.channels
         claim: str | None = None
@@ -421,7 +453,13 @@ class VendorService:
         return final
 
     def _bind(self, channel: Channel, deployment: TenantDeployment, bridge_number: str | None = None) -> ChannelState:
-        """What binding one channel gives, from what the tenant's stack really deployed (no invented ids)."""
+        """What binding one channel gives, from what the tenant's stack really deployed (no invented ids); voice
+        binds only a number the tenant owns in the platform's number registry."""
+        if channel is Channel.VOICE:
+            number = bridge_number or deployment.phone_number
+            refusal = self._number_refusal(deployment.tenant_id, number) if number is not None else None
+            if refusal is not None:
+                return ChannelState(channel_type=channel, status=ChannelStatus.FAILED, detail=refusal)
         if channel is Channel.VOICE and bridge_number is not None:
             return ChannelState(
                 channel_type=channel,

@@ -24,7 +24,15 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.tables import AGENTS, CONVERSATIONS, KNOWLEDGE_DOCUMENTS, PROVISIONING_JOBS, TENANT_STATE, TableSpec
+from oratio.tables import (
+    AGENTS,
+    CONVERSATIONS,
+    KNOWLEDGE_DOCUMENTS,
+    NUMBERS,
+    PROVISIONING_JOBS,
+    TENANT_STATE,
+    TableSpec,
+)
 from oratio.vendor.settings import (
     DELETED_RETENTION_ENV_VAR,
     IDEMPOTENCY_TABLE_ENV_VAR,
@@ -58,6 +66,8 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     # agent slots, number owners and rate windows (changed in transactions with the agent item)
     TENANT_STATE: ("PutItem", "UpdateItem", "DeleteItem"),
     KNOWLEDGE_DOCUMENTS: ("GetItem", "PutItem", "Query"),
+    # the number registry, read only: whether the vendor's tenant owns a number an agent asks for
+    NUMBERS: ("GetItem",),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
 TABLE_INDEXES: dict[TableSpec, tuple[str, ...]] = {CONVERSATIONS: ("by_agent",)}  # conversations of an agent

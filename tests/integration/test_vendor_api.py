@@ -10,12 +10,21 @@ from typing import Any
 
 import pytest
 
-from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore, dynamodb_client
+from oratio.adapters.dynamodb import (
+    DynamoDBAgentDirectory,
+    DynamoDBCallSessionStore,
+    RouterSettings,
+    dynamodb_call_router,
+    dynamodb_client,
+)
 from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
+from oratio.adapters.memory import FixedClock
 from oratio.agent.ports import TurnRecord
+from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import AgentStatus
-from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
+from oratio.domain.calls import CallSession, InboundCall
+from oratio.domain.routing import Route, RouteReason, RoutingProfile
 from oratio_local.events import api_gateway_event
 from oratio_local.openapi import OPENAPI_PATH
 from tests.vendor_api_harness import (
@@ -26,6 +35,7 @@ from tests.vendor_api_harness import (
     VendorApi,
     agent_body,
     knowledge_bucket,
+    register_number,
     vendor_api,
 )
 
@@ -178,7 +188,7 @@ def test_provision_binds_voice_to_the_deployed_number_and_waits_for_social_crede
 def test_provisioned_number_routes_calls_to_the_agent(vendor_api: VendorApi) -> None:
     result = vendor_api.provision()
     directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
-    found = directory.find_by_number(NUMBERS[VENDOR_A])
+    found = directory.find_by_number(VENDOR_A, NUMBERS[VENDOR_A])
     assert found is not None
     assert (found.agent_id, found.status) == (result["agent_id"], AgentStatus.ACTIVE)
 
@@ -187,7 +197,7 @@ def test_pause_is_seen_by_the_call_router_at_once(vendor_api: VendorApi) -> None
     agent_id = vendor_api.provision()["agent_id"]
     assert vendor_api.call("POST", f"{A}/{agent_id}/pause").body["status"] == "paused"
     directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
-    paused = directory.find_by_number(NUMBERS[VENDOR_A])
+    paused = directory.find_by_number(VENDOR_A, NUMBERS[VENDOR_A])
     assert paused is not None
     assert paused.status is AgentStatus.PAUSED
 
@@ -607,6 +617,7 @@ def test_vendor_b_gets_404_for_every_resource_of_vendor_a(vendor_api: VendorApi)
 
 # ------------------------------------------------------------------------------------- bridge numbers
 def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: VendorApi) -> None:
+    register_number(vendor_api, "+15559870000")
     result = vendor_api.provision(channels=["voice"], bridge_number="+15559870000")
     agent = result["agent_config"]
     assert (result["status"], agent["phone_number"], agent["bridge_number"]) == (
@@ -618,7 +629,7 @@ def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: Vendor
     assert voice["aws_connect_instance_id"] is None
     assert "voice bridge" in voice["detail"]
     directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
-    found = directory.find_by_number("+15559870000")
+    found = directory.find_by_number(VENDOR_A, "+15559870000")
     assert found is not None
     assert found.agent_id == result["agent_id"]
     # the Connect number stays free for another agent
@@ -626,6 +637,7 @@ def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: Vendor
 
 
 def test_moving_an_agent_from_connect_to_a_bridge_number_frees_the_connect_number(vendor_api: VendorApi) -> None:
+    register_number(vendor_api, "+15559870001")
     agent = vendor_api.provision(name="Mover", channels=["voice"])["agent_config"]
     moved = vendor_api.call(
         "PUT", f"{A}/{agent['id']}", body={"version": agent["version"], "bridge_number": "+15559870001"}
@@ -677,3 +689,71 @@ def test_a_deeply_nested_json_body_is_a_422_not_a_server_error(vendor_api: Vendo
     assert (reply.status, reply.body["error"]) == (422, "validation_error")
     assert "recursion limit exceeded" in reply.body["details"][0]["message"]
     assert vendor_api.call("GET", A).body["total"] == 0
+
+
+# ------------------------------------------------------------------------------------- number registry
+def _route_call(vendor_api: VendorApi, vendor: str, number: str, contact_id: str) -> Any:
+    """A call to `number` through `vendor`'s call router, over the same tables (what its tenant stack deploys)."""
+    tables = vendor_api.aws["tables"]
+    profile = RoutingProfile.from_tenant(load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml"))
+    profile = profile.model_copy(update={"tenant_id": vendor})
+    settings = RouterSettings(
+        agents_table=tables["agents"],
+        conversations_table=tables["conversations"],
+        tenant_state_table=tables["tenant_state"],
+        numbers_table=tables["numbers"],
+        routing_profile=profile.model_dump_json(),  # type: ignore[arg-type]  # Json[...] takes the text
+    )
+    # START is a Monday morning in New York: the business is open.
+    router, _ = dynamodb_call_router(settings, FixedClock(START), client=vendor_api.aws["dynamodb"])
+    return router.route(InboundCall(contact_id=contact_id, channel="voice", dialed_number=number))
+
+
+def test_no_vendor_can_give_its_agent_a_number_another_tenant_answers(vendor_api: VendorApi) -> None:
+    owner = vendor_api.provision(channels=["voice"])  # vendor A's agent answers A's Connect number
+    taken = NUMBERS[VENDOR_A]
+    b_agent = vendor_api.create(vendor=VENDOR_B, name="B agent", channels=["voice"])
+    attempts = [
+        vendor_api.call("POST", A, vendor=VENDOR_B, body=agent_body(channels=["voice"], bridge_number=taken)),
+        vendor_api.call(
+            "POST",
+            f"{A}/provision",
+            vendor=VENDOR_B,
+            body={"agent_config": agent_body(channels=["voice"], bridge_number=taken)},
+        ),
+        vendor_api.call(
+            "PUT", f"{A}/{b_agent['id']}", vendor=VENDOR_B, body={"version": b_agent["version"], "bridge_number": taken}
+        ),
+    ]
+    for reply in attempts:
+        assert (reply.status, reply.body["error"]) == (409, "number_in_use"), reply.body
+        assert "another account on this platform" in reply.body["message"]
+        assert VENDOR_A not in json.dumps(reply.body)
+        assert owner["agent_id"] not in json.dumps(reply.body)
+    decision = _route_call(vendor_api, VENDOR_A, taken, "contact-after-attempts")
+    assert (decision.route, decision.agent_id) == (Route.AGENT, owner["agent_id"])  # A's callers still reach A
+    b_items = vendor_api.call("GET", A, vendor=VENDOR_B).body["items"]
+    assert [(i["id"], i["bridge_number"]) for i in b_items] == [(b_agent["id"], None)]
+
+
+def test_a_bridge_number_nobody_registered_is_refused_until_the_operator_registers_it(vendor_api: VendorApi) -> None:
+    body = agent_body(channels=["voice"], bridge_number="+15559871234")
+    refused = vendor_api.call("POST", f"{A}/provision", body={"agent_config": body})
+    assert (refused.status, refused.body["error"]) == (409, "number_not_registered")
+    assert "ask your operator to register it" in refused.body["message"]
+    assert vendor_api.call("GET", A).body["total"] == 0
+    register_number(vendor_api, "+15559871234")
+    assert vendor_api.provision(channels=["voice"], bridge_number="+15559871234")["status"] == "completed"
+
+
+def test_a_draft_whose_number_was_released_fails_its_voice_step_when_started(vendor_api: VendorApi) -> None:
+    register_number(vendor_api, "+15559871235")
+    draft = vendor_api.create(channels=["voice"], bridge_number="+15559871235")
+    DynamoDBNumberRegistry(vendor_api.aws["tables"]["numbers"], client=vendor_api.aws["dynamodb"]).release(
+        VENDOR_A, "+15559871235"
+    )
+    started = vendor_api.call("POST", f"{A}/{draft['id']}/start")
+    assert (started.status, started.body["status"]) == (200, "draft")
+    (voice,) = started.body["channels"]
+    assert (voice["status"], voice["phone_number"]) == ("failed", None)
+    assert "not registered to your tenant" in voice["detail"]

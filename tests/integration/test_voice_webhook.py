@@ -21,7 +21,7 @@ from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner, Pre
 from oratio.adapters.memory import FixedClock
 from oratio.domain.agents import AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from oratio.voice_bridge.webhooks import SignatureError, twilio_signature, verify_vonage
 from oratio_local.events import function_url_event
 from tests.events import lambda_context
@@ -48,6 +48,7 @@ def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
             AGENTS.env_var: table_name(AGENTS),
             CONVERSATIONS.env_var: table_name(CONVERSATIONS),
             TENANT_STATE.env_var: table_name(TENANT_STATE),
+            NUMBERS.env_var: table_name(NUMBERS),
             ROUTING_PROFILE_ENV_VAR: PROFILE.to_env(),
             "ORATIO_VOICE_BRIDGE_RUNTIME_ARN": BRIDGE_ARN,
             "ORATIO_VOICE_BRIDGE_QUALIFIER": "live",

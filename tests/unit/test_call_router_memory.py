@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import (
+    FixedClock,
+    InMemoryAgentDirectory,
+    InMemoryCallSessionStore,
+    InMemoryNumberRegistry,
+)
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.calls import CallRouter, CallStatus, InboundCall
 from oratio.domain.routing import Route, RouteReason, RoutingProfile
@@ -58,7 +63,10 @@ class World:
         self.agents = InMemoryAgentDirectory([agent] if agent else [])
         self.sessions = InMemoryCallSessionStore()
         self.clock = FixedClock(now)
-        self.router = CallRouter(make_profile(max_concurrent_calls), self.agents, self.sessions, self.clock)
+        self.numbers = InMemoryNumberRegistry({NUMBER: TENANT_ID})  # the tenant stack claimed it at deploy
+        self.router = CallRouter(
+            make_profile(max_concurrent_calls), self.agents, self.sessions, self.clock, self.numbers
+        )
 
 
 def test_retried_invocation_gets_the_same_decision_and_is_counted_once() -> None:

@@ -101,6 +101,13 @@ BAD_FILES = [
     ("bad budget", ("agent.monthly_budget_usd", -5), "agent.monthly_budget_usd", "greater than 0"),
     ("unknown built-in tool", ("agent.tools", ["teleport"]), "agent.tools", "available: knowledge_search"),
     ("missing premium tier", ("agent.workflow", {"premium_tier": "gold"}), "<top level>", "is not one of voice.tiers"),
+    ("bridge number not E.164", ("voice.bridge_numbers", ["5559870000"]), "voice.bridge_numbers[0]", "pattern"),
+    (
+        "repeated bridge number",
+        ("voice.bridge_numbers", ["+15559870000", "+15559870000"]),
+        "voice.bridge_numbers",
+        "bridge numbers must not repeat",
+    ),
 ]
 
 
@@ -236,3 +243,8 @@ def test_a_voice_tier_connect_cannot_play_stops_the_voice_profile_with_the_fix()
     broken = tenant.model_copy(update={"voice": tenant.voice.model_copy(update={"tiers": tiers})})
     with pytest.raises(VoiceProfileError, match=r"voice\.tiers\.premium\.engine 'long-form' is not available"):
         VoiceProfile.from_tenant(broken)
+
+
+def test_bridge_numbers_of_the_tenant_file_are_read(tmp_path: Path) -> None:
+    data = _mutate("voice.bridge_numbers", ["+15559870000", "+447700900123"])
+    assert load_tenant_file(_write(tmp_path, data)).voice.bridge_numbers == ("+15559870000", "+447700900123")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from oratio.adapters.memory import FixedClock
+from oratio.adapters.memory import FixedClock, InMemoryNumberRegistry
 from oratio.adapters.vendor_aws import (
     CACHE_SECONDS,
     MAX_CACHED_TENANTS,
@@ -19,6 +19,7 @@ from oratio.domain.agents import AgentStatus
 from oratio.vendor.errors import (
     NotFound,
     NumberInUse,
+    NumberNotRegistered,
     QuotaExceeded,
     RateLimited,
     UnknownTenant,
@@ -228,3 +229,14 @@ def test_the_tenant_directory_cache_is_bounded_whatever_ids_tokens_carry() -> No
     assert len(directory._cache) == MAX_CACHED_TENANTS
     directory.deployment("tenant-0")  # the oldest was dropped, so it is read again
     assert ssm.calls == MAX_CACHED_TENANTS + 51
+
+
+def test_an_agent_may_take_only_a_number_its_tenant_owns_in_the_registry() -> None:
+    numbers = InMemoryNumberRegistry({NUMBER: VENDOR, "+15559870000": "sleepwell"})
+    svc = memory_vendor_service({VENDOR: DEPLOYED}, numbers=numbers)
+    with pytest.raises(NumberInUse, match="another account on this platform") as elsewhere:
+        svc.create_agent(VENDOR, body("voice").model_copy(update={"bridge_number": "+15559870000"}))
+    assert "sleepwell" not in elsewhere.value.message
+    with pytest.raises(NumberNotRegistered):
+        svc.create_agent(VENDOR, body("voice").model_copy(update={"bridge_number": "+15559870001"}))
+    assert svc.list_agents(VENDOR, skip=0, limit=10, status=None).total == 0
