@@ -214,8 +214,6 @@ def _assemble(parts: EngineParts) -> TurnEngine:
 
 
 def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
-    import httpx
-
     from oratio.adapters.agentcore_memory import AgentCoreSessionMemory
     from oratio.adapters.bedrock_model import BedrockConverseModel
     from oratio.adapters.dynamodb_agent import (
@@ -230,6 +228,7 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
         S3VectorsIndex,
         TitanEmbedder,
     )
+    from oratio.agent.tools.egress import guarded_http_client
     from oratio.agent.tools.executor import ToolExecutor
     from oratio.agent.workflow import RoleWorkflow
 
@@ -248,7 +247,7 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
     return EngineParts(
         tenant=tenant,
         model=BedrockConverseModel(),
-        tools=ToolExecutor.from_settings(tenant.agent, retriever=retriever, http_client=httpx.AsyncClient()),
+        tools=ToolExecutor.from_settings(tenant.agent, retriever=retriever, http_client=guarded_http_client()),
         memory=AgentCoreSessionMemory(settings.memory_id),
         contexts=DynamoDBCustomerContextStore(contexts),
         recorder=DynamoDBConversationRecorder(conversations),
@@ -259,8 +258,6 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
 
 
 def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
-    import httpx
-
     from oratio.adapters.memory_agent import (
         InMemoryBudgetLedger,
         InMemoryConversationRecorder,
@@ -268,6 +265,7 @@ def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts
         InMemorySessionMemory,
         InMemoryWorkflowStateStore,
     )
+    from oratio.agent.tools.egress import guarded_http_client
     from oratio.agent.tools.executor import ToolExecutor
     from oratio.agent.workflow import RoleWorkflow
     from oratio_local.knowledge import LexicalRetriever
@@ -277,7 +275,7 @@ def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts
     return EngineParts(
         tenant=tenant,
         model=RuleBasedModel(),
-        tools=ToolExecutor.from_settings(tenant.agent, retriever=retriever, http_client=httpx.AsyncClient()),
+        tools=ToolExecutor.from_settings(tenant.agent, retriever=retriever, http_client=guarded_http_client()),
         memory=InMemorySessionMemory(),
         contexts=InMemoryCustomerContextStore(),
         recorder=InMemoryConversationRecorder(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ def _example() -> dict[str, Any]:
 
 def _write(tmp_path: Path, data: Any, name: str = "cozy-comfort") -> Path:
     if not (tmp_path / "knowledge").exists():
-        (tmp_path / "knowledge").symlink_to(TENANTS / "knowledge")
+        shutil.copytree(TENANTS / "knowledge", tmp_path / "knowledge")
     path = tmp_path / f"{name}.yaml"
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
     return path
@@ -248,3 +249,62 @@ def test_a_voice_tier_connect_cannot_play_stops_the_voice_profile_with_the_fix()
 def test_bridge_numbers_of_the_tenant_file_are_read(tmp_path: Path) -> None:
     data = _mutate("voice.bridge_numbers", ["+15559870000", "+447700900123"])
     assert load_tenant_file(_write(tmp_path, data)).voice.bridge_numbers == ("+15559870000", "+447700900123")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.cozycomfort.com/v1/orders/status",
+        "https://127.0.0.1/orders",
+        "https://10.0.4.7/orders",
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://[::ffff:169.254.169.254]/latest/meta-data/",
+        "https://[::1]:8443/admin",
+        "https://localhost/orders",
+        "https://orders.internal/status",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://intranet/orders",
+        "https://2130706433/orders",
+        "https://user:secret@api.cozycomfort.com/v1/orders/status",
+    ],
+)
+def test_a_business_tool_url_that_reaches_inside_fails_validation_naming_the_field(tmp_path: Path, url: str) -> None:
+    data = _example()
+    data["agent"] = _business_tool(url=url)
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_file(_write(tmp_path, data))
+    message = str(caught.value)
+    assert "agent.business_tools[0].url: " in message
+    assert "give the tenant's public https:// endpoint" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("../../etc/passwd", "leaves the tenants/ folder ('..')"),
+        ("knowledge/../../secrets.md", "leaves the tenants/ folder ('..')"),
+        ("/etc/passwd", "is an absolute path"),
+        ("C:\\Windows\\win.ini", "is an absolute path"),
+    ],
+)
+def test_a_knowledge_path_that_leaves_the_tenants_folder_fails_validation(
+    tmp_path: Path, path: str, expected: str
+) -> None:
+    data = _mutate("knowledge.sources", [{"name": "escape", "path": path}])
+    with pytest.raises(TenantConfigError, match=r"knowledge\.sources\[0\]\.path: ") as caught:
+        load_tenant_file(_write(tmp_path, data))
+    assert expected in str(caught.value)
+
+
+def test_a_knowledge_file_symlinked_out_of_the_tenants_folder_fails_validation(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secrets.md").write_text("not for the agent")
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "leak.md").symlink_to(outside / "secrets.md")
+    data = _mutate("knowledge.sources", [{"name": "leak", "path": "leak.md"}])
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_file(_write(tenants, data))
+    assert "knowledge.sources[0].path: 'leak.md' resolves outside" in str(caught.value)

@@ -91,7 +91,8 @@ class ToolExecutor:
     ) -> ToolExecutor:
         """The executor for an agent's configuration: its enabled built-ins and business tools, its limits.
 
-        `retriever` is required when `knowledge_search` is enabled, `http_client` when business tools exist.
+        `retriever` is required when `knowledge_search` is enabled. Business tools call out through `http_client`,
+        by default the egress-guarded client (`oratio.agent.tools.egress.guarded_http_client`).
         """
         from oratio.agent.tools.builtin import EndCallTool, KnowledgeSearchTool, TransferToHumanTool
         from oratio.agent.tools.http_tool import HttpBusinessTool
@@ -108,7 +109,9 @@ class ToolExecutor:
                 tools.append(EndCallTool())
         if settings.business_tools:
             if http_client is None:
-                raise ValueError("business tools are configured but no HTTP client was given")
+                from oratio.agent.tools.egress import guarded_http_client
+
+                http_client = guarded_http_client()
             tools.extend(HttpBusinessTool(config, http_client) for config in settings.business_tools)
         limits = ExecutorLimits(
             default_timeout_seconds=settings.tool_timeout_seconds, max_parallel=settings.max_parallel_tools
