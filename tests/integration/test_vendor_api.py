@@ -27,6 +27,7 @@ from oratio.domain.calls import CallSession, InboundCall
 from oratio.domain.routing import Route, RouteReason, RoutingProfile
 from oratio_local.events import api_gateway_event
 from oratio_local.openapi import OPENAPI_PATH
+from tests.cross_tenant import probe
 from tests.vendor_api_harness import (
     NUMBERS,
     START,
@@ -757,3 +758,9 @@ def test_a_draft_whose_number_was_released_fails_its_voice_step_when_started(ven
     (voice,) = started.body["channels"]
     assert (voice["status"], voice["phone_number"]) == ("failed", None)
     assert "not registered to your tenant" in voice["detail"]
+
+
+def test_no_cross_tenant_attempt_reads_changes_or_claims_anything(vendor_api: VendorApi) -> None:
+    report = probe(vendor_api)
+    assert report.attempts >= 30
+    assert report.leaks == []
