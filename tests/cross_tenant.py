@@ -10,20 +10,23 @@ tests/integration/test_vendor_api.py and `make fuzz`.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
-from oratio.adapters.dynamodb import DynamoDBCallSessionStore
-from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
-from oratio.agent.ports import TurnRecord
-from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
-from tests.vendor_api_harness import NUMBERS, START, VENDOR_A, VENDOR_B, Reply, VendorApi, agent_body, register_number
+from tests.vendor_api_harness import (
+    NUMBERS,
+    START,
+    VENDOR_A,
+    VENDOR_B,
+    Reply,
+    VendorApi,
+    agent_body,
+    register_number,
+    seed_call,
+)
 
 A_BRIDGE_NUMBER = "+15559876500"
 AGENTS = "/api/v1/agents"
@@ -33,39 +36,6 @@ AGENTS = "/api/v1/agents"
 class CrossTenantReport:
     attempts: int = 0
     leaks: list[str] = field(default_factory=list)
-
-
-def _seed_conversation(api: VendorApi, agent_id: str, contact_id: str) -> None:
-    tables, client = api.aws["tables"], api.aws["dynamodb"]
-    session = CallSession(
-        tenant_id=VENDOR_A,
-        contact_id=contact_id,
-        agent_id=agent_id,
-        channel="voice",
-        dialed_number=NUMBERS[VENDOR_A],
-        caller_number="+15551230000",
-        route=Route.AGENT,
-        reason=RouteReason.ACCEPTED,
-        voice_tier="standard",
-        started_at=START,
-        counted_against_limit=False,
-    )
-    DynamoDBCallSessionStore(tables["conversations"], tables["tenant_state"], client=client).open(session, 10)
-    turn = TurnRecord(
-        tenant_id=VENDOR_A,
-        session_id=contact_id,
-        agent_id=agent_id,
-        channel="voice",
-        sequence=1,
-        user_text="What is my order's status?",
-        reply_text="It ships tomorrow.",
-        model_id="nova-micro",
-        routing_reason="simple",
-        role="support",
-        cost_usd=0.0001,
-        at=START + timedelta(seconds=5),
-    )
-    asyncio.run(DynamoDBConversationRecorder(tables["conversations"], client=client).record_turn(turn))
 
 
 def _snapshot(api: VendorApi, agent_id: str) -> dict[str, Any]:
@@ -86,7 +56,7 @@ def probe(api: VendorApi) -> CrossTenantReport:
     agent_id, job_id = provisioned["agent_id"], provisioned["provisioning_id"]
     upload = {"file_name": "returns.md", "content_type": "text/markdown", "size_bytes": 120}
     document_id = api.call("POST", f"{AGENTS}/{agent_id}/knowledge", body=upload).body["document"]["document_id"]
-    _seed_conversation(api, agent_id, "contact-a-1")
+    seed_call(api, VENDOR_A, agent_id, "contact-a-1")
     idempotent = api.call(
         "POST", AGENTS, body=agent_body(name="Keyed agent"), headers={"Idempotency-Key": "shared-key-0001"}
     ).body

@@ -3,11 +3,12 @@ API Gateway events — shared by the integration tests and the schemathesis run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -15,9 +16,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from oratio.adapters.dynamodb import DynamoDBCallSessionStore
+from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
+from oratio.agent.ports import TurnRecord
+from oratio.domain.calls import CallSession
 from oratio.domain.numbers import NumberClaim, NumberKind
+from oratio.domain.routing import Route, RouteReason
 from oratio.tables import ALL_TABLES
 from oratio.vendor.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
@@ -99,6 +105,43 @@ class VendorApi:
         )
         assert reply.status == 201, reply.body
         return dict(reply.body)
+
+
+def seed_call(api: VendorApi, vendor: str, agent_id: str, contact_id: str, minutes: int = 0) -> None:
+    """A call of `vendor`'s agent `minutes` after START, with two recorded turns (what the voice paths store)."""
+    tables, client = api.aws["tables"], api.aws["dynamodb"]
+    started = START + timedelta(minutes=minutes)
+    session = CallSession(
+        tenant_id=vendor,
+        contact_id=contact_id,
+        agent_id=agent_id,
+        channel="voice",
+        dialed_number=NUMBERS[vendor],
+        caller_number="+15551230000",
+        route=Route.AGENT,
+        reason=RouteReason.ACCEPTED,
+        voice_tier="standard",
+        started_at=started,
+        counted_against_limit=False,
+    )
+    DynamoDBCallSessionStore(tables["conversations"], tables["tenant_state"], client=client).open(session, 10)
+    recorder = DynamoDBConversationRecorder(tables["conversations"], client=client)
+    for sequence, (said, reply) in enumerate([("Hi", "Hello!"), ("Return policy?", "30-day returns.")], start=1):
+        turn = TurnRecord(
+            tenant_id=vendor,
+            session_id=contact_id,
+            agent_id=agent_id,
+            channel="voice",
+            sequence=sequence,
+            user_text=said,
+            reply_text=reply,
+            model_id="nova-micro",
+            routing_reason="simple",
+            role="greeter",
+            cost_usd=0.0001,
+            at=started + timedelta(seconds=sequence),
+        )
+        asyncio.run(recorder.record_turn(turn))
 
 
 def register_number(api_or_tables: VendorApi | dict[str, str], number: str, vendor: str = VENDOR_A) -> None:

@@ -12,19 +12,16 @@ import pytest
 
 from oratio.adapters.dynamodb import (
     DynamoDBAgentDirectory,
-    DynamoDBCallSessionStore,
     RouterSettings,
     dynamodb_call_router,
     dynamodb_client,
 )
-from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
-from oratio.agent.ports import TurnRecord
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import AgentStatus
-from oratio.domain.calls import CallSession, InboundCall
-from oratio.domain.routing import Route, RouteReason, RoutingProfile
+from oratio.domain.calls import InboundCall
+from oratio.domain.routing import Route, RoutingProfile
 from oratio_local.events import api_gateway_event
 from oratio_local.openapi import OPENAPI_PATH
 from tests.cross_tenant import probe
@@ -37,6 +34,7 @@ from tests.vendor_api_harness import (
     agent_body,
     knowledge_bucket,
     register_number,
+    seed_call,
     vendor_api,
 )
 
@@ -483,50 +481,10 @@ def test_upload_for_a_tenant_without_a_knowledge_bucket_says_what_to_deploy(vend
 
 
 # ---------------------------------------------------------------------------------- conversations
-def _seed_call(api: VendorApi, vendor: str, agent_id: str, contact_id: str, minutes: int) -> None:
-    sessions = DynamoDBCallSessionStore(
-        api.aws["tables"]["conversations"], api.aws["tables"]["tenant_state"], client=api.aws["dynamodb"]
-    )
-    started = START + timedelta(minutes=minutes)
-    session = CallSession(
-        tenant_id=vendor,
-        contact_id=contact_id,
-        agent_id=agent_id,
-        channel="voice",
-        dialed_number=NUMBERS[vendor],
-        caller_number="+15551230000",
-        route=Route.AGENT,
-        reason=RouteReason.ACCEPTED,
-        voice_tier="standard",
-        started_at=started,
-        counted_against_limit=False,
-    )
-    sessions.open(session, max_concurrent_calls=10)
-    recorder = DynamoDBConversationRecorder(api.aws["tables"]["conversations"], client=api.aws["dynamodb"])
-    import asyncio
-
-    for sequence, (said, reply) in enumerate([("Hi", "Hello!"), ("Return policy?", "30-day returns.")], start=1):
-        turn = TurnRecord(
-            tenant_id=vendor,
-            session_id=contact_id,
-            agent_id=agent_id,
-            channel="voice",
-            sequence=sequence,
-            user_text=said,
-            reply_text=reply,
-            model_id="nova-micro",
-            routing_reason="simple",
-            role="greeter",
-            cost_usd=0.0001,
-            at=started + timedelta(seconds=sequence),
-        )
-        asyncio.run(recorder.record_turn(turn))
-
-
 def test_conversations_list_newest_first_in_pages_and_show_turns(vendor_api: VendorApi) -> None:
     agent_id = vendor_api.create()["id"]
     for n in range(3):
-        _seed_call(vendor_api, VENDOR_A, agent_id, f"contact-{n}", minutes=n)
+        seed_call(vendor_api, VENDOR_A, agent_id, f"contact-{n}", minutes=n)
     first = vendor_api.call("GET", f"{A}/{agent_id}/conversations", query={"limit": "2"}).body
     assert [c["conversation_id"] for c in first["items"]] == ["contact-2", "contact-1"]
     rest = vendor_api.call(
@@ -560,7 +518,7 @@ def test_a_forged_page_token_cannot_reach_another_vendors_conversations(vendor_a
 def test_conversation_of_another_agent_is_404(vendor_api: VendorApi) -> None:
     mine = vendor_api.create(name="Mine")["id"]
     other = vendor_api.create(name="Other")["id"]
-    _seed_call(vendor_api, VENDOR_A, other, "contact-x", minutes=0)
+    seed_call(vendor_api, VENDOR_A, other, "contact-x", minutes=0)
     assert vendor_api.call("GET", f"{A}/{mine}/conversations/contact-x").status == 404
 
 
@@ -589,7 +547,7 @@ def test_character_export_is_an_elizaos_character_with_plugins_for_its_channels(
 def test_vendor_b_gets_404_for_every_resource_of_vendor_a(vendor_api: VendorApi) -> None:
     result = vendor_api.provision()
     agent_id, job_id = result["agent_id"], result["provisioning_id"]
-    _seed_call(vendor_api, VENDOR_A, agent_id, "contact-a", minutes=0)
+    seed_call(vendor_api, VENDOR_A, agent_id, "contact-a", minutes=0)
     vendor_api.call(
         "POST",
         f"{A}/{agent_id}/knowledge",
