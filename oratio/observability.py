@@ -29,9 +29,12 @@ from jmespath.exceptions import JMESPathError
 
 DEFAULT_METRICS_NAMESPACE = "Oratio"
 MAX_CORRELATION_ID_CHARS = 256
+TRACED_MODULES = ("botocore",)
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is patched (every AWS call traced): the default patches every library X-Ray knows, which imports
+# httpx, requests, aiohttp and the rest into every function just to patch them.
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 if metrics.namespace is None:
     # Outside the Lambda factory's environment (local mode, tests) metrics still need a namespace to flush.
@@ -72,4 +75,12 @@ def lambda_entry(*, correlation_id_path: str | None = None) -> Callable[[Handler
     return decorate
 
 
-__all__ = ["DEFAULT_METRICS_NAMESPACE", "correlation_id", "lambda_entry", "logger", "metrics", "tracer"]
+__all__ = [
+    "DEFAULT_METRICS_NAMESPACE",
+    "TRACED_MODULES",
+    "correlation_id",
+    "lambda_entry",
+    "logger",
+    "metrics",
+    "tracer",
+]

@@ -11,6 +11,7 @@ from oratio.adapters.memory import FixedClock, InMemoryNumberRegistry
 from oratio.adapters.memory_vendor import (
     MemoryAgentRepository,
     MemoryConversationReader,
+    MemoryDocumentMetadata,
     MemoryDocumentRepository,
     MemoryProvisioningJobRepository,
     MemoryRateLimiter,
@@ -61,13 +62,16 @@ def memory_vendor_service(
         numbers = InMemoryNumberRegistry(
             {d.phone_number: tenant for tenant, d in (deployments or {}).items() if d.phone_number is not None}
         )
+    agents = MemoryAgentRepository()
     return VendorService(
-        agents=MemoryAgentRepository(),
+        agents=agents,
+        versions=agents.definitions,
         jobs=MemoryProvisioningJobRepository(),
         documents=MemoryDocumentRepository(),
         conversations=MemoryConversationReader(),
         tenants=StaticTenantDirectory(deployments),
         uploads=S3UploadSigner(client=object()),
+        metadata=MemoryDocumentMetadata(),
         rate_limiter=MemoryRateLimiter(),
         numbers=numbers,
         settings=settings,

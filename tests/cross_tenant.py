@@ -86,6 +86,11 @@ def probe(api: VendorApi) -> CrossTenantReport:
         ("GET", f"{AGENTS}/{agent_id}/conversations", None),
         ("GET", f"{AGENTS}/{agent_id}/conversations/contact-a-1", None),
         ("GET", f"{AGENTS}/{agent_id}/character", None),
+        ("GET", f"{AGENTS}/{agent_id}/versions", None),
+        ("GET", f"{AGENTS}/{agent_id}/versions/1", None),
+        ("GET", f"{AGENTS}/{agent_id}/versions/1/diff", None),
+        ("POST", f"{AGENTS}/{agent_id}/versions/1/publish", None),
+        ("POST", f"{AGENTS}/{agent_id}/versions/1/rollback", None),
         ("GET", f"/api/v1/provisioning/{job_id}", None),
         ("GET", f"{AGENTS}/{b_agent['id']}/conversations/contact-a-1", None),  # B's agent, A's conversation
     ]

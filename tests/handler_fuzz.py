@@ -23,6 +23,7 @@ import io
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from moto import mock_aws
+from pydantic_core import from_json
 
 from oratio.agent.contracts import (
     CustomerIdentity,
@@ -50,7 +52,7 @@ from oratio.connect_voice.outcome import TurnJob, TurnOutcome
 from oratio.connect_voice.profile import VoiceProfile
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import ALL_TABLES
-from oratio.voice_bridge.webhooks import twilio_signature
+from oratio.voice_bridge.webhooks import twilio_signature, vonage_payload_hash
 from oratio_local.dynamodb import create_tables
 from oratio_local.events import (
     api_gateway_event,
@@ -372,10 +374,50 @@ def _job(agent_input: UserMessage | ToolRequest) -> dict[str, Any]:
     return job.model_dump(mode="json")
 
 
+FUZZ_AGENT = "agt_fuzz_0001"  # the agent `_prepare_vendor_api` creates, with two definition versions
+FUZZ_AGENT_PATH = f"/api/v1/agents/{FUZZ_AGENT}"
+FUZZ_DEFINITION = {
+    "facts": {"returns": "30 days"},
+    "tools": {
+        "business_tools": [
+            {
+                "name": "order_status",
+                "description": "Look up an order",
+                "url": "https://api.cozycomfort.com/v1/orders/status",
+                "input_schema": {"type": "object", "properties": {"order_number": {"type": "string"}}},
+            }
+        ]
+    },
+}
+
+
+def _prepare_vendor_api(handler: ModuleType, env: pytest.MonkeyPatch) -> None:
+    """An agent of a known id with a second definition version, so the versions routes reach past the lookup."""
+    service = handler.build_service()
+    with pytest.MonkeyPatch.context() as ids:
+        ids.setattr(service, "_new_id", lambda prefix, at: FUZZ_AGENT)
+        created = handler.lambda_handler(_vendor_events()["create"], lambda_context("oratio-fuzz-prepare"))
+    assert created["statusCode"] == 201, created["body"]
+    update = api_gateway_event(
+        "PUT", FUZZ_AGENT_PATH, body={"version": 1, "definition": FUZZ_DEFINITION}, vendor_id=TENANT
+    )
+    updated = handler.lambda_handler(update, lambda_context("oratio-fuzz-prepare"))
+    assert updated["statusCode"] == 200, updated["body"]
+
+
 def _vendor_events() -> dict[str, dict[str, Any]]:
+    versions = f"{FUZZ_AGENT_PATH}/versions"
     return {
         "create": api_gateway_event("POST", "/api/v1/agents", body=brief_agent_request(), vendor_id=TENANT),
         "list": api_gateway_event("GET", "/api/v1/agents", query={"limit": "5"}, vendor_id=TENANT),
+        "update": api_gateway_event(
+            "PUT", FUZZ_AGENT_PATH, body={"version": 2, "definition": FUZZ_DEFINITION}, vendor_id=TENANT
+        ),
+        "versions": api_gateway_event("GET", versions, vendor_id=TENANT),
+        "version": api_gateway_event("GET", f"{versions}/2", vendor_id=TENANT),
+        "diff": api_gateway_event("GET", f"{versions}/2/diff", query={"against": "1"}, vendor_id=TENANT),
+        "publish": api_gateway_event("POST", f"{versions}/2/publish", vendor_id=TENANT),
+        "rollback": api_gateway_event("POST", f"{versions}/1/rollback", vendor_id=TENANT),
     }
 
 
@@ -402,6 +444,8 @@ def _json_bodies(event: dict[str, Any], body: dict[str, Any]) -> Iterator[tuple[
 def _vendor_extra() -> Iterator[tuple[str, Any]]:
     create = api_gateway_event("POST", "/api/v1/agents", body=brief_agent_request(), vendor_id=TENANT)
     yield from _json_bodies(create, brief_agent_request())
+    update_body = {"version": 2, "definition": FUZZ_DEFINITION}
+    yield from _json_bodies(api_gateway_event("PUT", FUZZ_AGENT_PATH, body=update_body, vendor_id=TENANT), update_body)
     binary = {**create, "body": base64.b64encode(bytes(range(256))).decode(), "isBase64Encoded": True}
     yield "body: binary, base64-encoded", binary
 
@@ -424,9 +468,15 @@ def vonage_token(body: bytes | None = None) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    claims: dict[str, Any] = {"iat": int(time.time()), "jti": "fuzz", "api_key": "abc123"}
+    # A fresh jti each time (the webhook refuses a token it has seen), the payload hashed as Vonage signs it.
+    claims: dict[str, Any] = {"iat": int(time.time()), "jti": uuid.uuid4().hex, "api_key": "abc123"}
     if body:
-        claims["payload_hash"] = hashlib.sha256(body).hexdigest()
+        try:
+            payload = from_json(body)
+        except ValueError:
+            payload = None  # not JSON (too deep): any hash; the body is refused before the token is checked
+        signed = vonage_payload_hash(payload) if isinstance(payload, dict) else hashlib.sha256(body).hexdigest()
+        claims["payload_hash"] = signed
     head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
     signature = hmac.new(VONAGE_SECRET.encode(), head.encode(), hashlib.sha256).digest()
     return f"Bearer {head}.{b64(signature)}"
@@ -549,6 +599,7 @@ TARGETS: dict[str, FuzzTarget] = {
         _vendor_events,
         json_http_answer,
         extra_events=_vendor_extra,
+        prepare=_prepare_vendor_api,
     ),
     "voice_webhook": FuzzTarget(
         "voice_webhook",

@@ -13,7 +13,9 @@ parse the call, let `CallWebhook` run the call router's checks, answer in the pr
   uuid). Other routes → `talk` the message; the call ends when the NCCO does.
 - `GET|POST /vonage/event`: closes the call's session (and frees its slot) when Vonage reports it over.
 
-A request whose signature does not verify gets 403 and nothing else.
+A Twilio request whose signature does not verify gets 403 and nothing else. A Vonage request gets 401 when
+its token is missing, wrong, expired, already used (its `jti`, remembered in tenant_state across containers)
+or signs other query parameters (GET) or another body (POST) than the request's.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from pydantic_core import from_json
 
 from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner
 from oratio.adapters.dynamodb import RouterSettings, dynamodb_call_router, dynamodb_client
+from oratio.adapters.dynamodb_webhook import DynamoDBTokenReplayCache
 from oratio.config.tenant import E164_PATTERN
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
@@ -51,11 +53,14 @@ from oratio.voice_bridge.webhooks import (
     ENV_VONAGE_SECRET,
     CallWebhook,
     SignatureError,
+    TokenError,
     WebhookError,
     twilio_call,
     verify_twilio,
     verify_vonage,
+    vonage_body_payload,
     vonage_call,
+    vonage_query_payload,
 )
 
 SECRET_MAX_AGE_SECONDS = 300  # a rotated provider secret is picked up within five minutes
@@ -116,6 +121,12 @@ def build_webhook() -> CallWebhook:
         say_voice=config.say_voice,
         language=config.language,
     )
+
+
+@cache
+def replay_cache() -> DynamoDBTokenReplayCache:
+    """The Vonage tokens already accepted, shared by every container through the tenant_state table."""
+    return DynamoDBTokenReplayCache(settings().tenant_state_table, client=dynamodb_client())
 
 
 def _secret(name: str) -> str:
@@ -186,27 +197,23 @@ def _public_url() -> str:
     return f"https://{host}{raw.get('rawPath', '/')}" + (f"?{query}" if query else "")
 
 
-def _vonage_params() -> dict[str, Any]:
-    """Vonage's fields: the query string on GET, the JSON body on POST."""
+def _signed_vonage_params() -> dict[str, Any]:
+    """Vonage's fields, once its token verifies against them: the query string on GET (from the raw query,
+    which keeps the parameters' order that the payload hash depends on), the JSON body on POST."""
     body = _body()
     if app.current_event.http_method.upper() == "POST" and body:
-        try:
-            data = from_json(body)  # refuses nesting past its recursion limit (json.loads would crash)
-        except ValueError as e:
-            raise WebhookError("the Vonage request body is not JSON") from e
-        if not isinstance(data, dict):
-            raise WebhookError("the Vonage request body is not a JSON object")
-        return data
-    return dict(app.current_event.query_string_parameters or {})
-
-
-def _verify_vonage() -> None:
+        params = vonage_body_payload(body)
+    else:
+        params = vonage_query_payload(app.current_event.raw_event.get("rawQueryString") or "")
     verify_vonage(
         app.current_event.headers.get("authorization"),
         _secret(settings().vonage_secret),
+        params,
         now=time.time(),
-        body=_body() or None,
+        tenant_id=settings().routing_profile.tenant_id,
+        replays=replay_cache(),
     )
+    return params
 
 
 @app.post("/twilio/voice")
@@ -225,16 +232,14 @@ def twilio_voice() -> Response[str]:
 
 @app.route("/vonage/answer", method=["GET", "POST"])
 def vonage_answer() -> Response[str]:
-    _verify_vonage()
-    decision, ncco = build_webhook().vonage(vonage_call(_vonage_params()))
+    decision, ncco = build_webhook().vonage(vonage_call(_signed_vonage_params()))
     _count("vonage", decision.route.value)
     return Response(status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=json.dumps(ncco))
 
 
 @app.route("/vonage/event", method=["GET", "POST"])
 def vonage_event() -> Response[str]:
-    _verify_vonage()
-    closed = build_webhook().vonage_event(_vonage_params())
+    closed = build_webhook().vonage_event(_signed_vonage_params())
     return Response(
         status_code=HTTPStatus.OK, content_type=content_types.APPLICATION_JSON, body=json.dumps({"closed": closed})
     )
@@ -250,6 +255,18 @@ def _forbidden(error: SignatureError) -> Response[str]:
     metrics.add_metric(name="TelephonyWebhookSignatureRejected", unit=MetricUnit.Count, value=1)
     logger.warning("telephony webhook refused: bad signature", extra={"problem": str(error)})
     return Response(status_code=HTTPStatus.FORBIDDEN, content_type=content_types.TEXT_PLAIN, body="Forbidden")
+
+
+@app.exception_handler(TokenError)  # type: ignore[untyped-decorator]
+def _unauthorized(error: TokenError) -> Response[str]:
+    metrics.add_metric(name="TelephonyWebhookSignatureRejected", unit=MetricUnit.Count, value=1)
+    logger.warning("telephony webhook refused: bad token", extra={"problem": str(error)})
+    return Response(
+        status_code=HTTPStatus.UNAUTHORIZED,
+        content_type=content_types.TEXT_PLAIN,
+        body="Unauthorized",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
 
 
 @app.exception_handler(WebhookError)  # type: ignore[untyped-decorator]

@@ -1,6 +1,6 @@
-"""In-memory adapters of the Connect voice path (breaker store, turn mailbox, transcript view), for the
-local mode and tests: one process, nothing persisted, the same compare-and-set and write-once rules as the
-DynamoDB adapters."""
+"""In-memory adapters of the voice paths (breaker store, turn mailbox, transcript view, the telephony
+webhook's replay cache), for the local mode and tests: one process, nothing persisted, the same
+compare-and-set and write-once rules as the DynamoDB adapters."""
 
 from __future__ import annotations
 
@@ -59,3 +59,19 @@ class RecorderTranscripts:
 
     async def turns(self, tenant_id: str, session_id: str) -> list[TurnRecord]:
         return self._recorder.turns(tenant_id, session_id)
+
+
+class InMemoryTokenReplayCache:
+    """`TokenReplayCache` in a dict: a token id is refused again until its `valid_until` has passed."""
+
+    def __init__(self) -> None:
+        self._valid_until: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def first_use(self, tenant_id: str, token_id: str, *, now: int, valid_until: int) -> bool:
+        with self._lock:
+            remembered = self._valid_until.get((tenant_id, token_id))
+            if remembered is not None and remembered >= now:
+                return False
+            self._valid_until[(tenant_id, token_id)] = valid_until
+            return True

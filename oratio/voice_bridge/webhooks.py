@@ -5,7 +5,8 @@ with the call (TwiML for Twilio, an NCCO for Vonage) once the call router has de
 Twilio signs with `X-Twilio-Signature`: base64 HMAC-SHA1, keyed with the account's auth token, over the full
 URL Twilio requested followed by every POST parameter's name and value, sorted by name. Vonage signs
 callbacks with a JWT (HS256, keyed with the account's signature secret) in `Authorization: Bearer`, whose
-`payload_hash` claim is the SHA-256 of the request body when there is one.
+`payload_hash` claim is the SHA-256 of the request's payload in Vonage's canonical form (`vonage_payload_hash`),
+and whose `jti` is accepted once (`TokenReplayCache`).
 
 Why Twilio does not stream into the bridge: Twilio's `<Stream url>` must be a bare `wss://` URL (no query
 string; parameters go in `<Parameter>` elements), while AgentCore authenticates a WebSocket either by a
@@ -22,10 +23,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -60,6 +64,11 @@ class WebhookError(ValueError):
 
 class SignatureError(WebhookError):
     """The request is not signed by the provider (missing, malformed or wrong signature)."""
+
+
+class TokenError(SignatureError):
+    """The request's bearer token (Vonage's signed JWT) is missing, wrong, expired, replayed or does not
+    match the request: the caller is not authenticated (HTTP 401)."""
 
 
 class ProviderCall(BaseModel):
@@ -152,44 +161,110 @@ def twiml_answer(decision: RoutingDecision, *, connect_number: str, voice: str, 
 
 
 # ------------------------------------------------------------------------------------------- Vonage
+# Vonage's scheme for signed Voice API callbacks, from "How do I verify that the Voice API Webhook request and
+# its payload has not been tampered during transit?" (Vonage API Support, article 19033783342876,
+# https://api.support.vonage.com/hc/en-us/articles/19033783342876) and "Decoding signed webhooks"
+# (https://developer.vonage.com/en/getting-started/concepts/webhooks#decoding-signed-webhooks): the JWT is
+# HS256 with the signature secret; `payload_hash` is the SHA-256 of an object built from the query
+# parameters (GET) or the request body (POST), its properties in the parameters' order, serialized as JSON
+# with no whitespace (JavaScript's `JSON.stringify`).
+class TokenReplayCache(Protocol):
+    """Remembers the signed tokens already accepted, across every container of the webhook."""
+
+    def first_use(self, tenant_id: str, token_id: str, *, now: int, valid_until: int) -> bool:
+        """Record `token_id` as used until `valid_until` (epoch seconds); False if it was already used and
+        is still remembered at `now`."""
+        ...
+
+
 def _b64url(segment: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as e:
-        raise SignatureError("the Vonage token is not valid base64url") from e
+        raise TokenError("the Vonage token is not valid base64url") from e
 
 
-def verify_vonage(authorization: str | None, secret: str, *, now: float, body: bytes | None = None) -> dict[str, Any]:
-    """Check a signed Vonage callback (HS256 JWT in `Authorization: Bearer`) and return its claims."""
+def vonage_query_payload(raw_query: str) -> dict[str, str]:
+    """A GET callback's payload: its query parameters, decoded, in the order Vonage sent them."""
+    return dict(parse_qsl(raw_query, keep_blank_values=True))
+
+
+def vonage_body_payload(body: bytes) -> dict[str, Any]:
+    """A POST callback's payload: its JSON body as an object (properties kept in order)."""
+    try:
+        data = from_json(body)  # refuses nesting past its recursion limit (json.loads would crash)
+    except ValueError as e:
+        raise WebhookError("the Vonage request body is not JSON") from e
+    if not isinstance(data, dict):
+        raise WebhookError("the Vonage request body is not a JSON object")
+    return data
+
+
+def vonage_payload_hash(payload: Mapping[str, Any]) -> str:
+    """The `payload_hash` Vonage signs for this payload: SHA-256 (hex) of its whitespace-free JSON, with
+    non-ASCII characters as they are (as `JSON.stringify` writes them). Strings and integers come out exactly
+    as JavaScript writes them; a float too, except in exponent notation (1e-07 against 1e-7), which Voice API
+    callbacks do not use (their numbers such as `duration` and `rate` are sent as strings)."""
+    canonical = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def verify_vonage(
+    authorization: str | None,
+    secret: str,
+    payload: Mapping[str, Any],
+    *,
+    now: float,
+    tenant_id: str,
+    replays: TokenReplayCache,
+) -> dict[str, Any]:
+    """Check a signed Vonage callback (HS256 JWT in `Authorization: Bearer`) against its payload (the
+    query parameters of a GET, the body of a POST), accept its token once, and return its claims."""
+    claims = _vonage_claims(authorization, secret)
+    issued = claims.get("iat")
+    if not isinstance(issued, int | float) or abs(now - issued) > VONAGE_MAX_TOKEN_AGE_SECONDS:
+        raise TokenError("the Vonage token is expired or not yet valid")
+    expires = claims.get("exp")
+    if isinstance(expires, int | float) and now > expires:
+        raise TokenError("the Vonage token is expired")
+    payload_hash = claims.get("payload_hash")
+    if not isinstance(payload_hash, str) or not payload_hash:
+        raise TokenError("the Vonage token has no payload_hash: turn signed callbacks on for the application")
+    if not hmac.compare_digest(payload_hash, vonage_payload_hash(payload)):
+        raise TokenError("the request's parameters or body do not match the token's payload_hash")
+    token_id = claims.get("jti")
+    if not isinstance(token_id, str) or not token_id:
+        raise TokenError("the Vonage token has no jti, so a replay of it could not be told apart")
+    valid_until = issued + VONAGE_MAX_TOKEN_AGE_SECONDS
+    if isinstance(expires, int | float):
+        valid_until = min(valid_until, expires)
+    if not replays.first_use(tenant_id, token_id, now=int(now), valid_until=math.ceil(valid_until)):
+        raise TokenError("the Vonage token was already used: a replayed request")
+    return claims
+
+
+def _vonage_claims(authorization: str | None, secret: str) -> dict[str, Any]:
+    """The claims of a Vonage token whose HS256 signature matches `secret`."""
     if not authorization or not authorization.startswith("Bearer "):
-        raise SignatureError("the Authorization header with Vonage's signed token is missing")
+        raise TokenError("the Authorization header with Vonage's signed token is missing")
     token = authorization.removeprefix("Bearer ").strip()
     parts = token.split(".")
     if len(parts) != 3:
-        raise SignatureError("the Vonage token is not a JWT")
+        raise TokenError("the Vonage token is not a JWT")
     header_b64, claims_b64, signature_b64 = parts
     try:
         # pydantic-core's parser refuses nesting past its recursion limit (json.loads would exhaust the stack).
         header = from_json(_b64url(header_b64))
         claims = from_json(_b64url(claims_b64))
     except ValueError as e:
-        raise SignatureError("the Vonage token is not readable JSON") from e
+        raise TokenError("the Vonage token is not readable JSON") from e
     if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise SignatureError("the Vonage token must be signed with HS256")
+        raise TokenError("the Vonage token must be signed with HS256")
     expected = hmac.new(secret.encode(), f"{header_b64}.{claims_b64}".encode(), hashlib.sha256).digest()
     if not hmac.compare_digest(expected, _b64url(signature_b64)):
-        raise SignatureError("the Vonage token's signature does not match the signature secret")
+        raise TokenError("the Vonage token's signature does not match the signature secret")
     if not isinstance(claims, dict):
-        raise SignatureError("the Vonage token's claims are not an object")
-    issued = claims.get("iat")
-    if not isinstance(issued, int | float) or abs(now - issued) > VONAGE_MAX_TOKEN_AGE_SECONDS:
-        raise SignatureError("the Vonage token is expired or not yet valid")
-    expires = claims.get("exp")
-    if isinstance(expires, int | float) and now > expires:
-        raise SignatureError("the Vonage token is expired")
-    payload_hash = str(claims.get("payload_hash", ""))
-    if body and payload_hash and not hmac.compare_digest(payload_hash, hashlib.sha256(body).hexdigest()):
-        raise SignatureError("the request body does not match the token's payload_hash")
+        raise TokenError("the Vonage token's claims are not an object")
     return claims
 
 

@@ -452,6 +452,13 @@ def test_knowledge_upload_answers_a_presigned_post_and_records_the_document(vend
     assert {"x-amz-signature", "x-amz-credential"} <= set(upload["fields"])
     listed = vendor_api.call("GET", f"{A}/{agent_id}/knowledge").body["items"]
     assert [(d["document_id"], d["status"]) for d in listed] == [(document["document_id"], "awaiting_upload")]
+    # Beside the document, its knowledge-base metadata: it is this agent's (retrieval filters on it).
+    sidecar = vendor_api.aws["s3"].get_object(
+        Bucket=knowledge_bucket(VENDOR_A), Key=upload["fields"]["key"] + ".metadata.json"
+    )
+    assert json.loads(sidecar["Body"].read()) == {
+        "metadataAttributes": {"oratio_agent_id": agent_id, "oratio_scope": "agent"}
+    }
 
 
 @pytest.mark.parametrize(
@@ -460,6 +467,7 @@ def test_knowledge_upload_answers_a_presigned_post_and_records_the_document(vend
         ({"file_name": "a.exe", "content_type": "application/x-msdownload", "size_bytes": 10}, "body.content_type"),
         ({"file_name": "big.pdf", "content_type": "application/pdf", "size_bytes": 60_000_000}, "body.size_bytes"),
         ({"file_name": "../etc/passwd", "content_type": "text/plain", "size_bytes": 10}, "body.file_name"),
+        ({"file_name": "a.pdf.metadata.json", "content_type": "text/plain", "size_bytes": 10}, "body.file_name"),
     ],
 )
 def test_unacceptable_documents_are_refused(vendor_api: VendorApi, body: dict[str, Any], field: str) -> None:
@@ -531,14 +539,14 @@ def test_character_export_is_an_elizaos_character_with_plugins_for_its_channels(
     assert character["name"] == "Cozy Comfort Bedding Agent"
     assert character["bio"][0] == "AI agent for Cozy Comfort Bedding store"
     assert character["system"].startswith("You are a friendly and helpful customer service agent")
+    # Only plugins published on npm; the channels no published plugin serves are named, with why.
     assert character["plugins"] == [
         "@elizaos/plugin-bootstrap",
         "@elizaos/plugin-sql",
-        "@elizaos/plugin-instagram",
         "@elizaos/plugin-whatsapp",
-        "@elizaos/plugin-facebook",
         "@elizaos/plugin-twitter",
     ]
+    assert sorted(character["settings"]["unsupported_channels"]) == ["facebook", "instagram"]
     assert character["settings"]["context"]["store_hours"] == "9 AM - 6 PM EST"
     assert vendor_api.call("GET", f"{A}/{agent_id}/character", query={"format": "yaml"}).status == 422
 
@@ -722,3 +730,50 @@ def test_no_cross_tenant_attempt_reads_changes_or_claims_anything(vendor_api: Ve
     report = probe(vendor_api)
     assert report.attempts >= 30
     assert report.leaks == []
+
+
+def _tool(url: str) -> dict[str, Any]:
+    return {
+        "name": "check_order",
+        "description": "Look up an order's status",
+        "url": url,
+        "input_schema": {"type": "object", "properties": {"order_number": {"type": "string"}}},
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://10.0.4.7/orders",
+        "https://localhost/orders",
+        "https://orders.internal/status",
+    ],
+)
+def test_a_vendor_defined_tool_url_that_points_inside_is_refused_when_the_definition_is_written(
+    vendor_api: VendorApi, url: str
+) -> None:
+    field = "body.definition.tools.business_tools[0].url"
+    created = vendor_api.call("POST", A, body=agent_body(definition={"tools": {"business_tools": [_tool(url)]}}))
+    assert created.status == 422, created.body
+    assert field in [d["field"] for d in created.body["details"]]
+    assert "public https:// endpoint" in next(d["message"] for d in created.body["details"] if d["field"] == field)
+    assert vendor_api.call("GET", A).body["total"] == 0
+
+    agent = vendor_api.create()
+    updated = vendor_api.call(
+        "PUT",
+        f"{A}/{agent['id']}",
+        body={"version": agent["version"], "definition": {"tools": {"business_tools": [_tool(url)]}}},
+    )
+    assert updated.status == 422, updated.body
+    assert field in [d["field"] for d in updated.body["details"]]
+    versions = vendor_api.call("GET", f"{A}/{agent['id']}/versions").body
+    assert [v["version"] for v in versions["items"]] == [1]
+
+
+def test_a_vendor_defined_tool_on_a_public_https_host_is_accepted(vendor_api: VendorApi) -> None:
+    tools = {"business_tools": [_tool("https://api.cozycomfort.com/v1/orders/status")]}
+    created = vendor_api.call("POST", A, body=agent_body(definition={"tools": tools}))
+    assert created.status == 201, created.body

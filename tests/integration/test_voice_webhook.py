@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import time
+import uuid
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from xml.etree import ElementTree
 
 import boto3
+import jwt
 import pytest
 from moto import mock_aws
 
@@ -22,7 +24,7 @@ from oratio.adapters.memory import FixedClock
 from oratio.domain.agents import AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
-from oratio.voice_bridge.webhooks import SignatureError, twilio_signature, verify_vonage
+from oratio.voice_bridge.webhooks import twilio_signature
 from oratio_local.events import function_url_event
 from tests.events import lambda_context
 from tests.integration.conftest import REGION, create_tables, load_handler, table_name
@@ -148,31 +150,68 @@ def test_twilio_parameters_changed_after_signing_are_refused(aws: Any) -> None:
 
 
 # ------------------------------------------------------------------------------------------- Vonage
-def vonage_token(body: bytes | None = None, *, secret: str = VONAGE_SECRET, iat: float | None = None) -> str:
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+# Tokens are made the way Vonage's servers sign Voice API callbacks (see `oratio.voice_bridge.webhooks` for the
+# pages): HS256 with the signature secret; `iat`, a unique `jti`, `iss`, `api_key`, `application_id`; and
+# `payload_hash`, the SHA-256 of `JSON.stringify` of the query parameters (GET, in their order) or the body
+# (POST). PyJWT signs them: Vonage's own `vonage-jwt` package only generates RS256 application tokens (it
+# verifies HS256 webhook tokens with PyJWT itself), so it cannot produce a signed-webhook token.
+def js_stringify(payload: Mapping[str, Any]) -> str:
+    """JavaScript's JSON.stringify for the string-valued objects Vonage hashes: no whitespace, non-ASCII
+    characters as they are."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
-    claims: dict[str, Any] = {"iat": int(iat if iat is not None else time.time()), "jti": "j1", "api_key": "abc123"}
-    if body:
-        claims["payload_hash"] = hashlib.sha256(body).hexdigest()
-    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." + b64(json.dumps(claims).encode())
-    signature = hmac.new(secret.encode(), head.encode(), hashlib.sha256).digest()
-    return f"Bearer {head}.{b64(signature)}"
+
+def vonage_token(
+    payload: str | None,
+    *,
+    secret: str = VONAGE_SECRET,
+    iat: float | None = None,
+    **claims: Any,
+) -> str:
+    """`Authorization` for a callback whose signed payload (the JSON.stringify output) is `payload`; a claim
+    given as None is left out."""
+    body: dict[str, Any] = {
+        "iat": int(iat if iat is not None else time.time()),
+        "jti": str(uuid.uuid4()),
+        "iss": "Vonage",
+        "api_key": "abc123",
+        "application_id": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab",
+        **claims,
+    }
+    if payload is not None:
+        body["payload_hash"] = hashlib.sha256(payload.encode()).hexdigest()
+    body = {k: v for k, v in body.items() if v is not None}
+    return "Bearer " + jwt.encode(body, secret, algorithm="HS256")
 
 
-def vonage_answer(**overrides: str) -> dict[str, Any]:
-    query = urlencode(
-        {
-            "to": NUMBER.lstrip("+"),
-            "from": "15557654321",
-            "uuid": VONAGE_UUID,
-            "conversation_uuid": "CON-1",
-            **overrides,
-        }
-    )
+ANSWER_PARAMS = {
+    "to": NUMBER.lstrip("+"),
+    "from": "15557654321",
+    "uuid": VONAGE_UUID,
+    "conversation_uuid": "CON-1",
+    "region_url": "https://api-us-3.vonage.com",
+    "custom_data": "Zoë & co",  # non-ASCII and a reserved character: decoded, then hashed as they are
+}
+
+
+def vonage_answer(
+    params: dict[str, str] | None = None, *, signed: dict[str, str] | None = None, **token: Any
+) -> dict[str, Any]:
+    """A GET answer callback with `params` on the query string, signed over `signed` (default: `params`)."""
+    params = ANSWER_PARAMS if params is None else params
+    authorization = vonage_token(js_stringify(params if signed is None else signed), **token)
     return function_url_event(
-        "GET", "/vonage/answer", host=HOST, query=query, headers={"Authorization": vonage_token()}
+        "GET", "/vonage/answer", host=HOST, query=urlencode(params), headers={"Authorization": authorization}
     )
+
+
+def vonage_event(body: str, *, signed: str | None = None) -> dict[str, Any]:
+    """A POST event callback with `body`, signed over `signed` (default: `body`)."""
+    authorization = vonage_token(body if signed is None else signed)
+    return function_url_event("POST", "/vonage/event", host=HOST, body=body, headers={"Authorization": authorization})
+
+
+COMPLETED = {"uuid": VONAGE_UUID, "status": "completed", "conversation_uuid": "CON-1", "duration": "42"}
 
 
 def test_vonage_call_in_hours_streams_into_a_presigned_bridge_session(aws: Any) -> None:
@@ -208,11 +247,7 @@ def test_vonage_completed_event_closes_the_call_and_frees_its_slot(aws: Any) -> 
     seed_agent(aws)
     handler = webhook()
     call(handler, vonage_answer())
-    body = json.dumps({"uuid": VONAGE_UUID, "status": "completed", "conversation_uuid": "CON-1"}).encode()
-    event = function_url_event(
-        "POST", "/vonage/event", host=HOST, body=body.decode(), headers={"Authorization": vonage_token(body)}
-    )
-    response = call(handler, event)
+    response = call(handler, vonage_event(js_stringify(COMPLETED)))
     assert json.loads(response["body"]) == {"closed": True}
     assert active_calls(aws) == 0
 
@@ -223,10 +258,24 @@ def test_vonage_caller_outside_hours_hears_the_closed_message(aws: Any) -> None:
     assert json.loads(response["body"]) == [{"action": "talk", "text": PROFILE.closed_message, "language": "en-US"}]
 
 
+def _refused(response: dict[str, Any]) -> None:
+    assert response["statusCode"] == 401
+    assert response["body"] == "Unauthorized"
+    assert response["headers"]["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer not.a.jwt", vonage_token(secret="someone-elses-secret"), vonage_token(iat=time.time() - 3600)],
-    ids=["unsigned", "garbled", "wrong-secret", "stale"],
+    [
+        None,
+        "Bearer not.a.jwt",
+        vonage_token(js_stringify(ANSWER_PARAMS), secret="someone-elses-signature-secret-0123456789"),
+        vonage_token(js_stringify(ANSWER_PARAMS), iat=time.time() - 3600),
+        vonage_token(js_stringify(ANSWER_PARAMS), exp=int(time.time()) - 1),
+        vonage_token(None),
+        vonage_token(js_stringify(ANSWER_PARAMS), jti=None),
+    ],
+    ids=["unsigned", "garbled", "wrong-secret", "stale", "expired", "no-payload-hash", "no-jti"],
 )
 def test_vonage_requests_not_signed_by_vonage_are_refused(aws: Any, authorization: str | None) -> None:
     seed_agent(aws)
@@ -234,21 +283,58 @@ def test_vonage_requests_not_signed_by_vonage_are_refused(aws: Any, authorizatio
     event["headers"].pop("authorization")
     if authorization:
         event["headers"]["authorization"] = authorization
-    assert call(webhook(), event)["statusCode"] == 403
+    _refused(call(webhook(), event))
     assert active_calls(aws) == 0
 
 
-def test_a_vonage_body_changed_after_signing_is_refused() -> None:
-    signed = b'{"uuid":"u1","status":"completed"}'
-    with pytest.raises(SignatureError, match="payload_hash"):
-        verify_vonage(vonage_token(signed), VONAGE_SECRET, now=time.time(), body=b'{"uuid":"u2","status":"completed"}')
+@pytest.mark.parametrize(
+    ("sent", "signed"),
+    [
+        ({**ANSWER_PARAMS, "from": "15550000000"}, ANSWER_PARAMS),
+        ({**ANSWER_PARAMS, "to": "15559999999"}, ANSWER_PARAMS),
+        ({**ANSWER_PARAMS, "extra": "1"}, ANSWER_PARAMS),
+        (dict(reversed(ANSWER_PARAMS.items())), ANSWER_PARAMS),
+    ],
+    ids=["caller-changed", "dialed-number-changed", "parameter-added", "parameters-reordered"],
+)
+def test_vonage_answer_with_query_parameters_changed_after_signing_is_refused(
+    aws: Any, sent: dict[str, str], signed: dict[str, str]
+) -> None:
+    seed_agent(aws)
+    _refused(call(webhook(), vonage_answer(sent, signed=signed)))
+    assert active_calls(aws) == 0
+
+
+def test_a_vonage_event_body_changed_after_signing_is_refused_and_the_call_stays_open(aws: Any) -> None:
+    seed_agent(aws)
+    handler = webhook()
+    call(handler, vonage_answer())
+    forged = js_stringify({**COMPLETED, "uuid": "someone-elses-call"})
+    _refused(call(handler, vonage_event(forged, signed=js_stringify(COMPLETED))))
+    assert active_calls(aws) == 1
+
+
+def test_a_vonage_event_body_is_checked_in_its_canonical_form_not_its_bytes(aws: Any) -> None:
+    # The hash is over the body's whitespace-free JSON: the same body laid out differently still verifies.
+    seed_agent(aws)
+    handler = webhook()
+    call(handler, vonage_answer())
+    response = call(handler, vonage_event(json.dumps(COMPLETED, indent=2), signed=js_stringify(COMPLETED)))
+    assert json.loads(response["body"]) == {"closed": True}
+
+
+def test_a_replayed_vonage_token_is_refused_by_another_container_too(aws: Any) -> None:
+    seed_agent(aws)
+    first = vonage_answer()
+    assert call(webhook(), first)["statusCode"] == 200
+    # The same request again (the same token, so the same jti), to a fresh container of the webhook.
+    _refused(call(webhook(), first))
+    assert active_calls(aws) == 1
 
 
 def test_vonage_request_without_the_dialed_number_is_a_clear_400(aws: Any) -> None:
-    event = vonage_answer()
-    event["rawQueryString"] = f"uuid={VONAGE_UUID}"
-    event["queryStringParameters"] = {"uuid": VONAGE_UUID}
-    response = call(webhook(), event)
+    params = {"uuid": VONAGE_UUID}
+    response = call(webhook(), vonage_answer(params))
     assert response["statusCode"] == 400
     assert "lacks to" in response["body"]
 
@@ -268,7 +354,11 @@ def test_a_binary_body_that_is_not_utf8_is_a_400_before_the_signature_is_checked
 def test_a_validly_signed_call_with_a_call_id_over_256_characters_is_a_clear_400(aws: Any, provider: str) -> None:
     seed_agent(aws)
     long_id = "C" * 257
-    event = twilio_event({**TWILIO_CALL, "CallSid": long_id}) if provider == "twilio" else vonage_answer(uuid=long_id)
+    event = (
+        twilio_event({**TWILIO_CALL, "CallSid": long_id})
+        if provider == "twilio"
+        else vonage_answer({**ANSWER_PARAMS, "uuid": long_id})
+    )
     response = call(webhook(), event)
     assert response["statusCode"] == 400
     assert ("CallSid" if provider == "twilio" else "uuid") in response["body"]

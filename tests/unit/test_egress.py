@@ -12,6 +12,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -335,6 +336,47 @@ def test_a_business_tool_reaches_a_public_host_through_the_guard(server: tuple[i
     result = run_tool(client, tool(f"https://{HOST}/v1/orders/status"))
     assert (result.status, result.content) == ("ok", {"status": "shipped"})
     assert connector.asked == [(PUBLIC, 443)]
+
+
+def _vendor_defined(url: str) -> Any:
+    """A vendor's agent whose definition adds a business tool (the tenant file's tools replaced)."""
+    from oratio.agent_definitions.merge import resolve
+    from oratio.agent_definitions.model import AgentOverrides
+    from oratio.config import load_tenant_file
+
+    overrides = AgentOverrides.model_validate(
+        {"tools": {"builtin": ["end_call"], "business_tools": [tool(url).model_dump(mode="json")]}}
+    )
+    tenant = load_tenant_file(Path(__file__).resolve().parents[2] / "tenants" / "cozy-comfort.yaml")
+    return resolve(tenant, "desk", overrides)
+
+
+def test_a_vendor_defined_tool_whose_host_resolves_inside_is_refused_by_the_guard(
+    server: tuple[int, Recorder], ca: trustme.CA
+) -> None:
+    client, connector = client_for(server, ca, resolver_for(["169.254.169.254"]))
+    definition = _vendor_defined(f"https://{HOST}/v1/orders/status")
+
+    async def scenario() -> Any:
+        async with client:
+            executor = ToolExecutor.from_definition(definition, http_client=client)
+            [result] = await executor.run_all([ToolCall("use-1", "order_status", {"order_number": "CC-1"})], CONTEXT)
+            return result
+
+    result = run(scenario())
+    assert result.status == "error"
+    assert "not allowed to call its URL" in (result.error or "")
+    assert connector.asked == []
+
+
+def test_vendor_defined_tools_get_the_guarded_client_by_default_and_in_the_agent_runtime() -> None:
+    from agentcore.tenant_agent.wiring import _tool_factory
+
+    definition = _vendor_defined(f"https://{HOST}/v1/orders/status")
+    for executor in (ToolExecutor.from_definition(definition), _tool_factory(retriever=None)(definition)):  # type: ignore[arg-type]
+        [business] = [t for t in executor._tools.values() if isinstance(t, HttpBusinessTool)]
+        assert isinstance(business._client._transport, GuardedTransport)
+        assert business._client._mounts == {}
 
 
 def test_a_compressed_answer_that_was_not_asked_for_is_refused(server: tuple[int, Recorder], ca: trustme.CA) -> None:
