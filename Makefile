@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Tests and the demo never talk to AWS: no credentials, a fixed region.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: setup demo test lint test-unit test-infra test-integration test-e2e bench synth openapi clean replay talk
+.PHONY: setup demo test lint test-unit test-infra test-integration test-e2e bench fuzz synth openapi clean replay talk
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -35,6 +35,10 @@ test-e2e: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Malformed events per Lambda handler and cross-tenant attempts through the vendor API: counts, no timings.
+fuzz: setup
+	$(PY) -W ignore::UserWarning -W ignore::DeprecationWarning -m tests.fuzz_report
 
 # Conversation replay: every script under calls/ (JUnit in build/replay-junit.xml), or be the caller yourself.
 TENANT ?= cozy-comfort

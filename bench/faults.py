@@ -33,7 +33,7 @@ from moto import mock_aws
 
 from bench.stats import report_value
 from oratio.adapters.dynamodb import ConflictRetry, DataUnavailableError, DynamoDBCallSessionStore
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory
+from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryNumberRegistry
 from oratio.adapters.memory_agent import (
     InMemoryBudgetLedger,
     InMemoryConversationRecorder,
@@ -125,7 +125,12 @@ def _slots() -> None:
         profile = RoutingProfile.from_tenant(TENANT).model_copy(update={"max_concurrent_calls": LOST_END_EVENTS})
         clock = FixedClock(OPEN_TIME)
         router = CallRouter(
-            profile, InMemoryAgentDirectory([_agent()]), sessions, clock, reclaimer=SlotReclaimer(TENANT_ID, sessions)
+            profile,
+            InMemoryAgentDirectory([_agent()]),
+            sessions,
+            clock,
+            InMemoryNumberRegistry({NUMBER: TENANT_ID}),  # the tenant stack claimed it at deploy
+            reclaimer=SlotReclaimer(TENANT_ID, sessions),
         )
 
         def ring(contact: str) -> Route:
@@ -167,7 +172,13 @@ def _burst() -> None:
             conflict_retry=ConflictRetry(budget_seconds=60),
         )
         profile = RoutingProfile.from_tenant(TENANT).model_copy(update={"max_concurrent_calls": BURST})
-        router = CallRouter(profile, InMemoryAgentDirectory([_agent()]), sessions, FixedClock(OPEN_TIME))
+        router = CallRouter(
+            profile,
+            InMemoryAgentDirectory([_agent()]),
+            sessions,
+            FixedClock(OPEN_TIME),
+            InMemoryNumberRegistry({NUMBER: TENANT_ID}),
+        )
         calls = [InboundCall(contact_id=f"burst-{n}", channel="voice", dialed_number=NUMBER) for n in range(BURST)]
         with ThreadPoolExecutor(max_workers=BURST) as pool:
             routes = [decision.route for decision in pool.map(router.route, calls)]

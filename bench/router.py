@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.stats import cold_import_seconds, report, report_value, time_calls
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import (
+    FixedClock,
+    InMemoryAgentDirectory,
+    InMemoryCallSessionStore,
+    InMemoryNumberRegistry,
+)
 from oratio.config import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.calls import CallRouter
@@ -40,7 +45,13 @@ def warm_handler_samples(iterations: int) -> list[float]:
             )
         ]
     )
-    router = CallRouter(profile=profile, agents=agents, sessions=InMemoryCallSessionStore(), clock=FixedClock(OPEN))
+    router = CallRouter(
+        profile=profile,
+        agents=agents,
+        sessions=InMemoryCallSessionStore(),
+        clock=FixedClock(OPEN),
+        numbers=InMemoryNumberRegistry({NUMBER: tenant.tenant_id}),
+    )
     handler = load_handler("call_router")
     handler.build_router = lambda: router  # type: ignore[attr-defined]  # loaded from a file path
     context = lambda_context("call_router")

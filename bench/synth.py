@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -31,7 +32,8 @@ app.synth()
 
 def make_tenants(directory: Path, count: int) -> None:
     base = yaml.safe_load(EXAMPLE.read_text())
-    (directory / "knowledge").symlink_to(EXAMPLE.parent / "knowledge")  # the example's source files
+    # The example's source files, copied: a symlink out of the tenants folder is refused like any escape.
+    shutil.copytree(EXAMPLE.parent / "knowledge", directory / "knowledge")
     for i in range(count):
         data = dict(base)
         data["tenant_id"] = f"tenant-{i:03d}"

@@ -30,8 +30,10 @@ def warm_samples(iterations: int) -> dict[str, list[float]]:
     import os
 
     os.environ.setdefault("ORATIO_IDEMPOTENCY_TABLE", "unused-in-memory")
-    for name in ("AGENTS", "CONVERSATIONS", "PROVISIONING_JOBS", "TENANT_STATE", "KNOWLEDGE_DOCUMENTS"):
-        os.environ.setdefault(f"ORATIO_TABLE_{name}", "unused-in-memory")
+    from oratio.vendor.settings import VENDOR_TABLES
+
+    for spec in VENDOR_TABLES:
+        os.environ.setdefault(spec.env_var, "unused-in-memory")
     handler = load_handler("vendor_api")
     service = _memory_service(iterations)
     handler.service_factory = lambda: service  # type: ignore[attr-defined]  # loaded from a file path

@@ -34,8 +34,9 @@ class MonthToDate(Protocol):
 class AgentDirectory(Protocol):
     """Finds the agent behind a dialed number."""
 
-    def find_by_number(self, e164: str) -> Agent | None:
-        """The agent answering this E.164 number, read consistently (a pause is honoured at once), or None."""
+    def find_by_number(self, tenant_id: str, e164: str) -> Agent | None:
+        """The tenant's agent answering this E.164 number, read consistently (a pause is honoured at once), or
+        None. Another tenant's agent on the same number is never returned."""
         ...
 
 

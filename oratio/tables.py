@@ -65,7 +65,8 @@ tenant_state                pk = tenant_id, sk = state key
         all of a tenant's breakers in one Query begins_with "breaker#")
   - the vendor's agent slots (counter, conditional on the quota)       sk = "agents#count"
         (changed in one transaction with the agent's create / delete)
-  - which agent a number answers (one owner per number)                sk = "number#<e164>"
+  - which of the tenant's agents a number answers (one at a time;      sk = "number#<e164>"
+        which tenant owns the number is the numbers table's say)
   - requests in the current minute (rate limit; TTL)                   sk = "rate#<epoch minute>"
   - the knowledge base's running ingestion job and the documents       sk = "ingestion#current" |
         waiting for the next one                                            "ingestion#pending"
@@ -76,6 +77,23 @@ audit                       pk = vendor_id, sk = "<iso time>#<request id>" (appe
   - one entry per vendor API write and AgentCreator approval           PutItem conditioned on a new key
   - a vendor's own entries, newest first (vendor API)                  Query pk, ScanIndexForward false
         (no function role may UpdateItem or DeleteItem it: tests/infra assert it; entries expire never)
+numbers                     the platform-wide number registry: which one tenant owns a phone number
+                            pk = "<e164>", sk = "owner"                -> tenant_id, kind (connect | bridge), claimed_by
+                            pk = "<tenant_id>", sk = "number#<e164>"   -> the same claim, under the tenant's key
+  - claim a number for a tenant (its tenant stack at deploy, for the   TransactWriteItems: Put the owner item
+        Connect number and the tenant file's bridge numbers; the            conditioned `attribute_not_exists(pk)
+        operator's scripts/phone_numbers.py)                                      OR tenant_id = :tenant`, Put the
+                                                                            tenant item (both or neither)
+  - does tenant T own number N (call router, telephony webhook,        GetItem pk = T, sk = "number#N"
+        vendor API before an agent takes N)                                 (a tenant's functions may read only
+                                                                            LeadingKeys = their tenant id)
+  - is N registered at all (vendor API: tells "in use elsewhere"       GetItem pk = N, sk = "owner"
+        from "not registered", naming no tenant)
+  - a tenant's numbers (operator)                                      Query pk = T, begins_with "number#"
+  - give a number up (tenant stack on delete, operator)                TransactWriteItems: Delete both, the
+                                                                            owner item conditioned on `tenant_id`
+  - a number is never claimed by writing the agents table: the vendor API refuses an agent a number its tenant
+    does not own, and the router answers a number only for its owner, whatever the agents table says
 
 knowledge_documents         pk = "<vendor_id>#<agent_id>", sk = document_id
   - record an announced upload, list an agent's documents (vendor API) PutItem / Query pk
@@ -145,6 +163,7 @@ USAGE = TableSpec(key="usage")
 TENANT_STATE = TableSpec(key="tenant_state", ttl_attribute="expires_at")
 KNOWLEDGE_DOCUMENTS = TableSpec(key="knowledge_documents")
 AUDIT = TableSpec(key="audit")
+NUMBERS = TableSpec(key="numbers")
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     AGENTS,
@@ -156,4 +175,5 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     TENANT_STATE,
     KNOWLEDGE_DOCUMENTS,
     AUDIT,
+    NUMBERS,
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from oratio.adapters.memory import FixedClock
+from oratio.adapters.memory import FixedClock, InMemoryNumberRegistry
 from oratio.adapters.memory_vendor import (
     MemoryAgentRepository,
     MemoryConversationReader,
@@ -54,8 +54,14 @@ def memory_vendor_service(
     *,
     settings: VendorSettings | None = None,
     clock: Clock | None = None,
+    numbers: InMemoryNumberRegistry | None = None,
 ) -> VendorService:
-    """A vendor service whose data lives in memory (benchmarks, unit tests); uploads are signed offline."""
+    """A vendor service whose data lives in memory (benchmarks, unit tests); uploads are signed offline. Each
+    deployment's Connect number is registered to its tenant, as its tenant stack does at deploy."""
+    if numbers is None:
+        numbers = InMemoryNumberRegistry(
+            {d.phone_number: tenant for tenant, d in (deployments or {}).items() if d.phone_number is not None}
+        )
     agents = MemoryAgentRepository()
     return VendorService(
         agents=agents,
@@ -67,6 +73,7 @@ def memory_vendor_service(
         uploads=S3UploadSigner(client=object()),
         metadata=MemoryDocumentMetadata(),
         rate_limiter=MemoryRateLimiter(),
+        numbers=numbers,
         settings=settings,
         clock=clock or FixedClock.at_utc(2026, 11, 30, 12),
     )
@@ -108,7 +115,9 @@ class LocalVendorApi:
 
         import boto3
 
-        from oratio.tables import ALL_TABLES
+        from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
+        from oratio.domain.numbers import NumberClaim, NumberKind
+        from oratio.tables import ALL_TABLES, NUMBERS
         from oratio.vendor.settings import IDEMPOTENCY_TABLE_ENV_VAR
         from oratio_local.dynamodb import create_idempotency_table
         from oratio_local.lambdas import load_handler
@@ -126,6 +135,10 @@ class LocalVendorApi:
         }
         for name, value in published.items():
             ssm.put_parameter(Name=f"/oratio/tenants/{tenant.tenant_id}/{name}", Value=value, Type="String")
+        # ...and the number registry entry its NumberClaims construct writes for the Connect number.
+        DynamoDBNumberRegistry(table_names[NUMBERS.key], client=dynamodb).claim(
+            NumberClaim(number=phone_number, tenant_id=tenant.tenant_id, kind=NumberKind.CONNECT, claimed_by="local")
+        )
         self.handler = load_handler("vendor_api")
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE, USAGE
+from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
@@ -23,6 +23,7 @@ from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.knowledge_documents import TenantDocuments
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
+from stacks.constructs.number_claims import NumberClaims
 from stacks.constructs.observability import TenantObservability
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.constructs.voice_bridge import VoiceBridge
@@ -70,6 +71,10 @@ class TenantStack(Stack):
             extra_flow_values=self.voice.flow_values(),
         )
         self.voice.integrate_with(self.connect)
+        # The platform's number registry: the Connect number and the tenant file's bridge numbers are this tenant's.
+        self.numbers = NumberClaims(
+            self, "Numbers", tenant=tenant, tables=tables, connect_number=self.connect.phone_number.attr_address
+        )
         self.call_events = CallEventProcessor(
             self, "CallEvents", tenant=tenant, instance_arn=self.connect.instance.attr_arn, tables=tables
         )
@@ -137,7 +142,7 @@ class TenantStack(Stack):
             # Connect waits at most 8 s for a synchronous Lambda; answer well inside it.
             timeout_seconds=5,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, NUMBERS),
                 "ORATIO_ROUTING_PROFILE": RoutingProfile.from_tenant(tenant).to_env(),
             },
         )
@@ -150,5 +155,7 @@ class TenantStack(Stack):
         tables.grant_items(router.function, CONVERSATIONS, ["Query"], [tid], index=LEASE_INDEX)
         tables.grant_items(router.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
         tables.grant_items(router.function, USAGE, ["GetItem"], [tid])  # the budget check
+        # Whether this tenant owns the dialed number: only the tenant's own items of the number registry.
+        tables.grant_items(router.function, NUMBERS, ["GetItem"], [tid])
         CfnOutput(self, Outputs.CALL_ROUTER_ARN, value=router.function.function_arn)
         return router

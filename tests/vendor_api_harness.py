@@ -3,11 +3,12 @@ API Gateway events — shared by the integration tests and the schemathesis run.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 
@@ -15,7 +16,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from oratio.adapters.dynamodb import DynamoDBCallSessionStore
+from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
+from oratio.agent.ports import TurnRecord
+from oratio.domain.calls import CallSession
+from oratio.domain.numbers import NumberClaim, NumberKind
+from oratio.domain.routing import Route, RouteReason
 from oratio.tables import ALL_TABLES
 from oratio.vendor.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
@@ -99,9 +107,58 @@ class VendorApi:
         return dict(reply.body)
 
 
-def deploy_vendors(ssm: Any, s3: Any, vendors: tuple[str, ...] = (VENDOR_A, VENDOR_B)) -> None:
-    """What each vendor's TenantStack publishes, and its knowledge bucket."""
+def seed_call(api: VendorApi, vendor: str, agent_id: str, contact_id: str, minutes: int = 0) -> None:
+    """A call of `vendor`'s agent `minutes` after START, with two recorded turns (what the voice paths store)."""
+    tables, client = api.aws["tables"], api.aws["dynamodb"]
+    started = START + timedelta(minutes=minutes)
+    session = CallSession(
+        tenant_id=vendor,
+        contact_id=contact_id,
+        agent_id=agent_id,
+        channel="voice",
+        dialed_number=NUMBERS[vendor],
+        caller_number="+15551230000",
+        route=Route.AGENT,
+        reason=RouteReason.ACCEPTED,
+        voice_tier="standard",
+        started_at=started,
+        counted_against_limit=False,
+    )
+    DynamoDBCallSessionStore(tables["conversations"], tables["tenant_state"], client=client).open(session, 10)
+    recorder = DynamoDBConversationRecorder(tables["conversations"], client=client)
+    for sequence, (said, reply) in enumerate([("Hi", "Hello!"), ("Return policy?", "30-day returns.")], start=1):
+        turn = TurnRecord(
+            tenant_id=vendor,
+            session_id=contact_id,
+            agent_id=agent_id,
+            channel="voice",
+            sequence=sequence,
+            user_text=said,
+            reply_text=reply,
+            model_id="nova-micro",
+            routing_reason="simple",
+            role="greeter",
+            cost_usd=0.0001,
+            at=started + timedelta(seconds=sequence),
+        )
+        asyncio.run(recorder.record_turn(turn))
+
+
+def register_number(api_or_tables: VendorApi | dict[str, str], number: str, vendor: str = VENDOR_A) -> None:
+    """Register `number` to `vendor` in the number registry, as the tenant stack (its Connect number, its tenant
+    file's bridge numbers) or the operator (scripts/phone_numbers.py) does."""
+    tables = api_or_tables.aws["tables"] if isinstance(api_or_tables, VendorApi) else api_or_tables
+    registry = DynamoDBNumberRegistry(tables["numbers"], client=boto3.client("dynamodb", region_name=REGION))
+    registry.claim(NumberClaim(number=number, tenant_id=vendor, kind=NumberKind.BRIDGE, claimed_by="operator:tests"))
+
+
+def deploy_vendors(ssm: Any, s3: Any, tables: dict[str, str], vendors: tuple[str, ...] = (VENDOR_A, VENDOR_B)) -> None:
+    """What each vendor's TenantStack publishes and claims: its parameters, its knowledge bucket, its number."""
     for vendor in vendors:
+        registry = DynamoDBNumberRegistry(tables["numbers"], client=boto3.client("dynamodb", region_name=REGION))
+        registry.claim(
+            NumberClaim(number=NUMBERS[vendor], tenant_id=vendor, kind=NumberKind.CONNECT, claimed_by="stack:test")
+        )
         values = {
             "connect/instance-arn": connect_instance_arn(vendor),
             "connect/phone-number": NUMBERS[vendor],
@@ -128,7 +185,7 @@ def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> It
         env.setenv(RATE_LIMIT_ENV_VAR, str(rate_limit))
         ssm = boto3.client("ssm", region_name=REGION)
         s3 = boto3.client("s3", region_name=REGION)
-        deploy_vendors(ssm, s3)
+        deploy_vendors(ssm, s3, names)
         handler = load_handler("vendor_api")
         clock = FixedClock(START)
         handler.clock = clock

@@ -245,12 +245,12 @@ def _assemble(parts: EngineParts) -> TurnEngine:
 
 
 def _tool_factory(retriever: KnowledgeRetriever) -> ToolFactory:
-    """Each agent's tools over one knowledge retriever and one HTTP client (shared by every agent)."""
-    import httpx
-
+    """Each agent's tools over one knowledge retriever and one egress-guarded HTTP client (shared by every agent):
+    vendor-defined tools reach only public addresses, whatever their URL resolves to."""
+    from oratio.agent.tools.egress import guarded_http_client
     from oratio.agent.tools.executor import ToolExecutor
 
-    client = httpx.AsyncClient()
+    client = guarded_http_client()
     return lambda definition: ToolExecutor.from_definition(definition, retriever=retriever, http_client=client)
 
 

@@ -34,7 +34,7 @@ from oratio.domain.call_events import (
     ContactEventResult,
 )
 from oratio.metering import CallMinutes, Meter
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
 CONTACT_ID_PATH = "detail.contactId"
@@ -131,9 +131,7 @@ def _log(result: ContactEventResult, event: ConnectContactEvent) -> None:
             logger.debug("contact event type not handled", extra=context)
 
 
-@logger.inject_lambda_context(correlation_id_path=CONTACT_ID_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path=CONTACT_ID_PATH)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Entry point for the EventBridge rule's Lambda target (asynchronous invocation)."""
     try:

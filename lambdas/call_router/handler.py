@@ -19,7 +19,7 @@ from oratio.adapters.dynamodb import DataAccessError, RouterSettings, dynamodb_c
 from oratio.domain.calls import CallRouter, InboundCall
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.domain.routing import RouteReason, RoutingDecision, RoutingProfile
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 
 CONTACT_ID_PATH = "Details.ContactData.ContactId"
@@ -107,9 +107,7 @@ def _failed(reason: RouteReason, profile: RoutingProfile | None) -> RoutingDecis
     return RoutingDecision.failure(reason, profile)
 
 
-@logger.inject_lambda_context(correlation_id_path=CONTACT_ID_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path=CONTACT_ID_PATH)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     """Entry point for Connect's Invoke AWS Lambda function block; returns flat string attributes."""
     decision = route_contact(event)

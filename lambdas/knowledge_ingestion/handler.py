@@ -14,7 +14,6 @@ Thin edge: parse, call the coordinator, log and count what it did.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -27,13 +26,14 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from oratio.adapters.bedrock_ingestion import BedrockIngestionJobs
 from oratio.adapters.dynamodb import dynamodb_client
 from oratio.adapters.dynamodb_ingestion import DynamoDBDocumentStatusStore, DynamoDBIngestionStateStore
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
 from oratio.vendor.ingestion import (
@@ -60,6 +60,23 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 class InvalidIngestionEventError(ValueError):
     """The event or message is neither an S3 notification nor the schedule's event (the log names the fields)."""
+
+
+class SqsMessage(BaseModel):
+    """What the batch processor needs of each SQS record: its id (to report it back) and its body."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    message_id: str = Field(min_length=1, alias="messageId")
+    body: str
+
+
+class SqsBatch(BaseModel):
+    """An SQS event source mapping's batch, checked before the batch processor reads it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    records: list[SqsMessage] = Field(min_length=1, alias="Records")
 
 
 class IngestionSettings(BaseModel):
@@ -176,8 +193,9 @@ def handle_message(record: SQSRecord) -> None:
 
 def _handle_message(record: SQSRecord) -> None:
     try:
-        body = json.loads(record.body)
-    except json.JSONDecodeError:
+        # pydantic-core's parser refuses nesting past its recursion limit (json.loads would exhaust the stack).
+        body = from_json(record.body)
+    except ValueError:
         logger.error("SQS message body is not JSON", extra={"message_id": record.message_id})
         raise InvalidIngestionEventError("SQS message body is not JSON") from None
     if not isinstance(body, dict):
@@ -220,21 +238,28 @@ def handle_tick(event: Mapping[str, Any]) -> dict[str, Any]:
     return {"action": outcome.action.value, "indexed": outcome.indexed, "failed": outcome.failed}
 
 
-def _is_scheduled_event(event: Mapping[str, Any]) -> bool:
-    return event.get("source") == SCHEDULED_EVENT_SOURCE and event.get("detail-type") == SCHEDULED_EVENT_DETAIL_TYPE
+def _is_scheduled_event(event: Any) -> bool:
+    return (
+        isinstance(event, Mapping)
+        and event.get("source") == SCHEDULED_EVENT_SOURCE
+        and event.get("detail-type") == SCHEDULED_EVENT_DETAIL_TYPE
+    )
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+def _reject(message: str, **extra: Any) -> InvalidIngestionEventError:
+    metrics.add_metric(name="IngestionEventsRejected", unit=MetricUnit.Count, value=1)
+    logger.error(message, extra=extra)
+    return InvalidIngestionEventError(message)
+
+
+@lambda_entry()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Entry point for the SQS event source mapping and the EventBridge schedule."""
     if _is_scheduled_event(event):
         try:
             EventBridgeModel.model_validate(event)
         except ValidationError as e:
-            logger.error("scheduled event rejected", extra={"problems": _problems(e)})
-            raise InvalidIngestionEventError("scheduled event rejected") from None
+            raise _reject("scheduled event rejected", problems=_problems(e)) from None
         metrics.add_metric(name="IngestionTicks", unit=MetricUnit.Count, value=1)
         try:
             return handle_tick(event)
@@ -242,11 +267,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             metrics.add_metric(name="IngestionTickFailures", unit=MetricUnit.Count, value=1)
             logger.exception("ingestion tick failed; the next tick retries")
             raise
-    if not isinstance(event.get("Records"), list):
-        metrics.add_metric(name="IngestionEventsRejected", unit=MetricUnit.Count, value=1)
-        logger.error("event is neither an SQS batch nor the ingestion schedule", extra={"keys": sorted(event)[:10]})
-        raise InvalidIngestionEventError("event is neither an SQS batch nor the ingestion schedule")
-    metrics.add_metric(name="IngestionMessages", unit=MetricUnit.Count, value=len(event["Records"]))
+    try:
+        batch = SqsBatch.model_validate(event)
+    except ValidationError as e:
+        raise _reject("event is neither an SQS batch nor the ingestion schedule", problems=_problems(e)) from None
+    metrics.add_metric(name="IngestionMessages", unit=MetricUnit.Count, value=len(batch.records))
     response = process_partial_response(
         event=event, record_handler=handle_message, processor=processor, context=context
     )

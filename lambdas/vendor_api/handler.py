@@ -1,7 +1,8 @@
 """Vendor API Lambda: the Powertools REST resolver behind API Gateway (Cognito authorizer in front).
 
-Thin edge. Before routing, a gate checks what every vendor request needs (the vendor claim from the
-authorizer, the body and its media type, the vendor's request rate); the resolver validates bodies and
+Thin edge. The event is first parsed as an API Gateway REST proxy event (anything else is a 400). Before
+routing, a gate checks what every vendor request needs (the vendor claim from the authorizer, that it names a
+deployed tenant, the body and its media type, the vendor's request rate); the resolver validates bodies and
 parameters against the pydantic models (the same models generate the OpenAPI document); routes
 (`oratio/vendor/api/*_routes.py`) call one `VendorService` method; `oratio.vendor.api.responses` maps domain
 errors to statuses in one place. Every error is a JSON `ErrorBody`; nothing a vendor sends produces a 5xx.
@@ -10,16 +11,19 @@ errors to statuses in one place. Every error is a JSON `ErrorBody`; nothing a ve
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from functools import cache
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from oratio.adapters.dynamodb import DataAccessError, dynamodb_client
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.dynamodb_vendor import (
     DynamoDBAgentRepository,
     DynamoDBConversationReader,
@@ -27,14 +31,13 @@ from oratio.adapters.dynamodb_vendor import (
     DynamoDBProvisioningJobRepository,
     DynamoDBRateLimiter,
 )
-from oratio.adapters.vendor_aws import S3DocumentMetadata, S3UploadSigner, SsmTenantDirectory
+from oratio.adapters.vendor_aws import S3DocumentMetadata, S3UploadSigner, SsmTenantDirectory, TenantDirectoryError
 from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
-from oratio.config.tenant import TENANT_ID_PATTERN
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.api import agent_routes, operations_routes, resource_routes, version_routes
 from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, Operation, RouteContext
-from oratio.vendor.api.responses import error_response, install_error_handlers, unavailable
+from oratio.vendor.api.responses import error_response, field_path, install_error_handlers, json_error, unavailable
 from oratio.vendor.errors import (
     IdempotencyKeyReused,
     PayloadTooLarge,
@@ -43,7 +46,7 @@ from oratio.vendor.errors import (
     UnsupportedMediaType,
     VendorApiError,
 )
-from oratio.vendor.models import Health
+from oratio.vendor.models import ErrorBody, Health
 from oratio.vendor.operations import OperationsService
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio.vendor.settings import ApiSettings
@@ -91,6 +94,7 @@ def build_service() -> VendorService:
         uploads=S3UploadSigner(),
         metadata=S3DocumentMetadata(),
         rate_limiter=DynamoDBRateLimiter(s.tenant_state_table, client=client),
+        numbers=DynamoDBNumberRegistry(s.numbers_table, client=client),
         settings=VendorSettings(
             rate_limit_per_minute=s.rate_limit_per_minute, deleted_retention_days=s.deleted_retention_days
         ),
@@ -165,7 +169,17 @@ def _once(operation: Operation, request: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- resolver
-app = APIGatewayRestResolver(enable_validation=True)
+def parse_json_body(body: str) -> Any:
+    """Request bodies are parsed by pydantic-core, whose parser refuses nesting past its recursion limit with a
+    ValueError where `json.loads` would exhaust Python's stack (a RecursionError, answered as a 500). Any refusal
+    is a `JSONDecodeError`, which the resolver's validation answers as a 422 naming the problem."""
+    try:
+        return from_json(body)
+    except ValueError as e:
+        raise json.JSONDecodeError(str(e), body, 0) from e
+
+
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json_body)
 
 
 def vendor_id() -> str:
@@ -211,24 +225,47 @@ install_error_handlers(app)
 
 
 # ------------------------------------------------------------------------------------------ gate
-def _claims(event: Mapping[str, Any]) -> Mapping[str, Any]:
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
-    claims = authorizer.get("claims") or {}
-    return claims if isinstance(claims, Mapping) else {}
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-def _header(event: Mapping[str, Any], name: str) -> str | None:
-    for key, value in (event.get("headers") or {}).items():
-        if key.lower() == name:
-            return str(value)
-    return None
+class _Authorizer(_Wire):
+    claims: dict[str, Any] | None = None
 
 
-def _body_bytes(event: Mapping[str, Any]) -> int:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return len(body) * 3 // 4
-    return len(body.encode()) if isinstance(body, str) else 0
+class _RequestContext(_Wire):
+    authorizer: _Authorizer | None = None
+
+
+class ProxyRequest(_Wire):
+    """The parts of an API Gateway REST proxy event the gate and the resolver read, checked before either does
+    (API Gateway always sends these shapes; anything else is refused with a 400, never a crash)."""
+
+    path: str
+    http_method: str = Field(alias="httpMethod")
+    headers: dict[str, str] | None = None
+    multi_value_headers: dict[str, list[str]] | None = Field(default=None, alias="multiValueHeaders")
+    query_string_parameters: dict[str, str] | None = Field(default=None, alias="queryStringParameters")
+    multi_value_query_string_parameters: dict[str, list[str]] | None = Field(
+        default=None, alias="multiValueQueryStringParameters"
+    )
+    path_parameters: dict[str, str] | None = Field(default=None, alias="pathParameters")
+    body: str | None = None
+    is_base64_encoded: bool = Field(default=False, alias="isBase64Encoded")
+    request_context: _RequestContext = Field(alias="requestContext")
+
+    @property
+    def claims(self) -> dict[str, Any]:
+        authorizer = self.request_context.authorizer
+        return (authorizer.claims if authorizer else None) or {}
+
+    def header(self, name: str) -> str | None:
+        return next((value for key, value in (self.headers or {}).items() if key.lower() == name), None)
+
+    @property
+    def body_bytes(self) -> int:
+        body = self.body or ""
+        return len(body) * 3 // 4 if self.is_base64_encoded else len(body.encode())
 
 
 def _author(claims: Mapping[str, Any], vendor: str) -> str:
@@ -239,26 +276,26 @@ def _author(claims: Mapping[str, Any], vendor: str) -> str:
     return vendor
 
 
-def gate(event: Mapping[str, Any]) -> tuple[str, str] | None:
+def gate(request: ProxyRequest) -> tuple[str, str] | None:
     """The vendor id and caller identity of an admitted request (None for public paths); raises what refuses it."""
-    if event.get("path") in PUBLIC_PATHS and event.get("httpMethod") == "GET":
+    if request.path in PUBLIC_PATHS and request.http_method == "GET":
         return None
     limit = settings().max_body_bytes
-    size = _body_bytes(event)
+    size = request.body_bytes
     if size > limit:
         raise PayloadTooLarge(limit)
-    content_type = _header(event, "content-type")
+    content_type = request.header("content-type")
     media_type = (content_type or "").split(";")[0].strip().lower()
     # A body must be JSON; so must a declared media type on a method that carries one, even with an empty body.
-    if media_type != JSON_MEDIA_TYPE and (
-        size or (content_type is not None and event.get("httpMethod") in BODY_METHODS)
-    ):
+    if media_type != JSON_MEDIA_TYPE and (size or (content_type is not None and request.http_method in BODY_METHODS)):
         raise UnsupportedMediaType(content_type or "")
-    claims = _claims(event)
+    claims = request.claims
     vendor = claims.get(VENDOR_ID_CLAIM)
     # Defence in depth: the authorizer already checked the token; a token without a vendor claim is refused.
-    if not isinstance(vendor, str) or not re.fullmatch(TENANT_ID_PATTERN, vendor):
+    if not isinstance(vendor, str) or not vendor.strip():
         raise Unauthenticated("the token carries no vendor identity (custom:vendor_id); sign in as a vendor user")
+    # A claim that names no deployed tenant (a typo at invitation, "null", a malformed id) is refused here with a
+    # 403, before anything is read or written under it.
     service_factory().admit(vendor)
     return vendor, _author(claims, vendor)
 
@@ -285,17 +322,22 @@ def openapi_schema() -> dict[str, Any]:
     return document
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     try:
-        admitted = gate(event)
+        request = ProxyRequest.model_validate(event)
+    except ValidationError as e:
+        logger.warning("not an API Gateway proxy event", extra={"problems": [field_path(p["loc"]) for p in e.errors()]})
+        body = ErrorBody(error="bad_request", message="the request is not an API Gateway REST proxy event")
+        return _lambda_response(json_error(HTTPStatus.BAD_REQUEST, body))
+    try:
+        admitted = gate(request)
     except VendorApiError as e:
         metrics.add_metric(name="VendorApiClientErrors", unit=MetricUnit.Count, value=1)
+        logger.info("request refused at the gate", extra={"error": e.code})
         return _lambda_response(error_response(e))
-    except DataAccessError:
-        logger.exception("rate limiter unavailable")
+    except (DataAccessError, TenantDirectoryError):
+        logger.exception("rate limiter or tenant directory unavailable")
         return _lambda_response(unavailable())
     vendor, caller = admitted or (None, None)
     app.append_context(vendor_id=vendor, author=caller)  # type: ignore[no-untyped-call]

@@ -37,7 +37,7 @@ from oratio.connect_voice.profile import (
 )
 from oratio.connect_voice.worker import AgentTurnRunner
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 
@@ -120,13 +120,17 @@ def _runner() -> asyncio.Runner:
     return asyncio.Runner()
 
 
-def parse_job(event: Mapping[str, Any], tenant_id: str) -> TurnJob:
+def parse_job(event: Any) -> TurnJob:
+    """The job in the event, before anything else is read (`InvalidTurnJobError` when it is none)."""
     try:
-        job = TurnJob.model_validate(event)
+        return TurnJob.model_validate(event)
     except ValidationError as e:
         problems = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in e.errors()]
         logger.error("turn job rejected", extra={"problems": problems})
         raise InvalidTurnJobError(f"turn job rejected: {len(problems)} invalid field(s)") from None
+
+
+def check_tenant(job: TurnJob, tenant_id: str) -> TurnJob:
     if job.request.tenant_id != tenant_id:
         logger.error("turn job for another tenant rejected")
         raise InvalidTurnJobError("turn job names another tenant")
@@ -143,13 +147,11 @@ def _count_turn(outcome: TurnOutcome) -> None:
             tool.add_dimension(name="status", value=status)
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path=CORRELATION_ID_PATH)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Entry point for the code hook's synchronous invoke."""
     try:
-        job = parse_job(event, settings().tenant_id)
+        job = check_tenant(parse_job(event), settings().tenant_id)
     except Exception:
         metrics.add_metric(name="TurnJobsRejected", unit=MetricUnit.Count, value=1)
         raise

@@ -42,7 +42,7 @@ from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, S
 from oratio.domain.call_slots import SessionStoreLeases
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.privacy import Redactor
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
@@ -52,6 +52,8 @@ CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
 FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
 # Said when the function cannot even read its tenant profile (a deployment fault): no tenant wording exists.
 FALLBACK_HANDOFF_MESSAGE = "Let me connect you with someone from our team."
+# The longest intent name or session attribute a failure answer echoes back from an event it could not read.
+MAX_ECHO_CHARS = 4_096
 
 # The function's clock. Tests and the replay replace it before the first invocation (the use cases are built
 # once per container, on first use). Deadlines are measured on the event loop's clock, the one its timeouts use.
@@ -183,7 +185,7 @@ def _count(name: str, **dimensions: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------- Lex
-def lex_turn(event: Mapping[str, Any]) -> dict[str, Any]:
+def lex_turn(event: Any) -> dict[str, Any]:
     """Answer a Lex code-hook event; any failure hands the caller to a person with a spoken line."""
     try:
         parsed = LexCodeHookEvent.model_validate(event)
@@ -202,17 +204,44 @@ def lex_turn(event: Mapping[str, Any]) -> dict[str, Any]:
         return _lex_failure(event, "internal_error")
 
 
-def _lex_failure(event: Mapping[str, Any], reason: str) -> dict[str, Any]:
+def _lex_failure(event: Any, reason: str) -> dict[str, Any]:
     _count("VoiceTurnFailures", reason=reason)
-    state = event.get("sessionState") if isinstance(event, Mapping) else None
-    intent = (state or {}).get("intent") or {}
-    attributes = {key: "" for key in OUTPUT_KEYS} | dict((state or {}).get("sessionAttributes") or {})
+    echo = _LexEcho.of(event)
+    attributes = {key: "" for key in OUTPUT_KEYS} | echo.attributes
     attributes |= {NEXT_STEP: NextStep.TRANSFER.value, HANDOFF_REASON: f"voice turn failed ({reason})"}
-    return lex.close(str(intent.get("name") or CONVERSE_INTENT), attributes, message=FALLBACK_HANDOFF_MESSAGE)
+    return lex.close(echo.intent_name or CONVERSE_INTENT, attributes, message=FALLBACK_HANDOFF_MESSAGE)
+
+
+class _LexEcho(BaseModel):
+    """What a failure answer may echo from an event that did not parse: the intent's name and the string
+    session attributes, when the event has them in their documented shapes; nothing otherwise."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intent_name: str | None = None
+    attributes: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, event: Any) -> _LexEcho:
+        state = event.get("sessionState") if isinstance(event, Mapping) else None
+        if not isinstance(state, Mapping):
+            return cls()
+        intent = state.get("intent")
+        name = intent.get("name") if isinstance(intent, Mapping) else None
+        raw = state.get("sessionAttributes")
+        attributes = (
+            {k: v for k, v in raw.items() if isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_ECHO_CHARS}
+            if isinstance(raw, Mapping)
+            else {}
+        )
+        return cls(
+            intent_name=name if isinstance(name, str) and 0 < len(name) <= MAX_ECHO_CHARS else None,
+            attributes=attributes,
+        )
 
 
 # -------------------------------------------------------------------------------------- flow actions
-def flow_action(event: Mapping[str, Any]) -> dict[str, str]:
+def flow_action(event: Any) -> dict[str, str]:
     """Answer the contact flow's Invoke Lambda block with flat string attributes (Connect requires it)."""
     try:
         parsed = ContactFlowEvent.model_validate(event)
@@ -256,12 +285,10 @@ def _flow_failure(reason: str) -> dict[str, str]:
     }
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path=CORRELATION_ID_PATH)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Entry point for Lex V2 (code hook) and Amazon Connect (Invoke Lambda function block)."""
-    if event.get("Name") == "ContactFlowEvent":
+    if isinstance(event, Mapping) and event.get("Name") == "ContactFlowEvent":
         answer: dict[str, Any] = flow_action(event)
         next_step = str(answer.get(NEXT_STEP, ""))
         source = "flow"

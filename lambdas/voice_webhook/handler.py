@@ -20,6 +20,8 @@ or signs other query parameters (GET) or another body (POST) than the request's.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import time
@@ -33,13 +35,13 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner
 from oratio.adapters.dynamodb import RouterSettings, dynamodb_call_router, dynamodb_client
 from oratio.adapters.dynamodb_webhook import DynamoDBTokenReplayCache
 from oratio.config.tenant import E164_PATTERN
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.voice_bridge.webhooks import (
     ENV_BRIDGE_QUALIFIER,
@@ -63,6 +65,8 @@ from oratio.voice_bridge.webhooks import (
 
 SECRET_MAX_AGE_SECONDS = 300  # a rotated provider secret is picked up within five minutes
 XML = "text/xml"
+# Twilio's voice webhook sends a few dozen form fields; more is not Twilio.
+MAX_FORM_FIELDS = 200
 
 # The webhook's clock. Tests replace it before the first invocation.
 clock: Clock = SystemClock()
@@ -133,10 +137,55 @@ def _secret(name: str) -> str:
 app = LambdaFunctionUrlResolver()
 
 
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class _Http(_Wire):
+    method: str = Field(min_length=1)
+
+
+class _UrlRequestContext(_Wire):
+    http: _Http
+    domain_name: str = Field(default="", alias="domainName")
+    stage: str
+
+
+class FunctionUrlRequest(_Wire):
+    """The parts of a Lambda function URL event (payload 2.0) the webhook reads, checked before anything reads
+    them: a request in any other shape is answered 400, never a crash."""
+
+    raw_path: str = Field(alias="rawPath")
+    raw_query_string: str = Field(default="", alias="rawQueryString")
+    headers: dict[str, str] = Field(default_factory=dict)
+    query_string_parameters: dict[str, str] | None = Field(default=None, alias="queryStringParameters")
+    body: str | None = None
+    is_base64_encoded: bool = Field(default=False, alias="isBase64Encoded")
+    request_context: _UrlRequestContext = Field(alias="requestContext")
+
+
 def _body() -> bytes:
-    event = app.current_event
-    body = event.decoded_body or ""
-    return body.encode() if isinstance(body, str) else body
+    """The request body as the provider sent it (function URLs base64-encode bodies that are not text)."""
+    raw = app.current_event.raw_event
+    body = raw.get("body") or ""
+    if not raw.get("isBase64Encoded"):
+        return str(body).encode()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise WebhookError("the request body is not valid base64") from e
+
+
+def _form() -> list[tuple[str, str]]:
+    """Twilio's form fields; a body that is not UTF-8 form data is refused before anything else reads it."""
+    try:
+        text = _body().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WebhookError("the request body is not UTF-8 form data (application/x-www-form-urlencoded)") from e
+    try:
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except ValueError as e:
+        raise WebhookError(f"the request body has more than {MAX_FORM_FIELDS} form fields") from e
 
 
 def _public_url() -> str:
@@ -169,7 +218,7 @@ def _signed_vonage_params() -> dict[str, Any]:
 
 @app.post("/twilio/voice")
 def twilio_voice() -> Response[str]:
-    params = parse_qsl(_body().decode(), keep_blank_values=True)
+    params = _form()
     verify_twilio(
         _secret(settings().twilio_secret),
         _public_url(),
@@ -226,8 +275,17 @@ def _bad_request(error: WebhookError) -> Response[str]:
     return Response(status_code=HTTPStatus.BAD_REQUEST, content_type=content_types.TEXT_PLAIN, body=str(error))
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        FunctionUrlRequest.model_validate(event)
+    except ValidationError as e:
+        logger.warning(
+            "not a function URL request", extra={"problems": [".".join(map(str, p["loc"])) for p in e.errors()]}
+        )
+        return {
+            "statusCode": HTTPStatus.BAD_REQUEST,
+            "headers": {"Content-Type": content_types.TEXT_PLAIN},
+            "body": "not a Lambda function URL request",
+        }
     return app.resolve(event, context)

@@ -43,7 +43,7 @@ from oratio.domain.calls import (
 )
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
-from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE, USAGE
+from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -57,7 +57,7 @@ CLIENT_CONFIG = Config(
     read_timeout=2,
     retries={"mode": "standard", "max_attempts": 3},
 )
-# A number belongs to one agent; a few rows allow for a stale one during a reassignment.
+# A number belongs to one agent of its tenant; a few rows allow for a stale one during a reassignment.
 MAX_NUMBER_CANDIDATES = 5
 
 _UNAVAILABLE_CODES = frozenset(
@@ -204,23 +204,30 @@ class DynamoDBAgentDirectory(_DynamoDBAdapter):
         super().__init__(client)
         self._table = agents_table
 
-    def find_by_number(self, e164: str) -> Agent | None:
-        """The agent answering this number, as it is now (the GSI may lag; the consistent read does not)."""
-        response = self._call(
-            "query",
-            self._table,
-            TableName=self._table,
-            IndexName=PHONE_NUMBER_INDEX,
-            KeyConditionExpression="#phone = :phone",
-            ExpressionAttributeNames={"#phone": "phone_number"},
-            ExpressionAttributeValues={":phone": {"S": e164}},
-            Limit=MAX_NUMBER_CANDIDATES,
-        )
+    def find_by_number(self, tenant_id: str, e164: str) -> Agent | None:
+        """The tenant's agent answering this number, as it is now (the GSI may lag; the consistent read does
+        not). Index entries of other tenants are filtered out before any item is read: another tenant's agent
+        claiming the same number can neither shadow this tenant's nor be read with this tenant's grants."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PHONE_NUMBER_INDEX,
+            "KeyConditionExpression": "#phone = :phone",
+            "FilterExpression": "pk = :tenant",
+            "ExpressionAttributeNames": {"#phone": "phone_number"},
+            "ExpressionAttributeValues": {":phone": {"S": e164}, ":tenant": {"S": tenant_id}},
+        }
+        keys: list[dict[str, Any]] = []
+        while len(keys) < MAX_NUMBER_CANDIDATES:
+            response = self._call("query", self._table, **request)
+            keys.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
         candidates: list[Agent] = []
-        for key in response.get("Items", []):
+        for key in keys[:MAX_NUMBER_CANDIDATES]:
             agent = self._get(key["pk"], key["sk"])
             # The index is eventually consistent: the number may have moved since; trust the table.
-            if agent is not None and agent.phone_number == e164:
+            if agent is not None and agent.phone_number == e164 and agent.vendor_id == tenant_id:
                 candidates.append(agent)
         return preferred_agent(candidates)
 
@@ -692,6 +699,7 @@ class RouterSettings(BaseModel):
     agents_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
+    numbers_table: str = Field(min_length=1)
     usage_table: str | None = Field(default=None, min_length=1, description="None: no budget check")
     routing_profile: Json[RoutingProfile]
 
@@ -702,6 +710,7 @@ class RouterSettings(BaseModel):
             "agents_table": env.get(AGENTS.env_var),
             "conversations_table": env.get(CONVERSATIONS.env_var),
             "tenant_state_table": env.get(TENANT_STATE.env_var),
+            "numbers_table": env.get(NUMBERS.env_var),
             "usage_table": env.get(USAGE.env_var),
             "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
         }
@@ -723,12 +732,21 @@ def dynamodb_call_router(
     sessions = DynamoDBCallSessionStore(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
+    from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry  # it builds on this module
+
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
     reclaimer = SlotReclaimer(
         profile.tenant_id, sessions, DynamoDBCallCosts(settings.conversations_table, client=client)
     )
     spend = DynamoDBMonthToDate(settings.usage_table, client=client) if settings.usage_table else None
+    numbers = DynamoDBNumberRegistry(settings.numbers_table, client=client)
     router = CallRouter(
-        profile=profile, agents=agents, sessions=sessions, clock=clock, reclaimer=reclaimer, spend=spend
+        profile=profile,
+        agents=agents,
+        sessions=sessions,
+        clock=clock,
+        numbers=numbers,
+        reclaimer=reclaimer,
+        spend=spend,
     )
     return router, sessions

@@ -19,6 +19,7 @@ from oratio.domain.calls import (
     OpenOutcome,
     OpenResult,
 )
+from oratio.domain.numbers import NumberClaim, NumberKind, NumberOwnedElsewhere
 
 
 class InMemoryAgentDirectory:
@@ -33,10 +34,46 @@ class InMemoryAgentDirectory:
         """Create or replace an agent."""
         self._agents[(agent.vendor_id, agent.agent_id)] = agent
 
-    def find_by_number(self, e164: str) -> Agent | None:
-        """The agent answering this number; as in DynamoDB, a live agent wins over a deleted one."""
-        matches = [a for a in self._agents.values() if a.phone_number == e164]
+    def find_by_number(self, tenant_id: str, e164: str) -> Agent | None:
+        """The tenant's agent answering this number; as in DynamoDB, a live agent wins over a deleted one."""
+        matches = [a for a in self._agents.values() if a.vendor_id == tenant_id and a.phone_number == e164]
         return preferred_agent(matches)
+
+
+class InMemoryNumberRegistry:
+    """The platform-wide number registry in a dict (number -> claim), changed under a lock like the conditional
+    transaction it stands in for."""
+
+    def __init__(self, claims: dict[str, str] | None = None) -> None:
+        """`claims`: number -> tenant id, registered up front (as the tenant stacks would at deploy)."""
+        self._lock = threading.Lock()
+        self._claims: dict[str, NumberClaim] = {}
+        for number, tenant_id in (claims or {}).items():
+            self.claim(NumberClaim(number=number, tenant_id=tenant_id, kind=NumberKind.CONNECT, claimed_by="seed"))
+
+    def owns(self, tenant_id: str, number: str) -> bool:
+        claim = self._claims.get(number)
+        return claim is not None and claim.tenant_id == tenant_id
+
+    def is_registered(self, number: str) -> bool:
+        return number in self._claims
+
+    def claim(self, claim: NumberClaim) -> None:
+        with self._lock:
+            held = self._claims.get(claim.number)
+            if held is not None and held.tenant_id != claim.tenant_id:
+                raise NumberOwnedElsewhere(claim.number)
+            self._claims[claim.number] = claim
+
+    def release(self, tenant_id: str, number: str) -> bool:
+        with self._lock:
+            if not self.owns(tenant_id, number):
+                return False
+            del self._claims[number]
+            return True
+
+    def numbers_of(self, tenant_id: str) -> list[NumberClaim]:
+        return sorted((c for c in self._claims.values() if c.tenant_id == tenant_id), key=lambda c: c.number)
 
 
 class InMemoryCallSessionStore:

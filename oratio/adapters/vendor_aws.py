@@ -24,7 +24,9 @@ DEPLOYMENT_PARAMETERS = {
     "limits/max-agents": "max_agents",
     "connect/recordings-bucket": "recordings_bucket",
 }
-CACHE_SECONDS = 60.0
+CACHE_SECONDS = 60.0  # a fresh deployment is seen within a minute
+UNKNOWN_TENANT_CACHE_SECONDS = 10.0  # a tenant deployed after its users were invited is admitted within seconds
+MAX_CACHED_TENANTS = 1_024
 CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
 
 
@@ -33,8 +35,10 @@ class TenantDirectoryError(Exception):
 
 
 class SsmTenantDirectory:
-    """`TenantDirectory` over SSM: one GetParameters call per tenant, cached briefly per container so a
-    burst of requests does not hammer SSM, yet a fresh deployment is seen within a minute."""
+    """`TenantDirectory` over SSM: one GetParameters call per tenant, cached per container so a burst of requests
+    does not hammer SSM, yet a fresh deployment is seen within a minute. A tenant that published nothing (not
+    deployed, or a mistyped id in a token) is remembered for a few seconds only, and the cache holds at most
+    `MAX_CACHED_TENANTS` tenants (oldest dropped first), whatever ids tokens carry."""
 
     def __init__(
         self,
@@ -56,8 +60,10 @@ class SsmTenantDirectory:
 
     def deployment(self, tenant_id: str) -> TenantDeployment:
         cached = self._cache.get(tenant_id)
-        if cached is not None and self._monotonic() - cached[0] < CACHE_SECONDS:
-            return cached[1]
+        if cached is not None:
+            age = self._monotonic() - cached[0]
+            if age < (CACHE_SECONDS if cached[1].deployed else UNKNOWN_TENANT_CACHE_SECONDS):
+                return cached[1]
         names = {f"{self._prefix}/{tenant_id}/{suffix}": field for suffix, field in DEPLOYMENT_PARAMETERS.items()}
         try:
             response = self._client.get_parameters(Names=list(names))
@@ -65,6 +71,9 @@ class SsmTenantDirectory:
             raise TenantDirectoryError(f"reading the parameters of tenant {tenant_id!r} failed") from e
         values: dict[str, Any] = {names[p["Name"]]: p["Value"] for p in response.get("Parameters", [])}
         deployment = TenantDeployment(tenant_id=tenant_id, **values)
+        self._cache.pop(tenant_id, None)
+        if len(self._cache) >= MAX_CACHED_TENANTS:
+            del self._cache[next(iter(self._cache))]
         self._cache[tenant_id] = (self._monotonic(), deployment)
         return deployment
 

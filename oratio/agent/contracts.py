@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oratio.config.tenant import Channel
 
 MAX_INPUT_CHARS = 8_000
+# Tool arguments are a model's JSON object; anything nested deeper is not arguments, and it would exceed the
+# serializer's depth limit on the way to the agent (failing the turn, and counting against the agent's breaker).
+MAX_ARGUMENT_DEPTH = 32
 VOICE_CHANNELS = frozenset({Channel.VOICE})
 
 
@@ -47,6 +50,27 @@ class ToolRequest(_Wire):
     tool_use_id: str = Field(min_length=1, max_length=128)
     name: str = Field(min_length=1, max_length=64)
     arguments: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("arguments")
+    @classmethod
+    def _not_too_deep(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if nesting_depth(value) > MAX_ARGUMENT_DEPTH:
+            raise ValueError(f"tool arguments may nest at most {MAX_ARGUMENT_DEPTH} levels deep")
+        return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How deep lists and objects nest in a JSON-like value (a scalar is 0), counted without recursion and
+    stopping one level past `MAX_ARGUMENT_DEPTH`."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and depth <= MAX_ARGUMENT_DEPTH:
+            children = item.values() if isinstance(item, dict) else item
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 AgentInput = Annotated[UserMessage | ToolRequest, Field(discriminator="kind")]

@@ -6,8 +6,9 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from oratio.config.yaml_files import load_yaml_file
 
 CATALOG_FILE = Path(__file__).with_name("model_catalog.yaml")
 
@@ -107,5 +108,6 @@ class ModelCatalog(_Frozen):
 
 @cache
 def load_model_catalog(path: Path = CATALOG_FILE) -> ModelCatalog:
-    """Load and validate the catalog (cached: it is read-only configuration)."""
-    return ModelCatalog.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    """Load and validate the catalog (cached: it is read-only configuration). A malformed file raises
+    `YamlFileError` naming the file and the line."""
+    return ModelCatalog.model_validate(load_yaml_file(path))

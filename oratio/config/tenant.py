@@ -11,11 +11,10 @@ from collections.abc import Callable
 from datetime import datetime, time
 from enum import StrEnum
 from functools import cached_property
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -27,10 +26,13 @@ from pydantic import (
     model_validator,
 )
 
+from oratio.agent.tools.egress_policy import tool_url_refusal
 from oratio.config.catalog import load_model_catalog
+from oratio.config.yaml_files import YamlFileError, load_yaml_file
 
 TENANT_ID_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 E164_PATTERN = r"^\+[1-9]\d{6,14}$"
+MAX_BRIDGE_NUMBERS = 50  # each is one deploy-time registry claim (a custom resource) in the tenant stack
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 # ISO 3166-1 alpha-2 codes of countries where Amazon Connect can claim phone numbers
@@ -246,6 +248,20 @@ class VoiceSettings(_Config):
     paused_message: str | None = None
     unavailable_message: str | None = None
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
+    bridge_numbers: tuple[Annotated[str, Field(pattern=E164_PATTERN)], ...] = Field(
+        default=(),
+        max_length=MAX_BRIDGE_NUMBERS,
+        description="Twilio/Vonage numbers (E.164) the tenant holds: registered to it at deploy, so its agents may "
+        "answer them through the voice bridge",
+    )
+
+    @field_validator("bridge_numbers")
+    @classmethod
+    def _distinct_numbers(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({n for n in value if value.count(n) > 1})
+        if repeated:
+            raise ValueError(f"bridge numbers must not repeat; repeated: {repeated}")
+        return value
 
     @model_validator(mode="after")
     def _default_tier_exists(self) -> VoiceSettings:
@@ -306,9 +322,12 @@ class BusinessTool(_Config):
 
     @field_validator("url")
     @classmethod
-    def _https_only(cls, value: HttpUrl) -> HttpUrl:
-        if value.scheme != "https":
-            raise ValueError("business tools must use https:// URLs")
+    def _public_https_only(cls, value: HttpUrl) -> HttpUrl:
+        # The form of the URL only (synth makes no DNS lookups); the addresses its host resolves to are checked
+        # again each time the tool connects (oratio.agent.tools.egress).
+        refusal = tool_url_refusal(str(value))
+        if refusal is not None:
+            raise ValueError(f"{refusal}; give the tenant's public https:// endpoint")
         return value
 
 
@@ -411,6 +430,8 @@ class CallSlotSettings(_Config):
                 "in seconds: a lease is bounded by the longest call"
             )
         return self
+
+
 class BudgetSettings(_Config):
     """How the monthly budget (`agent.monthly_budget_usd`) is enforced before money is spent."""
 
@@ -504,6 +525,18 @@ class KnowledgeSource(_Config):
     description: str | None = None
     path: str | None = Field(default=None, description="file shipped with the tenant, relative to tenants/")
     url: HttpUrl | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _inside_the_tenants_folder(cls, value: str | None) -> str | None:
+        # Symlinks are resolved against the file system by `load_tenant_file`; here the form alone.
+        if value is None:
+            return value
+        if PurePosixPath(value).is_absolute() or PureWindowsPath(value).is_absolute() or PureWindowsPath(value).drive:
+            raise ValueError(f"{value!r} is an absolute path; give a path relative to the tenants/ folder")
+        if ".." in PurePosixPath(value.replace("\\", "/")).parts:
+            raise ValueError(f"{value!r} leaves the tenants/ folder ('..'); keep knowledge files inside it")
+        return value
 
     @model_validator(mode="after")
     def _one_location(self) -> KnowledgeSource:
@@ -654,35 +687,46 @@ def load_tenant_file(path: Path | str) -> TenantConfig:
     """Read and validate one tenant file; raise `TenantConfigError` naming file and fields."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise TenantConfigError(f"{path}: cannot read tenant file ({e.strerror})") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise TenantConfigError(f"{path}: not valid YAML{where}: {problem}") from e
+        raw = load_yaml_file(path)
+    except YamlFileError as e:
+        raise TenantConfigError(str(e)) from e
     if not isinstance(raw, dict):
-        raise TenantConfigError(f"{path}: expected a mapping of tenant settings at the top level")
+        raise TenantConfigError(
+            f"{path}: line 1: expected a mapping of tenant settings (key: value lines) at the top level"
+        )
     try:
         config = TenantConfig.model_validate(raw)
     except ValidationError as e:
         details = "\n".join(_describe(err) for err in e.errors())
         raise TenantConfigError(f"{path}: invalid tenant configuration\n{details}") from e
-    missing = [
-        f"  - knowledge.sources[{i}].path: {source.path!r} not found next to the tenant file "
-        f"(looked for {path.parent / source.path}); add the file or fix the path"
-        for i, source in enumerate(config.knowledge.sources)
-        if source.path is not None and not (path.parent / source.path).is_file()
-    ]
-    if missing:
-        raise TenantConfigError(f"{path}: invalid tenant configuration\n" + "\n".join(missing))
+    problems = _knowledge_file_problems(path, config)
+    if problems:
+        raise TenantConfigError(f"{path}: invalid tenant configuration\n" + "\n".join(problems))
     if config.tenant_id != path.stem:
         raise TenantConfigError(
             f"{path}: tenant_id: {config.tenant_id!r} must match the file name; "
             f"rename the file to {config.tenant_id}.yaml or set tenant_id: {path.stem}"
         )
     return config
+
+
+def _knowledge_file_problems(path: Path, config: TenantConfig) -> list[str]:
+    """Knowledge files that are missing, or that resolve (through symlinks) outside the tenant file's folder."""
+    root = path.parent.resolve()
+    problems: list[str] = []
+    for i, source in enumerate(config.knowledge.sources):
+        if source.path is None:
+            continue
+        where = f"  - knowledge.sources[{i}].path: {source.path!r}"
+        target = (path.parent / source.path).resolve()
+        if not target.is_relative_to(root):
+            problems.append(f"{where} resolves outside {path.parent} (a symlink out?); keep knowledge files inside it")
+        elif not target.is_file():
+            problems.append(
+                f"{where} not found next to the tenant file (looked for {path.parent / source.path}); "
+                "add the file or fix the path"
+            )
+    return problems
 
 
 def load_tenants(directory: Path | str, only: str | None = None) -> list[TenantConfig]:

@@ -27,6 +27,7 @@ from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingPr
 
 if TYPE_CHECKING:
     from oratio.domain.call_slots import SlotReclaimer
+    from oratio.domain.numbers import NumberOwnership
     from oratio.ports import AgentDirectory, CallSessionStore, Clock, MonthToDate
 
 
@@ -158,10 +159,12 @@ class CallRouter:
         agents: AgentDirectory,
         sessions: CallSessionStore,
         clock: Clock,
+        numbers: NumberOwnership,
         reclaimer: SlotReclaimer | None = None,
         spend: MonthToDate | None = None,
     ) -> None:
         self._profile = profile
+        self._numbers = numbers
         self._agents = agents
         self._sessions = sessions
         self._clock = clock
@@ -175,7 +178,7 @@ class CallRouter:
 
     def route(self, call: InboundCall) -> RoutingDecision:
         """Decide where the contact goes and record its session; a retry returns the first decision."""
-        agent = self._agents.find_by_number(call.dialed_number)
+        agent = self._agent_for(call.dialed_number)
         now = self._clock.now()
         budget = self._budget(now)
         decision = decide_route(self._profile, agent, now, budget=budget)
@@ -222,6 +225,14 @@ class CallRouter:
             logger.exception("month-to-date spend unreadable; routing without the budget check")
             return None
         return check_budget(spent, self._profile.monthly_budget_usd, self._profile.budget)
+
+    def _agent_for(self, number: str) -> Agent | None:
+        """The tenant's agent on the number -- only when the platform's number registry says the tenant owns it,
+        so a number can never be answered by a tenant it does not belong to."""
+        tenant_id = self._profile.tenant_id
+        if not self._numbers.owns(tenant_id, number):
+            return None
+        return self._agents.find_by_number(tenant_id, number)
 
     def _turn_away_over_capacity(
         self, call: InboundCall, agent: Agent | None, now: datetime, budget: BudgetCheck | None

@@ -22,6 +22,19 @@ class Unauthenticated(VendorApiError):
     code = "unauthenticated"
 
 
+class UnknownTenant(VendorApiError):
+    """The token's vendor id names no tenant deployed on this platform (a typo when the user was invited, a
+    placeholder such as "null", a tenant not deployed yet or torn down)."""
+
+    code = "unknown_tenant"
+
+    def __init__(self, vendor_id: str) -> None:
+        super().__init__(
+            f"the token's vendor id {vendor_id[:64]!r} (custom:vendor_id) names no tenant deployed on this platform; "
+            "ask your operator to correct the user's custom:vendor_id, or to deploy the tenant first"
+        )
+
+
 class NotFound(VendorApiError):
     """No such resource for this vendor. Another vendor's resource is indistinguishable from a missing one."""
 
@@ -132,4 +145,27 @@ class NumberInUse(VendorApiError):
         super().__init__(
             f"the number {number} already answers agent {owner_agent_id!r}; remove voice from that agent or "
             "delete it first"
+        )
+
+
+class NumberOwnedByAnotherTenant(NumberInUse):
+    """The number is registered to another tenant of the platform. Names no tenant and no agent."""
+
+    def __init__(self, number: str) -> None:
+        VendorApiError.__init__(
+            self,
+            f"the number {number} is in use by another account on this platform; use a number registered to your "
+            "tenant (your operator registers Twilio/Vonage numbers for you)",
+        )
+
+
+class NumberNotRegistered(VendorApiError):
+    """The number is registered to no tenant, so no agent may answer it yet."""
+
+    code = "number_not_registered"
+
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"the number {number} is not registered to your tenant; ask your operator to register it (tenant file "
+            "voice.bridge_numbers, or scripts/phone_numbers.py register), then set it again"
         )

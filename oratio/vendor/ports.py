@@ -127,6 +127,14 @@ class TenantDeployment(_Record):
     max_agents: int | None = Field(default=None, ge=1)
     recordings_bucket: str | None = None
 
+    @property
+    def deployed(self) -> bool:
+        """Whether the tenant's stack published anything: a tenant the platform knows."""
+        return any(
+            value is not None
+            for value in (self.connect_instance_arn, self.phone_number, self.knowledge_bucket, self.max_agents)
+        )
+
 
 # ------------------------------------------------------------------------------------------- ports
 class AgentRepository(Protocol):
@@ -200,7 +208,8 @@ class ConversationReader(Protocol):
 
 class TenantDirectory(Protocol):
     def deployment(self, tenant_id: str) -> TenantDeployment:
-        """What the tenant's stack published (fields None when it is not deployed)."""
+        """What the tenant's stack published (fields None, `deployed` False, when it is not deployed); the id is
+        a well-formed tenant id."""
         ...
 
 

@@ -7,6 +7,7 @@ vendor's agent is indistinguishable from a missing one (`NotFound`).
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,13 +19,23 @@ from oratio.agent_definitions.diff import diff_models
 from oratio.agent_definitions.model import AgentOverrides
 from oratio.agent_definitions.spec import AgentSpec
 from oratio.agent_definitions.versions import DefinitionVersion, VersionSource
-from oratio.config.tenant import Channel
+from oratio.config.tenant import TENANT_ID_PATTERN, Channel
 from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
 from oratio.domain.knowledge_scope import metadata_document, sidecar_key
+from oratio.domain.numbers import NumberRegistry
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.character import CHANNEL_PLUGINS, ELIZAOS_UNSERVED, derive_character, eliza_character
-from oratio.vendor.errors import IllegalPublish, NotFound, NumberInUse, TenantNotDeployed, VersionConflict
+from oratio.vendor.errors import (
+    IllegalPublish,
+    NotFound,
+    NumberInUse,
+    NumberNotRegistered,
+    NumberOwnedByAnotherTenant,
+    TenantNotDeployed,
+    UnknownTenant,
+    VersionConflict,
+)
 from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
 from oratio.vendor.models import (
     AgentContext,
@@ -169,6 +180,7 @@ class VendorService:
         uploads: UploadSigner,
         metadata: DocumentMetadataWriter,
         rate_limiter: RateLimiter,
+        numbers: NumberRegistry,
         settings: VendorSettings | None = None,
         clock: Clock | None = None,
         id_factory: Callable[[str, datetime], str] = new_id,
@@ -182,13 +194,18 @@ class VendorService:
         self.uploads = uploads
         self.metadata = metadata
         self.rate_limiter = rate_limiter
+        self.numbers = numbers
         self.settings = settings or VendorSettings()
         self.clock = clock or SystemClock()
         self._new_id = id_factory
 
     # ------------------------------------------------------------------------------ request gate
     def admit(self, vendor_id: str) -> None:
-        """Count a request against the vendor's per-minute rate (`RateLimited` when over it)."""
+        """Admit a request of the vendor a token names: `UnknownTenant` when no tenant of that id is deployed
+        (checked before anything is stored under the id), then count it against the vendor's per-minute rate
+        (`RateLimited` when over it)."""
+        if not re.fullmatch(TENANT_ID_PATTERN, vendor_id) or not self.tenants.deployment(vendor_id).deployed:
+            raise UnknownTenant(vendor_id)
         self.rate_limiter.hit(vendor_id, self.clock.now(), self.settings.rate_limit_per_minute)
 
     # ----------------------------------------------------------------------------------- agents
@@ -196,6 +213,8 @@ class VendorService:
         return agent_view(self._create(vendor_id, body, author))
 
     def _create(self, vendor_id: str, body: AgentCreate, author: str) -> AgentRecord:
+        if body.bridge_number is not None:
+            self._check_number(vendor_id, body.bridge_number)
         now = self.clock.now()
         agent_id = self._new_id("agt", now)
         spec = AgentSpec(
@@ -230,6 +249,23 @@ class VendorService:
         first = self._version(record, spec, 1, author, CREATED_NOTE, now)
         self.agents.create(record, max_agents=self._max_agents(vendor_id), first_version=first)
         return record
+
+    def _check_number(self, vendor_id: str, number: str) -> None:
+        """Refuse a number the vendor's tenant does not own in the platform's number registry: 409
+        `number_in_use` (naming no one) when another tenant owns it, `number_not_registered` when nobody does."""
+        if self.numbers.owns(vendor_id, number):
+            return
+        if self.numbers.is_registered(number):
+            raise NumberOwnedByAnotherTenant(number)
+        raise NumberNotRegistered(number)
+
+    def _number_refusal(self, vendor_id: str, number: str) -> str | None:
+        """Why an agent of the vendor may not answer `number` now (a provisioning step's detail), or None."""
+        try:
+            self._check_number(vendor_id, number)
+        except (NumberInUse, NumberNotRegistered) as e:
+            return e.message
+        return None
 
     @staticmethod
     def _version(
@@ -297,6 +333,8 @@ class VendorService:
             if action is not None:
                 status = next_status(current.status, action)
         bridge_number = body.bridge_number if "bridge_number" in sent else current.bridge_number
+        if bridge_number is not None and bridge_number != current.bridge_number:
+            self._check_number(vendor_id, bridge_number)
         wanted = body.channels if body.channels is not None else [c.channel_type for c in current.channels]
         channels = current.channels
         claim: str | None = None
@@ -569,7 +607,13 @@ class VendorService:
         return final
 
     def _bind(self, channel: Channel, deployment: TenantDeployment, bridge_number: str | None = None) -> ChannelState:
-        """What binding one channel gives, from what the tenant's stack really deployed (no invented ids)."""
+        """What binding one channel gives, from what the tenant's stack really deployed (no invented ids); voice
+        binds only a number the tenant owns in the platform's number registry."""
+        if channel is Channel.VOICE:
+            number = bridge_number or deployment.phone_number
+            refusal = self._number_refusal(deployment.tenant_id, number) if number is not None else None
+            if refusal is not None:
+                return ChannelState(channel_type=channel, status=ChannelStatus.FAILED, detail=refusal)
         if channel is Channel.VOICE and bridge_number is not None:
             return ChannelState(
                 channel_type=channel,

@@ -8,14 +8,30 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, KNOWLEDGE_DOCUMENTS, PROVISIONING_JOBS, TENANT_STATE
+from oratio.tables import (
+    AGENT_DEFINITIONS,
+    AGENTS,
+    CONVERSATIONS,
+    KNOWLEDGE_DOCUMENTS,
+    NUMBERS,
+    PROVISIONING_JOBS,
+    TENANT_STATE,
+)
 
 IDEMPOTENCY_TABLE_ENV_VAR = "ORATIO_IDEMPOTENCY_TABLE"
 MAX_BODY_BYTES_ENV_VAR = "ORATIO_MAX_BODY_BYTES"
 RATE_LIMIT_ENV_VAR = "ORATIO_RATE_LIMIT_PER_MINUTE"
 TENANT_PARAMETER_PREFIX_ENV_VAR = "ORATIO_TENANT_PARAMETER_PREFIX"
 DELETED_RETENTION_ENV_VAR = "ORATIO_DELETED_RETENTION_DAYS"
-VENDOR_TABLES = (AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, PROVISIONING_JOBS, TENANT_STATE, KNOWLEDGE_DOCUMENTS)
+VENDOR_TABLES = (
+    AGENTS,
+    AGENT_DEFINITIONS,
+    CONVERSATIONS,
+    PROVISIONING_JOBS,
+    TENANT_STATE,
+    KNOWLEDGE_DOCUMENTS,
+    NUMBERS,
+)
 
 
 class ApiSettings(BaseModel):
@@ -29,6 +45,7 @@ class ApiSettings(BaseModel):
     provisioning_jobs_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
     knowledge_documents_table: str = Field(min_length=1)
+    numbers_table: str = Field(min_length=1)
     idempotency_table: str = Field(min_length=1)
     max_body_bytes: int = Field(default=64 * 1024, gt=0)
     rate_limit_per_minute: int = Field(default=100, gt=0)
@@ -45,6 +62,7 @@ class ApiSettings(BaseModel):
             "provisioning_jobs_table": env.get(PROVISIONING_JOBS.env_var),
             "tenant_state_table": env.get(TENANT_STATE.env_var),
             "knowledge_documents_table": env.get(KNOWLEDGE_DOCUMENTS.env_var),
+            "numbers_table": env.get(NUMBERS.env_var),
             "idempotency_table": env.get(IDEMPOTENCY_TABLE_ENV_VAR),
             "max_body_bytes": env.get(MAX_BODY_BYTES_ENV_VAR),
             "rate_limit_per_minute": env.get(RATE_LIMIT_ENV_VAR),

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape, quoteattr
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from oratio.domain.calls import CallRouter, CloseOutcome, InboundCall
 from oratio.domain.routing import Route, RouteReason, RoutingDecision
@@ -53,6 +54,7 @@ ENV_LANGUAGE = "ORATIO_VOICE_LANGUAGE"
 VONAGE_CONTENT_TYPE = "audio/l16;rate=16000"
 # A signed Vonage callback older (or newer) than this is refused: it may be a replay.
 VONAGE_MAX_TOKEN_AGE_SECONDS = 300
+MAX_CALL_ID_CHARS = 256  # as a Connect ContactId: the call session's key
 _DIGITS = re.compile(r"^\+?[1-9]\d{1,14}$")
 
 
@@ -70,14 +72,26 @@ class TokenError(SignatureError):
 
 
 class ProviderCall(BaseModel):
-    """An inbound call as a telephony provider announces it."""
+    """An inbound call as a telephony provider announces it (`ProviderCall.of` refuses a bad one as a
+    `WebhookError` naming the provider's field)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: Literal["twilio", "vonage"]
-    call_id: str = Field(min_length=1, max_length=256)
+    call_id: str = Field(min_length=1, max_length=MAX_CALL_ID_CHARS)
     dialed_number: str
     caller_number: str | None = None
+
+    @classmethod
+    def of(cls, provider: Literal["twilio", "vonage"], names: Mapping[str, str], **fields: Any) -> ProviderCall:
+        """Validate a call; `names` maps each field to the provider's name for it, for the error message."""
+        try:
+            return cls(provider=provider, **fields)
+        except ValidationError as e:
+            problems = [f"{names.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in e.errors()]
+            raise WebhookError(
+                f"the {provider.title()} request is not a call we can take ({'; '.join(problems)})"
+            ) from e
 
     def inbound(self) -> InboundCall:
         """The call as the call router takes it (the same checks as a Connect contact)."""
@@ -93,7 +107,7 @@ def e164(number: str, *, field: str) -> str:
     """`number` in E.164 ("+" and digits): Vonage sends numbers without the plus."""
     cleaned = number.strip().replace(" ", "")
     if not _DIGITS.match(cleaned):
-        raise WebhookError(f"{field} {number!r} is not a phone number in E.164 form")
+        raise WebhookError(f"{field} {number[:32]!r} is not a phone number in E.164 form")
     return cleaned if cleaned.startswith("+") else f"+{cleaned}"
 
 
@@ -127,8 +141,9 @@ def twilio_call(params: Mapping[str, str]) -> ProviderCall:
     missing = [name for name in ("CallSid", "To") if not params.get(name)]
     if missing:
         raise WebhookError(f"the Twilio request lacks {', '.join(missing)}")
-    return ProviderCall(
-        provider="twilio",
+    return ProviderCall.of(
+        "twilio",
+        {"call_id": "CallSid", "dialed_number": "To", "caller_number": "From"},
         call_id=params["CallSid"],
         dialed_number=e164(params["To"], field="To"),
         caller_number=_caller(params.get("From")),
@@ -181,7 +196,7 @@ def vonage_query_payload(raw_query: str) -> dict[str, str]:
 def vonage_body_payload(body: bytes) -> dict[str, Any]:
     """A POST callback's payload: its JSON body as an object (properties kept in order)."""
     try:
-        data = json.loads(body)
+        data = from_json(body)  # refuses nesting past its recursion limit (json.loads would crash)
     except ValueError as e:
         raise WebhookError("the Vonage request body is not JSON") from e
     if not isinstance(data, dict):
@@ -242,8 +257,9 @@ def _vonage_claims(authorization: str | None, secret: str) -> dict[str, Any]:
         raise TokenError("the Vonage token is not a JWT")
     header_b64, claims_b64, signature_b64 = parts
     try:
-        header = json.loads(_b64url(header_b64))
-        claims = json.loads(_b64url(claims_b64))
+        # pydantic-core's parser refuses nesting past its recursion limit (json.loads would exhaust the stack).
+        header = from_json(_b64url(header_b64))
+        claims = from_json(_b64url(claims_b64))
     except ValueError as e:
         raise TokenError("the Vonage token is not readable JSON") from e
     if not isinstance(header, dict) or header.get("alg") != "HS256":
@@ -261,8 +277,9 @@ def vonage_call(params: Mapping[str, Any]) -> ProviderCall:
     missing = [name for name in ("uuid", "to") if not params.get(name)]
     if missing:
         raise WebhookError(f"the Vonage request lacks {', '.join(missing)}")
-    return ProviderCall(
-        provider="vonage",
+    return ProviderCall.of(
+        "vonage",
+        {"call_id": "uuid", "dialed_number": "to", "caller_number": "from"},
         call_id=str(params["uuid"]),
         dialed_number=e164(str(params["to"]), field="to"),
         caller_number=_caller(str(params.get("from") or "")),
@@ -392,4 +409,6 @@ class CallWebhook:
         status, call_id = str(params.get("status", "")), str(params.get("uuid", ""))
         if status not in VONAGE_FINAL_STATUSES or not call_id:
             return False
+        if len(call_id) > MAX_CALL_ID_CHARS:
+            raise WebhookError(f"the Vonage uuid is longer than {MAX_CALL_ID_CHARS} characters")
         return self._close(call_id, f"vonage_{status}")

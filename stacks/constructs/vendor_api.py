@@ -30,6 +30,7 @@ from oratio.tables import (
     AUDIT,
     CONVERSATIONS,
     KNOWLEDGE_DOCUMENTS,
+    NUMBERS,
     PROVISIONING_JOBS,
     TENANT_STATE,
     USAGE,
@@ -70,6 +71,8 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     # agent slots, number owners and rate windows (changed in transactions with the agent item)
     TENANT_STATE: ("PutItem", "UpdateItem", "DeleteItem"),
     KNOWLEDGE_DOCUMENTS: ("GetItem", "PutItem", "Query"),
+    # the number registry, read only: whether the vendor's tenant owns a number an agent asks for
+    NUMBERS: ("GetItem",),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
 # The operations routes (oratio/vendor/api/operations_routes.py): usage by day, and the append-only audit log (a put

@@ -31,7 +31,7 @@ from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import TenantConfig
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 from oratio.voice_bridge.config import SonicSettings
 from oratio.voice_bridge.webhooks import (
     ENV_BRIDGE_QUALIFIER,
@@ -240,7 +240,7 @@ class VoiceBridge(Construct):
             # Providers wait about 15 s for an answer; route and sign well inside it.
             timeout_seconds=8,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, NUMBERS),
                 ROUTING_PROFILE_ENV_VAR: RoutingProfile.from_tenant(tenant).to_env(),
                 ENV_BRIDGE_RUNTIME_ARN: self.runtime_arn,
                 ENV_BRIDGE_QUALIFIER: ENDPOINT_NAME,
@@ -267,8 +267,9 @@ class VoiceBridge(Construct):
             function.function,
             AGENTS,
             ["Query"],
-            # Provider numbers are not in the tenant file, so any E.164 number may be looked up; the router
-            # still refuses an agent of another tenant (decide_route checks the vendor), and reads are all.
+            # Numbers the operator registers for the tenant later are not in the tenant file, so any E.164 number
+            # may be looked up; only index entries of this tenant are read further, and only numbers the registry
+            # says this tenant owns are answered at all.
             ["+*"],
             index="by_phone_number",
         )
@@ -282,4 +283,5 @@ class VoiceBridge(Construct):
         tables.grant_items(function.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
         # The budget check: the month's total spend.
         tables.grant_items(function.function, USAGE, ["GetItem"], [tid])
+        tables.grant_items(function.function, NUMBERS, ["GetItem"], [tid])  # does this tenant own the number
         return function

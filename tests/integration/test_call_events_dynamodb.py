@@ -28,9 +28,10 @@ from oratio.domain.call_events import (
 )
 from oratio.domain.calls import CallSession, CallStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE, USAGE
 from tests.events import CONNECT_INSTANCE_ARN, connect_contact_event, connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name
+from tests.integration.test_call_router_dynamodb import register_number
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT_ID = "cozy-comfort"
@@ -50,6 +51,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv(AGENTS.env_var, table_name(AGENTS))
         monkeypatch.setenv(CONVERSATIONS.env_var, table_name(CONVERSATIONS))
         monkeypatch.setenv(TENANT_STATE.env_var, table_name(TENANT_STATE))
+        monkeypatch.setenv(NUMBERS.env_var, table_name(NUMBERS))
         monkeypatch.setenv(ROUTING_PROFILE_ENV_VAR, profile.to_env())
         monkeypatch.setenv(TENANT_ID_ENV_VAR, TENANT_ID)
         monkeypatch.setenv(CONNECT_INSTANCE_ARN_ENV_VAR, CONNECT_INSTANCE_ARN)
@@ -74,6 +76,7 @@ def agent(dynamodb: Any) -> Agent:
         updated_at=OPEN_TIME - timedelta(days=1),
     )
     DynamoDBAgentDirectory(table_name(AGENTS), client=dynamodb).put_agent(agent)
+    register_number(dynamodb, NUMBER, TENANT_ID)
     return agent
 
 

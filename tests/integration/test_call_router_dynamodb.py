@@ -12,12 +12,14 @@ import pytest
 from botocore.stub import Stubber
 
 from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.calls import CallSession, OpenOutcome
+from oratio.domain.numbers import NumberClaim, NumberKind
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from tests.events import connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name
 
@@ -41,7 +43,14 @@ def seed_agent(client: Any, status: AgentStatus = AgentStatus.ACTIVE) -> Agent:
         updated_at=OPEN_TIME - timedelta(days=1),
     )
     DynamoDBAgentDirectory(table_name(AGENTS), client=client).put_agent(agent)
+    register_number(client, NUMBER, TENANT_ID)
     return agent
+
+
+def register_number(client: Any, number: str, tenant_id: str) -> None:
+    """What the tenant stack's number claim writes at deploy (claiming it twice changes nothing)."""
+    claim = NumberClaim(number=number, tenant_id=tenant_id, kind=NumberKind.CONNECT, claimed_by="stack:test")
+    DynamoDBNumberRegistry(table_name(NUMBERS), client=client).claim(claim)
 
 
 def session_items(client: Any) -> list[dict[str, Any]]:
@@ -73,6 +82,7 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Any:
         monkeypatch.setenv(AGENTS.env_var, table_name(AGENTS))
         monkeypatch.setenv(CONVERSATIONS.env_var, table_name(CONVERSATIONS))
         monkeypatch.setenv(TENANT_STATE.env_var, table_name(TENANT_STATE))
+        monkeypatch.setenv(NUMBERS.env_var, table_name(NUMBERS))
         monkeypatch.setenv(ROUTING_PROFILE_ENV_VAR, profile.to_env())
 
     _configure()

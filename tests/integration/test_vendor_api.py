@@ -10,13 +10,21 @@ from typing import Any
 
 import pytest
 
-from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore, dynamodb_client
-from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
-from oratio.agent.ports import TurnRecord
+from oratio.adapters.dynamodb import (
+    DynamoDBAgentDirectory,
+    RouterSettings,
+    dynamodb_call_router,
+    dynamodb_client,
+)
+from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
+from oratio.adapters.memory import FixedClock
+from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import AgentStatus
-from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
+from oratio.domain.calls import InboundCall
+from oratio.domain.routing import Route, RoutingProfile
+from oratio_local.events import api_gateway_event
 from oratio_local.openapi import OPENAPI_PATH
+from tests.cross_tenant import probe
 from tests.vendor_api_harness import (
     NUMBERS,
     START,
@@ -25,6 +33,8 @@ from tests.vendor_api_harness import (
     VendorApi,
     agent_body,
     knowledge_bucket,
+    register_number,
+    seed_call,
     vendor_api,
 )
 
@@ -54,8 +64,44 @@ def test_request_without_vendor_claim_is_refused(vendor_api: VendorApi) -> None:
     assert reply.body["error"] == "unauthenticated"
 
 
-def test_vendor_claim_that_is_not_a_vendor_id_is_refused(vendor_api: VendorApi) -> None:
-    assert vendor_api.call("GET", A, vendor="../other").status == 401
+def _with_claim(claim: Any, method: str = "GET", path: str = A, body: Any = None) -> dict[str, Any]:
+    event = api_gateway_event(method, path, body=body, vendor_id=None)
+    event["requestContext"]["authorizer"]["claims"]["custom:vendor_id"] = claim
+    return event
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [None, True, False, 0, 1, -7, 3.5, "", "   ", [], ["cozy-comfort"], {}, {"S": "cozy-comfort"}],
+    ids=repr,
+)
+def test_a_vendor_claim_that_is_not_a_non_empty_string_is_unauthenticated(vendor_api: VendorApi, claim: Any) -> None:
+    reply = vendor_api.send(_with_claim(claim))
+    assert (reply.status, reply.body["error"]) == (401, "unauthenticated")
+
+
+@pytest.mark.parametrize("claim", ["null", "cozy-comfot", "../other", "Cozy-Comfort", "x" * 300])
+def test_a_vendor_id_naming_no_deployed_tenant_is_forbidden_and_stores_nothing(
+    vendor_api: VendorApi, claim: str
+) -> None:
+    listed = vendor_api.send(_with_claim(claim))
+    created = vendor_api.send(_with_claim(claim, "POST", A, body=agent_body()))
+    for reply in (listed, created):
+        assert (reply.status, reply.body["error"]) == (403, "unknown_tenant")
+        assert "names no tenant deployed on this platform" in reply.body["message"]
+    dynamodb, tables = vendor_api.aws["dynamodb"], vendor_api.aws["tables"]
+    for table in ("agents", "tenant_state"):
+        assert dynamodb.scan(TableName=tables[table])["Items"] == []  # not even a rate-limit counter
+
+
+def test_a_tenant_deployed_after_its_users_were_invited_is_admitted_once_its_stack_publishes(
+    vendor_api: VendorApi,
+) -> None:
+    ssm = vendor_api.aws["ssm"]
+    assert vendor_api.call("GET", A, vendor="late-tenant").status == 403
+    ssm.put_parameter(Name="/oratio/tenants/late-tenant/limits/max-agents", Value="5", Type="String")
+    vendor_api.handler.build_service().tenants._cache.clear()  # what UNKNOWN_TENANT_CACHE_SECONDS expiry does
+    assert vendor_api.call("GET", A, vendor="late-tenant").status == 200
 
 
 def test_vendor_id_in_the_body_is_rejected_not_trusted(vendor_api: VendorApi) -> None:
@@ -103,7 +149,7 @@ def test_invalid_create_lists_each_failing_field(
 def test_body_that_is_not_json_is_a_validation_error(vendor_api: VendorApi) -> None:
     reply = vendor_api.call("POST", A, raw_body="{not json")
     assert reply.status == 422
-    assert reply.body["details"][0]["message"] == "the body is not valid JSON"
+    assert reply.body["details"][0]["message"].startswith("the body is not valid JSON")
 
 
 def test_oversized_body_is_refused_before_anything_is_stored(vendor_api: VendorApi) -> None:
@@ -141,7 +187,7 @@ def test_provision_binds_voice_to_the_deployed_number_and_waits_for_social_crede
 def test_provisioned_number_routes_calls_to_the_agent(vendor_api: VendorApi) -> None:
     result = vendor_api.provision()
     directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
-    found = directory.find_by_number(NUMBERS[VENDOR_A])
+    found = directory.find_by_number(VENDOR_A, NUMBERS[VENDOR_A])
     assert found is not None
     assert (found.agent_id, found.status) == (result["agent_id"], AgentStatus.ACTIVE)
 
@@ -150,7 +196,7 @@ def test_pause_is_seen_by_the_call_router_at_once(vendor_api: VendorApi) -> None
     agent_id = vendor_api.provision()["agent_id"]
     assert vendor_api.call("POST", f"{A}/{agent_id}/pause").body["status"] == "paused"
     directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
-    paused = directory.find_by_number(NUMBERS[VENDOR_A])
+    paused = directory.find_by_number(VENDOR_A, NUMBERS[VENDOR_A])
     assert paused is not None
     assert paused.status is AgentStatus.PAUSED
 
@@ -443,50 +489,10 @@ def test_upload_for_a_tenant_without_a_knowledge_bucket_says_what_to_deploy(vend
 
 
 # ---------------------------------------------------------------------------------- conversations
-def _seed_call(api: VendorApi, vendor: str, agent_id: str, contact_id: str, minutes: int) -> None:
-    sessions = DynamoDBCallSessionStore(
-        api.aws["tables"]["conversations"], api.aws["tables"]["tenant_state"], client=api.aws["dynamodb"]
-    )
-    started = START + timedelta(minutes=minutes)
-    session = CallSession(
-        tenant_id=vendor,
-        contact_id=contact_id,
-        agent_id=agent_id,
-        channel="voice",
-        dialed_number=NUMBERS[vendor],
-        caller_number="+15551230000",
-        route=Route.AGENT,
-        reason=RouteReason.ACCEPTED,
-        voice_tier="standard",
-        started_at=started,
-        counted_against_limit=False,
-    )
-    sessions.open(session, max_concurrent_calls=10)
-    recorder = DynamoDBConversationRecorder(api.aws["tables"]["conversations"], client=api.aws["dynamodb"])
-    import asyncio
-
-    for sequence, (said, reply) in enumerate([("Hi", "Hello!"), ("Return policy?", "30-day returns.")], start=1):
-        turn = TurnRecord(
-            tenant_id=vendor,
-            session_id=contact_id,
-            agent_id=agent_id,
-            channel="voice",
-            sequence=sequence,
-            user_text=said,
-            reply_text=reply,
-            model_id="nova-micro",
-            routing_reason="simple",
-            role="greeter",
-            cost_usd=0.0001,
-            at=started + timedelta(seconds=sequence),
-        )
-        asyncio.run(recorder.record_turn(turn))
-
-
 def test_conversations_list_newest_first_in_pages_and_show_turns(vendor_api: VendorApi) -> None:
     agent_id = vendor_api.create()["id"]
     for n in range(3):
-        _seed_call(vendor_api, VENDOR_A, agent_id, f"contact-{n}", minutes=n)
+        seed_call(vendor_api, VENDOR_A, agent_id, f"contact-{n}", minutes=n)
     first = vendor_api.call("GET", f"{A}/{agent_id}/conversations", query={"limit": "2"}).body
     assert [c["conversation_id"] for c in first["items"]] == ["contact-2", "contact-1"]
     rest = vendor_api.call(
@@ -520,7 +526,7 @@ def test_a_forged_page_token_cannot_reach_another_vendors_conversations(vendor_a
 def test_conversation_of_another_agent_is_404(vendor_api: VendorApi) -> None:
     mine = vendor_api.create(name="Mine")["id"]
     other = vendor_api.create(name="Other")["id"]
-    _seed_call(vendor_api, VENDOR_A, other, "contact-x", minutes=0)
+    seed_call(vendor_api, VENDOR_A, other, "contact-x", minutes=0)
     assert vendor_api.call("GET", f"{A}/{mine}/conversations/contact-x").status == 404
 
 
@@ -549,7 +555,7 @@ def test_character_export_is_an_elizaos_character_with_plugins_for_its_channels(
 def test_vendor_b_gets_404_for_every_resource_of_vendor_a(vendor_api: VendorApi) -> None:
     result = vendor_api.provision()
     agent_id, job_id = result["agent_id"], result["provisioning_id"]
-    _seed_call(vendor_api, VENDOR_A, agent_id, "contact-a", minutes=0)
+    seed_call(vendor_api, VENDOR_A, agent_id, "contact-a", minutes=0)
     vendor_api.call(
         "POST",
         f"{A}/{agent_id}/knowledge",
@@ -578,6 +584,7 @@ def test_vendor_b_gets_404_for_every_resource_of_vendor_a(vendor_api: VendorApi)
 
 # ------------------------------------------------------------------------------------- bridge numbers
 def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: VendorApi) -> None:
+    register_number(vendor_api, "+15559870000")
     result = vendor_api.provision(channels=["voice"], bridge_number="+15559870000")
     agent = result["agent_config"]
     assert (result["status"], agent["phone_number"], agent["bridge_number"]) == (
@@ -589,7 +596,7 @@ def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: Vendor
     assert voice["aws_connect_instance_id"] is None
     assert "voice bridge" in voice["detail"]
     directory = DynamoDBAgentDirectory(vendor_api.aws["tables"]["agents"], client=vendor_api.aws["dynamodb"])
-    found = directory.find_by_number("+15559870000")
+    found = directory.find_by_number(VENDOR_A, "+15559870000")
     assert found is not None
     assert found.agent_id == result["agent_id"]
     # the Connect number stays free for another agent
@@ -597,6 +604,7 @@ def test_a_bridge_number_binds_voice_to_the_media_stream_path(vendor_api: Vendor
 
 
 def test_moving_an_agent_from_connect_to_a_bridge_number_frees_the_connect_number(vendor_api: VendorApi) -> None:
+    register_number(vendor_api, "+15559870001")
     agent = vendor_api.provision(name="Mover", channels=["voice"])["agent_config"]
     moved = vendor_api.call(
         "PUT", f"{A}/{agent['id']}", body={"version": agent["version"], "bridge_number": "+15559870001"}
@@ -636,3 +644,136 @@ def test_a_throttled_data_layer_answers_503_with_retry_after(
     reply = vendor_api.call("GET", A)
     assert (reply.status, reply.body["error"]) == (503, "service_unavailable")
     assert reply.headers["Retry-After"] == "2"
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["[" * 15_000 + "]" * 15_000, '{"name":' * 3_000 + '"x"' + "}" * 3_000],  # within the 32 KiB body limit
+    ids=["deep-array", "deep-object"],
+)
+def test_a_deeply_nested_json_body_is_a_422_not_a_server_error(vendor_api: VendorApi, body: str) -> None:
+    reply = vendor_api.call("POST", A, raw_body=body)
+    assert (reply.status, reply.body["error"]) == (422, "validation_error")
+    assert "recursion limit exceeded" in reply.body["details"][0]["message"]
+    assert vendor_api.call("GET", A).body["total"] == 0
+
+
+# ------------------------------------------------------------------------------------- number registry
+def _route_call(vendor_api: VendorApi, vendor: str, number: str, contact_id: str) -> Any:
+    """A call to `number` through `vendor`'s call router, over the same tables (what its tenant stack deploys)."""
+    tables = vendor_api.aws["tables"]
+    profile = RoutingProfile.from_tenant(load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml"))
+    profile = profile.model_copy(update={"tenant_id": vendor})
+    settings = RouterSettings(
+        agents_table=tables["agents"],
+        conversations_table=tables["conversations"],
+        tenant_state_table=tables["tenant_state"],
+        numbers_table=tables["numbers"],
+        routing_profile=profile.model_dump_json(),  # type: ignore[arg-type]  # Json[...] takes the text
+    )
+    # START is a Monday morning in New York: the business is open.
+    router, _ = dynamodb_call_router(settings, FixedClock(START), client=vendor_api.aws["dynamodb"])
+    return router.route(InboundCall(contact_id=contact_id, channel="voice", dialed_number=number))
+
+
+def test_no_vendor_can_give_its_agent_a_number_another_tenant_answers(vendor_api: VendorApi) -> None:
+    owner = vendor_api.provision(channels=["voice"])  # vendor A's agent answers A's Connect number
+    taken = NUMBERS[VENDOR_A]
+    b_agent = vendor_api.create(vendor=VENDOR_B, name="B agent", channels=["voice"])
+    attempts = [
+        vendor_api.call("POST", A, vendor=VENDOR_B, body=agent_body(channels=["voice"], bridge_number=taken)),
+        vendor_api.call(
+            "POST",
+            f"{A}/provision",
+            vendor=VENDOR_B,
+            body={"agent_config": agent_body(channels=["voice"], bridge_number=taken)},
+        ),
+        vendor_api.call(
+            "PUT", f"{A}/{b_agent['id']}", vendor=VENDOR_B, body={"version": b_agent["version"], "bridge_number": taken}
+        ),
+    ]
+    for reply in attempts:
+        assert (reply.status, reply.body["error"]) == (409, "number_in_use"), reply.body
+        assert "another account on this platform" in reply.body["message"]
+        assert VENDOR_A not in json.dumps(reply.body)
+        assert owner["agent_id"] not in json.dumps(reply.body)
+    decision = _route_call(vendor_api, VENDOR_A, taken, "contact-after-attempts")
+    assert (decision.route, decision.agent_id) == (Route.AGENT, owner["agent_id"])  # A's callers still reach A
+    b_items = vendor_api.call("GET", A, vendor=VENDOR_B).body["items"]
+    assert [(i["id"], i["bridge_number"]) for i in b_items] == [(b_agent["id"], None)]
+
+
+def test_a_bridge_number_nobody_registered_is_refused_until_the_operator_registers_it(vendor_api: VendorApi) -> None:
+    body = agent_body(channels=["voice"], bridge_number="+15559871234")
+    refused = vendor_api.call("POST", f"{A}/provision", body={"agent_config": body})
+    assert (refused.status, refused.body["error"]) == (409, "number_not_registered")
+    assert "ask your operator to register it" in refused.body["message"]
+    assert vendor_api.call("GET", A).body["total"] == 0
+    register_number(vendor_api, "+15559871234")
+    assert vendor_api.provision(channels=["voice"], bridge_number="+15559871234")["status"] == "completed"
+
+
+def test_a_draft_whose_number_was_released_fails_its_voice_step_when_started(vendor_api: VendorApi) -> None:
+    register_number(vendor_api, "+15559871235")
+    draft = vendor_api.create(channels=["voice"], bridge_number="+15559871235")
+    DynamoDBNumberRegistry(vendor_api.aws["tables"]["numbers"], client=vendor_api.aws["dynamodb"]).release(
+        VENDOR_A, "+15559871235"
+    )
+    started = vendor_api.call("POST", f"{A}/{draft['id']}/start")
+    assert (started.status, started.body["status"]) == (200, "draft")
+    (voice,) = started.body["channels"]
+    assert (voice["status"], voice["phone_number"]) == ("failed", None)
+    assert "not registered to your tenant" in voice["detail"]
+
+
+def test_no_cross_tenant_attempt_reads_changes_or_claims_anything(vendor_api: VendorApi) -> None:
+    report = probe(vendor_api)
+    assert report.attempts >= 30
+    assert report.leaks == []
+
+
+def _tool(url: str) -> dict[str, Any]:
+    return {
+        "name": "check_order",
+        "description": "Look up an order's status",
+        "url": url,
+        "input_schema": {"type": "object", "properties": {"order_number": {"type": "string"}}},
+    }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://10.0.4.7/orders",
+        "https://localhost/orders",
+        "https://orders.internal/status",
+    ],
+)
+def test_a_vendor_defined_tool_url_that_points_inside_is_refused_when_the_definition_is_written(
+    vendor_api: VendorApi, url: str
+) -> None:
+    field = "body.definition.tools.business_tools[0].url"
+    created = vendor_api.call("POST", A, body=agent_body(definition={"tools": {"business_tools": [_tool(url)]}}))
+    assert created.status == 422, created.body
+    assert field in [d["field"] for d in created.body["details"]]
+    assert "public https:// endpoint" in next(d["message"] for d in created.body["details"] if d["field"] == field)
+    assert vendor_api.call("GET", A).body["total"] == 0
+
+    agent = vendor_api.create()
+    updated = vendor_api.call(
+        "PUT",
+        f"{A}/{agent['id']}",
+        body={"version": agent["version"], "definition": {"tools": {"business_tools": [_tool(url)]}}},
+    )
+    assert updated.status == 422, updated.body
+    assert field in [d["field"] for d in updated.body["details"]]
+    versions = vendor_api.call("GET", f"{A}/{agent['id']}/versions").body
+    assert [v["version"] for v in versions["items"]] == [1]
+
+
+def test_a_vendor_defined_tool_on_a_public_https_host_is_accepted(vendor_api: VendorApi) -> None:
+    tools = {"business_tools": [_tool("https://api.cozycomfort.com/v1/orders/status")]}
+    created = vendor_api.call("POST", A, body=agent_body(definition={"tools": tools}))
+    assert created.status == 201, created.body

@@ -3,6 +3,7 @@ the call router decides, and each provider is told what to do, in its own format
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
@@ -22,7 +23,7 @@ from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner, Pre
 from oratio.adapters.memory import FixedClock
 from oratio.domain.agents import AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from oratio.voice_bridge.webhooks import twilio_signature
 from oratio_local.events import function_url_event
 from tests.events import lambda_context
@@ -49,6 +50,7 @@ def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Any:
             AGENTS.env_var: table_name(AGENTS),
             CONVERSATIONS.env_var: table_name(CONVERSATIONS),
             TENANT_STATE.env_var: table_name(TENANT_STATE),
+            NUMBERS.env_var: table_name(NUMBERS),
             ROUTING_PROFILE_ENV_VAR: PROFILE.to_env(),
             "ORATIO_VOICE_BRIDGE_RUNTIME_ARN": BRIDGE_ARN,
             "ORATIO_VOICE_BRIDGE_QUALIFIER": "live",
@@ -335,6 +337,33 @@ def test_vonage_request_without_the_dialed_number_is_a_clear_400(aws: Any) -> No
     response = call(webhook(), vonage_answer(params))
     assert response["statusCode"] == 400
     assert "lacks to" in response["body"]
+
+
+def test_a_binary_body_that_is_not_utf8_is_a_400_before_the_signature_is_checked(aws: Any) -> None:
+    seed_agent(aws)
+    event = twilio_event(TWILIO_CALL)
+    event["body"] = base64.b64encode(b"\xff\xfe\x00\x89PNG binary").decode()
+    event["isBase64Encoded"] = True
+    response = call(webhook(), event)
+    assert response["statusCode"] == 400
+    assert "not UTF-8 form data" in response["body"]
+    assert active_calls(aws) == 0
+
+
+@pytest.mark.parametrize("provider", ["twilio", "vonage"])
+def test_a_validly_signed_call_with_a_call_id_over_256_characters_is_a_clear_400(aws: Any, provider: str) -> None:
+    seed_agent(aws)
+    long_id = "C" * 257
+    event = (
+        twilio_event({**TWILIO_CALL, "CallSid": long_id})
+        if provider == "twilio"
+        else vonage_answer({**ANSWER_PARAMS, "uuid": long_id})
+    )
+    response = call(webhook(), event)
+    assert response["statusCode"] == 400
+    assert ("CallSid" if provider == "twilio" else "uuid") in response["body"]
+    assert "at most 256 characters" in response["body"]
+    assert active_calls(aws) == 0
 
 
 # ----------------------------------------------------------------------------------- presigned URL

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import (
+    FixedClock,
+    InMemoryAgentDirectory,
+    InMemoryCallSessionStore,
+    InMemoryNumberRegistry,
+)
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.call_events import CallEndRecorder, ConnectContactEvent, ContactEventAction
 from oratio.domain.calls import CallRouter, CallStatus, InboundCall
@@ -54,7 +59,11 @@ class World:
         )
         self.sessions = InMemoryCallSessionStore()
         self.router = CallRouter(
-            make_profile(max_concurrent_calls), InMemoryAgentDirectory([agent]), self.sessions, FixedClock(OPEN_TIME)
+            make_profile(max_concurrent_calls),
+            InMemoryAgentDirectory([agent]),
+            self.sessions,
+            FixedClock(OPEN_TIME),
+            InMemoryNumberRegistry({NUMBER: TENANT_ID}),
         )
         self.recorder = CallEndRecorder(TENANT_ID, CONNECT_INSTANCE_ARN, self.sessions)
 

@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import (
+    FixedClock,
+    InMemoryAgentDirectory,
+    InMemoryCallSessionStore,
+    InMemoryNumberRegistry,
+)
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import CallRouter, CallStatus, CloseOutcome, InboundCall
@@ -61,11 +66,13 @@ class World:
         self.agents = InMemoryAgentDirectory([agent] if agent else [])
         self.sessions = InMemoryCallSessionStore()
         self.clock = FixedClock(now)
+        self.numbers = InMemoryNumberRegistry({NUMBER: TENANT_ID})  # the tenant stack claimed it at deploy
         self.router = CallRouter(
             make_profile(max_concurrent_calls),
             self.agents,
             self.sessions,
             self.clock,
+            self.numbers,
             reclaimer=SlotReclaimer(TENANT_ID, self.sessions),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ def _example() -> dict[str, Any]:
 
 def _write(tmp_path: Path, data: Any, name: str = "cozy-comfort") -> Path:
     if not (tmp_path / "knowledge").exists():
-        (tmp_path / "knowledge").symlink_to(TENANTS / "knowledge")
+        shutil.copytree(TENANTS / "knowledge", tmp_path / "knowledge")
     path = tmp_path / f"{name}.yaml"
     path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
     return path
@@ -101,6 +102,13 @@ BAD_FILES = [
     ("bad budget", ("agent.monthly_budget_usd", -5), "agent.monthly_budget_usd", "greater than 0"),
     ("unknown built-in tool", ("agent.tools", ["teleport"]), "agent.tools", "available: knowledge_search"),
     ("missing premium tier", ("agent.workflow", {"premium_tier": "gold"}), "<top level>", "is not one of voice.tiers"),
+    ("bridge number not E.164", ("voice.bridge_numbers", ["5559870000"]), "voice.bridge_numbers[0]", "pattern"),
+    (
+        "repeated bridge number",
+        ("voice.bridge_numbers", ["+15559870000", "+15559870000"]),
+        "voice.bridge_numbers",
+        "bridge numbers must not repeat",
+    ),
 ]
 
 
@@ -162,12 +170,12 @@ def test_tenant_id_must_match_file_name(tmp_path: Path) -> None:
 
 def test_invalid_yaml_reports_file_and_position(tmp_path: Path) -> None:
     path = _write(tmp_path, "tenant_id: cozy-comfort\nbusiness: [unclosed\n")
-    with pytest.raises(TenantConfigError, match=r"cozy-comfort\.yaml: not valid YAML.*line"):
+    with pytest.raises(TenantConfigError, match=r"cozy-comfort\.yaml: line 3, column 1: not valid YAML"):
         load_tenant_file(path)
 
 
 def test_missing_tenant_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(TenantConfigError, match=r"nobody\.yaml: cannot read tenant file"):
+    with pytest.raises(TenantConfigError, match=r"nobody\.yaml: cannot read the file"):
         load_tenants(tmp_path, only="nobody")
 
 
@@ -238,6 +246,70 @@ def test_a_voice_tier_connect_cannot_play_stops_the_voice_profile_with_the_fix()
         VoiceProfile.from_tenant(broken)
 
 
+def test_bridge_numbers_of_the_tenant_file_are_read(tmp_path: Path) -> None:
+    data = _mutate("voice.bridge_numbers", ["+15559870000", "+447700900123"])
+    assert load_tenant_file(_write(tmp_path, data)).voice.bridge_numbers == ("+15559870000", "+447700900123")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.cozycomfort.com/v1/orders/status",
+        "https://127.0.0.1/orders",
+        "https://10.0.4.7/orders",
+        "https://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "https://[fd00:ec2::254]/latest/meta-data/",
+        "https://[::ffff:169.254.169.254]/latest/meta-data/",
+        "https://[::1]:8443/admin",
+        "https://localhost/orders",
+        "https://orders.internal/status",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://intranet/orders",
+        "https://2130706433/orders",
+        "https://user:secret@api.cozycomfort.com/v1/orders/status",
+    ],
+)
+def test_a_business_tool_url_that_reaches_inside_fails_validation_naming_the_field(tmp_path: Path, url: str) -> None:
+    data = _example()
+    data["agent"] = _business_tool(url=url)
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_file(_write(tmp_path, data))
+    message = str(caught.value)
+    assert "agent.business_tools[0].url: " in message
+    assert "give the tenant's public https:// endpoint" in message
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("../../etc/passwd", "leaves the tenants/ folder ('..')"),
+        ("knowledge/../../secrets.md", "leaves the tenants/ folder ('..')"),
+        ("/etc/passwd", "is an absolute path"),
+        ("C:\\Windows\\win.ini", "is an absolute path"),
+    ],
+)
+def test_a_knowledge_path_that_leaves_the_tenants_folder_fails_validation(
+    tmp_path: Path, path: str, expected: str
+) -> None:
+    data = _mutate("knowledge.sources", [{"name": "escape", "path": path}])
+    with pytest.raises(TenantConfigError, match=r"knowledge\.sources\[0\]\.path: ") as caught:
+        load_tenant_file(_write(tmp_path, data))
+    assert expected in str(caught.value)
+
+
+def test_a_knowledge_file_symlinked_out_of_the_tenants_folder_fails_validation(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secrets.md").write_text("not for the agent")
+    tenants = tmp_path / "tenants"
+    tenants.mkdir()
+    (tenants / "leak.md").symlink_to(outside / "secrets.md")
+    data = _mutate("knowledge.sources", [{"name": "leak", "path": "leak.md"}])
+    with pytest.raises(TenantConfigError) as caught:
+        load_tenant_file(_write(tenants, data))
+    assert "knowledge.sources[0].path: 'leak.md' resolves outside" in str(caught.value)
+
+
 TENANT_FILE = Path(__file__).resolve().parents[2] / "tenants" / "cozy-comfort.yaml"
 DISTINCT = {
     "connect.instance_alias": ("instance_alias: cozy-comfort-bedding", "instance_alias: aaa-test-bedding"),
@@ -248,7 +320,7 @@ DISTINCT = {
 def two_tenants(folder: Path, shared: str | None) -> None:
     """cozy-comfort and a copy as aaa-test whose alias and number differ, except the `shared` field."""
     text = TENANT_FILE.read_text()
-    (folder / "knowledge").symlink_to(TENANT_FILE.parent / "knowledge")
+    shutil.copytree(TENANT_FILE.parent / "knowledge", folder / "knowledge")  # a symlink out would be refused
     (folder / "cozy-comfort.yaml").write_text(text)
     other = text.replace("tenant_id: cozy-comfort", "tenant_id: aaa-test")
     for field, (old, new) in DISTINCT.items():

@@ -3,12 +3,28 @@ channel edits, deletes giving back numbers and slots, quotas."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from oratio.adapters.memory import FixedClock
+from oratio.adapters.memory import FixedClock, InMemoryNumberRegistry
+from oratio.adapters.vendor_aws import (
+    CACHE_SECONDS,
+    MAX_CACHED_TENANTS,
+    UNKNOWN_TENANT_CACHE_SECONDS,
+    SsmTenantDirectory,
+)
 from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import NotFound, NumberInUse, QuotaExceeded, RateLimited, VersionConflict
+from oratio.vendor.errors import (
+    NotFound,
+    NumberInUse,
+    NumberNotRegistered,
+    QuotaExceeded,
+    RateLimited,
+    UnknownTenant,
+    VersionConflict,
+)
 from oratio.vendor.lifecycle import AgentAction
 from oratio.vendor.models import AgentCreate, AgentUpdate, ChannelStatus
 from oratio.vendor.ports import TenantDeployment
@@ -124,13 +140,24 @@ def test_stale_version_is_refused_before_anything_changes() -> None:
 
 
 def test_rate_limit_is_per_vendor_and_per_minute() -> None:
-    svc = service(rate_limit_per_minute=2)
+    svc = memory_vendor_service(
+        {VENDOR: DEPLOYED, "sleepwell": DEPLOYED.model_copy(update={"tenant_id": "sleepwell"})},
+        settings=VendorSettings(rate_limit_per_minute=2),
+    )
     svc.admit(VENDOR)
     svc.admit(VENDOR)
     with pytest.raises(RateLimited) as refused:
         svc.admit(VENDOR)
     assert refused.value.retry_after_seconds == 60
     svc.admit("sleepwell")
+
+
+@pytest.mark.parametrize("vendor", ["null", "cozy-comfot", "Cozy Comfort", "../cozy-comfort", "x" * 300])
+def test_a_vendor_id_naming_no_deployed_tenant_is_refused_before_it_is_counted(vendor: str) -> None:
+    svc = service(rate_limit_per_minute=1)
+    with pytest.raises(UnknownTenant, match="names no tenant deployed on this platform"):
+        svc.admit(vendor)
+    svc.admit(VENDOR)  # the unknown id took nothing from anyone's rate
 
 
 def test_deleted_agent_expiry_follows_the_retention_setting() -> None:
@@ -166,3 +193,53 @@ def test_adding_voice_while_another_agent_holds_the_number_is_refused_whole() ->
             VENDOR, other.id, AgentUpdate(version=other.version, channels=[Channel.CHAT, Channel.VOICE]), AUTHOR
         )
     assert [c.channel_type for c in svc.get_agent(VENDOR, other.id).channels] == [Channel.CHAT]
+
+
+class _CountingSsm:
+    """An SSM client that answers GetParameters from a dict and counts the calls."""
+
+    def __init__(self, parameters: dict[str, str]) -> None:
+        self.parameters = parameters
+        self.calls = 0
+
+    def get_parameters(self, Names: list[str]) -> dict[str, Any]:
+        self.calls += 1
+        return {"Parameters": [{"Name": n, "Value": self.parameters[n]} for n in Names if n in self.parameters]}
+
+
+def test_the_tenant_directory_caches_known_tenants_a_minute_and_unknown_ones_seconds() -> None:
+    now = [0.0]
+    ssm = _CountingSsm({"/oratio/tenants/cozy-comfort/limits/max-agents": "5"})
+    directory = SsmTenantDirectory(client=ssm, monotonic=lambda: now[0])
+    assert directory.deployment("cozy-comfort").deployed
+    assert not directory.deployment("null").deployed
+    now[0] = UNKNOWN_TENANT_CACHE_SECONDS - 1
+    directory.deployment("cozy-comfort"), directory.deployment("null")
+    assert ssm.calls == 2
+    now[0] = UNKNOWN_TENANT_CACHE_SECONDS + 1
+    directory.deployment("cozy-comfort"), directory.deployment("null")
+    assert ssm.calls == 3  # only the unknown one was asked again
+    now[0] = CACHE_SECONDS + 1
+    directory.deployment("cozy-comfort")
+    assert ssm.calls == 4
+
+
+def test_the_tenant_directory_cache_is_bounded_whatever_ids_tokens_carry() -> None:
+    ssm = _CountingSsm({})
+    directory = SsmTenantDirectory(client=ssm, monotonic=lambda: 0.0)
+    for i in range(MAX_CACHED_TENANTS + 50):
+        directory.deployment(f"tenant-{i}")
+    assert len(directory._cache) == MAX_CACHED_TENANTS
+    directory.deployment("tenant-0")  # the oldest was dropped, so it is read again
+    assert ssm.calls == MAX_CACHED_TENANTS + 51
+
+
+def test_an_agent_may_take_only_a_number_its_tenant_owns_in_the_registry() -> None:
+    numbers = InMemoryNumberRegistry({NUMBER: VENDOR, "+15559870000": "sleepwell"})
+    svc = memory_vendor_service({VENDOR: DEPLOYED}, numbers=numbers)
+    with pytest.raises(NumberInUse, match="another account on this platform") as elsewhere:
+        svc.create_agent(VENDOR, body("voice").model_copy(update={"bridge_number": "+15559870000"}), AUTHOR)
+    assert "sleepwell" not in elsewhere.value.message
+    with pytest.raises(NumberNotRegistered):
+        svc.create_agent(VENDOR, body("voice").model_copy(update={"bridge_number": "+15559870001"}), AUTHOR)
+    assert svc.list_agents(VENDOR, skip=0, limit=10, status=None).total == 0

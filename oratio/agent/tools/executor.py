@@ -93,7 +93,8 @@ class ToolExecutor:
     ) -> ToolExecutor:
         """The executor for an agent's configuration: its enabled built-ins and business tools, its limits.
 
-        `retriever` is required when `knowledge_search` is enabled, `http_client` when business tools exist.
+        `retriever` is required when `knowledge_search` is enabled. Business tools call out through `http_client`,
+        by default the egress-guarded client (`oratio.agent.tools.egress.guarded_http_client`).
         """
         return cls._assemble(
             settings.tools,
@@ -118,7 +119,8 @@ class ToolExecutor:
     ) -> ToolExecutor:
         """The executor of one agent: the built-ins and business tools its definition enables, its limits, and
         knowledge search scoped to its own documents (plus the tenant-wide ones when its definition says so).
-        Vendor-defined business tools run through the same `HttpBusinessTool` as the tenant's."""
+        Vendor-defined business tools run through the same `HttpBusinessTool` as the tenant's, over `http_client`,
+        by default the egress-guarded client."""
         from oratio.domain.knowledge_scope import SearchScope
 
         settings = definition.tools
@@ -162,7 +164,9 @@ class ToolExecutor:
         business = list(business_tools)
         if business:
             if http_client is None:
-                raise ValueError("business tools are configured but no HTTP client was given")
+                from oratio.agent.tools.egress import guarded_http_client
+
+                http_client = guarded_http_client()
             tools.extend(HttpBusinessTool(config, http_client) for config in business)
         return cls(tools, limits=limits, screen=screen)
 

@@ -4,19 +4,27 @@ called with the model's validated arguments, with the tenant's timeout and a res
 Requests carry `X-Oratio-Tenant`, `X-Oratio-Agent` and `X-Oratio-Session` so the tenant's side can
 authorise and correlate; tools that write also carry an `Idempotency-Key` derived from the tool-use id,
 so a retried call is recognisable and acts once. Redirects are not followed: the configured URL is the
-only place Oratio sends data to.
+only place Oratio sends data to. The URL must pass the egress policy (https, a public host) before anything is
+sent, and the client it is given should be `oratio.agent.tools.egress.guarded_http_client()`, which checks the
+addresses the host resolves to as it connects. The whole call -- connecting, sending, reading -- is bounded by the
+tool's timeout, and the body by `max_response_bytes` (uncompressed: compressed answers are not asked for, and
+refused if sent anyway, so a small body cannot expand past the cap).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from typing import Any
 
 import httpx
+from pydantic_core import from_json
 
 from oratio.agent.tools.base import ToolContext, ToolSpec
+from oratio.agent.tools.egress import EgressRefused
+from oratio.agent.tools.egress_policy import tool_url_refusal
 from oratio.agent.tools.invocation import ToolError, ToolTimeoutError, current_tool_use_id
 from oratio.config.tenant import BusinessTool
 
@@ -27,6 +35,7 @@ AGENT_HEADER = "X-Oratio-Agent"
 SESSION_HEADER = "X-Oratio-Session"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "Oratio-Agent/1"
+IDENTITY = "identity"
 
 
 def idempotency_key(tenant_id: str, session_id: str, tool_name: str, tool_use_id: str) -> str:
@@ -73,6 +82,7 @@ class HttpBusinessTool:
     def _headers(self, context: ToolContext) -> dict[str, str]:
         headers = {
             "Accept": "application/json",
+            "Accept-Encoding": IDENTITY,
             "User-Agent": USER_AGENT,
             TENANT_HEADER: context.tenant_id,
             AGENT_HEADER: context.agent_id,
@@ -90,33 +100,50 @@ class HttpBusinessTool:
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> dict[str, Any]:
         config = self._config
         name = config.name
+        refusal = tool_url_refusal(str(config.url))
+        if refusal is not None:
+            logger.warning("business tool refused by the egress policy", extra={"tool": name, "reason": refusal})
+            raise ToolError(f"{name} is not allowed to call its URL: {refusal}")
         request_args: dict[str, Any] = {"headers": self._headers(context)}
         if config.method == "GET":
             request_args["params"] = _query_params(arguments)
         else:
             request_args["json"] = arguments
         try:
-            async with self._client.stream(
-                config.method,
-                str(config.url),
-                timeout=httpx.Timeout(config.timeout_seconds),
-                follow_redirects=False,
-                **request_args,
-            ) as response:
-                if not response.is_success:
-                    raise ToolError(f"{name} failed: the business system answered HTTP {response.status_code}")
-                body = await self._read_limited(response)
-        except httpx.TimeoutException as e:
+            # One deadline for the whole call: httpx's timeout is per operation, so a server dripping a byte at a
+            # time would otherwise hold the tool for as long as it liked.
+            async with asyncio.timeout(config.timeout_seconds):
+                body = await self._exchange(config.method, str(config.url), request_args)
+        except (TimeoutError, httpx.TimeoutException) as e:
             raise ToolTimeoutError(f"{name} did not answer within {config.timeout_seconds:g} s") from e
+        except EgressRefused as e:
+            logger.warning("business tool refused by the egress guard", extra={"tool": name, "reason": str(e)})
+            raise ToolError(f"{name} is not allowed to call its URL: {e}") from e
         except httpx.HTTPError as e:
             logger.warning("business tool unreachable", extra={"tool": name, "error": type(e).__name__})
             raise ToolError(f"{name} could not reach the business system ({type(e).__name__})") from e
         try:
-            data = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as e:
+            data = from_json(body)  # refuses nesting past its recursion limit instead of exhausting the stack
+        except ValueError as e:
             raise ToolError(f"{name} failed: the business system did not answer with JSON") from e
         # Converse tool results must be JSON objects; an array or scalar answer is wrapped.
         return data if isinstance(data, dict) else {"result": data}
+
+    async def _exchange(self, method: str, url: str, request_args: dict[str, Any]) -> bytes:
+        name = self._config.name
+        async with self._client.stream(
+            method,
+            url,
+            timeout=httpx.Timeout(self._config.timeout_seconds),
+            follow_redirects=False,
+            **request_args,
+        ) as response:
+            if not response.is_success:
+                raise ToolError(f"{name} failed: the business system answered HTTP {response.status_code}")
+            encoding = response.headers.get("Content-Encoding", IDENTITY).strip().lower()
+            if encoding != IDENTITY:
+                raise ToolError(f"{name} failed: the business system sent {encoding!r}-encoded data, not asked for")
+            return await self._read_limited(response)
 
     async def _read_limited(self, response: httpx.Response) -> bytes:
         """The body, read in chunks and abandoned as soon as it passes `max_response_bytes`."""
@@ -127,7 +154,7 @@ class HttpBusinessTool:
             raise too_large
         chunks: list[bytes] = []
         received = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.aiter_bytes():  # identity-encoded (checked): nothing to expand
             received += len(chunk)
             if received > limit:
                 raise too_large

@@ -23,6 +23,7 @@ from oratio.vendor.errors import (
     QuotaExceeded,
     RateLimited,
     Unauthenticated,
+    UnknownTenant,
     UnsupportedMediaType,
     VendorApiError,
     VersionConflict,
@@ -36,6 +37,7 @@ RETRY_AFTER_SECONDS = "2"
 ERROR_DESCRIPTIONS = {
     400: "Bad request (e.g. an invalid page token)",
     401: "No vendor identity in the token",
+    403: "The token's vendor id names no tenant deployed on this platform",
     404: "No such resource for this vendor",
     409: "Conflict: illegal lifecycle action or publish, stale version, quota, or an idempotent request in flight",
     413: "Body too large",
@@ -53,7 +55,7 @@ def errors(*codes: int) -> dict[int, OpenAPIResponse]:
             "description": ERROR_DESCRIPTIONS[code],
             "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
         }
-        for code in (401, 413, 415, 422, 429, 503, *codes)
+        for code in (401, 403, 413, 415, 422, 429, 503, *codes)
     }
     for code in (429, 503):
         responses[code]["headers"] = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
@@ -68,6 +70,7 @@ def ok(status: int = 200, description: str = "OK", *error_codes: int) -> dict[in
 # request in progress) is a conflict.
 STATUS: dict[type[VendorApiError], HTTPStatus] = {
     Unauthenticated: HTTPStatus.UNAUTHORIZED,
+    UnknownTenant: HTTPStatus.FORBIDDEN,
     NotFound: HTTPStatus.NOT_FOUND,
     InvalidPageToken: HTTPStatus.BAD_REQUEST,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
@@ -124,7 +127,8 @@ def problem_message(error: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "this field is required"
     if kind == "json_invalid":
-        return "the body is not valid JSON"
+        reason = (error.get("ctx") or {}).get("error")
+        return f"the body is not valid JSON ({reason})" if reason else "the body is not valid JSON"
     return str(error.get("msg", kind)).removeprefix("Value error, ")
 
 
