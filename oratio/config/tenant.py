@@ -411,6 +411,8 @@ class CallSlotSettings(_Config):
                 "in seconds: a lease is bounded by the longest call"
             )
         return self
+
+
 class BudgetSettings(_Config):
     """How the monthly budget (`agent.monthly_budget_usd`) is enforced before money is spent."""
 

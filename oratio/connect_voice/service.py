@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from oratio.agent.contracts import MAX_INPUT_CHARS, CustomerIdentity, InvocationRequest, UserMessage
