@@ -13,7 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from oratio.voice_bridge.recording import CallRecorder
+from oratio.voice_bridge.processors import CallRecorder
 
 from oratio.adapters.memory_agent import InMemoryBudgetLedger, InMemoryConversationRecorder
 from oratio.adapters.scripted_model import stop, text, tool_use, usage
