@@ -150,8 +150,9 @@ class AgentEventRecord(_Record):
 
     tenant_id: str
     session_id: str
-    # The last five are the voice bridge's (tool calls it relayed, barge-ins, Sonic session renewals,
-    # degradations, and speech usage per session).
+    # tool_call … usage are the voice bridge's (tool calls it relayed, barge-ins, Sonic session renewals,
+    # degradations, and speech usage per session); delivery and reaction the messaging channels' (a reply the
+    # platform deferred or refused, a customer's reaction to one of our messages).
     kind: Literal[
         "transition",
         "escalation",
@@ -164,6 +165,8 @@ class AgentEventRecord(_Record):
         "renewal",
         "fallback",
         "usage",
+        "delivery",
+        "reaction",
     ]
     at: datetime
     detail: dict[str, Any]
