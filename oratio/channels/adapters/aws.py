@@ -30,6 +30,7 @@ from oratio.config.tenant import Channel
 CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
 SECRET_CACHE_SECONDS = 300.0  # a rotated platform secret is picked up within five minutes
 SQS_BATCH = 10  # SendMessageBatch takes at most ten entries
+MAX_VISIBILITY_SECONDS = 12 * 3600  # ChangeMessageVisibility's ceiling
 # Meta retries an unacknowledged delivery for up to a day and a half, X for a few minutes: a week is plenty.
 LEDGER_RETENTION = timedelta(days=7)
 BINDING_SK_PREFIX = "channel#"
@@ -151,6 +152,15 @@ class SqsFifoQueue:
             if failed:
                 codes = sorted({str(f.get("Code")) for f in failed})
                 raise QueueUnavailableError(f"SQS refused {len(failed)} message(s): {', '.join(codes)}")
+
+    def defer(self, receipt_handle: str, seconds: float) -> None:
+        """Keep a received message invisible for `seconds` (SQS allows up to 12 hours): a FIFO message group
+        waits behind it, so the conversation stays in order."""
+        self._client.change_message_visibility(
+            QueueUrl=self._url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=int(min(MAX_VISIBILITY_SECONDS, max(1.0, seconds))),
+        )
 
 
 # ----------------------------------------------------------------------------------------- bindings

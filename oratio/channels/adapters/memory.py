@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from oratio.agent.contracts import InvocationRequest, ReplyEvent
+from oratio.agent.ports import TurnEngine
 from oratio.channels.credentials import AccountCredentials, ChannelSecret
 from oratio.channels.models import QueuedEvent
 from oratio.channels.ports import AccountTaken, LedgerEntry, LedgerState, SentMessage, VerifiedAccount
@@ -160,3 +162,14 @@ class LocalPlatform:
 
     async def verify(self, secret: ChannelSecret, account_id: str, account: AccountCredentials) -> VerifiedAccount:
         return VerifiedAccount(account_id, f"local {self.channel.value} account {account_id}")
+
+
+class EngineAgentInvoker:
+    """The tenant agent's engine called in process (local mode, tests, benchmarks; never deployed, where the
+    worker uses the typed client over InvokeAgentRuntime)."""
+
+    def __init__(self, engine: TurnEngine) -> None:
+        self._engine = engine
+
+    def invoke(self, request: InvocationRequest, session_id: str) -> AsyncIterator[ReplyEvent]:
+        return self._engine.handle(request, session_id)
