@@ -383,7 +383,7 @@ class SmsSettings(_Config):
 
     phone_number_arn: str = Field(
         pattern=r"^arn:aws[a-z-]*:sms-voice:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9_-]{1,128}$",
-        description="the End User Messaging SMS phone number's ARN (arn:aws:sms-voice:<region>:<account>:phone-number/<id>)",
+        description="the number's ARN: arn:aws:sms-voice:<region>:<account>:phone-number/<id>",
     )
 
 

@@ -220,4 +220,5 @@ def test_events_of_one_conversation_share_an_order_key_and_other_conversations_d
     a2 = parse_x(x_dm_delivery("1", "b")).events[0]
     b = parse_x(x_dm_delivery("2", "c")).events[0]
     assert a1.order_key == a2.order_key != b.order_key
-    assert len(a1.order_key) <= 128 and len(a1.dedup_key) <= 128  # SQS FIFO id limits
+    assert len(a1.order_key) <= 128
+    assert len(a1.dedup_key) <= 128

@@ -274,7 +274,8 @@ def test_a_message_to_an_account_no_agent_answers_is_dropped() -> None:
     w = world()
     event = parse_meta(Channel.WHATSAPP, whatsapp_message(CUSTOMER, phone_number_id="999")).events[0]
     assert w.process(event) is Outcome.UNKNOWN_ACCOUNT
-    assert w.platform.sent == [] and w.agent.requests == []
+    assert w.platform.sent == []
+    assert w.agent.requests == []
 
 
 # ------------------------------------------------------------------------------ what is not answered
@@ -299,7 +300,8 @@ def test_a_failed_whatsapp_status_of_our_reply_is_recorded_with_the_conversation
     event = parse_meta(Channel.WHATSAPP, whatsapp_status(CUSTOMER, "failed", errors=errors)).events[0]
     assert w.process(event) is Outcome.RECORDED
     (detail,) = _session_events(w, "delivery")
-    assert detail["status"] == "failed" and detail["errors"] == ["131047: Re-engagement message"]
+    assert detail["status"] == "failed"
+    assert detail["errors"] == ["131047: Re-engagement message"]
     w.process(parse_meta(Channel.WHATSAPP, whatsapp_status(CUSTOMER, "read")).events[0])
     assert len(_session_events(w, "delivery")) == 1  # a read is not news
 
@@ -317,7 +319,8 @@ def test_5xx_without_a_wait_is_retried_with_backoff_within_the_attempts() -> Non
     w = world()
     w.platform.failures = [PlatformError("oops", status=503, retryable=True) for _ in range(3)]
     assert w.process(wa_text()) is Outcome.ANSWERED
-    assert len(w.sleeps) == 3 and all(0 < s <= 8 for s in w.sleeps)
+    assert len(w.sleeps) == 3
+    assert all(0 < s <= 8 for s in w.sleeps)
 
 
 def test_a_wait_longer_than_the_budget_returns_the_message_to_the_queue_and_the_retry_does_not_rerun_the_agent() -> (
@@ -356,7 +359,8 @@ def test_when_the_agent_is_unreachable_the_message_is_retried_later_and_then_ans
     with pytest.raises(RetryLater):
         w.process(event)
     assert w.process(event) is Outcome.ANSWERED
-    assert len(w.agent.requests) == 2 and len(w.platform.sent) == 1
+    assert len(w.agent.requests) == 2
+    assert len(w.platform.sent) == 1
 
 
 def test_a_turn_that_completed_marks_the_reply_as_the_agents() -> None:

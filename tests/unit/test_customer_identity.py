@@ -92,10 +92,12 @@ def test_a_number_given_on_instagram_gets_a_code_by_sms_and_is_not_linked_until_
     service, store, outbox, _ = linking()
     _phone_profile(store)
     outcome = handle(service, "my number is 650 555 1234")
-    assert outcome.step is LinkStep.CODE_SENT and not outcome.consumed
+    assert outcome.step is LinkStep.CODE_SENT
+    assert not outcome.consumed
     assert "+1 650-555-1234" in outcome.reply
     assert outbox.sent[0].address == "+16505551234"
-    assert "482913" in outbox.sent[0].text and "Cozy Comfort Bedding" in outbox.sent[0].text
+    assert "482913" in outbox.sent[0].text
+    assert "Cozy Comfort Bedding" in outbox.sent[0].text
     assert asyncio.run(store.get(TENANT, IG)) is None  # not guessed: no link yet
 
 
@@ -106,7 +108,8 @@ def test_the_right_code_links_the_instagram_id_to_the_phone_customer_and_its_con
     outcome = handle(service, "482 913")
     assert (outcome.step, outcome.consumed, outcome.customer_key) == (LinkStep.LINKED, True, PHONE)
     profile = asyncio.run(store.get(TENANT, IG))
-    assert profile is not None and profile.customer_key == PHONE
+    assert profile is not None
+    assert profile.customer_key == PHONE
     assert [c.channel for c in profile.recent_conversations] == ["voice"]
     assert IG in profile.linked_identities
 
@@ -154,7 +157,7 @@ def test_an_email_is_confirmed_the_same_way() -> None:
 
 
 def test_without_a_way_to_send_a_code_nothing_is_claimed() -> None:
-    service, store, _, _ = linking(senders={})
+    service, _store, _, _ = linking(senders={})
     assert handle(service, "650 555 1234").step is LinkStep.NONE
 
 
