@@ -540,5 +540,10 @@ def dynamodb_call_router(
     sessions = DynamoDBCallSessionStore(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
+    from oratio.channels.adapters.aws import DynamoDBChannelBindings  # it builds on this module's adapter
+
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
-    return CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock), sessions
+    # An SMS number's agent is the channel binding the vendor API wrote in tenant_state.
+    channel_agents = DynamoDBChannelBindings(settings.tenant_state_table, client=client)
+    router = CallRouter(profile=profile, agents=agents, sessions=sessions, clock=clock, channel_agents=channel_agents)
+    return router, sessions

@@ -50,7 +50,7 @@ from oratio.connect_voice.policy import (
     whisper_text,
 )
 from oratio.connect_voice.ports import TranscriptSource, TurnMailbox, TurnWorker, TurnWorkerError
-from oratio.connect_voice.profile import VoiceProfile
+from oratio.connect_voice.profile import TEXT_REPLY_WAIT_SECONDS, VoiceProfile
 from oratio.connect_voice.state import CallState, NextStep, SpeechMode
 from oratio.domain.circuit_breaker import (
     Admission,
@@ -84,6 +84,8 @@ SPEECH_DEPENDENCY = {
 }
 
 EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call"]
+# Who a web chat's customer may be, as the vendor API passes it (contact attribute `customer`).
+WEB_CHAT_IDENTITY_KINDS = frozenset({"email", "phone", "chat"})
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ class ConnectVoice:
             await self._record_own_turn(state, text, self.settings.handoff_message, reason, outcome="fallback")
             return response
 
-        wait = max(MIN_WAIT_SECONDS, self.profile.deadline_seconds - (self._monotonic() - started))
+        wait = max(MIN_WAIT_SECONDS, self._reply_wait(state) - (self._monotonic() - started))
         job = self._job(state, text, wait)
         outcome = await self._run(state, job, text, wait)
         if outcome is None:
@@ -187,6 +189,8 @@ class ConnectVoice:
         self, state: CallState, intent: str, reaction: Reaction, *, decided: bool = False
     ) -> dict[str, Any]:
         """The Lex response for a reaction: keep listening, or close the bot with the flow's next step."""
+        if reaction.kind is ReactionKind.SET_VOICE and state.is_text:
+            reaction = Reaction(ReactionKind.REPLY, reaction.text)  # a tier has no voice to change in a chat
         if reaction.kind is ReactionKind.REPLY:
             state.next_step, state.prompt = NextStep.CONVERSE, reaction.text
             return lex.elicit_intent(reaction.text, state.to_attributes())
@@ -204,7 +208,8 @@ class ConnectVoice:
 
     # ---------------------------------------------------------------------------------- flow actions
     async def prepare(self, call: FlowCall) -> dict[str, str]:
-        """At the start of an agent-routed call: choose the top rung that works, and the voices to set."""
+        """At the start of an agent-routed call: choose the top rung that works, and the voices to set (a chat or
+        SMS contact converses in text: the greeting, no voices)."""
         state = self._state(call.attributes, call.contact_id)
         state.caller = call.caller or state.caller
         state.voice_tier = self.profile.default_tier
@@ -212,6 +217,10 @@ class ConnectVoice:
         if self.breakers.state(records, Dependency.AGENT) is BreakerState.OPEN:
             state.speech_mode = SpeechMode.HUMAN
             return await self._flow_reaction(state, self._handoff("assistant unavailable (circuit open)"), True)
+        if state.is_text:  # a chat or SMS: the bot in writing, no speech rung to choose
+            state.speech_mode = SpeechMode.TEXT
+            state.next_step, state.prompt = NextStep.CONVERSE, self.profile.greeting
+            return self._flow_answer(state)
         mode = await self._choose_mode(state, records, self._top_mode())
         if mode is not self._top_mode():
             await self._record_routing(state, self._top_mode(), mode, "breaker open at call start")
@@ -374,13 +383,28 @@ class ConnectVoice:
         tier = self.profile.tier(state.voice_tier)
         state.tts_voice, state.tts_engine = tier.voice_id, self.profile.tts_engine(state.voice_tier)
 
+    def _reply_wait(self, state: CallState) -> float:
+        """How long the code hook waits for the agent: the caller's silence budget, or a chat's typing wait."""
+        return TEXT_REPLY_WAIT_SECONDS if state.is_text else self.profile.deadline_seconds
+
+    @staticmethod
+    def _customer(state: CallState) -> CustomerIdentity | None:
+        """A caller and an SMS sender by their number; a web chat's customer as the vendor API named them."""
+        if state.channel == "chat":
+            kind, _, value = state.customer.partition(":")
+            if kind in WEB_CHAT_IDENTITY_KINDS and value:
+                return CustomerIdentity(kind=kind, value=value)  # type: ignore[arg-type]
+            return None
+        if not state.caller:
+            return None
+        return CustomerIdentity(kind="sms" if state.channel == "sms" else "phone", value=state.caller)
+
     def _job(self, state: CallState, text: str, wait_seconds: float) -> TurnJob:
-        customer = CustomerIdentity(kind="phone", value=state.caller) if state.caller else None
         request = InvocationRequest(
             tenant_id=self.profile.tenant_id,
             agent_id=state.agent_id,
-            channel=Channel.VOICE,
-            customer=customer,
+            channel=Channel(state.channel),
+            customer=self._customer(state),
             session_id=state.contact_id,
             input=UserMessage(text=text[:MAX_INPUT_CHARS]),
         )
@@ -495,7 +519,7 @@ class ConnectVoice:
                     tenant_id=self.profile.tenant_id,
                     session_id=state.contact_id,
                     agent_id=state.agent_id,
-                    channel=Channel.VOICE.value,
+                    channel=state.channel,
                     sequence=sequence,
                     user_text=user_text or None,
                     reply_text=reply,

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
-from oratio.domain.agents import Agent
-from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
+from oratio.domain.agents import AGENT_ID_PATTERN, Agent
+from oratio.domain.routing import TEXT_CHANNELS, Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
-    from oratio.ports import AgentDirectory, CallSessionStore, Clock
+    from oratio.ports import AgentDirectory, CallSessionStore, ChannelAgentLookup, Clock
+
 
 
 class CallStatus(StrEnum):
@@ -35,9 +36,19 @@ class InboundCall(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     contact_id: str = Field(min_length=1, max_length=256)
-    channel: str = Field(min_length=1, description="lower-case Connect channel: voice, chat, ...")
-    dialed_number: str = Field(pattern=E164_PATTERN)
+    channel: str = Field(min_length=1, description="voice, chat (web chat) or sms (a chat contact of SMS subtype)")
+    dialed_number: str | None = Field(
+        default=None, pattern=E164_PATTERN, description="the number called or texted; a web chat has none"
+    )
     caller_number: str | None = Field(default=None, description="as Connect gives it; may be withheld")
+    agent_id: str | None = Field(
+        default=None, pattern=AGENT_ID_PATTERN, description="the agent a web chat was started for (no number)"
+    )
+
+    @property
+    def is_text(self) -> bool:
+        """A chat or SMS contact: answered around the clock, holding no line against the call limit."""
+        return self.channel in TEXT_CHANNELS
 
 
 class CallSession(BaseModel):
@@ -109,11 +120,13 @@ class CallRouter:
         agents: AgentDirectory,
         sessions: CallSessionStore,
         clock: Clock,
+        channel_agents: ChannelAgentLookup | None = None,
     ) -> None:
         self._profile = profile
         self._agents = agents
         self._sessions = sessions
         self._clock = clock
+        self._channel_agents = channel_agents
 
     @property
     def profile(self) -> RoutingProfile:
@@ -122,9 +135,9 @@ class CallRouter:
 
     def route(self, call: InboundCall) -> RoutingDecision:
         """Decide where the contact goes and record its session; a retry returns the first decision."""
-        agent = self._agents.find_by_number(call.dialed_number)
+        agent = self._resolve(call)
         now = self._clock.now()
-        decision = decide_route(self._profile, agent, now)
+        decision = decide_route(self._profile, agent, now, channel=call.channel)
         result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
         if result.outcome is OpenOutcome.CREATED:
             return decision
@@ -134,8 +147,21 @@ class CallRouter:
         # that retries and reports see the same answer.
         return self._turn_away_over_capacity(call, agent, now)
 
+    def _resolve(self, call: InboundCall) -> Agent | None:
+        """The agent a contact is for: the one a web chat names, the one an SMS number is bound to (vendor API,
+        `PUT .../channels/sms`), else the one answering the dialed number."""
+        tenant = self._profile.tenant_id
+        agent_id = call.agent_id
+        if agent_id is None and call.channel == "sms" and call.dialed_number and self._channel_agents is not None:
+            agent_id = self._channel_agents.agent_for_address(tenant, call.channel, call.dialed_number)
+            if agent_id is None:
+                return None
+        if agent_id is not None:
+            return self._agents.get_agent(tenant, agent_id)
+        return self._agents.find_by_number(call.dialed_number) if call.dialed_number else None
+
     def _turn_away_over_capacity(self, call: InboundCall, agent: Agent | None, now: datetime) -> RoutingDecision:
-        decision = decide_route(self._profile, agent, now, has_capacity=False)
+        decision = decide_route(self._profile, agent, now, has_capacity=False, channel=call.channel)
         result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
         if result.outcome is OpenOutcome.ALREADY_EXISTS:
             # A concurrent retry of the same contact recorded it first; its answer stands.
@@ -148,15 +174,17 @@ class CallRouter:
             contact_id=call.contact_id,
             agent_id=decision.agent_id,
             channel=call.channel,
-            dialed_number=call.dialed_number,
+            dialed_number=call.dialed_number or "",
             caller_number=call.caller_number,
             route=decision.route,
             reason=decision.reason,
             voice_tier=decision.voice_tier,
             started_at=now,
-            counted_against_limit=decision.route is Route.AGENT,
+            counted_against_limit=decision.route is Route.AGENT and not call.is_text,
         )
 
     def _decision_from(self, session: CallSession) -> RoutingDecision:
-        decision = RoutingDecision.for_route(self._profile, session.route, session.reason, session.agent_id)
+        decision = RoutingDecision.for_route(
+            self._profile, session.route, session.reason, session.agent_id, channel=session.channel
+        )
         return decision.model_copy(update={"voice_tier": session.voice_tier})

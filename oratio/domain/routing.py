@@ -16,6 +16,7 @@ from oratio.config.tenant import TENANT_ID_PATTERN, BusinessHours, TenantConfig
 from oratio.domain.agents import Agent, AgentStatus
 
 ROUTING_PROFILE_ENV_VAR = "ORATIO_ROUTING_PROFILE"
+TEXT_CHANNELS = frozenset({"chat", "sms"})  # Connect chat contacts, web chat and the SMS subtype
 DEFAULT_RETENTION_DAYS = 90
 
 # Spoken when the router cannot even read its tenant profile (a deployment fault): there is no tenant
@@ -74,11 +75,18 @@ class RoutingProfile(BaseModel):
     voice_id: str = Field(min_length=1)
     default_tier: str = Field(min_length=1)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
+    text_paused_message: str | None = Field(default=None, description="chat and SMS wording; None: the spoken one")
+    text_closed_message: str | None = Field(default=None, description="chat and SMS wording; None: the spoken one")
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> RoutingProfile:
         """Take the router's slice of a validated tenant configuration."""
+        from oratio.channels.lifecycle import MessagingWording
+
+        text = MessagingWording.from_tenant(tenant)
         return cls(
+            text_paused_message=text.paused_message,
+            text_closed_message=text.closed_message,
             tenant_id=tenant.tenant_id,
             hours=tenant.business.hours,
             max_concurrent_calls=tenant.limits.max_concurrent_calls,
@@ -99,17 +107,17 @@ class RoutingProfile(BaseModel):
         """Parse what `to_env` produced; raises pydantic's ValidationError on a bad value."""
         return cls.model_validate_json(value)
 
-    def message_for(self, route: Route) -> str:
-        """The sentence the caller hears first on a route."""
+    def message_for(self, route: Route, *, text: bool = False) -> str:
+        """The sentence the caller hears (or a chat/SMS customer reads) first on a route."""
         match route:
             case Route.AGENT:
                 return self.greeting
             case Route.CLOSED:
                 return self.closed_message
             case Route.PAUSED:
-                return self.paused_message
+                return (self.text_paused_message if text else None) or self.paused_message
             case Route.UNAVAILABLE:
-                return self.unavailable_message
+                return (self.text_closed_message if text else None) or self.unavailable_message
 
 
 class RoutingDecision(BaseModel):
@@ -125,21 +133,29 @@ class RoutingDecision(BaseModel):
     greeting: str = Field(description="the tenant greeting, for the bot's opening turn on the agent route")
     voice_id: str
     voice_tier: str
+    channel: str = Field(default="voice", description="voice, chat or sms: what the flow passes on to the bot")
 
     @classmethod
     def for_route(
-        cls, profile: RoutingProfile, route: Route, reason: RouteReason, agent_id: str | None = None
+        cls,
+        profile: RoutingProfile,
+        route: Route,
+        reason: RouteReason,
+        agent_id: str | None = None,
+        *,
+        channel: str = "voice",
     ) -> RoutingDecision:
-        """Build the decision for a route with the tenant's wording and voice."""
+        """Build the decision for a route with the tenant's wording (spoken, or written on chat and SMS) and voice."""
         return cls(
             tenant_id=profile.tenant_id,
             route=route,
             reason=reason,
             agent_id=agent_id,
-            message=profile.message_for(route),
+            message=profile.message_for(route, text=channel in TEXT_CHANNELS),
             greeting=profile.greeting,
             voice_id=profile.voice_id,
             voice_tier=profile.default_tier,
+            channel=channel,
         )
 
     @classmethod
@@ -168,26 +184,33 @@ class RoutingDecision(BaseModel):
             "voice_id": self.voice_id,
             "voice_tier": self.voice_tier,
             "tenant_id": self.tenant_id,
+            "channel": self.channel,
         }
 
 
 def decide_route(
-    profile: RoutingProfile, agent: Agent | None, now: datetime, *, has_capacity: bool = True
+    profile: RoutingProfile, agent: Agent | None, now: datetime, *, has_capacity: bool = True, channel: str = "voice"
 ) -> RoutingDecision:
     """Apply the routing policy, in order: known number, agent status, business hours, capacity.
 
     `agent` is the agent the dialed number resolves to (None when unknown or owned by another tenant);
     `now` must be timezone-aware. Capacity is enforced atomically by the session store, so the use case
     first decides with `has_capacity=True` and asks again with False when the store refuses the slot.
+    Chat and SMS contacts are answered around the clock and hold no line, so hours and capacity apply to
+    calls only; their notices are the written ones.
     """
+
+    def route(to: Route, reason: RouteReason, agent_id: str | None = None) -> RoutingDecision:
+        return RoutingDecision.for_route(profile, to, reason, agent_id, channel=channel)
+
     if agent is None or agent.vendor_id != profile.tenant_id:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.UNKNOWN_NUMBER)
+        return route(Route.UNAVAILABLE, RouteReason.UNKNOWN_NUMBER)
     if agent.status is AgentStatus.PAUSED:
-        return RoutingDecision.for_route(profile, Route.PAUSED, RouteReason.AGENT_PAUSED, agent.agent_id)
+        return route(Route.PAUSED, RouteReason.AGENT_PAUSED, agent.agent_id)
     if agent.status is not AgentStatus.ACTIVE:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, _INACTIVE_REASONS[agent.status], agent.agent_id)
-    if not profile.hours.is_open(now):
-        return RoutingDecision.for_route(profile, Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
-    if not has_capacity:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id)
-    return RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id)
+        return route(Route.UNAVAILABLE, _INACTIVE_REASONS[agent.status], agent.agent_id)
+    if channel not in TEXT_CHANNELS and not profile.hours.is_open(now):
+        return route(Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
+    if channel not in TEXT_CHANNELS and not has_capacity:
+        return route(Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id)
+    return route(Route.AGENT, RouteReason.ACCEPTED, agent.agent_id)

@@ -30,8 +30,11 @@ STACK_PLACEHOLDERS = {
     "SonicBotAliasArn",
     "CascadedBotAliasArn",
 }
+# Flows other flows point at (whispers, queue and hold flows); contact flows are where contacts start.
 KNOWN_PLACEHOLDERS = STACK_PLACEHOLDERS | {
-    flow_placeholder(p.stem) for p in FLOWS_DIR.glob("*.json") if p.stem != "inbound"
+    flow_placeholder(p.stem)
+    for p in FLOWS_DIR.glob("*.json")
+    if json.loads(p.read_text(encoding="utf-8")).get("Metadata", {}).get("type", "contactFlow") != "contactFlow"
 }
 ROUTER_ROUTES = ("agent", "closed", "paused", "unavailable")
 # Actions after which Connect leaves this flow on success (no NextAction needed).

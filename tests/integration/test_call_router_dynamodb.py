@@ -108,6 +108,7 @@ def test_caller_in_opening_hours_reaches_the_agent_with_a_recorded_session(
         "voice_id": "tiffany",
         "voice_tier": "standard",
         "tenant_id": TENANT_ID,
+        "channel": "voice",
     }
     # And the session is stored for the agent's conversation list, with its retention TTL
     [item] = session_items(dynamodb)

@@ -195,6 +195,7 @@ def test_connect_receives_a_flat_map_of_strings_without_nulls(decision: RoutingD
         "voice_id",
         "voice_tier",
         "tenant_id",
+        "channel",
     }
     assert all(isinstance(value, str) for value in attributes.values())
     assert attributes["message"]

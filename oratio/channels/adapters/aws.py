@@ -170,12 +170,15 @@ class DynamoDBChannelBindings(_DynamoDBAdapter):
         self._table = tenant_state_table
 
     async def agent_for(self, tenant_id: str, channel: Channel, account_id: str) -> str | None:
-        response = await asyncio.to_thread(
-            self._call,
+        return await asyncio.to_thread(self.agent_for_address, tenant_id, channel.value, account_id)
+
+    def agent_for_address(self, tenant_id: str, channel: str, address: str) -> str | None:
+        """The binding read synchronously (the call router's `ChannelAgentLookup`: an SMS number's agent)."""
+        response = self._call(
             "get_item",
             self._table,
             TableName=self._table,
-            Key={"pk": {"S": tenant_id}, "sk": {"S": binding_sk(channel, account_id)}},
+            Key={"pk": {"S": tenant_id}, "sk": {"S": binding_sk(Channel(channel), address)}},
             ConsistentRead=True,
         )
         item = response.get("Item")

@@ -77,8 +77,11 @@ class InMemoryChannelBindings:
         self._owners: dict[tuple[str, Channel, str], str] = {}
 
     async def agent_for(self, tenant_id: str, channel: Channel, account_id: str) -> str | None:
+        return self.agent_for_address(tenant_id, channel.value, account_id)
+
+    def agent_for_address(self, tenant_id: str, channel: str, address: str) -> str | None:
         with self._lock:
-            return self._owners.get((tenant_id, channel, account_id))
+            return self._owners.get((tenant_id, Channel(channel), address))
 
     async def bind(
         self, tenant_id: str, channel: Channel, account_id: str, agent_id: str, *, take_from: str | None = None
