@@ -75,7 +75,18 @@ OUTPUT_KEYS = (
 
 # Every key this path reads or writes; anything else in a session is carried through untouched.
 OWN_KEYS = frozenset(
-    {CONTACT_ID, CALLER, AGENT_ID, SPEECH_MODE, VOICE_TIER, CHANNEL, CUSTOMER, UNCLEAR_TURNS, FAILED_TURNS, *OUTPUT_KEYS}
+    {
+        CONTACT_ID,
+        CALLER,
+        AGENT_ID,
+        SPEECH_MODE,
+        VOICE_TIER,
+        CHANNEL,
+        CUSTOMER,
+        UNCLEAR_TURNS,
+        FAILED_TURNS,
+        *OUTPUT_KEYS,
+    }
 )
 TEXT_CHANNELS = frozenset({"chat", "sms"})
 

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from oratio.ports import AgentDirectory, CallSessionStore, ChannelAgentLookup, Clock
 
 
-
 class CallStatus(StrEnum):
     """Whether the call is still live (holding a slot if it was counted)."""
 

@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.domain.calls import InboundCall
 
-
 SUBTYPE_ATTRIBUTE = "connect:Subtype"
 SMS_SUBTYPE = "connect:SMS"
 

@@ -76,15 +76,17 @@ def publish_tenant_parameters(scope: Construct, tenant_id: str, values: dict[str
         )
 
 
-def dead_letter_queue(scope: Construct, construct_id: str, *, holds: str) -> sqs.Queue:
+def dead_letter_queue(scope: Construct, construct_id: str, *, holds: str, fifo: bool = False) -> sqs.Queue:
     """An encrypted, TLS-only queue keeping what `holds` (e.g. "the knowledge-upload queue's failed messages")
-    for SQS's maximum retention; it is itself the end of the line, so it has no dead-letter queue of its own."""
+    for SQS's maximum retention; it is itself the end of the line, so it has no dead-letter queue of its own.
+    A FIFO queue's dead-letter queue must be FIFO too (`fifo`)."""
     queue = sqs.Queue(
         scope,
         construct_id,
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         retention_period=DEAD_LETTER_RETENTION,
+        fifo=fifo or None,
     )
     acknowledge(queue, "SQS3", f"This is a dead-letter queue ({holds}); a DLQ of a DLQ would only move them again.")
     return queue

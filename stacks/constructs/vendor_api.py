@@ -35,7 +35,7 @@ from oratio.vendor.settings import (
 )
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.lambda_function import LOG_RETENTION, OratioFunction
-from stacks.nag import acknowledge
+from stacks.nag import acknowledge, nag_arn
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
 # CDK context key (cdk.json or `-c`) that overrides `VendorApiLimits` defaults, e.g.
@@ -236,7 +236,7 @@ class VendorApi(Construct):
             "IAM5",
             "Tenant stacks publish what they deployed under /oratio/tenants/<tenant>/...; the vendor API reads "
             "the vendor's own tenant's parameters, whose names are only known at run time.",
-            applies_to="Resource::" + _nag_arn(self, tenant_parameters),
+            applies_to="Resource::" + nag_arn(self, tenant_parameters),
         )
         return handler
 
@@ -362,16 +362,3 @@ _ACCESS_LOG_FIELDS = {
     "errorType": apigw.AccessLogField.context_error_response_type(),
     "xrayTraceId": apigw.AccessLogField.context_xray_trace_id(),
 }
-
-
-def _nag_arn(scope: Construct, arn: str) -> str:
-    """An ARN as cdk-nag prints it in a finding: literal when the stack's environment is concrete, with
-    `<AWS::Region>`-style placeholders for pseudo parameters otherwise."""
-    resolved = Stack.of(scope).resolve(arn)
-    if isinstance(resolved, str):
-        return resolved
-    separator, parts = resolved["Fn::Join"]
-    return str(separator).join(
-        part if isinstance(part, str) else f"<{part['Ref']}>" if "Ref" in part else ".".join(part["Fn::GetAtt"])
-        for part in parts
-    )

@@ -69,7 +69,8 @@ def test_a_web_chat_is_routed_to_the_agent_it_names_even_when_the_store_is_close
     assert (decision.route.value, decision.agent_id, decision.channel) == ("agent", "agt-web", "chat")
     assert decision.to_connect_attributes()["channel"] == "chat"
     session = sessions.get(TENANT.tenant_id, "chat-1")
-    assert session is not None and (session.channel, session.dialed_number) == ("chat", "")
+    assert session is not None
+    assert (session.channel, session.dialed_number) == ("chat", "")
 
 
 def test_chats_hold_no_line_so_calls_still_get_one() -> None:

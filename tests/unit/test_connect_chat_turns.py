@@ -30,7 +30,8 @@ def test_a_web_chat_message_is_answered_on_the_chat_channel_as_the_customer_the_
     assert (dialog(response), said(response)) == ("ElicitIntent", "Yes, the grey duvet comes in queen.")
     ((request, session_id),) = h.agent.requests
     assert (request.channel.value, session_id) == ("chat", CONTACT)
-    assert request.customer is not None and request.customer.key == "email:ana@example.com"
+    assert request.customer is not None
+    assert request.customer.key == "email:ana@example.com"
 
 
 def test_a_web_chat_without_a_named_customer_is_answered_anonymously() -> None:
@@ -44,7 +45,8 @@ def test_an_sms_is_answered_on_the_sms_channel_as_the_sender_s_number() -> None:
     lex_turn(h, "shipping cost?", input_mode="Text", confidence=None, attributes=SMS)
     request = h.agent.requests[0][0]
     assert request.channel.value == "sms"
-    assert request.customer is not None and request.customer.key == f"phone:{CALLER}"
+    assert request.customer is not None
+    assert request.customer.key == f"phone:{CALLER}"
 
 
 def test_prepare_on_a_chat_opens_with_the_greeting_in_text_and_sets_no_voice() -> None:
