@@ -106,6 +106,10 @@ class TenantDeployment(_Record):
     phone_number: str | None = None
     knowledge_bucket: str | None = None
     max_agents: int | None = Field(default=None, ge=1)
+    chat_flow_arn: str | None = Field(default=None, description="the chat flow web chats and the SMS number run")
+    sms_number: str | None = Field(default=None, description="the End User Messaging SMS number imported into Connect")
+    channels_webhook_url: str | None = Field(default=None, description="the social channels' signed webhook")
+    agent_runtime_arn: str | None = None
 
 
 # ------------------------------------------------------------------------------------------- ports

@@ -136,7 +136,15 @@ class MessagingChannels(Construct):
         self._read_secrets(self.worker, secrets)
         self._allow_worker(tid, tenant, tables, agent, sms_origination_arn)
 
-        publish_tenant_parameters(self, tid, {"channels/webhook-url": self.webhook_url})
+        publish_tenant_parameters(
+            self,
+            tid,
+            {
+                "channels/webhook-url": self.webhook_url,
+                # The platform's ElizaOS webhook answers as this tenant's text channels do.
+                "channels/profile": ChannelProfile.from_tenant(tenant).model_dump_json(),
+            },
+        )
         CfnOutput(stack, Outputs.CHANNEL_WEBHOOK_URL, value=self.webhook_url)
 
     def _worker_environment(
@@ -172,7 +180,7 @@ class MessagingChannels(Construct):
             function.role,
             "IAM5",
             "Channel credentials are written at run time by the vendor API, one secret per channel, under "
-            "oratio/<tenant>/channels/: the wildcard covers this tenant's channels (and Secrets Manager's suffix) only.",
+            "oratio/<tenant>/channels/: the wildcard covers this tenant's channels (and Secrets Manager's suffix).",
             applies_to="Resource::" + nag_arn(function, secrets_arn),
         )
 

@@ -168,7 +168,8 @@ def test_an_sms_number_is_imported_into_the_instance_and_pointed_at_the_chat_flo
     chat_id, _ = _one(template, "AWS::Connect::ContactFlow", {"Name": Match.string_like_regexp("^Oratio chat")})
     creates = [json.dumps(r["Properties"]["Create"]) for r in template.find_resources("Custom::AWS").values()]
     (association,) = [c for c in creates if number_id in c]
-    assert "associatePhoneNumberContactFlow" in association and chat_id in association
+    assert "associatePhoneNumberContactFlow" in association
+    assert chat_id in association
     template.has_resource_properties("AWS::SSM::Parameter", {"Name": tenant_parameter(TENANT, "connect/sms-number")})
     assert Outputs.SMS_NUMBER in template.to_json()["Outputs"]
 

@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from oratio.adapters.dynamodb import _deserialize, _DynamoDBAdapter
-from oratio.channels.credentials import ChannelSecret, secret_name
+from oratio.channels.credentials import SECRET_PREFIX, ChannelSecret, secret_name
 from oratio.channels.models import QueuedEvent
 from oratio.channels.ports import AccountTaken, LedgerEntry, LedgerState, SecretUnavailableError
 from oratio.config.tenant import Channel
@@ -93,22 +93,75 @@ class SecretsManagerChannelSecrets:
         self._cache[name] = (self._monotonic(), secret)
 
     def _write(self, tenant_id: str, name: str, secret: ChannelSecret) -> None:
+        self._upsert(tenant_id, name, secret.to_json(), f"{secret.channel.value} credentials")
+
+    def _upsert(self, tenant_id: str, name: str, value: str, what: str) -> None:
+        """Put a new version of the secret, creating it (tagged with the tenant) the first time."""
         try:
             try:
-                self._client.put_secret_value(SecretId=name, SecretString=secret.to_json())
+                self._client.put_secret_value(SecretId=name, SecretString=value)
             except ClientError as e:
                 if e.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
                     raise
                 self._client.create_secret(
                     Name=name,
-                    SecretString=secret.to_json(),
-                    Description=f"{secret.channel.value} credentials of Oratio tenant {tenant_id} (vendor API)",
+                    SecretString=value,
+                    Description=f"{what} of Oratio tenant {tenant_id} (written by the vendor API)",
                     Tags=[{"Key": "project", "Value": "oratio"}, {"Key": "tenant", "Value": tenant_id}],
                 )
         except ClientError as e:
             raise SecretUnavailableError(f"Secrets Manager write of {name}: {_code(e)}") from e
         except BotoCoreError as e:
             raise SecretUnavailableError(f"Secrets Manager write of {name}: {type(e).__name__}") from e
+
+
+ELIZA_SECRET_SUFFIX = "elizaos/webhook"  # noqa: S105 - part of a secret's name
+
+
+def eliza_secret_name(vendor_id: str) -> str:
+    """The ElizaOS webhook secret of a vendor: `oratio/<vendor>/elizaos/webhook`."""
+    return f"{SECRET_PREFIX}/{vendor_id}/{ELIZA_SECRET_SUFFIX}"
+
+
+class SecretsManagerVendorSecret:
+    """A vendor's ElizaOS webhook secret (a plain string secret), cached briefly like the channel secrets."""
+
+    def __init__(
+        self,
+        *,
+        client: Any | None = None,
+        max_age_seconds: float = SECRET_CACHE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = SecretsManagerChannelSecrets(client=client, max_age_seconds=max_age_seconds, monotonic=monotonic)
+        self._cache: dict[str, tuple[float, str | None]] = {}
+        self._max_age = max_age_seconds
+        self._monotonic = monotonic
+
+    async def get(self, vendor_id: str) -> str | None:
+        name = eliza_secret_name(vendor_id)
+        cached = self._cache.get(name)
+        if cached is not None and self._monotonic() - cached[0] < self._max_age:
+            return cached[1]
+        value = await asyncio.to_thread(self._read, name)
+        self._cache[name] = (self._monotonic(), value)
+        return value
+
+    def _read(self, name: str) -> str | None:
+        try:
+            response = self._store._client.get_secret_value(SecretId=name)
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                return None
+            raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {_code(e)}") from e
+        except BotoCoreError as e:
+            raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {type(e).__name__}") from e
+        return str(response["SecretString"])
+
+    async def put(self, vendor_id: str, value: str) -> None:
+        name = eliza_secret_name(vendor_id)
+        await asyncio.to_thread(self._store._upsert, vendor_id, name, value, "ElizaOS webhook secret")
+        self._cache[name] = (self._monotonic(), value)
 
 
 def _code(error: ClientError) -> str:
@@ -303,5 +356,6 @@ __all__ = [
     "DynamoDBMessageLedger",
     "QueueUnavailableError",
     "SecretsManagerChannelSecrets",
+    "SecretsManagerVendorSecret",
     "SqsFifoQueue",
 ]
