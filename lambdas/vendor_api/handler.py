@@ -43,6 +43,8 @@ from oratio.adapters.dynamodb_vendor import (
     InvalidPageToken,
 )
 from oratio.adapters.vendor_aws import S3UploadSigner, SsmTenantDirectory, TenantDirectoryError
+from oratio.channels.api import router as channel_routes
+from oratio.channels.elizaos_api import webhook_router as elizaos_routes
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.agents import AGENT_ID_PATTERN, AgentStatus
 from oratio.observability import logger, metrics, tracer
@@ -406,6 +408,11 @@ def get_conversation(
 )
 def export_character(agent_id: AgentId, format: Annotated[Literal["elizaos"], Query()] = "elizaos") -> ElizaCharacter:
     return service_factory().export_character(vendor_id(), agent_id, format)
+
+
+# Channels, web chat, customers and ElizaOS interop (oratio/channels/api.py, oratio/channels/elizaos_api.py).
+app.include_router(channel_routes)
+app.include_router(elizaos_routes)
 
 
 # --------------------------------------------------------------------------------- error mapping

@@ -43,7 +43,7 @@ from oratio.channels.activation import (
     CredentialsRefused,
     PlatformUnavailable,
 )
-from oratio.channels.ports import ChannelBindings, ChannelSecrets, PlatformClient
+from oratio.channels.ports import ChannelBindings, ChannelSecrets, PlatformClient, SecretUnavailableError
 from oratio.channels.web_chat import (
     ChatNotActive,
     ChatStarter,
@@ -382,3 +382,9 @@ def _channel_error(error: VendorApiError) -> Response[dict[str, Any]]:
 
 for _kind in _STATUS:
     router.exception_handler(_kind)(_channel_error)
+
+
+@router.exception_handler(SecretUnavailableError)  # type: ignore[untyped-decorator]
+def _secrets_unavailable(error: SecretUnavailableError) -> Response[dict[str, Any]]:
+    body = ErrorBody(error="service_unavailable", message="the service is briefly unavailable; retry shortly")
+    return error_json(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "2"})
