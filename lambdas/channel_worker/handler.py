@@ -156,6 +156,9 @@ def handle_record(record: SQSRecord) -> None:
 
 
 processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+# A batch whose every record failed is reported record by record too (not as a function error), so a record the
+# platform asked to wait for keeps the visibility it was given.
+processor.raise_on_entire_batch_failure = False
 
 
 @logger.inject_lambda_context

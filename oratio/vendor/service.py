@@ -448,7 +448,7 @@ class VendorService:
             where = (
                 f"link the tenant's SMS number {deployment.sms_number}"
                 if deployment.sms_number
-                else "name an AWS End User Messaging SMS number in the tenant file (connect.sms), deploy it, then link it"
+                else "name an AWS End User Messaging SMS number in the tenant file (connect.sms), deploy, then link it"
             )
             return ChannelState(
                 channel_type=channel,

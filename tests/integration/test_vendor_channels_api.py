@@ -125,10 +125,13 @@ def test_linking_whatsapp_verifies_the_number_stores_the_secrets_and_activates_t
     assert channels.platforms.calls == [("GET", f"/v21.0/{PHONE_NUMBER_ID}")]
     # The secrets went to Secrets Manager, never back to the vendor.
     text = json.dumps(reply.body)
-    assert WA_TOKEN not in text and APP_SECRET not in text and VERIFY_TOKEN not in text
+    assert WA_TOKEN not in text
+    assert APP_SECRET not in text
+    assert VERIFY_TOKEN not in text
     secret = channels.secret(Channel.WHATSAPP)
     assert secret is not None
-    assert secret.app_secret is not None and secret.app_secret.get_secret_value() == APP_SECRET
+    assert secret.app_secret is not None
+    assert secret.app_secret.get_secret_value() == APP_SECRET
     assert secret.accounts[PHONE_NUMBER_ID].access_token.get_secret_value() == WA_TOKEN
     assert secret.accounts[PHONE_NUMBER_ID].agent_id == agent["id"]
     assert channels.binding("whatsapp", PHONE_NUMBER_ID) == agent["id"]
@@ -221,7 +224,8 @@ def test_instagram_checks_the_account_and_the_page_it_sends_as(channels: Channel
     reply = channels.link(agent["id"], "instagram", body)
     assert reply.status == 200
     secret = channels.secret(Channel.INSTAGRAM)
-    assert secret is not None and secret.accounts["17841405822304914"].page_id == "1067280970047460"
+    assert secret is not None
+    assert secret.accounts["17841405822304914"].page_id == "1067280970047460"
 
 
 def test_sms_links_the_tenants_imported_number_once_the_stack_publishes_it(
