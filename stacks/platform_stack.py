@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.artifacts import ArtifactStore
 from stacks.constructs.data_tables import PlatformTables
+from stacks.constructs.elizaos_webhook import ElizaWebhook
 from stacks.constructs.vendor_api import VendorApi
 from stacks.names import PROJECT
 
@@ -20,3 +21,4 @@ class PlatformStack(Stack):
         self.data = PlatformTables(self, "Data")
         self.artifacts = ArtifactStore(self, "Artifacts")
         self.vendor_api = VendorApi(self, "VendorApi", tables=self.data)
+        self.elizaos = ElizaWebhook(self, "ElizaWebhook", tables=self.data, api=self.vendor_api)

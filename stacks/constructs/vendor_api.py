@@ -15,16 +15,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.tables import AGENTS, CONVERSATIONS, KNOWLEDGE_DOCUMENTS, PROVISIONING_JOBS, TENANT_STATE, TableSpec
+from oratio.channels.credentials import SECRET_PREFIX
+from oratio.tables import (
+    AGENTS,
+    CONVERSATIONS,
+    CUSTOMER_CONTEXT,
+    KNOWLEDGE_DOCUMENTS,
+    PROVISIONING_JOBS,
+    TENANT_STATE,
+    TableSpec,
+)
 from oratio.vendor.settings import (
     DELETED_RETENTION_ENV_VAR,
     IDEMPOTENCY_TABLE_ENV_VAR,
@@ -55,9 +65,11 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     AGENTS: ("GetItem", "PutItem", "Query"),
     CONVERSATIONS: ("GetItem", "Query"),
     PROVISIONING_JOBS: ("GetItem", "PutItem"),
-    # agent slots, number owners and rate windows (changed in transactions with the agent item)
-    TENANT_STATE: ("PutItem", "UpdateItem", "DeleteItem"),
+    # agent slots, number owners and rate windows (changed in transactions with the agent item); channel bindings
+    TENANT_STATE: ("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
     KNOWLEDGE_DOCUMENTS: ("GetItem", "PutItem", "Query"),
+    # customer profiles and the links a vendor makes between identities (transactions: per-item actions)
+    CUSTOMER_CONTEXT: ("GetItem", "PutItem", "DeleteItem", "Query", "UpdateItem", "ConditionCheckItem"),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
 TABLE_INDEXES: dict[TableSpec, tuple[str, ...]] = {CONVERSATIONS: ("by_agent",)}  # conversations of an agent
@@ -229,6 +241,7 @@ class VendorApi(Construct):
                 resources=[tenant_parameters],
             )
         )
+        self._allow_channels(handler)
         # Presigned uploads into tenants' knowledge buckets need no grant here: each tenant's bucket policy
         # allows this role (by its fixed name) s3:PutObject on uploads/* only.
         acknowledge(
@@ -239,6 +252,64 @@ class VendorApi(Construct):
             applies_to="Resource::" + nag_arn(self, tenant_parameters),
         )
         return handler
+
+    def _allow_channels(self, handler: OratioFunction) -> None:
+        """Linking channels: the vendors' channel credentials and ElizaOS webhook secrets (written, never returned),
+        and web chats started on a tenant's Connect instance."""
+        stack = Stack.of(self)
+        secrets = [
+            stack.format_arn(
+                service="secretsmanager",
+                resource="secret",
+                resource_name=f"{SECRET_PREFIX}/*/{kind}/*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for kind in ("channels", "elizaos")
+        ]
+        handler.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteVendorChannelSecrets",
+                actions=[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:TagResource",
+                ],
+                resources=secrets,
+            )
+        )
+        connect = [
+            stack.format_arn(service="connect", resource="instance", resource_name=name)
+            for name in ("*", "*/contact-flow/*")
+        ]
+        handler.role.add_to_policy(
+            iam.PolicyStatement(sid="StartWebChats", actions=["connect:StartChatContact"], resources=connect)
+        )
+        for arn, why in (
+            *((a, "Vendors' secrets are created at run time, one per tenant and channel under "
+               "oratio/<tenant>/channels/ (and oratio/<tenant>/elizaos/), for whichever vendor calls; the handler "
+               "builds the name from the caller's vendor id.") for a in secrets),
+            *((a, "Web chats start on the calling vendor's own Connect instance and chat flow, read from what its "
+               "tenant stack published; instances are per tenant and only known at run time.") for a in connect),
+        ):  # fmt: skip
+            acknowledge(handler.role, "IAM5", why, applies_to="Resource::" + nag_arn(self, arn))
+
+    def add_signed_route(self, path: tuple[str, ...], method: str, function: lambda_.IFunction) -> apigw.Method:
+        """A route under /api/v1 without the Cognito authorizer, for callers that sign their requests instead (the
+        function checks the signature before anything else). API Gateway matches it before the greedy proxy."""
+        resource = self._base
+        for part in path:
+            resource = resource.get_resource(part) or resource.add_resource(part)
+        route = resource.add_method(
+            method, apigw.LambdaIntegration(function, proxy=True), authorization_type=apigw.AuthorizationType.NONE
+        )
+        reason = (
+            "Signed webhook for callers that cannot hold a Cognito token: the function verifies an HMAC signature "
+            "with the vendor's own secret (and a five-minute timestamp window) before it reads the body."
+        )
+        acknowledge(route, "APIG4", reason)
+        acknowledge(route, "COG4", reason)
+        return route
 
     def _rest_api(self) -> tuple[apigw.RestApi, logs.LogGroup]:
         access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
@@ -299,6 +370,7 @@ class VendorApi(Construct):
         base = self.api.root
         for part in API_BASE_PATH:
             base = base.add_resource(part)
+        self._base = base
         integration = apigw.LambdaIntegration(self.handler.function, proxy=True)
         validator = apigw.RequestValidator(
             self,
