@@ -77,6 +77,11 @@ class SecretsManagerChannelSecrets:
         return secret
 
     def _read(self, name: str) -> ChannelSecret | None:
+        value = self._read_string(name)
+        return None if value is None else ChannelSecret.from_json(value)
+
+    def _read_string(self, name: str) -> str | None:
+        """The secret's string, or None when there is no such secret (not linked yet)."""
         try:
             response = self._client.get_secret_value(SecretId=name)
         except ClientError as e:
@@ -85,7 +90,7 @@ class SecretsManagerChannelSecrets:
             raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {_code(e)}") from e
         except BotoCoreError as e:
             raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {type(e).__name__}") from e
-        return ChannelSecret.from_json(str(response["SecretString"]))
+        return str(response["SecretString"])
 
     async def put(self, tenant_id: str, secret: ChannelSecret) -> None:
         name = secret_name(tenant_id, secret.channel)
@@ -143,20 +148,9 @@ class SecretsManagerVendorSecret:
         cached = self._cache.get(name)
         if cached is not None and self._monotonic() - cached[0] < self._max_age:
             return cached[1]
-        value = await asyncio.to_thread(self._read, name)
+        value = await asyncio.to_thread(self._store._read_string, name)
         self._cache[name] = (self._monotonic(), value)
         return value
-
-    def _read(self, name: str) -> str | None:
-        try:
-            response = self._store._client.get_secret_value(SecretId=name)
-        except ClientError as e:
-            if e.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-                return None
-            raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {_code(e)}") from e
-        except BotoCoreError as e:
-            raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {type(e).__name__}") from e
-        return str(response["SecretString"])
 
     async def put(self, vendor_id: str, value: str) -> None:
         name = eliza_secret_name(vendor_id)
