@@ -11,6 +11,9 @@
    the flow's actions, the agent behind it, state in moto DynamoDB (`oratio_local/connect_call.py`).
 6. A spoken call through Oratio's own Nova Sonic bridge: the real SDK client against the local Sonic stand-in
    (HTTP/2 + TLS on 127.0.0.1), the tenant agent answering tool calls (`oratio_local/voice_call.py`).
+7. One customer across channels: they call, then write on WhatsApp (signed delivery → channel webhook → SQS FIFO →
+   worker → WhatsApp send API) and are recognised; on Instagram they prove their number with a code and join the
+   same profile (`oratio_local/one_customer.py`).
 """
 
 from __future__ import annotations
@@ -348,6 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         print_connect_call(*play_connect_call(tenant, args.tenants, dynamodb))
     _heading(f"6. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
     print_spoken_call_demo(tenant, args.tenants)
+    _heading(f"7. one customer of {tenant.tenant_id} calls, then writes on WhatsApp and Instagram (channel Lambdas)")
+    from oratio_local.one_customer import play_one_customer, print_one_customer
+
+    with local_aws() as dynamodb:
+        print_one_customer(play_one_customer(tenant, args.tenants, dynamodb))
     return 0 if clean else 1
 
 

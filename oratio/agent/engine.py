@@ -727,7 +727,7 @@ class TenantAgent:
         )
         # One summary per session, newest last: this session's replaces its previous one.
         others = [c for c in current.recent_conversations if c.session_id != turn.session_id]
-        recent = (*others, summary)[-self.settings.recent_conversations_kept :]
+        recent = sorted((*others, summary), key=lambda c: c.at)[-self.settings.recent_conversations_kept :]
         return current.model_copy(
             update={
                 "recent_conversations": tuple(recent),

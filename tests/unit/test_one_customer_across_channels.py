@@ -7,7 +7,7 @@ what the agent was told about the customer; the WhatsApp and Instagram turns go 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from oratio.adapters.memory_agent import (
 from oratio.adapters.scripted_model import ScriptedModel, stop, text, usage
 from oratio.agent.contracts import CustomerIdentity, InvocationRequest, UserMessage
 from oratio.agent.engine import TenantAgent
+from oratio.agent.ports import ConversationSummary, CustomerContext
+from oratio.agent.prompt import PromptBuilder
 from oratio.agent.tools.base import ToolCall, ToolContext, ToolResult
 from oratio.agent.workflow import RoleWorkflow
 from oratio.channels.adapters.memory import (
@@ -175,3 +177,16 @@ def test_a_caller_who_then_writes_on_whatsapp_and_instagram_is_one_customer_the_
     linked_prompt = system_prompt(model.requests[3])
     assert "on voice: Customer asked: How much is a queen duvet?" in linked_prompt
     assert "on whatsapp: Customer asked: Does the duvet come in grey?" in linked_prompt
+
+
+def test_the_agent_is_told_the_newest_conversations_oldest_first_whatever_order_the_store_keeps() -> None:
+    channels = ("voice", "whatsapp", "instagram", "facebook", "x")
+    summaries = [
+        ConversationSummary(channel=c, session_id=f"s{i}", at=NOW + timedelta(hours=i), summary=f"talk {i}")
+        for i, c in enumerate(channels)
+    ]
+    newest_first = CustomerContext(
+        tenant_id=TENANT.tenant_id, customer_key="phone:+16505551234", recent_conversations=tuple(reversed(summaries))
+    )
+    lines = PromptBuilder(TENANT).customer_summary(newest_first).splitlines()
+    assert [line.split(" on ")[1].split(":")[0] for line in lines[1:]] == ["instagram", "facebook", "x"]
