@@ -10,7 +10,7 @@ import platform
 import sys
 import warnings
 
-from bench import agent, ingestion, router, synth, vendor_api, voice_bridge, voice_turn
+from bench import agent, channels, ingestion, router, synth, vendor_api, voice_bridge, voice_turn
 
 # One line per section, in the order they print; `python -m bench <name> ...` runs only those named.
 SECTIONS = (
@@ -21,6 +21,7 @@ SECTIONS = (
     ("voice_bridge", voice_bridge),
     ("vendor_api", vendor_api),
     ("ingestion", ingestion),
+    ("channels", channels),
 )
 
 
