@@ -14,9 +14,15 @@ import pytest
 from aws_cdk import assertions
 from aws_cdk.assertions import Match, Template
 
-from oratio.channels.settings import PROFILE_ENV_VAR, QUEUE_URL_ENV_VAR, SMS_ORIGINATION_ENV_VAR, TENANT_ID_ENV_VAR
+from oratio.channels.settings import (
+    EMAIL_FROM_ENV_VAR,
+    PROFILE_ENV_VAR,
+    QUEUE_URL_ENV_VAR,
+    SMS_ORIGINATION_ENV_VAR,
+    TENANT_ID_ENV_VAR,
+)
 from oratio.config import load_tenant_file
-from oratio.config.tenant import SmsSettings
+from oratio.config.tenant import CustomerSettings, SmsSettings
 from oratio.tables import AGENTS, CUSTOMER_CONTEXT, TENANT_STATE
 from stacks.app_builder import TENANTS_DIR, new_app
 from stacks.constructs import messaging_channels
@@ -25,6 +31,7 @@ from stacks.tenant_stack import TenantStack
 from tests.infra.conftest import TEST_ENV
 
 TENANT = "cozy-comfort"
+CODES_FROM = "hello@cozy-comfort.example"
 SMS_ARN = f"arn:aws:sms-voice:{TEST_ENV.region}:{TEST_ENV.account}:phone-number/phone-0123456789abcdef0123456789abcdef"
 
 
@@ -150,7 +157,10 @@ def sms_stack(tmp_path_factory: pytest.TempPathFactory) -> tuple[Template, Path]
     """The tenant with an End User Messaging SMS number in its file (a TenantStack of its own)."""
     tenant = load_tenant_file(TENANTS_DIR / f"{TENANT}.yaml")
     tenant = tenant.model_copy(
-        update={"connect": tenant.connect.model_copy(update={"sms": SmsSettings(phone_number_arn=SMS_ARN)})}
+        update={
+            "connect": tenant.connect.model_copy(update={"sms": SmsSettings(phone_number_arn=SMS_ARN)}),
+            "customers": CustomerSettings(verification_email_from=CODES_FROM),
+        }
     )
     outdir = tmp_path_factory.mktemp("sms.out")
     app = new_app(str(outdir))
@@ -180,6 +190,21 @@ def test_with_an_sms_number_the_worker_may_send_identity_codes_from_it_only(sms_
     assert worker["Properties"]["Environment"]["Variables"][SMS_ORIGINATION_ENV_VAR] == SMS_ARN
     (send,) = [s for s in _statements(template, worker) if "sms-voice:SendTextMessage" in _actions(s)]
     assert send["Resource"] == SMS_ARN
+
+
+def test_with_a_verification_address_the_worker_may_email_codes_from_it_only(
+    sms_stack: tuple[Template, Path], tenant_template: Template
+) -> None:
+    template, _ = sms_stack
+    _, worker = _function(template, "channel_worker")
+    assert worker["Properties"]["Environment"]["Variables"][EMAIL_FROM_ENV_VAR] == CODES_FROM
+    (send,) = [s for s in _statements(template, worker) if "ses:SendEmail" in _actions(s)]
+    resources = json.dumps(send["Resource"])
+    assert f"identity/{CODES_FROM}" in resources
+    assert "identity/cozy-comfort.example" in resources
+    _, default_worker = _function(tenant_template, "channel_worker")
+    assert EMAIL_FROM_ENV_VAR not in default_worker["Properties"]["Environment"]["Variables"]
+    assert not [s for s in _statements(tenant_template, default_worker) if "ses:SendEmail" in _actions(s)]
 
 
 def test_the_sms_template_passes_cfn_lint(sms_stack: tuple[Template, Path]) -> None:

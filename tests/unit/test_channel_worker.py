@@ -250,14 +250,24 @@ def test_a_paused_agent_sends_the_tenants_paused_message_and_does_not_run() -> N
     assert w.platform.sent[0][2] == ChannelProfile.from_tenant(TENANT).wording.paused_message
 
 
-def test_the_paused_message_is_the_one_the_tenant_file_sets() -> None:
-    custom = TENANT.model_copy(
-        update={"messaging": TENANT.messaging.model_copy(update={"paused_message": "Back at 9!"})}
-    )
+@pytest.mark.parametrize(
+    ("setting", "situation"),
+    [("paused_message", "paused"), ("closed_message", "stopped"), ("unsupported_message", "order"),
+     ("handoff_message", "handoff")],
+)  # fmt: skip
+def test_each_messaging_notice_is_the_one_the_tenant_file_sets(setting: str, situation: str) -> None:
+    wording = f"Custom {setting} of this tenant."
+    custom = TENANT.model_copy(update={"messaging": TENANT.messaging.model_copy(update={setting: wording})})
     w = world(tenant=custom)
-    w.set_status(AgentStatus.PAUSED)
-    w.process(wa_text())
-    assert w.platform.sent[0][2] == "Back at 9!"
+    event = wa_text()
+    if situation in ("paused", "stopped"):
+        w.set_status(AgentStatus(situation))
+    elif situation == "order":
+        event = parse_meta(Channel.WHATSAPP, whatsapp_message(CUSTOMER, kind="order", catalog_id="1")).events[0]
+    else:
+        w.agent.replies = [[TextChunk(text="Let me get someone."), Handoff(reason="refund", summary="s")]]
+    w.process(event)
+    assert w.platform.sent[0][2].endswith(wording)
 
 
 @pytest.mark.parametrize("status", [AgentStatus.STOPPED, AgentStatus.DELETED, AgentStatus.DRAFT])
