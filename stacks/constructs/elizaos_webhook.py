@@ -9,17 +9,17 @@ agent runtimes and ElizaOS secrets; the vendor id in the signed headers picks wh
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from oratio.channels.credentials import SECRET_PREFIX
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, TableSpec
 from oratio.vendor.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
 from stacks.constructs.agent_runtime import runtime_name
 from stacks.constructs.connect_voice import AGENT_CLIENT_SOURCES
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.lambda_function import OratioFunction
+from stacks.constructs.storage import runtime_secrets_arn
 from stacks.constructs.vendor_api import TENANT_PARAMETER_PREFIX, VendorApi
 from stacks.nag import acknowledge, nag_arn
 
@@ -66,12 +66,7 @@ class ElizaWebhook(Construct):
         role.add_to_policy(
             iam.PolicyStatement(sid="ReadTenantsPublishedAgents", actions=["ssm:GetParameters"], resources=[parameters])
         )
-        secrets = stack.format_arn(
-            service="secretsmanager",
-            resource="secret",
-            resource_name=f"{SECRET_PREFIX}/*/elizaos/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        secrets = runtime_secrets_arn(self, "*", "elizaos")
         role.add_to_policy(
             iam.PolicyStatement(
                 sid="ReadVendorsWebhookSecrets", actions=["secretsmanager:GetSecretValue"], resources=[secrets]

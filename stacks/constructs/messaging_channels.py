@@ -22,7 +22,6 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from oratio.channels.credentials import SECRET_PREFIX
 from oratio.channels.settings import (
     AGENT_QUALIFIER_ENV_VAR,
     AGENT_RUNTIME_ARN_ENV_VAR,
@@ -41,7 +40,7 @@ from stacks.constructs.agent_runtime import ENDPOINT_NAME, TenantAgentRuntime
 from stacks.constructs.connect_voice import AGENT_CLIENT_SOURCES
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.lambda_function import OratioFunction
-from stacks.constructs.storage import dead_letter_queue, publish_tenant_parameters
+from stacks.constructs.storage import dead_letter_queue, publish_tenant_parameters, runtime_secrets_arn
 from stacks.nag import acknowledge, nag_arn
 from stacks.names import Outputs
 
@@ -76,12 +75,7 @@ class MessagingChannels(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         tid = tenant.tenant_id
-        secrets = stack.format_arn(
-            service="secretsmanager",
-            resource="secret",
-            resource_name=f"{SECRET_PREFIX}/{tid}/channels/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        secrets = runtime_secrets_arn(self, tid, "channels")
 
         worker_timeout = int(tenant.agent.turn_deadline_seconds + WorkerSettings().retry.budget_seconds) + (
             WORKER_EXTRA_SECONDS

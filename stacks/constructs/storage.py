@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from oratio.channels.credentials import SECRET_PREFIX
 from stacks.nag import acknowledge
 from stacks.names import tenant_parameter
 
@@ -90,3 +91,14 @@ def dead_letter_queue(scope: Construct, construct_id: str, *, holds: str, fifo: 
     )
     acknowledge(queue, "SQS3", f"This is a dead-letter queue ({holds}); a DLQ of a DLQ would only move them again.")
     return queue
+
+
+def runtime_secrets_arn(scope: Construct, tenant: str, kind: str) -> str:
+    """The ARN pattern of the secrets the vendor API writes at run time: `oratio/<tenant>/<kind>/*` (`kind`:
+    channels, elizaos; `tenant` "*" for every tenant). The trailing wildcard also covers Secrets Manager's suffix."""
+    return Stack.of(scope).format_arn(
+        service="secretsmanager",
+        resource="secret",
+        resource_name=f"{SECRET_PREFIX}/{tenant}/{kind}/*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
@@ -25,7 +25,6 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.channels.credentials import SECRET_PREFIX
 from oratio.tables import (
     AGENTS,
     CONVERSATIONS,
@@ -45,6 +44,7 @@ from oratio.vendor.settings import (
 )
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.lambda_function import LOG_RETENTION, OratioFunction
+from stacks.constructs.storage import runtime_secrets_arn
 from stacks.nag import acknowledge, nag_arn
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
@@ -257,15 +257,7 @@ class VendorApi(Construct):
         """Linking channels: the vendors' channel credentials and ElizaOS webhook secrets (written, never returned),
         and web chats started on a tenant's Connect instance."""
         stack = Stack.of(self)
-        secrets = [
-            stack.format_arn(
-                service="secretsmanager",
-                resource="secret",
-                resource_name=f"{SECRET_PREFIX}/*/{kind}/*",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for kind in ("channels", "elizaos")
-        ]
+        secrets = [runtime_secrets_arn(self, "*", kind) for kind in ("channels", "elizaos")]
         handler.role.add_to_policy(
             iam.PolicyStatement(
                 sid="WriteVendorChannelSecrets",

@@ -59,7 +59,7 @@ class SecretsManagerChannelSecrets:
         self._client_instance = client
         self._max_age = max_age_seconds
         self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, ChannelSecret | None]] = {}
+        self._cache: dict[str, tuple[float, str | None]] = {}
 
     @property
     def _client(self) -> Any:
@@ -68,20 +68,28 @@ class SecretsManagerChannelSecrets:
         return self._client_instance
 
     async def get(self, tenant_id: str, channel: Channel, *, fresh: bool = False) -> ChannelSecret | None:
-        name = secret_name(tenant_id, channel)
+        value = await self.read_string(secret_name(tenant_id, channel), fresh=fresh)
+        return None if value is None else ChannelSecret.from_json(value)
+
+    async def put(self, tenant_id: str, secret: ChannelSecret) -> None:
+        name = secret_name(tenant_id, secret.channel)
+        await self.write_string(tenant_id, name, secret.to_json(), f"{secret.channel.value} credentials")
+
+    async def read_string(self, name: str, *, fresh: bool = False) -> str | None:
+        """The secret's string (None when there is no such secret: not linked yet), cached `max_age_seconds`."""
         cached = self._cache.get(name)
         if cached is not None and not fresh and self._monotonic() - cached[0] < self._max_age:
             return cached[1]
-        secret = await asyncio.to_thread(self._read, name)
-        self._cache[name] = (self._monotonic(), secret)
-        return secret
+        value = await asyncio.to_thread(self._read, name)
+        self._cache[name] = (self._monotonic(), value)
+        return value
 
-    def _read(self, name: str) -> ChannelSecret | None:
-        value = self._read_string(name)
-        return None if value is None else ChannelSecret.from_json(value)
+    async def write_string(self, tenant_id: str, name: str, value: str, what: str) -> None:
+        """Put a new version of the secret, creating it (tagged with the tenant) the first time."""
+        await asyncio.to_thread(self._upsert, tenant_id, name, value, what)
+        self._cache[name] = (self._monotonic(), value)
 
-    def _read_string(self, name: str) -> str | None:
-        """The secret's string, or None when there is no such secret (not linked yet)."""
+    def _read(self, name: str) -> str | None:
         try:
             response = self._client.get_secret_value(SecretId=name)
         except ClientError as e:
@@ -92,16 +100,7 @@ class SecretsManagerChannelSecrets:
             raise SecretUnavailableError(f"Secrets Manager GetSecretValue on {name}: {type(e).__name__}") from e
         return str(response["SecretString"])
 
-    async def put(self, tenant_id: str, secret: ChannelSecret) -> None:
-        name = secret_name(tenant_id, secret.channel)
-        await asyncio.to_thread(self._write, tenant_id, name, secret)
-        self._cache[name] = (self._monotonic(), secret)
-
-    def _write(self, tenant_id: str, name: str, secret: ChannelSecret) -> None:
-        self._upsert(tenant_id, name, secret.to_json(), f"{secret.channel.value} credentials")
-
     def _upsert(self, tenant_id: str, name: str, value: str, what: str) -> None:
-        """Put a new version of the secret, creating it (tagged with the tenant) the first time."""
         try:
             try:
                 self._client.put_secret_value(SecretId=name, SecretString=value)
@@ -139,23 +138,12 @@ class SecretsManagerVendorSecret:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = SecretsManagerChannelSecrets(client=client, max_age_seconds=max_age_seconds, monotonic=monotonic)
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._max_age = max_age_seconds
-        self._monotonic = monotonic
 
     async def get(self, vendor_id: str) -> str | None:
-        name = eliza_secret_name(vendor_id)
-        cached = self._cache.get(name)
-        if cached is not None and self._monotonic() - cached[0] < self._max_age:
-            return cached[1]
-        value = await asyncio.to_thread(self._store._read_string, name)
-        self._cache[name] = (self._monotonic(), value)
-        return value
+        return await self._store.read_string(eliza_secret_name(vendor_id))
 
     async def put(self, vendor_id: str, value: str) -> None:
-        name = eliza_secret_name(vendor_id)
-        await asyncio.to_thread(self._store._upsert, vendor_id, name, value, "ElizaOS webhook secret")
-        self._cache[name] = (self._monotonic(), value)
+        await self._store.write_string(vendor_id, eliza_secret_name(vendor_id), value, "ElizaOS webhook secret")
 
 
 def _code(error: ClientError) -> str:
