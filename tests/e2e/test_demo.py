@@ -105,3 +105,17 @@ def test_vendor_provisions_the_agent_through_the_vendor_api(demo_output: str) ->
     voice = next(line for line in demo_output.splitlines() if line.strip().startswith("voice "))
     assert voice.split()[1:] == ["active", "+15552333464"]
     assert "/pause → paused" in demo_output
+
+
+def test_demo_recognises_one_customer_across_a_call_whatsapp_and_instagram(demo_output: str) -> None:
+    section = demo_output.split("== 7.")[1]
+    assert "channels/whatsapp → active" in section
+    assert "secrets echoed: yes" not in section
+    assert "[webhook answered 200]" in section
+    told = section.split("when the WhatsApp message came in:")[1].split("... and on Instagram")[0]
+    assert " on voice: " in told  # the call, told to the agent answering on WhatsApp
+    assert "your code is" in section
+    after_code = section.split("once the number was proved:")[1]
+    assert " on voice: " in after_code
+    assert " on whatsapp: " in after_code
+    assert "identities phone:+16505551234, instagram:" in section
