@@ -8,13 +8,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Tests and the demo never talk to AWS: no credentials, a fixed region.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: setup demo test lint test-unit test-infra test-integration test-e2e bench synth openapi clean
+.PHONY: setup demo test lint test-unit test-infra test-integration test-e2e bench synth openapi clean replay talk
 
 setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	$(PY) -m oratio_local.demo
+	$(PY) -m oratio_local.demo $(if $(TENANT),--tenant $(TENANT))
 
 lint: setup
 	$(PY) -m ruff check .
@@ -35,6 +35,13 @@ test-e2e: setup
 
 bench: setup
 	$(PY) -m bench
+
+# Conversation replay: every script under calls/ (JUnit in build/replay-junit.xml), or be the caller yourself.
+TENANT ?= cozy-comfort
+replay: setup
+	$(PY) -m oratio replay calls --junit build/replay-junit.xml --html build/replay-report.html
+talk: setup
+	$(PY) -m oratio talk --tenant $(TENANT) $(TALK_ARGS)
 
 openapi: setup
 	$(PY) -m oratio_local.openapi

@@ -10,17 +10,36 @@ import platform
 import sys
 import warnings
 
-from bench import agent, channels, ingestion, router, synth, vendor_api, voice_bridge, voice_turn
+from bench import (
+    agent,
+    channels,
+    cold_start,
+    definitions,
+    ingestion,
+    replay,
+    router,
+    routing,
+    synth,
+    vendor_api,
+    voice_bridge,
+    voice_calls,
+    voice_turn,
+)
 
 # One line per section, in the order they print; `python -m bench <name> ...` runs only those named.
 SECTIONS = (
     ("synth", synth),
+    ("cold_start", cold_start),
     ("router", router),
     ("agent", agent),
+    ("definitions", definitions),
+    ("routing", routing),
     ("voice", voice_turn),
+    ("voice_calls", voice_calls),
     ("voice_bridge", voice_bridge),
     ("vendor_api", vendor_api),
     ("ingestion", ingestion),
+    ("replay", replay),
     ("channels", channels),
 )
 

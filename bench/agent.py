@@ -1,6 +1,7 @@
 """Tenant agent figures: routing decision time, parallel-tool overhead versus the slowest tool, and the
-agent's own time to first chunk with model time taken out (a scripted model that answers at once,
-in-memory stores)."""
+agent's own time to first chunk and CPU per turn with model time taken out (a scripted model that answers at once,
+in-memory stores), on the tenant's defaults and on an agent's live definition version (read through the
+per-container definition source over an in-memory store)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.stats import percentile, report, time_calls
+from bench.stats import percentile, report, report_value, time_calls
 from oratio.adapters.memory_agent import (
     InMemoryBudgetLedger,
     InMemoryConversationRecorder,
@@ -26,8 +27,14 @@ from oratio.agent.routing import ModelSelector, ToolHint, TurnContext
 from oratio.agent.tools.base import ToolCall, ToolContext, ToolSpec
 from oratio.agent.tools.executor import ToolExecutor
 from oratio.agent.workflow import RoleWorkflow
+from oratio.agent_definitions.memory import MemoryDefinitionStore
+from oratio.agent_definitions.model import AgentOverrides
+from oratio.agent_definitions.source import CachedDefinitionSource, DefinitionSource
+from oratio.agent_definitions.spec import AgentSpec, CharacterConfig
+from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config import load_model_catalog, load_tenant_file
 from oratio.config.tenant import Channel
+from oratio.domain.agents import AgentStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = load_tenant_file(ROOT / "tenants" / "cozy-comfort.yaml")
@@ -86,35 +93,60 @@ async def _parallel_tool_overheads(runs: int) -> list[float]:
     return samples
 
 
-def _engine(model: ScriptedModel) -> TenantAgent:
+def _engine(model: ScriptedModel, definitions: DefinitionSource | None = None) -> TenantAgent:
     return TenantAgent(
         tenant=TENANT,
         catalog=load_model_catalog(),
         model=model,
-        tools=ToolExecutor([]),
+        tools=lambda definition: ToolExecutor([]),
         memory=InMemorySessionMemory(),
         contexts=InMemoryCustomerContextStore(),
         recorder=InMemoryConversationRecorder(),
         budget=InMemoryBudgetLedger(),
-        workflow=RoleWorkflow.from_tenant(TENANT),
+        workflow=RoleWorkflow.from_definition,
         workflow_states=InMemoryWorkflowStateStore(),
+        definitions=definitions,
         clock=lambda: datetime(2026, 11, 25, 15, 0, tzinfo=UTC),
     )
 
 
-async def _first_chunk_seconds(turns: int) -> list[float]:
+AGENT_ID = "front-desk"
+
+
+def _published_agent() -> DefinitionSource:
+    """The agent live on version 1 of a spec with its own persona and facts, in a store read through the cache."""
+    store = MemoryDefinitionStore()
+    spec = AgentSpec(
+        name="Front desk",
+        business_type="retail",
+        character_config=CharacterConfig(business_name=TENANT.business.name, persona="Sam, the front desk"),
+        definition=AgentOverrides(facts={"promo": "10% off duvets this week"}),
+    )
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    store.put(
+        DefinitionVersion(
+            vendor_id=TENANT.tenant_id, agent_id=AGENT_ID, version=1, spec=spec, author="a", note="n", created_at=at
+        )
+    )
+    store.set_pointer(TENANT.tenant_id, AGENT_ID, AgentStatus.ACTIVE, 1)
+    return CachedDefinitionSource(store)
+
+
+async def _first_chunk_seconds(turns: int, definitions: DefinitionSource | None = None) -> tuple[list[float], float]:
+    """Time to the first text chunk of each turn, and the CPU seconds per whole turn (process time)."""
     reply: list[Step] = [
         text("Sure, our comforters come in twin, queen and king. Anything else?", pieces=4),
         stop(),
         usage(900, 20),
     ]
     model = ScriptedModel([reply] * turns)
-    engine = _engine(model)
+    engine = _engine(model, definitions)
     samples = []
+    cpu_start = time.process_time()
     for i in range(turns):
         request = InvocationRequest(
             tenant_id=TENANT.tenant_id,
-            agent_id="front-desk",
+            agent_id=AGENT_ID,
             channel=Channel.VOICE,
             customer=CustomerIdentity(kind="phone", value=f"+1555000{i % 100:04d}"),
             input=UserMessage(text="do you have queen comforters?"),
@@ -126,7 +158,7 @@ async def _first_chunk_seconds(turns: int) -> list[float]:
                 first = time.perf_counter() - start
         assert first is not None
         samples.append(first)
-    return samples
+    return samples, (time.process_time() - cpu_start) / turns
 
 
 def run(iterations: int = 10_000) -> None:
@@ -138,4 +170,9 @@ def run(iterations: int = 10_000) -> None:
         f"{statistics.median(overheads) * 1e3:9.3f} ms   p99 {percentile(overheads, 99) * 1e3:9.3f} ms   n=200"
     )
     # The scripted model answers at once and the stores are in memory: what remains is the agent's own work.
-    report("time to first text chunk, model time excluded (500)", asyncio.run(_first_chunk_seconds(500)))
+    defaults, defaults_cpu = asyncio.run(_first_chunk_seconds(500))
+    live, live_cpu = asyncio.run(_first_chunk_seconds(500, _published_agent()))
+    report("time to first text chunk, model time excluded (500)", defaults)
+    report("  same, on an agent's live definition version", live)
+    report_value("CPU per whole turn, tenant defaults", defaults_cpu * 1e3, "ms")
+    report_value("CPU per whole turn, live definition version", live_cpu * 1e3, "ms")

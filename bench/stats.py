@@ -51,7 +51,7 @@ def cold_import_seconds(folder: str, runs: int = 7) -> list[float]:
     """Import lambdas/<folder>'s staged bundle in a fresh interpreter each run, as a cold start does."""
     from stacks.constructs.lambda_function import stage_function_code
 
-    bundle = stage_function_code(folder)
+    bundle = stage_function_code(folder).path
     samples = []
     for _ in range(runs):
         out = subprocess.run(  # noqa: S603 - our interpreter, our bundle

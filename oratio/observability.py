@@ -14,12 +14,15 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 DEFAULT_METRICS_NAMESPACE = "Oratio"
+TRACED_MODULES = ("botocore",)
 
 logger = Logger()
-tracer = Tracer()
+# Only botocore is patched (every AWS call traced): the default patches every library X-Ray knows, which imports
+# httpx, requests, aiohttp and the rest into every function just to patch them.
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics()
 if metrics.namespace is None:
     # Outside the Lambda factory's environment (local mode, tests) metrics still need a namespace to flush.
     metrics.namespace = DEFAULT_METRICS_NAMESPACE
 
-__all__ = ["DEFAULT_METRICS_NAMESPACE", "logger", "metrics", "tracer"]
+__all__ = ["DEFAULT_METRICS_NAMESPACE", "TRACED_MODULES", "logger", "metrics", "tracer"]

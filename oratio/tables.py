@@ -12,6 +12,15 @@ agents                      pk = vendor_id, sk = agent_id
         (keys only), then a consistent GetItem so a pause is honoured at once
   - update with optimistic locking (vendor API)                        Put conditioned on `version`
   - deleted agents are kept, then purged                               TTL expires_at (set on delete)
+  - an agent's status and live definition version (tenant agent,       GetItem (consistent, projected:
+        voice bridge, voice code hook; re-read every few seconds)           status, live_version)
+
+agent_definitions           pk = "<vendor_id>#<agent_id>", sk = "V#<version:06d>"
+  - write a new version (vendor API, in one transaction with the       Put conditioned on
+        agent's update, so a number is never reused or overwritten)         attribute_not_exists(pk)
+  - one version (vendor API, tenant agent: once per version and        GetItem (consistent)
+        container, versions are immutable)
+  - an agent's versions, newest first (vendor API)                     Query pk, ScanIndexForward false
 
 conversations               pk = "<tenant_id>#<call_id>", sk = record kind
   - the call session (router opens it, voice paths close it)           sk = "SESSION"
@@ -42,6 +51,8 @@ usage                       pk = tenant_id, sk = "<YYYY-MM>#<category>#<item>"
   - month-to-date dollars by model / audio / telephony (budgets, API)  Query pk, begins_with period
   - the month's total, what budgets read                               sk = "<YYYY-MM>#total" (GetItem)
         (every spend is an atomic ADD into its item and into the total)
+  - one agent's month total (its own budget share)                     sk = "<YYYY-MM>#agent-total#<agent_id>"
+        (added with the tenant's total for model spend the agent made)
 
 tenant_state                pk = tenant_id, sk = state key
   - live concurrent calls (counter with a conditional limit)           sk = "calls#active"
@@ -99,6 +110,7 @@ CONVERSATIONS = TableSpec(
     indexes=(Index("by_agent", "agent_key", "started_at"),),
     ttl_attribute="expires_at",
 )
+AGENT_DEFINITIONS = TableSpec(key="agent_definitions")
 CUSTOMER_CONTEXT = TableSpec(key="customer_context", ttl_attribute="expires_at")
 PROVISIONING_JOBS = TableSpec(key="provisioning_jobs", ttl_attribute="expires_at")
 USAGE = TableSpec(key="usage")
@@ -107,6 +119,7 @@ KNOWLEDGE_DOCUMENTS = TableSpec(key="knowledge_documents")
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     AGENTS,
+    AGENT_DEFINITIONS,
     CONVERSATIONS,
     CUSTOMER_CONTEXT,
     PROVISIONING_JOBS,

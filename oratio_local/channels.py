@@ -114,7 +114,7 @@ class LocalChannels:
             linking=linking,
             clock=clock,
         )
-        from oratio.channels.api import platform_clients
+        from oratio.vendor.api.channel_routes import platform_clients
 
         self._http = httpx.AsyncClient(transport=self.platforms.transport())
         self.worker = MessagingWorker(
@@ -247,24 +247,30 @@ def local_engine(
     from oratio.agent.engine import TenantAgent
     from oratio.agent.tools.executor import ToolExecutor
     from oratio.agent.workflow import RoleWorkflow
+    from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+    from oratio.agent_definitions.source import CachedDefinitionSource, SourceSettings
     from oratio.config import load_model_catalog
-    from oratio.tables import USAGE
+    from oratio.tables import AGENT_DEFINITIONS, AGENTS, USAGE
     from oratio_local.knowledge import LexicalRetriever
     from oratio_local.rule_model import RuleBasedModel
 
     model = RuleBasedModel()
+    retriever, http = LexicalRetriever.from_tenant(tenant, tenants_dir), httpx.AsyncClient()
     engine = TenantAgent(
         tenant=tenant,
         catalog=load_model_catalog(),
         model=model,
-        tools=ToolExecutor.from_settings(
-            tenant.agent, retriever=LexicalRetriever.from_tenant(tenant, tenants_dir), http_client=httpx.AsyncClient()
-        ),
+        tools=lambda definition: ToolExecutor.from_definition(definition, retriever=retriever, http_client=http),
         memory=InMemorySessionMemory(),
         contexts=DynamoDBCustomerContextStore(tables[CUSTOMER_CONTEXT.key], client=dynamodb),
         recorder=DynamoDBConversationRecorder(tables[CONVERSATIONS.key], client=dynamodb),
         budget=DynamoDBBudgetLedger(tables[USAGE.key], client=dynamodb),
-        workflow=RoleWorkflow.from_tenant(tenant),
+        workflow=RoleWorkflow.from_definition,
         workflow_states=DynamoDBWorkflowStateStore(tables[CONVERSATIONS.key], client=dynamodb),
+        # Each turn runs on the live definition (and status) of the agent it names, as the vendor API wrote them.
+        definitions=CachedDefinitionSource(
+            DynamoDBDefinitionReader(tables[AGENTS.key], tables[AGENT_DEFINITIONS.key], client=dynamodb),
+            SourceSettings(),
+        ),
     )
     return engine, model

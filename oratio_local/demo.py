@@ -2,18 +2,25 @@
 
 1. Synthesize the platform stack and one tenant stack per `tenants/*.yaml`; print what was made.
 2. Validate the templates: cfn-lint and cdk-nag (AwsSolutions).
-3. The first tenant's vendor provisions an agent through the real vendor API Lambda handler (voice bound to
-   the tenant's number); sample inbound calls are routed to it through the real call-router Lambda handler,
-   with the vendor pausing it through the API in between; all against local DynamoDB/SSM (moto, in process).
-4. Talk to the tenant agent: its AgentCore runtime app served on 127.0.0.1, invoked over HTTP with
-   the typed client; locally the model is a rule-based stand-in and knowledge search is lexical.
-5. A call on the Connect number: the voice_turn Lambda answering real-shaped Lex code-hook events and
-   the flow's actions, the agent behind it, state in moto DynamoDB (`oratio_local/connect_call.py`).
-6. A spoken call through Oratio's own Nova Sonic bridge: the real SDK client against the local Sonic stand-in
-   (HTTP/2 + TLS on 127.0.0.1), the tenant agent answering tool calls (`oratio_local/voice_call.py`).
+3. The chosen tenant's vendor (`--tenant`, `make demo TENANT=<id>`; default the example tenant) provisions an
+   agent through the real vendor API Lambda handler (voice bound to the tenant's number) and creates a second
+   agent with its own persona and facts; edits it (a draft version), diffs, publishes and rolls back; sample
+   inbound calls are routed through the real call-router Lambda handler, with the vendor pausing the agent
+   through the API in between; all against local DynamoDB/SSM (moto, in process).
+4. Talk to the tenant's agents: the AgentCore runtime app served on 127.0.0.1, invoked over HTTP with the typed
+   client, each turn running on the live definition of the agent it names (read from the same local tables);
+   the same questions to both agents get different answers. Locally the model is a rule-based stand-in and
+   knowledge search is lexical.
+5. A spoken call through Oratio's own Nova Sonic bridge, as the second agent: the real SDK client against the local
+   Sonic stand-in (HTTP/2 + TLS on 127.0.0.1), the tenant agent answering tool calls (`oratio_local/voice_call.py`).
+6. Calls on the Connect number, replayed: the tenant's conversation scripts (`calls/<tenant>/`) run through the
+   inbound flow as synthesized in step 1 (flow interpreter), the real Lambda handlers, the Lex emulation and the
+   agent; each call is printed as a timeline and an HTML report is written (`oratio_local/replay/`).
 7. One customer across channels: they call, then write on WhatsApp (signed delivery → channel webhook → SQS FIFO →
    worker → WhatsApp send API) and are recognised; on Instagram they prove their number with a code and join the
    same profile (`oratio_local/one_customer.py`).
+
+Every caller line comes from the tenant's own business (`oratio_local/scripts.py`).
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -170,66 +178,116 @@ def _closed_slot(tenant: TenantConfig) -> datetime:
     raise ValueError(f"{tenant.tenant_id} is always open")
 
 
-def route_sample_calls(tenant: TenantConfig) -> tuple[list[str], list[dict[str, str]]]:
-    """A vendor provisions an agent through the vendor API; then real-shaped Connect contacts are routed to it,
-    with the vendor pausing and resuming it through the API in between. Returns what the vendor saw and the
-    routing rows."""
+@dataclass(frozen=True)
+class DemoAgents:
+    """The two agents the vendor runs in the demo, by id."""
+
+    front_desk: str
+    members_desk: str
+
+
+def vendor_manages_agents(api: Any, tenant: TenantConfig, vendor: list[str]) -> DemoAgents:
+    """Provision the tenant's front-desk agent, create a second one with its own persona, edit it (a draft version
+    that waits for a publish), read the diff, publish, roll back and publish again: what `vendor` saw."""
+    from oratio_local.scripts import second_agent_request
+    from oratio_local.vendor import agent_request_for
+
+    base = agent_request_for(tenant)
+    provisioned = api.call(
+        "POST", "/api/v1/agents/provision", {"agent_config": base}, headers={"Idempotency-Key": "demo-provision-0001"}
+    )
+    agent = provisioned["agent_config"]
+    vendor.append(f"POST /api/v1/agents/provision → {provisioned['status']}, agent {agent['id']} {agent['status']}")
+    for channel in agent["channels"]:
+        bound = channel.get("phone_number") or channel.get("elizaos_plugin") or ""
+        vendor.append(f"    {channel['channel_type']:<10} {channel['status']:<20} {bound}")
+    vendor.append(f"  character: {agent['character']['instructions'][:110]}...")
+
+    members = api.call("POST", "/api/v1/agents", second_agent_request(tenant, base))
+    members = api.call("POST", f"/api/v1/agents/{members['id']}/start")
+    mid = members["id"]
+    vendor.append(
+        f"POST /api/v1/agents (+ start) → {members['name']}: {members['status']}, "
+        f"live version {members['live_version']}"
+    )
+    edit = {"version": members["version"], "change_note": "warmer greeting"}
+    edit["definition"] = {
+        **(members["definition"]),
+        "lines": {"greeting": f"Welcome back to {tenant.business.name}! Riley here."},
+    }
+    edited = api.call("PUT", f"/api/v1/agents/{mid}", edit)
+    vendor.append(
+        f"PUT /api/v1/agents/{mid} → draft version {edited['latest_version']} written; "
+        f"live stays {edited['live_version']} (the agent is active: publishing is explicit)"
+    )
+    diff = api.call("GET", f"/api/v1/agents/{mid}/versions/{edited['latest_version']}/diff")
+    for change in diff["changes"]:
+        vendor.append(f"    diff v{diff['from_version']}→v{diff['to_version']}: {change['path']} {change['change']}")
+    published = api.call("POST", f"/api/v1/agents/{mid}/versions/{edited['latest_version']}/publish")
+    vendor.append(f"POST .../versions/{edited['latest_version']}/publish → live version {published['live_version']}")
+    rolled = api.call("POST", f"/api/v1/agents/{mid}/versions/1/rollback")
+    vendor.append(f"POST .../versions/1/rollback → live version {rolled['live_version']}")
+    again = api.call("POST", f"/api/v1/agents/{mid}/versions/{edited['latest_version']}/publish")
+    versions = api.call("GET", f"/api/v1/agents/{mid}/versions")
+    listed = ", ".join(
+        f"v{v['version']} by {v['author']} ({v['note']}){' live' if v['live'] else ''}" for v in versions["items"]
+    )
+    vendor.append(f"GET .../versions → {listed}; live {again['live_version']}")
+    return DemoAgents(front_desk=agent["id"], members_desk=mid)
+
+
+def route_sample_calls(
+    tenant: TenantConfig, client: Any, names: dict[str, str]
+) -> tuple[list[str], list[dict[str, str]], DemoAgents, Any]:
+    """A vendor sets its agents up through the vendor API; then real-shaped Connect contacts are routed to the
+    front desk, with the vendor pausing and resuming it through the API in between. Returns what the vendor saw,
+    the routing rows, the agents and the API (for the later steps)."""
     from oratio.adapters.dynamodb import DynamoDBCallSessionStore
     from oratio.adapters.memory import FixedClock
-    from oratio_local.vendor import LocalVendorApi, agent_request_for
+    from oratio_local.vendor import LocalVendorApi
 
     # Connect claims the real number at deploy time; locally the tenant's published contact number
     # stands in for it.
     number = tenant.business.contact.phone or "+15550100000"
     rows: list[dict[str, str]] = []
     vendor: list[str] = []
-    with local_aws() as client:
-        names = create_tables(client)
-        os.environ[ROUTING_PROFILE_ENV_VAR] = RoutingProfile.from_tenant(tenant).to_env()
-        sessions = DynamoDBCallSessionStore(names[CONVERSATIONS.key], names[TENANT_STATE.key], client=client)
+    os.environ[ROUTING_PROFILE_ENV_VAR] = RoutingProfile.from_tenant(tenant).to_env()
+    sessions = DynamoDBCallSessionStore(names[CONVERSATIONS.key], names[TENANT_STATE.key], client=client)
+    api = LocalVendorApi(tenant, client, names, phone_number=number)
+    agents = vendor_manages_agents(api, tenant, vendor)
 
-        api = LocalVendorApi(tenant, client, names, phone_number=number)
-        provisioned = api.call(
-            "POST",
-            "/api/v1/agents/provision",
-            {"agent_config": agent_request_for(tenant)},
-            headers={"Idempotency-Key": "demo-provision-0001"},
-        )
-        agent = provisioned["agent_config"]
-        vendor.append(f"POST /api/v1/agents/provision → {provisioned['status']}, agent {agent['id']} {agent['status']}")
-        for channel in agent["channels"]:
-            bound = channel.get("phone_number") or channel.get("elizaos_plugin") or ""
-            vendor.append(f"    {channel['channel_type']:<10} {channel['status']:<20} {bound}")
-        vendor.append(f"  character: {agent['character']['instructions'][:110]}...")
+    handler = load_handler("call_router")
+    open_at = _open_slot(tenant)
+    clock = FixedClock(open_at)
+    handler.clock = clock  # type: ignore[attr-defined]  # module loaded from a file path
 
-        handler = load_handler("call_router")
-        open_at = _open_slot(tenant)
-        clock = FixedClock(open_at)
-        handler.clock = clock  # type: ignore[attr-defined]  # module loaded from a file path
+    def call(scenario: str, contact_id: str, dialed: str = number) -> None:
+        event = connect_contact_flow_event(contact_id=contact_id, dialed=dialed)
+        with redirect_stdout(io.StringIO()):  # the handler's EMF metrics belong to CloudWatch
+            answer = handler.lambda_handler(event, lambda_context("call_router"))
+        spoken = answer["greeting"] if answer["route"] == "agent" else answer["message"]
+        active = sessions.active_calls(tenant.tenant_id)
+        rows.append({"scenario": scenario, **answer, "spoken": spoken, "active": str(active)})
 
-        def call(scenario: str, contact_id: str, dialed: str = number) -> None:
-            event = connect_contact_flow_event(contact_id=contact_id, dialed=dialed)
-            with redirect_stdout(io.StringIO()):  # the handler's EMF metrics belong to CloudWatch
-                answer = handler.lambda_handler(event, lambda_context("call_router"))
-            spoken = answer["greeting"] if answer["route"] == "agent" else answer["message"]
-            active = sessions.active_calls(tenant.tenant_id)
-            rows.append({"scenario": scenario, **answer, "spoken": spoken, "active": str(active)})
-
-        call("caller rings in business hours", "demo-contact-0001")
-        call("Connect retries the same contact", "demo-contact-0001")
-        call("unknown number dialed", "demo-contact-0002", dialed="+15550009999")
-        clock.set(_closed_slot(tenant))
-        call("caller rings after hours", "demo-contact-0003")
-        clock.set(open_at)
-        paused = api.call("POST", f"/api/v1/agents/{agent['id']}/pause")
-        vendor.append(f"POST /api/v1/agents/{agent['id']}/pause → {paused['status']} (the next caller hears it)")
-        call("vendor paused the agent", "demo-contact-0004")
-        api.call("POST", f"/api/v1/agents/{agent['id']}/resume")
-        for n in range(tenant.limits.max_concurrent_calls - 1):
-            call("(filling the line)", f"demo-fill-{n:04d}")
-        rows = [r for r in rows if not r["scenario"].startswith("(")]
-        call(f"call beyond {tenant.limits.max_concurrent_calls} concurrent", "demo-contact-0005")
-    return vendor, rows
+    call("caller rings in business hours", "demo-contact-0001")
+    call("Connect retries the same contact", "demo-contact-0001")
+    call("unknown number dialed", "demo-contact-0002", dialed="+15550009999")
+    clock.set(_closed_slot(tenant))
+    call("caller rings after hours", "demo-contact-0003")
+    clock.set(open_at)
+    paused = api.call("POST", f"/api/v1/agents/{agents.front_desk}/pause")
+    vendor.append(f"POST /api/v1/agents/{agents.front_desk}/pause → {paused['status']} (the next caller hears it)")
+    call("vendor paused the agent", "demo-contact-0004")
+    api.call("POST", f"/api/v1/agents/{agents.front_desk}/resume")
+    for n in range(tenant.limits.max_concurrent_calls - 1):
+        call("(filling the line)", f"demo-fill-{n:04d}")
+    rows = [r for r in rows if not r["scenario"].startswith("(")]
+    call(f"call beyond {tenant.limits.max_concurrent_calls} concurrent", "demo-contact-0005")
+    # Free the demo's lines again: the calls that follow are new contacts.
+    for n in range(tenant.limits.max_concurrent_calls - 1):
+        sessions.close(tenant.tenant_id, f"demo-fill-{n:04d}", open_at)
+    sessions.close(tenant.tenant_id, "demo-contact-0001", open_at)
+    return vendor, rows, agents, api
 
 
 def print_decisions(vendor: list[str], rows: list[dict[str, str]]) -> None:
@@ -244,49 +302,74 @@ def print_decisions(vendor: list[str], rows: list[dict[str, str]]) -> None:
     print("  " + json.dumps({k: v for k, v in rows[0].items() if k not in ("scenario", "spoken", "active")}))
 
 
-SAMPLE_CONVERSATION = (
-    "Hi, I'm looking for a new comforter for my queen bed.",
-    "What's your return policy?",
-    "Can I talk to a person, please?",
-)
+def local_agent_environment(tenant: TenantConfig, tenants_dir: Path, names: dict[str, str]) -> None:
+    """The tenant agent's local mode, reading the agents' definitions from the local tables the vendor API wrote."""
+    from agentcore.tenant_agent.wiring import ENV_LOCAL_MODE, ENV_TENANT_ID, ENV_TENANTS_DIR
+    from oratio.tables import AGENT_DEFINITIONS, AGENTS
+
+    os.environ.update(
+        {
+            ENV_LOCAL_MODE: "1",
+            ENV_TENANT_ID: tenant.tenant_id,
+            ENV_TENANTS_DIR: str(tenants_dir),
+            AGENTS.env_var: names[AGENTS.key],
+            AGENT_DEFINITIONS.env_var: names[AGENT_DEFINITIONS.key],
+        }
+    )
 
 
-def talk_to_agent(tenant: TenantConfig, tenants_dir: Path) -> list[tuple[str, list[Any]]]:
-    """One short voice conversation with the tenant agent over HTTP on 127.0.0.1."""
+def talk_to_agents(
+    tenant: TenantConfig, agents: DemoAgents
+) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, str, str]]]:
+    """A short voice conversation with the front desk over HTTP on 127.0.0.1, then the same questions to both
+    agents (each turn runs on the live version of the agent it names)."""
     import asyncio
 
     from agentcore.tenant_agent import app as runtime
     from agentcore.tenant_agent.client import HttpAgentClient
-    from agentcore.tenant_agent.wiring import ENV_LOCAL_MODE, ENV_TENANT_ID, ENV_TENANTS_DIR
     from oratio.agent.contracts import CustomerIdentity, InvocationRequest, UserMessage
     from oratio.config.tenant import Channel
     from oratio_local.agent_server import serve_on_loopback
+    from oratio_local.scripts import caller_lines
 
-    os.environ.update({ENV_LOCAL_MODE: "1", ENV_TENANT_ID: tenant.tenant_id, ENV_TENANTS_DIR: str(tenants_dir)})
     for name in ("bedrock_agentcore", "bedrock_agentcore.app"):  # per-request INFO lines are noise here
         logging.getLogger(name).setLevel(logging.WARNING)
     caller = CustomerIdentity(kind="phone", value="+15551234567")
+    lines = caller_lines(tenant)
 
-    async def converse(base_url: str) -> list[tuple[str, list[Any]]]:
+    def request(agent_id: str, text: str, channel: Channel = Channel.VOICE) -> InvocationRequest:
+        return InvocationRequest(
+            tenant_id=tenant.tenant_id,
+            agent_id=agent_id,
+            channel=channel,
+            customer=caller,
+            input=UserMessage(text=text),
+        )
+
+    async def converse(base_url: str) -> tuple[list[tuple[str, list[Any]]], list[tuple[str, str, str]]]:
         turns = []
+        compared: list[tuple[str, str, str]] = []
         async with HttpAgentClient(base_url) as agent:
-            for line in SAMPLE_CONVERSATION:
-                request = InvocationRequest(
-                    tenant_id=tenant.tenant_id,
-                    agent_id="front-desk",
-                    channel=Channel.VOICE,
-                    customer=caller,
-                    input=UserMessage(text=line),
-                )
-                turns.append((line, [event async for event in agent.invoke(request, "demo-call-0001")]))
-        return turns
+            for line in (lines.product, lines.policy, lines.person):
+                events = [event async for event in agent.invoke(request(agents.front_desk, line), "demo-call-0001")]
+                turns.append((line, events))
+            for n, line in enumerate(lines.compared()):
+                answers = []
+                for agent_id in (agents.front_desk, agents.members_desk):
+                    events = [
+                        e
+                        async for e in agent.invoke(request(agent_id, line, Channel.CHAT), f"demo-chat-{agent_id}-{n}")
+                    ]
+                    answers.append(" ".join(e.text for e in events if e.type == "text"))
+                compared.append((line, answers[0], answers[1]))
+        return turns, compared
 
     with serve_on_loopback(runtime.app) as base_url:
-        print(f"  tenant agent serving on {base_url} (local mode)")
+        print(f"  tenant agent serving on {base_url} (local mode; definitions from the vendor API's local tables)")
         return asyncio.run(converse(base_url))
 
 
-def print_conversation(turns: list[tuple[str, list[Any]]]) -> None:
+def print_conversation(turns: list[tuple[str, list[Any]]], compared: list[tuple[str, str, str]]) -> None:
     for line, events in turns:
         print(f"\n  caller: {line}")
         spoken = " ".join(e.text for e in events if e.type == "text")
@@ -306,24 +389,66 @@ def print_conversation(turns: list[tuple[str, list[Any]]]) -> None:
         if done is not None:
             print(
                 f"  [model {done.model_id} — {done.routing_reason}; {done.input_tokens}+{done.output_tokens} tokens, "
-                f"${done.cost_usd:.5f}, role {done.role}, lead score {done.qualification_score:.2f}]"
+                f"${done.cost_usd:.5f}, role {done.role}, lead score {done.qualification_score:.2f}, "
+                f"definition v{done.definition_version}]"
             )
+    print("\n  the same questions, two agents of one tenant (chat):")
+    for line, front, members in compared:
+        print(f"    customer:     {line}")
+        print(f"    front desk:   {front}")
+        print(f"    members desk: {members}")
 
 
-def print_spoken_call_demo(tenant: TenantConfig, tenants_dir: Path) -> None:
-    """Step 5: the bridge end to end on 127.0.0.1 (the agent app from step 4 serves the tool call)."""
+def print_spoken_call_demo(tenant: TenantConfig, agents: DemoAgents) -> None:
+    """Step 5: the bridge end to end on 127.0.0.1, as the members desk (the agent app serves the tool call)."""
     from agentcore.tenant_agent import app as runtime
     from oratio_local.agent_server import serve_on_loopback
     from oratio_local.voice_call import print_spoken_call, run
 
     with serve_on_loopback(runtime.app) as base_url:
-        print_spoken_call(run(tenant.tenant_id, base_url))
+        print_spoken_call(run(tenant, agents.members_desk, base_url))
+
+
+def replay_calls(tenant: TenantConfig, tenants_dir: Path, outdir: Path, report_path: Path) -> bool:
+    """Step 6: every script under calls/<tenant>/ through the replay, on the templates step 1 synthesized."""
+    from oratio.replay import report
+    from oratio_local.replay.runner import ReplaySession, run_paths
+    from oratio_local.replay.synth import from_assembly
+
+    folder = REPO / "calls" / tenant.tenant_id
+    if not folder.is_dir():
+        print(f"  no call scripts for {tenant.tenant_id} (add calls/{tenant.tenant_id}/*.yaml)")
+        return True
+    synthesized = {tenant.tenant_id: from_assembly(outdir, tenant.tenant_id)}
+    with ReplaySession(tenants_dir, synthesized=synthesized) as session:
+        results = run_paths(session, [folder])
+    print(report.console(results))
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(report.html_report(results, f"{tenant.business.name}: replayed calls"), encoding="utf-8")
+    print(f"  HTML report (one page, a timeline per call): {report_path}")
+    return all(r.passed for r in results)
+
+
+EXAMPLE_TENANT = "cozy-comfort"
+
+
+def choose_tenant(tenants: list[TenantConfig], wanted: str | None) -> TenantConfig:
+    """The tenant the demo plays: the one asked for, else the example tenant, else the first file."""
+    by_id = {t.tenant_id: t for t in tenants}
+    if wanted:
+        if wanted not in by_id:
+            print(f"error: no tenant {wanted!r}; tenant files: {', '.join(sorted(by_id))}", file=sys.stderr)
+            raise SystemExit(2)
+        return by_id[wanted]
+    return by_id.get(EXAMPLE_TENANT, tenants[0])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--tenants", type=Path, default=REPO / "tenants", help="folder of tenant files")
+    parser.add_argument("--tenant", default=None, help=f"tenant id to play (default: {EXAMPLE_TENANT})")
     parser.add_argument("--outdir", type=Path, default=None, help="where to write the cloud assembly")
+    parser.add_argument("--report", type=Path, default=REPO / "build" / "replay-report.html", help="HTML report")
     args = parser.parse_args(argv)
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     # Handlers flush Powertools metrics per call; a call that adds none warns, which is noise here.
@@ -336,27 +461,34 @@ def main(argv: list[str] | None = None) -> int:
         tenants, outdir = synthesize(args.tenants, outdir)
         _heading("2. validate")
         clean = validate(outdir)
-    if not tenants:
-        print("no tenant files; add tenants/<id>.yaml to route a call")
-        return 0 if clean else 1
-    tenant = tenants[0]
-    _heading(f"3. {tenant.tenant_id} provisions an agent (vendor API); calls are routed to it (call router)")
-    print_decisions(*route_sample_calls(tenant))
-    _heading(f"4. talk to {tenant.tenant_id}'s agent (rule-based model stand-in, lexical knowledge)")
-    print_conversation(talk_to_agent(tenant, args.tenants))
-    _heading(f"5. a call on {tenant.tenant_id}'s Connect number (Lex code hook, local stand-ins for Connect/Lex)")
-    from oratio_local.connect_call import play_connect_call, print_connect_call
+        if not tenants:
+            print("no tenant files; add tenants/<id>.yaml to route a call")
+            return 0 if clean else 1
+        tenant = choose_tenant(tenants, args.tenant)
+        with local_aws() as client:
+            names = create_tables(client)
+            _heading(f"3. {tenant.tenant_id} sets up its agents (vendor API); calls are routed (call router)")
+            vendor, rows, agents, _api = route_sample_calls(tenant, client, names)
+            print_decisions(vendor, rows)
+            local_agent_environment(tenant, args.tenants, names)
+            _heading(f"4. talk to {tenant.tenant_id}'s agents (rule-based model stand-in, lexical knowledge)")
+            print_conversation(*talk_to_agents(tenant, agents))
+            _heading(
+                f"5. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s members desk)"
+            )
+            print_spoken_call_demo(tenant, agents)
+        # The replay brings its own local AWS (a fresh moto), so it runs after the steps above are done with theirs.
+        _heading(f"6. {tenant.tenant_id}'s call scripts, replayed through the Connect flow as synthesized")
+        replayed = replay_calls(tenant, args.tenants, outdir, args.report)
+        # Its own local AWS too: the channels' tables, queue and secrets, fresh.
+        _heading(
+            f"7. one customer of {tenant.tenant_id} calls, then writes on WhatsApp and Instagram (channel Lambdas)"
+        )
+        from oratio_local.one_customer import play_one_customer, print_one_customer
 
-    with local_aws() as dynamodb:
-        print_connect_call(*play_connect_call(tenant, args.tenants, dynamodb))
-    _heading(f"6. a spoken call through the voice bridge (Nova Sonic stand-in, {tenant.tenant_id}'s agent)")
-    print_spoken_call_demo(tenant, args.tenants)
-    _heading(f"7. one customer of {tenant.tenant_id} calls, then writes on WhatsApp and Instagram (channel Lambdas)")
-    from oratio_local.one_customer import play_one_customer, print_one_customer
-
-    with local_aws() as dynamodb:
-        print_one_customer(play_one_customer(tenant, args.tenants, dynamodb))
-    return 0 if clean else 1
+        with local_aws() as client:
+            print_one_customer(play_one_customer(tenant, args.tenants, client))
+    return 0 if clean and replayed else 1
 
 
 if __name__ == "__main__":

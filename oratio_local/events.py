@@ -318,12 +318,19 @@ def lex_code_hook_event(
     session_attributes: dict[str, str] | None = None,
     locale_id: str = "en_US",
     bot_name: str = "oratio-cozy-comfort-s2s",
+    bot_id: str = LEX_BOT_ID,
+    alias_id: str = LEX_ALIAS_ID,
+    alias_name: str = "live",
+    bot_version: str = "1",
+    nlu_confidence: float | None = 0.88,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """An Amazon Lex V2 code-hook event for one caller utterance, as Lex sends it to the Lambda.
 
     Shape per the Lex V2 developer guide ("AWS Lambda input event format for Lex V2"): spoken input carries
     `transcriptions` with a `transcriptionConfidence`; `confidence=None` leaves the transcriptions out (as
     for text or DTMF input). The session id is the one Connect gives the Lex session (the ContactId).
+    `nlu_confidence` is the intent's score (Lex gives none for FallbackIntent).
     """
     session_id = session_id or str(uuid.uuid4())
     intent_state = "ReadyForFulfillment" if invocation_source == "FulfillmentCodeHook" else "InProgress"
@@ -335,18 +342,22 @@ def lex_code_hook_event(
         "sessionId": session_id,
         "inputTranscript": text,
         "bot": {
-            "id": LEX_BOT_ID,
+            "id": bot_id,
             "name": bot_name,
-            "aliasId": LEX_ALIAS_ID,
-            "aliasName": "live",
+            "aliasId": alias_id,
+            "aliasName": alias_name,
             "localeId": locale_id,
-            "version": "1",
+            "version": bot_version,
         },
         "interpretations": [
             {
                 "intent": {"name": intent, "slots": {}, "state": intent_state, "confirmationState": "None"},
                 "interpretationSource": "Lex",
-                **({"nluConfidence": 0.88} if intent != "FallbackIntent" else {}),
+                **(
+                    {"nluConfidence": nlu_confidence}
+                    if intent != "FallbackIntent" and nlu_confidence is not None
+                    else {}
+                ),
             }
         ],
         "proposedNextState": None,
@@ -354,7 +365,7 @@ def lex_code_hook_event(
         "sessionState": {
             "sessionAttributes": dict(session_attributes or {}),
             "intent": {"name": intent, "slots": {}, "state": intent_state, "confirmationState": "None"},
-            "originatingRequestId": str(uuid.uuid4()),
+            "originatingRequestId": request_id or str(uuid.uuid4()),
         },
     }
     if confidence is not None:

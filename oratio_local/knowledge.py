@@ -19,6 +19,7 @@ from typing import Any
 
 from oratio.agent.ports import Passage
 from oratio.config.tenant import TenantConfig
+from oratio.domain.knowledge_scope import SearchScope
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class _Document:
 
 
 class LexicalRetriever:
-    """`KnowledgeRetriever` ranking passages with BM25 over their words (no embeddings; see module doc)."""
+    """`KnowledgeRetriever` ranking passages with BM25 over their words (no embeddings; see module doc). A scoped
+    search sees only the passages its scope admits (`Passage.agent_id`: the owning agent, None tenant-wide), like
+    the knowledge base's metadata filter; word statistics stay those of the whole collection."""
 
     def __init__(self, passages: list[Passage]) -> None:
         self._documents = [
@@ -98,15 +101,26 @@ class LexicalRetriever:
             passages.extend(load_passages(path, source=source.path))
         return cls(passages)
 
+    def with_agent_documents(self, agent_id: str, paths: list[Path]) -> LexicalRetriever:
+        """This collection plus documents that belong to one agent only (what a vendor's upload is locally)."""
+        own = [
+            p.model_copy(update={"agent_id": agent_id})
+            for path in paths
+            for p in load_passages(path, source=f"{agent_id}/{path.name}")
+        ]
+        return LexicalRetriever([d.passage for d in self._documents] + own)
+
     @property
     def passage_count(self) -> int:
         return len(self._documents)
 
-    async def retrieve(self, query: str, top_k: int) -> list[Passage]:
+    async def retrieve(self, query: str, top_k: int, scope: SearchScope | None = None) -> list[Passage]:
         """The `top_k` passages sharing the most informative words with `query` (none if nothing matches)."""
         query_terms = set(tokenize(query))
         scored: list[tuple[float, int]] = []
         for position, document in enumerate(self._documents):
+            if scope is not None and not scope.admits(document.passage.agent_id):
+                continue
             score = sum(self._term_score(term, document) for term in query_terms if term in document.terms)
             if score > 0:
                 scored.append((score, position))

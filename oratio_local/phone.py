@@ -33,6 +33,7 @@ class Heard:
     audio_frames: int = 0
     audio_bytes: int = 0
     clears: int = 0
+    frames_after_clear: int = 0  # audio that still arrived after the provider was told to clear (a barge-in leak)
     marks: list[str] = field(default_factory=list)
     other: list[str] = field(default_factory=list)
 
@@ -173,6 +174,7 @@ class TwilioCaller(LocalCaller):
         if event == "media":
             pcm = ulaw_to_pcm16(base64.b64decode(data["media"]["payload"]))
             self.heard.audio_frames += 1
+            self.heard.frames_after_clear += 1 if self.heard.clears else 0
             self.heard.audio_bytes += len(pcm)
         elif event == "clear":
             self.heard.clears += 1
@@ -208,6 +210,7 @@ class VonageCaller(LocalCaller):
     async def receive_from_bridge(self, message: WireMessage) -> None:
         if isinstance(message, bytes):
             self.heard.audio_frames += 1
+            self.heard.frames_after_clear += 1 if self.heard.clears else 0
             self.heard.audio_bytes += len(message)
             return
         data = json.loads(message)

@@ -17,16 +17,21 @@ also refuse to open, fail mid-call and expire sessions, as the real service does
 
 from __future__ import annotations
 
+import argparse
 import array
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import io
 import json
 import logging
 import math
 import socket
+import ssl
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -46,6 +51,11 @@ VOICE_RMS = 400.0  # PCM16 RMS above which a 20 ms frame counts as speech
 EVENT_STREAM = b"application/vnd.amazon.eventstream"
 PATH_SUFFIX = "/invoke-with-bidirectional-stream"
 DRAIN_SECONDS = 2.0
+
+# The audio formats the Nova 2 Sonic user guide documents for audioInputConfiguration and audioOutputConfiguration
+# ("Handling input events with the bidirectional API"): 16-bit mono LPCM at 8, 16 or 24 kHz, base64.
+SONIC_SAMPLE_RATES = frozenset({8_000, 16_000, 24_000})
+SONIC_AUDIO_FORMAT = {"mediaType": "audio/lpcm", "sampleSizeBits": 16, "channelCount": 1, "encoding": "base64"}
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -71,13 +81,20 @@ class Turn(BaseModel):
     reply_seconds: float = Field(default=0.6, gt=0)
 
 
+NOTHING_FOUND = "I couldn't find that just now."
+
+
 def tool_summary(result: str, max_chars: int = 160) -> str:
-    """The first knowledge passage of a tool result, cut at a sentence or a word (the raw text otherwise)."""
+    """The first knowledge passage of a tool result as a sentence a caller can follow (a catalogue entry's fields
+    said, not read out), cut at a sentence or a word. Never the raw tool record: without a passage, a spoken
+    "nothing found"."""
+    from oratio_local.rule_model import speakable
+
     try:
         passages = json.loads(result).get("passages") or []
-        text = " ".join(str(passages[0]["text"]).split())
+        text = speakable(str(passages[0]["text"]))
     except (ValueError, AttributeError, LookupError, TypeError):
-        return result
+        return NOTHING_FOUND
     if len(text) <= max_chars:
         return text
     cut = text[:max_chars]
@@ -99,6 +116,11 @@ class Scenario(BaseModel):
     expire_after_seconds: float | None = Field(default=None, description="session ends with an error after this")
     tool_wait_seconds: float = 5.0
     sample_rate: int = 8_000
+    loop_per_session: bool = Field(
+        default=False,
+        description="each session plays the turns from the first, looping (independent concurrent calls, e.g. "
+        "the bench), instead of one script continued across sessions",
+    )
 
 
 @dataclass
@@ -113,14 +135,20 @@ class SessionLog:
     )  # input event names in order (contentStart as "contentStart:TYPE:ROLE")
     history: list[tuple[str, str]] = field(default_factory=list)
     system_prompt: str = ""
+    voice_id: str = ""
     tools: list[str] = field(default_factory=list)
     audio_rate: int | None = None
+    output_rate: int | None = None
+    refusal: str | None = None  # the validationException the stand-in answered an input event with
     audio_bytes: int = 0
+    audio_event_bytes: list[int] = field(default_factory=list)  # PCM bytes of each audioInput event, in order
     tool_results: dict[str, str] = field(default_factory=dict)
     turns_answered: int = 0
     interrupted: int = 0
     closed_cleanly: bool = False
     refused: bool = False
+    # time.monotonic() when each reply's first audioOutput was handed to the server (the bench's latency anchor)
+    reply_audio_at: list[float] = field(default_factory=list)
 
 
 class SonicStandIn:
@@ -252,6 +280,19 @@ async def _drain(receive: Receive) -> None:
                 pass
 
 
+def audio_configuration_problem(config: object) -> str | None:
+    """What Nova Sonic's reference does not allow in an audio configuration, or None if it is a documented one."""
+    if not isinstance(config, dict):
+        return "missing"
+    rate = config.get("sampleRateHertz")
+    if rate not in SONIC_SAMPLE_RATES:
+        return f"sampleRateHertz {rate!r} is not one of {sorted(SONIC_SAMPLE_RATES)}"
+    for key, expected in SONIC_AUDIO_FORMAT.items():
+        if config.get(key) != expected:
+            return f"{key} must be {expected!r}, got {config.get(key)!r}"
+    return None
+
+
 def rms(pcm: bytes) -> float:
     """Root-mean-square level of PCM16 audio: how the stand-ins tell speech (≥ `VOICE_RMS`) from silence."""
     samples = array.array("h")
@@ -293,6 +334,19 @@ class _Session:
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending = b""
         self._ended = False
+        self._turns_taken = 0
+        self.output_rate = self.rate
+        self._tool_contents: dict[str, str] = {}  # TOOL contentName -> the toolUseId it answers
+
+    def _take_turn(self) -> Turn | None:
+        scenario = self.server.scenario
+        if not scenario.loop_per_session:
+            return self.server.take_turn()
+        if not scenario.turns:
+            return None
+        turn = scenario.turns[self._turns_taken % len(scenario.turns)]
+        self._turns_taken += 1
+        return turn
 
     async def run(self, receive: Receive) -> None:
         expiry = self.server.scenario.expire_after_seconds
@@ -343,14 +397,33 @@ class _Session:
         (name, body), *_ = message["event"].items()
         if name == "contentStart":
             self.log.events.append(f"contentStart:{body.get('type')}:{body.get('role')}")
-            if body.get("type") == "AUDIO":
+            kind = body.get("type")
+            if kind == "AUDIO":
+                problem = audio_configuration_problem(body.get("audioInputConfiguration"))
+                if problem:
+                    await self._refuse(f"audioInputConfiguration: {problem}")
+                    return
                 self.rate = int(body["audioInputConfiguration"]["sampleRateHertz"])
                 self.log.audio_rate = self.rate
+            elif kind == "TOOL":
+                # The result belongs to the toolUse named in its configuration, whatever the content is called.
+                tool_use_id = (body.get("toolResultInputConfiguration") or {}).get("toolUseId")
+                if not tool_use_id:
+                    await self._refuse("a TOOL content needs toolResultInputConfiguration.toolUseId")
+                    return
+                self._tool_contents[str(body.get("contentName"))] = str(tool_use_id)
             self._content_role = str(body.get("role"))
             return
         self.log.events.append(name)
         if name == "promptStart":
             self.prompt_name = str(body["promptName"])
+            self.log.voice_id = str(body.get("audioOutputConfiguration", {}).get("voiceId", ""))
+            problem = audio_configuration_problem(body.get("audioOutputConfiguration"))
+            if problem:
+                await self._refuse(f"audioOutputConfiguration: {problem}")
+                return
+            self.output_rate = int(body["audioOutputConfiguration"]["sampleRateHertz"])
+            self.log.output_rate = self.output_rate
             tools = body.get("toolConfiguration", {}).get("tools", [])
             self.log.tools = [t["toolSpec"]["name"] for t in tools]
         elif name == "textInput":
@@ -361,16 +434,21 @@ class _Session:
         elif name == "audioInput":
             await self._audio(base64.b64decode(body["content"]))
         elif name == "toolResult":
-            tool_use_id = str(body["contentName"]).removeprefix("tool-result-")
-            self.log.tool_results[tool_use_id] = str(body["content"])
-            future = self.tool_results.get(tool_use_id)
-            if future is not None and not future.done():
+            content_name = str(body.get("contentName"))
+            tool_use_id = self._tool_contents.get(content_name)
+            future = self.tool_results.get(tool_use_id or "")
+            if future is None:
+                await self._refuse(f"toolResult {content_name!r} answers no toolUse of this session")
+                return
+            self.log.tool_results[str(tool_use_id)] = str(body["content"])
+            if not future.done():
                 future.set_result(str(body["content"]))
         elif name == "sessionEnd":
             self.log.closed_cleanly = True
 
     async def _audio(self, pcm: bytes) -> None:
         self.log.audio_bytes += len(pcm)
+        self.log.audio_event_bytes.append(len(pcm))
         data = self._pending + pcm
         frame = self.rate * FRAME_MS // 1000 * 2
         whole = len(data) - len(data) % frame
@@ -390,7 +468,7 @@ class _Session:
                     self.voiced_ms = 0
                 if self.in_turn and self.quiet_ms >= self.server.scenario.silence_ms and not self.speaking:
                     self.in_turn = False
-                    turn = self.server.take_turn()
+                    turn = self._take_turn()
                     if turn is not None:
                         self.speaking = True
                         self.barge_in.clear()
@@ -413,6 +491,11 @@ class _Session:
         await self._write(message.encode())
         # The response ends once the client has closed its side (see `run`); nothing more is sent.
         self.finished = True
+
+    async def _refuse(self, problem: str) -> None:
+        """Answer an input event Nova Sonic would reject the way it does: a validationException, then the end."""
+        self.log.refusal = problem
+        await self._exception("validationException", problem)
 
     async def _write(self, data: bytes) -> None:
         async with self._send_lock:
@@ -527,14 +610,16 @@ class _Session:
                 "additionalModelFields": json.dumps({"generationStage": "FINAL"}),
             },
         )
-        audio = tone(self.rate, seconds)
-        chunk = self.rate // 10 * 2
+        audio = tone(self.output_rate, seconds)
+        chunk = self.output_rate // 10 * 2
         interrupted = False
         for start in range(0, len(audio), chunk):
             if self.barge_in.is_set():
                 interrupted = True
                 break
             content = base64.b64encode(audio[start : start + chunk]).decode()
+            if start == 0:
+                self.log.reply_audio_at.append(time.monotonic())
             await self._emit(
                 "audioOutput", {**self._ids(), "contentId": content_id, "role": "ASSISTANT", "content": content}
             )
@@ -561,3 +646,39 @@ class _Session:
         while self.speaking:  # the real service cuts mid-reply too, but the stand-in keeps tests readable
             await asyncio.sleep(0.01)
         await self._exception("validationException", "The session exceeded its maximum duration (stand-in)")
+
+
+# ------------------------------------------------------------------------------ its own process
+async def serve_until_stdin_closes(scenario: Scenario, report: Path | None) -> None:
+    """Serve `scenario` until standard input closes (the parent process is done with it), printing one JSON
+    line first (`endpoint`, `ca_file`); then write every session's log to `report` as JSON."""
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_tls_shutdown)
+    async with SonicStandIn(scenario) as sonic:
+        print(json.dumps({"endpoint": sonic.endpoint, "ca_file": str(sonic.ca_file)}), flush=True)
+        await loop.run_in_executor(None, sys.stdin.read)
+        if report is not None:
+            report.write_text(json.dumps([dataclasses.asdict(log) for log in sonic.sessions]))
+
+
+def _quiet_tls_shutdown(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    # A client that closes its TLS connection while the server still writes makes hypercorn's connection task
+    # fail with an SSLError; that is how calls end here, not a fault worth a traceback.
+    if isinstance(context.get("exception"), ssl.SSLError):
+        return
+    loop.default_exception_handler(context)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m oratio_local.sonic_standin --scenario FILE [--report FILE]`: the stand-in in a process of its
+    own (the voice bench runs it so its work is not counted as the bridge's)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--scenario", type=Path, required=True, help="a Scenario as JSON")
+    parser.add_argument("--report", type=Path, help="where to write the sessions' logs (JSON) at the end")
+    args = parser.parse_args(argv)
+    scenario = Scenario.model_validate_json(args.scenario.read_text())
+    asyncio.run(serve_until_stdin_closes(scenario, args.report))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from oratio.adapters.memory import FixedClock
 from oratio.adapters.memory_vendor import (
     MemoryAgentRepository,
     MemoryConversationReader,
+    MemoryDocumentMetadata,
     MemoryDocumentRepository,
     MemoryProvisioningJobRepository,
     MemoryRateLimiter,
@@ -55,13 +56,16 @@ def memory_vendor_service(
     clock: Clock | None = None,
 ) -> VendorService:
     """A vendor service whose data lives in memory (benchmarks, unit tests); uploads are signed offline."""
+    agents = MemoryAgentRepository()
     return VendorService(
-        agents=MemoryAgentRepository(),
+        agents=agents,
+        versions=agents.definitions,
         jobs=MemoryProvisioningJobRepository(),
         documents=MemoryDocumentRepository(),
         conversations=MemoryConversationReader(),
         tenants=StaticTenantDirectory(deployments),
         uploads=S3UploadSigner(client=object()),
+        metadata=MemoryDocumentMetadata(),
         rate_limiter=MemoryRateLimiter(),
         settings=settings,
         clock=clock or FixedClock.at_utc(2026, 11, 30, 12),

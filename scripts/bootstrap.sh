@@ -3,8 +3,10 @@
 #   1. finds a Python >= 3.12 interpreter (PYTHON=..., python3.13/3.12/python3, pyenv versions);
 #   2. creates .venv and installs the pinned requirements (re-installs only when they change);
 #   3. installs the CDK CLI pinned in package.json (aws-cdk@2) with npm;
-#   4. builds the Lambda dependency layer for python3.12/arm64 from wheels (no Docker);
+#   4. builds the Lambda dependency layer for python3.12/arm64 from wheels (no Docker), with byte-code;
 #   5. vendors the AgentCore Runtime dependencies for python3.12/arm64 the same way.
+# Each vendored folder gets a `<folder>.stamp` beside it (the hash of its pins and recipe): synth uses it as
+# the folder's asset hash instead of fingerprinting its thousands of files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,6 +41,12 @@ find_python() {
 }
 
 hash_of() { cat "$@" | sha256sum | cut -c1-16; }
+# How a vendored folder is built, beside its pins: a change here rebuilds every folder once.
+# 2: byte-code compiled for python3.12 (stacks/bytecode.py), kept in the folder.
+BUILD_RECIPE=2
+build_hash() { (cat "$@"; echo "recipe $BUILD_RECIPE") | sha256sum | cut -c1-16; }
+# Byte-code for the runtime (python3.12), reproducible; the stamp beside the folder is its asset hash at synth.
+compile_and_stamp() { "$VENV/bin/python" -m stacks.bytecode "$1"; echo "$2" >"$1.stamp"; }
 
 stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
 
@@ -80,8 +88,8 @@ else
   echo "$npm_hash" >"$STAMPS/npm"
 fi
 
-layer_hash=$(hash_of lambdas/requirements.txt)
-if [ -d "$LAYER_DIR/python" ] && stamp_ok layer "$layer_hash"; then
+layer_hash=$(build_hash lambdas/requirements.txt)
+if [ -d "$LAYER_DIR/python" ] && [ -f "$LAYER_DIR.stamp" ] && stamp_ok layer "$layer_hash"; then
   say "Lambda dependency layer already built"
 else
   say "building the Lambda dependency layer (python3.12, arm64 wheels)"
@@ -89,13 +97,15 @@ else
   pip_install \
     --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
     --only-binary=:all: --no-deps --target "$LAYER_DIR/python" -r lambdas/requirements.txt
-  # Byte-code and dist-info metadata are dead weight in a layer.
+  # Byte-code pip wrote (for this machine's paths) is replaced by reproducible byte-code for the runtime.
   find "$LAYER_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
+  rm -rf "$LAYER_DIR/python/bin"
+  compile_and_stamp "$LAYER_DIR" "$layer_hash"
   echo "$layer_hash" >"$STAMPS/layer"
 fi
 
-agentcore_hash=$(hash_of agentcore/requirements.txt)
-if [ -d "$AGENTCORE_DEPS_DIR" ] && stamp_ok agentcore "$agentcore_hash"; then
+agentcore_hash=$(build_hash agentcore/requirements.txt)
+if [ -d "$AGENTCORE_DEPS_DIR" ] && [ -f "$AGENTCORE_DEPS_DIR.stamp" ] && stamp_ok agentcore "$agentcore_hash"; then
   say "AgentCore dependencies already vendored"
 else
   say "vendoring the AgentCore Runtime dependencies (python3.12, arm64 wheels)"
@@ -104,16 +114,17 @@ else
   pip_install \
     --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
     --only-binary=:all: --target "$AGENTCORE_DEPS_DIR" -r agentcore/requirements.txt
-  # Console scripts and byte-code are dead weight in the code asset.
+  # Console scripts are dead weight in the code asset; pip's byte-code is replaced by the runtime's.
   rm -rf "$AGENTCORE_DEPS_DIR/bin"
   find "$AGENTCORE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
+  compile_and_stamp "$AGENTCORE_DEPS_DIR" "$agentcore_hash"
   echo "$agentcore_hash" >"$STAMPS/agentcore"
 fi
-# The voice bridge runtime needs Nova Sonic's SDK (smithy, awscrt, numpy) on top of the agent's packages:
+# The voice bridge runtime needs Nova Sonic's SDK (smithy, awscrt) on top of the agent's packages:
 # its own folder, so the tenant agent's artifact stays as small as it was.
 BRIDGE_DEPS_DIR=build/agentcore/voice_bridge_deps
-bridge_hash=$(hash_of agentcore/requirements.txt agentcore/voice_bridge/requirements.txt)
-if [ -d "$BRIDGE_DEPS_DIR" ] && stamp_ok bridge "$bridge_hash"; then
+bridge_hash=$(build_hash agentcore/requirements.txt agentcore/voice_bridge/requirements.txt)
+if [ -d "$BRIDGE_DEPS_DIR" ] && [ -f "$BRIDGE_DEPS_DIR.stamp" ] && stamp_ok bridge "$bridge_hash"; then
   say "voice bridge dependencies already vendored"
 else
   say "vendoring the voice bridge runtime dependencies (python3.12, arm64 wheels)"
@@ -123,6 +134,7 @@ else
     --only-binary=:all: --target "$BRIDGE_DEPS_DIR" -r agentcore/voice_bridge/requirements.txt
   rm -rf "$BRIDGE_DEPS_DIR/bin"
   find "$BRIDGE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
+  compile_and_stamp "$BRIDGE_DEPS_DIR" "$bridge_hash"
   echo "$bridge_hash" >"$STAMPS/bridge"
 fi
 say "ready"

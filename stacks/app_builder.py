@@ -46,7 +46,7 @@ def build_app(
         tenants = load_tenants(tenants_dir, only=only_tenant)
     platform = PlatformStack(app, PLATFORM_STACK_ID, env=env)
     for tenant in tenants:
-        stack = TenantStack(app, tenant_stack_id(tenant.tenant_id), tenant=tenant, env=env)
+        stack = TenantStack(app, tenant_stack_id(tenant.tenant_id), tenant=tenant, tenants_dir=tenants_dir, env=env)
         # Tenant stacks read platform table names from SSM at deploy time: deploy the platform first.
         stack.add_stack_dependency(platform)
     apply_checks(app)

@@ -19,6 +19,7 @@ from stacks.constructs.connect import ConnectCenter
 from stacks.constructs.connect_voice import ConnectVoice
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
+from stacks.constructs.knowledge_documents import TenantDocuments
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.messaging_channels import MessagingChannels
@@ -30,7 +31,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 class TenantStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, tenant: TenantConfig, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        tenant: TenantConfig,
+        tenants_dir: Path = ROOT / "tenants",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             scope,
             construct_id,
@@ -44,6 +53,10 @@ class TenantStack(Stack):
         tables = PlatformTableRefs(self, "PlatformTables")
         self.call_router = self._call_router(tenant, tables)
         self.knowledge = TenantKnowledge(self, "Knowledge", tenant=tenant)
+        # The tenant file's knowledge sources, uploaded as tenant-wide documents and ingested at deploy.
+        self.tenant_documents = TenantDocuments(
+            self, "TenantDocuments", tenant=tenant, tenants_dir=tenants_dir, knowledge=self.knowledge
+        )
         self.agent = TenantAgentRuntime(self, "Agent", tenant=tenant, tables=tables, knowledge=self.knowledge)
         # The AI conversation on the Connect number: Lex bots (Nova Sonic / cascaded), code hook, turn worker.
         self.voice = ConnectVoice(self, "Voice", tenant=tenant, tables=tables, agent=self.agent)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from oratio.agent.kit import ToolFactory, WorkflowFactory
 from oratio.agent.ports import (
     BudgetLedger,
     ConversationRecorder,
@@ -24,13 +25,12 @@ from oratio.agent.ports import (
     KnowledgeRetriever,
     ModelPort,
     SessionMemory,
-    ToolRunner,
     TurnEngine,
-    Workflow,
     WorkflowStateStore,
 )
+from oratio.agent_definitions.source import DefinitionSource, SourceSettings
 from oratio.config import TenantConfig, load_model_catalog, load_tenant_file
-from oratio.tables import CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
 
 # --- Environment variables: the construct writes them, `RuntimeSettings` reads them.
 ENV_LOCAL_MODE = "ORATIO_LOCAL_MODE"
@@ -49,14 +49,18 @@ ENV_VECTOR_INDEX = "ORATIO_VECTOR_INDEX"
 ENV_REGION = "ORATIO_AWS_REGION"
 ENV_HOST = "ORATIO_AGENT_HOST"
 ENV_PORT = "ORATIO_AGENT_PORT"
+ENV_DEFINITION_RECHECK = "ORATIO_DEFINITION_RECHECK_SECONDS"
 # The tables the agent uses, named by `PlatformTableRefs.environment(...)`.
-AGENT_TABLES = (CONVERSATIONS, CUSTOMER_CONTEXT, USAGE)
+AGENT_TABLES = (AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, CUSTOMER_CONTEXT, USAGE)
 # `RuntimeSettings` field -> the environment variable it is read from.
 ENVIRONMENT = {
     "local_mode": ENV_LOCAL_MODE,
     "tenant_config_json": ENV_TENANT_CONFIG_JSON,
     "tenant_id": ENV_TENANT_ID,
     "tenants_dir": ENV_TENANTS_DIR,
+    "agents_table": AGENTS.env_var,
+    "agent_definitions_table": AGENT_DEFINITIONS.env_var,
+    "definition_recheck_seconds": ENV_DEFINITION_RECHECK,
     "conversations_table": CONVERSATIONS.env_var,
     "customer_context_table": CUSTOMER_CONTEXT.env_var,
     "usage_table": USAGE.env_var,
@@ -85,6 +89,9 @@ class RuntimeSettings(BaseModel):
     tenant_config_json: str | None = None
     tenant_id: str | None = None
     tenants_dir: Path = DEFAULT_TENANTS_DIR
+    agents_table: str | None = None
+    agent_definitions_table: str | None = None
+    definition_recheck_seconds: float = Field(default=SourceSettings().recheck_seconds, ge=0, le=60)
     conversations_table: str | None = None
     customer_context_table: str | None = None
     usage_table: str | None = None
@@ -101,7 +108,14 @@ class RuntimeSettings(BaseModel):
                 f"set {ENV_TENANT_CONFIG_PART}0.. or {ENV_TENANT_CONFIG_JSON} (deployed), or {ENV_TENANT_ID} (local)"
             )
         if not self.local_mode:
-            required = ("conversations_table", "customer_context_table", "usage_table", "memory_id")
+            required = (
+                "agents_table",
+                "agent_definitions_table",
+                "conversations_table",
+                "customer_context_table",
+                "usage_table",
+                "memory_id",
+            )
             missing = [ENVIRONMENT[name] for name in required if not getattr(self, name)]
             if not (self.vector_bucket and self.vector_index) and not self.knowledge_base_id:
                 missing.append(f"{ENV_VECTOR_BUCKET} and {ENV_VECTOR_INDEX} (or {ENV_KNOWLEDGE_BASE_ID})")
@@ -125,6 +139,18 @@ class RuntimeSettings(BaseModel):
                 for err in e.errors(include_url=False, include_input=False)
             )
             raise WiringError(f"tenant agent settings are invalid: {problems}") from e
+
+    def definitions(self) -> DefinitionSource:
+        """The agents' definitions: read from the vendor API's tables when they are named (always deployed; the
+        local mode when it runs over local DynamoDB), else every agent id is an agent on the tenant's defaults."""
+        from oratio.agent_definitions.source import CachedDefinitionSource, TenantDefaultSource
+
+        if not (self.agents_table and self.agent_definitions_table):
+            return TenantDefaultSource()
+        from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+
+        reader = DynamoDBDefinitionReader(self.agents_table, self.agent_definitions_table)
+        return CachedDefinitionSource(reader, SourceSettings(recheck_seconds=self.definition_recheck_seconds))
 
     def tenant(self) -> TenantConfig:
         """The tenant this runtime serves: the JSON the stack embedded, else `<tenants_dir>/<id>.yaml`."""
@@ -178,13 +204,14 @@ class EngineParts:
 
     tenant: TenantConfig
     model: ModelPort
-    tools: ToolRunner
+    tools: ToolFactory
     memory: SessionMemory
     contexts: CustomerContextStore
     recorder: ConversationRecorder
     budget: BudgetLedger
-    workflow: Workflow
+    workflow: WorkflowFactory
     workflow_states: WorkflowStateStore
+    definitions: DefinitionSource
 
 
 def build_engine(settings: RuntimeSettings | None = None) -> TurnEngine:
@@ -210,12 +237,21 @@ def _assemble(parts: EngineParts) -> TurnEngine:
         budget=parts.budget,
         workflow=parts.workflow,
         workflow_states=parts.workflow_states,
+        definitions=parts.definitions,
     )
 
 
-def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
+def _tool_factory(retriever: KnowledgeRetriever) -> ToolFactory:
+    """Each agent's tools over one knowledge retriever and one HTTP client (shared by every agent)."""
     import httpx
 
+    from oratio.agent.tools.executor import ToolExecutor
+
+    client = httpx.AsyncClient()
+    return lambda definition: ToolExecutor.from_definition(definition, retriever=retriever, http_client=client)
+
+
+def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
     from oratio.adapters.agentcore_memory import AgentCoreSessionMemory
     from oratio.adapters.bedrock_model import BedrockConverseModel
     from oratio.adapters.dynamodb_agent import (
@@ -230,7 +266,6 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
         S3VectorsIndex,
         TitanEmbedder,
     )
-    from oratio.agent.tools.executor import ToolExecutor
     from oratio.agent.workflow import RoleWorkflow
 
     conversations, contexts, usage = settings.conversations_table, settings.customer_context_table, settings.usage_table
@@ -248,19 +283,18 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
     return EngineParts(
         tenant=tenant,
         model=BedrockConverseModel(),
-        tools=ToolExecutor.from_settings(tenant.agent, retriever=retriever, http_client=httpx.AsyncClient()),
+        tools=_tool_factory(retriever),
         memory=AgentCoreSessionMemory(settings.memory_id),
         contexts=DynamoDBCustomerContextStore(contexts),
         recorder=DynamoDBConversationRecorder(conversations),
         budget=DynamoDBBudgetLedger(usage),
-        workflow=RoleWorkflow.from_tenant(tenant),
+        workflow=RoleWorkflow.from_definition,
         workflow_states=DynamoDBWorkflowStateStore(conversations),
+        definitions=settings.definitions(),
     )
 
 
 def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
-    import httpx
-
     from oratio.adapters.memory_agent import (
         InMemoryBudgetLedger,
         InMemoryConversationRecorder,
@@ -268,7 +302,6 @@ def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts
         InMemorySessionMemory,
         InMemoryWorkflowStateStore,
     )
-    from oratio.agent.tools.executor import ToolExecutor
     from oratio.agent.workflow import RoleWorkflow
     from oratio_local.knowledge import LexicalRetriever
     from oratio_local.rule_model import RuleBasedModel
@@ -277,11 +310,12 @@ def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts
     return EngineParts(
         tenant=tenant,
         model=RuleBasedModel(),
-        tools=ToolExecutor.from_settings(tenant.agent, retriever=retriever, http_client=httpx.AsyncClient()),
+        tools=_tool_factory(retriever),
         memory=InMemorySessionMemory(),
         contexts=InMemoryCustomerContextStore(),
         recorder=InMemoryConversationRecorder(),
         budget=InMemoryBudgetLedger(),
-        workflow=RoleWorkflow.from_tenant(tenant),
+        workflow=RoleWorkflow.from_definition,
         workflow_states=InMemoryWorkflowStateStore(),
+        definitions=settings.definitions(),
     )

@@ -13,21 +13,29 @@ Tests and the local mode set their own runner with `app.set_call_runner`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentcore.tenant_agent.wiring import ENV_TENANT_CONFIG_PART, join_tenant_config
+from agentcore.tenant_agent.wiring import ENV_DEFINITION_RECHECK, ENV_TENANT_CONFIG_PART, join_tenant_config
 from oratio.agent.prompt import PromptBuilder
+from oratio.agent_definitions.merge import resolve
+from oratio.agent_definitions.model import AgentDefinition
+from oratio.agent_definitions.source import DefinitionSource, DefinitionUnavailableError, SourceSettings
+from oratio.agent_definitions.versions import LiveAgent
 from oratio.config import TenantConfig
-from oratio.config.tenant import AgentSettings, Channel
-from oratio.tables import CONVERSATIONS, USAGE
+from oratio.config.tenant import Channel
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, USAGE
 from oratio.voice_bridge.bridge import CallContext, CallOutcome
 from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
 from oratio.voice_bridge.frames import Start
+from oratio.voice_bridge.lifecycle import AgentCheck
 from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
+
+logger = logging.getLogger(__name__)
 
 # --- Environment variables: the construct writes them, `BridgeRuntimeSettings` reads them.
 ENV_AGENT_RUNTIME_ARN = "ORATIO_AGENT_RUNTIME_ARN"
@@ -38,6 +46,9 @@ ENV_DEFAULT_AGENT_ID = "ORATIO_DEFAULT_AGENT_ID"
 ENVIRONMENT = {
     "agent_runtime_arn": ENV_AGENT_RUNTIME_ARN,
     "agent_qualifier": ENV_AGENT_QUALIFIER,
+    "agents_table": AGENTS.env_var,
+    "agent_definitions_table": AGENT_DEFINITIONS.env_var,
+    "definition_recheck_seconds": ENV_DEFINITION_RECHECK,
     "conversations_table": CONVERSATIONS.env_var,
     "usage_table": USAGE.env_var,
     "region": ENV_REGION,
@@ -73,6 +84,9 @@ class BridgeRuntimeSettings(BaseModel):
     tenant_config_json: str = Field(min_length=2)
     agent_runtime_arn: str = Field(pattern=r"^arn:aws[a-z-]*:bedrock-agentcore:[a-z0-9-]+:\d{12}:runtime/.+")
     agent_qualifier: str = Field(default="DEFAULT", min_length=1)
+    agents_table: str = Field(min_length=1)
+    agent_definitions_table: str = Field(min_length=1)
+    definition_recheck_seconds: float = Field(default=SourceSettings().recheck_seconds, ge=0, le=60)
     conversations_table: str = Field(min_length=1)
     usage_table: str = Field(min_length=1)
     region: str = Field(min_length=1)
@@ -107,13 +121,13 @@ def _variable(loc: tuple[int | str, ...]) -> str:
     return ENVIRONMENT.get(name, "settings")
 
 
-def sonic_tools(agent: AgentSettings) -> tuple[ToolSpec, ...]:
+def sonic_tools(definition: AgentDefinition) -> tuple[ToolSpec, ...]:
     """The tools Nova Sonic may call: the agent's enabled built-ins and business tools, with the agent's own
     descriptions and schemas (the tenant agent runs them; the bridge only relays the request)."""
     from oratio.agent.tools.builtin import EndCallTool, KnowledgeSearchTool, TransferToHumanTool
 
     specs: list[ToolSpec] = []
-    for name in agent.tools:
+    for name in definition.tools.builtin:
         if name == "knowledge_search":
             spec = KnowledgeSearchTool(_RelayOnly()).spec
         elif name == "transfer_to_human":
@@ -123,15 +137,41 @@ def sonic_tools(agent: AgentSettings) -> tuple[ToolSpec, ...]:
         specs.append(ToolSpec(name=spec.name, description=spec.description, input_schema=spec.input_schema))
     specs += [
         ToolSpec(name=tool.name, description=tool.description, input_schema=tool.input_schema)
-        for tool in agent.business_tools
+        for tool in definition.tools.business_tools
     ]
     return tuple(specs)
+
+
+def agent_definition(tenant: TenantConfig, live: LiveAgent) -> AgentDefinition:
+    """The definition a call runs with; one that does not resolve against the tenant file runs on its defaults."""
+    try:
+        return resolve(tenant, live.agent_id, live.overrides(), live.version)
+    except ValueError:  # pydantic's ValidationError is one
+        logger.exception("voice_bridge.definition_unresolved", extra={"agent_id": live.agent_id})
+        return resolve(tenant, live.agent_id, None)
+
+
+def call_settings(
+    tenant: TenantConfig, definition: AgentDefinition, sample_rate: int, **overrides: Any
+) -> BridgeSettings:
+    """One call's bridge settings, from the agent's definition."""
+    return BridgeSettings(
+        tenant_id=tenant.tenant_id,
+        agent_id=definition.agent_id,
+        system_prompt=PromptBuilder(definition).static_system_text(Channel.VOICE),
+        tools=sonic_tools(definition),
+        sample_rate=sample_rate,
+        apology_text=tenant.unavailable_message,
+        paused_line=definition.lines.paused_line,
+        closing_line=definition.lines.closing_line,
+        **overrides,
+    )
 
 
 class _RelayOnly:
     """Stands where a retriever would: the bridge reads the knowledge tool's spec and never runs it."""
 
-    async def retrieve(self, query: str, top_k: int) -> list[Any]:
+    async def retrieve(self, query: str, top_k: int, scope: Any = None) -> list[Any]:
         raise RuntimeError("the voice bridge does not run tools; the tenant agent does")
 
 
@@ -176,11 +216,15 @@ class BridgeRuntime:
         from agentcore.tenant_agent.client import AgentCoreAgentClient
         from oratio.adapters import polly
         from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
+        from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+        from oratio.agent_definitions.source import CachedDefinitionSource
 
         self.settings = settings
         self.tenant = settings.tenant()
-        self.system_prompt = PromptBuilder(self.tenant).static_system_text(Channel.VOICE)
-        self.tools = sonic_tools(self.tenant.agent)
+        self.definitions: DefinitionSource = CachedDefinitionSource(
+            DynamoDBDefinitionReader(settings.agents_table, settings.agent_definitions_table),
+            SourceSettings(recheck_seconds=settings.definition_recheck_seconds),
+        )
         self.agent = AgentCoreAgentClient(settings.agent_runtime_arn, settings.agent_qualifier)
         self.recorder = DynamoDBConversationRecorder(settings.conversations_table)
         self.ledger = DynamoDBBudgetLedger(settings.usage_table)
@@ -190,26 +234,31 @@ class BridgeRuntime:
         self._clients: dict[str, Any] = {}
         self._clients_lock = asyncio.Lock()
 
-    def sonic_settings(self) -> SonicSettings:
+    def sonic_settings(self, voice_id: str | None = None) -> SonicSettings:
         return SonicSettings(
-            model_id=self.settings.sonic_model_id, region=self.settings.region, voice_id=self.tenant.voice.voice_id
+            model_id=self.settings.sonic_model_id,
+            region=self.settings.region,
+            voice_id=voice_id or self.tenant.voice.voice_id,
         )
 
-    def bridge_settings(self, start: Start) -> BridgeSettings:
+    async def agent_for(self, start: Start) -> AgentDefinition:
+        """The definition of the agent the stream names (its live version)."""
         agent_id = start.parameters.get(PARAM_AGENT_ID) or self.settings.default_agent_id
         if not agent_id:
             raise CallRefusedError(
                 f"the stream names no {PARAM_AGENT_ID!r} parameter and {ENV_DEFAULT_AGENT_ID} is not set"
             )
-        return BridgeSettings(
-            tenant_id=self.tenant.tenant_id,
-            agent_id=agent_id,
-            system_prompt=self.system_prompt,
-            tools=self.tools,
-            sample_rate=start.sample_rate,
-            sonic=self.sonic_settings(),
-            apology_text=self.tenant.unavailable_message,
-        )
+        try:
+            live = await self.definitions.live(self.tenant.tenant_id, agent_id)
+        except DefinitionUnavailableError:
+            # The gate asks again at the first turn; meanwhile the caller is not left in silence.
+            logger.exception("voice_bridge.definition_unavailable", extra={"agent_id": agent_id})
+            return resolve(self.tenant, agent_id, None)
+        return agent_definition(self.tenant, live)
+
+    def check(self, agent_id: str) -> AgentCheck:
+        """A fresh read of the agent's status, for the lifecycle gate (one small read per caller turn)."""
+        return lambda: self.definitions.live(self.tenant.tenant_id, agent_id, max_age_seconds=0)
 
     async def _speech_clients(self) -> tuple[Any, Any]:
         """Nova Sonic and Transcribe streaming clients: built once, in the running loop (they are async)."""
@@ -235,12 +284,16 @@ class BridgeRuntime:
         from oratio.voice_bridge.ports import SpeechSessionFactory
 
         start, messages = await await_start(serializer, messages)
-        settings = self.bridge_settings(start)
-        voice = self.tenant.voice
+        definition = await self.agent_for(start)
+        settings = call_settings(
+            self.tenant, definition, start.sample_rate, sonic=self.sonic_settings(definition.voice.voice_id)
+        )
+        voice = definition.voice
         tier = voice.tiers.get(start.parameters.get(PARAM_VOICE_TIER, ""), voice.tiers[voice.default_tier])
         sonic_client, transcribe_client = await self._speech_clients()
-        synthesizer = PollySynthesizer(tier, language_code=voice.language, client=self.polly_client)
-        recognizer = TranscribeStreamingRecognizer(transcribe_client, language_code=voice.language)
+        language = self.tenant.voice.language
+        synthesizer = PollySynthesizer(tier, language_code=language, client=self.polly_client)
+        recognizer = TranscribeStreamingRecognizer(transcribe_client, language_code=language)
 
         def ladder(context: CallContext) -> list[SpeechSessionFactory]:
             return [
@@ -264,6 +317,7 @@ class BridgeRuntime:
             synthesizer=synthesizer,
             recorder=self.recorder,
             ledger=self.ledger,
+            agent_check=self.check(definition.agent_id),
         )
         return await call.run(messages)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -38,9 +38,14 @@ from oratio.connect_voice.profile import (
 from oratio.connect_voice.worker import AgentTurnRunner
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.observability import logger, metrics, tracer
+from oratio.ports import Clock, SystemClock
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 
 CORRELATION_ID_PATH = "contact_id"
+
+# The function's clock (whether a turn finished past the code hook's wait). Tests and the replay replace it
+# before the first invocation; durations are measured on the event loop's clock.
+clock: Clock = SystemClock()
 
 
 class InvalidTurnJobError(ValueError):
@@ -75,7 +80,11 @@ class WorkerSettings(BaseModel):
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 @cache
@@ -102,6 +111,7 @@ def build_runner() -> AgentTurnRunner:
         ),
         recorder=DynamoDBConversationRecorder(config.conversations_table, client=client),
         clock=_utc_now,
+        monotonic=_loop_time,
     )
 
 

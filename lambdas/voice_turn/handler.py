@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -32,6 +32,8 @@ from oratio.adapters.dynamodb_agent import (
 from oratio.adapters.dynamodb_breaker import DynamoDBBreakerStore
 from oratio.adapters.dynamodb_voice import DynamoDBTurnMailbox
 from oratio.adapters.lambda_turn_worker import LambdaTurnWorker
+from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+from oratio.agent_definitions.source import CachedDefinitionSource
 from oratio.connect_voice import lex
 from oratio.connect_voice.lex import LexCodeHookEvent
 from oratio.connect_voice.profile import VOICE_PROFILE_ENV_VAR, WORKER_FUNCTION_ENV_VAR, VoiceProfile
@@ -40,12 +42,17 @@ from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, S
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import logger, metrics, tracer
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.ports import Clock, SystemClock
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
 FLOW_ACTIONS = ("prepare", "pickup", "bot_failed")
 # Said when the function cannot even read its tenant profile (a deployment fault): no tenant wording exists.
 FALLBACK_HANDOFF_MESSAGE = "Let me connect you with someone from our team."
+
+# The function's clock. Tests and the replay replace it before the first invocation (the use cases are built
+# once per container, on first use). Deadlines are measured on the event loop's clock, the one its timeouts use.
+clock: Clock = SystemClock()
 
 
 class VoiceTurnSettings(BaseModel):
@@ -53,6 +60,8 @@ class VoiceTurnSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    agents_table: str = Field(min_length=1)
+    agent_definitions_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
     usage_table: str = Field(min_length=1)
@@ -64,6 +73,8 @@ class VoiceTurnSettings(BaseModel):
         env = os.environ if environ is None else environ
         return cls.model_validate(
             {
+                "agents_table": env.get(AGENTS.env_var),
+                "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
                 "conversations_table": env.get(CONVERSATIONS.env_var),
                 "tenant_state_table": env.get(TENANT_STATE.env_var),
                 "usage_table": env.get(USAGE.env_var),
@@ -74,7 +85,11 @@ class VoiceTurnSettings(BaseModel):
 
 
 def _utc_now() -> datetime:
-    return datetime.now(UTC)
+    return clock.now()
+
+
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
 
 
 @cache
@@ -102,6 +117,11 @@ def build_voice() -> ConnectVoice:
         budget=DynamoDBBudgetLedger(settings.usage_table, client=client),
         workflow_states=DynamoDBWorkflowStateStore(settings.conversations_table, client=client),
         clock=_utc_now,
+        monotonic=_loop_time,
+        # Each turn reads the agent's status afresh; its definition versions are read once per container.
+        agents=CachedDefinitionSource(
+            DynamoDBDefinitionReader(settings.agents_table, settings.agent_definitions_table, client=client)
+        ),
     )
 
 

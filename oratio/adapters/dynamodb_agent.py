@@ -39,6 +39,7 @@ from oratio.adapters.dynamodb import (
     _translate,
 )
 from oratio.adapters.memory_agent import (
+    AGENT_TOTAL,
     RECENT_CONVERSATIONS_KEPT,
     USAGE_TOTAL,
     RecordConflictError,
@@ -495,32 +496,42 @@ class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
         self._clock = clock
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
+        return await self._total(tenant_id, f"{usage_period(at)}#{USAGE_TOTAL}")
+
+    async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
+        return await self._total(tenant_id, f"{usage_period(at)}#{AGENT_TOTAL}#{agent_id}")
+
+    async def _total(self, tenant_id: str, sort_key: str) -> float:
         response = await self._acall(
             "get_item",
             self._table,
             TableName=self._table,
-            Key={"pk": {"S": tenant_id}, "sk": {"S": f"{usage_period(at)}#{USAGE_TOTAL}"}},
+            Key={"pk": {"S": tenant_id}, "sk": {"S": sort_key}},
             ConsistentRead=True,
         )
         item = response.get("Item")
         return float(_deserialize(item).get("usd", 0)) if item else 0.0
 
-    async def add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float) -> None:
+    async def add(
+        self, tenant_id: str, at: datetime, category: str, item: str, usd: float, *, agent_id: str | None = None
+    ) -> None:
         check_usage(category, item, usd)
-        await asyncio.to_thread(self._add, tenant_id, at, category, item, usd)
+        await asyncio.to_thread(self._add, tenant_id, at, category, item, usd, agent_id)
 
-    def _add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float) -> None:
+    def _add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float, agent_id: str | None) -> None:
         period = usage_period(at)
         amount = {"N": str(Decimal(repr(usd)))}
         now = {"S": self._clock().isoformat()}
-        self._call(
-            "update_item",
-            self._table,
-            TableName=self._table,
-            Key={"pk": {"S": tenant_id}, "sk": {"S": f"{period}#{USAGE_TOTAL}"}},
-            UpdateExpression="ADD usd :usd SET period = :period, updated_at = :now",
-            ExpressionAttributeValues={":usd": amount, ":period": {"S": period}, ":now": now},
-        )
+        totals = [f"{period}#{USAGE_TOTAL}", *([f"{period}#{AGENT_TOTAL}#{agent_id}"] if agent_id else [])]
+        for total in totals:
+            self._call(
+                "update_item",
+                self._table,
+                TableName=self._table,
+                Key={"pk": {"S": tenant_id}, "sk": {"S": total}},
+                UpdateExpression="ADD usd :usd SET period = :period, updated_at = :now",
+                ExpressionAttributeValues={":usd": amount, ":period": {"S": period}, ":now": now},
+            )
         self._call(
             "update_item",
             self._table,

@@ -37,6 +37,9 @@ from oratio.adapters.dynamodb import (
 )
 from oratio.adapters.dynamodb_agent import TURN_SK_PREFIX, from_dynamo, record_from_item, to_dynamo, turn_from_item
 from oratio.agent.ports import TurnRecord
+from oratio.agent_definitions.dynamodb import version_put
+from oratio.agent_definitions.model import AgentOverrides
+from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.domain.calls import CallSession
 from oratio.vendor.character import derive_character
 from oratio.vendor.errors import QuotaExceeded, RateLimited, VendorApiError, VersionConflict
@@ -49,6 +52,11 @@ RATE_SK_PREFIX = "rate#"
 BY_AGENT_INDEX = "by_agent"
 JOB_RETENTION_DAYS = 90
 _VENDOR_FIELDS = ("description", "business_type", "channels", "character_config", "context", "character")
+# Written by the vendor API since definitions are versioned; older items lack them (neutral defaults apply).
+_DEFINITION_FIELDS = ("latest_version", "live_version", "published_at", "published_by")
+# The agent's settings are kept as a JSON string, like a version's spec: any number pydantic accepts fits (a DynamoDB
+# number attribute does not take, say, 5e-324), and the fields that were set stay exactly as sent.
+DEFINITION_ATTRIBUTE = "definition"
 
 
 class InvalidPageToken(VendorApiError):
@@ -81,7 +89,8 @@ def agent_record_to_item(record: AgentRecord, *, expires_at: datetime | None = N
     data = record.model_dump(mode="json")
     return {
         **agent_to_item(record.as_agent()),
-        **{name: to_dynamo(data[name]) for name in _VENDOR_FIELDS},
+        **{name: to_dynamo(data[name]) for name in (*_VENDOR_FIELDS, *_DEFINITION_FIELDS)},
+        DEFINITION_ATTRIBUTE: record.definition.model_dump_json(exclude_unset=True),
         "deleted_at": data["deleted_at"],
         "last_provisioning_id": record.last_provisioning_id,
         "bridge_number": record.bridge_number,
@@ -92,7 +101,13 @@ def agent_record_to_item(record: AgentRecord, *, expires_at: datetime | None = N
 def agent_record_from_item(item: Mapping[str, Any]) -> AgentRecord:
     """Read an agent item. Items written by other paths (the demo's seed, old rows) lack the vendor settings;
     they get neutral ones so the vendor can still see and manage the agent."""
-    fields = {name: from_dynamo(item[name]) for name in AgentRecord.model_fields if name in item}
+    fields = {
+        name: from_dynamo(item[name])
+        for name in AgentRecord.model_fields
+        if name in item and name != DEFINITION_ATTRIBUTE
+    }
+    if isinstance(item.get(DEFINITION_ATTRIBUTE), str):
+        fields[DEFINITION_ATTRIBUTE] = AgentOverrides.model_validate_json(item[DEFINITION_ATTRIBUTE])
     if not all(name in fields for name in _VENDOR_FIELDS):
         name = str(item.get("name", item.get("agent_id", "agent")))
         config = CharacterConfig(business_name=name)
@@ -115,11 +130,18 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
     """`AgentRepository` over the agents table, with agent slots and number locks in tenant_state."""
 
     def __init__(
-        self, agents_table: str, tenant_state_table: str, *, deleted_retention_days: int, client: Any | None = None
+        self,
+        agents_table: str,
+        tenant_state_table: str,
+        definitions_table: str,
+        *,
+        deleted_retention_days: int,
+        client: Any | None = None,
     ) -> None:
         super().__init__(client)
         self._agents = agents_table
         self._state = tenant_state_table
+        self._definitions = definitions_table
         self._retention = timedelta(days=deleted_retention_days)
 
     def get(self, vendor_id: str, agent_id: str) -> AgentRecord | None:
@@ -142,7 +164,7 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
         }
         return [agent_record_from_item(i) for i in _query_all(self, self._agents, request)]
 
-    def create(self, record: AgentRecord, *, max_agents: int) -> None:
+    def create(self, record: AgentRecord, *, max_agents: int, first_version: DefinitionVersion) -> None:
         actions = [
             {
                 "Put": {
@@ -161,6 +183,7 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
                     "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": str(max_agents)}},
                 }
             },
+            version_put(self._definitions, first_version),
         ]
         try:
             self._client.transact_write_items(TransactItems=actions)
@@ -185,6 +208,7 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
         claim_number: str | None = None,
         release_number: str | None = None,
         release_slot: bool = False,
+        new_version: DefinitionVersion | None = None,
     ) -> None:
         expires = record.deleted_at + self._retention if record.deleted_at else None
         vendor = {"S": record.vendor_id}
@@ -232,6 +256,9 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
                     }
                 }
             )
+        if new_version is not None:
+            # Conditioned on the number being unused: a version is never overwritten.
+            actions.append(version_put(self._definitions, new_version))
         if release_slot:
             actions.append(
                 {
@@ -255,7 +282,11 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
             if self._released_elsewhere(e, release_at):
                 # Another agent holds that number now, so this one's claim was already gone: just skip it.
                 self.update(
-                    record, expected_version=expected_version, claim_number=claim_number, release_slot=release_slot
+                    record,
+                    expected_version=expected_version,
+                    claim_number=claim_number,
+                    release_slot=release_slot,
+                    new_version=new_version,
                 )
                 return
             self._raise_update_error(e, expected_version, claim_number, claim_at)
@@ -287,6 +318,9 @@ class DynamoDBAgentRepository(_DynamoDBAdapter):
         if claim_at is not None and len(codes) > claim_at and codes[claim_at] == "ConditionalCheckFailed":
             holder = _cancellation_items(error)[claim_at]
             raise NumberTaken(claim_number or "", str(holder["agent_id"]) if holder else None) from error
+        if "ConditionalCheckFailed" in codes:
+            # The only other condition is the new version's number being unused: someone wrote it first.
+            raise VersionConflict(expected_version, None) from error
         raise _translate(error, "transact_write_items", self._agents) from error
 
 

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from oratio.agent.ports import Embedder, Passage, VectorIndex
 from oratio.config.catalog import load_model_catalog
 from oratio.config.tenant import KnowledgeSettings
+from oratio.domain.knowledge_scope import AGENT_KEY, SearchScope, bedrock_filter, s3vectors_filter
 
 logger = logging.getLogger(__name__)
 
@@ -197,16 +198,19 @@ class S3VectorsIndex:
         self.distance_metric = distance_metric
         self._client = _LazyClient("s3vectors", client, region_name)
 
-    async def query(self, vector: list[float], top_k: int) -> list[Passage]:
+    async def query(self, vector: list[float], top_k: int, scope: SearchScope | None = None) -> list[Passage]:
+        params: dict[str, Any] = {
+            "vectorBucketName": self.vector_bucket_name,
+            "indexName": self.index_name,
+            "queryVector": {"float32": vector},
+            "topK": top_k,
+            "returnMetadata": True,
+            "returnDistance": True,
+        }
+        if scope is not None:
+            params["filter"] = s3vectors_filter(scope)
         response = await self._client.call(
-            "query_vectors",
-            f"s3vectors QueryVectors ({self.vector_bucket_name}/{self.index_name})",
-            vectorBucketName=self.vector_bucket_name,
-            indexName=self.index_name,
-            queryVector={"float32": vector},
-            topK=top_k,
-            returnMetadata=True,
-            returnDistance=True,
+            "query_vectors", f"s3vectors QueryVectors ({self.vector_bucket_name}/{self.index_name})", **params
         )
         metric = str(response.get("distanceMetric") or self.distance_metric)
         passages: list[Passage] = []
@@ -219,7 +223,15 @@ class S3VectorsIndex:
                 continue
             distance = item.get("distance")
             score = None if distance is None else round(distance_to_score(float(distance), metric), 6)
-            passages.append(Passage(text=text, source=_source_of(item, metadata), score=score))
+            owner = metadata.get(AGENT_KEY)
+            passages.append(
+                Passage(
+                    text=text,
+                    source=_source_of(item, metadata),
+                    score=score,
+                    agent_id=owner if isinstance(owner, str) else None,
+                )
+            )
         return passages
 
 
@@ -230,9 +242,9 @@ class EmbeddingRetriever:
         self._embedder = embedder
         self._index = index
 
-    async def retrieve(self, query: str, top_k: int) -> list[Passage]:
+    async def retrieve(self, query: str, top_k: int, scope: SearchScope | None = None) -> list[Passage]:
         vector = await self._embedder.embed(query)
-        return await self._index.query(vector, top_k)
+        return await self._index.query(vector, top_k, scope)
 
 
 def _location_uri(location: dict[str, Any]) -> str:
@@ -250,13 +262,16 @@ class BedrockKnowledgeBaseRetriever:
         self.knowledge_base_id = knowledge_base_id
         self._client = _LazyClient("bedrock-agent-runtime", client, region_name)
 
-    async def retrieve(self, query: str, top_k: int) -> list[Passage]:
+    async def retrieve(self, query: str, top_k: int, scope: SearchScope | None = None) -> list[Passage]:
+        search: dict[str, Any] = {"numberOfResults": top_k}
+        if scope is not None:
+            search["filter"] = bedrock_filter(scope)
         response = await self._client.call(
             "retrieve",
             f"bedrock-agent-runtime Retrieve ({self.knowledge_base_id})",
             knowledgeBaseId=self.knowledge_base_id,
             retrievalQuery={"text": query},
-            retrievalConfiguration={"vectorSearchConfiguration": {"numberOfResults": top_k}},
+            retrievalConfiguration={"vectorSearchConfiguration": search},
         )
         passages: list[Passage] = []
         for item in response.get("retrievalResults", []):
@@ -264,11 +279,13 @@ class BedrockKnowledgeBaseRetriever:
             if not isinstance(text, str) or not text.strip():
                 continue
             score = item.get("score")
+            owner = (item.get("metadata") or {}).get(AGENT_KEY)
             passages.append(
                 Passage(
                     text=text,
                     source=_location_uri(item.get("location") or {}),
                     score=None if score is None else float(score),
+                    agent_id=owner if isinstance(owner, str) else None,
                 )
             )
         return passages

@@ -27,6 +27,8 @@ from oratio.customers.profiles import merged_profile
 ANONYMOUS_ACTOR = "anonymous"
 RECENT_CONVERSATIONS_KEPT = 10
 USAGE_TOTAL = "total"
+# An agent's own month total sits beside the tenant's ("<YYYY-MM>#agent-total#<agent_id>"), outside the breakdown.
+AGENT_TOTAL = "agent-total"
 
 
 class RecordConflictError(Exception):
@@ -62,8 +64,8 @@ def check_usage(category: str, item: str, usd: float) -> None:
     for part, value in (("category", category), ("item", item)):
         if not value or "#" in value:
             raise ValueError(f"usage {part} must be non-empty and must not contain '#' (got {value!r})")
-    if category == USAGE_TOTAL:
-        raise ValueError(f"usage category {USAGE_TOTAL!r} is reserved for the month's total")
+    if category in (USAGE_TOTAL, AGENT_TOTAL):
+        raise ValueError(f"usage category {category!r} is reserved for the month's totals")
 
 
 class InMemorySessionMemory:
@@ -189,12 +191,20 @@ class InMemoryBudgetLedger:
         with self._lock:
             return self._usd.get((tenant_id, usage_period(at), USAGE_TOTAL, ""), 0.0)
 
-    async def add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float) -> None:
+    async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
+        with self._lock:
+            return self._usd.get((tenant_id, usage_period(at), AGENT_TOTAL, agent_id), 0.0)
+
+    async def add(
+        self, tenant_id: str, at: datetime, category: str, item: str, usd: float, *, agent_id: str | None = None
+    ) -> None:
         check_usage(category, item, usd)
         period = usage_period(at)
         with self._lock:
             self._usd[(tenant_id, period, USAGE_TOTAL, "")] += usd
             self._usd[(tenant_id, period, category, item)] += usd
+            if agent_id:
+                self._usd[(tenant_id, period, AGENT_TOTAL, agent_id)] += usd
 
     def breakdown(self, tenant_id: str, at: datetime) -> dict[tuple[str, str], float]:
         """The month's spend by (category, item), without the total."""
@@ -203,7 +213,7 @@ class InMemoryBudgetLedger:
             return {
                 (category, item): usd
                 for (tenant, month, category, item), usd in self._usd.items()
-                if tenant == tenant_id and month == period and category != USAGE_TOTAL
+                if tenant == tenant_id and month == period and category not in (USAGE_TOTAL, AGENT_TOTAL)
             }
 
 

@@ -6,16 +6,22 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from datetime import datetime
+from typing import Any
 
 from oratio.adapters.dynamodb_vendor import retry_after_seconds
 from oratio.agent.ports import TurnRecord
+from oratio.agent_definitions.memory import MemoryDefinitionStore, VersionExistsError
+from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.domain.calls import CallSession
 from oratio.vendor.errors import QuotaExceeded, RateLimited, VersionConflict
 from oratio.vendor.ports import AgentRecord, KnowledgeDocument, NumberTaken, ProvisioningJob, TenantDeployment
 
 
 class MemoryAgentRepository:
-    def __init__(self) -> None:
+    """Agents, with their definition versions and pointers kept in `definitions` (shared with a runtime)."""
+
+    def __init__(self, definitions: MemoryDefinitionStore | None = None) -> None:
+        self.definitions = definitions or MemoryDefinitionStore()
         self._agents: dict[tuple[str, str], AgentRecord] = {}
         self._slots: dict[str, int] = defaultdict(int)
         self._numbers: dict[tuple[str, str], str] = {}
@@ -27,12 +33,17 @@ class MemoryAgentRepository:
     def list_all(self, vendor_id: str) -> list[AgentRecord]:
         return sorted((r for (v, _), r in self._agents.items() if v == vendor_id), key=lambda r: r.agent_id)
 
-    def create(self, record: AgentRecord, *, max_agents: int) -> None:
+    def create(self, record: AgentRecord, *, max_agents: int, first_version: DefinitionVersion) -> None:
         with self._lock:
             if self._slots[record.vendor_id] >= max_agents:
                 raise QuotaExceeded("max_agents", max_agents, f"this vendor already has {max_agents} agents")
             self._slots[record.vendor_id] += 1
-            self._agents[(record.vendor_id, record.agent_id)] = record
+            self.definitions.put(first_version)
+            self._store(record)
+
+    def _store(self, record: AgentRecord) -> None:
+        self._agents[(record.vendor_id, record.agent_id)] = record
+        self.definitions.set_pointer(record.vendor_id, record.agent_id, record.status, record.live_version)
 
     def update(
         self,
@@ -42,12 +53,18 @@ class MemoryAgentRepository:
         claim_number: str | None = None,
         release_number: str | None = None,
         release_slot: bool = False,
+        new_version: DefinitionVersion | None = None,
     ) -> None:
         key = (record.vendor_id, record.agent_id)
         with self._lock:
             stored = self._agents.get(key)
             if stored is None or stored.version != expected_version:
                 raise VersionConflict(expected_version, stored.version if stored else None)
+            if new_version is not None:
+                try:
+                    self.definitions.check_new(new_version)
+                except VersionExistsError as e:
+                    raise VersionConflict(expected_version, stored.version) from e
             if claim_number is not None:
                 holder = self._numbers.get((record.vendor_id, claim_number))
                 if holder not in (None, record.agent_id):
@@ -61,7 +78,9 @@ class MemoryAgentRepository:
                 del self._numbers[(record.vendor_id, release_number)]
             if release_slot:
                 self._slots[record.vendor_id] = max(0, self._slots[record.vendor_id] - 1)
-            self._agents[key] = record
+            if new_version is not None:
+                self.definitions.put(new_version)
+            self._store(record)
 
 
 class MemoryProvisioningJobRepository:
@@ -139,3 +158,13 @@ class MemoryRateLimiter:
         if self._counts[window] >= limit_per_minute:
             raise RateLimited(limit_per_minute, retry_after_seconds(at))
         self._counts[window] += 1
+
+
+class MemoryDocumentMetadata:
+    """Metadata sidecars by (bucket, key), as S3 would hold them."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def write(self, bucket: str, key: str, metadata: dict[str, Any]) -> None:
+        self.objects[(bucket, key)] = metadata

@@ -1,8 +1,9 @@
-"""AWS adapters of the vendor API besides DynamoDB: what a tenant stack published (SSM parameters) and presigned
-S3 uploads into the tenant's knowledge bucket."""
+"""AWS adapters of the vendor API besides DynamoDB: what a tenant stack published (SSM parameters), presigned
+S3 uploads into the tenant's knowledge bucket, and each upload's knowledge-base metadata sidecar."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -101,3 +102,31 @@ class S3UploadSigner:
             fields={str(k): str(v) for k, v in post["fields"].items()},
             expires_at=self._clock() + timedelta(seconds=expires_seconds),
         )
+
+
+class DocumentMetadataError(Exception):
+    """The metadata sidecar could not be written (the message names the bucket and key, never the content)."""
+
+
+class S3DocumentMetadata:
+    """`DocumentMetadataWriter` putting `<key>.metadata.json` beside the document, as the S3 data source reads it."""
+
+    def __init__(self, *, client: Any | None = None) -> None:
+        self._client_instance = client
+
+    @property
+    def _client(self) -> Any:
+        if self._client_instance is None:
+            self._client_instance = boto3.client("s3", config=CLIENT_CONFIG)
+        return self._client_instance
+
+    def write(self, bucket: str, key: str, metadata: dict[str, Any]) -> None:
+        try:
+            self._client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=json.dumps(metadata, sort_keys=True).encode(),
+                ContentType="application/json",
+            )
+        except (ClientError, BotoCoreError) as e:
+            raise DocumentMetadataError(f"S3 PutObject {bucket}/{key} failed: {type(e).__name__}") from e

@@ -19,7 +19,8 @@ VOICE_CHANNELS = frozenset({Channel.VOICE})
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import: most importers (every Lambda, through the core package) use few of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class CustomerIdentity(_Wire):
@@ -59,10 +60,15 @@ AgentInput = Annotated[UserMessage | ToolRequest, Field(discriminator="kind")]
 
 class InvocationRequest(_Wire):
     """The `POST /invocations` payload. The session id comes from the runtime's session header;
-    `session_id` here is only a fallback for callers that cannot set it (local runs)."""
+    `session_id` here is only a fallback for callers that cannot set it (local runs).
+
+    `agent_id` names the agent the channel routed to: the turn runs on that agent's live definition version,
+    and on nothing else. `agent_version` pins another version instead (previews, conversation replays of an
+    unpublished version); a pinned turn is not held to the agent's lifecycle status."""
 
     tenant_id: str = Field(min_length=3, max_length=40)
     agent_id: str = Field(min_length=1, max_length=64)
+    agent_version: int | None = Field(default=None, ge=1, description="pin a definition version")
     channel: Channel
     customer: CustomerIdentity | None = None
     session_id: str | None = Field(default=None, min_length=1, max_length=256)
@@ -152,6 +158,7 @@ class TurnComplete(_Wire):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     fallback: bool = False
+    definition_version: int | None = Field(default=None, description="the agent definition version that answered")
 
 
 class ErrorEvent(_Wire):

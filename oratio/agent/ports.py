@@ -19,10 +19,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.contracts import InvocationRequest, ReplyEvent
 from oratio.agent.tools.base import ToolCall, ToolContext, ToolResult
+from oratio.domain.knowledge_scope import SearchScope
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built on first use, not at import (see oratio/agent/contracts.py).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 # ---------------------------------------------------------------------------------------- model
@@ -61,6 +63,7 @@ class Passage(_Record):
     text: str
     source: str = Field(description="document the passage came from (S3 URI or file name)")
     score: float | None = None
+    agent_id: str | None = Field(default=None, description="the agent whose document it is; None: tenant-wide")
 
 
 class Embedder(Protocol):
@@ -68,13 +71,14 @@ class Embedder(Protocol):
 
 
 class VectorIndex(Protocol):
-    async def query(self, vector: list[float], top_k: int) -> list[Passage]: ...
+    async def query(self, vector: list[float], top_k: int, scope: SearchScope | None = None) -> list[Passage]: ...
 
 
 class KnowledgeRetriever(Protocol):
-    """Retrieval by text: embeddings + vector index, a Bedrock knowledge base, or a local stand-in."""
+    """Retrieval by text: embeddings + vector index, a Bedrock knowledge base, or a local stand-in. With a
+    `scope`, only that agent's documents (and the tenant-wide ones if the scope says so) are searched."""
 
-    async def retrieve(self, query: str, top_k: int) -> list[Passage]: ...
+    async def retrieve(self, query: str, top_k: int, scope: SearchScope | None = None) -> list[Passage]: ...
 
 
 # --------------------------------------------------------------------------------------- memory
@@ -142,6 +146,7 @@ class TurnRecord(_Record):
     tools: tuple[str, ...] = ()
     outcome: Literal["ok", "fallback", "failed"] = "ok"
     error: str | None = None
+    definition_version: int | None = Field(default=None, description="the agent definition version that answered")
     at: datetime
 
 
@@ -150,9 +155,10 @@ class AgentEventRecord(_Record):
 
     tenant_id: str
     session_id: str
-    # tool_call … usage are the voice bridge's (tool calls it relayed, barge-ins, Sonic session renewals,
-    # degradations, and speech usage per session); delivery and reaction the messaging channels' (a reply the
-    # platform deferred or refused, a customer's reaction to one of our messages).
+    # "lifecycle": the agent was paused, stopped or deleted during the conversation; "guardrail": a refused or
+    # escalated topic. tool_call … usage are the voice bridge's (tool calls it relayed, barge-ins, Sonic session
+    # renewals, degradations, and speech usage per session); delivery and reaction the messaging channels' (a reply
+    # the platform deferred or refused, a customer's reaction to one of our messages).
     kind: Literal[
         "transition",
         "escalation",
@@ -160,6 +166,8 @@ class AgentEventRecord(_Record):
         "breaker",
         "handoff",
         "end_call",
+        "lifecycle",
+        "guardrail",
         "tool_call",
         "interruption",
         "renewal",
@@ -181,11 +189,19 @@ class ConversationRecorder(Protocol):
 
 
 class BudgetLedger(Protocol):
-    """Month-to-date spend per tenant (the usage table when deployed)."""
+    """Month-to-date spend per tenant, and per agent of it (the usage table when deployed)."""
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float: ...
 
-    async def add(self, tenant_id: str, at: datetime, category: str, item: str, usd: float) -> None: ...
+    async def agent_month_to_date_usd(self, tenant_id: str, agent_id: str, at: datetime) -> float:
+        """What one agent spent this month (what its own budget share is checked against)."""
+        ...
+
+    async def add(
+        self, tenant_id: str, at: datetime, category: str, item: str, usd: float, *, agent_id: str | None = None
+    ) -> None:
+        """Count spend in the tenant's total and breakdown, and in `agent_id`'s total when given."""
+        ...
 
 
 # ------------------------------------------------------------------------------------- workflow

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import WorkflowState, WorkflowUpdate
+from oratio.agent_definitions.model import AgentDefinition
 from oratio.config.tenant import Channel, TenantConfig, VoiceTier, WorkflowSettings
 
 Signal = Literal["budget", "timeline", "product_interest", "contact", "buying"]
@@ -260,6 +261,25 @@ class RoleWorkflow:
             "negative": _compile(lexicon.negative),
         }
         self._products = {name: _product_pattern(name) for name in products if name.strip()}
+
+    @classmethod
+    def from_definition(cls, definition: AgentDefinition, costs: TierCosts | None = None) -> RoleWorkflow:
+        """The workflow an agent's definition describes: its roles, threshold and role instructions, its voice
+        tiers, and its products and specialties as what counts as interest."""
+        flow = definition.workflow
+        return cls(
+            WorkflowSettings(
+                roles=flow.roles,
+                initial_role=flow.initial_role,
+                qualification_threshold=flow.qualification_threshold,
+                premium_tier=flow.premium_tier,
+            ),
+            tiers=definition.voice.tiers,
+            default_tier=definition.voice.default_tier,
+            products=(*definition.business.products, *definition.business.specialties),
+            costs=costs,
+            instructions=flow.role_instructions,
+        )
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig, costs: TierCosts | None = None) -> RoleWorkflow:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from oratio.channels.api import error_json
 from oratio.channels.elizaos import (
     SIGNATURE_HEADER,
     ElizaBodyError,
@@ -35,7 +33,11 @@ from oratio.channels.elizaos import (
 )
 from oratio.channels.ports import SecretUnavailableError
 from oratio.channels.signatures import SignatureError
+from oratio.vendor.api.responses import RETRY_AFTER_SECONDS, json_error
 from oratio.vendor.models import ErrorBody, FieldProblem
+
+if TYPE_CHECKING:  # annotations only: the OpenAPI types are not imported at cold start
+    from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 webhook_router = APIGatewayRouter()  # type: ignore[no-untyped-call]
 
@@ -90,20 +92,20 @@ def handle_raw(service: ElizaInterop, raw_body: bytes, headers: dict[str, str]) 
 def error_response(error: Exception) -> Response[dict[str, Any]]:
     """Every failure of the route as the API's JSON error."""
     if isinstance(error, MissingElizaSignature):
-        return error_json(HTTPStatus.UNAUTHORIZED, ErrorBody(error="unauthenticated", message=str(error)))
+        return json_error(HTTPStatus.UNAUTHORIZED, ErrorBody(error="unauthenticated", message=str(error)))
     if isinstance(error, SignatureError):
-        return error_json(HTTPStatus.FORBIDDEN, ErrorBody(error="forbidden", message="the request is not signed right"))
+        return json_error(HTTPStatus.FORBIDDEN, ErrorBody(error="forbidden", message="the request is not signed right"))
     if isinstance(error, ElizaBodyError):
         details = [FieldProblem(field=f, message=m, type=t) for f, m, t in error.problems]
         body = ErrorBody(error="validation_error", message=str(error), details=details)
-        return error_json(HTTPStatus.UNPROCESSABLE_ENTITY, body)
+        return json_error(HTTPStatus.UNPROCESSABLE_ENTITY, body)
     if isinstance(error, UnknownAgent):
-        return error_json(HTTPStatus.NOT_FOUND, ErrorBody(error="not_found", message=str(error)))
+        return json_error(HTTPStatus.NOT_FOUND, ErrorBody(error="not_found", message=str(error)))
     if isinstance(error, ReplayInProgress):
-        return error_json(HTTPStatus.CONFLICT, ErrorBody(error="request_in_progress", message=str(error)))
+        return json_error(HTTPStatus.CONFLICT, ErrorBody(error="request_in_progress", message=str(error)))
     if isinstance(error, SecretUnavailableError) or getattr(error, "retryable", False):
         body = ErrorBody(error="service_unavailable", message="the agent is briefly unavailable; retry shortly")
-        return error_json(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "2"})
+        return json_error(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": RETRY_AFTER_SECONDS})
     raise error
 
 

@@ -23,13 +23,24 @@ class Capabilities(_Frozen):
     # Amazon Nova takes cache points in `system` and `messages` but rejects one in `toolConfig.tools`;
     # Anthropic Claude accepts all three. Off by default so an unknown model never gets a rejected request.
     tool_cache_point: bool = False
+    # The documented minimum prefix (tokens) a cache point needs before Bedrock caches anything; below it a
+    # cache point only costs request bytes. Required for a model with prompt caching.
+    min_cache_tokens: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _caching_has_a_minimum(self) -> Capabilities:
+        if self.prompt_caching and self.min_cache_tokens is None:
+            raise ValueError("a model with prompt_caching needs min_cache_tokens (Bedrock's documented minimum)")
+        return self
 
 
 class ModelEntry(_Frozen):
-    """One chat model Oratio may route to."""
+    """One chat model Oratio may route to; `strength` orders what a turn may need (1 simple, 2 capable,
+    3 strongest) and the router picks the cheapest model strong enough."""
 
     id: str
     bedrock_model_id: str
+    strength: int = Field(default=1, ge=1, le=3)
     input_per_million_usd: float = Field(ge=0)
     output_per_million_usd: float = Field(ge=0)
     capabilities: Capabilities = Capabilities()

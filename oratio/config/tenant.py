@@ -7,6 +7,7 @@ and what is expected, so `cdk synth` stops with something an engineer can act on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, time
 from enum import StrEnum
 from functools import cached_property
@@ -55,7 +56,9 @@ class Channel(StrEnum):
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # defer_build: a model's validator is built on its first use, not at import; most Lambda functions import
+    # these models (through the core package) and never validate a tenant file.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 def _check_time_zone(name: str) -> str:
@@ -576,8 +579,36 @@ def load_tenant_file(path: Path | str) -> TenantConfig:
 
 
 def load_tenants(directory: Path | str, only: str | None = None) -> list[TenantConfig]:
-    """Load every `*.yaml` tenant in a folder (or just `only`), sorted by tenant id."""
+    """Load every `*.yaml` tenant in a folder (or just `only`), sorted by tenant id. Two tenants may not share a
+    Connect instance alias (aliases are global) or a phone number (a number answers one business)."""
     directory = Path(directory)
     if only is not None:
         return [load_tenant_file(directory / f"{only}.yaml")]
-    return [load_tenant_file(p) for p in sorted(directory.glob("*.yaml"))]
+    paths = sorted(directory.glob("*.yaml"))
+    tenants = [load_tenant_file(p) for p in paths]
+    check_distinct(list(zip(paths, tenants, strict=True)))
+    return tenants
+
+
+def check_distinct(files: list[tuple[Path, TenantConfig]]) -> None:
+    """`TenantConfigError` naming both files and the field when two tenants share an alias or a number."""
+    problems: list[str] = []
+    fields: dict[str, Callable[[TenantConfig], str | None]] = {
+        "connect.instance_alias": lambda t: t.connect.instance_alias,
+        "business.contact.phone": lambda t: t.business.contact.phone,
+    }
+    for field, value_of in fields.items():
+        seen: dict[str, Path] = {}
+        for path, tenant in files:
+            value = value_of(tenant)
+            if value is None:
+                continue
+            if value in seen:
+                problems.append(
+                    f"  - {field}: {value!r} is used by both {seen[value]} and {path}; every tenant needs its own "
+                    "(change it in one of the files)"
+                )
+            else:
+                seen[value] = path
+    if problems:
+        raise TenantConfigError("tenant files clash\n" + "\n".join(problems))

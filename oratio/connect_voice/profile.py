@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oratio.agent_definitions.merge import merge_fields, tenant_defaults
+from oratio.agent_definitions.model import AgentLines, AgentOverrides
 from oratio.config.tenant import TENANT_ID_PATTERN, ConnectVoiceSettings, TenantConfig, VoiceTier
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
@@ -49,6 +51,7 @@ class VoiceProfile(BaseModel):
     default_tier: str
     premium_tier: str
     monthly_budget_usd: float = Field(gt=0)
+    lines: AgentLines = Field(description="the tenant's default agent lines (an agent's own override them)")
     connect: ConnectVoiceSettings = ConnectVoiceSettings()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
 
@@ -73,6 +76,7 @@ class VoiceProfile(BaseModel):
             default_tier=tenant.voice.default_tier,
             premium_tier=tenant.agent.workflow.premium_tier,
             monthly_budget_usd=tenant.agent.monthly_budget_usd,
+            lines=tenant_defaults(tenant, "*").lines,
             connect=tenant.voice.connect,
         )
 
@@ -94,6 +98,15 @@ class VoiceProfile(BaseModel):
     def deadline_seconds(self) -> float:
         """How long the code hook may wait for the agent before it must say something itself."""
         return self.connect.max_silence_seconds - SPEECH_START_MARGIN_SECONDS
+
+    def agent_lines(self, overrides: AgentOverrides | None) -> AgentLines:
+        """What an agent says at the edges of a call: its own lines, the tenant's where it sets none."""
+        return merge_fields(self.lines, overrides.lines if overrides is not None else None)
+
+    def agent_voice(self, overrides: AgentOverrides | None) -> str:
+        """The agent's Nova Sonic voice (its own, else the tenant's)."""
+        own = overrides.voice.voice_id if overrides is not None and overrides.voice is not None else None
+        return own or self.sonic_voice_id
 
     def tier(self, name: str) -> VoiceTier:
         return self.tiers.get(name) or self.tiers[self.default_tier]

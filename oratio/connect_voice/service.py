@@ -8,6 +8,10 @@ Never silent, never dead air:
 - anything that fails moves the call one rung down: speech-to-speech → cascaded speech → a person, with
   the conversation summary, the reason and the lead score as contact attributes for the agent's whisper.
 
+Lifecycle: each code-hook turn reads the agent's status afresh (beside the breaker snapshot, so it adds no wait):
+a paused agent's caller hears the agent's paused line and goes to the human queue, a stopped or deleted agent's
+caller hears its closing line and the call ends, within one turn; the change is recorded with the call.
+
 Persistence: the agent records its own turns, transitions and escalation decisions keyed by the ContactId
 (its session id). This path records what only it knows, with the same records: turns the agent never saw
 (caller not understood, asked for a person, agent unreachable), handoffs it decided, breaker changes,
@@ -34,6 +38,8 @@ from oratio.agent.ports import (
     TurnRecord,
     WorkflowStateStore,
 )
+from oratio.agent_definitions.source import DefinitionSource
+from oratio.agent_definitions.versions import LiveAgent
 from oratio.config.tenant import Channel
 from oratio.connect_voice import lex
 from oratio.connect_voice.lex import LexCodeHookEvent
@@ -52,6 +58,7 @@ from oratio.connect_voice.policy import (
 from oratio.connect_voice.ports import TranscriptSource, TurnMailbox, TurnWorker, TurnWorkerError
 from oratio.connect_voice.profile import TEXT_REPLY_WAIT_SECONDS, VoiceProfile
 from oratio.connect_voice.state import CallState, NextStep, SpeechMode
+from oratio.domain.agents import AgentStatus
 from oratio.domain.circuit_breaker import (
     Admission,
     BreakerChange,
@@ -83,7 +90,7 @@ SPEECH_DEPENDENCY = {
     SpeechMode.CASCADED: Dependency.CASCADED_SPEECH,
 }
 
-EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call"]
+EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call", "lifecycle"]
 # Who a web chat's customer may be, as the vendor API passes it (contact attribute `customer`).
 WEB_CHAT_IDENTITY_KINDS = frozenset({"email", "phone", "chat"})
 
@@ -117,8 +124,10 @@ class ConnectVoice:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         new_turn_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         poll_seconds: float = PICKUP_POLL_SECONDS,
+        agents: DefinitionSource | None = None,
     ) -> None:
         self.profile = profile
+        self._agents = agents
         self.settings = profile.connect
         self.breakers = breakers
         self._worker = worker
@@ -139,9 +148,13 @@ class ConnectVoice:
         started = self._monotonic()
         state = self._state(event.session_state.session_attributes, event.session_id)
         intent = event.intent_name or CONVERSE_INTENT
-        records = await self._snapshot(state)
+        records, agent = await asyncio.gather(self._snapshot(state), self._agent(state, fresh=True))
         await self._confirm_speech_mode(state, records)
         text = event.caller_text
+        if agent is not None and not agent.takes_conversations:
+            return await self._lex_reaction(
+                state, intent, await self._lifecycle(state, agent, text or None), decided=True
+            )
 
         if intent == SPEAK_TO_PERSON_INTENT:
             reason = "caller asked for a person"
@@ -213,13 +226,16 @@ class ConnectVoice:
         state = self._state(call.attributes, call.contact_id)
         state.caller = call.caller or state.caller
         state.voice_tier = self.profile.default_tier
-        records = await self._snapshot(state)
+        records, agent = await asyncio.gather(self._snapshot(state), self._agent(state, fresh=True))
+        if agent is not None and not agent.takes_conversations:
+            return await self._flow_reaction(state, await self._lifecycle(state, agent, None), True)
+        overrides = agent.overrides() if agent is not None else None
         if self.breakers.state(records, Dependency.AGENT) is BreakerState.OPEN:
             state.speech_mode = SpeechMode.HUMAN
             return await self._flow_reaction(state, self._handoff("assistant unavailable (circuit open)"), True)
         if state.is_text:  # a chat or SMS: the bot in writing, no speech rung to choose
             state.speech_mode = SpeechMode.TEXT
-            state.next_step, state.prompt = NextStep.CONVERSE, self.profile.greeting
+            state.next_step, state.prompt = NextStep.CONVERSE, self.profile.agent_lines(overrides).greeting
             return self._flow_answer(state)
         mode = await self._choose_mode(state, records, self._top_mode())
         if mode is not self._top_mode():
@@ -228,8 +244,8 @@ class ConnectVoice:
         if mode is SpeechMode.HUMAN:
             return await self._flow_reaction(state, self._handoff("speech services unavailable"), True)
         self._set_mode_voice(state)
-        state.next_step, state.prompt = NextStep.CONVERSE, self.profile.greeting
-        return self._flow_answer(state)
+        state.next_step, state.prompt = NextStep.CONVERSE, self.profile.agent_lines(overrides).greeting
+        return self._flow_answer(state, self.profile.agent_voice(overrides))
 
     async def pickup(self, call: FlowCall) -> dict[str, str]:
         """While the caller waits after a holding reply: the agent's reply if it is ready within the silence
@@ -290,11 +306,11 @@ class ConnectVoice:
             await self._prepare_handoff(state, reaction, decided=decided)
         return self._flow_answer(state)
 
-    def _flow_answer(self, state: CallState) -> dict[str, str]:
+    def _flow_answer(self, state: CallState, sonic_voice: str | None = None) -> dict[str, str]:
         # Contact attributes are the flow's own: only this path's keys go back.
         return {
             **state.to_attributes(carry=False),
-            SONIC_VOICE: self.profile.sonic_voice_id,
+            SONIC_VOICE: sonic_voice or self.profile.sonic_voice_id,
             SILENCE_PROMPT: self.settings.silence_message,
             HANDOFF_PROMPT: self.settings.handoff_message,
             CLOSED_PROMPT: self.profile.closed_message,
@@ -349,6 +365,34 @@ class ConnectVoice:
         self._set_mode_voice(state)
         if decided:  # the agent records the handoffs it asked for itself
             await self._record_event(state, "handoff", {"reason": handover.reason, "source": "connect_voice"})
+
+    # -------------------------------------------------------------------------------------- lifecycle
+    async def _agent(self, state: CallState, *, fresh: bool) -> LiveAgent | None:
+        """The agent the call was routed to, now (None without a definition source, or when it cannot be read:
+        the call goes on, and the agent's own check stays as a backstop)."""
+        if self._agents is None:
+            return None
+        try:
+            return await self._agents.live(self.profile.tenant_id, state.agent_id, max_age_seconds=0 if fresh else None)
+        except Exception:
+            logger.exception("agent status read failed", extra={"contact_id": state.contact_id})
+            return None
+
+    async def _lifecycle(self, state: CallState, agent: LiveAgent, caller_text: str | None) -> Reaction:
+        """The agent stopped taking conversations: its paused line and a person, or its closing line and the end."""
+        lines = self.profile.agent_lines(agent.overrides())
+        status = agent.status.value if agent.status is not None else "not_found"
+        paused = agent.status is AgentStatus.PAUSED
+        reason = f"agent {status.replace('_', ' ')}"
+        detail = {"status": status, "action": "handoff" if paused else "end", "version": agent.version}
+        await self._record_event(state, "lifecycle", {**detail, "source": "connect_voice"})
+        reaction = (
+            Reaction(ReactionKind.HANDOFF, lines.paused_line, Handover(reason))
+            if paused
+            else Reaction(ReactionKind.END, lines.closing_line)
+        )
+        await self._record_own_turn(state, caller_text, reaction.text, reason)
+        return reaction
 
     # ------------------------------------------------------------------------------------ helpers
     def _state(self, attributes: Mapping[str, str], contact_id: str) -> CallState:

@@ -49,14 +49,27 @@ COMMON_STYLE = (
     "Never invent prices, stock or policies; say you will check instead.",
     "Offer a human colleague when the customer asks for one.",
 )
-# ElizaOS plugins: every character gets the bootstrap and SQL plugins, plus one per social channel.
+# The one table of ElizaOS plugins an export may name: each checked on the npm registry with
+# `npm view <name> name version` (2026-12-01; the version is npm's `latest` then). Only published plugins are
+# named; re-check them when ElizaOS publishes more (there was no @elizaos/plugin-instagram or -facebook).
+ELIZAOS_PLUGINS: dict[str, str] = {
+    "@elizaos/plugin-bootstrap": "1.7.2",
+    "@elizaos/plugin-sql": "1.7.2",
+    "@elizaos/plugin-whatsapp": "2.0.0-beta.1",
+    "@elizaos/plugin-twitter": "1.2.22",
+}
+# Every character gets the bootstrap and SQL plugins, plus the plugin of each social channel ElizaOS serves.
 BASE_PLUGINS = ("@elizaos/plugin-bootstrap", "@elizaos/plugin-sql")
 CHANNEL_PLUGINS: dict[Channel, str] = {
-    Channel.INSTAGRAM: "@elizaos/plugin-instagram",
     Channel.WHATSAPP: "@elizaos/plugin-whatsapp",
-    Channel.FACEBOOK: "@elizaos/plugin-facebook",
     Channel.X: "@elizaos/plugin-twitter",
 }
+# Social channels the agent may have that no published ElizaOS plugin serves: the export says so.
+ELIZAOS_UNSERVED: dict[Channel, str] = {
+    Channel.INSTAGRAM: "no ElizaOS plugin for Instagram is published on npm",
+    Channel.FACEBOOK: "no ElizaOS plugin for Facebook Messenger is published on npm",
+}
+assert all(p in ELIZAOS_PLUGINS for p in (*BASE_PLUGINS, *CHANNEL_PLUGINS.values())), "plugins must be in the table"
 
 
 def _words(items: list[str]) -> list[str]:
@@ -127,8 +140,11 @@ def eliza_character(
     character: Character,
 ) -> ElizaCharacter:
     """The agent as an ElizaOS character file: `system` holds the instructions, `bio` the description and
-    persona, `settings.context` the business context, `plugins` one plugin per social channel."""
+    persona, `settings.context` the business context, `plugins` the published plugin of each social channel
+    ElizaOS serves (with their npm versions in `settings.plugin_versions`), and `settings.unsupported_channels`
+    the agent's channels ElizaOS cannot serve, with why."""
     plugins = [*BASE_PLUGINS, *(CHANNEL_PLUGINS[c] for c in channels if c in CHANNEL_PLUGINS)]
+    unsupported = {c.value: ELIZAOS_UNSERVED[c] for c in channels if c in ELIZAOS_UNSERVED}
     bio = [text for text in (description, character.persona) if text]
     business_context: dict[str, Any] = {
         "business_name": config.business_name,
@@ -149,5 +165,10 @@ def eliza_character(
         knowledge=[f"{k.replace('_', ' ')}: {v}" for k, v in config.knowledge_base.items()],
         style=ElizaStyle(all=character.style, chat=list(COMMON_STYLE[:1]), post=["Keep posts short and friendly."]),
         plugins=plugins,
-        settings={"context": business_context, "channels": [c.value for c in channels]},
+        settings={
+            "context": business_context,
+            "channels": [c.value for c in channels],
+            "plugin_versions": {p: ELIZAOS_PLUGINS[p] for p in plugins},
+            "unsupported_channels": unsupported,
+        },
     )

@@ -46,6 +46,12 @@ class IllegalTransition(VendorApiError):
         self.allowed_actions = tuple(allowed_actions)
 
 
+class IllegalPublish(VendorApiError):
+    """A publish or rollback that makes no sense for the agent's versions (e.g. rolling back to a newer one)."""
+
+    code = "illegal_publish"
+
+
 class VersionConflict(VendorApiError):
     """The write was based on a stale version: someone changed the agent since it was read."""
 

@@ -25,6 +25,7 @@ from typing import Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.domain.agents import AGENT_ID_PATTERN
+from oratio.domain.knowledge_scope import is_sidecar
 from oratio.ports import Clock
 from oratio.vendor.models import DocumentStatus
 from oratio.vendor.service import UPLOAD_PREFIX
@@ -254,6 +255,8 @@ def parse_upload_key(key: str) -> tuple[DocumentRef, str] | None:
     parts = key.split("/", 3)
     if len(parts) != 4 or parts[0] != UPLOAD_PREFIX or not parts[3] or "/" in parts[3] or len(parts[3]) > 512:
         return None
+    if is_sidecar(key):
+        return None  # a document's metadata, written by the vendor API: not a document
     _, agent_id, document_id, file_name = parts
     if not _AGENT_ID.fullmatch(agent_id) or not _DOCUMENT_ID.fullmatch(document_id):
         return None

@@ -12,14 +12,22 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from oratio.agent_definitions.diff import FieldChange
+from oratio.agent_definitions.model import AgentOverrides
+
+# Re-exported: the brief's agent shapes are part of the vendor API's vocabulary.
+from oratio.agent_definitions.spec import AgentContext as AgentContext
+from oratio.agent_definitions.spec import AgentSpec as AgentSpec
+from oratio.agent_definitions.spec import CharacterConfig as CharacterConfig
+from oratio.agent_definitions.spec import Tone as Tone
+from oratio.agent_definitions.versions import NOTE_CHARS, ONE_LINE, VersionSource
 from oratio.config.tenant import E164_PATTERN, Channel
 from oratio.domain.agents import AGENT_ID_PATTERN, AgentStatus
 
-MAX_LIST_ITEMS = 50
 SHORT_TEXT = 120
 LONG_TEXT = 2_000
-FACT_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 # Bedrock knowledge bases ingest files up to 50 MB.
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,199}$"
@@ -28,11 +36,12 @@ FILE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._()-]{0,199}$"
 class _Body(BaseModel):
     """A request body: unknown fields are errors, surrounding whitespace is trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Built on first use, not at import (a cold start validates one route's models, not all of them).
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def _channel_alias(value: Any) -> Any:
@@ -42,43 +51,6 @@ def _channel_alias(value: Any) -> Any:
 
 ChannelName = Annotated[Channel, BeforeValidator(_channel_alias)]
 ShortText = Annotated[str, Field(min_length=1, max_length=SHORT_TEXT)]
-
-
-class Tone(StrEnum):
-    """How the agent sounds; each tone maps to style rules in `oratio.vendor.character`."""
-
-    FRIENDLY_HELPFUL = "friendly_helpful"
-    PROFESSIONAL_FRIENDLY = "professional_friendly"
-    PROFESSIONAL = "professional"
-    WARM_EMPATHETIC = "warm_empathetic"
-    CASUAL = "casual"
-    ENTHUSIASTIC = "enthusiastic"
-
-
-class CharacterConfig(_Body):
-    """Who the agent speaks for and how (the brief's `character_config`)."""
-
-    business_name: ShortText
-    products: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    specialties: list[ShortText] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
-    tone: Tone = Tone.FRIENDLY_HELPFUL
-    knowledge_base: dict[Annotated[str, Field(pattern=FACT_KEY_PATTERN)], Annotated[str, Field(max_length=500)]] = (
-        Field(
-            default_factory=dict,
-            max_length=MAX_LIST_ITEMS,
-            description="short facts the agent may quote, e.g. return_policy: '30-day returns'",
-        )
-    )
-    persona: str | None = Field(default=None, max_length=LONG_TEXT, description="replaces the derived persona")
-    extra_instructions: str | None = Field(default=None, max_length=LONG_TEXT, description="appended to instructions")
-
-
-class AgentContext(_Body):
-    """Business context the agent may mention (the brief's `context`)."""
-
-    store_hours: str | None = Field(default=None, max_length=SHORT_TEXT)
-    contact_info: str | None = Field(default=None, max_length=SHORT_TEXT)
-    website: str | None = Field(default=None, max_length=200)
 
 
 def _unique_channels(value: list[Channel]) -> list[Channel]:
@@ -96,6 +68,11 @@ class AgentCreate(_Body):
     channels: list[ChannelName] = Field(min_length=1, max_length=len(Channel))
     character_config: CharacterConfig
     context: AgentContext = Field(default_factory=AgentContext)
+    definition: AgentOverrides = Field(
+        default_factory=AgentOverrides,
+        description="every other setting of the agent (lines, workflow, tools, models and budget share, voice, "
+        "guardrails, knowledge scope); a field left out keeps the tenant's default",
+    )
     bridge_number: str | None = Field(
         default=None,
         pattern=E164_PATTERN,
@@ -112,30 +89,59 @@ class ProvisionRequest(_Body):
     agent_config: AgentCreate
 
 
+ChangeNote = Annotated[str, Field(min_length=1, max_length=NOTE_CHARS, pattern=ONE_LINE)]
+
+
 class AgentUpdate(_Body):
     """`PUT /api/v1/agents/{agent_id}`: change some fields of an agent read at `version`.
 
-    Fields left out keep their value. A `status` is applied as the lifecycle action leading to it. Changing
-    `channels` of a live agent leaves new channels `not_provisioned` until `POST /agents/provision` or a
-    restart binds them.
+    Fields left out keep their value. A change to what the agent is (name, description, business_type,
+    character_config, context, definition) writes a new definition version with `change_note`; on a draft agent
+    it goes live at once, on any other agent it waits for `POST .../versions/{n}/publish`. A `status` is applied
+    as the lifecycle action leading to it. Changing `channels` of a live agent leaves new channels
+    `not_provisioned` until `POST /agents/provision` or a restart binds them.
+
+    `null` clears a field where that means something (`description` to empty, `context` and `definition` back to
+    the tenant's defaults, `bridge_number` back to the Connect number); the other fields cannot be null.
     """
 
     version: int = Field(ge=1, description="the version you read; a stale one answers 409")
-    name: ShortText | None = None
-    description: str | None = Field(default=None, max_length=LONG_TEXT)
-    business_type: Annotated[str, Field(min_length=1, max_length=60)] | None = None
-    channels: list[ChannelName] | None = Field(default=None, min_length=1, max_length=len(Channel))
-    character_config: CharacterConfig | None = None
-    context: AgentContext | None = None
+    name: ShortText | SkipJsonSchema[None] = None
+    description: Annotated[str, Field(max_length=LONG_TEXT)] | None = Field(default=None, description="null clears it")
+    business_type: Annotated[str, Field(min_length=1, max_length=60)] | SkipJsonSchema[None] = None
+    channels: Annotated[list[ChannelName], Field(min_length=1, max_length=len(Channel))] | SkipJsonSchema[None] = None
+    character_config: CharacterConfig | SkipJsonSchema[None] = None
+    context: AgentContext | None = Field(default=None, description="null clears it")
+    definition: AgentOverrides | None = Field(
+        default=None, description="replaces the agent's settings as a whole; null goes back to the tenant's defaults"
+    )
     bridge_number: str | None = Field(
         default=None, pattern=E164_PATTERN, description="set a voice-bridge number; null goes back to Connect"
     )
-    status: Literal["active", "paused", "stopped"] | None = None
+    status: Literal["active", "paused", "stopped"] | SkipJsonSchema[None] = None
+    change_note: ChangeNote | None = Field(
+        default=None, description="one line saying why, kept with the new definition version"
+    )
+
+    @field_validator("name", "business_type", "channels", "character_config", "status")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Runs only for values the body sends (defaults are not validated): an explicit null is refused.
+        if value is None:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
 
     @field_validator("channels")
     @classmethod
     def _unique(cls, value: list[Channel] | None) -> list[Channel] | None:
         return None if value is None else _unique_channels(value)
+
+    def changes_definition(self) -> bool:
+        return bool(self.model_fields_set & DEFINITION_FIELDS)
+
+
+# The fields of a body that are part of the agent's definition (a change writes a new version).
+DEFINITION_FIELDS = frozenset({"name", "description", "business_type", "character_config", "context", "definition"})
 
 
 class KnowledgeUploadRequest(_Body):
@@ -154,6 +160,13 @@ class KnowledgeUploadRequest(_Body):
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     ]
     size_bytes: int = Field(ge=1, le=MAX_DOCUMENT_BYTES)
+
+    @field_validator("file_name")
+    @classmethod
+    def _not_a_sidecar(cls, value: str) -> str:
+        if value.lower().endswith(".metadata.json"):
+            raise ValueError("names ending in .metadata.json are the knowledge base's metadata files; rename the file")
+        return value
 
 
 # ------------------------------------------------------------------------------------------ views
@@ -201,9 +214,12 @@ class AgentView(_View):
     channels: list[ChannelState]
     character_config: CharacterConfig
     context: AgentContext
+    definition: AgentOverrides = Field(description="the agent's other settings (see the configuration reference)")
     character: Character
     phone_number: str | None = None
     bridge_number: str | None = None
+    live_version: int | None = Field(description="the definition version conversations use; null: none yet")
+    latest_version: int = Field(description="the newest definition version (what this view shows)")
     allowed_actions: list[str]
     provisioning_complete: bool
     created_at: datetime
@@ -216,6 +232,37 @@ class AgentPage(_View):
     limit: int
     total: int = Field(description="agents matching the filter")
     next_skip: int | None = Field(description="skip value of the next page; null on the last page")
+
+
+class VersionSummaryView(_View):
+    """One definition version, without its definition."""
+
+    version: int
+    author: str = Field(description="the caller's identity when it was written")
+    note: str
+    source: VersionSource
+    created_at: datetime
+    live: bool = Field(description="conversations use this version now")
+
+
+class VersionPage(_View):
+    items: list[VersionSummaryView] = Field(description="newest first")
+    live_version: int | None
+    latest_version: int
+
+
+class VersionView(VersionSummaryView):
+    """One definition version with the whole definition it holds."""
+
+    spec: AgentSpec
+
+
+class VersionDiffView(_View):
+    """What changed from one version to another, field by field (paths into the version's `spec`)."""
+
+    from_version: int
+    to_version: int
+    changes: list[FieldChange]
 
 
 class ProvisioningStep(_View):

@@ -8,11 +8,14 @@ items, because the vendor id is the leading part of every key it builds.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import TurnRecord
+from oratio.agent_definitions.model import AgentOverrides
+from oratio.agent_definitions.spec import AgentSpec
+from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config.tenant import TENANT_ID_PATTERN, Channel
 from oratio.domain.agents import AGENT_ID_PATTERN, Agent, AgentStatus
 from oratio.domain.calls import CallSession
@@ -44,10 +47,15 @@ class AgentRecord(_Record):
     channels: tuple[ChannelState, ...]
     character_config: CharacterConfig
     context: AgentContext
+    definition: AgentOverrides = AgentOverrides()
     character: Character
     phone_number: str | None = None
     bridge_number: str | None = Field(default=None, description="voice through the bridge on this number, not Connect")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, description="the record's write counter (optimistic locking)")
+    latest_version: int = Field(default=0, ge=0, description="the newest definition version (0: none written)")
+    live_version: int | None = Field(default=None, ge=1, description="the definition version conversations use")
+    published_at: AwareDatetime | None = None
+    published_by: str | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
     deleted_at: AwareDatetime | None = None
@@ -63,6 +71,17 @@ class AgentRecord(_Record):
             created_at=self.created_at,
             updated_at=self.updated_at,
             version=self.version,
+        )
+
+    def spec(self) -> AgentSpec:
+        """The agent as its vendor wrote it, as of the newest version (what a new version starts from)."""
+        return AgentSpec(
+            name=self.name,
+            description=self.description,
+            business_type=self.business_type,
+            character_config=self.character_config,
+            context=self.context,
+            definition=self.definition,
         )
 
     def channel(self, channel: Channel) -> ChannelState | None:
@@ -122,8 +141,9 @@ class AgentRepository(Protocol):
         """Every agent of the vendor, deleted ones included, in agent id order (creation order)."""
         ...
 
-    def create(self, record: AgentRecord, *, max_agents: int) -> None:
-        """Store a new agent and take one of the vendor's agent slots, together; `QuotaExceeded` when full."""
+    def create(self, record: AgentRecord, *, max_agents: int, first_version: DefinitionVersion) -> None:
+        """Store a new agent with its first definition version and take one of the vendor's agent slots, all
+        together; `QuotaExceeded` when full."""
         ...
 
     def update(
@@ -134,10 +154,22 @@ class AgentRepository(Protocol):
         claim_number: str | None = None,
         release_number: str | None = None,
         release_slot: bool = False,
+        new_version: DefinitionVersion | None = None,
     ) -> None:
         """Replace the agent if it is still at `expected_version`, all or nothing with: claiming a phone number
-        for it (`NumberTaken` if another agent holds it), releasing one, giving back its agent slot.
-        `VersionConflict` when the stored version moved on."""
+        for it (`NumberTaken` if another agent holds it), releasing one, giving back its agent slot, storing a
+        new definition version (never over an existing number). `VersionConflict` when the stored record moved on.
+        """
+        ...
+
+
+class DefinitionVersions(Protocol):
+    """An agent's definition versions (written only through `AgentRepository`, with the agent)."""
+
+    def get(self, vendor_id: str, agent_id: str, version: int) -> DefinitionVersion | None: ...
+
+    def list(self, vendor_id: str, agent_id: str) -> list[DefinitionVersion]:
+        """Every version, newest first."""
         ...
 
 
@@ -179,6 +211,12 @@ class UploadSigner(Protocol):
     def presign_upload(
         self, bucket: str, key: str, content_type: str, max_bytes: int, expires_seconds: int
     ) -> UploadInstructions: ...
+
+
+class DocumentMetadataWriter(Protocol):
+    def write(self, bucket: str, key: str, metadata: dict[str, Any]) -> None:
+        """Store a document's knowledge-base metadata at `key` (its `<document key>.metadata.json` sidecar)."""
+        ...
 
 
 class RateLimiter(Protocol):

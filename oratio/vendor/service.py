@@ -14,14 +14,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oratio.agent_definitions.diff import diff_models
+from oratio.agent_definitions.model import AgentOverrides
+from oratio.agent_definitions.spec import AgentSpec
+from oratio.agent_definitions.versions import DefinitionVersion, VersionSource
 from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
 from oratio.domain.calls import CallSession
+from oratio.domain.knowledge_scope import metadata_document, sidecar_key
 from oratio.ports import Clock, SystemClock
-from oratio.vendor.character import CHANNEL_PLUGINS, derive_character, eliza_character
-from oratio.vendor.errors import NotFound, NumberInUse, TenantNotDeployed, VersionConflict
+from oratio.vendor.character import CHANNEL_PLUGINS, ELIZAOS_UNSERVED, derive_character, eliza_character
+from oratio.vendor.errors import IllegalPublish, NotFound, NumberInUse, TenantNotDeployed, VersionConflict
 from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
 from oratio.vendor.models import (
+    AgentContext,
     AgentCreate,
     AgentPage,
     AgentUpdate,
@@ -41,11 +47,17 @@ from oratio.vendor.models import (
     ProvisioningResult,
     ProvisioningStep,
     TurnView,
+    VersionDiffView,
+    VersionPage,
+    VersionSummaryView,
+    VersionView,
 )
 from oratio.vendor.ports import (
     AgentRecord,
     AgentRepository,
     ConversationReader,
+    DefinitionVersions,
+    DocumentMetadataWriter,
     DocumentRepository,
     KnowledgeDocument,
     NumberTaken,
@@ -58,7 +70,6 @@ from oratio.vendor.ports import (
 )
 
 UPLOAD_PREFIX = "uploads"
-SOCIAL_CHANNELS = frozenset(CHANNEL_PLUGINS)
 CONNECT_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
 
 
@@ -90,9 +101,12 @@ def agent_view(record: AgentRecord) -> AgentView:
         channels=list(record.channels),
         character_config=record.character_config,
         context=record.context,
+        definition=record.definition,
         character=record.character,
         phone_number=record.phone_number,
         bridge_number=record.bridge_number,
+        live_version=record.live_version,
+        latest_version=record.latest_version,
         allowed_actions=allowed_actions(record.status),
         provisioning_complete=record.provisioning_complete,
         created_at=record.created_at,
@@ -114,6 +128,27 @@ def _document_view(document: KnowledgeDocument) -> KnowledgeDocumentView:
     )
 
 
+def _summary(version: DefinitionVersion, live_version: int | None) -> VersionSummaryView:
+    return VersionSummaryView(
+        version=version.version,
+        author=version.author,
+        note=version.note,
+        source=version.source,
+        created_at=version.created_at,
+        live=version.version == live_version,
+    )
+
+
+# Agents in these statuses take no conversations yet: every new version goes live at once (nothing to protect).
+AUTO_PUBLISH_STATUSES = frozenset({AgentStatus.DRAFT, AgentStatus.PROVISIONING})
+CREATED_NOTE = "created"
+
+
+def change_note(fields: set[str]) -> str:
+    """The note of a version whose author wrote none: which fields changed."""
+    return "changed " + ", ".join(sorted(fields))
+
+
 def upload_key(agent_id: str, document_id: str, file_name: str) -> str:
     """Where a document lands in the tenant's knowledge bucket (the ingestion Lambda parses it back)."""
     return f"{UPLOAD_PREFIX}/{agent_id}/{document_id}/{file_name}"
@@ -126,22 +161,26 @@ class VendorService:
         self,
         *,
         agents: AgentRepository,
+        versions: DefinitionVersions,
         jobs: ProvisioningJobRepository,
         documents: DocumentRepository,
         conversations: ConversationReader,
         tenants: TenantDirectory,
         uploads: UploadSigner,
+        metadata: DocumentMetadataWriter,
         rate_limiter: RateLimiter,
         settings: VendorSettings | None = None,
         clock: Clock | None = None,
         id_factory: Callable[[str, datetime], str] = new_id,
     ) -> None:
         self.agents = agents
+        self.versions = versions
         self.jobs = jobs
         self.documents = documents
         self.conversations = conversations
         self.tenants = tenants
         self.uploads = uploads
+        self.metadata = metadata
         self.rate_limiter = rate_limiter
         self.settings = settings or VendorSettings()
         self.clock = clock or SystemClock()
@@ -153,14 +192,23 @@ class VendorService:
         self.rate_limiter.hit(vendor_id, self.clock.now(), self.settings.rate_limit_per_minute)
 
     # ----------------------------------------------------------------------------------- agents
-    def create_agent(self, vendor_id: str, body: AgentCreate) -> AgentView:
-        return agent_view(self._create(vendor_id, body))
+    def create_agent(self, vendor_id: str, body: AgentCreate, author: str) -> AgentView:
+        return agent_view(self._create(vendor_id, body, author))
 
-    def _create(self, vendor_id: str, body: AgentCreate) -> AgentRecord:
+    def _create(self, vendor_id: str, body: AgentCreate, author: str) -> AgentRecord:
         now = self.clock.now()
+        agent_id = self._new_id("agt", now)
+        spec = AgentSpec(
+            name=body.name,
+            description=body.description,
+            business_type=body.business_type,
+            character_config=body.character_config,
+            context=body.context,
+            definition=body.definition,
+        )
         record = AgentRecord(
             vendor_id=vendor_id,
-            agent_id=self._new_id("agt", now),
+            agent_id=agent_id,
             name=body.name,
             description=body.description,
             business_type=body.business_type,
@@ -168,14 +216,35 @@ class VendorService:
             channels=tuple(ChannelState(channel_type=c, status=ChannelStatus.NOT_PROVISIONED) for c in body.channels),
             character_config=body.character_config,
             context=body.context,
+            definition=body.definition,
             bridge_number=body.bridge_number,
             character=derive_character(body.name, body.business_type, body.character_config, body.context),
             version=1,
+            latest_version=1,
+            live_version=1,  # a draft's versions go live at once
+            published_at=now,
+            published_by=author,
             created_at=now,
             updated_at=now,
         )
-        self.agents.create(record, max_agents=self._max_agents(vendor_id))
+        first = self._version(record, spec, 1, author, CREATED_NOTE, now)
+        self.agents.create(record, max_agents=self._max_agents(vendor_id), first_version=first)
         return record
+
+    @staticmethod
+    def _version(
+        record: AgentRecord, spec: AgentSpec, number: int, author: str, note: str, at: datetime
+    ) -> DefinitionVersion:
+        return DefinitionVersion(
+            vendor_id=record.vendor_id,
+            agent_id=record.agent_id,
+            version=number,
+            spec=spec,
+            author=author,
+            note=note,
+            source=VersionSource.API,
+            created_at=at,
+        )
 
     def _max_agents(self, vendor_id: str) -> int:
         return self.tenants.deployment(vendor_id).max_agents or self.settings.default_max_agents
@@ -205,48 +274,132 @@ class VendorService:
             next_skip=skip + limit if skip + limit < len(records) else None,
         )
 
-    def update_agent(self, vendor_id: str, agent_id: str, body: AgentUpdate) -> AgentView:
+    def update_agent(self, vendor_id: str, agent_id: str, body: AgentUpdate, author: str) -> AgentView:
         current = self._live(vendor_id, agent_id)
         if body.version != current.version:
             raise VersionConflict(body.version, current.version)
-        changes = body.model_dump(exclude_unset=True, exclude={"version", "status"})
-        name = changes.get("name", current.name)
-        business_type = changes.get("business_type", current.business_type)
-        config = body.character_config or current.character_config
-        context = body.context or current.context
+        now = self.clock.now()
+        sent = body.model_fields_set
+        spec = current.spec()
+        new_spec = spec.model_copy(
+            update={
+                "name": body.name if body.name is not None else spec.name,
+                "description": (body.description or "") if "description" in sent else spec.description,
+                "business_type": body.business_type if body.business_type is not None else spec.business_type,
+                "character_config": body.character_config or spec.character_config,
+                "context": (body.context or AgentContext()) if "context" in sent else spec.context,
+                "definition": (body.definition or AgentOverrides()) if "definition" in sent else spec.definition,
+            }
+        )
         status = current.status
         if body.status is not None:
             action = action_for_status(current.status, AgentStatus(body.status))
             if action is not None:
                 status = next_status(current.status, action)
-        bridge_number = body.bridge_number if "bridge_number" in body.model_fields_set else current.bridge_number
+        bridge_number = body.bridge_number if "bridge_number" in sent else current.bridge_number
         wanted = body.channels if body.channels is not None else [c.channel_type for c in current.channels]
         channels = current.channels
         claim: str | None = None
         release: str | None = None
         if body.channels is not None or bridge_number != current.bridge_number:
             channels, claim, release = self._rebind_channels(current, wanted, status, bridge_number)
+        changes: dict[str, object] = {}
+        new_version: DefinitionVersion | None = None
+        if new_spec != spec:
+            number = current.latest_version + 1
+            changed = {name for name in AgentSpec.model_fields if getattr(new_spec, name) != getattr(spec, name)}
+            new_version = self._version(
+                current, new_spec, number, author, body.change_note or change_note(changed), now
+            )
+            changes = {
+                "name": new_spec.name,
+                "description": new_spec.description,
+                "business_type": new_spec.business_type,
+                "character_config": new_spec.character_config,
+                "context": new_spec.context,
+                "definition": new_spec.definition,
+                "character": derive_character(
+                    new_spec.name, new_spec.business_type, new_spec.character_config, new_spec.context
+                ),
+                "latest_version": number,
+            }
+            if current.status in AUTO_PUBLISH_STATUSES:
+                changes |= {"live_version": number, "published_at": now, "published_by": author}
         updated = current.model_copy(
             update={
-                "name": name,
-                "description": changes.get("description", current.description),
-                "business_type": business_type,
-                "character_config": config,
-                "context": context,
-                "character": derive_character(name, business_type, config, context),
+                **changes,
                 "status": status,
                 "channels": channels,
                 "bridge_number": bridge_number,
                 "phone_number": claim or (None if release else current.phone_number),
                 "version": current.version + 1,
-                "updated_at": self.clock.now(),
+                "updated_at": now,
             }
         )
         try:
-            self.agents.update(updated, expected_version=current.version, claim_number=claim, release_number=release)
+            self.agents.update(
+                updated,
+                expected_version=current.version,
+                claim_number=claim,
+                release_number=release,
+                new_version=new_version,
+            )
         except NumberTaken as e:
             raise NumberInUse(e.number, e.owner_agent_id) from e
         return agent_view(updated)
+
+    # ---------------------------------------------------------------------------------- versions
+    def list_versions(self, vendor_id: str, agent_id: str) -> VersionPage:
+        record = self._live(vendor_id, agent_id)
+        versions = self.versions.list(vendor_id, agent_id)
+        return VersionPage(
+            items=[_summary(v, record.live_version) for v in versions],
+            live_version=record.live_version,
+            latest_version=record.latest_version,
+        )
+
+    def get_version(self, vendor_id: str, agent_id: str, version: int) -> VersionView:
+        record = self._live(vendor_id, agent_id)
+        found = self._stored_version(vendor_id, agent_id, version)
+        return VersionView(**_summary(found, record.live_version).model_dump(), spec=found.spec)
+
+    def diff_versions(self, vendor_id: str, agent_id: str, version: int, against: int | None) -> VersionDiffView:
+        """What changed from `against` (default: the live version, else the one before) to `version`."""
+        record = self._live(vendor_id, agent_id)
+        target = self._stored_version(vendor_id, agent_id, version)
+        base_number = against if against is not None else (record.live_version or max(1, version - 1))
+        base = self._stored_version(vendor_id, agent_id, base_number)
+        return VersionDiffView(
+            from_version=base.version, to_version=target.version, changes=diff_models(base.spec, target.spec)
+        )
+
+    def publish(self, vendor_id: str, agent_id: str, version: int, author: str, *, rollback: bool = False) -> AgentView:
+        """Make `version` the live one. A rollback must name a version older than the live one."""
+        current = self._live(vendor_id, agent_id)
+        self._stored_version(vendor_id, agent_id, version)
+        if rollback and (current.live_version is None or version >= current.live_version):
+            raise IllegalPublish(
+                f"a rollback publishes an earlier version than the live one ({current.live_version}); "
+                f"use POST .../versions/{version}/publish to publish version {version}"
+            )
+        now = self.clock.now()
+        updated = current.model_copy(
+            update={
+                "live_version": version,
+                "published_at": now,
+                "published_by": author,
+                "version": current.version + 1,
+                "updated_at": now,
+            }
+        )
+        self.agents.update(updated, expected_version=current.version)
+        return agent_view(updated)
+
+    def _stored_version(self, vendor_id: str, agent_id: str, version: int) -> DefinitionVersion:
+        found = self.versions.get(vendor_id, agent_id, version)
+        if found is None:
+            raise NotFound("definition version", str(version))
+        return found
 
     def _rebind_channels(
         self, current: AgentRecord, wanted: list[Channel], status: AgentStatus, bridge_number: str | None
@@ -313,9 +466,9 @@ class VendorService:
         return agent_view(updated)
 
     # ------------------------------------------------------------------------------ provisioning
-    def provision_new(self, vendor_id: str, body: AgentCreate) -> ProvisioningResult:
+    def provision_new(self, vendor_id: str, body: AgentCreate, author: str) -> ProvisioningResult:
         """Create a draft agent and provision every channel it asks for."""
-        return self._provision(self._create(vendor_id, body))
+        return self._provision(self._create(vendor_id, body, author))
 
     def _provision(self, draft: AgentRecord) -> ProvisioningResult:
         now = self.clock.now()
@@ -456,11 +609,13 @@ class VendorService:
                 detail=f"{where} with PUT /api/v1/agents/{{agent_id}}/channels/sms",
                 aws_connect_instance_id=deployment.connect_instance_arn,
             )
+        unserved = ELIZAOS_UNSERVED.get(channel)
         return ChannelState(
             channel_type=channel,
             status=ChannelStatus.PENDING_CREDENTIALS,
             detail=f"activates once the {channel.value} account is linked with PUT "
-            f"/api/v1/agents/{{agent_id}}/channels/{channel.value}",
+            f"/api/v1/agents/{{agent_id}}/channels/{channel.value}"
+            + (f" ({unserved}; Oratio's own webhook serves it)" if unserved else ""),
             elizaos_plugin=CHANNEL_PLUGINS.get(channel),
         )
 
@@ -501,8 +656,10 @@ class VendorService:
             created_at=now,
             updated_at=now,
         )
-        # The record exists before the URL does: an upload can never arrive for an unknown document.
+        # The record exists before the URL does: an upload can never arrive for an unknown document. So does the
+        # document's metadata: it is this agent's (the knowledge base filters retrieval on it).
         self.documents.create(document)
+        self.metadata.write(bucket, sidecar_key(key), metadata_document(agent_id))
         upload = self.uploads.presign_upload(
             bucket, key, body.content_type, body.size_bytes, self.settings.upload_expires_seconds
         )

@@ -8,14 +8,30 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.tables import AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, KNOWLEDGE_DOCUMENTS, PROVISIONING_JOBS, TENANT_STATE
+from oratio.tables import (
+    AGENT_DEFINITIONS,
+    AGENTS,
+    CONVERSATIONS,
+    CUSTOMER_CONTEXT,
+    KNOWLEDGE_DOCUMENTS,
+    PROVISIONING_JOBS,
+    TENANT_STATE,
+)
 
 IDEMPOTENCY_TABLE_ENV_VAR = "ORATIO_IDEMPOTENCY_TABLE"
 MAX_BODY_BYTES_ENV_VAR = "ORATIO_MAX_BODY_BYTES"
 RATE_LIMIT_ENV_VAR = "ORATIO_RATE_LIMIT_PER_MINUTE"
 TENANT_PARAMETER_PREFIX_ENV_VAR = "ORATIO_TENANT_PARAMETER_PREFIX"
 DELETED_RETENTION_ENV_VAR = "ORATIO_DELETED_RETENTION_DAYS"
-VENDOR_TABLES = (AGENTS, CONVERSATIONS, PROVISIONING_JOBS, TENANT_STATE, KNOWLEDGE_DOCUMENTS, CUSTOMER_CONTEXT)
+VENDOR_TABLES = (
+    AGENTS,
+    AGENT_DEFINITIONS,
+    CONVERSATIONS,
+    PROVISIONING_JOBS,
+    TENANT_STATE,
+    KNOWLEDGE_DOCUMENTS,
+    CUSTOMER_CONTEXT,
+)
 
 
 class ApiSettings(BaseModel):
@@ -24,6 +40,7 @@ class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agents_table: str = Field(min_length=1)
+    agent_definitions_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)
     provisioning_jobs_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
@@ -39,6 +56,7 @@ class ApiSettings(BaseModel):
         env = os.environ if environ is None else environ
         values = {
             "agents_table": env.get(AGENTS.env_var),
+            "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
             "conversations_table": env.get(CONVERSATIONS.env_var),
             "provisioning_jobs_table": env.get(PROVISIONING_JOBS.env_var),
             "tenant_state_table": env.get(TENANT_STATE.env_var),

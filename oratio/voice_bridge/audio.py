@@ -1,23 +1,24 @@
 """G.711 μ-law ↔ 16-bit PCM and 20 ms framing for the telephony audio path.
 
-Telephony runs Nova Sonic at 8 kHz, so the only conversion is μ-law ↔ PCM16 (no resampling). PCM is
-little-endian signed 16-bit mono, as Nova Sonic's `audio/lpcm` expects.
+Telephony runs Nova Sonic at 8 kHz, one of the rates Sonic documents, so the only conversion is μ-law ↔
+PCM16 (no resampling). PCM is little-endian signed 16-bit mono, as Nova Sonic's `audio/lpcm` expects.
 
-Why tables and not `audioop`: `audioop` is deprecated in 3.12 and removed in 3.13, and its LTS port
-(`audioop-lts`) only ships for 3.13+. G.711 is a pure function of one byte (decode) or one 16-bit sample
-(encode), so both directions are precomputed tables built at import:
-- decode: two 256-byte tables (low and high byte of each sample) applied with `bytes.translate` and
-  interleaved by slice assignment: four C-level calls per frame, no third-party code;
-- encode: a 65,536-entry table indexed by the sample's 16-bit pattern through a numpy view (`take`), one
-  C-level gather per chunk. A pure-Python gather costs ~5x more per frame (see `make bench`).
+The codec is the C implementation where the interpreter has one: the standard library's `audioop` on 3.12
+(deprecated there, its warning silenced for this one import) and the `audioop-lts` package on 3.13+, where
+`audioop` left the standard library (an environment marker in the requirements installs it). Where neither
+exists, precomputed tables do the work: decoding is two 256-byte tables applied with `bytes.translate`,
+encoding a 65,536-entry table (built on first use) indexed by each sample. The C codec also keeps numpy and
+that table out of the bridge's start-up (`make bench`, section cold_start, times the bridge's first call).
 """
 
 from __future__ import annotations
 
+import array
 import math
-
-import numpy as np
-import numpy.typing as npt
+import sys
+import warnings
+from functools import cache
+from types import ModuleType
 
 FRAME_MS = 20
 SAMPLE_WIDTH = 2  # bytes per PCM16 sample
@@ -37,6 +38,20 @@ def seconds_of_pcm(n_bytes: int, sample_rate: int) -> float:
     return n_bytes / (sample_rate * SAMPLE_WIDTH)
 
 
+def _c_codec() -> ModuleType | None:
+    """`audioop` (stdlib on 3.12, `audioop-lts` on 3.13+), or None where the interpreter has neither."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="'audioop' is deprecated", category=DeprecationWarning)
+            import audioop
+    except ImportError:
+        return None
+    return audioop
+
+
+_AUDIOOP = _c_codec()
+
+
 def _decode_one(code: int) -> int:
     code = ~code & 0xFF
     sign = code & 0x80
@@ -54,30 +69,49 @@ def _encode_one(sample: int) -> int:
     return ~(sign | (exponent << 4) | mantissa) & 0xFF
 
 
-# Precomputed once at import: 256 decoded samples, and the code for every 16-bit sample value
-# (indexed by the sample's unsigned 16-bit pattern, so a PCM buffer viewed as uint16 indexes it directly).
-_DECODE: npt.NDArray[np.int16] = np.array([_decode_one(c) for c in range(256)], dtype="<i2")
-_ENCODE: npt.NDArray[np.uint8] = np.array(
-    [_encode_one(v - 65_536 if v >= 32_768 else v) for v in range(65_536)], dtype=np.uint8
-)
+# The table path: the low and high byte of each of the 256 decoded samples (4 C-level calls per frame).
+_DECODE_LOW = bytes(_decode_one(c) & 0xFF for c in range(256))
+_DECODE_HIGH = bytes((_decode_one(c) >> 8) & 0xFF for c in range(256))
 
 
-_DECODE_LOW = bytes(int(v) & 0xFF for v in _DECODE)
-_DECODE_HIGH = bytes((int(v) >> 8) & 0xFF for v in _DECODE)
+@cache
+def _encode_table() -> bytes:
+    """The code for every 16-bit sample, indexed by the sample's unsigned pattern (built once, on first use)."""
+    return bytes(_encode_one(v - 65_536 if v >= 32_768 else v) for v in range(65_536))
 
 
-def ulaw_to_pcm16(ulaw: bytes) -> bytes:
-    """Decode G.711 μ-law bytes to PCM16 little-endian (twice the length)."""
+def table_ulaw_to_pcm16(ulaw: bytes) -> bytes:
     out = bytearray(len(ulaw) * 2)
     out[0::2] = ulaw.translate(_DECODE_LOW)
     out[1::2] = ulaw.translate(_DECODE_HIGH)
     return bytes(out)
 
 
+def table_pcm16_to_ulaw(pcm: bytes) -> bytes:
+    samples = array.array("H")
+    samples.frombytes(pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH])
+    if sys.byteorder == "big":
+        samples.byteswap()  # PCM16 on the wire is little-endian
+    return bytes(map(_encode_table().__getitem__, samples))
+
+
+def ulaw_to_pcm16(ulaw: bytes) -> bytes:
+    """Decode G.711 μ-law bytes to PCM16 little-endian (twice the length)."""
+    if _AUDIOOP is not None:
+        pcm: bytes = _AUDIOOP.ulaw2lin(ulaw, SAMPLE_WIDTH)
+        return pcm if sys.byteorder == "little" else _AUDIOOP.byteswap(pcm, SAMPLE_WIDTH)
+    return table_ulaw_to_pcm16(ulaw)
+
+
 def pcm16_to_ulaw(pcm: bytes) -> bytes:
     """Encode PCM16 little-endian to G.711 μ-law (half the length). A trailing odd byte is dropped."""
-    usable = len(pcm) - (len(pcm) % SAMPLE_WIDTH)
-    return bytes(_ENCODE.take(np.frombuffer(pcm, dtype="<u2", count=usable // SAMPLE_WIDTH)).tobytes())
+    if _AUDIOOP is not None:
+        usable = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
+        if sys.byteorder == "big":
+            usable = _AUDIOOP.byteswap(usable, SAMPLE_WIDTH)
+        ulaw: bytes = _AUDIOOP.lin2ulaw(usable, SAMPLE_WIDTH)
+        return ulaw
+    return table_pcm16_to_ulaw(pcm)
 
 
 class Framer:
@@ -112,10 +146,11 @@ class Framer:
 
 def tone(sample_rate: int, seconds: float, frequency: float = 440.0, amplitude: int = 8_000) -> bytes:
     """A plain sine tone as PCM16: the local stand-in for speech, and the apology's beep."""
-    count = round(sample_rate * seconds)
-    t = np.arange(count, dtype=np.float64) / sample_rate
-    wave = (amplitude * np.sin(2 * math.pi * frequency * t)).astype("<i2")
-    return bytes(wave.tobytes())
+    step = 2 * math.pi * frequency / sample_rate
+    samples = array.array("h", (int(amplitude * math.sin(step * n)) for n in range(round(sample_rate * seconds))))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples.tobytes()
 
 
 def silence(sample_rate: int, seconds: float) -> bytes:

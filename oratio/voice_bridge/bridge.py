@@ -24,11 +24,14 @@ from typing import Any
 from oratio.agent.contracts import CustomerIdentity
 from oratio.agent.ports import BudgetLedger, ConversationRecorder
 from oratio.voice_bridge.audio import apology_asset
+from oratio.voice_bridge.caller_output import CallerOutput
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import Direction, Frame, Start, Stop
+from oratio.voice_bridge.lifecycle import AgentCheck, LifecycleGate
 from oratio.voice_bridge.pipeline import FrameProcessor, Pipeline
 from oratio.voice_bridge.ports import SpeechError, SpeechSessionFactory, SpeechSynthesizer
-from oratio.voice_bridge.processors import CallerOutput, CallRecorder, SpeechStage, ToolRelay
+from oratio.voice_bridge.processors import SpeechStage, ToolRelay
+from oratio.voice_bridge.recording import CallRecorder
 from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
 
 logger = logging.getLogger(__name__)
@@ -89,19 +92,22 @@ class VoiceCall:
         synthesizer: SpeechSynthesizer | None,
         recorder: ConversationRecorder,
         ledger: BudgetLedger,
+        agent_check: AgentCheck | None = None,
     ) -> None:
         self.settings = settings
         self.serializer = serializer
         self.context = CallContext()
         self._synthesizer = synthesizer
         self.speech = SpeechStage(settings, ladder(self.context), self._apology)
+        self.lifecycle = LifecycleGate(settings, agent_check, synthesizer) if agent_check is not None else None
         self.tools = ToolRelay(
             settings, agent, synthesizer, call_id=lambda: self.context.call_id, customer=self.context.customer
         )
         self.recorder = CallRecorder(settings, recorder, ledger)
         self.output = CallerOutput(settings, serializer, send)
         self.end = CallEnd()
-        self.pipeline = Pipeline([self.speech, self.tools, self.recorder, self.output, self.end])
+        gate: list[FrameProcessor] = [self.lifecycle] if self.lifecycle is not None else []
+        self.pipeline = Pipeline([self.speech, *gate, self.tools, self.recorder, self.output, self.end])
 
     async def _apology(self) -> bytes:
         if self._synthesizer is not None:

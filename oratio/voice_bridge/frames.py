@@ -37,7 +37,7 @@ class AgentAudio(Frame):
 
     pcm: bytes
     sample_rate: int
-    source: Literal["sonic", "synthesizer", "apology", "holding"] = "sonic"
+    source: Literal["sonic", "synthesizer", "apology", "holding", "lifecycle"] = "sonic"
     created_at: float = 0.0  # loop time when the chunk left the speech stage (latency accounting)
 
 
@@ -155,3 +155,13 @@ class Transfer(Frame):
 
     reason: str
     summary: str = ""
+
+
+@dataclass(slots=True)
+class Lifecycle(Frame):
+    """The agent stopped taking conversations during the call (paused, stopped, deleted): what is queued for the
+    caller is dropped, and the change is recorded with the call."""
+
+    status: str
+    action: str  # "handoff" (paused) or "end"
+    version: int | None = None

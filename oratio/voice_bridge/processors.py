@@ -13,7 +13,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from typing import Any
 
 from oratio.agent.contracts import (
@@ -25,20 +24,17 @@ from oratio.agent.contracts import (
     ToolRequest,
     ToolResultEvent,
 )
-from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
 from oratio.config.tenant import Channel
-from oratio.voice_bridge.audio import Framer, frame_bytes, seconds_of_pcm
+from oratio.voice_bridge.audio import frame_bytes
+from oratio.voice_bridge.batching import AudioBatcher
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
     AgentAudio,
     CallerAudio,
-    Clear,
     Direction,
     ErrorFrame,
     Fallback,
     Frame,
-    Interruption,
-    Mark,
     Renew,
     Start,
     Stop,
@@ -47,11 +43,9 @@ from oratio.voice_bridge.frames import (
     Transcript,
     Transfer,
     TurnEnd,
-    Usage,
 )
 from oratio.voice_bridge.pipeline import FrameProcessor
 from oratio.voice_bridge.ports import HistoryLine, SpeechError, SpeechSession, SpeechSessionFactory, SpeechSynthesizer
-from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +112,8 @@ class SpeechStage(FrameProcessor):
         self._recent: deque[bytes] = deque()
         self._recent_bytes = 0
         self._replay_limit = int(settings.sample_rate * 2 * settings.failover_replay_seconds)
+        chunk_ms = settings.caller_audio_chunk_ms
+        self._batcher = AudioBatcher(frame_bytes(settings.sample_rate, chunk_ms), chunk_ms / 1000, self._caller_audio)
 
     @property
     def buffered_bytes(self) -> int:
@@ -125,7 +121,7 @@ class SpeechStage(FrameProcessor):
 
     async def process(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, CallerAudio):
-            await self._caller_audio(frame.pcm)
+            await self._batcher.push(frame.pcm)
         elif isinstance(frame, ToolResultFrame):
             await self._tool_result(frame)
         elif isinstance(frame, Start):
@@ -308,6 +304,9 @@ class SpeechStage(FrameProcessor):
         await self.push(Stop("speech_unavailable"), Direction.DOWNSTREAM)
 
     async def _end(self) -> None:
+        if not self._ended:
+            await self._batcher.flush()  # the caller's last words still reach the session before it closes
+        self._batcher.close()
         self._ended = True
         session, self.session = self.session, None
         if session is not None:
@@ -414,289 +413,3 @@ class ToolRelay(FrameProcessor):
             return
         await self.push(AgentAudio(self._holding, self.settings.sample_rate, source="holding"), Direction.DOWNSTREAM)
         await self.push(TurnEnd("HOLDING"), Direction.DOWNSTREAM)
-
-
-# ------------------------------------------------------------------------------------------ recorder
-class CallRecorder(FrameProcessor):
-    """Persists the call like the Connect path does: FINAL transcripts as turns (caller line + agent reply),
-    and tool calls, interruptions, renewals, fallbacks and usage as events; speech cost goes to the budget
-    ledger. Writes run in tasks: a slow table never stalls audio. A failed write is logged, never fatal."""
-
-    def __init__(
-        self,
-        settings: BridgeSettings,
-        recorder: ConversationRecorder,
-        ledger: BudgetLedger,
-        *,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        super().__init__()
-        self.settings = settings
-        self._recorder = recorder
-        self._ledger = ledger
-        self._now = now
-        self.call_id = ""
-        self._user_text: list[str] = []
-        self._tools: list[str] = []
-        self._pending: set[asyncio.Task[Any]] = set()
-        self._speech_kind = "sonic"
-        self.caller_audio_bytes = 0
-        self.usage = Usage()
-        self.cost_usd = 0.0
-
-    async def process(self, frame: Frame, direction: Direction) -> None:
-        if direction is Direction.DOWNSTREAM:
-            self._observe(frame)
-        await self.push(frame, direction)
-
-    def _observe(self, frame: Frame) -> None:
-        if isinstance(frame, Start):
-            self.call_id = frame.call_id
-        elif isinstance(frame, Transcript) and frame.final and frame.text.strip():
-            if frame.role == "user":
-                self._user_text.append(frame.text.strip())
-            else:
-                self._write(self._turn(frame.text.strip()))
-        elif isinstance(frame, ToolCallFrame):
-            self._tools.append(frame.name)
-            self._event(
-                "tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "arguments": frame.arguments}
-            )
-        elif isinstance(frame, ToolResultFrame):
-            self._event("tool_call", {"tool": frame.name, "tool_use_id": frame.tool_use_id, "status": frame.status})
-        elif isinstance(frame, Interruption):
-            self._event("interruption", {"speech": self._speech_kind})
-        elif isinstance(frame, Renew):
-            self._event(
-                "renewal",
-                {"session": frame.session_number, "buffered_bytes": frame.buffered_bytes, "reason": frame.reason},
-            )
-        elif isinstance(frame, Fallback):
-            self._speech_kind = frame.to
-            self._event("fallback", {"to": frame.to, "reason": frame.reason})
-        elif isinstance(frame, Transfer):
-            self._event("handoff", {"reason": frame.reason, "summary": frame.summary})
-        elif isinstance(frame, Usage):
-            self._add_usage(frame)
-
-    def _add_usage(self, usage: Usage) -> None:
-        for name in ("speech_input_tokens", "text_input_tokens", "speech_output_tokens", "text_output_tokens"):
-            setattr(self.usage, name, getattr(self.usage, name) + getattr(usage, name))
-        cost = self.settings.prices.cost_usd(
-            usage.speech_input_tokens, usage.text_input_tokens, usage.speech_output_tokens, usage.text_output_tokens
-        )
-        self.cost_usd += cost
-        if cost > 0:
-            self._track(
-                self._ledger.add(
-                    self.settings.tenant_id, self._now(), "audio", _ledger_item(self.settings.sonic.model_id), cost
-                )
-            )
-
-    def _turn(self, reply: str) -> Coroutine[Any, Any, None]:
-        user_text = " ".join(self._user_text) or None
-        tools, self._tools, self._user_text = tuple(self._tools), [], []
-        settings, at, kind = self.settings, self._now(), self._speech_kind
-
-        async def write() -> None:
-            sequence = await self._recorder.next_sequence(settings.tenant_id, self.call_id)
-            await self._recorder.record_turn(
-                TurnRecord(
-                    tenant_id=settings.tenant_id,
-                    session_id=self.call_id,
-                    agent_id=settings.agent_id,
-                    channel=Channel.VOICE.value,
-                    sequence=sequence,
-                    user_text=user_text,
-                    reply_text=reply,
-                    model_id=settings.sonic.model_id if kind == "sonic" else None,
-                    routing_reason=f"voice bridge ({kind})",
-                    role="voice",
-                    tools=tools,
-                    outcome="ok" if kind == "sonic" else "fallback",
-                    at=at,
-                )
-            )
-
-        return write()
-
-    def _event(self, kind: str, detail: dict[str, Any]) -> None:
-        event = AgentEventRecord(
-            tenant_id=self.settings.tenant_id,
-            session_id=self.call_id,
-            kind=kind,  # type: ignore[arg-type]  # one of the Literal's voice-bridge kinds
-            at=self._now(),
-            detail=detail,
-        )
-        self._track(self._recorder.record_event(event))
-
-    def _write(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._track(coro)
-
-    def _track(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(self._safely(coro))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _safely(self, coro: Coroutine[Any, Any, Any]) -> None:
-        try:
-            await coro
-        except Exception:
-            logger.exception("voice_bridge.record_failed", extra={"call_id": self.call_id})
-
-    async def flush(self) -> None:
-        """Wait for every write, then record the call's usage (one event, totals)."""
-        if self.call_id and any(vars_of(self.usage)):
-            self._event("usage", {**vars_of(self.usage), "cost_usd": round(self.cost_usd, 6)})
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
-
-    async def stop(self) -> None:
-        await self.flush()
-
-
-def vars_of(usage: Usage) -> dict[str, int]:
-    return {
-        "speech_input_tokens": usage.speech_input_tokens,
-        "text_input_tokens": usage.text_input_tokens,
-        "speech_output_tokens": usage.speech_output_tokens,
-        "text_output_tokens": usage.text_output_tokens,
-    }
-
-
-def _ledger_item(model_id: str) -> str:
-    # Ledger keys are "#"-separated; model ids never contain one, but be safe.
-    return model_id.replace("#", "-")
-
-
-# ------------------------------------------------------------------------------------ caller output
-class CallerOutput(FrameProcessor):
-    """The last step: agent audio cut into 20 ms frames, sent to the caller at playback pace (at most
-    `playback_lead_seconds` ahead, so the provider holds little that a barge-in must clear). An
-    Interruption drops every queued frame at once and tells the provider to clear what it holds."""
-
-    def __init__(
-        self,
-        settings: BridgeSettings,
-        serializer: FrameSerializer,
-        send: Callable[[WireMessage], Awaitable[None]],
-        *,
-        clock: Clock = time.perf_counter,
-    ) -> None:
-        super().__init__()
-        self.settings = settings
-        self._serializer = serializer
-        self._send = send
-        self._clock = clock
-        # Wire messages ready to send: a speech chunk is serialized when it arrives (one codec pass for all its
-        # frames), and a barge-in drops whatever is still queued.
-        self._queue: deque[WireMessage] = deque()
-        self._framer: Framer | None = None
-        self._ready = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self.frames_sent = 0
-        self.frames_dropped = 0
-        self.latencies: list[float] = []  # seconds from a speech chunk's arrival to its first wire frame
-        self._closing = False
-        self._first_of_chunk: float | None = None
-
-    @property
-    def queued_frames(self) -> int:
-        """Frames waiting to be sent (0 once the reply so far has been played out)."""
-        return len(self._queue)
-
-    def _framer_for(self) -> Framer:
-        if self._framer is None:
-            self._framer = Framer(frame_bytes(self._serializer.sample_rate))
-        return self._framer
-
-    async def start(self) -> None:
-        _spawn(self._tasks, self._sender(), "caller-output")
-
-    async def process(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, AgentAudio):
-            self._enqueue(frame)
-        elif isinstance(frame, TurnEnd):
-            rest = self._framer_for().flush()
-            if rest is not None:
-                self._queue.append(self._serializer.serialize_audio(rest))
-                self._wake()
-        elif isinstance(frame, Interruption):
-            await self._flush_for_barge_in()
-        elif isinstance(frame, Stop):
-            await self._drain_then_close()
-        elif isinstance(frame, Mark | Clear):
-            message = self._serializer.serialize_control(frame)
-            if message is not None:
-                await self._send(message)
-            return
-        await self.push(frame, direction)
-
-    def _enqueue(self, audio: AgentAudio) -> None:
-        frames = self._framer_for().push(audio.pcm)
-        if not frames:
-            return
-        if audio.created_at:
-            self._first_of_chunk = audio.created_at
-        self._queue.extend(self._serializer.serialize_audio_frames(frames))
-        self._wake()
-
-    def _wake(self) -> None:
-        self._idle.clear()
-        self._ready.set()
-
-    async def _flush_for_barge_in(self) -> None:
-        self.frames_dropped += len(self._queue)
-        self._queue.clear()
-        self._framer_for().drop()
-        self._idle.set()
-        message = self._serializer.serialize_control(Clear())
-        if message is not None:
-            await self._send(message)
-
-    async def _drain_then_close(self) -> None:
-        # The caller hears the end of the last reply (the apology, a goodbye) before the line closes.
-        rest = self._framer_for().flush()
-        if rest is not None:
-            self._queue.append(self._serializer.serialize_audio(rest))
-            self._wake()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(
-                seconds_of_pcm(
-                    len(self._queue) * frame_bytes(self._serializer.sample_rate), self._serializer.sample_rate
-                )
-                / self.settings.playback_speed
-                + 2
-            ):
-                await self._idle.wait()
-        self._closing = True
-
-    async def stop(self) -> None:
-        await _cancel(self._tasks)
-
-    async def _sender(self) -> None:
-        frame_seconds = 0.02 / self.settings.playback_speed
-        lead = self.settings.playback_lead_seconds / self.settings.playback_speed
-        timeline = 0.0  # when the caller will have heard everything sent so far
-        while True:
-            if not self._queue:
-                self._idle.set()
-                self._ready.clear()
-                await self._ready.wait()
-                continue
-            now = self._clock()
-            timeline = max(timeline, now)
-            ahead = timeline - now
-            if ahead > lead:
-                await asyncio.sleep(ahead - lead)
-                continue
-            message = self._queue.popleft()
-            first = self._first_of_chunk
-            if first is not None:
-                self.latencies.append(self._clock() - first)
-                self._first_of_chunk = None
-            await self._send(message)
-            self.frames_sent += 1
-            timeline += frame_seconds

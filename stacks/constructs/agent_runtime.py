@@ -15,13 +15,11 @@ tokens for any user id) that this agent does not use.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from functools import cache
 from pathlib import Path
 
-from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import ArnFormat, AssetHashType, CfnOutput, Duration, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
@@ -31,11 +29,13 @@ from constructs import Construct
 from agentcore.tenant_agent import wiring
 from oratio.config import TenantConfig, load_model_catalog
 from oratio.tables import CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.bytecode import compile_tree
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.knowledge import INDEX_NAME, TenantKnowledge, vector_bucket_name
-from stacks.constructs.lambda_function import CORE_PACKAGE, MissingBuildError
+from stacks.constructs.lambda_function import CORE_PACKAGE
 from stacks.nag import acknowledge
 from stacks.names import PROJECT, Outputs, tenant_parameter
+from stacks.staging import StagedAsset, copy_entries, restage, source_digest, vendored_stamp, vendored_zip, zip_with
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTCORE_DIR = ROOT / "agentcore"
@@ -55,7 +55,6 @@ INFERENCE_PROFILE_DESTINATIONS: dict[str, tuple[str, ...]] = {
 # Model ids starting "<prefix>." name a system-defined cross-region inference profile.
 INFERENCE_PROFILE_PREFIXES = frozenset({"us", "us-gov", "eu", "apac", "jp", "au", "ca", "global"})
 MODEL_ACTIONS = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
 
 
 def runtime_name(tenant_id: str) -> str:
@@ -63,7 +62,7 @@ def runtime_name(tenant_id: str) -> str:
     return f"{PROJECT}_{tenant_id.replace('-', '_')}"
 
 
-def stage_agent_code() -> Path:
+def stage_agent_code() -> StagedAsset:
     """Lay out the tenant agent's code asset folder (idempotent, offline)."""
     return stage_runtime_code(
         packages=("tenant_agent",), entry_package="tenant_agent", deps_dir=DEPS_DIR, asset_dir=ASSET_DIR
@@ -71,36 +70,32 @@ def stage_agent_code() -> Path:
 
 
 @cache
-def stage_runtime_code(*, packages: tuple[str, ...], entry_package: str, deps_dir: Path, asset_dir: Path) -> Path:
-    """Lay out an AgentCore code asset folder: the vendored dependencies of `deps_dir` (hard-linked when
-    possible), the `agentcore.<package>` packages named, the `oratio` core, and `main.py` (the entry
-    package's `__main__.py`) at the root. Idempotent and offline. The folder is the same for every tenant, so
-    it is staged once per process, not once per tenant stack (about 0.7 s each)."""
-    if not deps_dir.is_dir():
-        raise MissingBuildError(
-            f"{deps_dir} is missing: run `make setup` (scripts/bootstrap.sh) to vendor the AgentCore "
-            "dependencies before synthesizing"
-        )
-    if asset_dir.exists():
-        shutil.rmtree(asset_dir)
-    shutil.copytree(deps_dir, asset_dir, ignore=_IGNORE, copy_function=_link_or_copy)
-    package = asset_dir / "agentcore"
-    package.mkdir()
-    shutil.copy2(AGENTCORE_DIR / "__init__.py", package / "__init__.py")
-    for name in packages:
-        shutil.copytree(AGENTCORE_DIR / name, package / name, ignore=_IGNORE)
-    shutil.copytree(CORE_PACKAGE, asset_dir / "oratio", ignore=_IGNORE)
-    shutil.copy2(AGENTCORE_DIR / entry_package / "__main__.py", asset_dir / ENTRY_POINT)
-    return asset_dir
+def stage_runtime_code(
+    *, packages: tuple[str, ...], entry_package: str, deps_dir: Path, asset_dir: Path
+) -> StagedAsset:
+    """An AgentCore code asset: a zip (`<asset_dir>.zip`) of the vendored dependencies of `deps_dir` (with the
+    byte-code bootstrap compiled for them), the `agentcore.<package>` packages named and the `oratio` core
+    (staged in `asset_dir` and compiled for python3.12 here), and `main.py` (the entry package's `__main__.py`)
+    at the root. Offline; not staged again while the dependencies' stamp and the sources are unchanged, and
+    staged once per process (it is the same for every tenant). The asset hash is that stamp and the sources'
+    digest; the dependencies are zipped once per stamp and the code is added to a copy of that zip."""
+    stamp = vendored_stamp(deps_dir)
+    entries: list[tuple[Path, str]] = [(AGENTCORE_DIR / "__init__.py", "agentcore/__init__.py")]
+    entries += [(AGENTCORE_DIR / name, f"agentcore/{name}") for name in packages]
+    entries += [(CORE_PACKAGE, "oratio"), (AGENTCORE_DIR / entry_package / "__main__.py", ENTRY_POINT)]
+    archive = asset_dir.with_name(asset_dir.name + ".zip")
 
+    def build(target: Path) -> None:
+        copy_entries(entries, target)
+        compile_tree(target / "agentcore")
+        compile_tree(target / "oratio")
+        zip_with(vendored_zip(deps_dir), target, archive)
 
-def _link_or_copy(source: str, target: str) -> str:
-    # The vendored dependencies are ~55 MB; a hard link makes re-staging on every synth nearly free.
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
-    return target
+    digest = source_digest(entries, stamp)
+    if not archive.is_file():
+        asset_dir.with_name(asset_dir.name + ".digest").unlink(missing_ok=True)
+    restage(asset_dir, digest, build)
+    return StagedAsset(archive, digest)
 
 
 class TenantAgentRuntime(Construct):
@@ -135,14 +130,15 @@ class TenantAgentRuntime(Construct):
         self._allow_knowledge(knowledge)
         self._allow_memory()
         self._allow_tables(tid, tables)
+        definitions = grant_definition_reads(tables, self.role, tid)
 
         self.runtime = zip_code_runtime(
             self,
             name=name,
-            description=f"{tenant.business.name}'s AI agent (Oratio tenant {tid})",
+            description=f"{tenant.business.name}'s AI agents (Oratio tenant {tid})",
             role=self.role,
-            asset_dir=stage_agent_code(),
-            environment=self._environment(tenant, tables, knowledge),
+            asset=stage_agent_code(),
+            environment={**self._environment(tenant, tables, knowledge), **definitions},
             read_statement_sid="ReadTheAgentCode",
         )
 
@@ -376,14 +372,16 @@ def zip_code_runtime(
     name: str,
     description: str,
     role: iam.Role,
-    asset_dir: Path,
+    asset: StagedAsset,
     environment: dict[str, str],
     read_statement_sid: str = "ReadTheRuntimeCode",
 ) -> agentcore.CfnRuntime:
-    """An AgentCore runtime (construct id "Runtime") running the staged `asset_dir` as a zip code asset
+    """An AgentCore runtime (construct id "Runtime") running the staged `asset` as a zip code asset
     (construct id "Code") on python3.12, public network, HTTP protocol (which also carries `/ws`), with
     `role` allowed to read exactly that object."""
-    code = s3_assets.Asset(scope, "Code", path=str(asset_dir))
+    code = s3_assets.Asset(
+        scope, "Code", path=str(asset.path), asset_hash_type=AssetHashType.CUSTOM, asset_hash=asset.asset_hash
+    )
     role.add_to_policy(
         iam.PolicyStatement(
             sid=read_statement_sid,

@@ -24,7 +24,7 @@ from oratio.connect_voice.profile import (
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 from stacks.constructs.agent_runtime import ENDPOINT_NAME, TenantAgentRuntime
 from stacks.constructs.connect import ConnectCenter
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.voice_bot import VoiceBots
 
@@ -101,6 +101,9 @@ class ConnectVoice(Construct):
                 WORKER_FUNCTION_ENV_VAR: self.worker.function.function_name,
             },
         )
+        # Each turn reads the routed agent's status and definition (its lines, its voice).
+        for name, value in grant_definition_reads(tables, self.code_hook.function, tid).items():
+            self.code_hook.function.add_environment(name, value)
         self.code_hook.role.add_to_policy(
             iam.PolicyStatement(
                 sid="RunAgentTurns",

@@ -9,7 +9,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from oratio.tables import ALL_TABLES, TableSpec
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, ALL_TABLES, TableSpec
 from stacks.names import Outputs, platform_table_name_parameter
 
 _STRING = dynamodb.AttributeType.STRING
@@ -105,3 +105,11 @@ class PlatformTableRefs(Construct):
 
 def _construct_id(spec: TableSpec) -> str:
     return "".join(part.capitalize() for part in spec.key.split("_")) + "Table"
+
+
+def grant_definition_reads(tables: PlatformTableRefs, grantee: iam.IGrantable, tenant_id: str) -> dict[str, str]:
+    """Let a runtime read its tenant's agents' status and definition versions (items under the tenant's keys only);
+    returns the environment naming the two tables."""
+    tables.grant_items(grantee, AGENTS, ["GetItem"], [tenant_id])
+    tables.grant_items(grantee, AGENT_DEFINITIONS, ["GetItem"], [f"{tenant_id}#*"])
+    return tables.environment(AGENTS, AGENT_DEFINITIONS)

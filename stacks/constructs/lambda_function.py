@@ -3,24 +3,36 @@ retention, Powertools settings and a role of its own. Functions differ only in w
 different (code folder, environment, permissions granted by the caller).
 
 Code is bundled without Docker: the handler folder and the shared `oratio` package (plus any extra
-repository sources the function names) are copied into `build/assets/<name>` at synth, and third-party
-dependencies come from one layer built by `scripts/bootstrap.sh` with arm64 wheels (`build/layers/deps`).
+repository sources the function names) are copied into `build/assets/<name>` at synth and compiled to
+python3.12 byte-code (Lambda's code folder is read-only: without it every cold start compiles the sources
+again); third-party dependencies come from one layer built by `scripts/bootstrap.sh` with arm64 wheels and
+byte-code (`build/layers/deps`). A bundle whose sources did not change is not staged again, and each asset's
+hash comes from its sources' digest or the layer's stamp (`stacks/staging.py`), not from fingerprinting it.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.bytecode import compile_tree
 from stacks.nag import acknowledge
 from stacks.names import METRICS_NAMESPACE
+from stacks.staging import (
+    MissingBuildError,
+    StagedAsset,
+    copy_entries,
+    restage,
+    source_digest,
+    vendored_stamp,
+    vendored_zip,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS_DIR = ROOT / "lambdas"
@@ -28,15 +40,13 @@ CORE_PACKAGE = ROOT / "oratio"
 ASSETS_DIR = ROOT / "build" / "assets"
 LAYER_DIR = ROOT / "build" / "layers" / "deps"
 LOG_RETENTION = logs.RetentionDays.ONE_MONTH  # every Oratio log group
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
+
+__all__ = ["MissingBuildError", "OratioFunction", "dependency_layer", "stage_function_code"]
 
 
-class MissingBuildError(RuntimeError):
-    """The dependency layer has not been built; the message says how to build it."""
-
-
-def stage_function_code(handler_folder: str, extra_sources: Sequence[str] = ()) -> Path:
-    """Copy lambdas/<folder> and the core package into one asset folder (idempotent, offline).
+def stage_function_code(handler_folder: str, extra_sources: Sequence[str] = ()) -> StagedAsset:
+    """lambdas/<folder> and the core package in one asset folder, compiled for python3.12 (offline; skipped
+    when the folder is already staged from the same sources).
 
     `extra_sources` are repository paths (files or folders) a handler needs beyond the core package, copied
     to the same relative path in the bundle, e.g. the tenant agent's typed client; their third-party imports
@@ -45,22 +55,18 @@ def stage_function_code(handler_folder: str, extra_sources: Sequence[str] = ()) 
     source = LAMBDAS_DIR / handler_folder
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"{source}/handler.py not found: every Lambda folder needs a handler.py")
-    target = ASSETS_DIR / handler_folder
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target, ignore=_IGNORE)
-    shutil.copytree(CORE_PACKAGE, target / "oratio", ignore=_IGNORE)
+    entries: list[tuple[Path, str]] = [(source, "."), (CORE_PACKAGE, "oratio")]
     for extra in extra_sources:
         origin = ROOT / extra
         if not origin.exists() or ROOT not in origin.resolve().parents:
             raise FileNotFoundError(f"{extra}: extra Lambda source not found in the repository")
-        destination = target / extra
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        if origin.is_dir():
-            shutil.copytree(origin, destination, ignore=_IGNORE, dirs_exist_ok=True)
-        else:
-            shutil.copy2(origin, destination)
-    return target
+        entries.append((origin, extra))
+
+    def build(target: Path) -> None:
+        copy_entries(entries, target)
+        compile_tree(target)
+
+    return restage(ASSETS_DIR / handler_folder, source_digest(entries), build)
 
 
 def dependency_layer(scope: Construct) -> lambda_.ILayerVersion:
@@ -69,15 +75,18 @@ def dependency_layer(scope: Construct) -> lambda_.ILayerVersion:
     existing = stack.node.try_find_child("OratioDependencies")
     if existing is not None:
         return existing  # type: ignore[return-value]
+    stamp = vendored_stamp(LAYER_DIR)
     if not (LAYER_DIR / "python").is_dir():
         raise MissingBuildError(
             f"{LAYER_DIR}/python is missing: run `make setup` (scripts/bootstrap.sh) to build the "
             "Lambda dependency layer before synthesizing"
         )
+    archive = vendored_zip(LAYER_DIR)  # one file for synth to copy, not the layer's ~2,000
     return lambda_.LayerVersion(
         stack,
         "OratioDependencies",
-        code=lambda_.Code.from_asset(str(LAYER_DIR)),
+        # The layer is what its pinned requirements installed: its stamp names it (no fingerprinting).
+        code=lambda_.Code.from_asset(str(archive), asset_hash_type=AssetHashType.CUSTOM, asset_hash=stamp),
         compatible_runtimes=[lambda_.Runtime.PYTHON_3_12],
         compatible_architectures=[lambda_.Architecture.ARM_64],
         description="Oratio Lambda dependencies (Powertools, pydantic, tzdata) for python3.12/arm64",
@@ -122,13 +131,16 @@ class OratioFunction(Construct):
                 resources=[self.log_group.log_group_arn],
             )
         )
+        bundle = stage_function_code(handler_folder, extra_sources)
         self.function = lambda_.Function(
             self,
             "Function",
             runtime=lambda_.Runtime.PYTHON_3_12,
             architecture=lambda_.Architecture.ARM_64,
             handler="handler.lambda_handler",
-            code=lambda_.Code.from_asset(str(stage_function_code(handler_folder, extra_sources))),
+            code=lambda_.Code.from_asset(
+                str(bundle.path), asset_hash_type=AssetHashType.CUSTOM, asset_hash=bundle.asset_hash
+            ),
             layers=[dependency_layer(self)],
             role=self.role,
             timeout=Duration.seconds(timeout_seconds),

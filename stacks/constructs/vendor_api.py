@@ -26,6 +26,7 @@ from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.tables import (
+    AGENT_DEFINITIONS,
     AGENTS,
     CONVERSATIONS,
     CUSTOMER_CONTEXT,
@@ -63,6 +64,8 @@ TENANT_PARAMETER_PREFIX = f"/{PROJECT}/tenants"
 # vendor scoping lives in the keys the handler builds from the authorizer's claim (tested per endpoint).
 TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     AGENTS: ("GetItem", "PutItem", "Query"),
+    # definition versions: written only in the agent's own transaction, never updated or deleted
+    AGENT_DEFINITIONS: ("GetItem", "PutItem", "Query"),
     CONVERSATIONS: ("GetItem", "Query"),
     PROVISIONING_JOBS: ("GetItem", "PutItem"),
     # agent slots, number owners and rate windows (changed in transactions with the agent item); channel bindings

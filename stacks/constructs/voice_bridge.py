@@ -19,7 +19,6 @@ Manager, created here with a generated placeholder that the engineer replaces af
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -32,7 +31,7 @@ from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import TenantConfig
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge.config import SonicSettings
 from oratio.voice_bridge.webhooks import (
     ENV_BRIDGE_QUALIFIER,
@@ -52,11 +51,12 @@ from stacks.constructs.agent_runtime import (
     stage_runtime_code,
     zip_code_runtime,
 )
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import publish_tenant_parameters
 from stacks.nag import acknowledge
 from stacks.names import PROJECT, Outputs
+from stacks.staging import StagedAsset
 
 DEPS_DIR = ROOT / "build" / "agentcore" / "voice_bridge_deps"
 ASSET_DIR = ROOT / "build" / "agentcore" / "voice_bridge"
@@ -75,7 +75,7 @@ def bridge_runtime_name(tenant_id: str) -> str:
     return f"{name[: MAX_RUNTIME_NAME - 9]}_{digest}"
 
 
-def stage_bridge_code() -> Path:
+def stage_bridge_code() -> StagedAsset:
     """The bridge's code asset: its vendored deps, `agentcore.voice_bridge` with the agent client it uses
     (`agentcore.tenant_agent`), the `oratio` core, and `main.py`."""
     return stage_runtime_code(
@@ -117,7 +117,7 @@ class VoiceBridge(Construct):
             name=name,
             description=f"{tenant.business.name}'s voice bridge: Nova Sonic for media-stream calls (tenant {tid})",
             role=self.role,
-            asset_dir=stage_bridge_code(),
+            asset=stage_bridge_code(),
             environment=self._environment(tenant, tables, agent),
         )
         self.endpoint = agentcore.RuntimeEndpoint(
@@ -157,7 +157,7 @@ class VoiceBridge(Construct):
     ) -> dict[str, str]:
         return {
             **agent_wiring.split_tenant_config(tenant),
-            **tables.environment(CONVERSATIONS, USAGE),
+            **tables.environment(AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, USAGE),
             wiring.ENV_AGENT_RUNTIME_ARN: agent.runtime_arn,
             wiring.ENV_AGENT_QUALIFIER: ENDPOINT_NAME,
             wiring.ENV_REGION: Stack.of(self).region,
@@ -207,6 +207,8 @@ class VoiceBridge(Construct):
         # What the call recorder and usage ledger write, only under this tenant's keys.
         tables.grant_items(self.role, CONVERSATIONS, ["PutItem", "UpdateItem"], [f"{tid}#*"])
         tables.grant_items(self.role, USAGE, ["UpdateItem"], [tid])
+        # The routed agent's definition (persona, tools, voice, lines) and its status after each caller turn.
+        grant_definition_reads(tables, self.role, tid)
 
     # ------------------------------------------------------------------------------------ webhook
     def _provider_secret(self, construct_id: str, tid: str, name: str, what: str) -> secretsmanager.Secret:

@@ -1,7 +1,8 @@
 """contact_flows/chat.json: web chat and SMS contacts ask the call router for their agent (a web chat by the agent id
 it was started with), converse through the tenant's Lex bot in text with the same code hook, and hand off to the
-human queue with the summary — played through the flow with the inbound flow's simulator (the structural checks of
-every flow in contact_flows/, no dead ends and bounded loops, run in test_contact_flows.py)."""
+human queue with the summary — played on the replay's flow interpreter (oratio/replay/flow.py) with the world
+outside the flow scripted, as test_contact_flows.py plays the inbound flow (where the structural checks of every flow
+in contact_flows/ and the flow-language check run)."""
 
 from __future__ import annotations
 
@@ -49,12 +50,13 @@ def test_the_router_gets_the_agent_id_the_web_chat_was_started_with(chat: dict[s
 
 def test_a_web_chat_converses_in_text_on_the_cascaded_bot_with_its_channel_and_customer(chat: dict[str, Any]) -> None:
     call = Call(
+        channel="CHAT",
         router=router(channel="chat"),
         lambdas={"prepare": [text_plan()]},
         bot=[bot("converse", prompt="Yes, in grey."), bot("end")],
         attributes={"agent_id": "front-desk", "customer": "email:ana@example.com"},
     )
-    steps = call.play(chat)
+    steps = call.play(chat, "chat")
     (first, second) = bots(steps)
     alias, prompt, session = first
     assert (alias, prompt) == ("${CascadedBotAliasArn}", "Welcome to Cozy Comfort Bedding!")
@@ -72,16 +74,19 @@ def test_a_web_chat_converses_in_text_on_the_cascaded_bot_with_its_channel_and_c
 def test_a_paused_or_closed_agent_sends_the_routers_written_notice_and_ends_the_chat(
     chat: dict[str, Any], route: str
 ) -> None:
-    steps = Call(router=router(route, message="Our assistant is taking a short break.")).play(chat)
+    steps = Call(channel="CHAT", router=router(route, message="Our assistant is taking a short break.")).play(
+        chat, "chat"
+    )
     assert steps[-2:] == [("say", "Our assistant is taking a short break."), ("hang_up", None)]
 
 
 def test_router_failures_get_a_written_apology(chat: dict[str, Any]) -> None:
-    assert Call(router=None).play(chat)[-2:] == [("say", APOLOGY), ("hang_up", None)]
+    assert Call(channel="CHAT", router=None).play(chat, "chat")[-2:] == [("say", APOLOGY), ("hang_up", None)]
 
 
 def test_a_slow_reply_is_picked_up_and_the_chat_resumes_with_it(chat: dict[str, Any]) -> None:
     call = Call(
+        channel="CHAT",
         router=router(channel="sms"),
         lambdas={
             "prepare": [text_plan()],
@@ -92,15 +97,15 @@ def test_a_slow_reply_is_picked_up_and_the_chat_resumes_with_it(chat: dict[str, 
         },
         bot=[bot("await_reply", pending_turn="t1"), bot("end")],
     )
-    steps = call.play(chat)
+    steps = call.play(chat, "chat")
     assert ("say", "Still on it.") in steps
     assert [p for _, p, _ in bots(steps)] == ["Welcome to Cozy Comfort Bedding!", "It ships Monday."]
 
 
 def test_a_handoff_transfers_the_chat_to_the_queue_with_the_summary_as_contact_attributes(chat: dict[str, Any]) -> None:
     handoff = bot("transfer", handoff_reason="refund", handoff_summary="Customer asked: refund for order CC-123456.")
-    call = Call(router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=[handoff])
-    steps = call.play(chat)
+    call = Call(channel="CHAT", router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=[handoff])
+    steps = call.play(chat, "chat")
     assert steps[-2:] == [("queue", "${CustomerQueueArn}"), ("transfer", None)]
     assert call.attributes["handoff_summary"] == "Customer asked: refund for order CC-123456."
     assert said(steps) == []  # the bot already wrote its line
@@ -108,15 +113,19 @@ def test_a_handoff_transfers_the_chat_to_the_queue_with_the_summary_as_contact_a
 
 def test_a_handoff_when_the_team_is_closed_writes_the_closed_line_and_ends(chat: dict[str, Any]) -> None:
     call = Call(
-        router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=[bot("transfer")], team_open=False
+        channel="CHAT",
+        router=router(channel="chat"),
+        lambdas={"prepare": [text_plan()]},
+        bot=[bot("transfer")],
+        team_open=False,
     )
-    steps = call.play(chat)
+    steps = call.play(chat, "chat")
     assert steps[-2:] == [("say", "We're closed right now; please call back during business hours."), ("hang_up", None)]
 
 
 def test_when_the_bot_fails_the_customer_is_handed_to_a_person_not_left_waiting(chat: dict[str, Any]) -> None:
-    call = Call(router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=["error"])
-    steps = call.play(chat)
+    call = Call(channel="CHAT", router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=["error"])
+    steps = call.play(chat, "chat")
     assert steps[-3:] == [
         ("say", "Let me connect you with someone from our team."),
         ("queue", "${CustomerQueueArn}"),
@@ -128,7 +137,7 @@ def test_with_the_agents_breaker_open_the_chat_goes_straight_to_a_person(chat: d
     human = text_plan(
         next_step="transfer", prompt="Let me connect you with someone from our team.", speech_mode="human"
     )
-    steps = Call(router=router(channel="chat"), lambdas={"prepare": [human]}).play(chat)
+    steps = Call(channel="CHAT", router=router(channel="chat"), lambdas={"prepare": [human]}).play(chat, "chat")
     assert bots(steps) == []
     assert steps[-3:] == [
         ("say", "Let me connect you with someone from our team."),
@@ -138,16 +147,22 @@ def test_with_the_agents_breaker_open_the_chat_goes_straight_to_a_person(chat: d
 
 
 def test_a_customer_who_stops_writing_is_asked_if_they_are_still_there(chat: dict[str, Any]) -> None:
-    call = Call(router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=["silent", bot("end")])
-    assert [p for _, p, _ in bots(call.play(chat))] == ["Welcome to Cozy Comfort Bedding!", "Are you still there?"]
+    call = Call(
+        channel="CHAT", router=router(channel="chat"), lambdas={"prepare": [text_plan()]}, bot=["silent", bot("end")]
+    )
+    assert [p for _, p, _ in bots(call.play(chat, "chat"))] == [
+        "Welcome to Cozy Comfort Bedding!",
+        "Are you still there?",
+    ]
 
 
 def test_a_chat_that_keeps_leaving_the_bot_is_bounded_and_ends_with_a_person(chat: dict[str, Any]) -> None:
     call = Call(
+        channel="CHAT",
         router=router(channel="chat"),
         lambdas={"prepare": [text_plan()]},
         bot=[bot("converse", prompt="?") for _ in range(40)],
     )
-    steps = call.play(chat)
+    steps = call.play(chat, "chat")
     assert len(bots(steps)) == 20
     assert steps[-1] == ("transfer", None)

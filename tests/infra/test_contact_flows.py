@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import pytest
 
 from oratio.connect_voice.service import CLOSED_PROMPT, HANDOFF_PROMPT, SILENCE_PROMPT, SONIC_VOICE
 from oratio.connect_voice.state import OUTPUT_KEYS, SPEECH_MODE, NextStep
+from oratio.replay.flow import BotOutcome, Contact, FlowInterpreter, LambdaFailed, Step
+from oratio.replay.flow_language import ACTIONS, FlowLanguageError, check_flow
 from stacks.constructs.connect import ContactFlowTemplateError, flow_placeholder, render_flow_template
 
 FLOWS_DIR = Path(__file__).resolve().parents[2] / "contact_flows"
@@ -37,27 +40,9 @@ KNOWN_PLACEHOLDERS = STACK_PLACEHOLDERS | {
     if json.loads(p.read_text(encoding="utf-8")).get("Metadata", {}).get("type", "contactFlow") != "contactFlow"
 }
 ROUTER_ROUTES = ("agent", "closed", "paused", "unavailable")
-# Actions after which Connect leaves this flow on success (no NextAction needed).
-TERMINAL_TYPES = {"DisconnectParticipant", "TransferContactToQueue", "EndFlowExecution"}
-# Error branches the flow language documents for each action type we use; each must be handled.
-REQUIRED_ERRORS = {
-    "InvokeLambdaFunction": {"NoMatchingError"},
-    "UpdateContactAttributes": {"NoMatchingError"},
-    "Compare": {"NoMatchingCondition"},
-    "MessageParticipant": {"NoMatchingError"},
-    "UpdateContactTargetQueue": {"NoMatchingError"},
-    "TransferContactToQueue": {"QueueAtCapacity", "NoMatchingError"},
-    "UpdateFlowLoggingBehavior": set(),
-    "DisconnectParticipant": set(),
-    "EndFlowExecution": set(),
-    "ConnectParticipantWithLexBot": {"InputTimeLimitExceeded", "NoMatchingCondition", "NoMatchingError"},
-    "UpdateContactTextToSpeechVoice": {"NoMatchingError"},
-    "UpdateContactEventHooks": {"NoMatchingError"},
-    "CheckHoursOfOperation": {"NoMatchingError"},
-    "Loop": set(),
-}
-# Condition results an action type produces; a Loop must map exactly both, a hours check both.
-REQUIRED_CONDITIONS = {"Loop": {"ContinueLooping", "DoneLooping"}, "CheckHoursOfOperation": {"True", "False"}}
+# Actions after which Connect leaves this flow on success (no NextAction needed), from the flow-language table.
+TERMINAL_TYPES = {kind for kind, spec in ACTIONS.items() if spec.terminal}
+WEEKDAYS_UPPER = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
 FORBIDDEN_ID_CHARS = re.compile(r"[%:()\\/=$,;\[\]{}]")
 APOLOGY = "We're sorry, we can't take your call right now. Please try again in a few minutes. Goodbye."
 FIXED_HANDOFF = "Please hold while we connect you with our team."
@@ -91,111 +76,86 @@ def _condition_target(action: dict[str, Any], value: str) -> str | None:
     return None
 
 
-# ---------------------------------------------------------------------------------- the simulator
+# ---------------------------------------------------------------------------- calls on the interpreter
 @dataclass
 class Call:
-    """One caller through the inbound flow. Scripts: what each Lambda answers (by action), what the bot does
-    each time the caller is in it (a session-attribute dict, "error" or "silent"), whether the team is open."""
+    """One caller (or a chat/SMS customer) through a contact flow on the replay's flow interpreter
+    (oratio/replay/flow.py), with the world outside the flow scripted: what each Lambda answers (by action), what
+    the bot does each time the caller is in it (a session-attribute dict, "error" or "silent"), whether the team
+    is open and the queue full."""
 
     router: dict[str, str] | None = None
+    channel: str = "VOICE"  # CHAT for a web chat or SMS contact (no dialed number)
     lambdas: dict[str, list[dict[str, str] | str]] = field(default_factory=dict)
     bot: list[dict[str, str] | str] = field(default_factory=list)
     team_open: bool = True
     queue_full: bool = False
-    attributes: dict[str, str] = field(default_factory=dict)
-    external: dict[str, str] = field(default_factory=dict)
-    lex: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # the contact's attributes at the start, then at the end
     steps: list[tuple[str, Any]] = field(default_factory=list)
-    loops: dict[str, int] = field(default_factory=dict)
+    whispers: list[str] = field(default_factory=list)  # what the whisper flow said to the human agent
 
-    def resolve(self, value: str) -> str:
-        for prefix, source in (
-            ("$.External.", self.external),
-            ("$.Lex.SessionAttributes.", self.lex),
-            ("$.Attributes.", self.attributes),
-        ):
-            if value.startswith(prefix):
-                return source.get(value.removeprefix(prefix), "")
-        return {"$.ContactId": "contact-1", "$.CustomerEndpoint.Address": "+15551234567"}.get(value, value)
+    def play(self, flow: dict[str, Any], name: str = "inbound") -> list[tuple[str, Any]]:
+        dialed = "+15552333464" if self.channel == "VOICE" else None
+        contact = Contact("contact-1", "+15551234567", dialed, channel=self.channel, attributes=dict(self.attributes))
+        FlowInterpreter(_Scripted(self)).run(name, flow, contact)
+        self.attributes = contact.attributes
+        return self.steps
 
-    def play(self, flow: dict[str, Any]) -> list[tuple[str, Any]]:
-        actions = _actions(flow)
-        current: str | None = flow["StartAction"]
-        for _ in range(1_000):
-            assert current is not None
-            current = self._step(actions[current])
-            if current is None:
-                return self.steps
-        raise AssertionError("the call never ended: an unbounded loop")
 
-    def _step(self, action: dict[str, Any]) -> str | None:
-        kind, params, identifier = action["Type"], action["Parameters"], action["Identifier"]
-        transitions = action["Transitions"]
-        if kind == "InvokeLambdaFunction":
-            if params["LambdaFunctionARN"] == "${CallRouterFunctionArn}":
-                answer: dict[str, str] | str | None = self.router
-            else:
-                name = params["LambdaInvocationAttributes"]["action"]
-                self.steps.append(("lambda", name))
-                answer = self.lambdas[name].pop(0) if self.lambdas.get(name) else "error"
-            if answer is None or answer == "error":
-                return _error_target(action, "NoMatchingError")
-            assert isinstance(answer, dict)
-            self.external = dict(answer)
-            return str(transitions["NextAction"])
-        if kind == "UpdateContactAttributes":
-            self.attributes.update({k: self.resolve(v) for k, v in params["Attributes"].items()})
-            return str(transitions["NextAction"])
-        if kind == "Compare":
-            target = _condition_target(action, self.resolve(params["ComparisonValue"]))
-            return target or _error_target(action, "NoMatchingCondition")
-        if kind == "MessageParticipant":
-            text = self.resolve(params["Text"])
-            if not text:
-                return _error_target(action, "NoMatchingError")
-            self.steps.append(("say", text))
-            return str(transitions["NextAction"])
-        if kind == "UpdateContactTextToSpeechVoice":
-            voice = (self.resolve(params["TextToSpeechVoice"]), self.resolve(params["TextToSpeechEngine"]))
-            if not all(voice):
-                return _error_target(action, "NoMatchingError")
-            self.steps.append(("voice", voice))
-            return str(transitions["NextAction"])
-        if kind == "Loop":
-            done = self.loops.get(identifier, 0) >= int(params["LoopCount"])
-            self.loops[identifier] = 0 if done else self.loops.get(identifier, 0) + 1
-            target = _condition_target(action, "DoneLooping" if done else "ContinueLooping")
-            assert target is not None
-            return target
-        if kind == "ConnectParticipantWithLexBot":
-            session = {k: self.resolve(v) for k, v in params["LexSessionAttributes"].items()}
-            self.steps.append(("bot", (params["LexV2Bot"]["AliasArn"], self.resolve(params["Text"]), session)))
-            outcome = self.bot.pop(0) if self.bot else "error"
-            if outcome == "error":
-                return _error_target(action, "NoMatchingError")
-            if outcome == "silent":
-                return _error_target(action, "InputTimeLimitExceeded")
-            assert isinstance(outcome, dict)
-            self.lex = {key: "" for key in OUTPUT_KEYS} | outcome
-            return str(transitions["NextAction"])
-        if kind == "UpdateContactEventHooks":
-            self.steps.append(("hooks", params["EventHooks"]))
-            return str(transitions["NextAction"])
-        if kind == "UpdateContactTargetQueue":
-            self.steps.append(("queue", params["QueueId"]))
-            return str(transitions["NextAction"])
-        if kind == "CheckHoursOfOperation":
-            target = _condition_target(action, "True" if self.team_open else "False")
-            return target or str(transitions["NextAction"])
-        if kind == "TransferContactToQueue":
-            self.steps.append(("transfer", None))
-            return _error_target(action, "QueueAtCapacity") if self.queue_full else None
-        if kind == "DisconnectParticipant":
-            self.steps.append(("hang_up", None))
-            return None
-        if kind == "UpdateFlowLoggingBehavior":
-            return str(transitions["NextAction"])
-        raise AssertionError(f"the simulator does not know {kind}")
+class _Scripted:
+    """`FlowServices` answering from a `Call`'s scripts."""
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+
+    def invoke_lambda(self, arn: str, contact: Contact, parameters: Any, timeout_seconds: int) -> Any:
+        if arn == "${CallRouterFunctionArn}":
+            answer: dict[str, str] | str | None = self.call.router
+        else:
+            name = parameters["action"]
+            self.call.steps.append(("lambda", name))
+            answer = self.call.lambdas[name].pop(0) if self.call.lambdas.get(name) else "error"
+        if answer is None or answer == "error":
+            raise LambdaFailed("scripted failure")
+        return answer
+
+    def converse(self, alias_arn: str, prompt: str, contact: Contact, session_attributes: Any) -> BotOutcome:
+        self.call.steps.append(("bot", (alias_arn, prompt, dict(session_attributes))))
+        outcome = self.call.bot.pop(0) if self.call.bot else "error"
+        if outcome == "error":
+            return BotOutcome("error")
+        if outcome == "silent":
+            return BotOutcome("timeout")
+        assert isinstance(outcome, dict)
+        return BotOutcome("ok", "FallbackIntent", {key: "" for key in OUTPUT_KEYS} | outcome)
+
+    def hours(self, arn: str) -> Any:
+        every_day = ((0, 0), (23, 59)) if self.call.team_open else None
+        days = {day: every_day for day in WEEKDAYS_UPPER} if every_day else {}
+        return "UTC", days
+
+    def queue(self, arn: str) -> tuple[str | None, bool]:
+        return "hours-of-the-queue", self.call.queue_full
+
+    def flow(self, arn: str) -> tuple[str, dict[str, Any]]:
+        return "agent_whisper", _load(WHISPER)
+
+    def now(self) -> datetime:
+        return datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
+
+    def record(self, step: Step) -> None:
+        kinds = {
+            "say": lambda: ("say", step.text),
+            "voice": lambda: ("voice", tuple(step.text.removesuffix(")").split(" (", 1))),
+            "hooks": lambda: ("hooks", dict(step.detail)),
+            "queue": lambda: ("queue", step.text),
+            "transfer": lambda: ("transfer", None),
+            "hang_up": lambda: ("hang_up", None),
+        }
+        if step.kind == "whisper":
+            self.call.whispers.append(step.text)
+        elif step.kind in kinds:
+            self.call.steps.append(kinds[step.kind]())
 
 
 def router(route: str = "agent", **extra: str) -> dict[str, str]:
@@ -280,9 +240,10 @@ def test_every_branch_ends_every_cycle_is_bounded_by_a_loop_block_and_nothing_is
     actions = _actions(flow)
     for action in actions.values():
         kind, transitions = action["Type"], action["Transitions"]
-        if kind in REQUIRED_CONDITIONS:
+        required = ACTIONS[kind].required_conditions
+        if required:
             results = {o for c in transitions.get("Conditions", []) for o in c["Condition"]["Operands"]}
-            assert results == REQUIRED_CONDITIONS[kind], f"{action['Identifier']} must map {REQUIRED_CONDITIONS[kind]}"
+            assert results == required, f"{action['Identifier']} must map {set(required)}"
         if kind == "Loop":
             continue  # both of its results are mapped: it always leaves
         if kind not in TERMINAL_TYPES:
@@ -303,9 +264,39 @@ def test_every_branch_ends_every_cycle_is_bounded_by_a_loop_block_and_nothing_is
 @pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
 def test_every_action_handles_the_errors_its_type_can_raise(path: Path) -> None:
     for action in _load(path)["Actions"]:
-        assert action["Type"] in REQUIRED_ERRORS, f"untested action type {action['Type']}"
+        assert action["Type"] in ACTIONS, f"action type {action['Type']} is not in the flow-language table"
         handled = {e["ErrorType"] for e in action["Transitions"].get("Errors", [])}
-        assert handled >= REQUIRED_ERRORS[action["Type"]], action["Identifier"]
+        assert handled >= ACTIONS[action["Type"]].errors, action["Identifier"]
+
+
+@pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
+def test_connect_would_accept_every_flow_per_the_flow_language_reference(path: Path) -> None:
+    assert [str(p) for p in check_flow(_load(path))] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda a: a["Transitions"]["Errors"].append({"ErrorType": "NoMatchingCondition", "NextAction": "hang-up"}),
+            "error type 'NoMatchingCondition' is not one this action raises",
+        ),
+        (lambda a: a.update(Type="PlayWhaleSong"), "'PlayWhaleSong' is not in the replay's flow-language table"),
+        (lambda a: a["Parameters"].update(Volume="11"), "has no parameter 'Volume'"),
+        (lambda a: a["Transitions"]["Conditions"].pop(), "a condition is required for each of ['False']"),
+    ],
+    ids=["error-type-not-raised", "unknown-action", "unknown-parameter", "missing-condition"],
+)
+def test_the_checker_refuses_what_connect_refuses_naming_the_action_and_the_reference_page(
+    inbound: dict[str, Any], change: Any, message: str
+) -> None:
+    flow = json.loads(json.dumps(inbound))
+    check_hours = next(a for a in flow["Actions"] if a["Identifier"] == "check-team-hours")
+    change(check_hours)
+    problems = [str(p) for p in check_flow(flow)]
+    assert any(message in p and "check-team-hours" in p for p in problems), problems
+    with pytest.raises(FlowLanguageError, match="check-team-hours"):
+        Call(router=router()).play(flow)
 
 
 @pytest.mark.parametrize("path", sorted(FLOWS_DIR.glob("*.json")), ids=lambda p: p.stem)
@@ -488,6 +479,7 @@ def test_a_handoff_from_the_bot_transfers_to_the_queue_with_the_summary_whispere
         "Transfer. Refund.",
     )
     assert said(steps) == []  # the bot already said its line; the flow adds no second one
+    assert call.whispers == ["Transfer. Refund."]  # the whisper flow ran for the human side
 
 
 def test_a_transfer_when_the_team_is_closed_says_so_and_hangs_up(inbound: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from stacks.constructs.lambda_function import ASSETS_DIR, LAMBDAS_DIR, LAYER_DIR
+from tests.infra.asset_checks import assert_unchecked_pyc_for_python_3_12
 from tests.infra.conftest import Synthesized
 
 # Packages the Lambda python3.12 runtime ships (boto3 and its dependencies).
@@ -64,3 +65,15 @@ def test_handler_imports_with_only_layer_and_runtime_packages(
         env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "true"},
     )
     assert result.returncode == 0, f"lambdas/{folder}/handler.py cannot import on Lambda:\n{result.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("folder", FOLDERS)
+def test_every_module_of_a_bundle_and_of_the_layer_ships_python_3_12_byte_code(
+    folder: str, synthesized: Synthesized
+) -> None:
+    # Lambda's code folder is read-only: a module without byte-code is compiled again on every cold start.
+    bundle = ASSETS_DIR / folder
+    for source in sorted(bundle.rglob("*.py")):
+        assert_unchecked_pyc_for_python_3_12(source)
+    for module in ("aws_lambda_powertools/logging/logger.py", "pydantic/main.py", "aws_xray_sdk/core/recorder.py"):
+        assert_unchecked_pyc_for_python_3_12(LAYER_DIR / "python" / module)

@@ -14,8 +14,9 @@ from agentcore.tenant_agent import wiring
 from oratio.config import load_model_catalog, load_tenant_file
 from stacks.app_builder import TENANTS_DIR
 from stacks.constructs import agent_runtime
-from stacks.constructs.lambda_function import MissingBuildError
 from stacks.names import Outputs, tenant_parameter
+from stacks.staging import MissingBuildError
+from tests.infra.asset_checks import ZippedAsset
 from tests.infra.conftest import TEST_ENV, Synthesized
 
 TENANT = "cozy-comfort"
@@ -76,18 +77,17 @@ def test_runtime_runs_the_zipped_code_asset_on_python_3_12_over_http(
 def test_code_asset_holds_the_agent_the_core_package_and_arm64_dependencies_but_no_local_stand_ins(
     synthesized: Synthesized, runtime: tuple[str, dict[str, Any]]
 ) -> None:
-    asset_hash = runtime[1]["Properties"]["AgentRuntimeArtifact"]["CodeConfiguration"]["Code"]["S3"]["Prefix"]
-    asset = synthesized.outdir / f"asset.{asset_hash.removesuffix('.zip')}"
-    assert asset.is_dir(), f"asset folder {asset} not in the cloud assembly"
+    s3_key = runtime[1]["Properties"]["AgentRuntimeArtifact"]["CodeConfiguration"]["Code"]["S3"]["Prefix"]
+    asset = ZippedAsset(synthesized.outdir, s3_key)
     for path in ("main.py", "agentcore/tenant_agent/app.py", "oratio/agent/contracts.py", "bedrock_agentcore"):
-        assert (asset / path).exists(), f"{path} missing from the code asset"
-    assert (asset / "main.py").read_text() == (agent_runtime.AGENT_SOURCE / "__main__.py").read_text()
-    assert not (asset / "oratio_local").exists()
-    assert not list(asset.rglob("__pycache__"))
+        assert asset.exists(path), f"{path} missing from the code asset"
+    assert asset.read_text("main.py") == (agent_runtime.AGENT_SOURCE / "__main__.py").read_text()
+    assert not asset.exists("oratio_local")
+    # Byte-code for the runtime ships with our code and the vendored packages (AgentCore's microVMs start cold).
+    for module in ("oratio/agent/contracts.py", "agentcore/tenant_agent/app.py", "pydantic/main.py"):
+        asset.assert_unchecked_pyc_for_python_3_12(module)
     # arm64 wheels, not the build machine's: the compiled pydantic core is an aarch64 library.
-    assert [p.name for p in (asset / "pydantic_core").glob("_pydantic_core*.so")] == [
-        "_pydantic_core.cpython-312-aarch64-linux-gnu.so"
-    ]
+    assert asset.glob_names("pydantic_core", ".so") == ["_pydantic_core.cpython-312-aarch64-linux-gnu.so"]
 
 
 def test_endpoint_serves_the_version_this_stack_deployed(
@@ -204,11 +204,14 @@ def test_role_writes_and_lists_events_of_its_own_memory_only(
 
 def test_every_dynamodb_statement_is_limited_to_the_tenants_keys(statements: list[dict[str, Any]]) -> None:
     dynamodb = _with_action(statements, "dynamodb:")
-    assert len(dynamodb) == 3  # conversations, customer_context, usage
+    assert len(dynamodb) == 5  # conversations, customer_context, usage; agents and agent_definitions (read only)
     leading_keys = sorted(tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]) for s in dynamodb)
-    assert leading_keys == [(f"{TENANT}",), (f"{TENANT}#*",), (f"{TENANT}#*",)]
+    assert leading_keys == [(f"{TENANT}",), (f"{TENANT}",), (f"{TENANT}#*",), (f"{TENANT}#*",), (f"{TENANT}#*",)]
     for statement in dynamodb:
         assert "Scan" not in json.dumps(statement["Action"])
+    # The agents' status and definitions are only read, one item at a time.
+    reads = [s for s in dynamodb if _as_list(s["Action"]) == ["dynamodb:GetItem"]]
+    assert len(reads) >= 2
 
 
 def test_role_has_no_wildcard_actions_and_star_resources_only_where_aws_allows_no_other(

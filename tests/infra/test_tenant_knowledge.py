@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from oratio.config import load_tenant_file
 from oratio.config.tenant import TENANT_ID_PATTERN
 from stacks.constructs.knowledge import vector_bucket_name
+from stacks.constructs.knowledge_documents import STAGING_DIR
 from stacks.names import Outputs, tenant_parameter
 
 TENANT = "cozy-comfort"
+TENANTS = Path(__file__).resolve().parents[2] / "tenants"
 TITAN_V2 = "foundation-model/amazon.titan-embed-text-v2:0"
 
 
@@ -201,3 +205,33 @@ def test_bucket_names_are_published_to_ssm_and_outputs(tenant_template: Template
     assert outputs[Outputs.KNOWLEDGE_BUCKET]["Value"] == {"Ref": documents_bucket_id}
     assert outputs[Outputs.VECTOR_BUCKET]["Value"] == "oratio-cozy-comfort-vectors"
     assert outputs[Outputs.KNOWLEDGE_BASE_ID]["Value"]["Fn::GetAtt"][1] == "KnowledgeBaseId"
+
+
+def test_the_tenant_files_knowledge_is_uploaded_as_tenant_wide_documents_and_ingested(
+    tenant_template: Template, documents_bucket_id: str
+) -> None:
+    tenant_template.has_resource_properties(
+        "Custom::CDKBucketDeployment",
+        {
+            "DestinationBucketName": {"Ref": documents_bucket_id},
+            "DestinationBucketKeyPrefix": "tenant/",
+            "Prune": True,
+        },
+    )
+    staged = STAGING_DIR / TENANT
+    tenant = load_tenant_file(TENANTS / f"{TENANT}.yaml")
+    for source in tenant.knowledge.sources:
+        assert source.path is not None
+        name = f"{source.name}{Path(source.path).suffix}"
+        assert (staged / name).read_bytes() == (TENANTS / source.path).read_bytes()
+        assert json.loads((staged / f"{name}.metadata.json").read_text()) == {
+            "metadataAttributes": {"oratio_scope": "tenant"}
+        }
+    ingest = next(
+        r
+        for r in tenant_template.find_resources("Custom::AWS").values()
+        if "StartIngestionJob" in json.dumps(r["Properties"]["Create"])
+    )
+    create = json.dumps(ingest["Properties"]["Create"])
+    assert '\\"service\\":\\"bedrock-agent\\"' in create
+    assert "ConflictException" in create  # a running job syncs the whole bucket: not an error

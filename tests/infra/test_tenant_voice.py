@@ -198,10 +198,12 @@ def _item_grants(statements: list[dict[str, Any]]) -> dict[tuple[str, ...], list
         actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
         if any(str(a).startswith("dynamodb:") for a in actions):
             keys = tuple(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
-            # The table name is the platform's SSM parameter: .../oratio/platform/tables/<key>/name
-            found = re.search(r"oratioplatformtables([a-z]+?)name", json.dumps(s["Resource"]))
-            assert found is not None, s["Resource"]
-            grants[(found.group(1), *keys)] = sorted(actions)
+            # The table name is the platform's SSM parameter: .../oratio/platform/tables/<key>/name (the CDK merges
+            # statements that differ only in their table, so one statement may name several).
+            found = re.findall(r"oratioplatformtables([a-z]+?)name", json.dumps(s["Resource"]))
+            assert found, s["Resource"]
+            for table in found:
+                grants[(table, *keys)] = sorted(actions)
     return grants
 
 
@@ -218,6 +220,9 @@ def test_the_code_hook_may_touch_only_this_tenants_items_and_invoke_only_its_wor
         ],
         ("tenantstate", TENANT): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
         ("usage", TENANT): ["dynamodb:GetItem"],
+        # each turn reads the routed agent's status and its definition version, only this tenant's
+        ("agents", TENANT): ["dynamodb:GetItem"],
+        ("agentdefinitions", f"{TENANT}#*"): ["dynamodb:GetItem"],
     }
     invoke = next(s for s in statements if s.get("Sid") == "RunAgentTurns")
     assert invoke["Action"] == "lambda:InvokeFunction"

@@ -18,6 +18,7 @@ from oratio.voice_bridge import webhooks
 from stacks.app_builder import TENANTS_DIR
 from stacks.constructs import agent_runtime, voice_bridge
 from stacks.names import Outputs, tenant_parameter
+from tests.infra.asset_checks import ZippedAsset
 from tests.infra.conftest import TEST_ENV, Synthesized
 
 TENANT = "cozy-comfort"
@@ -103,7 +104,7 @@ def test_bridge_asset_has_the_bridge_the_agent_client_and_the_sonic_and_transcri
 ) -> None:
     prefix = bridge[1]["Properties"]["AgentRuntimeArtifact"]["CodeConfiguration"]["Code"]["S3"]["Prefix"]
     assert prefix != agent[1]["Properties"]["AgentRuntimeArtifact"]["CodeConfiguration"]["Code"]["S3"]["Prefix"]
-    asset = synthesized.outdir / f"asset.{prefix.removesuffix('.zip')}"
+    asset = ZippedAsset(synthesized.outdir, prefix)
     for path in (
         "main.py",
         "agentcore/voice_bridge/app.py",
@@ -114,9 +115,11 @@ def test_bridge_asset_has_the_bridge_the_agent_client_and_the_sonic_and_transcri
         "aws_sdk_transcribe_streaming",
         "awscrt",
     ):
-        assert (asset / path).exists(), f"{path} missing from the bridge's code asset"
-    assert "agentcore.voice_bridge.app" in (asset / "main.py").read_text()
-    assert not (asset / "oratio_local").exists()
+        assert asset.exists(path), f"{path} missing from the bridge's code asset"
+    assert "agentcore.voice_bridge.app" in asset.read_text("main.py")
+    assert not asset.exists("oratio_local")
+    for module in ("oratio/voice_bridge/bridge.py", "agentcore/voice_bridge/app.py", "awscrt/__init__.py"):
+        asset.assert_unchecked_pyc_for_python_3_12(module)
 
 
 def test_bridge_environment_is_what_its_wiring_reads(
@@ -200,6 +203,8 @@ def test_bridge_writes_dynamodb_items_only_under_this_tenants_keys(bridge_statem
         for s in dynamodb
     )
     assert keys == [
+        (("dynamodb:GetItem",), (TENANT,)),  # the agent's status, after each caller turn
+        (("dynamodb:GetItem",), (f"{TENANT}#*",)),  # the agent's definition versions
         (("dynamodb:PutItem", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
         (("dynamodb:UpdateItem",), (TENANT,)),
     ]

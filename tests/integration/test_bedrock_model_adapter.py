@@ -24,6 +24,8 @@ from oratio.agent.ports import (
     ModelUnavailableError,
 )
 from oratio.agent.prompt import PromptBuilder
+from oratio.agent_definitions.merge import resolve
+from oratio.agent_definitions.model import AgentOverrides
 from oratio.config.catalog import load_model_catalog
 from oratio.config.tenant import Channel, load_tenant_file
 
@@ -47,7 +49,10 @@ def input_shape() -> Any:
 
 
 def build_request(model_id: str, thinking: int, with_tool_round: bool = False) -> dict[str, Any]:
-    builder = PromptBuilder(TENANT)
+    # An agent whose facts make the static prompt long enough (~4,800 tokens) for every model's cache minimum.
+    builder = PromptBuilder(
+        resolve(TENANT, "agt-1", AgentOverrides(facts={f"fact_{i:02d}": "x" * 480 for i in range(40)}))
+    )
     model = load_model_catalog().model(model_id)
     history = [ConversationTurn(role="user", text="Hi", at=NOW, channel="voice")]
     messages = builder.messages(history, "Do you have king duvets?")
@@ -73,6 +78,7 @@ def build_request(model_id: str, thinking: int, with_tool_round: bool = False) -
         builder.static_system_text(Channel.VOICE),
         builder.dynamic_system_text(role="greeter", role_instructions="Greet.", customer=None, now=NOW),
         model,
+        TOOLS,
     )
     return builder.request(
         model=model, system=system, messages=messages, tool_specs=TOOLS, voice=True, thinking_budget_tokens=thinking

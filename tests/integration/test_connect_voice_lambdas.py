@@ -29,14 +29,17 @@ from oratio.agent.contracts import (
     TurnComplete,
     UserMessage,
 )
+from oratio.agent_definitions.model import AgentOverrides
+from oratio.agent_definitions.spec import AgentSpec, CharacterConfig
 from oratio.config import load_tenant_file
 from oratio.config.tenant import Channel
 from oratio.connect_voice.outcome import TurnJob, TurnOutcome
 from oratio.connect_voice.ports import TurnWorkerError
 from oratio.connect_voice.profile import VOICE_PROFILE_ENV_VAR, VoiceProfile
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.domain.agents import AgentStatus
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from tests.events import connect_voice_action_event, lambda_context, lex_code_hook_event
-from tests.integration.conftest import REGION, load_handler, table_name
+from tests.integration.conftest import REGION, load_handler, seed_agent, table_name
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT = load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml")
@@ -46,6 +49,18 @@ WORKER = "oratio-cozy-comfort-voice-agent-turn"
 RUNTIME_ARN = f"arn:aws:bedrock-agentcore:{REGION}:111122223333:runtime/oratio_cozy_comfort-AbCdEf1234"
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 ATTRS = {"contact_id": CONTACT, "caller": "+15551234567", "agent_id": "front-desk", "speech_mode": "cascaded"}
+# The agent the calls are routed to, live on a version with its own lines and voice.
+RILEY = AgentSpec(
+    name="Riley",
+    business_type="retail",
+    character_config=CharacterConfig(business_name="Cozy Comfort Bedding"),
+    definition=AgentOverrides.model_validate(
+        {
+            "lines": {"greeting": "Hi, Riley here from Cozy Comfort!", "paused_line": "Riley is on a break, one sec."},
+            "voice": {"voice_id": "matthew"},
+        }
+    ),
+)
 
 
 def outcome_json(text: str = "Yes, our queen duvets start at $89.", **extra: Any) -> bytes:
@@ -134,6 +149,9 @@ def test_a_turn_slower_than_the_wait_returns_none_and_runs_on() -> None:
 # ------------------------------------------------------------------------------ voice_turn Lambda
 @pytest.fixture
 def voice_turn(dynamodb: Any, monkeypatch: pytest.MonkeyPatch, lambda_client: Any) -> tuple[ModuleType, Stubber]:
+    seed_agent(dynamodb, "cozy-comfort", "front-desk", spec=RILEY)
+    monkeypatch.setenv(AGENTS.env_var, table_name(AGENTS))
+    monkeypatch.setenv(AGENT_DEFINITIONS.env_var, table_name(AGENT_DEFINITIONS))
     monkeypatch.setenv(CONVERSATIONS.env_var, table_name(CONVERSATIONS))
     monkeypatch.setenv(TENANT_STATE.env_var, table_name(TENANT_STATE))
     monkeypatch.setenv(USAGE.env_var, table_name(USAGE))
@@ -203,13 +221,45 @@ def test_a_throttled_worker_counts_against_the_agent_breaker_in_dynamodb(
 
 def test_the_flows_prepare_action_answers_with_a_flat_string_map(voice_turn: tuple[ModuleType, Stubber]) -> None:
     handler, _ = voice_turn
-    answer = handler.lambda_handler(connect_voice_action_event("prepare", contact_id=CONTACT), lambda_context())
+    event = connect_voice_action_event("prepare", contact_id=CONTACT, attributes={"agent_id": "front-desk"})
+    answer = handler.lambda_handler(event, lambda_context())
     assert all(isinstance(v, str) for v in answer.values())
     assert (answer["speech_mode"], answer["next_step"], answer["tts_voice"]) == (
         "speech_to_speech",
         "converse",
         "Matthew",
     )
+    # The routed agent's own greeting and Nova Sonic voice (its live version), not the tenant's.
+    assert answer["prompt"] == "Hi, Riley here from Cozy Comfort!"
+    assert answer["sonic_voice"] == "matthew"
+
+
+@pytest.mark.parametrize(
+    ("status", "next_step", "said"),
+    [
+        (AgentStatus.PAUSED, "transfer", "Riley is on a break, one sec."),
+        (AgentStatus.STOPPED, "end", "This assistant is not available any more"),
+        (AgentStatus.DELETED, "end", "This assistant is not available any more"),
+    ],
+)
+def test_a_pause_or_stop_during_the_call_is_honoured_on_the_next_turn_and_recorded(
+    voice_turn: tuple[ModuleType, Stubber], dynamodb: Any, status: AgentStatus, next_step: str, said: str
+) -> None:
+    handler, stubber = voice_turn
+    stubber.add_response("invoke", invoked(outcome_json()))
+    first = handler.lambda_handler(lex("Do you have queen duvets?"), lambda_context())
+    assert first["sessionState"]["sessionAttributes"]["next_step"] == "converse"
+    seed_agent(dynamodb, "cozy-comfort", "front-desk", status=status, spec=RILEY)  # the vendor acts mid-call
+
+    second = handler.lambda_handler(lex("And pillows?"), lambda_context())
+
+    assert second["sessionState"]["sessionAttributes"]["next_step"] == next_step
+    assert said in second["messages"][0]["content"]
+    stubber.assert_no_pending_responses()  # the agent was not asked: the code hook answered for it
+    kinds = [e["kind"]["S"] for e in call_items(dynamodb, "EVENT#")]
+    assert "lifecycle" in kinds
+    turns = call_items(dynamodb, "TURN#")
+    assert turns[-1]["routing_reason"] == {"S": f"agent {status.value}"}
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ from oratio.adapters.knowledge import (
     TitanEmbedder,
 )
 from oratio.config import load_tenant_file
+from oratio.domain.knowledge_scope import SearchScope
 
 REGION = "us-east-1"
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
@@ -376,3 +377,70 @@ def test_clients_are_built_on_first_use_with_explicit_timeouts_and_standard_retr
     assert client.meta.config.read_timeout == CLIENT_CONFIG.read_timeout
     assert client.meta.config.retries["mode"] == "standard"
     assert made._client.get() is client
+
+
+# ------------------------------------------------------------------------------------------- scope
+SCOPE = SearchScope(agent_id="agt-1")
+OWN_ONLY = SearchScope(agent_id="agt-1", include_tenant_documents=False)
+
+
+@pytest.mark.parametrize(
+    ("scope", "expected_filter"),
+    [
+        (
+            SCOPE,
+            {
+                "orAll": [
+                    {"equals": {"key": "oratio_agent_id", "value": "agt-1"}},
+                    {"equals": {"key": "oratio_scope", "value": "tenant"}},
+                ]
+            },
+        ),
+        (OWN_ONLY, {"equals": {"key": "oratio_agent_id", "value": "agt-1"}}),
+    ],
+)
+def test_knowledge_base_retrieve_filters_on_the_agent_and_tenant_wide_documents(
+    agent_runtime: tuple[Any, Stubber], scope: SearchScope, expected_filter: dict[str, Any]
+) -> None:
+    client, stubber = agent_runtime
+    hit = {
+        "content": {"type": "TEXT", "text": "Members get 60 days"},
+        "location": {"type": "S3", "s3Location": {"uri": "s3://b/uploads/agt-1/doc-1/members.pdf"}},
+        "metadata": {"oratio_agent_id": "agt-1", "oratio_scope": "agent"},
+        "score": 0.8,
+    }
+    # Stubber validates the request against bedrock-agent-runtime's model: the filter shape is Bedrock's own.
+    stubber.add_response(
+        "retrieve",
+        {"retrievalResults": [hit]},
+        expected_params={
+            "knowledgeBaseId": KB_ID,
+            "retrievalQuery": {"text": "returns"},
+            "retrievalConfiguration": {"vectorSearchConfiguration": {"numberOfResults": 3, "filter": expected_filter}},
+        },
+    )
+
+    (passage,) = asyncio.run(BedrockKnowledgeBaseRetriever(KB_ID, client=client).retrieve("returns", 3, scope))
+
+    assert passage.agent_id == "agt-1"
+
+
+def test_vector_query_filters_on_the_agent_and_tenant_wide_documents(s3vectors: tuple[Any, Stubber]) -> None:
+    client, stubber = s3vectors
+    stubber.add_response(
+        "query_vectors",
+        {"distanceMetric": "cosine", "vectors": [vector_hit("c", 0.1, "Members get 60 days", oratio_agent_id="agt-1")]},
+        expected_params={
+            "vectorBucketName": BUCKET,
+            "indexName": "knowledge",
+            "queryVector": {"float32": [0.1]},
+            "topK": 2,
+            "returnMetadata": True,
+            "returnDistance": True,
+            "filter": {"$or": [{"oratio_agent_id": {"$eq": "agt-1"}}, {"oratio_scope": {"$eq": "tenant"}}]},
+        },
+    )
+
+    (passage,) = asyncio.run(S3VectorsIndex(BUCKET, client=client).query([0.1], 2, SCOPE))
+
+    assert passage.agent_id == "agt-1"

@@ -406,6 +406,13 @@ def test_knowledge_upload_answers_a_presigned_post_and_records_the_document(vend
     assert {"x-amz-signature", "x-amz-credential"} <= set(upload["fields"])
     listed = vendor_api.call("GET", f"{A}/{agent_id}/knowledge").body["items"]
     assert [(d["document_id"], d["status"]) for d in listed] == [(document["document_id"], "awaiting_upload")]
+    # Beside the document, its knowledge-base metadata: it is this agent's (retrieval filters on it).
+    sidecar = vendor_api.aws["s3"].get_object(
+        Bucket=knowledge_bucket(VENDOR_A), Key=upload["fields"]["key"] + ".metadata.json"
+    )
+    assert json.loads(sidecar["Body"].read()) == {
+        "metadataAttributes": {"oratio_agent_id": agent_id, "oratio_scope": "agent"}
+    }
 
 
 @pytest.mark.parametrize(
@@ -414,6 +421,7 @@ def test_knowledge_upload_answers_a_presigned_post_and_records_the_document(vend
         ({"file_name": "a.exe", "content_type": "application/x-msdownload", "size_bytes": 10}, "body.content_type"),
         ({"file_name": "big.pdf", "content_type": "application/pdf", "size_bytes": 60_000_000}, "body.size_bytes"),
         ({"file_name": "../etc/passwd", "content_type": "text/plain", "size_bytes": 10}, "body.file_name"),
+        ({"file_name": "a.pdf.metadata.json", "content_type": "text/plain", "size_bytes": 10}, "body.file_name"),
     ],
 )
 def test_unacceptable_documents_are_refused(vendor_api: VendorApi, body: dict[str, Any], field: str) -> None:
@@ -525,14 +533,14 @@ def test_character_export_is_an_elizaos_character_with_plugins_for_its_channels(
     assert character["name"] == "Cozy Comfort Bedding Agent"
     assert character["bio"][0] == "AI agent for Cozy Comfort Bedding store"
     assert character["system"].startswith("You are a friendly and helpful customer service agent")
+    # Only plugins published on npm; the channels no published plugin serves are named, with why.
     assert character["plugins"] == [
         "@elizaos/plugin-bootstrap",
         "@elizaos/plugin-sql",
-        "@elizaos/plugin-instagram",
         "@elizaos/plugin-whatsapp",
-        "@elizaos/plugin-facebook",
         "@elizaos/plugin-twitter",
     ]
+    assert sorted(character["settings"]["unsupported_channels"]) == ["facebook", "instagram"]
     assert character["settings"]["context"]["store_hours"] == "9 AM - 6 PM EST"
     assert vendor_api.call("GET", f"{A}/{agent_id}/character", query={"format": "yaml"}).status == 422
 

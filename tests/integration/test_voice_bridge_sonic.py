@@ -7,6 +7,12 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
+from oratio.agent_definitions.memory import MemoryDefinitionStore
+from oratio.agent_definitions.source import CachedDefinitionSource
+from oratio.domain.agents import AgentStatus
+from oratio.voice_bridge.audio import frame_bytes
 from oratio.voice_bridge.bridge import VoiceCall
 from oratio.voice_bridge.serializers import VonageSerializer
 from oratio_local.phone import LocalCaller, TwilioCaller, VonageCaller
@@ -114,6 +120,9 @@ def test_barge_in_clears_the_twilio_buffer_and_drops_queued_frames() -> None:
             # Sonic sent 4 s (200 frames) faster than real time; the barge-in dropped what was queued.
             assert outcome.frames_dropped > 0
             assert caller.heard.audio_frames < 200
+            # Nothing of the interrupted reply reaches the caller after the clear: the queue was flushed, not
+            # played out (without the flush the queued frames follow the clear when the call ends).
+            assert caller.heard.frames_after_clear == 0
             assert len(r.recorder.events(TENANT, caller.call_id, "interruption")) == 1
 
     run(scenario())
@@ -146,6 +155,27 @@ def test_renewal_at_a_turn_boundary_carries_the_conversation_and_loses_no_caller
             replies = [t.reply_text for t in r.recorder.turns(TENANT, caller.call_id)]
             assert replies == [f"Answer {n}." for n in range(1, 5)]  # no reply was cut off
             assert len(r.recorder.events(TENANT, caller.call_id, "renewal")) == outcome.renewals
+
+    run(scenario())
+
+
+def test_a_session_with_no_turn_boundary_is_renewed_by_the_forced_timer_before_sonic_cuts_it() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            # No turn ever ends, so only the forced renewal timer can renew the session.
+            settings = bridge_settings(renew_after_seconds=0.2, force_renew_after_seconds=0.4)
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.wait_for(lambda: len(sonic.sessions) >= 2, timeout=6)
+                await c.wait_for(lambda: call.speech.session is not None and not call.speech._switching)
+
+            outcome, _ = await r.call(caller, settings, talk)
+            assert outcome.renewals >= 1
+            (renewal, *_) = r.recorder.events(TENANT, caller.call_id, "renewal")
+            assert renewal.detail["reason"] == "forced"
+            assert sum(s.audio_bytes for s in sonic.sessions) == caller.sent_pcm_bytes  # none lost in the switch
 
     run(scenario())
 
@@ -264,5 +294,100 @@ def test_a_vonage_call_runs_sonic_at_16_khz_with_binary_l16_frames() -> None:
             assert sonic.sessions[0].audio_rate == 16_000
             assert caller.heard.audio_bytes == 30 * 640
             assert r.recorder.turns(TENANT, caller.call_id)[0].reply_text == QUESTION.reply
+
+    run(scenario())
+
+
+def test_caller_audio_reaches_sonic_in_events_of_the_configured_duration() -> None:
+    async def one_call(chunk_ms: int) -> tuple[list[int], int, int]:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+
+            settings = bridge_settings().model_copy(update={"caller_audio_chunk_ms": chunk_ms})
+            await r.call(caller, settings, talk)
+            return sonic.sessions[0].audio_event_bytes, sonic.sessions[0].audio_bytes, caller.sent_pcm_bytes
+
+    for chunk_ms in (20, 100):
+        sizes, received, sent = run(one_call(chunk_ms))
+        full = frame_bytes(8_000, chunk_ms)
+        assert received == sent  # nothing lost, whatever the event size
+        assert set(sizes[:-1]) == {full}, f"{chunk_ms} ms events should carry {full} bytes each"
+        assert 0 < sizes[-1] <= full
+
+
+def _live_agent(status: AgentStatus) -> Any:
+    store = MemoryDefinitionStore()
+    store.set_pointer(TENANT, "front-desk", AgentStatus.ACTIVE, None)
+    source = CachedDefinitionSource(store)
+
+    def check() -> Any:
+        return source.live(TENANT, "front-desk", max_age_seconds=0)
+
+    return store, check
+
+
+@pytest.mark.parametrize(
+    ("status", "line", "reason", "handed_over"),
+    [
+        (AgentStatus.PAUSED, "PAUSED LINE", "agent_paused", True),
+        (AgentStatus.STOPPED, "CLOSING LINE", "agent_stopped", False),
+        (AgentStatus.DELETED, "CLOSING LINE", "agent_stopped", False),
+    ],
+)
+def test_an_agent_paused_or_stopped_during_the_call_closes_it_after_the_callers_next_turn(
+    status: AgentStatus, line: str, reason: str, handed_over: bool
+) -> None:
+    second = Turn(heard="And what about pillows?", reply="Pillows are on aisle nine.", reply_seconds=2.0)
+
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION, second]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            store, check = _live_agent(status)
+            settings = bridge_settings().model_copy(
+                update={"paused_line": "PAUSED LINE", "closing_line": "CLOSING LINE"}
+            )
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                store.set_pointer(TENANT, "front-desk", status, None)  # the vendor acts mid-call
+                await c.say()
+                await c.wait_for(lambda: call.end.ended.is_set(), timeout=20)
+
+            outcome, _ = await r.call(caller, settings, talk, agent_check=check)
+            assert outcome.reason == reason
+            turns = r.recorder.turns(TENANT, caller.call_id)
+            assert [t.reply_text for t in turns] == [QUESTION.reply, line]
+            lifecycle = r.recorder.events(TENANT, caller.call_id, "lifecycle")
+            assert [e.detail["status"] for e in lifecycle] == [status.value]
+            assert bool(r.recorder.events(TENANT, caller.call_id, "handoff")) is handed_over
+            # Nothing Sonic said after the change reached the record.
+            assert second.reply not in [t.reply_text for t in turns]
+
+    run(scenario())
+
+
+def test_an_agent_that_stays_active_is_checked_each_turn_and_the_call_goes_on() -> None:
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+            store, check = _live_agent(AgentStatus.ACTIVE)
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: c.heard.audio_frames >= 25)
+
+            outcome, _ = await r.call(caller, bridge_settings(), talk, agent_check=check)
+            assert outcome.reason == "caller_hung_up"
+            assert store.pointer_reads >= 2  # at the start and after the caller's turn
+            assert not r.recorder.events(TENANT, caller.call_id, "lifecycle")
 
     run(scenario())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,15 @@ from agentcore.voice_bridge.wiring import (
     sonic_tools,
 )
 from oratio.adapters.nova_sonic import build_client
+from oratio.agent_definitions.memory import MemoryDefinitionStore
+from oratio.agent_definitions.merge import resolve
+from oratio.agent_definitions.model import AgentOverrides
+from oratio.agent_definitions.source import CachedDefinitionSource
+from oratio.agent_definitions.spec import AgentSpec, CharacterConfig
+from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config import load_tenant_file
-from oratio.tables import CONVERSATIONS, USAGE
+from oratio.domain.agents import AgentStatus
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, USAGE
 from oratio.voice_bridge.serializers import TwilioSerializer, VonageSerializer, WireMessage
 from oratio_local.phone import TwilioCaller, VonageCaller
 from oratio_local.sonic_standin import Scenario, SonicStandIn, Turn
@@ -42,6 +50,8 @@ def environment(**extra: str) -> dict[str, str]:
     return {
         **split_tenant_config(tenant),
         ENV_AGENT_RUNTIME_ARN: RUNTIME_ARN,
+        AGENTS.env_var: "oratio-agents",
+        AGENT_DEFINITIONS.env_var: "oratio-agent-definitions",
         CONVERSATIONS.env_var: "oratio-conversations",
         USAGE.env_var: "oratio-usage",
         ENV_REGION: "us-east-1",
@@ -67,10 +77,15 @@ def test_missing_settings_are_named_by_their_environment_variables() -> None:
 
 def test_sonic_may_call_exactly_the_agents_enabled_tools_with_their_schemas() -> None:
     tenant = load_tenant_file(TENANTS / f"{TENANT}.yaml")
-    tools = sonic_tools(tenant.agent)
+    tools = sonic_tools(resolve(tenant, "desk", None))
     assert [t.name for t in tools] == [*tenant.agent.tools, *(b.name for b in tenant.agent.business_tools)]
     knowledge = next(t for t in tools if t.name == "knowledge_search")
     assert knowledge.input_schema["required"] == ["query"]
+    # An agent that narrows its tools gives Sonic only those.
+    narrowed = resolve(
+        tenant, "desk", AgentOverrides.model_validate({"tools": {"builtin": ["end_call"], "business_tools": []}})
+    )
+    assert [t.name for t in sonic_tools(narrowed)] == ["end_call"]
 
 
 def _stream(messages: list[WireMessage]) -> AsyncIterator[WireMessage]:
@@ -106,10 +121,27 @@ def test_a_call_without_an_agent_is_refused_with_the_variable_to_set() -> None:
 
     async def scenario() -> None:
         start, _ = await await_start(VonageSerializer(), _stream(opening))
-        runtime.bridge_settings(start)
+        await runtime.agent_for(start)
 
     with pytest.raises(CallRefusedError, match=ENV_DEFAULT_AGENT_ID):
         asyncio.run(scenario())
+
+
+def riley(store: MemoryDefinitionStore) -> None:
+    """Agent "desk" of the tenant, live on version 1: its own persona and Nova Sonic voice."""
+    spec = AgentSpec(
+        name="Riley",
+        business_type="retail",
+        character_config=CharacterConfig(
+            business_name="Cozy Comfort Bedding", persona="Riley, the night-owl sleep advisor of Cozy Comfort"
+        ),
+        definition=AgentOverrides.model_validate({"voice": {"voice_id": "matthew"}}),
+    )
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    store.put(
+        DefinitionVersion(vendor_id=TENANT, agent_id="desk", version=1, spec=spec, author="a", note="n", created_at=at)
+    )
+    store.set_pointer(TENANT, "desk", AgentStatus.ACTIVE, 1)
 
 
 def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_records_it() -> None:
@@ -119,6 +151,9 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
         sonic = SonicStandIn(Scenario(turns=[turn]))
         async with rig(sonic) as r:
             runtime = BridgeRuntime(BridgeRuntimeSettings.from_environ(environment(**{ENV_DEFAULT_AGENT_ID: "desk"})))
+            store = MemoryDefinitionStore()
+            riley(store)
+            runtime.definitions = CachedDefinitionSource(store)  # the DynamoDB reader's place
             client = await build_client(
                 runtime.sonic_settings().model_copy(update={"endpoint_uri": sonic.endpoint}),
                 ca_file=sonic.ca_file,
@@ -152,6 +187,9 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
             session = sonic.sessions[0]
             assert session.audio_rate == 16_000
             assert session.model_id == "amazon.nova-2-sonic-v1:0"
+            # The call speaks as the agent it was routed to: its persona and its voice.
+            assert "You are Riley, the night-owl sleep advisor of Cozy Comfort." in session.system_prompt
+            assert session.voice_id == "matthew"
             assert "knowledge_search" in session.tools
             assert outcome.reason == "caller_hung_up"
             turns = r.recorder.turns(TENANT, "vonage-call-1")

@@ -18,6 +18,7 @@ from oratio.adapters.nova_sonic import NovaSonicSessionFactory, build_client
 from oratio.voice_bridge.bridge import CallContext, CallOutcome, VoiceCall
 from oratio.voice_bridge.cascaded import CascadedSessionFactory
 from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
+from oratio.voice_bridge.lifecycle import AgentCheck
 from oratio.voice_bridge.ports import SpeechSessionFactory
 from oratio.voice_bridge.serializers import FrameSerializer, TwilioSerializer
 from oratio_local.agent_server import serve_on_loopback
@@ -62,6 +63,7 @@ class Rig:
         settings: BridgeSettings,
         script: Any,
         serializer: FrameSerializer | None = None,
+        agent_check: AgentCheck | None = None,
     ) -> tuple[CallOutcome, VoiceCall]:
         """Run one call: `script(caller, call)` plays the caller's side, then the caller hangs up."""
         serializer = serializer or TwilioSerializer()
@@ -94,6 +96,7 @@ class Rig:
             synthesizer=self.synthesizer,
             recorder=self.recorder,
             ledger=self.ledger,
+            agent_check=agent_check,
         )
         call_holder.append(call)
 

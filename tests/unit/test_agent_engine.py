@@ -135,12 +135,12 @@ def harness(
         tenant=TENANT,
         catalog=CATALOG,
         model=model,
-        tools=tools,
+        tools=lambda definition: tools,
         memory=memory,
         contexts=contexts,
         recorder=recorder,
         budget=budget,
-        workflow=FakeWorkflow(),
+        workflow=lambda definition: FakeWorkflow(),
         workflow_states=states,
         clock=lambda: NOW,
         settings=settings or EngineSettings(retry=RetryPolicy(attempts=3, base_seconds=0.1, cap_seconds=1)),
@@ -240,7 +240,7 @@ def test_thinking_is_acknowledged_first_and_never_emitted_or_logged(caplog: pyte
     assert request["additionalModelRequestFields"] == {
         "thinking": {"type": "enabled", "budget_tokens": TENANT.agent.thinking_budget_tokens}
     }
-    assert events[-1].model_id == "claude-haiku-4-5"
+    assert events[-1].model_id == "claude-sonnet-4-5"
     everything = " ".join(e.model_dump_json() for e in events)
     assert "SECRET" not in everything
     assert "SECRET" not in caplog.text

@@ -42,7 +42,7 @@ class FakeRetriever:
         self.error = error
         self.queries: list[tuple[str, int]] = []
 
-    async def retrieve(self, query: str, top_k: int) -> list[Passage]:
+    async def retrieve(self, query: str, top_k: int, scope: object = None) -> list[Passage]:
         self.queries.append((query, top_k))
         if self.error is not None:
             raise self.error

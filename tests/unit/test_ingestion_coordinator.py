@@ -135,6 +135,8 @@ def test_an_upload_while_a_job_runs_stays_pending_without_a_second_start(world: 
         ("uploads/agt-front-desk/doc-zzz/other.pdf", SkipReason.UNKNOWN_DOCUMENT),
         ("uploads/agt-front-desk/doc-a/not-the-announced-name.pdf", SkipReason.UNKNOWN_DOCUMENT),
         ("uploads/someone-else/doc-a/returns policy.pdf", SkipReason.UNKNOWN_DOCUMENT),
+        # the document's metadata sidecar (written by the vendor API) is not a document
+        ("uploads/agt-front-desk/doc-a/returns policy.pdf.metadata.json", SkipReason.NOT_AN_UPLOAD_KEY),
     ],
 )
 def test_keys_that_are_not_announced_uploads_are_skipped_and_the_rest_of_the_batch_goes_on(

@@ -10,6 +10,7 @@ import pytest
 from oratio.agent.ports import Passage
 from oratio.config import load_tenant_file
 from oratio.config.tenant import KnowledgeSource
+from oratio.domain.knowledge_scope import SearchScope
 from oratio_local.knowledge import LexicalRetriever, markdown_chunks, tokenize
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
@@ -105,3 +106,26 @@ def test_markdown_chunks_keep_their_heading_path_and_split_long_sections() -> No
 
 def test_tokens_fold_plurals_and_drop_stop_words() -> None:
     assert tokenize("The Comforters and Pillows for policies") == ["comforter", "pillow", "policy"]
+
+
+def test_a_scoped_search_sees_its_agents_documents_and_the_tenant_wide_ones_only(
+    retriever: LexicalRetriever, tmp_path: Path
+) -> None:
+    own = tmp_path / "members.md"
+    own.write_text("# Members\n\nMembers return any comforter within 90 days, even opened.\n")
+    other = tmp_path / "wholesale.md"
+    other.write_text("# Wholesale\n\nWholesale buyers return comforter pallets within 7 days.\n")
+    scoped = retriever.with_agent_documents("agt-members", [own]).with_agent_documents("agt-wholesale", [other])
+
+    def texts(scope: SearchScope | None) -> str:
+        return " ".join(p.text for p in asyncio.run(scoped.retrieve("return comforter within days", 20, scope)))
+
+    members = texts(SearchScope(agent_id="agt-members"))
+    assert "90 days" in members
+    assert "pallets" not in members  # another agent's document
+    assert "30 days" in members  # the tenant-wide policies
+    own_only = texts(SearchScope(agent_id="agt-members", include_tenant_documents=False))
+    assert "90 days" in own_only
+    assert "30 days" not in own_only
+    # Unscoped (a tenant-level search): everything.
+    assert "pallets" in texts(None)

@@ -1,5 +1,6 @@
-"""Converse request building: cache points only where the model supports them, thinking configuration,
-the tenant's business facts in the system prompt and well-formed message history."""
+"""Converse request building: cache points only where Bedrock will cache (the model supports it and the prefix
+reaches its documented minimum), thinking configuration, the agent's facts in the system prompt and well-formed
+message history."""
 
 from __future__ import annotations
 
@@ -7,8 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from oratio.agent.ports import ConversationSummary, ConversationTurn, CustomerContext
 from oratio.agent.prompt import CACHE_POINT, PromptBuilder
+from oratio.agent_definitions.merge import resolve, tenant_defaults
+from oratio.agent_definitions.model import AgentOverrides
 from oratio.config.catalog import ModelEntry, load_model_catalog
 from oratio.config.tenant import Channel, load_tenant_file
 
@@ -16,19 +21,34 @@ REPO = Path(__file__).resolve().parents[2]
 TENANT = load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml")
 CATALOG = load_model_catalog()
 NOW = datetime(2025, 1, 6, 15, 0, tzinfo=UTC)  # Monday 10:00 in New York
-TOOLS = [{"toolSpec": {"name": "knowledge_search", "description": "d", "inputSchema": {"json": {"type": "object"}}}}]
-BUILDER = PromptBuilder(TENANT)
+SMALL_TOOLS = [
+    {"toolSpec": {"name": "knowledge_search", "description": "d", "inputSchema": {"json": {"type": "object"}}}}
+]
+BUILDER = PromptBuilder(tenant_defaults(TENANT, "agt-1"))
+# An agent whose facts make its static prompt about 1,500 tokens (4 characters a token).
+LONG = PromptBuilder(resolve(TENANT, "agt-2", AgentOverrides(facts={f"fact_{i:02d}": "x" * 480 for i in range(12)})))
+BIG_TOOLS = [
+    {"toolSpec": {"name": f"tool_{i}", "description": "d" * 900, "inputSchema": {"json": {"type": "object"}}}}
+    for i in range(6)
+]
 
 
-def request_for(model: ModelEntry, thinking: int = 0, voice: bool = True) -> dict[str, Any]:
-    system = BUILDER.system_blocks(
-        BUILDER.static_system_text(Channel.VOICE if voice else Channel.CHAT),
-        BUILDER.dynamic_system_text(role="greeter", role_instructions="Greet warmly.", customer=None, now=NOW),
+def request_for(
+    model: ModelEntry,
+    thinking: int = 0,
+    voice: bool = True,
+    builder: PromptBuilder = BUILDER,
+    tools: list[dict[str, Any]] = SMALL_TOOLS,
+) -> dict[str, Any]:
+    system = builder.system_blocks(
+        builder.static_system_text(Channel.VOICE if voice else Channel.CHAT),
+        builder.dynamic_system_text(role="greeter", role_instructions="Greet warmly.", customer=None, now=NOW),
         model,
+        tools,
     )
-    messages = BUILDER.messages([], "Hi")
-    return BUILDER.request(
-        model=model, system=system, messages=messages, tool_specs=TOOLS, voice=voice, thinking_budget_tokens=thinking
+    messages = builder.messages([], "Hi")
+    return builder.request(
+        model=model, system=system, messages=messages, tool_specs=tools, voice=voice, thinking_budget_tokens=thinking
     )
 
 
@@ -37,25 +57,44 @@ def uncached(model_id: str) -> ModelEntry:
     return model.model_copy(update={"capabilities": model.capabilities.model_copy(update={"prompt_caching": False})})
 
 
-def test_claude_gets_cache_points_after_static_system_prompt_and_after_tools() -> None:
-    request = request_for(CATALOG.model("claude-haiku-4-5"))
+@pytest.mark.parametrize("model_id", ["nova-micro", "claude-haiku-4-5", "claude-sonnet-4-5"])
+def test_a_prefix_below_the_models_minimum_gets_no_cache_point(model_id: str) -> None:
+    model = CATALOG.model(model_id)
+    static = BUILDER.static_system_text(Channel.VOICE)
+    assert BUILDER.estimate_tokens(static) < (model.capabilities.min_cache_tokens or 0)
 
-    system = request["system"]
-    assert "Cozy Comfort Bedding" in system[0]["text"]
-    assert system[1] == CACHE_POINT
-    assert "greeter" in system[2]["text"]  # the per-turn part comes after the cache point
-    assert request["toolConfig"]["tools"] == [*TOOLS, CACHE_POINT]
+    request = request_for(model)
 
-
-def test_nova_gets_a_system_cache_point_but_none_among_tools() -> None:
-    request = request_for(CATALOG.model("nova-micro"))
-
-    assert CACHE_POINT in request["system"]
+    assert CACHE_POINT not in request["system"]
     assert CACHE_POINT not in request["toolConfig"]["tools"]
 
 
+def test_a_long_static_prompt_is_cached_where_it_reaches_the_minimum() -> None:
+    prefix = LONG.estimate_tokens(LONG.static_system_text(Channel.VOICE))
+    assert 1_024 <= prefix < 4_096
+
+    nova = request_for(CATALOG.model("nova-micro"), builder=LONG)
+    sonnet = request_for(CATALOG.model("claude-sonnet-4-5"), builder=LONG)
+    haiku = request_for(CATALOG.model("claude-haiku-4-5"), builder=LONG)
+
+    assert nova["system"][1] == CACHE_POINT  # Nova: 1,000 tokens
+    assert "greeter" in nova["system"][2]["text"]  # the per-turn part comes after the cache point
+    assert sonnet["system"][1] == CACHE_POINT  # Sonnet 4.5: 1,024 tokens
+    assert CACHE_POINT not in haiku["system"]  # Haiku 4.5 needs 4,096
+
+
+def test_tools_get_a_cache_point_only_on_models_that_take_one_and_when_they_reach_the_minimum() -> None:
+    sonnet = request_for(CATALOG.model("claude-sonnet-4-5"), tools=BIG_TOOLS)
+    nova = request_for(CATALOG.model("nova-micro"), tools=BIG_TOOLS)
+
+    assert sonnet["toolConfig"]["tools"] == [*BIG_TOOLS, CACHE_POINT]
+    # Anthropic reads tools before the system prompt: they count towards the system point's prefix too.
+    assert CACHE_POINT in sonnet["system"]
+    assert CACHE_POINT not in nova["toolConfig"]["tools"]  # Nova rejects a cache point among tools
+
+
 def test_models_without_prompt_caching_get_no_cache_points() -> None:
-    request = request_for(uncached("claude-haiku-4-5"))
+    request = request_for(uncached("claude-sonnet-4-5"), builder=LONG, tools=BIG_TOOLS)
 
     assert CACHE_POINT not in request["system"]
     assert CACHE_POINT not in request["toolConfig"]["tools"]
@@ -81,7 +120,7 @@ def test_thinking_is_never_sent_to_a_model_without_it() -> None:
     assert "additionalModelRequestFields" not in request_for(CATALOG.model("nova-lite"), thinking=2_048)
 
 
-def test_system_prompt_carries_business_facts_and_voice_style() -> None:
+def test_system_prompt_carries_the_agents_business_facts_and_voice_style() -> None:
     static = BUILDER.static_system_text(Channel.VOICE)
 
     for fact in (

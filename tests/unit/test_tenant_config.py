@@ -236,3 +236,40 @@ def test_a_voice_tier_connect_cannot_play_stops_the_voice_profile_with_the_fix()
     broken = tenant.model_copy(update={"voice": tenant.voice.model_copy(update={"tiers": tiers})})
     with pytest.raises(VoiceProfileError, match=r"voice\.tiers\.premium\.engine 'long-form' is not available"):
         VoiceProfile.from_tenant(broken)
+
+
+TENANT_FILE = Path(__file__).resolve().parents[2] / "tenants" / "cozy-comfort.yaml"
+DISTINCT = {
+    "connect.instance_alias": ("instance_alias: cozy-comfort-bedding", "instance_alias: aaa-test-bedding"),
+    "business.contact.phone": ('phone: "+15552333464"', 'phone: "+15559990001"'),
+}
+
+
+def two_tenants(folder: Path, shared: str | None) -> None:
+    """cozy-comfort and a copy as aaa-test whose alias and number differ, except the `shared` field."""
+    text = TENANT_FILE.read_text()
+    (folder / "knowledge").symlink_to(TENANT_FILE.parent / "knowledge")
+    (folder / "cozy-comfort.yaml").write_text(text)
+    other = text.replace("tenant_id: cozy-comfort", "tenant_id: aaa-test")
+    for field, (old, new) in DISTINCT.items():
+        if field != shared:
+            other = other.replace(old, new)
+    (folder / "aaa-test.yaml").write_text(other)
+
+
+@pytest.mark.parametrize("field", sorted(DISTINCT))
+def test_two_tenants_sharing_an_alias_or_a_number_fail_with_both_files_named(tmp_path: Path, field: str) -> None:
+    two_tenants(tmp_path, shared=field)
+
+    with pytest.raises(TenantConfigError) as raised:
+        load_tenants(tmp_path)
+
+    message = str(raised.value)
+    assert field in message
+    assert "aaa-test.yaml" in message
+    assert "cozy-comfort.yaml" in message
+
+
+def test_distinct_tenants_load_together(tmp_path: Path) -> None:
+    two_tenants(tmp_path, shared=None)
+    assert [t.tenant_id for t in load_tenants(tmp_path)] == ["aaa-test", "cozy-comfort"]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from oratio.config.tenant import Channel
-from oratio.vendor.character import derive_character, eliza_character
+from oratio.vendor.character import (
+    CHANNEL_PLUGINS,
+    ELIZAOS_PLUGINS,
+    ELIZAOS_UNSERVED,
+    derive_character,
+    eliza_character,
+)
 from oratio.vendor.models import AgentContext, CharacterConfig, Tone
 
 CONFIG = CharacterConfig(
@@ -53,7 +59,7 @@ def test_derivation_is_deterministic() -> None:
     assert derive_character("A", "retail", CONFIG, CONTEXT) == derive_character("A", "retail", CONFIG, CONTEXT)
 
 
-def test_eliza_character_carries_instructions_context_and_one_plugin_per_social_channel() -> None:
+def test_eliza_character_carries_instructions_context_and_the_published_plugin_of_each_channel() -> None:
     character = derive_character("Cozy Agent", "retail", CONFIG, CONTEXT)
     eliza = eliza_character(
         name="Cozy Agent",
@@ -65,13 +71,18 @@ def test_eliza_character_carries_instructions_context_and_one_plugin_per_social_
         character=character,
     )
     assert eliza.system == character.instructions
-    assert eliza.plugins == [
-        "@elizaos/plugin-bootstrap",
-        "@elizaos/plugin-sql",
-        "@elizaos/plugin-instagram",
-        "@elizaos/plugin-twitter",
-    ]
+    # Only plugins published on npm (no @elizaos/plugin-instagram exists); Instagram is said to be unserved.
+    assert eliza.plugins == ["@elizaos/plugin-bootstrap", "@elizaos/plugin-sql", "@elizaos/plugin-twitter"]
+    assert eliza.settings["plugin_versions"]["@elizaos/plugin-twitter"] == ELIZAOS_PLUGINS["@elizaos/plugin-twitter"]
+    assert list(eliza.settings["unsupported_channels"]) == ["instagram"]
+    assert "no ElizaOS plugin" in eliza.settings["unsupported_channels"]["instagram"]
     assert eliza.username == "cozy-agent"
     assert eliza.settings["context"]["website"] == "cozycomfort.com"
     assert eliza.settings["channels"] == ["voice", "instagram", "x"]
     assert "return policy: 30-day returns" in eliza.knowledge
+
+
+@pytest.mark.parametrize("channel", [c for c in Channel if c not in (Channel.VOICE, Channel.CHAT, Channel.SMS)])
+def test_every_social_channel_is_either_served_by_a_pinned_plugin_or_named_unserved(channel: Channel) -> None:
+    plugin = CHANNEL_PLUGINS.get(channel)
+    assert (plugin in ELIZAOS_PLUGINS) != (channel in ELIZAOS_UNSERVED)

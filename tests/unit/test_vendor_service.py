@@ -15,6 +15,7 @@ from oratio.vendor.ports import TenantDeployment
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio_local.vendor import memory_vendor_service
 
+AUTHOR = "owner@cozycomfort.com"
 VENDOR = "cozy-comfort"
 NUMBER = "+15552333464"
 INSTANCE = "arn:aws:connect:us-east-1:111122223333:instance/abcd"
@@ -65,7 +66,7 @@ def body(*channels: str, name: str = "Agent") -> AgentCreate:
 def test_channel_outcome_follows_what_the_tenant_deployed(
     deployment: TenantDeployment | None, channel: str, status: ChannelStatus, job: str
 ) -> None:
-    result = service(deployment).provision_new(VENDOR, body(channel))
+    result = service(deployment).provision_new(VENDOR, body(channel), AUTHOR)
     assert result.agent_config.channels[0].status is status
     assert result.status == job
     expected = AgentStatus.DRAFT if job == "failed" else AgentStatus.ACTIVE
@@ -73,7 +74,7 @@ def test_channel_outcome_follows_what_the_tenant_deployed(
 
 
 def test_no_channel_ever_reports_an_id_that_was_not_deployed() -> None:
-    result = service(None).provision_new(VENDOR, body("voice", "chat", "sms", "x"))
+    result = service(None).provision_new(VENDOR, body("voice", "chat", "sms", "x"), AUTHOR)
     for channel in result.agent_config.channels:
         assert channel.phone_number is None
         assert channel.aws_connect_instance_id is None
@@ -81,7 +82,7 @@ def test_no_channel_ever_reports_an_id_that_was_not_deployed() -> None:
 
 def test_provisioning_job_has_one_finished_step_per_channel() -> None:
     svc = service()
-    result = svc.provision_new(VENDOR, body("voice", "instagram"))
+    result = svc.provision_new(VENDOR, body("voice", "instagram"), AUTHOR)
     job = svc.get_provisioning(VENDOR, result.provisioning_id)
     assert [(s.channel_type, s.status) for s in job.steps] == [
         (Channel.VOICE, ChannelStatus.ACTIVE),
@@ -94,37 +95,37 @@ def test_provisioning_job_has_one_finished_step_per_channel() -> None:
 
 def test_dropping_voice_gives_the_number_to_the_next_agent() -> None:
     svc = service()
-    first = svc.provision_new(VENDOR, body("voice", "chat", name="First")).agent_config
-    taken = svc.provision_new(VENDOR, body("voice", name="Second"))
+    first = svc.provision_new(VENDOR, body("voice", "chat", name="First"), AUTHOR).agent_config
+    taken = svc.provision_new(VENDOR, body("voice", name="Second"), AUTHOR)
     assert taken.status == "failed"
-    svc.update_agent(VENDOR, first.id, AgentUpdate(version=first.version, channels=[Channel.CHAT]))
+    svc.update_agent(VENDOR, first.id, AgentUpdate(version=first.version, channels=[Channel.CHAT]), AUTHOR)
     second = svc.act(VENDOR, taken.agent_id, AgentAction.START)
     assert second.phone_number == NUMBER
 
 
 def test_quota_counts_live_agents_only() -> None:
     svc = service()
-    ids = [svc.create_agent(VENDOR, body("chat", name=f"A{n}")).id for n in range(3)]
+    ids = [svc.create_agent(VENDOR, body("chat", name=f"A{n}"), AUTHOR).id for n in range(3)]
     with pytest.raises(QuotaExceeded) as refused:
-        svc.create_agent(VENDOR, body("chat"))
+        svc.create_agent(VENDOR, body("chat"), AUTHOR)
     assert refused.value.limit == 3
     svc.delete_agent(VENDOR, ids[0])
-    assert svc.create_agent(VENDOR, body("chat")).status is AgentStatus.DRAFT
+    assert svc.create_agent(VENDOR, body("chat"), AUTHOR).status is AgentStatus.DRAFT
 
 
 def test_default_quota_applies_when_the_tenant_publishes_none() -> None:
     svc = service(DEPLOYED.model_copy(update={"max_agents": None}), default_max_agents=1)
-    svc.create_agent(VENDOR, body("chat"))
+    svc.create_agent(VENDOR, body("chat"), AUTHOR)
     with pytest.raises(QuotaExceeded):
-        svc.create_agent(VENDOR, body("chat"))
+        svc.create_agent(VENDOR, body("chat"), AUTHOR)
 
 
 def test_stale_version_is_refused_before_anything_changes() -> None:
     svc = service()
-    agent = svc.create_agent(VENDOR, body("chat"))
-    svc.update_agent(VENDOR, agent.id, AgentUpdate(version=1, name="New"))
+    agent = svc.create_agent(VENDOR, body("chat"), AUTHOR)
+    svc.update_agent(VENDOR, agent.id, AgentUpdate(version=1, name="New"), AUTHOR)
     with pytest.raises(VersionConflict) as conflict:
-        svc.update_agent(VENDOR, agent.id, AgentUpdate(version=1, name="Lost"))
+        svc.update_agent(VENDOR, agent.id, AgentUpdate(version=1, name="Lost"), AUTHOR)
     assert conflict.value.current == 2
     assert svc.get_agent(VENDOR, agent.id).name == "New"
 
@@ -141,7 +142,7 @@ def test_rate_limit_is_per_vendor_and_per_minute() -> None:
 
 def test_deleted_agent_expiry_follows_the_retention_setting() -> None:
     svc = service(deleted_retention_days=7)
-    agent = svc.create_agent(VENDOR, body("chat"))
+    agent = svc.create_agent(VENDOR, body("chat"), AUTHOR)
     svc.delete_agent(VENDOR, agent.id)
     record = svc.agents.get(VENDOR, agent.id)
     assert record is not None
@@ -153,7 +154,7 @@ def test_deleted_agent_expiry_follows_the_retention_setting() -> None:
 
 def test_an_agent_left_in_provisioning_by_a_failed_run_can_be_started_again() -> None:
     svc = service()
-    draft = svc.create_agent(VENDOR, body("voice"))
+    draft = svc.create_agent(VENDOR, body("voice"), AUTHOR)
     record = svc.agents.get(VENDOR, draft.id)
     assert record is not None
     stuck = record.model_copy(update={"status": AgentStatus.PROVISIONING, "version": 2})
@@ -165,8 +166,10 @@ def test_an_agent_left_in_provisioning_by_a_failed_run_can_be_started_again() ->
 
 def test_adding_voice_while_another_agent_holds_the_number_is_refused_whole() -> None:
     svc = service()
-    svc.provision_new(VENDOR, body("voice", name="Holder"))
-    other = svc.provision_new(VENDOR, body("chat", name="Other")).agent_config
+    svc.provision_new(VENDOR, body("voice", name="Holder"), AUTHOR)
+    other = svc.provision_new(VENDOR, body("chat", name="Other"), AUTHOR).agent_config
     with pytest.raises(NumberInUse):
-        svc.update_agent(VENDOR, other.id, AgentUpdate(version=other.version, channels=[Channel.CHAT, Channel.VOICE]))
+        svc.update_agent(
+            VENDOR, other.id, AgentUpdate(version=other.version, channels=[Channel.CHAT, Channel.VOICE]), AUTHOR
+        )
     assert [c.channel_type for c in svc.get_agent(VENDOR, other.id).channels] == [Channel.CHAT]

@@ -13,6 +13,7 @@ from typing import Any
 from oratio.agent.ports import KnowledgeRetriever
 from oratio.agent.tools.base import ToolContext, ToolSpec
 from oratio.agent.tools.invocation import ToolError
+from oratio.domain.knowledge_scope import SearchScope
 
 logger = logging.getLogger(__name__)
 
@@ -30,13 +31,29 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-class KnowledgeSearchTool:
-    """Searches the tenant's knowledge base (products, prices, policies) and returns the best passages."""
+def _clip_passage(text: str, limit: int) -> str:
+    """A passage's text within `limit`, its lines kept (a section heading stays on a line of its own)."""
+    lines = [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    joined = "\n".join(lines)
+    return joined if len(joined) <= limit else joined[: limit - 1].rstrip() + "…"
 
-    def __init__(self, retriever: KnowledgeRetriever, top_k: int = 4, max_passage_chars: int = MAX_PASSAGE_CHARS):
+
+class KnowledgeSearchTool:
+    """Searches the agent's knowledge (products, prices, policies) and returns the best passages. With a
+    `scope`, only that agent's documents (and the tenant-wide ones if the scope includes them) are searched."""
+
+    def __init__(
+        self,
+        retriever: KnowledgeRetriever,
+        top_k: int = 4,
+        max_passage_chars: int = MAX_PASSAGE_CHARS,
+        *,
+        scope: SearchScope | None = None,
+    ):
         if top_k < 1:
             raise ValueError("top_k must be at least 1")
         self._retriever = retriever
+        self._scope = scope
         self._top_k = top_k
         self._max_passage_chars = max_passage_chars
         self.spec = ToolSpec(
@@ -69,7 +86,7 @@ class KnowledgeSearchTool:
         if not query:
             raise ToolError("the query is empty; say what to look up")
         try:
-            passages = await self._retriever.retrieve(query, self._top_k)
+            passages = await self._retriever.retrieve(query, self._top_k, self._scope)
         except Exception as e:
             # Whatever the retriever's failure (adapter errors are typed there), the model only needs to
             # know that knowledge is unavailable right now; the cause goes to the logs.
@@ -77,7 +94,7 @@ class KnowledgeSearchTool:
             raise ToolError("the knowledge base is unavailable right now") from e
         found = [
             {
-                "text": _clip(p.text, self._max_passage_chars),
+                "text": _clip_passage(p.text, self._max_passage_chars),
                 "source": p.source,
                 "score": None if p.score is None else round(p.score, 4),
             }

@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     import httpx
 
     from oratio.agent.ports import KnowledgeRetriever
-    from oratio.config.tenant import AgentSettings
+    from oratio.agent_definitions.model import AgentDefinition
+    from oratio.config.tenant import AgentSettings, BusinessTool
+    from oratio.domain.knowledge_scope import SearchScope
 
 logger = logging.getLogger(__name__)
 
@@ -93,26 +95,75 @@ class ToolExecutor:
 
         `retriever` is required when `knowledge_search` is enabled, `http_client` when business tools exist.
         """
+        return cls._assemble(
+            settings.tools,
+            settings.business_tools,
+            ExecutorLimits(
+                default_timeout_seconds=settings.tool_timeout_seconds, max_parallel=settings.max_parallel_tools
+            ),
+            retriever=retriever,
+            http_client=http_client,
+            screen=screen,
+            scope=None,
+        )
+
+    @classmethod
+    def from_definition(
+        cls,
+        definition: AgentDefinition,
+        *,
+        retriever: KnowledgeRetriever | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        screen: InjectionScreen | None = None,
+    ) -> ToolExecutor:
+        """The executor of one agent: the built-ins and business tools its definition enables, its limits, and
+        knowledge search scoped to its own documents (plus the tenant-wide ones when its definition says so).
+        Vendor-defined business tools run through the same `HttpBusinessTool` as the tenant's."""
+        from oratio.domain.knowledge_scope import SearchScope
+
+        settings = definition.tools
+        return cls._assemble(
+            settings.builtin,
+            settings.business_tools,
+            ExecutorLimits(default_timeout_seconds=settings.timeout_seconds, max_parallel=settings.max_parallel),
+            retriever=retriever,
+            http_client=http_client,
+            screen=screen,
+            scope=SearchScope(
+                agent_id=definition.agent_id, include_tenant_documents=definition.knowledge.include_tenant_documents
+            ),
+        )
+
+    @classmethod
+    def _assemble(
+        cls,
+        builtin: Iterable[str],
+        business_tools: Iterable[BusinessTool],
+        limits: ExecutorLimits,
+        *,
+        retriever: KnowledgeRetriever | None,
+        http_client: httpx.AsyncClient | None,
+        screen: InjectionScreen | None,
+        scope: SearchScope | None,
+    ) -> ToolExecutor:
         from oratio.agent.tools.builtin import EndCallTool, KnowledgeSearchTool, TransferToHumanTool
         from oratio.agent.tools.http_tool import HttpBusinessTool
 
         tools: list[Tool] = []
-        for name in settings.tools:
+        for name in builtin:
             if name == "knowledge_search":
                 if retriever is None:
                     raise ValueError("knowledge_search is enabled but no knowledge retriever was given")
-                tools.append(KnowledgeSearchTool(retriever))
+                tools.append(KnowledgeSearchTool(retriever, scope=scope))
             elif name == "transfer_to_human":
                 tools.append(TransferToHumanTool())
             elif name == "end_call":
                 tools.append(EndCallTool())
-        if settings.business_tools:
+        business = list(business_tools)
+        if business:
             if http_client is None:
                 raise ValueError("business tools are configured but no HTTP client was given")
-            tools.extend(HttpBusinessTool(config, http_client) for config in settings.business_tools)
-        limits = ExecutorLimits(
-            default_timeout_seconds=settings.tool_timeout_seconds, max_parallel=settings.max_parallel_tools
-        )
+            tools.extend(HttpBusinessTool(config, http_client) for config in business)
         return cls(tools, limits=limits, screen=screen)
 
     @property

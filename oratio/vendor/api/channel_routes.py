@@ -1,5 +1,5 @@
-"""The vendor API's channel and customer routes, as Powertools routers the vendor API app includes
-(`app.include_router(...)` in lambdas/vendor_api/handler.py):
+"""The vendor API's channel and customer routes, registered on the vendor API app beside the agent, version and
+resource routes (`register(app, ctx)` in lambdas/vendor_api/handler.py):
 
 - `PUT  /api/v1/agents/{agent_id}/channels/{channel}`   link a platform account (secrets to Secrets Manager)
 - `POST /api/v1/agents/{agent_id}/chat`                  start a web chat (StartChatContact) for a site's widget
@@ -11,8 +11,9 @@
 Gateway routes it, without the Cognito authorizer, to its own function (lambdas/elizaos_webhook); the vendor API
 includes it too only so the published OpenAPI document describes it.
 
-The vendor id always comes from the authorizer (`router.context["vendor_id"]`), never from a body. Routes are thin:
-validate, call one use case, map its errors to the API's JSON error shape here.
+The vendor id always comes from the authorizer (`ctx.vendor_id()`), never from a body. Routes are thin: validate,
+call one use case; the channel errors' statuses are added to the API's one error table
+(`oratio.vendor.api.responses`), and their documentation is the shared one.
 """
 
 from __future__ import annotations
@@ -27,10 +28,8 @@ from http import HTTPStatus
 from typing import Annotated, Any, Literal, Protocol
 
 import httpx
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from oratio.agent.ports import CustomerContext
@@ -55,14 +54,13 @@ from oratio.channels.web_chat import (
 from oratio.config.tenant import Channel
 from oratio.customers.identity import IdentityError, identity_key
 from oratio.customers.ports import ClaimStore, CustomerLinks
-from oratio.domain.agents import AGENT_ID_PATTERN
 from oratio.tables import CUSTOMER_CONTEXT
+from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, SECURITY, AgentId, RouteContext
+from oratio.vendor.api.responses import json_error, ok, unavailable
 from oratio.vendor.errors import NotFound, VendorApiError
 from oratio.vendor.models import ChannelState, ErrorBody
 from oratio.vendor.ports import AgentRepository, TenantDirectory
 
-BASE = "/api/v1"
-SECURITY: list[dict[str, list[str]]] = [{"vendorIdToken": []}]
 IdentityKind = Literal["phone", "whatsapp", "sms", "email", "instagram", "facebook", "x", "chat"]
 LINKABLE_CHANNELS = Literal["whatsapp", "instagram", "facebook", "x", "twitter", "sms", "voice", "chat"]
 
@@ -158,6 +156,7 @@ def build_services() -> ChannelServices:
         agents=DynamoDBAgentRepository(
             settings.agents_table,
             settings.tenant_state_table,
+            settings.agent_definitions_table,
             deleted_retention_days=settings.deleted_retention_days,
             client=client,
         ),
@@ -192,85 +191,6 @@ def _run[T](coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 # ------------------------------------------------------------------------------------------ routes
-router = APIGatewayRouter()  # type: ignore[no-untyped-call]
-
-AgentId = Annotated[str, Path(pattern=AGENT_ID_PATTERN, description="the agent's id")]
-
-
-def _vendor() -> str:
-    vendor: str = router.context["vendor_id"]
-    return vendor
-
-
-def _responses(*codes: int) -> dict[int, OpenAPIResponse]:
-    descriptions = {
-        401: "No vendor identity in the token",
-        404: "No such agent or customer for this vendor",
-        409: "Conflict: the tenant is not deployed, the account answers another agent, chat is not active",
-        413: "Body too large",
-        415: "Body is not JSON",
-        422: "Validation failed, or the platform refused the credentials (the message says what it refused)",
-        429: "Rate limit exceeded (see Retry-After)",
-        503: "Briefly unavailable (a platform, Amazon Connect or the data layer); nothing was changed",
-    }
-    return {
-        code: {"description": descriptions[code], "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}}}
-        for code in (401, 413, 415, 422, 429, 503, *codes)
-    }
-
-
-@router.put(
-    f"{BASE}/agents/<agent_id>/channels/<channel>",
-    summary="Link a platform account to an agent (verifies it; secrets are stored, never returned)",
-    responses={200: {"description": "The channel, now active"}, **_responses(404, 409)},
-    security=SECURITY,
-    tags=["channels"],
-)
-def link_channel(
-    agent_id: AgentId,
-    channel: Annotated[LINKABLE_CHANNELS, Path(description="whatsapp, instagram, facebook, x (or twitter), sms")],
-    body: Annotated[ChannelLink, Body()],
-) -> ChannelState:
-    target = Channel("x" if channel == "twitter" else channel)
-    vendor = _vendor()
-    s = services()
-
-    async def link() -> ChannelState:
-        async with httpx.AsyncClient(transport=s.http_transport) as http:
-            activation = ChannelActivation(
-                agents=s.agents,
-                tenants=s.tenants,
-                secrets=s.secrets,
-                bindings=s.bindings,
-                platforms=s.platforms(http),
-                clock=s.clock,
-            )
-            return await activation.link(vendor, agent_id, target, body)
-
-    return _run(link())
-
-
-@router.post(
-    f"{BASE}/agents/<agent_id>/chat",
-    summary="Start a web chat with the agent (Amazon Connect StartChatContact); answers the participant token",
-    status_code=201,
-    responses={201: {"description": "The chat contact and the participant token"}, **_responses(404, 409)},
-    security=SECURITY,
-    tags=["channels"],
-)
-def start_web_chat(
-    agent_id: AgentId,
-    body: Annotated[WebChatRequest, Body()],
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", pattern=r"^[A-Za-z0-9_.:-]{8,128}$", description="passed as ClientToken"),
-    ] = None,
-) -> WebChatSession:
-    s = services()
-    chats = WebChats(agents=s.agents, tenants=s.tenants, starter=s.chats)
-    return _run(chats.start(_vendor(), agent_id, body, client_token=idempotency_key))
-
-
 class InvalidIdentity(VendorApiError):
     code = "validation_error"
 
@@ -296,61 +216,8 @@ def _customer_view(profile: CustomerContext) -> CustomerView:
     )
 
 
-@router.get(
-    f"{BASE}/customers/<kind>/<value>",
-    summary="A customer's profile across channels (by any of their identities)",
-    responses={200: {"description": "OK"}, **_responses(404)},
-    security=SECURITY,
-    tags=["customers"],
-)
-def get_customer(
-    kind: Annotated[IdentityKind, Path()], value: Annotated[str, Path(min_length=1, max_length=256)]
-) -> CustomerView:
-    key = _customer_key(kind, value)
-    profile = _run(services().customers.get(_vendor(), key))
-    if profile is None:
-        raise NotFound("customer", key)
-    return _customer_view(profile)
-
-
-@router.post(
-    f"{BASE}/customers/<kind>/<value>/identities",
-    summary="Link another identity (a social id, an email) to this customer; their conversations join the profile",
-    responses={200: {"description": "The customer, with the identity linked"}, **_responses(404)},
-    security=SECURITY,
-    tags=["customers"],
-)
-def link_identity(
-    kind: Annotated[IdentityKind, Path()],
-    value: Annotated[str, Path(min_length=1, max_length=256)],
-    body: Annotated[CustomerIdentityBody, Body()],
-) -> CustomerView:
-    vendor, s = _vendor(), services()
-    customer = _customer_key(kind, value)
-    identity = _customer_key(body.kind, body.value)
-
-    async def link() -> CustomerContext:
-        profile = await s.customers.link(vendor, identity, customer)
-        await s.claims.delete(vendor, identity)  # a pending code for this identity means nothing now
-        return profile
-
-    return _customer_view(_run(link()))
-
-
-@router.put(
-    f"{BASE}/webhooks/elizaos/secret",
-    summary="Set the secret ElizaOS signs POST /api/v1/webhooks/elizaos with (never returned)",
-    responses={200: {"description": "Stored"}, **_responses()},
-    security=SECURITY,
-    tags=["elizaos"],
-)
-def set_eliza_secret(body: Annotated[ElizaSecretBody, Body()]) -> Stored:
-    _run(services().eliza_secret.put(_vendor(), body.secret.get_secret_value()))
-    return Stored()
-
-
-# ------------------------------------------------------------------------------------ error mapping
-_STATUS: dict[type[VendorApiError], HTTPStatus] = {
+# The channel errors' statuses (the API's other errors map in oratio.vendor.api.responses).
+CHANNEL_STATUS: dict[type[VendorApiError], HTTPStatus] = {
     InvalidIdentity: HTTPStatus.UNPROCESSABLE_ENTITY,
     ChannelFieldsMissing: HTTPStatus.UNPROCESSABLE_ENTITY,
     ChannelNotLinkable: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -360,31 +227,124 @@ _STATUS: dict[type[VendorApiError], HTTPStatus] = {
     AccountInUse: HTTPStatus.CONFLICT,
     ChatNotActive: HTTPStatus.CONFLICT,
 }
+PLATFORM_RETRY_AFTER_SECONDS = "5"
 
 
-def error_json(status: HTTPStatus, body: ErrorBody, headers: dict[str, str] | None = None) -> Response[dict[str, Any]]:
-    return Response(
-        status_code=status.value,
-        content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump(mode="json", exclude_none=True),
-        headers=headers or {},
-    )
-
-
-def _channel_error(error: VendorApiError) -> Response[dict[str, Any]]:
-    status = next(s for kind, s in _STATUS.items() if isinstance(error, kind))
+def channel_error(error: VendorApiError) -> Response[dict[str, Any]]:
+    """The API's JSON error, with the missing fields listed and a longer Retry-After for a platform outage."""
+    status = next(s for kind, s in CHANNEL_STATUS.items() if isinstance(error, kind))
     body = ErrorBody(error=error.code, message=error.message)
     if isinstance(error, ChannelFieldsMissing):
         body.details = error.details
-    retry = {"Retry-After": "5"} if status is HTTPStatus.SERVICE_UNAVAILABLE else {}
-    return error_json(status, body, retry)
+    retry = {"Retry-After": PLATFORM_RETRY_AFTER_SECONDS} if status is HTTPStatus.SERVICE_UNAVAILABLE else {}
+    return json_error(status, body, retry)
 
 
-for _kind in _STATUS:
-    router.exception_handler(_kind)(_channel_error)
+def register(app: APIGatewayRestResolver, ctx: RouteContext) -> None:
+    """The channel, web chat, customer and ElizaOS-secret routes, and their errors' answers."""
+    for kind in CHANNEL_STATUS:
+        app.exception_handler(kind)(channel_error)
 
+    @app.exception_handler(SecretUnavailableError)  # type: ignore[untyped-decorator]
+    def _secrets_unavailable(error: SecretUnavailableError) -> Response[dict[str, Any]]:
+        return unavailable()
 
-@router.exception_handler(SecretUnavailableError)  # type: ignore[untyped-decorator]
-def _secrets_unavailable(error: SecretUnavailableError) -> Response[dict[str, Any]]:
-    body = ErrorBody(error="service_unavailable", message="the service is briefly unavailable; retry shortly")
-    return error_json(HTTPStatus.SERVICE_UNAVAILABLE, body, {"Retry-After": "2"})
+    @app.put(
+        f"{BASE}/agents/<agent_id>/channels/<channel>",
+        summary="Link a platform account to an agent (verifies it; secrets are stored, never returned)",
+        responses=ok(200, "The channel, now active", 404, 409),
+        security=SECURITY,
+        tags=["channels"],
+    )
+    def link_channel(
+        agent_id: AgentId,
+        channel: Annotated[LINKABLE_CHANNELS, Path(description="whatsapp, instagram, facebook, x (or twitter), sms")],
+        body: Annotated[ChannelLink, Body()],
+    ) -> ChannelState:
+        target = Channel("x" if channel == "twitter" else channel)
+        vendor = ctx.vendor_id()
+        s = services()
+
+        async def link() -> ChannelState:
+            async with httpx.AsyncClient(transport=s.http_transport) as http:
+                activation = ChannelActivation(
+                    agents=s.agents,
+                    tenants=s.tenants,
+                    secrets=s.secrets,
+                    bindings=s.bindings,
+                    platforms=s.platforms(http),
+                    clock=s.clock,
+                )
+                return await activation.link(vendor, agent_id, target, body)
+
+        return _run(link())
+
+    @app.post(
+        f"{BASE}/agents/<agent_id>/chat",
+        summary="Start a web chat with the agent (Amazon Connect StartChatContact); answers the participant token",
+        status_code=201,
+        responses=ok(201, "The chat contact and the participant token", 404, 409),
+        security=SECURITY,
+        tags=["channels"],
+    )
+    def start_web_chat(
+        agent_id: AgentId,
+        body: Annotated[WebChatRequest, Body()],
+        idempotency_key: Annotated[
+            str | None,
+            Header(alias=IDEMPOTENCY_HEADER, pattern=IDEMPOTENCY_KEY_PATTERN, description="passed as ClientToken"),
+        ] = None,
+    ) -> WebChatSession:
+        s = services()
+        chats = WebChats(agents=s.agents, tenants=s.tenants, starter=s.chats)
+        return _run(chats.start(ctx.vendor_id(), agent_id, body, client_token=idempotency_key))
+
+    @app.get(
+        f"{BASE}/customers/<kind>/<value>",
+        summary="A customer's profile across channels (by any of their identities)",
+        responses=ok(200, "OK", 404),
+        security=SECURITY,
+        tags=["customers"],
+    )
+    def get_customer(
+        kind: Annotated[IdentityKind, Path()], value: Annotated[str, Path(min_length=1, max_length=256)]
+    ) -> CustomerView:
+        key = _customer_key(kind, value)
+        profile = _run(services().customers.get(ctx.vendor_id(), key))
+        if profile is None:
+            raise NotFound("customer", key)
+        return _customer_view(profile)
+
+    @app.post(
+        f"{BASE}/customers/<kind>/<value>/identities",
+        summary="Link another identity (a social id, an email) to this customer; their conversations join the profile",
+        responses=ok(200, "The customer, with the identity linked", 404),
+        security=SECURITY,
+        tags=["customers"],
+    )
+    def link_identity(
+        kind: Annotated[IdentityKind, Path()],
+        value: Annotated[str, Path(min_length=1, max_length=256)],
+        body: Annotated[CustomerIdentityBody, Body()],
+    ) -> CustomerView:
+        vendor, s = ctx.vendor_id(), services()
+        customer = _customer_key(kind, value)
+        identity = _customer_key(body.kind, body.value)
+
+        async def link() -> CustomerContext:
+            profile = await s.customers.link(vendor, identity, customer)
+            await s.claims.delete(vendor, identity)  # a pending code for this identity means nothing now
+            return profile
+
+        return _customer_view(_run(link()))
+
+    @app.put(
+        f"{BASE}/webhooks/elizaos/secret",
+        summary="Set the secret ElizaOS signs POST /api/v1/webhooks/elizaos with (never returned)",
+        responses=ok(200, "Stored"),
+        security=SECURITY,
+        tags=["elizaos"],
+    )
+    def set_eliza_secret(body: Annotated[ElizaSecretBody, Body()]) -> Stored:
+        _run(services().eliza_secret.put(ctx.vendor_id(), body.secret.get_secret_value()))
+        return Stored()
