@@ -723,12 +723,22 @@ def dynamodb_call_router(
     sessions = DynamoDBCallSessionStore(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
+    from oratio.channels.adapters.aws import DynamoDBChannelBindings  # it builds on this module's adapter
+
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
     reclaimer = SlotReclaimer(
         profile.tenant_id, sessions, DynamoDBCallCosts(settings.conversations_table, client=client)
     )
     spend = DynamoDBMonthToDate(settings.usage_table, client=client) if settings.usage_table else None
+    # An SMS number's agent is the channel binding the vendor API wrote in tenant_state.
+    channel_agents = DynamoDBChannelBindings(settings.tenant_state_table, client=client)
     router = CallRouter(
-        profile=profile, agents=agents, sessions=sessions, clock=clock, reclaimer=reclaimer, spend=spend
+        profile=profile,
+        agents=agents,
+        sessions=sessions,
+        clock=clock,
+        reclaimer=reclaimer,
+        spend=spend,
+        channel_agents=channel_agents,
     )
     return router, sessions

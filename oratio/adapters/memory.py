@@ -38,6 +38,9 @@ class InMemoryAgentDirectory:
         matches = [a for a in self._agents.values() if a.phone_number == e164]
         return preferred_agent(matches)
 
+    def get_agent(self, vendor_id: str, agent_id: str) -> Agent | None:
+        return self._agents.get((vendor_id, agent_id))
+
 
 class InMemoryCallSessionStore:
     """Call sessions and per-tenant live-call counters in dicts, changed under one lock."""

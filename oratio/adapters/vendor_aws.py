@@ -23,6 +23,10 @@ DEPLOYMENT_PARAMETERS = {
     "knowledge/bucket-name": "knowledge_bucket",
     "limits/max-agents": "max_agents",
     "connect/recordings-bucket": "recordings_bucket",
+    "connect/chat-flow-arn": "chat_flow_arn",
+    "connect/sms-number": "sms_number",
+    "channels/webhook-url": "channels_webhook_url",
+    "agent/runtime-arn": "agent_runtime_arn",
 }
 CACHE_SECONDS = 60.0
 CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})

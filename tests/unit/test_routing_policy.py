@@ -203,6 +203,7 @@ def test_connect_receives_a_flat_map_of_strings_without_nulls(decision: RoutingD
         "recording",
         "recording_notice",
         "handoff_reason",
+        "channel",
     }
     assert all(isinstance(value, str) for value in attributes.values())
     assert attributes["message"]
