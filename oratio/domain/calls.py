@@ -272,8 +272,9 @@ class CallRouter:
             voice_tier=decision.voice_tier,
             started_at=now,
             counted_against_limit=decision.route is Route.AGENT and not call.is_text,
-            lease_expires_at=first_lease(slots, now),
-            lease_bound_at=lease_bound(slots, now),
+            # A chat or SMS holds no line and may stay quiet for hours: no lease, never reclaimed as abandoned.
+            lease_expires_at=None if call.is_text else first_lease(slots, now),
+            lease_bound_at=None if call.is_text else lease_bound(slots, now),
             last_seen_at=now,
         )
 
