@@ -12,6 +12,7 @@ import warnings
 
 from bench import (
     agent,
+    channels,
     cold_start,
     definitions,
     faults,
@@ -43,6 +44,7 @@ SECTIONS = (
     ("faults", faults),
     ("operations", operations),
     ("replay", replay),
+    ("channels", channels),
 )
 
 

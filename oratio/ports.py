@@ -39,6 +39,16 @@ class AgentDirectory(Protocol):
         None. Another tenant's agent on the same number is never returned."""
         ...
 
+    def get_agent(self, vendor_id: str, agent_id: str) -> Agent | None:
+        """One agent by key, read consistently, or None."""
+        ...
+
+
+class ChannelAgentLookup(Protocol):
+    """Which agent a tenant's address on a channel answers for (an SMS number, a social account)."""
+
+    def agent_for_address(self, tenant_id: str, channel: str, address: str) -> str | None: ...
+
 
 class CallSessionStore(Protocol):
     """Call session records and the tenant's live-call counter, changed together atomically."""

@@ -19,6 +19,9 @@
 7. What the first replayed call cost by category (the code hook's and call events' metering: Lex requests,
    estimated Nova Sonic speech, Polly, Connect minutes), and its post-call analysis (a rule-based stand-in for
    the analysis model locally).
+8. One customer across channels: they call, then write on WhatsApp (signed delivery → channel webhook → SQS FIFO →
+   worker → WhatsApp send API) and are recognised; on Instagram they prove their number with a code and join the
+   same profile (`oratio_local/one_customer.py`).
 
 Every caller line comes from the tenant's own business (`oratio_local/scripts.py`).
 """
@@ -486,6 +489,14 @@ def main(argv: list[str] | None = None) -> int:
         # The replay brings its own local AWS (a fresh moto), so it runs after the steps above are done with theirs.
         _heading(f"6. {tenant.tenant_id}'s call scripts, replayed through the Connect flow as synthesized")
         replayed = replay_calls(tenant, args.tenants, outdir, args.report)
+        # Its own local AWS too: the channels' tables, queue and secrets, fresh.
+        _heading(
+            f"8. one customer of {tenant.tenant_id} calls, then writes on WhatsApp and Instagram (channel Lambdas)"
+        )
+        from oratio_local.one_customer import play_one_customer, print_one_customer
+
+        with local_aws() as client:
+            print_one_customer(play_one_customer(tenant, args.tenants, client))
     return 0 if clean and replayed else 1
 
 

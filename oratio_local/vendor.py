@@ -128,8 +128,11 @@ class LocalVendorApi:
             os.environ[spec.env_var] = table_names[spec.key]
         os.environ[IDEMPOTENCY_TABLE_ENV_VAR] = self.IDEMPOTENCY_TABLE
         ssm = boto3.client("ssm")
+        instance = f"arn:aws:connect:us-east-1:000000000000:instance/{tenant.tenant_id}-local"
         published = {
-            "connect/instance-arn": f"arn:aws:connect:us-east-1:000000000000:instance/{tenant.tenant_id}-local",
+            "connect/instance-arn": instance,
+            "connect/chat-flow-arn": f"{instance}/contact-flow/chat-local",
+            "channels/webhook-url": f"https://{tenant.tenant_id}-channels.lambda-url.us-east-1.on.aws/",
             "connect/phone-number": phone_number,
             "limits/max-agents": str(tenant.limits.max_agents),
         }

@@ -4,7 +4,7 @@ carries the rule id and a specific reason, and lands in `cdk.out/validation-repo
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, Stack, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -20,3 +20,16 @@ def acknowledge(scope: IConstruct, rule: str, reason: str, *, applies_to: str | 
     """Acknowledge `rule` (e.g. "IAM5", finding "Resource::*") on `scope` and everything below it."""
     rule_id = f"{PACK}::{PACK}-{rule}" + (f"[{applies_to}]" if applies_to else "")
     Validations.of(scope).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def nag_arn(scope: IConstruct, arn: str) -> str:
+    """An ARN as cdk-nag prints it in a finding: literal when the stack's environment is concrete, with
+    `<AWS::Region>`-style placeholders for pseudo parameters otherwise."""
+    resolved = Stack.of(scope).resolve(arn)
+    if isinstance(resolved, str):
+        return resolved
+    separator, parts = resolved["Fn::Join"]
+    return str(separator).join(
+        part if isinstance(part, str) else f"<{part['Ref']}>" if "Ref" in part else ".".join(part["Fn::GetAtt"])
+        for part in parts
+    )

@@ -49,3 +49,5 @@ class Outputs:
     VENDOR_USER_POOL_CLIENT_ID = "VendorUserPoolClientId"
     VOICE_BRIDGE_RUNTIME_ARN = "VoiceBridgeRuntimeArn"
     VOICE_WEBHOOK_URL = "VoiceWebhookUrl"
+    CHANNEL_WEBHOOK_URL = "ChannelWebhookUrl"
+    SMS_NUMBER = "SmsPhoneNumber"

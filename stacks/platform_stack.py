@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.artifacts import ArtifactStore
 from stacks.constructs.data_tables import PlatformTables
+from stacks.constructs.elizaos_webhook import ElizaWebhook
 from stacks.constructs.observability import PlatformObservability
 from stacks.constructs.vendor_api import VendorApi
 from stacks.names import PROJECT
@@ -31,3 +32,4 @@ class PlatformStack(Stack):
             stage_name=self.vendor_api.api.deployment_stage.stage_name,
             emails=tuple(self.node.try_get_context(ALARM_EMAILS_CONTEXT_KEY) or ()),
         )
+        self.elizaos = ElizaWebhook(self, "ElizaWebhook", tables=self.data, api=self.vendor_api)

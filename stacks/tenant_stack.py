@@ -23,6 +23,7 @@ from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.knowledge_documents import TenantDocuments
 from stacks.constructs.knowledge_ingestion import KnowledgeIngestion
 from stacks.constructs.lambda_function import OratioFunction
+from stacks.constructs.messaging_channels import MessagingChannels
 from stacks.constructs.number_claims import NumberClaims
 from stacks.constructs.observability import TenantObservability
 from stacks.constructs.storage import publish_tenant_parameters
@@ -45,7 +46,7 @@ class TenantStack(Stack):
         super().__init__(
             scope,
             construct_id,
-            description=f"Oratio tenant {tenant.tenant_id}: Connect, voice, knowledge",
+            description=f"Oratio tenant {tenant.tenant_id}: Connect, voice, messaging, knowledge",
             **kwargs,
         )
         self.tenant = tenant
@@ -92,6 +93,15 @@ class TenantStack(Stack):
             tables=tables,
             agent=self.agent,
             connect_phone_number=self.connect.phone_number.attr_address,
+        )
+        # WhatsApp, Instagram, Messenger and X: the signed webhook, the FIFO queue and the worker answering it.
+        self.messaging = MessagingChannels(
+            self,
+            "Messaging",
+            tenant=tenant,
+            tables=tables,
+            agent=self.agent,
+            sms_origination_arn=tenant.connect.sms.phone_number_arn if tenant.connect.sms else None,
         )
         self._vendor_api_access(tenant)
         # Dashboards and alarms; every function of the tenant publishes its metrics in the tenant's namespace.

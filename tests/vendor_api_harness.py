@@ -48,6 +48,14 @@ def connect_instance_arn(vendor: str) -> str:
     return f"arn:aws:connect:{REGION}:111122223333:instance/{vendor}-0000-4000-8000-000000000000"
 
 
+def chat_flow_arn(vendor: str) -> str:
+    return f"{connect_instance_arn(vendor)}/contact-flow/{vendor}-chat-0000-4000-8000-000000000000"
+
+
+def webhook_url(vendor: str) -> str:
+    return f"https://{vendor}-channels.lambda-url.{REGION}.on.aws/"
+
+
 def knowledge_bucket(vendor: str) -> str:
     return f"oratio-{vendor}-documents-test"
 
@@ -161,6 +169,8 @@ def deploy_vendors(ssm: Any, s3: Any, tables: dict[str, str], vendors: tuple[str
         )
         values = {
             "connect/instance-arn": connect_instance_arn(vendor),
+            "connect/chat-flow-arn": chat_flow_arn(vendor),
+            "channels/webhook-url": webhook_url(vendor),
             "connect/phone-number": NUMBERS[vendor],
             "knowledge/bucket-name": knowledge_bucket(vendor),
             "limits/max-agents": str(MAX_AGENTS[vendor]),

@@ -33,9 +33,17 @@ from oratio.adapters.dynamodb_vendor import (
 )
 from oratio.adapters.vendor_aws import S3DocumentMetadata, S3UploadSigner, SsmTenantDirectory, TenantDirectoryError
 from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
-from oratio.observability import lambda_entry, logger, metrics
+from oratio.channels.elizaos_api import webhook_router as elizaos_routes
+from oratio.config.tenant import TENANT_ID_PATTERN
+from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
-from oratio.vendor.api import agent_routes, operations_routes, resource_routes, version_routes
+from oratio.vendor.api import (
+    agent_routes,
+    channel_routes,
+    operations_routes,
+    resource_routes,
+    version_routes,
+)
 from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, Operation, RouteContext
 from oratio.vendor.api.responses import error_response, field_path, install_error_handlers, json_error, unavailable
 from oratio.vendor.errors import (
@@ -221,6 +229,9 @@ agent_routes.register(app, ROUTES)
 version_routes.register(app, ROUTES)
 resource_routes.register(app, ROUTES)
 operations_routes.register(app, ROUTES, operations_service)
+channel_routes.register(app, ROUTES)
+# Declared here only so the OpenAPI document describes it: API Gateway sends it to lambdas/elizaos_webhook.
+app.include_router(elizaos_routes)
 install_error_handlers(app)
 
 

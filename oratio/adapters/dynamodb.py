@@ -733,6 +733,7 @@ def dynamodb_call_router(
         settings.conversations_table, settings.tenant_state_table, retention_days=profile.retention_days, client=client
     )
     from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry  # it builds on this module
+    from oratio.channels.adapters.aws import DynamoDBChannelBindings  # it builds on this module's adapter
 
     agents = DynamoDBAgentDirectory(settings.agents_table, client=client)
     reclaimer = SlotReclaimer(
@@ -740,6 +741,8 @@ def dynamodb_call_router(
     )
     spend = DynamoDBMonthToDate(settings.usage_table, client=client) if settings.usage_table else None
     numbers = DynamoDBNumberRegistry(settings.numbers_table, client=client)
+    # An SMS number's agent is the channel binding the vendor API wrote in tenant_state.
+    channel_agents = DynamoDBChannelBindings(settings.tenant_state_table, client=client)
     router = CallRouter(
         profile=profile,
         agents=agents,
@@ -748,5 +751,6 @@ def dynamodb_call_router(
         numbers=numbers,
         reclaimer=reclaimer,
         spend=spend,
+        channel_agents=channel_agents,
     )
     return router, sessions

@@ -58,6 +58,7 @@ from oratio.agent.ports import (
     TurnRecord,
     WorkflowState,
 )
+from oratio.customers.profiles import merged_profile
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
 PROFILE_SK = "PROFILE"
@@ -183,6 +184,49 @@ class DynamoDBCustomerContextStore(_AsyncDynamoDBAdapter):
 
     async def save(self, context: CustomerContext) -> None:
         await asyncio.to_thread(self._save, context)
+
+    async def customer_key(self, tenant_id: str, identity: str) -> str:
+        """The profile key `identity` resolves to: its LINK item's target, else itself."""
+        return await asyncio.to_thread(self._resolve, tenant_id, identity)
+
+    async def link(self, tenant_id: str, identity: str, customer_key: str) -> CustomerContext:
+        """Link `identity` to the customer known by `customer_key`: the merged profile and the identity's LINK are
+        written in one transaction (through `save`), then what was stored under the identity itself is removed."""
+        return await asyncio.to_thread(self._link, tenant_id, identity, customer_key)
+
+    def _resolve(self, tenant_id: str, identity: str) -> str:
+        response = self._call(
+            "get_item",
+            self._table,
+            TableName=self._table,
+            Key={"pk": {"S": _profile_pk(tenant_id, identity)}, "sk": {"S": LINK_SK}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        return str(_deserialize(item).get("customer_key") or identity) if item else identity
+
+    def _link(self, tenant_id: str, identity: str, customer_key: str) -> CustomerContext:
+        canonical = self._resolve(tenant_id, customer_key)
+        target = self._context_from(tenant_id, self._items(tenant_id, canonical)) or CustomerContext(
+            tenant_id=tenant_id, customer_key=canonical
+        )
+        if identity == canonical:
+            return target
+        own = self._items(tenant_id, identity)
+        merged = merged_profile(target, self._context_from(tenant_id, own), identity)
+        self._save(merged)
+        # The LINK now wins over anything under the identity's own key; removing it keeps one copy of the facts.
+        stale = [i for i in own if i["sk"] != LINK_SK]
+        for start in range(0, len(stale), MAX_TRANSACTION_ITEMS):
+            self._call(
+                "transact_write_items",
+                self._table,
+                TransactItems=[
+                    {"Delete": {"TableName": self._table, "Key": _serialize({"pk": i["pk"], "sk": i["sk"]})}}
+                    for i in stale[start : start + MAX_TRANSACTION_ITEMS]
+                ],
+            )
+        return merged
 
     def _items(self, tenant_id: str, identity: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

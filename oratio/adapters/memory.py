@@ -39,6 +39,9 @@ class InMemoryAgentDirectory:
         matches = [a for a in self._agents.values() if a.vendor_id == tenant_id and a.phone_number == e164]
         return preferred_agent(matches)
 
+    def get_agent(self, vendor_id: str, agent_id: str) -> Agent | None:
+        return self._agents.get((vendor_id, agent_id))
+
 
 class InMemoryNumberRegistry:
     """The platform-wide number registry in a dict (number -> claim), changed under a lock like the conditional

@@ -22,6 +22,7 @@ from oratio.agent.ports import (
     TurnRecord,
     WorkflowState,
 )
+from oratio.customers.profiles import merged_profile
 
 ANONYMOUS_ACTOR = "anonymous"
 RECENT_CONVERSATIONS_KEPT = 10
@@ -135,14 +136,36 @@ class InMemoryCustomerContextStore:
 
     async def save(self, context: CustomerContext) -> None:
         """Store the profile under its key, keep its newest summaries and link every listed identity to it."""
+        with self._lock:
+            self._store(context)
+
+    def _store(self, context: CustomerContext) -> None:
         stored = context.model_copy(
             update={"recent_conversations": keep_recent(context.recent_conversations, self._keep)}
         )
+        self._profiles[(context.tenant_id, context.customer_key)] = stored
+        for identity in context.linked_identities:
+            if identity != context.customer_key:
+                self._links[(context.tenant_id, identity)] = context.customer_key
+
+    async def customer_key(self, tenant_id: str, identity: str) -> str:
+        """The profile key `identity` resolves to: its link's target, else itself."""
         with self._lock:
-            self._profiles[(context.tenant_id, context.customer_key)] = stored
-            for identity in context.linked_identities:
-                if identity != context.customer_key:
-                    self._links[(context.tenant_id, identity)] = context.customer_key
+            return self._links.get((tenant_id, identity), identity)
+
+    async def link(self, tenant_id: str, identity: str, customer_key: str) -> CustomerContext:
+        """Link `identity` to the customer known by `customer_key`, moving what was known under it there."""
+        with self._lock:
+            canonical = self._links.get((tenant_id, customer_key), customer_key)
+            target = self._profiles.get((tenant_id, canonical)) or CustomerContext(
+                tenant_id=tenant_id, customer_key=canonical
+            )
+            if identity == canonical:
+                return target
+            source = self._profiles.pop((tenant_id, identity), None)
+            merged = merged_profile(target, source, identity)
+            self._store(merged)
+            return self._profiles[(tenant_id, canonical)]
 
 
 class InMemoryConversationRecorder:

@@ -23,6 +23,10 @@ DEPLOYMENT_PARAMETERS = {
     "knowledge/bucket-name": "knowledge_bucket",
     "limits/max-agents": "max_agents",
     "connect/recordings-bucket": "recordings_bucket",
+    "connect/chat-flow-arn": "chat_flow_arn",
+    "connect/sms-number": "sms_number",
+    "channels/webhook-url": "channels_webhook_url",
+    "agent/runtime-arn": "agent_runtime_arn",
 }
 CACHE_SECONDS = 60.0  # a fresh deployment is seen within a minute
 UNKNOWN_TENANT_CACHE_SECONDS = 10.0  # a tenant deployed after its users were invited is admitted within seconds

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from oratio.config.tenant import Channel
+from oratio.customers.identity import IdentityError, identity_key
 
 MAX_INPUT_CHARS = 8_000
 # Tool arguments are a model's JSON object; anything nested deeper is not arguments, and it would exceed the
@@ -26,14 +27,19 @@ class _Wire(BaseModel):
 
 
 class CustomerIdentity(_Wire):
-    """Who the customer is on this channel; the key of their cross-channel context."""
+    """Who the customer is on this channel; `key` is their cross-channel profile key (`phone:+<E.164>` for a
+    caller, an SMS sender and a WhatsApp user alike; see `oratio.customers.identity`)."""
 
-    kind: Literal["phone", "whatsapp", "instagram", "facebook", "x", "chat", "email"]
+    kind: Literal["phone", "whatsapp", "sms", "instagram", "facebook", "x", "chat", "email"]
     value: str = Field(min_length=1, max_length=256)
 
     @property
     def key(self) -> str:
-        return f"{self.kind}:{self.value}"
+        try:
+            return identity_key(self.kind, self.value)
+        except IdentityError:
+            # A withheld or odd caller id ("anonymous") still names this session's customer, just not a phone.
+            return f"{self.kind}:{self.value}"
 
 
 class UserMessage(_Wire):

@@ -171,7 +171,7 @@ class TurnPersister:
         )
         # One summary per session, newest last: this session's replaces its previous one.
         others = [c for c in current.recent_conversations if c.session_id != turn.session_id]
-        recent = (*others, conversation)[-self._settings.recent_conversations_kept :]
+        recent = sorted((*others, conversation), key=lambda c: c.at)[-self._settings.recent_conversations_kept :]
         return current.model_copy(
             update={
                 "recent_conversations": tuple(recent),

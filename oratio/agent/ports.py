@@ -159,8 +159,9 @@ class AgentEventRecord(_Record):
     tenant_id: str
     session_id: str
     # "lifecycle": the agent was paused, stopped or deleted during the conversation; "guardrail": a refused or
-    # escalated topic. The last five are the voice bridge's (tool calls it relayed, barge-ins, Sonic session
-    # renewals, degradations, and speech usage per session).
+    # escalated topic. tool_call … usage are the voice bridge's (tool calls it relayed, barge-ins, Sonic session
+    # renewals, degradations, and speech usage per session); delivery and reaction the messaging channels' (a reply
+    # the platform deferred or refused, a customer's reaction to one of our messages).
     kind: Literal[
         "transition",
         "escalation",
@@ -176,6 +177,8 @@ class AgentEventRecord(_Record):
         "fallback",
         "usage",
         "missed_reply",  # a Connect voice turn that finished after its caller was handed over (never heard)
+        "delivery",
+        "reaction",
     ]
     at: datetime
     detail: dict[str, Any]

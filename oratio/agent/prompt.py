@@ -152,7 +152,8 @@ class PromptBuilder:
         lines: list[str] = []
         if customer.display_name:
             lines.append(f"The customer's name is {customer.display_name}.")
-        recent = customer.recent_conversations[-self.settings.recent_conversations :]
+        # Stores keep the newest first; the prompt lists the newest few oldest first, whatever order it was given.
+        recent = sorted(customer.recent_conversations, key=lambda c: c.at)[-self.settings.recent_conversations :]
         if self.settings.recent_conversations and recent:
             lines.append("Earlier conversations with this customer:")
             lines += [f"- {c.at:%Y-%m-%d} on {c.channel}: {c.summary}" for c in recent]

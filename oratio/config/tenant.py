@@ -399,11 +399,39 @@ class PhoneNumberSettings(_Config):
         return value
 
 
+class SmsSettings(_Config):
+    """Two-way SMS on an AWS End User Messaging SMS number the operator requested and registered; the tenant
+    stack imports it into the Connect instance, where inbound texts arrive as chat contacts (SMS subtype)."""
+
+    phone_number_arn: str = Field(
+        pattern=r"^arn:aws[a-z-]*:sms-voice:[a-z0-9-]+:\d{12}:phone-number/[A-Za-z0-9_-]{1,128}$",
+        description="the number's ARN: arn:aws:sms-voice:<region>:<account>:phone-number/<id>",
+    )
+
+
 class ConnectSettings(_Config):
     instance_alias: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,60}[a-z0-9]$")
     phone_number: PhoneNumberSettings
     queue_name: str = Field(min_length=1, max_length=127)
     hours_of_operation_name: str = Field(default="Business hours", min_length=1, max_length=127)
+    sms: SmsSettings | None = None
+
+
+class MessagingSettings(_Config):
+    """What customers read on text channels (web chat, SMS, WhatsApp, Instagram, Messenger, X) when the agent is
+    not the one answering; each defaults to a sentence with the business name (oratio.channels.lifecycle)."""
+
+    paused_message: str | None = Field(default=None, min_length=1, max_length=500)
+    closed_message: str | None = Field(default=None, min_length=1, max_length=500)
+    unsupported_message: str | None = Field(default=None, min_length=1, max_length=500)
+    handoff_message: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class CustomerSettings(_Config):
+    """How a customer proves an identity they give in a message (see oratio.customers.linking): codes go by SMS
+    from `connect.sms`'s number and by email from `verification_email_from` (an SES identity)."""
+
+    verification_email_from: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # AgentCore Runtime ends a session after 8 hours: no bridge call can be longer, so no slot needs to be.
@@ -596,6 +624,9 @@ class TenantConfig(_Config):
                 f"budget.step_down_models {outside} are not in agent.allowed_models {list(self.agent.allowed_models)}"
             )
         return self
+
+    messaging: MessagingSettings = MessagingSettings()
+    customers: CustomerSettings = CustomerSettings()
 
     @model_validator(mode="after")
     def _premium_tier_exists(self) -> TenantConfig:

@@ -31,6 +31,9 @@ MAX_ENV_CHARS = 3_000
 # Between the code hook answering and the caller hearing the first word: Lambda's return, Lex rendering the
 # reply, the first audio packet. The code hook's own deadline is the silence budget minus this margin.
 SPEECH_START_MARGIN_SECONDS = 0.7
+# A chat or SMS customer waits for a written reply (the bot shows it typing): the code hook waits for the agent up
+# to this long, inside its Lambda timeout (stacks/constructs/connect_voice.py: 10 s), before the holding reply.
+TEXT_REPLY_WAIT_SECONDS = 8.0
 # Amazon Connect's Set voice block (UpdateContactTextToSpeechVoice) names Polly engines in title case.
 CONNECT_TTS_ENGINES = {"standard": "Standard", "neural": "Neural", "generative": "Generative"}
 

@@ -58,7 +58,7 @@ from oratio.connect_voice.policy import (
     whisper_text,
 )
 from oratio.connect_voice.ports import TranscriptSource, TurnMailbox, TurnWorker, TurnWorkerError
-from oratio.connect_voice.profile import VoiceProfile
+from oratio.connect_voice.profile import TEXT_REPLY_WAIT_SECONDS, VoiceProfile
 from oratio.connect_voice.state import NEXT_STEP, CallState, NextStep, SpeechMode
 from oratio.domain.agents import AgentStatus
 from oratio.domain.call_slots import CallLeases, renewed_until
@@ -95,6 +95,8 @@ SPEECH_DEPENDENCY = {
 }
 
 EventKind = Literal["transition", "escalation", "routing", "breaker", "handoff", "end_call", "lifecycle"]
+# Who a web chat's customer may be, as the vendor API passes it (contact attribute `customer`).
+WEB_CHAT_IDENTITY_KINDS = frozenset({"email", "phone", "chat"})
 
 
 class VoiceObserver(Protocol):
@@ -237,7 +239,7 @@ class ConnectVoice:
             await self._record_own_turn(state, text, self.settings.handoff_message, reason, outcome="fallback")
             return response
 
-        wait = max(MIN_WAIT_SECONDS, self.profile.deadline_seconds - (self._monotonic() - started))
+        wait = max(MIN_WAIT_SECONDS, self._reply_wait(state) - (self._monotonic() - started))
         job = self._job(state, text)
         outcome = await self._run(state, job, text, wait)
         if outcome is None:
@@ -267,6 +269,8 @@ class ConnectVoice:
         self, state: CallState, intent: str, reaction: Reaction, *, decided: bool = False
     ) -> dict[str, Any]:
         """The Lex response for a reaction: keep listening, or close the bot with the flow's next step."""
+        if reaction.kind is ReactionKind.SET_VOICE and state.is_text:
+            reaction = Reaction(ReactionKind.REPLY, reaction.text)  # a tier has no voice to change in a chat
         if reaction.kind is ReactionKind.REPLY:
             state.next_step, state.prompt = NextStep.CONVERSE, reaction.text
             return lex.elicit_intent(reaction.text, state.to_attributes())
@@ -284,7 +288,8 @@ class ConnectVoice:
 
     # ---------------------------------------------------------------------------------- flow actions
     async def prepare(self, call: FlowCall) -> dict[str, str]:
-        """At the start of an agent-routed call: choose the top rung that works, and the voices to set."""
+        """At the start of an agent-routed call: choose the top rung that works, and the voices to set (a chat or
+        SMS contact converses in text: the greeting, no voices)."""
         answer, _ = await asyncio.gather(self._prepare(call), self._keep_slot(call.contact_id))
         return await self._held_for_transfer(call.contact_id, answer)
 
@@ -299,6 +304,10 @@ class ConnectVoice:
         if self.breakers.state(records, Dependency.AGENT) is BreakerState.OPEN:
             state.speech_mode = SpeechMode.HUMAN
             return await self._flow_reaction(state, self._handoff("assistant unavailable (circuit open)"), True)
+        if state.is_text:  # a chat or SMS: the bot in writing, no speech rung to choose
+            state.speech_mode = SpeechMode.TEXT
+            state.next_step, state.prompt = NextStep.CONVERSE, self.profile.agent_lines(overrides).greeting
+            return self._flow_answer(state)
         mode = await self._choose_mode(state, records, self._top_mode())
         if mode is not self._top_mode():
             await self._record_routing(state, self._top_mode(), mode, "breaker open at call start")
@@ -524,13 +533,28 @@ class ConnectVoice:
         tier = self.profile.tier(state.voice_tier)
         state.tts_voice, state.tts_engine = tier.voice_id, self.profile.tts_engine(state.voice_tier)
 
+    def _reply_wait(self, state: CallState) -> float:
+        """How long the code hook waits for the agent: the caller's silence budget, or a chat's typing wait."""
+        return TEXT_REPLY_WAIT_SECONDS if state.is_text else self.profile.deadline_seconds
+
+    @staticmethod
+    def _customer(state: CallState) -> CustomerIdentity | None:
+        """A caller and an SMS sender by their number; a web chat's customer as the vendor API named them."""
+        if state.channel == "chat":
+            kind, _, value = state.customer.partition(":")
+            if kind in WEB_CHAT_IDENTITY_KINDS and value:
+                return CustomerIdentity(kind=kind, value=value)  # type: ignore[arg-type]
+            return None
+        if not state.caller:
+            return None
+        return CustomerIdentity(kind="sms" if state.channel == "sms" else "phone", value=state.caller)
+
     def _job(self, state: CallState, text: str) -> TurnJob:
-        customer = CustomerIdentity(kind="phone", value=state.caller) if state.caller else None
         request = InvocationRequest(
             tenant_id=self.profile.tenant_id,
             agent_id=state.agent_id,
-            channel=Channel.VOICE,
-            customer=customer,
+            channel=Channel(state.channel),
+            customer=self._customer(state),
             session_id=state.contact_id,
             input=UserMessage(text=text[:MAX_INPUT_CHARS]),
         )
@@ -651,7 +675,7 @@ class ConnectVoice:
                     tenant_id=self.profile.tenant_id,
                     session_id=state.contact_id,
                     agent_id=state.agent_id,
-                    channel=Channel.VOICE.value,
+                    channel=state.channel,
                     sequence=sequence,
                     user_text=user_text or None,
                     reply_text=reply,

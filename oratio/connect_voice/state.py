@@ -21,6 +21,7 @@ class SpeechMode(StrEnum):
     SPEECH_TO_SPEECH = "speech_to_speech"
     CASCADED = "cascaded"
     HUMAN = "human"
+    TEXT = "text"  # a chat contact (web chat or SMS): the same bot and code hook, in writing
 
 
 class NextStep(StrEnum):
@@ -39,6 +40,8 @@ CALLER = "caller"
 AGENT_ID = "agent_id"
 SPEECH_MODE = "speech_mode"
 VOICE_TIER = "voice_tier"
+CHANNEL = "channel"  # voice, chat or sms (the call router's answer)
+CUSTOMER = "customer"  # a web chat's customer identity key ("email:…", "phone:…"), set by the vendor API
 # Keys the code hook keeps between turns of one bot conversation.
 UNCLEAR_TURNS = "unclear_turns"
 FAILED_TURNS = "failed_turns"
@@ -71,7 +74,21 @@ OUTPUT_KEYS = (
 
 
 # Every key this path reads or writes; anything else in a session is carried through untouched.
-OWN_KEYS = frozenset({CONTACT_ID, CALLER, AGENT_ID, SPEECH_MODE, VOICE_TIER, UNCLEAR_TURNS, FAILED_TURNS, *OUTPUT_KEYS})
+OWN_KEYS = frozenset(
+    {
+        CONTACT_ID,
+        CALLER,
+        AGENT_ID,
+        SPEECH_MODE,
+        VOICE_TIER,
+        CHANNEL,
+        CUSTOMER,
+        UNCLEAR_TURNS,
+        FAILED_TURNS,
+        *OUTPUT_KEYS,
+    }
+)
+TEXT_CHANNELS = frozenset({"chat", "sms"})
 
 
 def _count(value: str | None) -> int:
@@ -91,6 +108,8 @@ class CallState(BaseModel):
     agent_id: str = "default"
     speech_mode: SpeechMode = SpeechMode.CASCADED
     voice_tier: str = ""
+    channel: str = "voice"
+    customer: str = ""
     unclear_turns: int = 0
     failed_turns: int = 0
     holding_rounds: int = 0
@@ -110,6 +129,11 @@ class CallState(BaseModel):
         "override): handed back unchanged, because a Lex response's session attributes replace the session's",
     )
 
+    @property
+    def is_text(self) -> bool:
+        """A chat or SMS contact: written turns, no voices, no speech rungs."""
+        return self.channel in TEXT_CHANNELS
+
     @classmethod
     def from_attributes(cls, attributes: Mapping[str, str], *, contact_id: str, default_tier: str) -> CallState:
         """Read the map the flow or Lex passed; `contact_id` is used when the map does not carry one."""
@@ -120,6 +144,8 @@ class CallState(BaseModel):
             agent_id=attributes.get(AGENT_ID) or "default",
             speech_mode=SpeechMode(mode) if mode in SpeechMode._value2member_map_ else SpeechMode.CASCADED,
             voice_tier=attributes.get(VOICE_TIER) or default_tier,
+            channel=channel if (channel := attributes.get(CHANNEL, "")) in TEXT_CHANNELS else "voice",
+            customer=attributes.get(CUSTOMER, ""),
             unclear_turns=_count(attributes.get(UNCLEAR_TURNS)),
             failed_turns=_count(attributes.get(FAILED_TURNS)),
             holding_rounds=_count(attributes.get(HOLDING_ROUNDS)),
@@ -136,6 +162,8 @@ class CallState(BaseModel):
             AGENT_ID: self.agent_id,
             SPEECH_MODE: self.speech_mode.value,
             VOICE_TIER: self.voice_tier,
+            CHANNEL: self.channel,
+            CUSTOMER: self.customer,
             UNCLEAR_TURNS: str(self.unclear_turns),
             FAILED_TURNS: str(self.failed_turns),
             HOLDING_ROUNDS: str(self.holding_rounds),

@@ -21,14 +21,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.budget import BudgetCheck, check_budget
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
-from oratio.domain.agents import Agent
+from oratio.domain.agents import AGENT_ID_PATTERN, Agent
 from oratio.domain.call_slots import RECLAIM_AT_ADMISSION, first_lease, lease_bound
-from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
+from oratio.domain.routing import TEXT_CHANNELS, Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
     from oratio.domain.call_slots import SlotReclaimer
     from oratio.domain.numbers import NumberOwnership
-    from oratio.ports import AgentDirectory, CallSessionStore, Clock, MonthToDate
+    from oratio.ports import AgentDirectory, CallSessionStore, ChannelAgentLookup, Clock, MonthToDate
 
 
 logger = logging.getLogger(__name__)
@@ -47,9 +47,19 @@ class InboundCall(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     contact_id: str = Field(min_length=1, max_length=256)
-    channel: str = Field(min_length=1, description="lower-case Connect channel: voice, chat, ...")
-    dialed_number: str = Field(pattern=E164_PATTERN)
+    channel: str = Field(min_length=1, description="voice, chat (web chat) or sms (a chat contact of SMS subtype)")
+    dialed_number: str | None = Field(
+        default=None, pattern=E164_PATTERN, description="the number called or texted; a web chat has none"
+    )
     caller_number: str | None = Field(default=None, description="as Connect gives it; may be withheld")
+    agent_id: str | None = Field(
+        default=None, pattern=AGENT_ID_PATTERN, description="the agent a web chat was started for (no number)"
+    )
+
+    @property
+    def is_text(self) -> bool:
+        """A chat or SMS contact: answered around the clock, holding no line against the call limit."""
+        return self.channel in TEXT_CHANNELS
 
 
 class CallSession(BaseModel):
@@ -162,6 +172,7 @@ class CallRouter:
         numbers: NumberOwnership,
         reclaimer: SlotReclaimer | None = None,
         spend: MonthToDate | None = None,
+        channel_agents: ChannelAgentLookup | None = None,
     ) -> None:
         self._profile = profile
         self._numbers = numbers
@@ -170,6 +181,7 @@ class CallRouter:
         self._clock = clock
         self._reclaimer = reclaimer
         self._spend = spend
+        self._channel_agents = channel_agents
 
     @property
     def profile(self) -> RoutingProfile:
@@ -178,10 +190,10 @@ class CallRouter:
 
     def route(self, call: InboundCall) -> RoutingDecision:
         """Decide where the contact goes and record its session; a retry returns the first decision."""
-        agent = self._agent_for(call.dialed_number)
+        agent = self._resolve(call)
         now = self._clock.now()
         budget = self._budget(now)
-        decision = decide_route(self._profile, agent, now, budget=budget)
+        decision = decide_route(self._profile, agent, now, budget=budget, channel=call.channel)
         session = self._session_for(call, decision, now)
         result = self._sessions.open(session, self._profile.max_concurrent_calls)
         # Slots whose lease ran out (their calls' end events were lost) do not count: free them, try again.
@@ -226,6 +238,19 @@ class CallRouter:
             return None
         return check_budget(spent, self._profile.monthly_budget_usd, self._profile.budget)
 
+    def _resolve(self, call: InboundCall) -> Agent | None:
+        """The agent a contact is for: the one a web chat names, the one an SMS number is bound to (vendor API,
+        `PUT .../channels/sms`), else the one answering the dialed number."""
+        tenant = self._profile.tenant_id
+        agent_id = call.agent_id
+        if agent_id is None and call.channel == "sms" and call.dialed_number and self._channel_agents is not None:
+            agent_id = self._channel_agents.agent_for_address(tenant, call.channel, call.dialed_number)
+            if agent_id is None:
+                return None
+        if agent_id is not None:
+            return self._agents.get_agent(tenant, agent_id)
+        return self._agent_for(call.dialed_number) if call.dialed_number else None
+
     def _agent_for(self, number: str) -> Agent | None:
         """The tenant's agent on the number -- only when the platform's number registry says the tenant owns it,
         so a number can never be answered by a tenant it does not belong to."""
@@ -237,7 +262,7 @@ class CallRouter:
     def _turn_away_over_capacity(
         self, call: InboundCall, agent: Agent | None, now: datetime, budget: BudgetCheck | None
     ) -> RoutingDecision:
-        decision = decide_route(self._profile, agent, now, has_capacity=False, budget=budget)
+        decision = decide_route(self._profile, agent, now, has_capacity=False, budget=budget, channel=call.channel)
         result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
         if result.outcome is OpenOutcome.ALREADY_EXISTS:
             # A concurrent retry of the same contact recorded it first; its answer stands.
@@ -251,18 +276,21 @@ class CallRouter:
             contact_id=call.contact_id,
             agent_id=decision.agent_id,
             channel=call.channel,
-            dialed_number=call.dialed_number,
+            dialed_number=call.dialed_number or "",
             caller_number=call.caller_number,
             route=decision.route,
             reason=decision.reason,
             voice_tier=decision.voice_tier,
             started_at=now,
-            counted_against_limit=decision.route is Route.AGENT,
-            lease_expires_at=first_lease(slots, now),
-            lease_bound_at=lease_bound(slots, now),
+            counted_against_limit=decision.route is Route.AGENT and not call.is_text,
+            # A chat or SMS holds no line and may stay quiet for hours: no lease, never reclaimed as abandoned.
+            lease_expires_at=None if call.is_text else first_lease(slots, now),
+            lease_bound_at=None if call.is_text else lease_bound(slots, now),
             last_seen_at=now,
         )
 
     def _decision_from(self, session: CallSession) -> RoutingDecision:
-        decision = RoutingDecision.for_route(self._profile, session.route, session.reason, session.agent_id)
+        decision = RoutingDecision.for_route(
+            self._profile, session.route, session.reason, session.agent_id, channel=session.channel
+        )
         return decision.model_copy(update={"voice_tier": session.voice_tier})

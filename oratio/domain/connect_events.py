@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.domain.calls import InboundCall
 
+SUBTYPE_ATTRIBUTE = "connect:Subtype"
+SMS_SUBTYPE = "connect:SMS"
+
 
 class _AwsEvent(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
@@ -46,6 +49,13 @@ class ConnectContactData(_AwsEvent):
     system_endpoint: ConnectEndpoint | None = Field(default=None, alias="SystemEndpoint")
     media_streams: dict[str, Any] | None = Field(default=None, alias="MediaStreams")
     language_code: str | None = Field(default=None, alias="LanguageCode")
+    segment_attributes: dict[str, Any] | None = Field(default=None, alias="SegmentAttributes")
+
+    @property
+    def subtype(self) -> str | None:
+        """The channel subtype (`connect:Subtype`, e.g. "connect:SMS" or "connect:Chat"), when Connect gives it."""
+        value = (self.segment_attributes or {}).get(SUBTYPE_ATTRIBUTE)
+        return str(value.get("ValueString")) if isinstance(value, dict) and value.get("ValueString") else None
 
 
 class ConnectDetails(_AwsEvent):
@@ -67,21 +77,38 @@ class ContactFlowEvent(_AwsEvent):
         return self.details.contact_data.contact_id
 
     def to_inbound_call(self) -> InboundCall:
-        """The router's view of the contact; raises ValueError if there is no valid dialed number.
+        """The router's view of the contact; raises ValueError if it names neither a number nor an agent.
 
-        The dialed number is the system endpoint's address. Flows for channels without one (chat) may pass
-        it as the `dialed_number` parameter of the Invoke Lambda block.
+        A call's dialed number is the system endpoint's address. A chat contact is either a web chat, which has
+        no system endpoint (`SystemEndpoint` is null) and carries the agent it was started for (the flow passes
+        it as the `agent_id` parameter, from the contact attribute the vendor API set), or an SMS (subtype
+        `connect:SMS`, or a customer endpoint that is a phone number), whose system endpoint is the number texted.
+        A flow may name a chat's number instead of an agent (the `dialed_number` parameter).
         """
         data = self.details.contact_data
+        parameters = self.details.parameters
         system = data.system_endpoint.address if data.system_endpoint else None
-        dialed = system or self.details.parameters.get("dialed_number")
-        if not dialed:
-            raise ValueError("the contact has no dialed number (SystemEndpoint.Address)")
-        caller = data.customer_endpoint.address if data.customer_endpoint else None
-        # pydantic's ValidationError is a ValueError: a malformed number surfaces the same way.
+        customer = data.customer_endpoint
+        caller = customer.address if customer else None
+        channel = data.channel.lower()
+        agent_id: str | None = None
+        if channel == "chat":
+            texted = data.subtype == SMS_SUBTYPE or (customer is not None and customer.type == "TELEPHONE_NUMBER")
+            channel = "sms" if texted and system else "chat"
+            agent_id = parameters.get("agent_id") or data.attributes.get("agent_id") or None
+            # A flow may also name the number the chat is for (the `dialed_number` parameter).
+            dialed = system if channel == "sms" else parameters.get("dialed_number") or None
+            if not dialed and not agent_id:
+                raise ValueError("the chat contact names no agent (the flow's agent_id parameter) and no number")
+        else:
+            dialed = system or parameters.get("dialed_number")
+            if not dialed:
+                raise ValueError("the contact has no dialed number (SystemEndpoint.Address)")
+        # pydantic's ValidationError is a ValueError: a malformed number or agent id surfaces the same way.
         return InboundCall(
             contact_id=data.contact_id,
-            channel=data.channel.lower(),
+            channel=channel,
             dialed_number=dialed,
             caller_number=caller or None,
+            agent_id=agent_id,
         )

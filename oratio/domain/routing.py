@@ -17,6 +17,7 @@ from oratio.config.tenant import TENANT_ID_PATTERN, BudgetSettings, BusinessHour
 from oratio.domain.agents import Agent, AgentStatus
 
 ROUTING_PROFILE_ENV_VAR = "ORATIO_ROUTING_PROFILE"
+TEXT_CHANNELS = frozenset({"chat", "sms"})  # Connect chat contacts, web chat and the SMS subtype
 DEFAULT_RETENTION_DAYS = 90
 
 # Spoken when the router cannot even read its tenant profile (a deployment fault): there is no tenant
@@ -83,11 +84,18 @@ class RoutingProfile(BaseModel):
     budget_message: str = Field(min_length=1, description="said when the month's budget is spent")
     recording: bool = Field(default=False, description="the flow records the call (and says the notice)")
     recording_notice: str = ""
+    text_paused_message: str | None = Field(default=None, description="chat and SMS wording; None: the spoken one")
+    text_closed_message: str | None = Field(default=None, description="chat and SMS wording; None: the spoken one")
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> RoutingProfile:
         """Take the router's slice of a validated tenant configuration."""
+        from oratio.channels.lifecycle import MessagingWording
+
+        text = MessagingWording.from_tenant(tenant)
         return cls(
+            text_paused_message=text.paused_message,
+            text_closed_message=text.closed_message,
             tenant_id=tenant.tenant_id,
             hours=tenant.business.hours,
             max_concurrent_calls=tenant.limits.max_concurrent_calls,
@@ -114,8 +122,8 @@ class RoutingProfile(BaseModel):
         """Parse what `to_env` produced; raises pydantic's ValidationError on a bad value."""
         return cls.model_validate_json(value)
 
-    def message_for(self, route: Route, reason: RouteReason | None = None) -> str:
-        """The sentence the caller hears first on a route."""
+    def message_for(self, route: Route, reason: RouteReason | None = None, *, text: bool = False) -> str:
+        """The sentence the caller hears (or a chat/SMS customer reads) first on a route."""
         if reason is RouteReason.BUDGET_EXHAUSTED:
             return self.budget_message
         match route:
@@ -126,9 +134,9 @@ class RoutingProfile(BaseModel):
             case Route.CLOSED:
                 return self.closed_message
             case Route.PAUSED:
-                return self.paused_message
+                return (self.text_paused_message if text else None) or self.paused_message
             case Route.UNAVAILABLE:
-                return self.unavailable_message
+                return (self.text_closed_message if text else None) or self.unavailable_message
 
 
 class RoutingDecision(BaseModel):
@@ -149,6 +157,7 @@ class RoutingDecision(BaseModel):
     recording: bool = False
     recording_notice: str = ""
     month_to_date_usd: float | None = Field(default=None, description="the spend the budget check read")
+    channel: str = Field(default="voice", description="voice, chat or sms: what the flow passes on to the bot")
 
     @classmethod
     def for_route(
@@ -158,14 +167,16 @@ class RoutingDecision(BaseModel):
         reason: RouteReason,
         agent_id: str | None = None,
         budget_state: BudgetState = BudgetState.OK,
+        *,
+        channel: str = "voice",
     ) -> RoutingDecision:
-        """Build the decision for a route with the tenant's wording and voice."""
+        """Build the decision for a route with the tenant's wording (spoken, or written on chat and SMS) and voice."""
         return cls(
             tenant_id=profile.tenant_id,
             route=route,
             reason=reason,
             agent_id=agent_id,
-            message=profile.message_for(route, reason),
+            message=profile.message_for(route, reason, text=channel in TEXT_CHANNELS),
             greeting=profile.greeting,
             voice_id=profile.voice_id,
             voice_tier=profile.default_tier,
@@ -174,6 +185,7 @@ class RoutingDecision(BaseModel):
             # Only a call that goes on to a conversation (with the agent or a person) is recorded.
             recording=profile.recording and route in (Route.AGENT, Route.HUMAN),
             recording_notice=profile.recording_notice,
+            channel=channel,
         )
 
     @classmethod
@@ -208,6 +220,7 @@ class RoutingDecision(BaseModel):
             "recording_notice": self.recording_notice if self.recording else "",
             # A transfer the router decides carries its reason to the agent workspace and the whisper.
             "handoff_reason": "monthly budget reached" if self.route is Route.HUMAN else "",
+            "channel": self.channel,
         }
 
 
@@ -218,6 +231,7 @@ def decide_route(
     *,
     has_capacity: bool = True,
     budget: BudgetCheck | None = None,
+    channel: str = "voice",
 ) -> RoutingDecision:
     """Apply the routing policy, in order: known number, agent status, business hours, budget, capacity.
 
@@ -226,25 +240,34 @@ def decide_route(
     first decides with `has_capacity=True` and asks again with False when the store refuses the slot.
     `budget` is the month so far (None: unknown, and a call is never refused for a failed read): at the budget
     the caller goes to a person (or hears the budget message, per `budget.at_budget_voice`).
+    Chat and SMS contacts are answered around the clock and hold no line, so hours and capacity apply to
+    calls only; their notices are the written ones.
     """
+
+    def route(
+        to: Route, reason: RouteReason, agent_id: str | None = None, state: BudgetState = BudgetState.OK
+    ) -> RoutingDecision:
+        return RoutingDecision.for_route(profile, to, reason, agent_id, state, channel=channel)
+
     if agent is None or agent.vendor_id != profile.tenant_id:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, RouteReason.UNKNOWN_NUMBER)
+        return route(Route.UNAVAILABLE, RouteReason.UNKNOWN_NUMBER)
     if agent.status is AgentStatus.PAUSED:
-        return RoutingDecision.for_route(profile, Route.PAUSED, RouteReason.AGENT_PAUSED, agent.agent_id)
+        return route(Route.PAUSED, RouteReason.AGENT_PAUSED, agent.agent_id)
     if agent.status is not AgentStatus.ACTIVE:
-        return RoutingDecision.for_route(profile, Route.UNAVAILABLE, _INACTIVE_REASONS[agent.status], agent.agent_id)
-    if not profile.hours.is_open(now):
-        return RoutingDecision.for_route(profile, Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
+        return route(Route.UNAVAILABLE, _INACTIVE_REASONS[agent.status], agent.agent_id)
+    text = channel in TEXT_CHANNELS
+    if not text and not profile.hours.is_open(now):
+        return route(Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
     state = budget.state if budget is not None else BudgetState.OK
     if state is BudgetState.EXHAUSTED:
-        route = Route.HUMAN if profile.budget.at_budget_voice == "human_queue" else Route.UNAVAILABLE
-        decision = RoutingDecision.for_route(profile, route, RouteReason.BUDGET_EXHAUSTED, agent.agent_id, state)
-    elif not has_capacity:
-        decision = RoutingDecision.for_route(
-            profile, Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id, state
-        )
+        # A chat or SMS has no human voice queue to go to: it reads the budget message.
+        to_person = profile.budget.at_budget_voice == "human_queue" and not text
+        to = Route.HUMAN if to_person else Route.UNAVAILABLE
+        decision = route(to, RouteReason.BUDGET_EXHAUSTED, agent.agent_id, state)
+    elif not text and not has_capacity:
+        decision = route(Route.UNAVAILABLE, RouteReason.OVER_CAPACITY, agent.agent_id, state)
     else:
-        decision = RoutingDecision.for_route(profile, Route.AGENT, RouteReason.ACCEPTED, agent.agent_id, state)
+        decision = route(Route.AGENT, RouteReason.ACCEPTED, agent.agent_id, state)
     if budget is not None:
         decision = decision.model_copy(update={"month_to_date_usd": budget.month_to_date_usd})
     return decision

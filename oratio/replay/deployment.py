@@ -250,11 +250,24 @@ class Deployment:
         return next(f for f in self.flows().values() if f.logical_id == logical_id)
 
     def inbound_flow(self) -> FlowSpec:
-        """The flow the claimed number is associated with (the custom resource's ContactFlowId)."""
+        """The flow the claimed number is associated with (the custom resource's ContactFlowId): a tenant may have
+        other contact flows (the chat flow an imported SMS number points at)."""
         candidates = [f for f in self.flows().values() if f.type == "CONTACT_FLOW"]
-        if len(candidates) != 1:
-            raise DeploymentError(f"expected one inbound (CONTACT_FLOW) flow, found {len(candidates)}")
-        return candidates[0]
+        claimed = [
+            logical_id
+            for logical_id in self._of_type("AWS::Connect::PhoneNumber")
+            if "SourcePhoneNumberArn" not in self.resources[logical_id].get("Properties", {})
+        ]
+        associations = [
+            text
+            for text in (json.dumps(r.get("Properties", {})) for r in self.resources.values())
+            if "associatePhoneNumberContactFlow" in text and any(f'"{number}"' in text for number in claimed)
+        ]
+        associated = [f for f in candidates if any(f'"{f.logical_id}"' in text for text in associations)]
+        chosen = associated if associated else candidates
+        if len(chosen) != 1:
+            raise DeploymentError(f"expected one inbound (CONTACT_FLOW) flow, found {len(chosen)}")
+        return chosen[0]
 
     def function(self, arn_or_name: str) -> FunctionSpec:
         return self._cached("function", arn_or_name, lambda: self._function(arn_or_name))  # type: ignore[no-any-return]

@@ -186,6 +186,10 @@ class ChannelState(_View):
     phone_number: str | None = Field(default=None, pattern=E164_PATTERN)
     aws_connect_instance_id: str | None = Field(default=None, description="the tenant's Connect instance ARN")
     elizaos_plugin: str | None = None
+    account_id: str | None = Field(
+        default=None, description="the linked platform account: WhatsApp phone number id, Page id, Instagram or X id"
+    )
+    webhook_url: str | None = Field(default=None, description="where to point the platform's webhook")
 
 
 class Character(_View):

@@ -126,6 +126,10 @@ class TenantDeployment(_Record):
     knowledge_bucket: str | None = None
     max_agents: int | None = Field(default=None, ge=1)
     recordings_bucket: str | None = None
+    chat_flow_arn: str | None = Field(default=None, description="the chat flow web chats and the SMS number run")
+    sms_number: str | None = Field(default=None, description="the End User Messaging SMS number imported into Connect")
+    channels_webhook_url: str | None = Field(default=None, description="the social channels' signed webhook")
+    agent_runtime_arn: str | None = None
 
     @property
     def deployed(self) -> bool:

@@ -624,10 +624,10 @@ class VendorService:
             )
         if channel in CONNECT_CHANNELS:
             missing = deployment.connect_instance_arn is None or (
-                channel is Channel.VOICE and deployment.phone_number is None
+                deployment.phone_number is None if channel is Channel.VOICE else deployment.chat_flow_arn is None
             )
             if missing:
-                what = "phone number" if channel is Channel.VOICE else "instance"
+                what = "phone number" if channel is Channel.VOICE else "chat flow"
                 return ChannelState(
                     channel_type=channel,
                     status=ChannelStatus.FAILED,
@@ -640,19 +640,25 @@ class VendorService:
                 phone_number=deployment.phone_number if channel is Channel.VOICE else None,
                 aws_connect_instance_id=deployment.connect_instance_arn,
             )
+        # Nothing answers these until an account is linked (PUT /api/v1/agents/{agent_id}/channels/{channel}).
         if channel is Channel.SMS:
+            where = (
+                f"link the tenant's SMS number {deployment.sms_number}"
+                if deployment.sms_number
+                else "name an AWS End User Messaging SMS number in the tenant file (connect.sms), deploy, then link it"
+            )
             return ChannelState(
                 channel_type=channel,
                 status=ChannelStatus.PENDING_CREDENTIALS,
-                detail="SMS needs an SMS-capable number (AWS End User Messaging) linked to the tenant's "
-                "Amazon Connect instance",
+                detail=f"{where} with PUT /api/v1/agents/{{agent_id}}/channels/sms",
                 aws_connect_instance_id=deployment.connect_instance_arn,
             )
         unserved = ELIZAOS_UNSERVED.get(channel)
         return ChannelState(
             channel_type=channel,
             status=ChannelStatus.PENDING_CREDENTIALS,
-            detail=f"activates once the {channel.value} account credentials are supplied"
+            detail=f"activates once the {channel.value} account is linked with PUT "
+            f"/api/v1/agents/{{agent_id}}/channels/{channel.value}"
             + (f" ({unserved}; Oratio's own webhook serves it)" if unserved else ""),
             elizaos_plugin=CHANNEL_PLUGINS.get(channel),
         )

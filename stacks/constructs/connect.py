@@ -28,6 +28,7 @@ from stacks.constructs.storage import access_log_bucket, private_bucket, publish
 from stacks.names import Outputs, vendor_api_role_name
 
 INBOUND_FLOW = "inbound"  # contact_flows/inbound.json: the flow the claimed number runs
+CHAT_FLOW = "chat"  # contact_flows/chat.json: web chats (StartChatContact) and the SMS number run it
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z][A-Za-z0-9]*)\}")
 # Flow-language Metadata.type → CloudFormation AWS::Connect::ContactFlow Type.
 # Construct id of the Lambda that CDK creates once per stack for every AwsCustomResource.
@@ -176,22 +177,44 @@ class ConnectCenter(Construct):
             type=tenant.connect.phone_number.type,
             description=f"{tenant.business.name} inbound voice agent",
         )
-        self._associate_number_with_flow()
+        self._associate_number_with_flow(self.phone_number, self.inbound_flow, "NumberToInboundFlow")
+        published = {
+            "connect/instance-arn": self.instance.attr_arn,
+            "connect/phone-number": self.phone_number.attr_address,
+            "connect/queue-arn": self.queue.attr_queue_arn,
+            "connect/inbound-flow-arn": self.inbound_flow.attr_contact_flow_arn,
+            "connect/recordings-bucket": self.recordings_bucket.bucket_name,
+        }
 
-        publish_tenant_parameters(
-            self,
-            tid,
-            {
-                "connect/instance-arn": self.instance.attr_arn,
-                "connect/phone-number": self.phone_number.attr_address,
-                "connect/queue-arn": self.queue.attr_queue_arn,
-                "connect/inbound-flow-arn": self.inbound_flow.attr_contact_flow_arn,
-                "connect/recordings-bucket": self.recordings_bucket.bucket_name,
-            },
-        )
+        self.chat_flow = self.flows.get(CHAT_FLOW)
+        self.sms_number: connect.CfnPhoneNumber | None = None
+        if self.chat_flow is not None:
+            # What the vendor API's StartChatContact needs to start a web chat on this tenant.
+            published["connect/chat-flow-arn"] = self.chat_flow.attr_contact_flow_arn
+            if tenant.connect.sms is not None:
+                self.sms_number = self._import_sms_number(tenant, self.chat_flow)
+                published["connect/sms-number"] = self.sms_number.attr_address
+        publish_tenant_parameters(self, tid, published)
         # Outputs hang off the stack so their logical ids are exactly the fixed names.
         CfnOutput(stack, Outputs.CONNECT_INSTANCE_ARN, value=self.instance.attr_arn)
         CfnOutput(stack, Outputs.PHONE_NUMBER, value=self.phone_number.attr_address)
+        if self.sms_number is not None:
+            CfnOutput(stack, Outputs.SMS_NUMBER, value=self.sms_number.attr_address)
+
+    def _import_sms_number(self, tenant: TenantConfig, chat_flow: connect.CfnContactFlow) -> connect.CfnPhoneNumber:
+        """Import the tenant's AWS End User Messaging SMS number into the instance (two-way SMS then arrives as chat
+        contacts of the SMS subtype) and point it at the chat flow. Requesting and registering the number is the
+        operator's (README): carriers review the registration, which no template can do."""
+        assert tenant.connect.sms is not None
+        number = connect.CfnPhoneNumber(
+            self,
+            "SmsNumber",
+            target_arn=self.instance.attr_arn,
+            source_phone_number_arn=tenant.connect.sms.phone_number_arn,
+            description=f"{tenant.business.name} two-way SMS (AWS End User Messaging SMS)",
+        )
+        self._associate_number_with_flow(number, chat_flow, "SmsNumberToChatFlow")
+        return number
 
     def _recording_storage(self, tenant_id: str) -> tuple[kms.Key, s3.Bucket]:
         """A customer-managed key and an encrypted, versioned bucket for call recordings and chats."""
@@ -314,15 +337,17 @@ class ConnectCenter(Construct):
             values[flow_placeholder(path.stem)] = flows[path.stem].attr_contact_flow_arn
         return flows
 
-    def _associate_number_with_flow(self) -> None:
-        """Point the claimed number at the inbound flow.
+    def _associate_number_with_flow(
+        self, number: connect.CfnPhoneNumber, flow: connect.CfnContactFlow, construct_id: str
+    ) -> None:
+        """Point a number at a flow (the claimed number at the inbound flow, the SMS number at the chat flow).
 
         AWS::Connect::PhoneNumber has no contact-flow property, so a custom resource calls
         AssociatePhoneNumberContactFlow on create/update and DisassociatePhoneNumberContactFlow on delete.
         """
         # ARNs: …:phone-number/<id> and …:instance/<instance-id>/contact-flow/<flow-id>.
-        phone_number_id = Fn.select(1, Fn.split("/", self.phone_number.attr_phone_number_arn))
-        flow_id = Fn.select(3, Fn.split("/", self.inbound_flow.attr_contact_flow_arn))
+        phone_number_id = Fn.select(1, Fn.split("/", number.attr_phone_number_arn))
+        flow_id = Fn.select(3, Fn.split("/", flow.attr_contact_flow_arn))
         associate = cr.AwsSdkCall(
             service="Connect",
             action="associatePhoneNumberContactFlow",
@@ -331,11 +356,11 @@ class ConnectCenter(Construct):
                 "InstanceId": self.instance.attr_id,
                 "ContactFlowId": flow_id,
             },
-            physical_resource_id=cr.PhysicalResourceId.of(self.phone_number.attr_phone_number_arn),
+            physical_resource_id=cr.PhysicalResourceId.of(number.attr_phone_number_arn),
         )
         cr.AwsCustomResource(
             self,
-            "NumberToInboundFlow",
+            construct_id,
             on_create=associate,
             on_update=associate,
             on_delete=cr.AwsSdkCall(
@@ -351,11 +376,7 @@ class ConnectCenter(Construct):
                             "connect:AssociatePhoneNumberContactFlow",
                             "connect:DisassociatePhoneNumberContactFlow",
                         ],
-                        resources=[
-                            self.phone_number.attr_phone_number_arn,
-                            self.inbound_flow.attr_contact_flow_arn,
-                            self.instance.attr_arn,
-                        ],
+                        resources=[number.attr_phone_number_arn, flow.attr_contact_flow_arn, self.instance.attr_arn],
                     )
                 ]
             ),

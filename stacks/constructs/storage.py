@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from oratio.channels.credentials import SECRET_PREFIX
 from stacks.nag import acknowledge
 from stacks.names import tenant_parameter
 
@@ -76,15 +77,28 @@ def publish_tenant_parameters(scope: Construct, tenant_id: str, values: dict[str
         )
 
 
-def dead_letter_queue(scope: Construct, construct_id: str, *, holds: str) -> sqs.Queue:
+def dead_letter_queue(scope: Construct, construct_id: str, *, holds: str, fifo: bool = False) -> sqs.Queue:
     """An encrypted, TLS-only queue keeping what `holds` (e.g. "the knowledge-upload queue's failed messages")
-    for SQS's maximum retention; it is itself the end of the line, so it has no dead-letter queue of its own."""
+    for SQS's maximum retention; it is itself the end of the line, so it has no dead-letter queue of its own.
+    A FIFO queue's dead-letter queue must be FIFO too (`fifo`)."""
     queue = sqs.Queue(
         scope,
         construct_id,
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         retention_period=DEAD_LETTER_RETENTION,
+        fifo=fifo or None,
     )
     acknowledge(queue, "SQS3", f"This is a dead-letter queue ({holds}); a DLQ of a DLQ would only move them again.")
     return queue
+
+
+def runtime_secrets_arn(scope: Construct, tenant: str, kind: str) -> str:
+    """The ARN pattern of the secrets the vendor API writes at run time: `oratio/<tenant>/<kind>/*` (`kind`:
+    channels, elizaos; `tenant` "*" for every tenant). The trailing wildcard also covers Secrets Manager's suffix."""
+    return Stack.of(scope).format_arn(
+        service="secretsmanager",
+        resource="secret",
+        resource_name=f"{SECRET_PREFIX}/{tenant}/{kind}/*",
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )

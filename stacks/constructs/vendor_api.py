@@ -20,6 +20,7 @@ from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,7 @@ from oratio.tables import (
     AGENTS,
     AUDIT,
     CONVERSATIONS,
+    CUSTOMER_CONTEXT,
     KNOWLEDGE_DOCUMENTS,
     NUMBERS,
     PROVISIONING_JOBS,
@@ -46,7 +48,8 @@ from oratio.vendor.settings import (
 )
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.lambda_function import LOG_RETENTION, OratioFunction
-from stacks.nag import acknowledge
+from stacks.constructs.storage import runtime_secrets_arn
+from stacks.nag import acknowledge, nag_arn
 from stacks.names import PROJECT, Outputs, vendor_api_role_name
 
 # CDK context key (cdk.json or `-c`) that overrides `VendorApiLimits` defaults, e.g.
@@ -68,11 +71,13 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     AGENT_DEFINITIONS: ("GetItem", "PutItem", "Query"),
     CONVERSATIONS: ("GetItem", "Query"),
     PROVISIONING_JOBS: ("GetItem", "PutItem"),
-    # agent slots, number owners and rate windows (changed in transactions with the agent item)
-    TENANT_STATE: ("PutItem", "UpdateItem", "DeleteItem"),
+    # agent slots, number owners and rate windows (changed in transactions with the agent item); channel bindings
+    TENANT_STATE: ("GetItem", "PutItem", "UpdateItem", "DeleteItem"),
     KNOWLEDGE_DOCUMENTS: ("GetItem", "PutItem", "Query"),
     # the number registry, read only: whether the vendor's tenant owns a number an agent asks for
     NUMBERS: ("GetItem",),
+    # customer profiles and the links a vendor makes between identities (transactions: per-item actions)
+    CUSTOMER_CONTEXT: ("GetItem", "PutItem", "DeleteItem", "Query", "UpdateItem", "ConditionCheckItem"),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
 # The operations routes (oratio/vendor/api/operations_routes.py): usage by day, and the append-only audit log (a put
@@ -250,6 +255,7 @@ class VendorApi(Construct):
                 resources=[tenant_parameters],
             )
         )
+        self._allow_channels(handler)
         # Presigned uploads into tenants' knowledge buckets need no grant here: each tenant's bucket policy
         # allows this role (by its fixed name) s3:PutObject on uploads/* only.
         acknowledge(
@@ -257,9 +263,59 @@ class VendorApi(Construct):
             "IAM5",
             "Tenant stacks publish what they deployed under /oratio/tenants/<tenant>/...; the vendor API reads "
             "the vendor's own tenant's parameters, whose names are only known at run time.",
-            applies_to="Resource::" + _nag_arn(self, tenant_parameters),
+            applies_to="Resource::" + nag_arn(self, tenant_parameters),
         )
         return handler
+
+    def _allow_channels(self, handler: OratioFunction) -> None:
+        """Linking channels: the vendors' channel credentials and ElizaOS webhook secrets (written, never returned),
+        and web chats started on a tenant's Connect instance."""
+        stack = Stack.of(self)
+        secrets = [runtime_secrets_arn(self, "*", kind) for kind in ("channels", "elizaos")]
+        handler.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="WriteVendorChannelSecrets",
+                actions=[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:PutSecretValue",
+                    "secretsmanager:CreateSecret",
+                    "secretsmanager:TagResource",
+                ],
+                resources=secrets,
+            )
+        )
+        connect = [
+            stack.format_arn(service="connect", resource="instance", resource_name=name)
+            for name in ("*", "*/contact-flow/*")
+        ]
+        handler.role.add_to_policy(
+            iam.PolicyStatement(sid="StartWebChats", actions=["connect:StartChatContact"], resources=connect)
+        )
+        for arn, why in (
+            *((a, "Vendors' secrets are created at run time, one per tenant and channel under "
+               "oratio/<tenant>/channels/ (and oratio/<tenant>/elizaos/), for whichever vendor calls; the handler "
+               "builds the name from the caller's vendor id.") for a in secrets),
+            *((a, "Web chats start on the calling vendor's own Connect instance and chat flow, read from what its "
+               "tenant stack published; instances are per tenant and only known at run time.") for a in connect),
+        ):  # fmt: skip
+            acknowledge(handler.role, "IAM5", why, applies_to="Resource::" + nag_arn(self, arn))
+
+    def add_signed_route(self, path: tuple[str, ...], method: str, function: lambda_.IFunction) -> apigw.Method:
+        """A route under /api/v1 without the Cognito authorizer, for callers that sign their requests instead (the
+        function checks the signature before anything else). API Gateway matches it before the greedy proxy."""
+        resource = self._base
+        for part in path:
+            resource = resource.get_resource(part) or resource.add_resource(part)
+        route = resource.add_method(
+            method, apigw.LambdaIntegration(function, proxy=True), authorization_type=apigw.AuthorizationType.NONE
+        )
+        reason = (
+            "Signed webhook for callers that cannot hold a Cognito token: the function verifies an HMAC signature "
+            "with the vendor's own secret (and a five-minute timestamp window) before it reads the body."
+        )
+        acknowledge(route, "APIG4", reason)
+        acknowledge(route, "COG4", reason)
+        return route
 
     def _rest_api(self) -> tuple[apigw.RestApi, logs.LogGroup]:
         access_logs = logs.LogGroup(self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
@@ -320,6 +376,7 @@ class VendorApi(Construct):
         base = self.api.root
         for part in API_BASE_PATH:
             base = base.add_resource(part)
+        self._base = base
         integration = apigw.LambdaIntegration(self.handler.function, proxy=True)
         validator = apigw.RequestValidator(
             self,
@@ -383,16 +440,3 @@ _ACCESS_LOG_FIELDS = {
     "errorType": apigw.AccessLogField.context_error_response_type(),
     "xrayTraceId": apigw.AccessLogField.context_xray_trace_id(),
 }
-
-
-def _nag_arn(scope: Construct, arn: str) -> str:
-    """An ARN as cdk-nag prints it in a finding: literal when the stack's environment is concrete, with
-    `<AWS::Region>`-style placeholders for pseudo parameters otherwise."""
-    resolved = Stack.of(scope).resolve(arn)
-    if isinstance(resolved, str):
-        return resolved
-    separator, parts = resolved["Fn::Join"]
-    return str(separator).join(
-        part if isinstance(part, str) else f"<{part['Ref']}>" if "Ref" in part else ".".join(part["Fn::GetAtt"])
-        for part in parts
-    )

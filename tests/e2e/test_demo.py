@@ -1,5 +1,6 @@
 """The main job end to end, as `make demo TENANT=<id>` runs it: synth, validators, the vendor's agents and their
-versions, routed calls, conversations, a bridge call and the replayed Connect call scripts (local mode) — once
+versions, routed calls, conversations, a bridge call, the replayed Connect call scripts and one customer across
+channels (local mode) — once
 per tenant file, and every expectation derived from that tenant's own file, so nothing here is tied to one
 business."""
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from oratio.config import TenantConfig, load_tenants
+from oratio.config.tenant import Channel
+from oratio_local.one_customer import CALLER
 from oratio_local.scripts import caller_lines
 
 REPO = Path(__file__).resolve().parents[2]
@@ -175,3 +178,21 @@ def test_no_caller_ever_hears_a_raw_tool_record(played: tuple[TenantConfig, str]
     ]
     assert spoken
     assert not [line for line in spoken if re.search(r"[{}\[\]]|\"\w+\":|\bId: ", line)]
+
+
+def test_demo_recognises_one_customer_across_a_call_whatsapp_and_instagram(played: tuple[TenantConfig, str]) -> None:
+    tenant, output = played
+    story = section(output, 7)
+    if not {Channel.WHATSAPP, Channel.INSTAGRAM} <= set(tenant.channels):
+        assert "skipped:" in story
+        return
+    assert "channels/whatsapp → active" in story
+    assert "secrets echoed: yes" not in story
+    assert "[webhook answered 200]" in story
+    told = story.split("when the WhatsApp message came in:")[1].split("... and on Instagram")[0]
+    assert " on voice: " in told  # the call, told to the agent answering on WhatsApp
+    assert "your code is" in story
+    after_code = story.split("once the number was proved:")[1]
+    assert " on voice: " in after_code
+    assert " on whatsapp: " in after_code
+    assert f"identities phone:{CALLER}, instagram:" in story

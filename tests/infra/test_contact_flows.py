@@ -33,8 +33,11 @@ STACK_PLACEHOLDERS = {
     "SonicBotAliasArn",
     "CascadedBotAliasArn",
 }
+# Flows other flows point at (whispers, queue and hold flows); contact flows are where contacts start.
 KNOWN_PLACEHOLDERS = STACK_PLACEHOLDERS | {
-    flow_placeholder(p.stem) for p in FLOWS_DIR.glob("*.json") if p.stem != "inbound"
+    flow_placeholder(p.stem)
+    for p in FLOWS_DIR.glob("*.json")
+    if json.loads(p.read_text(encoding="utf-8")).get("Metadata", {}).get("type", "contactFlow") != "contactFlow"
 }
 ROUTER_ROUTES = ("agent", "human", "closed", "paused", "unavailable")
 # Actions after which Connect leaves this flow on success (no NextAction needed), from the flow-language table.
@@ -76,22 +79,25 @@ def _condition_target(action: dict[str, Any], value: str) -> str | None:
 # ---------------------------------------------------------------------------- calls on the interpreter
 @dataclass
 class Call:
-    """One caller through the inbound flow on the replay's flow interpreter (oratio/replay/flow.py), with the
-    world outside the flow scripted: what each Lambda answers (by action), what the bot does each time the caller
-    is in it (a session-attribute dict, "error" or "silent"), whether the team is open and the queue full."""
+    """One caller (or a chat/SMS customer) through a contact flow on the replay's flow interpreter
+    (oratio/replay/flow.py), with the world outside the flow scripted: what each Lambda answers (by action), what
+    the bot does each time the caller is in it (a session-attribute dict, "error" or "silent"), whether the team
+    is open and the queue full."""
 
     router: dict[str, str] | None = None
+    channel: str = "VOICE"  # CHAT for a web chat or SMS contact (no dialed number)
     lambdas: dict[str, list[dict[str, str] | str]] = field(default_factory=dict)
     bot: list[dict[str, str] | str] = field(default_factory=list)
     team_open: bool = True
     queue_full: bool = False
-    attributes: dict[str, str] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)  # the contact's attributes at the start, then at the end
     steps: list[tuple[str, Any]] = field(default_factory=list)
     whispers: list[str] = field(default_factory=list)  # what the whisper flow said to the human agent
 
-    def play(self, flow: dict[str, Any]) -> list[tuple[str, Any]]:
-        contact = Contact("contact-1", "+15551234567", "+15552333464")
-        FlowInterpreter(_Scripted(self)).run("inbound", flow, contact)
+    def play(self, flow: dict[str, Any], name: str = "inbound") -> list[tuple[str, Any]]:
+        dialed = "+15552333464" if self.channel == "VOICE" else None
+        contact = Contact("contact-1", "+15551234567", dialed, channel=self.channel, attributes=dict(self.attributes))
+        FlowInterpreter(_Scripted(self)).run(name, flow, contact)
         self.attributes = contact.attributes
         return self.steps
 

@@ -14,6 +14,10 @@ from stacks.names import Outputs, tenant_parameter
 TENANT = "cozy-comfort"
 
 
+# The inbound flow among the contact flows (the chat flow is the other).
+INBOUND_FLOW = {"Type": "CONTACT_FLOW", "Name": Match.string_like_regexp("inbound")}
+
+
 def _only(template: Template, resource_type: str, props: dict[str, Any] | None = None) -> tuple[str, dict]:
     found = template.find_resources(resource_type, {"Properties": Match.object_like(props or {})})
     assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
@@ -141,7 +145,7 @@ def test_inbound_flow_content_carries_the_router_and_queue_arns_from_cloudformat
     tenant_template: Template, router_arn: dict[str, Any]
 ) -> None:
     queue_id, _ = _only(tenant_template, "AWS::Connect::Queue")
-    _, flow = _only(tenant_template, "AWS::Connect::ContactFlow", {"Type": "CONTACT_FLOW"})
+    _, flow = _only(tenant_template, "AWS::Connect::ContactFlow", INBOUND_FLOW)
     assert flow["Properties"]["State"] == "ACTIVE"
     separator, parts = flow["Properties"]["Content"]["Fn::Join"]
     assert separator == ""
@@ -175,7 +179,7 @@ def test_the_number_is_pointed_at_the_inbound_flow_with_a_scoped_custom_resource
     tenant_template: Template,
 ) -> None:
     number_id, _ = _only(tenant_template, "AWS::Connect::PhoneNumber")
-    flow_id, _ = _only(tenant_template, "AWS::Connect::ContactFlow", {"Type": "CONTACT_FLOW"})
+    flow_id, _ = _only(tenant_template, "AWS::Connect::ContactFlow", INBOUND_FLOW)
     resources = tenant_template.find_resources("Custom::AWS")
     creates = [json.dumps(r["Properties"]["Create"]) for r in resources.values()]
     association = [c for c in creates if "associatePhoneNumberContactFlow" in c]
@@ -220,7 +224,7 @@ def test_the_number_is_pointed_at_the_inbound_flow_with_a_scoped_custom_resource
 def test_what_was_deployed_is_published_to_ssm(
     tenant_template: Template, name: str, attribute: tuple[str, str]
 ) -> None:
-    inbound_only = {"Type": "CONTACT_FLOW"} if attribute[0] == "AWS::Connect::ContactFlow" else None
+    inbound_only = INBOUND_FLOW if attribute[0] == "AWS::Connect::ContactFlow" else None
     logical_id, _ = _only(tenant_template, attribute[0], inbound_only)
     tenant_template.has_resource_properties(
         "AWS::SSM::Parameter",

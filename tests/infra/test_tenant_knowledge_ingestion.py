@@ -44,7 +44,8 @@ def knowledge_bucket_id(tenant_template: Template) -> str:
 
 @pytest.fixture(scope="module")
 def upload_queue(tenant_template: Template) -> tuple[str, dict[str, Any]]:
-    return _only(tenant_template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value()})
+    # The standard queue with a dead-letter queue (the messaging channels' is FIFO).
+    return _only(tenant_template, "AWS::SQS::Queue", {"RedrivePolicy": Match.any_value(), "FifoQueue": Match.absent()})
 
 
 def test_the_knowledge_bucket_notifies_the_upload_queue_of_objects_created_under_uploads(

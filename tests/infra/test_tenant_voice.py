@@ -268,7 +268,9 @@ def test_the_inbound_flow_enters_the_bots_and_calls_voice_turn_through_cloudform
     tenant_template: Template,
 ) -> None:
     ((inbound_id, inbound),) = _resources(
-        tenant_template, "AWS::Connect::ContactFlow", {"Type": "CONTACT_FLOW"}
+        tenant_template,
+        "AWS::Connect::ContactFlow",
+        {"Type": "CONTACT_FLOW", "Name": Match.string_like_regexp("inbound")},
     ).items()
     ((whisper_id, _),) = _resources(tenant_template, "AWS::Connect::ContactFlow", {"Type": "AGENT_WHISPER"}).items()
     parts = inbound["Properties"]["Content"]["Fn::Join"][1]

@@ -68,8 +68,9 @@ def test_every_route_but_health_and_openapi_needs_a_cognito_token(platform_templ
     )
     methods = _resources(platform_template, "AWS::ApiGateway::Method").values()
     by_auth = {(m["Properties"]["HttpMethod"], m["Properties"]["AuthorizationType"]) for m in methods}
-    assert by_auth == {("GET", "NONE"), ("ANY", "COGNITO_USER_POOLS")}
-    assert sum(1 for m in methods if m["Properties"]["AuthorizationType"] == "NONE") == 2
+    # health, openapi, and the signed ElizaOS webhook (tests/infra/test_elizaos_webhook_stack.py)
+    assert by_auth == {("GET", "NONE"), ("POST", "NONE"), ("ANY", "COGNITO_USER_POOLS")}
+    assert sum(1 for m in methods if m["Properties"]["AuthorizationType"] == "NONE") == 3
 
 
 def test_vendor_user_pool_requires_mfa_and_an_immutable_vendor_id(platform_template: assertions.Template) -> None:

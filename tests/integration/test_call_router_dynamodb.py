@@ -123,6 +123,7 @@ def test_caller_in_opening_hours_reaches_the_agent_with_a_recorded_session(
         "recording": "off",
         "recording_notice": "",
         "handoff_reason": "",
+        "channel": "voice",
     }
     # And the session is stored for the agent's conversation list, with its retention TTL
     [item] = session_items(dynamodb)

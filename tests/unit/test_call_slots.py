@@ -38,6 +38,8 @@ class Tenant:
                 "voice_id": "tiffany",
                 "default_tier": "standard",
                 "call_slots": slots.model_dump(),
+                "monthly_budget_usd": 500,
+                "budget_message": "This month's budget is spent.",
             }
         )
         agent = Agent(
@@ -245,3 +247,18 @@ def test_the_keeper_stops_renewing_once_the_session_is_closed_elsewhere() -> Non
         return keeper.last
 
     assert asyncio.run(keep()) is LeaseRenewal.CLOSED
+
+
+def test_a_quiet_chat_is_never_closed_as_abandoned_and_takes_no_call_slot() -> None:
+    # Given a tenant with one call slot, a web chat contact and then a caller
+    tenant = Tenant(max_concurrent_calls=1)
+    chat = tenant.router.route(InboundCall(contact_id="chat-1", channel="chat", agent_id="front-desk"))
+    assert (chat.route, chat.reason) == (Route.AGENT, RouteReason.ACCEPTED)
+    assert tenant.ring("caller") == (Route.AGENT, RouteReason.ACCEPTED)
+    # When the chat stays quiet far past a lease and past the longest call
+    tenant.clock.advance(timedelta(minutes=SLOTS.max_call_minutes * 3))
+    tenant.reclaimer.reclaim(tenant.clock.now(), limit=100)
+    # Then the chat is still open: it held no line, so there was no slot to give back
+    session = tenant.sessions.get(TENANT_ID, "chat-1")
+    assert session is not None
+    assert (session.status, session.outcome) == (CallStatus.OPEN, None)

@@ -203,6 +203,7 @@ def test_connect_receives_a_flat_map_of_strings_without_nulls(decision: RoutingD
         "recording",
         "recording_notice",
         "handoff_reason",
+        "channel",
     }
     assert all(isinstance(value, str) for value in attributes.values())
     assert attributes["message"]
@@ -273,3 +274,16 @@ def test_an_unreadable_budget_never_refuses_a_call() -> None:
     decision = decide_route(PROFILE, make_agent(), MONDAY_OPEN, budget=None)
     # Then the caller still reaches the agent (who checks the budget again before spending)
     assert decision.route is Route.AGENT
+
+
+@pytest.mark.parametrize("channel", ["chat", "sms"])
+def test_a_chat_or_sms_at_the_budget_reads_the_budget_message_at_any_hour(channel: str) -> None:
+    # Given the month's budget is spent and calls at the budget go to the human queue
+    profile = PROFILE.model_copy(update={"budget": BudgetSettings(at_budget_voice="human_queue")})
+    budget = check_budget(500.0, profile.monthly_budget_usd, profile.budget)
+    # When a chat or SMS arrives, in hours and after closing
+    for instant in (MONDAY_OPEN, MONDAY_AFTER_CLOSE):
+        decision = decide_route(profile, make_agent(), instant, budget=budget, channel=channel)
+        # Then it never reaches the agent nor a voice queue: it reads the budget message
+        assert (decision.route, decision.reason) == (Route.UNAVAILABLE, RouteReason.BUDGET_EXHAUSTED)
+        assert (decision.message, decision.channel) == (profile.budget_message, channel)

@@ -36,7 +36,12 @@ VENDOR = "cozy-comfort"
 NUMBER = "+15552333464"
 INSTANCE = "arn:aws:connect:us-east-1:111122223333:instance/abcd"
 DEPLOYED = TenantDeployment(
-    tenant_id=VENDOR, connect_instance_arn=INSTANCE, phone_number=NUMBER, knowledge_bucket="kb", max_agents=3
+    tenant_id=VENDOR,
+    connect_instance_arn=INSTANCE,
+    phone_number=NUMBER,
+    knowledge_bucket="kb",
+    max_agents=3,
+    chat_flow_arn=f"{INSTANCE}/contact-flow/chat-0000",
 )
 
 
@@ -70,6 +75,8 @@ def body(*channels: str, name: str = "Agent") -> AgentCreate:
         (None, "chat", ChannelStatus.FAILED, "failed"),
         (None, "instagram", ChannelStatus.PENDING_CREDENTIALS, "completed"),
         (DEPLOYED.model_copy(update={"phone_number": None}), "voice", ChannelStatus.FAILED, "failed"),
+        # A stack from before the chat flow: nothing would answer a chat, so it is not reported active.
+        (DEPLOYED.model_copy(update={"chat_flow_arn": None}), "chat", ChannelStatus.FAILED, "failed"),
     ],
 )
 def test_channel_outcome_follows_what_the_tenant_deployed(

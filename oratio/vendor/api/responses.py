@@ -39,12 +39,13 @@ ERROR_DESCRIPTIONS = {
     401: "No vendor identity in the token",
     403: "The token's vendor id names no tenant deployed on this platform",
     404: "No such resource for this vendor",
-    409: "Conflict: illegal lifecycle action or publish, stale version, quota, or an idempotent request in flight",
+    409: "Conflict: illegal lifecycle action or publish, stale version, quota, an idempotent request in flight, "
+    "the tenant not deployed, a platform account linked to another agent, or chat not active",
     413: "Body too large",
     415: "Body is not JSON",
-    422: "Validation failed: every failing field is listed",
+    422: "Validation failed: every failing field is listed (or the platform refused the credentials, in its words)",
     429: "Rate limit exceeded (see Retry-After)",
-    503: "The data layer is briefly unavailable (see Retry-After); nothing was changed",
+    503: "The data layer, a platform or Amazon Connect is briefly unavailable (see Retry-After); nothing was changed",
 }
 
 
