@@ -206,7 +206,11 @@ def vendor_manages_agents(api: Any, tenant: TenantConfig, vendor: list[str]) -> 
         vendor.append(f"    {channel['channel_type']:<10} {channel['status']:<20} {bound}")
     vendor.append(f"  character: {agent['character']['instructions'][:110]}...")
 
-    members = api.call("POST", "/api/v1/agents", second_agent_request(tenant, base))
+    second = second_agent_request(tenant, base)
+    if second.get("bridge_number"):
+        api.register_bridge_number(second["bridge_number"])  # the operator's scripts/phone_numbers.py register
+        vendor.append(f"operator registers {second['bridge_number']} for {tenant.tenant_id} (a Twilio/Vonage number)")
+    members = api.call("POST", "/api/v1/agents", second)
     members = api.call("POST", f"/api/v1/agents/{members['id']}/start")
     mid = members["id"]
     vendor.append(

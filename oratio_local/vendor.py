@@ -138,11 +138,24 @@ class LocalVendorApi:
         }
         for name, value in published.items():
             ssm.put_parameter(Name=f"/oratio/tenants/{tenant.tenant_id}/{name}", Value=value, Type="String")
-        # ...and the number registry entry its NumberClaims construct writes for the Connect number.
-        DynamoDBNumberRegistry(table_names[NUMBERS.key], client=dynamodb).claim(
+        # ...and the number registry entries its NumberClaims construct writes: the Connect number and the tenant
+        # file's bridge numbers.
+        self._numbers = DynamoDBNumberRegistry(table_names[NUMBERS.key], client=dynamodb)
+        self._numbers.claim(
             NumberClaim(number=phone_number, tenant_id=tenant.tenant_id, kind=NumberKind.CONNECT, claimed_by="local")
         )
+        for number in tenant.voice.bridge_numbers:
+            self.register_bridge_number(number)
         self.handler = load_handler("vendor_api")
+
+    def register_bridge_number(self, number: str) -> None:
+        """What the operator's `scripts/phone_numbers.py register <tenant> <number>` does: a Twilio/Vonage number
+        becomes the tenant's, so a vendor may give it to an agent."""
+        from oratio.domain.numbers import NumberClaim, NumberKind
+
+        self._numbers.claim(
+            NumberClaim(number=number, tenant_id=self.tenant.tenant_id, kind=NumberKind.BRIDGE, claimed_by="local")
+        )
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
         import io
