@@ -1,4 +1,4 @@
-"""`make demo` step 7: one customer across channels, on local AWS (moto, in process).
+"""`make demo` step 8: one customer across channels, on local AWS (moto, in process).
 
 The vendor provisions an agent and links its WhatsApp number and Instagram account through the vendor API (the real
 Lambda handler; the platforms' verification calls go to `oratio_local.platforms.FakePlatforms`). A customer calls:

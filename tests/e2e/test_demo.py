@@ -182,7 +182,7 @@ def test_no_caller_ever_hears_a_raw_tool_record(played: tuple[TenantConfig, str]
 
 def test_demo_recognises_one_customer_across_a_call_whatsapp_and_instagram(played: tuple[TenantConfig, str]) -> None:
     tenant, output = played
-    story = section(output, 7)
+    story = section(output, 8)
     if not {Channel.WHATSAPP, Channel.INSTAGRAM} <= set(tenant.channels):
         assert "skipped:" in story
         return
