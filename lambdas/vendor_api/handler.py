@@ -34,8 +34,7 @@ from oratio.adapters.dynamodb_vendor import (
 from oratio.adapters.vendor_aws import S3DocumentMetadata, S3UploadSigner, SsmTenantDirectory, TenantDirectoryError
 from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
 from oratio.channels.elizaos_api import webhook_router as elizaos_routes
-from oratio.config.tenant import TENANT_ID_PATTERN
-from oratio.observability import lambda_entry, logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.vendor.api import (
     agent_routes,

@@ -268,11 +268,11 @@ class ThrottledLedger(InMemoryBudgetLedger):
         super().__init__()
         self.throttled = 0
 
-    async def add(self, tenant_id: str, at: Any, category: str, item: str, usd: float) -> None:
+    async def add(self, tenant_id: str, at: Any, category: str, item: str, usd: float, **where: Any) -> None:
         if not self.throttled:
             self.throttled += 1
             raise DataUnavailableError("DynamoDB update_item on usage: ThrottlingException (injected)")
-        await super().add(tenant_id, at, category, item, usd)
+        await super().add(tenant_id, at, category, item, usd, **where)
 
 
 def test_dynamodb_throttling_the_recorder_loses_no_turn_event_or_cost() -> None:

@@ -13,7 +13,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from oratio.voice_bridge.processors import CallRecorder
 
 from oratio.adapters.memory_agent import InMemoryBudgetLedger, InMemoryConversationRecorder
 from oratio.adapters.scripted_model import stop, text, tool_use, usage
@@ -21,6 +20,7 @@ from oratio.config.tenant import Channel
 from oratio.tracing import SESSION_ID, configure_from_environment
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import Start, ToolCallFrame, ToolResultFrame, Transcript
+from oratio.voice_bridge.processors import CallRecorder
 from tests.unit.test_agent_engine import SESSION, ask, harness
 
 EXPORTER = InMemorySpanExporter()
