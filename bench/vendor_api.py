@@ -11,6 +11,7 @@ from contextlib import redirect_stdout
 from typing import Any
 
 from bench.stats import cold_import_seconds, report, report_value, time_calls
+from oratio.tables import ALL_TABLES
 from oratio.vendor.ports import TenantDeployment
 from oratio.vendor.service import VendorService, VendorSettings
 from oratio_local.events import api_gateway_event, lambda_context
@@ -30,8 +31,8 @@ def warm_samples(iterations: int) -> dict[str, list[float]]:
     import os
 
     os.environ.setdefault("ORATIO_IDEMPOTENCY_TABLE", "unused-in-memory")
-    for name in ("AGENTS", "CONVERSATIONS", "PROVISIONING_JOBS", "TENANT_STATE", "KNOWLEDGE_DOCUMENTS"):
-        os.environ.setdefault(f"ORATIO_TABLE_{name}", "unused-in-memory")
+    for table in ALL_TABLES:  # the handler's settings name every table; the data layer here is in memory
+        os.environ.setdefault(table.env_var, "unused-in-memory")
     handler = load_handler("vendor_api")
     service = _memory_service(iterations)
     handler.service_factory = lambda: service  # type: ignore[attr-defined]  # loaded from a file path
