@@ -38,6 +38,11 @@ def make_tenants(directory: Path, count: int) -> None:
         data = dict(base)
         data["tenant_id"] = f"tenant-{i:03d}"
         data["connect"] = {**base["connect"], "instance_alias": f"oratio-bench-{i:03d}"}
+        # Every tenant needs its own number (synth refuses two files sharing one).
+        data["business"] = {
+            **base["business"],
+            "contact": {**base["business"]["contact"], "phone": f"+1555020{i:04d}"},
+        }
         (directory / f"tenant-{i:03d}.yaml").write_text(yaml.safe_dump(data))
 
 

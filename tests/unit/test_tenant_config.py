@@ -345,3 +345,10 @@ def test_two_tenants_sharing_an_alias_or_a_number_fail_with_both_files_named(tmp
 def test_distinct_tenants_load_together(tmp_path: Path) -> None:
     two_tenants(tmp_path, shared=None)
     assert [t.tenant_id for t in load_tenants(tmp_path)] == ["aaa-test", "cozy-comfort"]
+
+
+def test_the_synth_bench_makes_tenants_that_load_together(tmp_path: Path) -> None:
+    from bench.synth import make_tenants
+
+    make_tenants(tmp_path, 3)
+    assert [t.tenant_id for t in load_tenants(tmp_path)] == ["tenant-000", "tenant-001", "tenant-002"]
