@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from oratio.adapters.memory import FixedClock
 from oratio.tables import ALL_TABLES
+from oratio.vendor.api import channel_routes
 from oratio.vendor.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
     MAX_BODY_BYTES_ENV_VAR,
@@ -142,7 +143,12 @@ def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> It
         handler = load_handler("vendor_api")
         clock = FixedClock(START)
         handler.clock = clock
-        yield VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+        # The channel routes build their services once per container: a fresh deployment is a fresh container.
+        channel_routes.build_services.cache_clear()
+        try:
+            yield VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+        finally:
+            channel_routes.build_services.cache_clear()
 
 
 @pytest.fixture
