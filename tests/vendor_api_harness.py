@@ -25,6 +25,7 @@ from oratio.domain.calls import CallSession
 from oratio.domain.numbers import NumberClaim, NumberKind
 from oratio.domain.routing import Route, RouteReason
 from oratio.tables import ALL_TABLES
+from oratio.vendor.api import channel_routes
 from oratio.vendor.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
     MAX_BODY_BYTES_ENV_VAR,
@@ -199,7 +200,12 @@ def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> It
         handler = load_handler("vendor_api")
         clock = FixedClock(START)
         handler.clock = clock
-        yield VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+        # The channel routes build their services once per container: a fresh deployment is a fresh container.
+        channel_routes.build_services.cache_clear()
+        try:
+            yield VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+        finally:
+            channel_routes.build_services.cache_clear()
 
 
 @pytest.fixture
