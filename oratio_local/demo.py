@@ -241,6 +241,7 @@ def route_sample_calls(
     the routing rows, the agents and the API (for the later steps)."""
     from oratio.adapters.dynamodb import DynamoDBCallSessionStore
     from oratio.adapters.memory import FixedClock
+    from oratio_local.scripts import MEMBERS_BRIDGE_NUMBER
     from oratio_local.vendor import LocalVendorApi
 
     # Connect claims the real number at deploy time; locally the tenant's published contact number
@@ -250,7 +251,8 @@ def route_sample_calls(
     vendor: list[str] = []
     os.environ[ROUTING_PROFILE_ENV_VAR] = RoutingProfile.from_tenant(tenant).to_env()
     sessions = DynamoDBCallSessionStore(names[CONVERSATIONS.key], names[TENANT_STATE.key], client=client)
-    api = LocalVendorApi(tenant, client, names, phone_number=number)
+    # The members desk answers on a Twilio/Vonage number, which the operator registers to the tenant first.
+    api = LocalVendorApi(tenant, client, names, phone_number=number, operator_numbers=(MEMBERS_BRIDGE_NUMBER,))
     agents = vendor_manages_agents(api, tenant, vendor)
 
     handler = load_handler("call_router")

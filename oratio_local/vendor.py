@@ -110,7 +110,17 @@ class LocalVendorApi:
 
     IDEMPOTENCY_TABLE = "oratio-local-idempotency"
 
-    def __init__(self, tenant: TenantConfig, dynamodb: Any, table_names: dict[str, str], *, phone_number: str) -> None:
+    def __init__(
+        self,
+        tenant: TenantConfig,
+        dynamodb: Any,
+        table_names: dict[str, str],
+        *,
+        phone_number: str,
+        operator_numbers: tuple[str, ...] = (),
+    ) -> None:
+        """`operator_numbers` are Twilio/Vonage numbers the operator registered to the tenant
+        (`scripts/phone_numbers.py register`), beside the tenant file's `voice.bridge_numbers`."""
         import os
 
         import boto3
@@ -136,9 +146,14 @@ class LocalVendorApi:
         for name, value in published.items():
             ssm.put_parameter(Name=f"/oratio/tenants/{tenant.tenant_id}/{name}", Value=value, Type="String")
         # ...and the number registry entry its NumberClaims construct writes for the Connect number.
-        DynamoDBNumberRegistry(table_names[NUMBERS.key], client=dynamodb).claim(
+        registry = DynamoDBNumberRegistry(table_names[NUMBERS.key], client=dynamodb)
+        registry.claim(
             NumberClaim(number=phone_number, tenant_id=tenant.tenant_id, kind=NumberKind.CONNECT, claimed_by="local")
         )
+        for bridge in (*tenant.voice.bridge_numbers, *operator_numbers):
+            registry.claim(
+                NumberClaim(number=bridge, tenant_id=tenant.tenant_id, kind=NumberKind.BRIDGE, claimed_by="local")
+            )
         self.handler = load_handler("vendor_api")
 
     def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
