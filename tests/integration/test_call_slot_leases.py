@@ -18,11 +18,11 @@ from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.domain.call_slots import ABANDONED
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
 from oratio.tables import CONVERSATIONS, TENANT_STATE
-from oratio_local.events import function_url_event, scheduled_event
+from oratio_local.events import scheduled_event
 from tests.events import lambda_context
 from tests.integration.conftest import load_handler, table_name
 from tests.integration.test_call_router_dynamodb import OPEN_TIME, PROFILE, active_calls, seed_agent
-from tests.integration.test_voice_webhook import HOST, aws, vonage_answer, vonage_token
+from tests.integration.test_voice_webhook import ANSWER_PARAMS, aws, js_stringify, vonage_answer, vonage_event
 
 __all__ = ["aws"]  # the fixture, shared with the webhook's own tests
 
@@ -54,7 +54,7 @@ def webhook(clock: FixedClock) -> ModuleType:
 
 def answer(handler: ModuleType, uuid: str) -> str:
     """Vonage asks what to do with call `uuid`; the NCCO's first action (`connect` to the bridge, or `talk`)."""
-    event = vonage_answer(uuid=uuid)
+    event = vonage_answer({**ANSWER_PARAMS, "uuid": uuid})
     response = handler.lambda_handler(event, lambda_context("oratio-cozy-comfort-voice-webhook"))
     return str(json.loads(response["body"])[0]["action"])
 
@@ -99,10 +99,7 @@ def test_calls_whose_end_event_is_lost_hold_their_slots_only_until_their_leases_
         assert (item["status"]["S"], item["outcome"]["S"]) == ("closed", ABANDONED)
         assert "lease_tenant" not in item  # out of the lease index
     # And a lost call's late end event changes nothing (it must not free a slot twice)
-    late = json.dumps({"uuid": "lost-0", "status": "completed"}).encode()
-    event = function_url_event(
-        "POST", "/vonage/event", host=HOST, body=late.decode(), headers={"Authorization": vonage_token(late)}
-    )
+    event = vonage_event(js_stringify({"uuid": "lost-0", "status": "completed"}))
     response = handler.lambda_handler(event, lambda_context("oratio-cozy-comfort-voice-webhook"))
     assert json.loads(response["body"]) == {"closed": False}
     assert active_calls(aws) == 1
