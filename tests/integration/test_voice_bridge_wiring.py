@@ -25,7 +25,7 @@ from agentcore.voice_bridge.wiring import (
     await_start,
     sonic_tools,
 )
-from oratio.adapters.memory import InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import InMemoryAgentDirectory, InMemoryCallSessionStore, InMemoryNumberRegistry
 from oratio.adapters.nova_sonic import build_client
 from oratio.agent_definitions.memory import MemoryDefinitionStore
 from oratio.agent_definitions.merge import resolve
@@ -71,8 +71,11 @@ def desk_agent() -> Agent:
     )
 
 
+VONAGE_NUMBER = "+15557654321"  # the desk's Vonage number
+
+
 def vonage_inbound(call_id: str) -> InboundCall:
-    return InboundCall(contact_id=call_id, channel="voice", dialed_number="+15557654321")
+    return InboundCall(contact_id=call_id, channel="voice", dialed_number=VONAGE_NUMBER)
 
 
 class FixedCosts:
@@ -214,6 +217,7 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
                 InMemoryAgentDirectory([desk_agent()]),
                 sessions,
                 SystemClock(),
+                InMemoryNumberRegistry({VONAGE_NUMBER: runtime.tenant.tenant_id}),
             )
             assert router.route(vonage_inbound("vonage-call-1")).route is Route.AGENT
             runtime.leases, runtime.costs = SessionStoreLeases(sessions), FixedCosts(0.002)

@@ -9,7 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import (
+    FixedClock,
+    InMemoryAgentDirectory,
+    InMemoryCallSessionStore,
+    InMemoryNumberRegistry,
+)
 from oratio.config.tenant import CallSlotSettings
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.call_slots import ABANDONED, CallLeaseKeeper, SlotReclaimer, renewed_until
@@ -56,7 +61,12 @@ class Tenant:
         self.clock = FixedClock(OPEN_TIME)
         self.reclaimer = SlotReclaimer(TENANT_ID, self.sessions)
         self.router = CallRouter(
-            profile, InMemoryAgentDirectory([agent]), self.sessions, self.clock, reclaimer=self.reclaimer
+            profile,
+            InMemoryAgentDirectory([agent]),
+            self.sessions,
+            self.clock,
+            InMemoryNumberRegistry({NUMBER: TENANT_ID}),  # the tenant stack claimed it at deploy
+            reclaimer=self.reclaimer,
         )
 
     def ring(self, contact_id: str) -> tuple[Route, RouteReason]:

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from oratio.adapters.memory import FixedClock, InMemoryAgentDirectory, InMemoryCallSessionStore
+from oratio.adapters.memory import (
+    FixedClock,
+    InMemoryAgentDirectory,
+    InMemoryCallSessionStore,
+    InMemoryNumberRegistry,
+)
 from oratio.channels.adapters.memory import InMemoryChannelBindings
 from oratio.config.tenant import Channel, load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
@@ -25,6 +30,7 @@ TENANT = load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml")
 PROFILE = RoutingProfile.from_tenant(TENANT).model_copy(update={"max_concurrent_calls": 1})
 SUNDAY = datetime(2026, 11, 29, 15, tzinfo=UTC)  # the store is closed on Sundays
 SMS_NUMBER = "+15557770000"
+VOICE_NUMBER = "+15552333464"  # the number a Connect sample event dials
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
 
@@ -37,7 +43,8 @@ def router(*agents: Agent) -> tuple[CallRouter, InMemoryCallSessionStore]:
     asyncio.run(bindings.bind(TENANT.tenant_id, Channel.SMS, SMS_NUMBER, "agt-sms"))
     sessions = InMemoryCallSessionStore()
     directory = InMemoryAgentDirectory(list(agents))
-    return CallRouter(PROFILE, directory, sessions, FixedClock(SUNDAY), channel_agents=bindings), sessions
+    numbers = InMemoryNumberRegistry({VOICE_NUMBER: TENANT.tenant_id})  # the tenant stack claimed it at deploy
+    return CallRouter(PROFILE, directory, sessions, FixedClock(SUNDAY), numbers, channel_agents=bindings), sessions
 
 
 def web_chat(contact: str = "chat-1", agent_id: str = "agt-web") -> ContactFlowEvent:
@@ -74,7 +81,7 @@ def test_a_web_chat_is_routed_to_the_agent_it_names_even_when_the_store_is_close
 
 
 def test_chats_hold_no_line_so_calls_still_get_one() -> None:
-    r, sessions = router(agent(), agent("agt-voice").model_copy(update={"phone_number": "+15552333464"}))
+    r, sessions = router(agent(), agent("agt-voice").model_copy(update={"phone_number": VOICE_NUMBER}))
     for n in range(3):
         r.route(web_chat(f"chat-{n}").to_inbound_call())
     assert sessions.active_calls(TENANT.tenant_id) == 0
@@ -120,6 +127,6 @@ def test_a_web_chat_naming_no_agent_is_refused_as_invalid(parameters: dict[str, 
 
 
 def test_calls_still_need_a_dialed_number_and_keep_business_hours() -> None:
-    r, _ = router(agent("agt-voice").model_copy(update={"phone_number": "+15552333464"}))
+    r, _ = router(agent("agt-voice").model_copy(update={"phone_number": VOICE_NUMBER}))
     decision = r.route(ContactFlowEvent.model_validate(connect_contact_flow_event(contact_id="v")).to_inbound_call())
     assert (decision.route.value, decision.channel) == ("closed", "voice")
