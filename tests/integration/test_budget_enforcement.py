@@ -19,9 +19,10 @@ from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import BudgetSettings, TenantConfig, load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE, USAGE
 from tests.events import connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name
+from tests.integration.test_call_router_dynamodb import register_number
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT = load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml")
@@ -46,7 +47,8 @@ def router(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
             updated_at=OPEN_TIME - timedelta(days=30),
         )
     )
-    for spec in (AGENTS, CONVERSATIONS, TENANT_STATE, USAGE):
+    register_number(dynamodb, NUMBER, TENANT.tenant_id)
+    for spec in (AGENTS, CONVERSATIONS, TENANT_STATE, NUMBERS, USAGE):
         monkeypatch.setenv(spec.env_var, table_name(spec))
     ledger = DynamoDBBudgetLedger(table_name(USAGE), client=dynamodb)
     counter = iter(range(1_000))

@@ -19,10 +19,11 @@ from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from oratio_local.faults import ContendedClient, FailingClient, counter_conflict
 from tests.events import connect_contact_flow_event
 from tests.integration.conftest import load_handler, table_name
+from tests.integration.test_call_router_dynamodb import register_number
 
 REPO = Path(__file__).resolve().parents[2]
 TENANT_ID = "cozy-comfort"
@@ -46,12 +47,14 @@ def configure(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
             updated_at=OPEN_TIME - timedelta(days=1),
         )
     )
+    register_number(dynamodb, NUMBER, TENANT_ID)
 
     def _configure(max_concurrent_calls: int) -> None:
         profile = PROFILE.model_copy(update={"max_concurrent_calls": max_concurrent_calls})
         monkeypatch.setenv(AGENTS.env_var, table_name(AGENTS))
         monkeypatch.setenv(CONVERSATIONS.env_var, table_name(CONVERSATIONS))
         monkeypatch.setenv(TENANT_STATE.env_var, table_name(TENANT_STATE))
+        monkeypatch.setenv(NUMBERS.env_var, table_name(NUMBERS))
         monkeypatch.setenv(ROUTING_PROFILE_ENV_VAR, profile.to_env())
 
     return _configure
