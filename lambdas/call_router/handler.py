@@ -116,7 +116,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     # A metric of its own: the route dimension must not stick to the function's other metrics.
     with single_metric(name="CallsByRoute", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as routed:
         routed.add_dimension(name="route", value=decision.route.value)
-    channel = str(((event.get("Details") or {}).get("ContactData") or {}).get("Channel") or "unknown").lower()
+    # The channel as the parsed event gave it; a contact whose event could not be read counts as unknown.
+    channel = "unknown" if decision.reason is RouteReason.INVALID_EVENT else decision.channel
     with single_metric(name="ContactsRouted", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as routed:
         routed.add_dimension(name="route", value=decision.route.value)
         routed.add_dimension(name="channel", value=channel)
