@@ -23,13 +23,15 @@ from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.domain.call_slots import SlotReclaimer
-from oratio.observability import logger, metrics, tracer
+from oratio.lambda_events import field_problems
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 
 # Sessions closed per query of the lease index; runs repeat while the function has this much time left.
 BATCH_SIZE = 25
 TIME_RESERVE_MS = 5_000
+SCHEDULE_EVENT_ID_PATH = "id"
 
 # The reconciler's clock. Tests replace it (a replayed clock) before invoking.
 clock: Clock = SystemClock()
@@ -83,11 +85,11 @@ def build_reclaimer() -> SlotReclaimer:
     )
 
 
-def _parse(event: Mapping[str, Any]) -> ScheduledEvent:
+def _parse(event: Any) -> ScheduledEvent:
     try:
         return ScheduledEvent.model_validate(event)
     except ValidationError as e:
-        problems = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in e.errors()]
+        problems = field_problems(e)
         logger.error("scheduled event rejected", extra={"problems": problems})
         raise InvalidScheduleEventError(f"scheduled event rejected: {len(problems)} invalid field(s)") from None
 
@@ -113,9 +115,7 @@ def reconcile(context: LambdaContext) -> int:
             return released
 
 
-@logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path=SCHEDULE_EVENT_ID_PATH)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Entry point for the EventBridge schedule."""
     try:

@@ -25,6 +25,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from oratio.channels.adapters.aws import QueueUnavailableError, SecretsManagerChannelSecrets, SqsFifoQueue
 from oratio.channels.intake import MissingSignature, WebhookIntake
@@ -33,7 +34,8 @@ from oratio.channels.ports import SecretUnavailableError
 from oratio.channels.settings import WebhookSettings
 from oratio.channels.signatures import SignatureError
 from oratio.config.tenant import Channel
-from oratio.observability import logger, metrics, tracer
+from oratio.lambda_events import FunctionUrlRequest, decoded_body, field_problems
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 
 META_PATHS = {"/whatsapp": Channel.WHATSAPP, "/facebook": Channel.FACEBOOK, "/instagram": Channel.INSTAGRAM}
@@ -67,8 +69,13 @@ app = LambdaFunctionUrlResolver()
 
 
 def _body() -> bytes:
-    body = app.current_event.decoded_body or ""
-    return body.encode() if isinstance(body, str) else body
+    """The delivery as the platform sent it (the signature is over these bytes); a body the function URL marked as
+    base64 that is not is refused before anything else."""
+    raw = app.current_event.raw_event
+    try:
+        return decoded_body(raw.get("body"), bool(raw.get("isBase64Encoded")))
+    except ValueError as e:
+        raise DeliveryError(str(e)) from None
 
 
 def _query() -> dict[str, str]:
@@ -158,8 +165,21 @@ def _no_route(_: Exception) -> Response[str]:
     return _text(HTTPStatus.NOT_FOUND, "Not Found")
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+def _not_a_request(error: ValidationError) -> dict[str, Any]:
+    with single_metric(name="ChannelWebhookRejected", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
+        m.add_dimension(name="path", value="other")
+    logger.warning("not a function URL request", extra={"problems": field_problems(error)})
+    return {
+        "statusCode": HTTPStatus.BAD_REQUEST,
+        "headers": {"Content-Type": content_types.TEXT_PLAIN},
+        "body": "not a Lambda function URL request",
+    }
+
+
+@lambda_entry(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    try:
+        FunctionUrlRequest.model_validate(event)
+    except ValidationError as e:
+        return _not_a_request(e)
     return app.resolve(event, context)

@@ -6,12 +6,17 @@ conversation (Powertools' FIFO batch processor: a failed record fails the rest o
 other conversations go on). A `RetryLater` puts the record back for the wait the platform asked for (its
 visibility timeout, up to SQS's 12 h); other failures are retried by SQS and end in the dead-letter queue after
 `maxReceiveCount`. A body that is not a queued event is logged, counted and dropped (it can never succeed).
+
+The batch is parsed first (`oratio.lambda_events`): an event that is no SQS batch, or a record without a message
+id to report it by, raises `InvalidChannelBatchError` (Lambda retries the batch as a whole, the only answer SQS
+can act on); a record whose envelope is not SQS's (no receipt handle, no message group) is that record's failure,
+and its group's records after it wait with it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -43,7 +48,16 @@ from oratio.customers.adapters.dynamodb import DynamoDBClaimStore
 from oratio.customers.adapters.senders import EmailCodeSender, SmsCodeSender
 from oratio.customers.linking import IdentityLinking
 from oratio.customers.ports import CodeSender
-from oratio.observability import logger, metrics, tracer
+from oratio.lambda_events import SqsBatch, SqsFifoRecord, field_problems
+from oratio.observability import lambda_entry, logger, metrics
+
+
+class InvalidChannelBatchError(ValueError):
+    """The event is no SQS batch the worker can answer record by record (the log names the fields)."""
+
+
+class MalformedChannelRecord(ValueError):
+    """A record whose envelope is not SQS's: reported as that record's failure (SQS retries, then dead-letters)."""
 
 
 def _utc_now() -> datetime:
@@ -121,27 +135,32 @@ def _queue() -> SqsFifoQueue:
     return SqsFifoQueue(environment().queue_url)
 
 
-def _defer(record: SQSRecord, seconds: float) -> None:
+def _defer(receipt_handle: str, seconds: float) -> None:
     """Keep the record invisible for the platform's wait (its conversation waits behind it)."""
     try:
-        _queue().defer(record.receipt_handle, seconds)
+        _queue().defer(receipt_handle, seconds)
     except Exception:  # the queue's own visibility timeout still brings it back
         logger.exception("could not defer the record")
 
 
 def handle_record(record: SQSRecord) -> None:
     try:
-        queued = QueuedEvent.model_validate_json(record.body)
+        envelope = SqsFifoRecord.model_validate(record.raw_event)
     except ValidationError as e:
-        problems = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in e.errors()]
-        logger.error("queued message is not a channel event; dropped", extra={"problems": problems})
+        logger.error("queue record is not an SQS FIFO record", extra={"problems": field_problems(e)})
+        metrics.add_metric(name="ChannelRecordsMalformed", unit=MetricUnit.Count, value=1)
+        raise MalformedChannelRecord("the record is not an SQS FIFO record") from None
+    try:
+        queued = QueuedEvent.model_validate_json(envelope.body)
+    except ValidationError as e:
+        logger.error("queued message is not a channel event; dropped", extra={"problems": field_problems(e)})
         metrics.add_metric(name="ChannelEventsMalformed", unit=MetricUnit.Count, value=1)
         return
     try:
         processed = run(build_worker().process(queued))
     except RetryLater as e:
         logger.warning("channel event deferred", extra={"reason": e.reason, "delay_s": round(e.delay_seconds)})
-        _defer(record, e.delay_seconds)
+        _defer(envelope.receipt_handle, e.delay_seconds)
         raise
     with single_metric(name="ChannelEvents", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
         m.add_dimension(name="outcome", value=processed.outcome.value)
@@ -161,9 +180,22 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 processor.raise_on_entire_batch_failure = False
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+def _walkable(record: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The record as Powertools' FIFO processor walks it: it reads `attributes.MessageGroupId` before the record
+    handler runs, so attributes that are not an object are left out here (the record then fails its own parse)."""
+    if isinstance(record.get("attributes", {}), Mapping):
+        return record
+    return {k: v for k, v in record.items() if k != "attributes"}
+
+
+@lambda_entry()
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    try:
+        SqsBatch.model_validate(event)
+    except ValidationError as e:
+        metrics.add_metric(name="ChannelBatchesRejected", unit=MetricUnit.Count, value=1)
+        logger.error("event is not an SQS batch of reportable records", extra={"problems": field_problems(e)})
+        raise InvalidChannelBatchError("event is not an SQS batch of reportable records") from None
+    batch = {**event, "Records": [_walkable(record) for record in event["Records"]]}
+    response = process_partial_response(event=batch, record_handler=handle_record, processor=processor, context=context)
     return dict(response)

@@ -3,12 +3,12 @@ authorizer): a vendor's ElizaOS agent hands a customer message to the vendor's O
 
 Thin edge: the raw body and headers go to `ElizaInterop` (signature first, then the brief's message, then the same
 messaging turn as the social channels), and its answer or error becomes the API's JSON. See
-`oratio/channels/elizaos.py` for the signing scheme and `oratio/channels/elizaos_api.py` for the statuses.
+`oratio/channels/elizaos.py` for the signing scheme and `oratio/channels/elizaos_api.py` for the statuses. The
+event is parsed first as API Gateway's REST proxy request: anything else is a 400 with a JSON body, never a crash.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from datetime import UTC, datetime
@@ -19,7 +19,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agentcore.tenant_agent.client import AgentCoreAgentClient
 from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSessionStore, dynamodb_client
@@ -28,7 +28,8 @@ from oratio.channels.adapters.aws import DynamoDBMessageLedger, SecretsManagerVe
 from oratio.channels.adapters.elizaos_tenants import SsmElizaTenants
 from oratio.channels.elizaos import ElizaInterop
 from oratio.channels.elizaos_api import error_response, handle_raw
-from oratio.observability import logger, metrics, tracer
+from oratio.lambda_events import RestProxyRequest, field_problems
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
 from oratio.vendor.models import ErrorBody
 from oratio.vendor.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
@@ -81,13 +82,6 @@ def build_interop() -> ElizaInterop:
     )
 
 
-def _raw_body(event: dict[str, Any]) -> bytes:
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
-    return body.encode() if isinstance(body, str) else b""
-
-
 def _proxy(response: Response[Any]) -> dict[str, Any]:
     return {
         "statusCode": response.status_code,
@@ -97,36 +91,43 @@ def _proxy(response: Response[Any]) -> dict[str, Any]:
     }
 
 
-def answer(event: dict[str, Any]) -> Response[Any]:
-    if (event.get("httpMethod"), event.get("path")) != ROUTE:
-        body = ErrorBody(error="not_found", message="no such path or method in this API")
-        return Response(
-            status_code=HTTPStatus.NOT_FOUND,
-            content_type=content_types.APPLICATION_JSON,
-            body=body.model_dump(exclude_none=True),
-        )
-    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+def _error(status: HTTPStatus, error: str, message: str) -> Response[Any]:
+    body = ErrorBody(error=error, message=message)
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body.model_dump(exclude_none=True)
+    )
+
+
+def answer(request: RestProxyRequest) -> Response[Any]:
+    if (request.http_method, request.path) != ROUTE:
+        return _error(HTTPStatus.NOT_FOUND, "not_found", "no such path or method in this API")
     try:
-        return handle_raw(build_interop(), _raw_body(event), headers)
+        raw_body = request.body_bytes()
+    except ValueError as e:
+        return _error(HTTPStatus.BAD_REQUEST, "bad_request", str(e))
+    try:
+        return handle_raw(build_interop(), raw_body, request.headers or {})
     except Exception as e:
         try:
             return error_response(e)
         except Exception:
             logger.exception("ElizaOS webhook failed")
             metrics.add_metric(name="ElizaWebhookServerErrors", unit=MetricUnit.Count, value=1)
-            body = ErrorBody(error="internal_error", message="something went wrong")
-            return Response(
-                status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
-                content_type=content_types.APPLICATION_JSON,
-                body=body.model_dump(exclude_none=True),
-            )
+            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", "something went wrong")
 
 
-@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+def _parsed(event: Any) -> RestProxyRequest | Response[Any]:
+    try:
+        return RestProxyRequest.model_validate(event)
+    except ValidationError as e:
+        logger.warning("not an API Gateway proxy event", extra={"problems": field_problems(e)})
+        return _error(HTTPStatus.BAD_REQUEST, "bad_request", "the request is not an API Gateway REST proxy event")
+
+
+@lambda_entry(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    response = answer(event)
+    request = _parsed(event)
+    response = answer(request) if isinstance(request, RestProxyRequest) else request
     metrics.add_metric(name="ElizaWebhookRequests", unit=MetricUnit.Count, value=1)
     logger.info("ElizaOS webhook answered", extra={"status": response.status_code})
     return _proxy(response)

@@ -2,8 +2,10 @@
 call-events function, a second target) or a messaging channel's idle-conversation event starts the analysis of
 the conversation that ended.
 
-Thin edge: parse the event, call `PostCallAnalyst.analyse` (idempotent: a redelivered event does nothing),
-log and count. Failures raise, so Lambda retries and then dead-letters the event.
+Thin edge: parse the event (an EventBridge event first, then its detail as the source's), call
+`PostCallAnalyst.analyse` (idempotent: a redelivered event does nothing), log and count. An event that is not one
+of the two is answered `rejected` after a log line naming its fields and a metric (retrying could never make it
+one); failures of the analysis raise, so Lambda retries and then dead-letters the event.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
@@ -28,8 +31,9 @@ from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile, PostCallA
 from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
 from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, DISCONNECTED, ConnectContactEvent
+from oratio.lambda_events import field_problems
 from oratio.metering import Meter
-from oratio.observability import logger, metrics, tracer
+from oratio.observability import lambda_entry, logger, metrics
 from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
 
 CORRELATION_ID_PATH = "detail.contactId || detail.sessionId"
@@ -93,10 +97,11 @@ def build_analyst() -> PostCallAnalyst:
     )
 
 
-def _ended(event: Mapping[str, Any]) -> tuple[str, str | None] | None:
+def _ended(event: Any) -> tuple[str, str | None] | None:
     """(conversation id, agent id) of the conversation that ended, or None for an event not ours to analyse."""
-    if event.get("source") == MESSAGING_SOURCE and event.get("detail-type") == MESSAGING_IDLE:
-        idle = IdleConversation.model_validate(event.get("detail") or {})
+    envelope = EventBridgeModel.model_validate(event)
+    if envelope.source == MESSAGING_SOURCE and envelope.detail_type == MESSAGING_IDLE:
+        idle = IdleConversation.model_validate(envelope.detail)
         return (idle.session_id, idle.agent_id) if idle.tenant_id == settings().profile.tenant_id else None
     contact = ConnectContactEvent.model_validate(event)
     if contact.detail.event_type != DISCONNECTED or contact.detail.instance_arn != settings().connect_instance_arn:
@@ -108,15 +113,12 @@ def _ended(event: Mapping[str, Any]) -> tuple[str, str | None] | None:
     return contact.contact_id, session.agent_id
 
 
-@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
+@lambda_entry(correlation_id_path=CORRELATION_ID_PATH)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, str]:
     try:
         ended = _ended(event)
     except ValidationError as e:
-        problems = [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in e.errors()]
-        logger.error("end-of-conversation event rejected", extra={"problems": problems})
+        logger.error("end-of-conversation event rejected", extra={"problems": field_problems(e)})
         metrics.add_metric(name="AnalysisEventsRejected", unit=MetricUnit.Count, value=1)
         return {"action": "rejected"}
     if ended is None:

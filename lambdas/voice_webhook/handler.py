@@ -35,12 +35,13 @@ from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Respo
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner
 from oratio.adapters.dynamodb import RouterSettings, dynamodb_call_router, dynamodb_client
 from oratio.adapters.dynamodb_webhook import DynamoDBTokenReplayCache
 from oratio.config.tenant import E164_PATTERN
+from oratio.lambda_events import FunctionUrlRequest
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.voice_bridge.webhooks import (
@@ -135,33 +136,6 @@ def _secret(name: str) -> str:
 
 
 app = LambdaFunctionUrlResolver()
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-
-class _Http(_Wire):
-    method: str = Field(min_length=1)
-
-
-class _UrlRequestContext(_Wire):
-    http: _Http
-    domain_name: str = Field(default="", alias="domainName")
-    stage: str
-
-
-class FunctionUrlRequest(_Wire):
-    """The parts of a Lambda function URL event (payload 2.0) the webhook reads, checked before anything reads
-    them: a request in any other shape is answered 400, never a crash."""
-
-    raw_path: str = Field(alias="rawPath")
-    raw_query_string: str = Field(default="", alias="rawQueryString")
-    headers: dict[str, str] = Field(default_factory=dict)
-    query_string_parameters: dict[str, str] | None = Field(default=None, alias="queryStringParameters")
-    body: str | None = None
-    is_base64_encoded: bool = Field(default=False, alias="isBase64Encoded")
-    request_context: _UrlRequestContext = Field(alias="requestContext")
 
 
 def _body() -> bytes:

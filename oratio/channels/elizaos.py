@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import from_json
 
 from oratio.channels.ports import LedgerState, MessageLedger
 from oratio.channels.signatures import SHA256_PREFIX, SignatureError
@@ -236,8 +236,9 @@ class ElizaBodyError(ValueError):
 def parse_message(body: bytes) -> ElizaMessage:
     """The body as the brief's message; `ElizaBodyError` names what is wrong."""
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+        # pydantic-core's parser refuses nesting past its recursion limit (json.loads would exhaust the stack).
+        payload = from_json(body)
+    except ValueError:
         raise ElizaBodyError([("body", "the body is not valid JSON", "json_invalid")]) from None
     if not isinstance(payload, dict):
         raise ElizaBodyError([("body", "the body must be a JSON object", "model_type")])

@@ -1,0 +1,127 @@
+"""The envelopes AWS services deliver to Oratio's Lambda functions, as pydantic models a handler parses first.
+
+A handler validates its event against one of these before anything reads it, so an event in any other shape gets
+the handler's designed answer (a 400, a batch failure, a named error) and never an `AttributeError` deep in
+Powertools. Only the parts the handlers read are modelled; AWS's other keys are ignored. When a model refuses an
+event, `field_problems` names the fields and error types only -- pydantic's messages would echo the input into
+the logs.
+
+- `FunctionUrlRequest`: a Lambda function URL request (payload format 2.0).
+- `RestProxyRequest`: an API Gateway REST API proxy integration request (payload format 1.0).
+- `SqsRecord` / `SqsBatch`: an SQS event source mapping's batch.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# SQS message ids are UUIDs; anything past this is not one, and would be echoed into logs and batch answers.
+MAX_MESSAGE_ID_CHARS = 128
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+def field_problems(error: ValidationError) -> list[dict[str, str]]:
+    """Where an event was refused and why, without the values (safe to log)."""
+    return [{"field": field_location(e["loc"]), "type": e["type"]} for e in error.errors()]
+
+
+def field_location(loc: Sequence[int | str]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def decoded_body(body: str | None, is_base64_encoded: bool) -> bytes:
+    """The request body as the client sent it (function URLs and API Gateway base64-encode bodies that are not
+    text); `ValueError` when a body said to be base64 is not."""
+    if not body:
+        return b""
+    if not is_base64_encoded:
+        return body.encode("utf-8", errors="surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ValueError("the request body is not valid base64") from e
+
+
+# ---------------------------------------------------------------------------------------- HTTP
+class _Http(_Wire):
+    method: str = Field(min_length=1)
+
+
+class _UrlRequestContext(_Wire):
+    http: _Http
+    domain_name: str = Field(default="", alias="domainName")
+    stage: str
+
+
+class FunctionUrlRequest(_Wire):
+    """The parts of a Lambda function URL event (payload 2.0) a webhook reads: a request in any other shape is
+    answered 400, never a crash."""
+
+    raw_path: str = Field(alias="rawPath")
+    raw_query_string: str = Field(default="", alias="rawQueryString")
+    headers: dict[str, str] = Field(default_factory=dict)
+    query_string_parameters: dict[str, str] | None = Field(default=None, alias="queryStringParameters")
+    body: str | None = None
+    is_base64_encoded: bool = Field(default=False, alias="isBase64Encoded")
+    request_context: _UrlRequestContext = Field(alias="requestContext")
+
+    def body_bytes(self) -> bytes:
+        return decoded_body(self.body, self.is_base64_encoded)
+
+
+class RestProxyRequest(_Wire):
+    """The parts of an API Gateway REST proxy event (payload 1.0) a function without the vendor API's gate reads."""
+
+    path: str
+    http_method: str = Field(alias="httpMethod")
+    headers: dict[str, str] | None = None
+    body: str | None = None
+    is_base64_encoded: bool = Field(default=False, alias="isBase64Encoded")
+    request_context: dict[str, Any] = Field(alias="requestContext")
+
+    def body_bytes(self) -> bytes:
+        return decoded_body(self.body, self.is_base64_encoded)
+
+
+# ----------------------------------------------------------------------------------------- SQS
+class _ReportableRecord(_Wire):
+    message_id: str = Field(min_length=1, max_length=MAX_MESSAGE_ID_CHARS, alias="messageId")
+
+
+class SqsBatch(_Wire):
+    """An SQS event source mapping's batch: records, each an object naming its message id (the id a partial batch
+    response reports it by). A record without one cannot be reported alone, so such a batch fails as a whole."""
+
+    records: list[_ReportableRecord] = Field(min_length=1, alias="Records")
+
+
+class SqsFifoAttributes(_Wire):
+    message_group_id: str = Field(min_length=1, max_length=MAX_MESSAGE_ID_CHARS, alias="MessageGroupId")
+
+
+class SqsFifoRecord(_Wire):
+    """One record of a FIFO queue's batch, as the worker reads it."""
+
+    message_id: str = Field(min_length=1, max_length=MAX_MESSAGE_ID_CHARS, alias="messageId")
+    receipt_handle: str = Field(min_length=1, alias="receiptHandle")
+    body: str
+    attributes: SqsFifoAttributes
+
+
+__all__ = [
+    "FunctionUrlRequest",
+    "RestProxyRequest",
+    "SqsBatch",
+    "SqsFifoRecord",
+    "decoded_body",
+    "field_location",
+    "field_problems",
+]
