@@ -115,7 +115,13 @@ def parse_meta(channel: Channel, payload: Any) -> ParsedDelivery:
             continue
         ignored += len(entry.changes) + len(entry.standby)  # comments, mentions; another app's thread
         for item in entry.messaging:
-            event, echo = _messaging_item(channel, item)
+            try:
+                event, echo = _messaging_item(channel, item)
+            except ValueError:
+                # A field that is not Meta's (a timestamp that is no number, an id past its limit): the item is
+                # skipped and the rest of the delivery queued (a 400 would have Meta redeliver it all for days).
+                ignored += 1
+                continue
             if event is not None:
                 events.append(event)
             elif echo:
@@ -137,7 +143,10 @@ def _whatsapp_change(change: _Change) -> tuple[list[InboundEvent], int]:
     events: list[InboundEvent] = []
     skipped = 0
     for raw in value.messages:
-        event = _whatsapp_message(account, contact, raw)
+        try:
+            event = _whatsapp_message(account, contact, raw)
+        except ValueError:  # skipped, as a malformed messaging item is (parse_meta)
+            event = None
         if event is None:
             skipped += 1
         else:
@@ -146,8 +155,8 @@ def _whatsapp_change(change: _Change) -> tuple[list[InboundEvent], int]:
         if not status.recipient_id:
             skipped += 1
             continue
-        events.append(
-            InboundEvent(
+        try:
+            reported = InboundEvent(
                 channel=Channel.WHATSAPP,
                 account_id=account,
                 sender_id=status.recipient_id,
@@ -157,7 +166,10 @@ def _whatsapp_change(change: _Change) -> tuple[list[InboundEvent], int]:
                 status=status.status[:32],
                 status_errors=tuple(f"{e.code}: {e.title}"[:200] for e in status.errors),
             )
-        )
+        except ValueError:  # skipped, as a malformed messaging item is (parse_meta)
+            skipped += 1
+            continue
+        events.append(reported)
     return events, skipped
 
 

@@ -98,15 +98,24 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def epoch_seconds(value: str | int | float) -> datetime:
-    """A platform timestamp (seconds, as WhatsApp sends them) as an aware UTC datetime."""
+def epoch_seconds(value: object) -> datetime:
+    """A platform timestamp (seconds, as WhatsApp sends them) as an aware UTC datetime; `ValueError` for anything
+    that is not a number of seconds a datetime can hold."""
+    return _epoch(value, 1)
+
+
+def epoch_millis(value: object) -> datetime:
+    """A platform timestamp in milliseconds (Messenger, Instagram, X) as an aware UTC datetime; `ValueError` as
+    `epoch_seconds`."""
+    return _epoch(value, 1000)
+
+
+def _epoch(value: object, per_second: int) -> datetime:
     from datetime import UTC
 
-    return datetime.fromtimestamp(float(value), UTC)
-
-
-def epoch_millis(value: str | int | float) -> datetime:
-    """A platform timestamp in milliseconds (Messenger, Instagram, X) as an aware UTC datetime."""
-    from datetime import UTC
-
-    return datetime.fromtimestamp(float(value) / 1000, UTC)
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("a timestamp must be a number")
+    try:
+        return datetime.fromtimestamp(float(value) / per_second, UTC)
+    except (OverflowError, OSError, ValueError) as e:  # not a number, NaN, or past what a datetime holds
+        raise ValueError("the timestamp is not a time a datetime can hold") from e

@@ -59,17 +59,21 @@ def parse_x(payload: Any) -> ParsedDelivery:
         text = raw_text.strip()[:MAX_TEXT_CHARS] if isinstance(raw_text, str) else None
         attachment = _attachment(data.get("attachment"))
         profile = activity.users.get(sender, {})
-        event = InboundEvent(
-            channel=Channel.X,
-            account_id=ours,
-            sender_id=sender,
-            message_id=str(raw["id"]),
-            kind=EventKind.MEDIA if attachment else (EventKind.TEXT if text else EventKind.UNSUPPORTED),
-            sent_at=epoch_millis(raw["created_timestamp"]),
-            text=text or None,
-            attachments=(attachment,) if attachment else (),
-            sender_name=str(profile["name"])[:256] if profile.get("name") else None,
-        )
+        try:
+            event = InboundEvent(
+                channel=Channel.X,
+                account_id=ours,
+                sender_id=sender,
+                message_id=str(raw["id"]),
+                kind=EventKind.MEDIA if attachment else (EventKind.TEXT if text else EventKind.UNSUPPORTED),
+                sent_at=epoch_millis(raw["created_timestamp"]),
+                text=text or None,
+                attachments=(attachment,) if attachment else (),
+                sender_name=str(profile["name"])[:256] if profile.get("name") else None,
+            )
+        except ValueError:  # a field that is not X's (a timestamp that is no number, an id past its limit): skipped
+            ignored += 1
+            continue
         events.append(event)
     return ParsedDelivery(events=tuple(events), echoes=echoes, ignored=ignored)
 

@@ -222,3 +222,45 @@ def test_events_of_one_conversation_share_an_order_key_and_other_conversations_d
     assert a1.order_key == a2.order_key != b.order_key
     assert len(a1.order_key) <= 128
     assert len(a1.dedup_key) <= 128
+
+
+# ------------------------------------------------------------------ malformed items (found by the handler fuzz)
+NOT_TIMESTAMPS = ["", "soon", [], {}, "nan", "1e400", True]
+
+
+@pytest.mark.parametrize("timestamp", NOT_TIMESTAMPS)
+def test_a_messenger_item_whose_timestamp_is_no_time_is_skipped_and_the_rest_of_the_delivery_kept(
+    timestamp: object,
+) -> None:
+    bad = {**messaging_message("24680135792468013", text="first"), "timestamp": timestamp}
+    payload = messaging_delivery(bad, messaging_message("24680135792468013", text="second"))
+    parsed = parse_meta(Channel.FACEBOOK, payload)
+    assert ([e.text for e in parsed.events], parsed.ignored) == (["second"], 1)
+
+
+def test_a_message_id_past_its_limit_skips_that_whatsapp_message_and_status_only() -> None:
+    payload = whatsapp_delivery(
+        value={
+            "contacts": [{"profile": {"name": "A"}, "wa_id": CUSTOMER}],
+            "messages": [
+                {"from": CUSTOMER, "id": "w" * 600, "timestamp": "1750000000", "type": "text", "text": {"body": "x"}},
+                {"from": CUSTOMER, "id": "wamid.ok", "timestamp": "1750000000", "type": "text", "text": {"body": "y"}},
+            ],
+            "statuses": [{"id": "wamid.s", "status": "failed", "timestamp": "not a time", "recipient_id": CUSTOMER}],
+        }
+    )
+    parsed = parse_meta(Channel.WHATSAPP, payload)
+    assert ([e.text for e in parsed.events], parsed.ignored) == (["y"], 2)
+
+
+@pytest.mark.parametrize("sender", ["", "9" * 300])
+def test_an_x_dm_from_no_valid_sender_or_to_no_valid_account_is_skipped(sender: str) -> None:
+    good = x_dm_delivery("4337869213", "kept")
+    bad = x_dm_delivery("4337869213", "dropped")["direct_message_events"][0]
+    bad["message_create"]["sender_id"] = sender
+    bad["created_timestamp"] = "not a time"
+    payload = {**good, "direct_message_events": [bad, *good["direct_message_events"]]}
+    parsed = parse_x(payload)
+    assert [e.text for e in parsed.events] == ["kept"]
+    huge_account = parse_x({**good, "for_user_id": "1" * 300})
+    assert huge_account.events == ()
