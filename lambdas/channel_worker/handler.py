@@ -181,9 +181,11 @@ processor.raise_on_entire_batch_failure = False
 
 
 def _walkable(record: Mapping[str, Any]) -> Mapping[str, Any]:
-    """The record as Powertools' FIFO processor walks it: it reads `attributes.MessageGroupId` before the record
-    handler runs, so attributes that are not an object are left out here (the record then fails its own parse)."""
-    if isinstance(record.get("attributes", {}), Mapping):
+    """The record as Powertools' FIFO processor walks it: it reads `attributes.MessageGroupId` (as a set member)
+    before the record handler runs, so attributes that are not an object with a string group are left out here
+    (the record then fails its own parse, alone)."""
+    attributes = record.get("attributes", {})
+    if isinstance(attributes, Mapping) and isinstance(attributes.get("MessageGroupId", ""), str):
         return record
     return {k: v for k, v in record.items() if k != "attributes"}
 

@@ -228,3 +228,61 @@ def test_a_malformed_queue_message_is_dropped_not_retried_forever(local: Any) ->
         QueueUrl=channels.queue_url, MessageBody="{}", MessageGroupId="g", MessageDeduplicationId="bad"
     )
     assert channels.drain().processed == 1
+
+
+def _received_batch(channels: LocalChannels) -> list[dict[str, Any]]:
+    from oratio_local.channels import _record
+
+    received = channels._sqs.receive_message(
+        QueueUrl=channels.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=30
+    )["Messages"]
+    return [_record(m, channels.queue_url) for m in received]
+
+
+def _run_worker(channels: LocalChannels, event: Any) -> Any:
+    with redirect_stdout(io.StringIO()):
+        return channels.worker_handler.lambda_handler(event, lambda_context("channel_worker"))
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "group_known"),
+    [
+        pytest.param(lambda r: {k: v for k, v in r.items() if k != "receiptHandle"}, True, id="no receipt handle"),
+        pytest.param(lambda r: {**r, "body": {"tenant_id": "cozy-comfort"}}, True, id="body an object"),
+        pytest.param(lambda r: {**r, "attributes": ["MessageGroupId"]}, False, id="attributes a list"),
+        pytest.param(
+            lambda r: {**r, "attributes": {**r["attributes"], "MessageGroupId": []}}, False, id="group a list"
+        ),
+    ],
+)
+def test_a_record_that_is_not_sqs_fails_alone_and_its_conversation_waits_behind_it(
+    local: Any, corrupt: Any, group_known: bool
+) -> None:
+    channels, _, _ = local
+    for n, customer in enumerate((CUSTOMER, CUSTOMER, "16505559876")):
+        channels.deliver(Channel.WHATSAPP, whatsapp_message(customer, text=f"question {n}", message_id=f"wamid.{n}"))
+    first, same_conversation, other_conversation = _received_batch(channels)
+
+    answer = _run_worker(channels, {"Records": [corrupt(first), same_conversation, other_conversation]})
+
+    failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+    assert first["messageId"] in failed  # SQS retries it, then dead-letters it
+    assert other_conversation["messageId"] not in failed
+    assert [s.body["to"] for s in channels.platforms.sent][-1] == "16505559876"  # the other customer is answered
+    if group_known:
+        assert same_conversation["messageId"] in failed  # in order: it waits behind the failed one
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(["not", "a", "batch"], id="a list"),
+        pytest.param({"Records": []}, id="no records"),
+        pytest.param({"Records": ["record"]}, id="a record that is not an object"),
+        pytest.param({"Records": [{"body": "{}", "attributes": {"MessageGroupId": "g"}}]}, id="no message id"),
+    ],
+)
+def test_an_event_that_is_no_reportable_batch_fails_as_a_whole_with_the_designed_error(local: Any, event: Any) -> None:
+    channels, _, _ = local
+    with pytest.raises(channels.worker_handler.InvalidChannelBatchError):
+        _run_worker(channels, event)
