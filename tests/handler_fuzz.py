@@ -75,6 +75,7 @@ PREFIX = "oratio-fuzz-"
 TENANT_FILE = load_tenant_file(REPO / "tenants" / "cozy-comfort.yaml")
 TENANT = TENANT_FILE.tenant_id
 NUMBER = "+15552333464"
+SMS_NUMBER = "+15552333465"
 BUCKET = f"oratio-{TENANT}-knowledge-fuzz"
 TWILIO_TOKEN = "twilio-auth-token-fuzz-0123456789"
 VONAGE_SECRET = "vonage-signature-secret-fuzz-0123"
@@ -339,6 +340,14 @@ def _configure_vendor_api(env: pytest.MonkeyPatch, tables: dict[str, str]) -> No
     ssm = boto3.client("ssm", region_name=REGION)
     ssm.put_parameter(Name=f"/oratio/tenants/{TENANT}/limits/max-agents", Value="50", Type="String")
     ssm.put_parameter(Name=f"/oratio/tenants/{TENANT}/connect/phone-number", Value=NUMBER, Type="String")
+    instance = f"arn:aws:connect:{REGION}:111122223333:instance/fuzz-0000-4000-8000-000000000000"
+    for name, value in {
+        "connect/instance-arn": instance,
+        "connect/chat-flow-arn": f"{instance}/contact-flow/fuzz-chat-0000-4000-8000-000000000000",
+        "connect/sms-number": SMS_NUMBER,
+        "channels/webhook-url": "https://abcdefghijklmnop.lambda-url.us-east-1.on.aws/",
+    }.items():
+        ssm.put_parameter(Name=f"/oratio/tenants/{TENANT}/{name}", Value=value, Type="String")
 
 
 def _configure_webhook(env: pytest.MonkeyPatch, tables: dict[str, str]) -> None:
@@ -391,8 +400,28 @@ FUZZ_DEFINITION = {
 }
 
 
+class _ChatStarter:
+    """Stands in for Amazon Connect's StartChatContact (moto lacks it): a participant token for every chat."""
+
+    def start(self, *, instance_arn: str, flow_arn: str, attributes: dict[str, str], **_: Any) -> Any:
+        from oratio.channels.web_chat import WebChatSession
+
+        contact = uuid.uuid4().hex
+        return WebChatSession(
+            agent_id=attributes["agent_id"], contact_id=contact, participant_id="p-1", participant_token="t-1"
+        )
+
+
 def _prepare_vendor_api(handler: ModuleType, env: pytest.MonkeyPatch) -> None:
-    """An agent of a known id with a second definition version, so the versions routes reach past the lookup."""
+    """An agent of a known id with a second definition version, so the versions routes reach past the lookup; web
+    chats start through a stand-in of Connect's StartChatContact."""
+    import dataclasses
+
+    from oratio.vendor.api import channel_routes
+
+    channel_routes.build_services.cache_clear()
+    services = dataclasses.replace(channel_routes.build_services(), chats=_ChatStarter())
+    env.setattr(channel_routes, "services", lambda: services)
     service = handler.build_service()
     with pytest.MonkeyPatch.context() as ids:
         ids.setattr(service, "_new_id", lambda prefix, at: FUZZ_AGENT)
@@ -418,7 +447,23 @@ def _vendor_events() -> dict[str, dict[str, Any]]:
         "diff": api_gateway_event("GET", f"{versions}/2/diff", query={"against": "1"}, vendor_id=TENANT),
         "publish": api_gateway_event("POST", f"{versions}/2/publish", vendor_id=TENANT),
         "rollback": api_gateway_event("POST", f"{versions}/1/rollback", vendor_id=TENANT),
-    }
+        **{name: api_gateway_event(method, path, body=body, vendor_id=TENANT) for name, (method, path, body) in
+           CHANNEL_ROUTES.items()},
+    }  # fmt: skip
+
+
+# The vendor API's channel routes, with bodies that reach past validation into the channel services.
+CHANNEL_ROUTES: dict[str, tuple[str, str, dict[str, Any] | None]] = {
+    "sms link": ("PUT", f"{FUZZ_AGENT_PATH}/channels/sms", {"phone_number": SMS_NUMBER}),
+    "web chat": ("POST", f"{FUZZ_AGENT_PATH}/chat", {"display_name": "Sam", "customer_email": "sam@example.com"}),
+    "customer": ("GET", "/api/v1/customers/phone/+15551234567", None),
+    "identity link": (
+        "POST",
+        "/api/v1/customers/phone/+15551234567/identities",
+        {"kind": "email", "value": "sam@example.com"},
+    ),
+    "elizaos secret": ("PUT", "/api/v1/webhooks/elizaos/secret", {"secret": "s" * 40}),
+}
 
 
 def _json_bodies(event: dict[str, Any], body: dict[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -446,6 +491,9 @@ def _vendor_extra() -> Iterator[tuple[str, Any]]:
     yield from _json_bodies(create, brief_agent_request())
     update_body = {"version": 2, "definition": FUZZ_DEFINITION}
     yield from _json_bodies(api_gateway_event("PUT", FUZZ_AGENT_PATH, body=update_body, vendor_id=TENANT), update_body)
+    for method, path, body in CHANNEL_ROUTES.values():
+        if body is not None:
+            yield from _json_bodies(api_gateway_event(method, path, body=body, vendor_id=TENANT), body)
     binary = {**create, "body": base64.b64encode(bytes(range(256))).decode(), "isBase64Encoded": True}
     yield "body: binary, base64-encoded", binary
 
