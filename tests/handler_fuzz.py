@@ -328,6 +328,9 @@ def _configure_call_events(env: pytest.MonkeyPatch, tables: dict[str, str]) -> N
     _tables_env(env, tables)
     env.setenv("ORATIO_TENANT_ID", TENANT)
     env.setenv("ORATIO_CONNECT_INSTANCE_ARN", CONNECT_INSTANCE_ARN)
+    # The claimed number's country and type (telephony rates), as the construct sets them from the tenant file.
+    env.setenv("ORATIO_PHONE_NUMBER_COUNTRY", TENANT_FILE.connect.phone_number.country)
+    env.setenv("ORATIO_PHONE_NUMBER_TYPE", str(TENANT_FILE.connect.phone_number.type))
 
 
 def _configure_vendor_api(env: pytest.MonkeyPatch, tables: dict[str, str]) -> None:
