@@ -11,6 +11,9 @@ delivers again (the FIFO deduplication id and the worker's ledger make the repea
 - `POST /whatsapp|/facebook|/instagram`: a signed delivery (`X-Hub-Signature-256`)
 - `GET  /x`: X's Challenge-Response Check (`crc_token` → `response_token`)
 - `POST /x`: a signed delivery (`x-twitter-webhooks-signature`)
+
+The event is parsed first as a function URL request (`oratio.lambda_events`): anything else is answered 400. An
+item of a signed delivery that is not the platform's shape is skipped and counted as ignored; the rest is queued.
 """
 
 from __future__ import annotations
