@@ -140,14 +140,8 @@ class TenantObservability(Construct):
         self, name: str, *, statistic: str = "Sum", label: str | None = None, **dimensions: str
     ) -> cloudwatch.Metric:
         """A metric of the voice bridge (its EMF lines: `service` voice_bridge, `front_door` bridge)."""
-        return self.metric(
-            name,
-            bridge_metrics.SERVICE,
-            statistic=statistic,
-            label=label,
-            front_door=bridge_metrics.FRONT_DOOR,
-            **dimensions,
-        )
+        dimensions = {"front_door": bridge_metrics.FRONT_DOOR, **dimensions}
+        return self.metric(name, bridge_metrics.SERVICE, statistic=statistic, period=PERIOD, label=label, **dimensions)
 
     # ------------------------------------------------------------------------------------- alarms
     def _alarm_specs(self, dead_letter_queues: Mapping[str, sqs.IQueue]) -> list[AlarmSpec]:
