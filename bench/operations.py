@@ -52,7 +52,7 @@ DEMO_CALLS = {
 class _NoNetworkDynamoDB:
     """A DynamoDB client that answers at once: what is left is the metering code itself (no round trip)."""
 
-    def update_item(self, **_: Any) -> dict[str, Any]:
+    def transact_write_items(self, **_: Any) -> dict[str, Any]:
         return {}
 
 
@@ -163,8 +163,9 @@ def metering_figures() -> None:
 
     samples = time_calls(one_turn, iterations=500, warmup=20)
     loop.close()
-    print("  metering per turn (wall clock, the code only: DynamoDB answers at once; each turn's ~7 UpdateItems per")
-    print("  charge run concurrently on threads, so deployed add about one DynamoDB round trip, after the reply):")
+    print("  metering per turn (wall clock, the code only: DynamoDB answers at once; each charge is one")
+    print("  TransactWriteItems, the charges run concurrently on threads, so deployed add about one transaction's")
+    print("  round trip, more when concurrent charges conflict on the month's total and retry; after the reply):")
     report("record_charges, 4 charges (model, knowledge x2, messages)", samples)
 
 

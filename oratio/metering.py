@@ -192,13 +192,26 @@ async def record_charges(
     at: datetime,
     agent_id: str | None = None,
     session_id: str | None = None,
+    event_id: str | None = None,
 ) -> None:
-    """Add every positive charge to the ledger (month, day, agent and the conversation's breakdown), together."""
+    """Add every positive charge to the ledger (month, day, agent and the conversation's breakdown), together.
+
+    `event_id` names what was charged for (a usage report, a call's end): a retry with the same id counts each
+    charge once (`<event_id>#<n>` per charge), so a caller that retries after a failure never double-counts."""
     spend: Sequence[Charge] = [c for c in charges if c is not None and c.usd > 0]
     await asyncio.gather(
         *(
-            ledger.add(tenant_id, at, c.category.value, c.ledger_item, c.usd, agent_id=agent_id, session_id=session_id)
-            for c in spend
+            ledger.add(
+                tenant_id,
+                at,
+                c.category.value,
+                c.ledger_item,
+                c.usd,
+                agent_id=agent_id,
+                session_id=session_id,
+                charge_id=None if event_id is None else f"{event_id}#{n}",
+            )
+            for n, c in enumerate(spend)
         )
     )
 
@@ -225,6 +238,15 @@ class CallMinutes:
     ) -> None:
         """Book the minutes at `at` (the call's end: its month and day are the call's, not the booking's)."""
         charges = self._meter.connect_call_minutes(seconds, self._country, self._number_type)
+        # Keyed by the contact: a redelivered end event (or a retry after a failure) books the minutes once.
         asyncio.run(
-            record_charges(self._ledger, charges, tenant_id=tenant_id, at=at, agent_id=agent_id, session_id=contact_id)
+            record_charges(
+                self._ledger,
+                charges,
+                tenant_id=tenant_id,
+                at=at,
+                agent_id=agent_id,
+                session_id=contact_id,
+                event_id=f"{contact_id}#call-minutes",
+            )
         )

@@ -159,7 +159,7 @@ CONVERSATIONS = TableSpec(
 AGENT_DEFINITIONS = TableSpec(key="agent_definitions")
 CUSTOMER_CONTEXT = TableSpec(key="customer_context", ttl_attribute="expires_at")
 PROVISIONING_JOBS = TableSpec(key="provisioning_jobs", ttl_attribute="expires_at")
-USAGE = TableSpec(key="usage")
+USAGE = TableSpec(key="usage", ttl_attribute="expires_at")  # only charge markers expire (usage rows carry none)
 TENANT_STATE = TableSpec(key="tenant_state", ttl_attribute="expires_at")
 KNOWLEDGE_DOCUMENTS = TableSpec(key="knowledge_documents")
 AUDIT = TableSpec(key="audit")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -226,7 +227,12 @@ def build_engine(settings: RuntimeSettings | None = None) -> TurnEngine:
 
 
 # The three functions below are the only places that know the engine's and adapters' constructors.
-def _assemble(parts: EngineParts) -> TurnEngine:
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _assemble(parts: EngineParts, clock: Callable[[], datetime] | None = None) -> TurnEngine:
+    """The engine over `parts`; `clock` replaces the system clock (the replay's, so budgets read its month)."""
     from oratio.agent.engine import TenantAgent
 
     return TenantAgent(
@@ -241,6 +247,7 @@ def _assemble(parts: EngineParts) -> TurnEngine:
         workflow=parts.workflow,
         workflow_states=parts.workflow_states,
         definitions=parts.definitions,
+        clock=clock or _utc_now,
     )
 
 

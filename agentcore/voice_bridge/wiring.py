@@ -308,6 +308,7 @@ class BridgeRuntime:
         from oratio.adapters.transcribe_streaming import TranscribeStreamingRecognizer
         from oratio.voice_bridge.bridge import VoiceCall
         from oratio.voice_bridge.cascaded import CascadedSessionFactory
+        from oratio.voice_bridge.metrics import BridgeMetrics
         from oratio.voice_bridge.ports import SpeechSessionFactory
 
         start, messages = await await_start(serializer, messages)
@@ -349,6 +350,8 @@ class BridgeRuntime:
             recorder=self.recorder,
             ledger=self.ledger,
             agent_check=self.check(definition.agent_id),
+            # EMF lines on stdout: AgentCore Runtime ships them to its log group, CloudWatch extracts the metrics.
+            metrics=BridgeMetrics(self.tenant.tenant_id, definition.agent_id),
         )
         keeper = CallLeaseKeeper(
             self.leases,

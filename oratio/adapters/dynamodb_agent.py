@@ -24,6 +24,9 @@ async and boto3 blocks, so every call runs in a worker thread (`asyncio.to_threa
 from __future__ import annotations
 
 import asyncio
+import random
+import time
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -58,6 +61,7 @@ from oratio.agent.ports import (
     TurnRecord,
     WorkflowState,
 )
+from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.customers.profiles import merged_profile
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS
 
@@ -489,15 +493,32 @@ class DynamoDBConversationRecorder(_AsyncDynamoDBAdapter):
 # ------------------------------------------------------------------------------------ budget ledger
 
 
+CHARGE_MARKER_TAKEN = "ConditionalCheckFailed"  # the cancellation reason of the marker's put: counted before
+# A charge's marker outlives any retry of it by far (retries happen within minutes), then expires (usage TTL).
+CHARGE_MARKER_DAYS = 7
+CHARGE_MARKER_PREFIX = "CHARGE#"
+# Charges refused because another charge held the month's total (or the table was throttled) are tried again:
+# up to 8 tries, pausing up to 0.05, 0.1, 0.2 ... s (full jitter, at most 1 s).
+CHARGE_RETRY = RetryPolicy(attempts=8, base_seconds=0.05, cap_seconds=1.0)
+CHARGE_RETRYABLE = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"})
+CHARGE_RETRYABLE_REASONS = frozenset(
+    {"None", None, "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+
+
 class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
     """Spend in the usage table: atomic ADDs into every row a spend belongs to (`usage_row_keys`: the month's
     total, its category/item, the day's total and category, the agent's month and day), and, with a
     conversations table and a session, into that conversation's COST item (one number per
     "<category>#<item>" line plus `total_usd`).
 
-    The rows are independent ADDs sent concurrently (not a transaction: every spend of a tenant touches the
-    month's total, and concurrent transactions on one item conflict). A failure of any raises; the rows that
-    were added stay added.
+    One charge is one `TransactWriteItems`: a marker item `CHARGE#<charge id>` put only if absent, and the ADDs
+    into every row (and the COST item). So a charge counts all at once or not at all, and exactly once: a retry of
+    the same request (botocore's own, after a timeout that had in fact committed) carries the same
+    ClientRequestToken, and a retry by the caller after that window finds the marker and adds nothing. Every
+    charge of a tenant touches the month's total, so concurrent charges can cancel each other
+    (`TransactionConflict`): those, and throttling, are tried again with jittered backoff (`CHARGE_RETRY`); a
+    charge still refused then raises, having added nothing.
     """
 
     def __init__(
@@ -542,22 +563,58 @@ class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
         *,
         agent_id: str | None = None,
         session_id: str | None = None,
+        charge_id: str | None = None,
     ) -> None:
         check_usage(category, item, usd, agent_id)
+        charge_id = charge_id or str(uuid.uuid4())  # without one from the caller, this call's own retries
         amount = {"N": str(Decimal(repr(usd)))}
         now = {"S": self._clock().isoformat()}
-        writes = [
-            asyncio.to_thread(self._add_row, tenant_id, key, amount, now, category, item, agent_id)
+        writes = [self._charge_marker(tenant_id, charge_id, now, at)]
+        writes += [
+            self._row_update(tenant_id, key, amount, now, category, item, agent_id)
             for key in usage_row_keys(at, category, item, agent_id)
         ]
         if session_id is not None and self._conversations is not None:
-            writes.append(asyncio.to_thread(self._add_cost_line, tenant_id, session_id, category, item, amount, at))
-        results = await asyncio.gather(*writes, return_exceptions=True)
-        failed = next((r for r in results if isinstance(r, BaseException)), None)
-        if failed is not None:
-            raise failed
+            writes.append(self._cost_line_update(tenant_id, session_id, category, item, amount, at))
+        await asyncio.to_thread(self._transact_once, writes, tenant_id, charge_id)
 
-    def _add_row(
+    def _transact_once(self, writes: list[dict[str, Any]], tenant_id: str, charge_id: str) -> None:
+        # The token makes a resent request (same token, within DynamoDB's 10 minutes) a no-op that succeeds.
+        token = str(uuid.uuid5(uuid.NAMESPACE_URL, f"oratio-charge:{tenant_id}:{charge_id}"))
+        for attempt in range(CHARGE_RETRY.attempts):
+            try:
+                self._client.transact_write_items(TransactItems=writes, ClientRequestToken=token)
+                return
+            except ClientError as e:
+                reasons = [r.get("Code") for r in e.response.get("CancellationReasons", [])]
+                if _error_code(e) == "TransactionCanceledException" and reasons and reasons[0] == CHARGE_MARKER_TAKEN:
+                    return  # the marker is there: this charge was counted before
+                retryable = _error_code(e) in CHARGE_RETRYABLE or (
+                    _error_code(e) == "TransactionCanceledException"
+                    and all(r in CHARGE_RETRYABLE_REASONS for r in reasons)
+                )
+                if not retryable or attempt + 1 == CHARGE_RETRY.attempts:
+                    raise _translate(e, "transact_write_items", self._table) from e
+            except BotoCoreError as e:
+                raise _translate(e, "transact_write_items", self._table) from e
+            time.sleep(backoff_delay(CHARGE_RETRY, attempt, random.random))
+
+    def _charge_marker(self, tenant_id: str, charge_id: str, now: dict[str, str], at: datetime) -> dict[str, Any]:
+        """The put that makes the charge count once: absent → put (and the ADDs run); present → nothing runs."""
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": {"S": tenant_id},
+                    "sk": {"S": f"{CHARGE_MARKER_PREFIX}{charge_id}"},
+                    "charged_at": now,
+                    "expires_at": {"N": str(_expires_at(at, CHARGE_MARKER_DAYS))},
+                },
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        }
+
+    def _row_update(
         self,
         tenant_id: str,
         key: str,
@@ -566,38 +623,40 @@ class DynamoDBBudgetLedger(_AsyncDynamoDBAdapter):
         category: str,
         item: str,
         agent_id: str | None,
-    ) -> None:
+    ) -> dict[str, Any]:
         values: dict[str, Any] = {":usd": amount, ":now": now, ":category": {"S": category}, ":item": {"S": item}}
         assignments = "updated_at = :now, category = :category, #item = :item"
         if agent_id is not None:
             values[":agent"] = {"S": agent_id}
             assignments += ", agent_id = :agent"
-        self._call(
-            "update_item",
-            self._table,
-            TableName=self._table,
-            Key={"pk": {"S": tenant_id}, "sk": {"S": key}},
-            UpdateExpression=f"ADD usd :usd SET {assignments}",
-            ExpressionAttributeNames={"#item": "item"},
-            ExpressionAttributeValues=values,
-        )
+        return {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": {"S": tenant_id}, "sk": {"S": key}},
+                "UpdateExpression": f"ADD usd :usd SET {assignments}",
+                "ExpressionAttributeNames": {"#item": "item"},
+                "ExpressionAttributeValues": values,
+            }
+        }
 
-    def _add_cost_line(
+    def _cost_line_update(
         self, tenant_id: str, session_id: str, category: str, item: str, amount: dict[str, str], at: datetime
-    ) -> None:
-        table = str(self._conversations)
-        self._call(
-            "update_item",
-            table,
-            TableName=table,
-            Key={"pk": {"S": _session_pk(tenant_id, session_id)}, "sk": {"S": COST_SK}},
-            UpdateExpression="ADD #line :usd, total_usd :usd SET #expires = if_not_exists(#expires, :expires)",
-            ExpressionAttributeNames={"#line": COST_LINE_PREFIX + cost_line(category, item), "#expires": "expires_at"},
-            ExpressionAttributeValues={
-                ":usd": amount,
-                ":expires": {"N": str(_expires_at(at, self._retention_days))},
-            },
-        )
+    ) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": str(self._conversations),
+                "Key": {"pk": {"S": _session_pk(tenant_id, session_id)}, "sk": {"S": COST_SK}},
+                "UpdateExpression": "ADD #line :usd, total_usd :usd SET #expires = if_not_exists(#expires, :expires)",
+                "ExpressionAttributeNames": {
+                    "#line": COST_LINE_PREFIX + cost_line(category, item),
+                    "#expires": "expires_at",
+                },
+                "ExpressionAttributeValues": {
+                    ":usd": amount,
+                    ":expires": {"N": str(_expires_at(at, self._retention_days))},
+                },
+            }
+        }
 
 
 def cost_lines_from_item(item: Mapping[str, Any]) -> dict[str, float]:

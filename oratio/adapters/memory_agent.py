@@ -217,6 +217,7 @@ class InMemoryBudgetLedger:
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str], float] = defaultdict(float)
         self._sessions: dict[tuple[str, str], dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self._charges: set[tuple[str, str]] = set()
 
     async def month_to_date_usd(self, tenant_id: str, at: datetime) -> float:
         with self._lock:
@@ -236,9 +237,14 @@ class InMemoryBudgetLedger:
         *,
         agent_id: str | None = None,
         session_id: str | None = None,
+        charge_id: str | None = None,
     ) -> None:
         check_usage(category, item, usd, agent_id)
         with self._lock:
+            if charge_id is not None:
+                if (tenant_id, charge_id) in self._charges:
+                    return  # a retried charge counts once
+                self._charges.add((tenant_id, charge_id))
             for key in usage_row_keys(at, category, item, agent_id):
                 self._rows[(tenant_id, key)] += usd
             if session_id is not None:

@@ -212,9 +212,11 @@ class BudgetLedger(Protocol):
         *,
         agent_id: str | None = None,
         session_id: str | None = None,
+        charge_id: str | None = None,
     ) -> None:
         """Add spend to the month and the day (and the agent's rows when `agent_id` is given), and to the
-        conversation's breakdown when `session_id` is given."""
+        conversation's breakdown when `session_id` is given: all of it or none. A `charge_id` already added is
+        not added again (a retried charge counts once)."""
         ...
 
 

@@ -529,6 +529,15 @@ class OperationsSettings(_Config):
 
     alarm_emails: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")], ...] = ()
     turn_latency_p99_target_ms: int = Field(default=3_000, ge=200, le=30_000)
+    bridge_turn_latency_p90_target_ms: int = Field(
+        default=1_500,
+        ge=100,
+        le=30_000,
+        description="voice bridge calls: the caller's final words to the first audio back, p90 (alarm above it)",
+    )
+    latency_alarm_periods: int = Field(
+        default=2, ge=1, le=12, description="5-minute periods a latency alarm must stay over its target to fire"
+    )
     analysis_model: str = Field(default="nova-micro", description="the cheap catalog model that writes analyses")
     analysis_max_turns: int = Field(default=50, ge=1, le=500, description="turns of a conversation it reads")
     messaging_idle_minutes: int = Field(default=30, ge=1, le=1_440, description="a message thread ends after this")

@@ -73,11 +73,30 @@ class Given(_Strict):
 
     agent_status: Literal["active", "paused", "stopped"] = "active"
     active_calls: int = Field(default=0, ge=0, description="calls already on the line (call session store)")
-    month_spend_usd: float = Field(default=0, ge=0, description="spend so far this month (budget ledger)")
+    month_spend_usd: float = Field(default=0, ge=0, description="the tenant's spend so far this month (budget ledger)")
+    agent_month_spend_usd: float = Field(
+        default=0, ge=0, description="the part of `month_spend_usd` the script's agent spent (its budget share's row)"
+    )
+    agent_budget_usd: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        description="the agent's own monthly budget share (its definition's models.monthly_budget_usd, set through "
+        "the vendor API); unset: the tenant's agent.monthly_budget_usd",
+    )
     speech_down: list[Literal["speech_to_speech", "cascaded"]] = Field(
         default_factory=list, description="Lex bots (speech rungs) that fail when the flow enters them"
     )
     tool_failures: list[str] = Field(default_factory=list, description="agent tools that raise when run")
+
+    @model_validator(mode="after")
+    def _agent_spend_within_tenant_spend(self) -> Given:
+        if self.agent_month_spend_usd > self.month_spend_usd:
+            raise ValueError(
+                f"agent_month_spend_usd ({self.agent_month_spend_usd}) is part of the tenant's month_spend_usd "
+                f"({self.month_spend_usd}): set month_spend_usd to at least that much"
+            )
+        return self
 
 
 class EndExpectation(_Strict):

@@ -5,7 +5,7 @@
         LifecycleGate(...), # the agent paused or stopped mid-call: its line, then handover or end (when checked)
         ToolRelay(...),     # Sonic's toolUse answered by the tenant agent, off the audio path
         CallRecorder(...),  # FINAL transcripts, tool calls, interruptions, renewals, usage and cost
-        CallerOutput(...),  # 20 ms frames at playback pace; barge-in flushes the queue
+        CallerOutput(...),  # 20 ms frames at playback pace; barge-in flushes the queue; turn latency metrics
         CallEnd(),          # notices that the bridge itself ended the call
     ])
 
@@ -27,6 +27,7 @@ from oratio.agent.ports import BudgetLedger, ConversationRecorder
 from oratio.voice_bridge.audio import apology_asset
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import Direction, Frame, Start, Stop
+from oratio.voice_bridge.metrics import BridgeMetrics
 from oratio.voice_bridge.pipeline import FrameProcessor, Pipeline
 from oratio.voice_bridge.ports import SpeechError, SpeechSessionFactory, SpeechSynthesizer
 from oratio.voice_bridge.processors import AgentCheck, CallerOutput, CallRecorder, LifecycleGate, SpeechStage, ToolRelay
@@ -91,7 +92,9 @@ class VoiceCall:
         recorder: ConversationRecorder,
         ledger: BudgetLedger,
         agent_check: AgentCheck | None = None,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
+        """`metrics`: where the call's CloudWatch metrics go (EMF lines on stdout when deployed; none if left out)."""
         self.settings = settings
         self.serializer = serializer
         self.context = CallContext()
@@ -102,7 +105,7 @@ class VoiceCall:
             settings, agent, synthesizer, call_id=lambda: self.context.call_id, customer=self.context.customer
         )
         self.recorder = CallRecorder(settings, recorder, ledger)
-        self.output = CallerOutput(settings, serializer, send)
+        self.output = CallerOutput(settings, serializer, send, metrics=metrics)
         self.end = CallEnd()
         gate: list[FrameProcessor] = [self.lifecycle] if self.lifecycle is not None else []
         self.pipeline = Pipeline([self.speech, *gate, self.tools, self.recorder, self.output, self.end])

@@ -133,6 +133,7 @@ class Renew(Frame):
     session_number: int
     buffered_bytes: int
     reason: str = ""
+    failover: bool = False  # the session it replaced had failed (not a planned renewal)
 
 
 @dataclass(slots=True)

@@ -8,12 +8,15 @@ definitions land, its definition) is what the replayed call routes to and what t
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from oratio.agent.ports import Passage
 from oratio.config import TenantConfig
 from oratio.domain.knowledge_scope import SearchScope
+from oratio.replay.script import Given
 from oratio_local.vendor import LocalVendorApi, agent_request_for
 
 LIFECYCLE_ACTION = {"paused": "pause", "stopped": "stop"}
@@ -23,17 +26,29 @@ class UnknownAgentError(LookupError):
     """A script names an agent that cannot be created for its tenant."""
 
 
-def ensure_agent(api: LocalVendorApi, tenant: TenantConfig, name: str) -> str:
-    """The id of the tenant's agent called `name`, provisioned (voice on the tenant's number) if absent."""
+def ensure_agent(
+    api: LocalVendorApi, tenant: TenantConfig, name: str, *, definition: dict[str, Any] | None = None
+) -> str:
+    """The id of the tenant's agent called `name`, provisioned (voice on the tenant's number) if absent, with
+    `definition` (the vendor API's `definition` overrides, e.g. the agent's budget share) on top of the defaults."""
     listed = api.call("GET", "/api/v1/agents")
     for agent in listed.get("agents", listed.get("items", [])):
         if agent.get("name") == name:
             return str(agent["id"])
     body = agent_request_for(tenant) | {"name": name}
+    if definition:
+        body["definition"] = definition
     provisioned = api.call(
         "POST", "/api/v1/agents/provision", {"agent_config": body}, headers={"Idempotency-Key": f"replay-{name}"}
     )
     return str(provisioned["agent_config"]["id"])
+
+
+def definition_for(given: Given) -> dict[str, Any] | None:
+    """The agent definition overrides a script's `given` asks for (None: the tenant's defaults)."""
+    if given.agent_budget_usd is None:
+        return None
+    return {"models": {"monthly_budget_usd": given.agent_budget_usd}}
 
 
 def set_status(api: LocalVendorApi, agent_id: str, status: str) -> None:
@@ -50,10 +65,17 @@ class _FailingRetriever:
         raise RuntimeError("knowledge search is down (replay fault)")
 
 
-def agent_engine(tenant: TenantConfig, tenants_dir: Path, tables: dict[str, str], *, tool_failures: list[str]) -> Any:
+def agent_engine(
+    tenant: TenantConfig,
+    tenants_dir: Path,
+    tables: dict[str, str],
+    *,
+    tool_failures: list[str],
+    clock: Callable[[], datetime] | None = None,
+) -> Any:
     """The tenant agent's engine: local mode's model, retriever and session memory, the deployed DynamoDB stores
     (on moto) for what the voice path reads back (turns, lead state, spend), the agents' definitions from the
-    tables the vendor API wrote, and the script's tool faults."""
+    tables the vendor API wrote, the script's tool faults, and the replay clock (the month its budget reads)."""
     from agentcore.tenant_agent import wiring
     from oratio.adapters.dynamodb_agent import (
         DynamoDBBudgetLedger,
@@ -81,4 +103,4 @@ def agent_engine(tenant: TenantConfig, tenants_dir: Path, tables: dict[str, str]
     }
     if tool_failures:
         stores["tools"] = wiring._tool_factory(_FailingRetriever())
-    return wiring._assemble(dataclasses.replace(parts, **stores))
+    return wiring._assemble(dataclasses.replace(parts, **stores), clock=clock)

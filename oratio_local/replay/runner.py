@@ -353,10 +353,10 @@ class ConnectCall(CallBase):
         given = self.script.given
         with local_aws() as (client, names):
             api = LocalVendorApi(self.tenant, client, names, phone_number=number)
-            agent_id = agents.ensure_agent(api, self.tenant, self.script.agent)
+            agent_id = agents.ensure_agent(api, self.tenant, self.script.agent, definition=agents.definition_for(given))
             agents.set_status(api, agent_id, given.agent_status)
             engine = agents.agent_engine(
-                self.tenant, self.session.tenants_dir, names, tool_failures=given.tool_failures
+                self.tenant, self.session.tenants_dir, names, tool_failures=given.tool_failures, clock=self.clock.now
             )
             runtime.set_engine(engine)
             import boto3
@@ -377,11 +377,7 @@ class ConnectCall(CallBase):
                 runtime_arn = deployment.function(lambda_id).environment.get("ORATIO_AGENT_RUNTIME_ARN")
                 if runtime_arn:
                     self.services.agent_runtime_arn = runtime_arn
-            if given.month_spend_usd:
-                ledger = DynamoDBBudgetLedger(names["usage"], client=client)
-                asyncio.run(
-                    ledger.add(self.tenant.tenant_id, self.clock.now(), "model", "replay-setup", given.month_spend_usd)
-                )
+            self._book_month_spend(DynamoDBBudgetLedger(names["usage"], client=client), agent_id)
             self.contact = Contact(self.contact_id, self.script.caller, number)
             with activate(self.services), virtual_loops(self.clock):
                 self._fill_the_line(deployment, inbound.content, number, given.active_calls)
@@ -395,6 +391,17 @@ class ConnectCall(CallBase):
             self.finish(self.contact.attributes.get("route", ""), result.outcome)
             if self.session.after_call is not None:  # still inside this call's local AWS
                 self.result.after_call = self.session.after_call(self.tenant, client, self.contact_id)
+
+    def _book_month_spend(self, ledger: Any, agent_id: str) -> None:
+        """`given.month_spend_usd` (of which `agent_month_spend_usd` by the script's agent), booked through the
+        budget ledger every path charges, so the router's and the agent's budget checks read it as they would."""
+        given, tenant_id, now = self.script.given, self.tenant.tenant_id, self.clock.now()
+        others = given.month_spend_usd - given.agent_month_spend_usd
+        if others > 0:
+            asyncio.run(ledger.add(tenant_id, now, "model", "replay-setup", others))
+        if given.agent_month_spend_usd > 0:
+            spent = given.agent_month_spend_usd
+            asyncio.run(ledger.add(tenant_id, now, "model", "replay-setup", spent, agent_id=agent_id))
 
     def _fill_the_line(self, deployment: Deployment, flow: dict[str, Any], number: str, calls: int) -> None:
         """`given.active_calls`: other contacts routed first through the same call router (their slots taken)."""

@@ -245,7 +245,9 @@ class TenantAgentRuntime(Construct):
         tables.grant_items(self.role, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tenant_id}#*"])
         # Customer saves are transactions of Put/Delete items; IAM checks each item's own action.
         tables.grant_items(self.role, CUSTOMER_CONTEXT, ["Query", "PutItem", "DeleteItem"], [f"{tenant_id}#*"])
-        tables.grant_items(self.role, USAGE, ["GetItem", "UpdateItem"], [tenant_id])
+        tables.grant_items(
+            self.role, USAGE, ["GetItem", "PutItem", "UpdateItem"], [tenant_id]
+        )  # charges: a transaction
 
 
 def allow_models(role: iam.IRole, model_ids: Sequence[str], *, sid: str = "InvokeAllowedModels") -> None:

@@ -111,7 +111,7 @@ class CallEventProcessor(Construct):
         # The call's COST item (its minutes added, its total read) and its one-time claims (PutItem).
         tables.grant_items(function, CONVERSATIONS, ["GetItem", "UpdateItem", "PutItem"], [f"{tid}#*"])
         tables.grant_items(function, TENANT_STATE, ["UpdateItem"], [tid])
-        tables.grant_items(function, USAGE, ["UpdateItem"], [tid])
+        tables.grant_items(function, USAGE, ["PutItem", "UpdateItem"], [tid])  # a charge: marker put + ADDs
 
         self.analysis = self._analysis(tenant, instance_arn, tables)
 
@@ -156,6 +156,6 @@ class CallEventProcessor(Construct):
         tables.grant_items(
             analysis.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
         )
-        tables.grant_items(analysis.function, USAGE, ["GetItem", "UpdateItem"], [tid])
+        tables.grant_items(analysis.function, USAGE, ["GetItem", "PutItem", "UpdateItem"], [tid])
         allow_models(analysis.role, [tenant.operations.analysis_model], sid="InvokeTheAnalysisModel")
         return analysis

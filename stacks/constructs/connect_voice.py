@@ -115,7 +115,8 @@ class ConnectVoice(Construct):
             self.code_hook.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
         )
         tables.grant_items(self.code_hook.function, TENANT_STATE, ["GetItem", "PutItem", "Query"], [tid])
-        tables.grant_items(self.code_hook.function, USAGE, ["GetItem"], [tid])
+        # The budget check reads the month; the Lex, Polly and Sonic-estimate charges are marker put + ADDs.
+        tables.grant_items(self.code_hook.function, USAGE, ["GetItem", "PutItem", "UpdateItem"], [tid])
 
         self.bots = VoiceBots(self, "Bots", tenant=tenant, code_hook=self.code_hook.function)
 

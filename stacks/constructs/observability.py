@@ -3,7 +3,8 @@ tenant's own SNS topic and e-mail subscriptions from `operations.alarm_emails`),
 and alarms for the vendor API and knowledge ingestion.
 
 Tenant metrics come from the tenant's Lambdas in the namespace `Oratio/<tenant_id>` (Powertools EMF, with a
-`service` dimension per function); each alarm's description says what to check first.
+`service` dimension per function) and from its voice bridge on AgentCore Runtime (EMF lines on stdout,
+`oratio/voice_bridge/metrics.py`); each alarm's description says what to check first.
 """
 
 from __future__ import annotations
@@ -23,17 +24,17 @@ from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import Route
+from oratio.voice_bridge import metrics as bridge_metrics
+from oratio.voice_bridge.metrics import tenant_metrics_namespace
+
+__all__ = ["PlatformObservability", "TenantObservability", "tenant_metrics_namespace"]
 
 PERIOD = Duration.minutes(5)
 BUDGET_PERIOD = Duration.hours(1)
 ROUTES = tuple(route.value for route in Route)
 CHANNELS = ("voice", "chat")
 TOOL_PROBLEMS = ("error", "timeout", "denied")
-
-
-def tenant_metrics_namespace(tenant_id: str) -> str:
-    """Where a tenant's functions publish their metrics (one namespace per tenant keeps dashboards apart)."""
-    return f"Oratio/{tenant_id}"
+BRIDGE_SPEECH = ("sonic", "cascaded")  # the bridge's speech rungs (a failover "to sonic" is a fresh Sonic session)
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ class TenantObservability(Construct):
             label=label,
         )
 
+    def bridge_metric(
+        self, name: str, *, statistic: str = "Sum", label: str | None = None, **dimensions: str
+    ) -> cloudwatch.Metric:
+        """A metric of the voice bridge (its EMF lines: `service` voice_bridge, `front_door` bridge)."""
+        dimensions = {"front_door": bridge_metrics.FRONT_DOOR, **dimensions}
+        return self.metric(name, bridge_metrics.SERVICE, statistic=statistic, period=PERIOD, label=label, **dimensions)
+
     # ------------------------------------------------------------------------------------- alarms
     def _alarm_specs(self, dead_letter_queues: Mapping[str, sqs.IQueue]) -> list[AlarmSpec]:
         tenant = self._tenant
@@ -156,7 +164,17 @@ class TenantObservability(Construct):
                 f"p99 agent time per Connect turn is over the tenant's target of {target_ms} ms: callers hear "
                 "holding replies. Check first the agent's model mix (ModelTurns) and slow tools (ToolCalls timeout) "
                 "on the dashboard, then the AgentCore runtime's traces for the slowest turns.",
-                evaluation_periods=2,
+                evaluation_periods=tenant.operations.latency_alarm_periods,
+            ),
+            AlarmSpec(
+                "BridgeTurnLatencyP90",
+                self.bridge_metric(bridge_metrics.TURN_LATENCY, statistic="p90"),
+                tenant.operations.bridge_turn_latency_p90_target_ms,
+                f"p90 voice bridge turn latency (the caller's final words to the first audio back) is over the "
+                f"tenant's target of {tenant.operations.bridge_turn_latency_p90_target_ms} ms on Twilio/Vonage "
+                "calls. Check first the bridge's failovers and its latency by speech (sonic or cascaded) on the "
+                "dashboard, then the voice bridge runtime's oratio.turn spans for slow tool calls to the agent.",
+                evaluation_periods=tenant.operations.latency_alarm_periods,
             ),
             AlarmSpec(
                 "BreakerOpen",
@@ -251,6 +269,37 @@ class TenantObservability(Construct):
                     left=[
                         self.metric("ModelTurns", "voice_agent_turn", model=m, label=m)
                         for m in (*tenant.agent.allowed_models, "none")
+                    ],
+                    width=12,
+                ),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Voice bridge turn latency (caller's final words to first audio back, ms)",
+                    left=[
+                        *(
+                            self.bridge_metric(bridge_metrics.TURN_LATENCY, statistic=stat, label=f"all {stat}")
+                            for stat in ("p50", "p90", "p99")
+                        ),
+                        *(
+                            self.bridge_metric(
+                                bridge_metrics.TURN_LATENCY, statistic="p90", speech=speech, label=f"{speech} p90"
+                            )
+                            for speech in BRIDGE_SPEECH
+                        ),
+                    ],
+                    left_annotations=[
+                        cloudwatch.HorizontalAnnotation(
+                            value=tenant.operations.bridge_turn_latency_p90_target_ms, label="p90 target"
+                        )
+                    ],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title="Voice bridge failovers",
+                    left=[
+                        self.bridge_metric(bridge_metrics.FAILOVERS, to=to, label=f"to {to}")
+                        for to in (*BRIDGE_SPEECH, "apology")
                     ],
                     width=12,
                 ),

@@ -207,7 +207,7 @@ class VoiceBridge(Construct):
         # What the call recorder and usage ledger write, only under this tenant's keys; GetItem, Query and the
         # counter: the call's session lease is renewed while it streams and closed (with its cost) when it ends.
         tables.grant_items(self.role, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"])
-        tables.grant_items(self.role, USAGE, ["UpdateItem"], [tid])
+        tables.grant_items(self.role, USAGE, ["PutItem", "UpdateItem"], [tid])  # a charge: marker put + ADDs
         tables.grant_items(self.role, TENANT_STATE, ["UpdateItem"], [tid])
         # The routed agent's definition (persona, tools, voice, lines) and its status after each caller turn.
         grant_definition_reads(tables, self.role, tid)

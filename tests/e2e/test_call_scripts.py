@@ -67,8 +67,18 @@ def test_a_failed_expectation_says_what_was_expected_what_happened_and_the_trans
         (_script("turns:\n  - say: hi\n    expect: {reply_contain: [x]}\n"), "unknown key ('reply_contain')"),
         (_script("given: {tool_failures: [teleport]}\n"), "tool_failures"),
         ("name: [unclosed\n", "not valid YAML"),
+        (_script("given: {month_spend_usd: 10, agent_month_spend_usd: 20}\n"), "set month_spend_usd to at least"),
+        (_script("given: {agent_budget_usd: 0}\n"), "given.agent_budget_usd"),
     ],
-    ids=["unknown-tenant", "unknown-front-door", "unknown-key", "unknown-tool", "malformed-yaml"],
+    ids=[
+        "unknown-tenant",
+        "unknown-front-door",
+        "unknown-key",
+        "unknown-tool",
+        "malformed-yaml",
+        "agent-spend-over-tenant-spend",
+        "zero-agent-budget",
+    ],
 )
 def test_bad_scripts_end_with_a_clear_error_and_the_others_still_run(
     session: ReplaySession, tmp_path: Path, text: str, message: str

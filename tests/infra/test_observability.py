@@ -43,24 +43,26 @@ def _topic_ref(template: assertions.Template) -> str:
     [
         ("RouterFailures", {"service": "call_router"}, "Sum", 1),
         ("BreakerChanges", {"service": "voice_turn", "dependency": "agent", "state": "open"}, "Sum", 1),
-        ("TurnLatency", {"service": "voice_turn", "front_door": "connect", "part": "agent"}, None, 3000),
+        ("TurnLatency", {"service": "voice_turn", "front_door": "connect", "part": "agent"}, "p99", 3000),
+        ("TurnLatency", {"service": "voice_bridge", "front_door": "bridge"}, "p90", 1500),
     ],
 )
 def test_alarms_watch_the_metric_at_the_threshold_and_notify_the_tenants_topic(
     tenant_template: assertions.Template,
     metric: str,
     dimensions: dict[str, str],
-    statistic: str | None,
+    statistic: str,
     threshold: float,
 ) -> None:
     alarm = _alarm(tenant_template, metric, **dimensions)
     assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == dimensions
     assert alarm["Threshold"] == threshold
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    if statistic:
-        assert alarm["Statistic"] == statistic
+    if statistic.startswith("p"):  # a percentile
+        assert alarm["ExtendedStatistic"] == statistic
+        assert alarm["EvaluationPeriods"] == TENANT.operations.latency_alarm_periods
     else:
-        assert alarm["ExtendedStatistic"] == "p99"
+        assert alarm["Statistic"] == statistic
     topic = _topic_ref(tenant_template)
     assert alarm["AlarmActions"] == [{"Ref": topic}]
     assert alarm["OKActions"] == [{"Ref": topic}]
@@ -145,6 +147,65 @@ def test_the_tenant_dashboard_shows_routes_latency_models_breakers_and_spend(
         "monthly budget",
     ):
         assert needle in body, needle
+
+
+def _dashboard_metrics(template: assertions.Template) -> list[list[Any]]:
+    """Every metric line of the tenant dashboard's graphs: [namespace, name, dimension, value, ..., {options}]."""
+    [dashboard] = template.find_resources("AWS::CloudWatch::Dashboard").values()
+    body = dashboard["Properties"]["DashboardBody"]
+    text = (
+        "".join(p if isinstance(p, str) else "TOKEN" for p in body["Fn::Join"][1]) if isinstance(body, dict) else body
+    )
+    widgets = json.loads(text)["widgets"]
+    return [m for w in widgets for m in w["properties"].get("metrics", []) if isinstance(m[0], str)]
+
+
+def test_the_tenant_dashboard_graphs_bridge_latency_and_failovers_as_the_bridge_emits_them(
+    tenant_template: assertions.Template,
+) -> None:
+    from oratio.voice_bridge import metrics as bridge
+
+    emitted = {
+        bridge.TURN_LATENCY: {frozenset(s) for s in bridge.TURN_LATENCY_DIMENSIONS},
+        bridge.FAILOVERS: {frozenset(s) for s in bridge.FAILOVER_DIMENSIONS},
+    }
+    graphed: dict[str, list[dict[str, str]]] = {bridge.TURN_LATENCY: [], bridge.FAILOVERS: []}
+    for line in _dashboard_metrics(tenant_template):
+        namespace, name, *rest = line
+        pairs = [p for p in rest if isinstance(p, str)]
+        dimensions = dict(zip(pairs[::2], pairs[1::2], strict=True))
+        if name in graphed and dimensions.get("service") == "voice_bridge":
+            assert namespace == NAMESPACE
+            # Each graphed series is one the bridge's EMF lines create (same dimension set), else it stays empty.
+            assert frozenset(dimensions) in emitted[name], dimensions
+            graphed[name].append(dimensions)
+    assert {d.get("speech") for d in graphed[bridge.TURN_LATENCY]} == {None, "sonic", "cascaded"}
+    assert {d["to"] for d in graphed[bridge.FAILOVERS]} == {"sonic", "cascaded", "apology"}
+
+
+def test_the_bridge_latency_alarm_follows_the_tenants_target() -> None:
+    from aws_cdk import Stack
+
+    from oratio.config.tenant import TenantConfig
+    from stacks.constructs.observability import TenantObservability
+
+    data = TENANT.model_dump(mode="json")
+    data["operations"] = {"bridge_turn_latency_p90_target_ms": 900, "latency_alarm_periods": 3}
+    stack = Stack()
+    TenantObservability(stack, "Observability", tenant=TenantConfig.model_validate(data), dead_letter_queues={})
+    template = assertions.Template.from_stack(stack)
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "TurnLatency",
+            "Namespace": NAMESPACE,
+            "Dimensions": Match.array_with([{"Name": "service", "Value": "voice_bridge"}]),
+            "ExtendedStatistic": "p90",
+            "Threshold": 900,
+            "EvaluationPeriods": 3,
+            "AlarmDescription": Match.string_like_regexp("900 ms"),
+        },
+    )
 
 
 def test_alarm_emails_from_the_tenant_file_are_subscribed() -> None:

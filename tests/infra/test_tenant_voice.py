@@ -219,7 +219,9 @@ def test_the_code_hook_may_touch_only_this_tenants_items_and_invoke_only_its_wor
             "dynamodb:UpdateItem",
         ],
         ("tenantstate", TENANT): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
-        ("usage", TENANT): ["dynamodb:GetItem"],
+        # the budget check reads the month; each charge (Lex, Polly, the Sonic estimate) is a transaction: the
+        # charge's marker put and the ADDs
+        ("usage", TENANT): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
         # each turn reads the routed agent's status and its definition version, only this tenant's
         ("agents", TENANT): ["dynamodb:GetItem"],
         ("agentdefinitions", f"{TENANT}#*"): ["dynamodb:GetItem"],

@@ -203,13 +203,14 @@ def test_bridge_writes_dynamodb_items_only_under_this_tenants_keys(bridge_statem
         for s in dynamodb
     )
     # The agent's status and definition versions (read); conversations: the recorder's writes, and the call's
-    # session (read, lease renewed, closed with the cost summed from its turns); the usage ledger and the live-call
-    # counter (one statement): the tenant's items.
+    # session (read, lease renewed, closed with the cost summed from its turns); the usage ledger (each charge a
+    # transaction: its marker put and the ADDs) and the live-call counter: the tenant's items.
     assert keys == [
         (("dynamodb:GetItem",), (TENANT,)),  # the agent's status, after each caller turn
         (("dynamodb:GetItem",), (f"{TENANT}#*",)),  # the agent's definition versions
         (("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"), (f"{TENANT}#*",)),
-        (("dynamodb:UpdateItem",), (TENANT,)),
+        (("dynamodb:PutItem", "dynamodb:UpdateItem"), (TENANT,)),  # the usage ledger
+        (("dynamodb:UpdateItem",), (TENANT,)),  # the live-call counter
     ]
 
 

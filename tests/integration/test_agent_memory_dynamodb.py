@@ -291,7 +291,7 @@ def test_budget_ledger_adds_atomically_and_totals_each_month(dynamodb: Any) -> N
     assert asyncio.run(ledger.month_to_date_usd(TENANT, early_december)) == pytest.approx(2.0)
     assert asyncio.run(ledger.month_to_date_usd(TENANT, datetime(2027, 1, 1, tzinfo=UTC))) == 0.0
     assert asyncio.run(ledger.month_to_date_usd("other-shop", late_november)) == 0.0
-    items = {(i["pk"]["S"], i["sk"]["S"]): Decimal(i["usd"]["N"]) for i in raw_items(dynamodb, table)}
+    items = {(i["pk"]["S"], i["sk"]["S"]): Decimal(i["usd"]["N"]) for i in raw_items(dynamodb, table) if "usd" in i}
     assert items == {
         (TENANT, "2026-11#total"): Decimal("1.05"),
         (TENANT, "2026-11#model#nova-lite"): Decimal("1.0"),
@@ -309,7 +309,9 @@ def test_budget_ledger_adds_atomically_and_totals_each_month(dynamodb: Any) -> N
 def test_budget_ledger_books_the_agent_and_the_conversation_breakdown(dynamodb: Any) -> None:
     # Given a ledger that also knows the conversations table
     usage, conversations = table_name(USAGE), table_name(CONVERSATIONS)
-    ledger = DynamoDBBudgetLedger(usage, conversations_table=conversations, client=dynamodb, clock=clock)
+    ledger = DynamoDBBudgetLedger(
+        usage, conversations_table=conversations, client=OneCallAtATime(dynamodb), clock=clock
+    )
     at = datetime(2026, 11, 12, 15, 0, tzinfo=UTC)
 
     # When two turns of one call and a turn of another agent spend
@@ -323,7 +325,7 @@ def test_budget_ledger_books_the_agent_and_the_conversation_breakdown(dynamodb: 
     asyncio.run(spend())
 
     # Then each agent's month and day, and each call's own breakdown, hold exactly their spend
-    rows = {i["sk"]["S"]: Decimal(i["usd"]["N"]) for i in raw_items(dynamodb, usage)}
+    rows = _usage_rows(dynamodb)
     assert rows["2026-11#agent#front-desk"] == Decimal("0.254")
     assert rows["DAY#2026-11-12#agent#sales"] == Decimal("1.0")
     assert rows["2026-11#total"] == Decimal("1.254")
@@ -336,6 +338,72 @@ def test_budget_ledger_books_the_agent_and_the_conversation_breakdown(dynamodb: 
         f"{TENANT}#call-1": {"cost#model#nova-lite": "0.25", "cost#lex#speech_request": "0.004", "total_usd": "0.254"},
         f"{TENANT}#call-2": {"cost#model#nova-lite": "1.0", "total_usd": "1.0"},
     }
+
+
+def _usage_rows(client: Any) -> dict[str, Decimal]:
+    return {i["sk"]["S"]: Decimal(i["usd"]["N"]) for i in raw_items(client, table_name(USAGE)) if "usd" in i}
+
+
+class CommitsThenLosesTheAnswer:
+    """A client whose first TransactWriteItems is applied by DynamoDB but answered with throttling (the answer
+    lost, as after a timeout): the ledger tries again, exactly the case that double-counted ADDs."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.transactions = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.transactions += 1
+        response = self._client.transact_write_items(**kwargs)
+        if self.transactions == 1:
+            from botocore.exceptions import ClientError
+
+            error = {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "injected"}}
+            raise ClientError(error, "TransactWriteItems")
+        return response
+
+
+def test_a_retried_charge_counts_once_in_every_row_and_the_calls_breakdown(dynamodb: Any) -> None:
+    from oratio.metering import Charge, CostCategory, record_charges
+
+    usage, conversations = table_name(USAGE), table_name(CONVERSATIONS)
+    flaky = CommitsThenLosesTheAnswer(dynamodb)
+    ledger = DynamoDBBudgetLedger(usage, conversations_table=conversations, client=flaky, clock=clock)
+    at = datetime(2026, 11, 12, 15, 0, tzinfo=UTC)
+    charge = Charge(CostCategory.SPEECH_TO_SPEECH, "amazon.nova-2-sonic-v1:0", 1000, "tokens", 0.5)
+
+    async def charge_with_caller_retries() -> None:
+        # The adapter's own retry after the lost answer, then the caller retrying the whole write twice more.
+        for _ in range(3):
+            await record_charges(
+                ledger, [charge], tenant_id=TENANT, at=at, agent_id="desk", session_id="call-9", event_id="usage-1"
+            )
+
+    asyncio.run(charge_with_caller_retries())
+
+    assert flaky.transactions >= 2  # it was applied, answered with an error, and tried again
+    rows = _usage_rows(dynamodb)
+    assert rows["2026-11#total"] == Decimal("0.5")
+    assert rows["2026-11#agent#desk"] == Decimal("0.5")
+    assert rows["DAY#2026-11-12#total"] == Decimal("0.5")
+    (cost,) = [i for i in raw_items(dynamodb, conversations) if i["sk"]["S"] == "COST"]
+    assert cost["total_usd"]["N"] == "0.5"
+    # A different event is a different charge, and counts.
+    asyncio.run(record_charges(ledger, [charge], tenant_id=TENANT, at=at, event_id="usage-2"))
+    assert _usage_rows(dynamodb)["2026-11#total"] == Decimal("1.0")
+
+
+def test_a_charge_that_fails_adds_to_no_row_at_all(dynamodb: Any) -> None:
+    from oratio.adapters.dynamodb import DataAccessError
+
+    ledger = DynamoDBBudgetLedger(table_name(USAGE), conversations_table="no-such-table", client=dynamodb, clock=clock)
+    at = datetime(2026, 11, 12, 15, 0, tzinfo=UTC)
+    with pytest.raises(DataAccessError):
+        asyncio.run(ledger.add(TENANT, at, "model", "nova-lite", 0.25, agent_id="desk", session_id="call-1"))
+    assert _usage_rows(dynamodb) == {}  # all or nothing: the month, day and agent rows are untouched
 
 
 def test_month_boundaries_follow_utc(dynamodb: Any) -> None:

@@ -14,6 +14,7 @@ from oratio.agent_definitions.source import CachedDefinitionSource
 from oratio.domain.agents import AgentStatus
 from oratio.voice_bridge.audio import frame_bytes
 from oratio.voice_bridge.bridge import VoiceCall
+from oratio.voice_bridge.metrics import BridgeMetrics
 from oratio.voice_bridge.serializers import VonageSerializer
 from oratio_local.phone import LocalCaller, TwilioCaller, VonageCaller
 from oratio_local.sonic_standin import Scenario, SonicStandIn, ToolUse, Turn
@@ -395,3 +396,73 @@ def test_an_agent_that_stays_active_is_checked_each_turn_and_the_call_goes_on() 
             assert not r.recorder.events(TENANT, caller.call_id, "lifecycle")
 
     run(scenario())
+
+
+def _emf(lines: list[str], metric: str) -> list[dict[str, Any]]:
+    """The EMF documents among `lines` that declare `metric`, each checked against the EMF specification: every
+    dimension and metric a directive names is a member of the document's root."""
+    found = []
+    for line in lines:
+        document = json.loads(line)
+        (directive,) = document["_aws"]["CloudWatchMetrics"]
+        assert isinstance(document["_aws"]["Timestamp"], int)
+        for dimension_set in directive["Dimensions"]:
+            assert all(isinstance(document[d], str) for d in dimension_set), dimension_set
+        if any(m["Name"] == metric for m in directive["Metrics"]):
+            assert isinstance(document[metric], int | float)
+            found.append(document)
+    return found
+
+
+def test_each_bridge_turn_writes_its_latency_as_a_cloudwatch_emf_line_for_the_tenant_dashboard() -> None:
+    lines: list[str] = []
+
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(turns=[QUESTION]))
+        async with rig(sonic) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(answered(sonic, 1))
+                await c.wait_for(lambda: c.heard.audio_frames >= 25)
+
+            settings = bridge_settings()
+            metrics = BridgeMetrics(settings.tenant_id, settings.agent_id, sink=lines.append)
+            await r.call(caller, settings, talk, metrics=metrics)
+
+    run(scenario())
+    (latency,) = _emf(lines, "TurnLatency")
+    (directive,) = latency["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == f"Oratio/{TENANT}"
+    assert directive["Metrics"] == [{"Name": "TurnLatency", "Unit": "Milliseconds"}]
+    assert ["service", "front_door"] in directive["Dimensions"]
+    assert (latency["service"], latency["front_door"], latency["speech"]) == ("voice_bridge", "bridge", "sonic")
+    assert latency["agent"] == "front-desk"
+    assert latency["TurnLatency"] > 0
+    assert latency["call_id"] not in {d for s in directive["Dimensions"] for d in s}  # a property, not a dimension
+    assert _emf(lines, "BridgeFailovers") == []
+
+
+def test_a_failover_to_cascaded_is_counted_and_the_cascaded_turn_timed_as_cascaded() -> None:
+    lines: list[str] = []
+
+    async def scenario() -> None:
+        sonic = SonicStandIn(Scenario(refuse_all_after=0))
+        async with rig(sonic, lines=["Do you ship to Canada?"]) as r:
+            caller = TwilioCaller()
+
+            async def talk(c: LocalCaller, call: VoiceCall) -> None:
+                await c.say()
+                await c.wait_for(lambda: bool(r.recorder.turns(TENANT, c.call_id)))
+                await c.wait_for(lambda: c.heard.audio_frames > 0)
+
+            settings = bridge_settings()
+            metrics = BridgeMetrics(settings.tenant_id, settings.agent_id, sink=lines.append)
+            await r.call(caller, settings, talk, metrics=metrics)
+
+    run(scenario())
+    (failover,) = _emf(lines, "BridgeFailovers")
+    assert (failover["to"], failover["BridgeFailovers"]) == ("cascaded", 1)
+    assert ["service", "front_door", "to"] in failover["_aws"]["CloudWatchMetrics"][0]["Dimensions"]
+    assert [d["speech"] for d in _emf(lines, "TurnLatency")] == ["cascaded"]

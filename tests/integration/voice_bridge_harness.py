@@ -18,6 +18,7 @@ from oratio.adapters.nova_sonic import NovaSonicSessionFactory, build_client
 from oratio.voice_bridge.bridge import CallContext, CallOutcome, VoiceCall
 from oratio.voice_bridge.cascaded import CascadedSessionFactory
 from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
+from oratio.voice_bridge.metrics import BridgeMetrics
 from oratio.voice_bridge.ports import SpeechSessionFactory
 from oratio.voice_bridge.processors import AgentCheck
 from oratio.voice_bridge.serializers import FrameSerializer, TwilioSerializer
@@ -64,6 +65,7 @@ class Rig:
         script: Any,
         serializer: FrameSerializer | None = None,
         agent_check: AgentCheck | None = None,
+        metrics: BridgeMetrics | None = None,
     ) -> tuple[CallOutcome, VoiceCall]:
         """Run one call: `script(caller, call)` plays the caller's side, then the caller hangs up."""
         serializer = serializer or TwilioSerializer()
@@ -97,6 +99,7 @@ class Rig:
             recorder=self.recorder,
             ledger=self.ledger,
             agent_check=agent_check,
+            metrics=metrics,
         )
         call_holder.append(call)
 

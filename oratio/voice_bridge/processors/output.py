@@ -1,5 +1,7 @@
 """The caller output: agent audio re-framed and paced to the caller; a barge-in (or the agent being stopped
-mid-reply) flushes what is queued."""
+mid-reply) flushes what is queued. Being where audio leaves for the caller, it also times each turn as the
+caller hears it (their final transcript to the first frame back on the wire) and counts failovers, for the
+bridge's CloudWatch metrics."""
 
 from __future__ import annotations
 
@@ -15,14 +17,18 @@ from oratio.voice_bridge.frames import (
     AgentAudio,
     Clear,
     Direction,
+    Fallback,
     Frame,
     Interruption,
     Lifecycle,
     Mark,
+    Renew,
     Start,
     Stop,
+    Transcript,
     TurnEnd,
 )
+from oratio.voice_bridge.metrics import BridgeMetrics
 from oratio.voice_bridge.pipeline import FrameProcessor
 from oratio.voice_bridge.processors.tasks import BackgroundTasks
 from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
@@ -33,7 +39,10 @@ Clock = Callable[[], float]
 class CallerOutput(FrameProcessor):
     """The last step: agent audio cut into 20 ms frames, sent to the caller at playback pace (at most
     `playback_lead_seconds` ahead, so the provider holds little that a barge-in must clear). An
-    Interruption drops every queued frame at once and tells the provider to clear what it holds."""
+    Interruption drops every queued frame at once and tells the provider to clear what it holds.
+
+    `metrics` gets each turn's latency (the caller's final transcript to the first frame sent after it, with the
+    speech in use) and each failover (a Fallback down the ladder, or a failed session replaced by a fresh one)."""
 
     def __init__(
         self,
@@ -42,9 +51,14 @@ class CallerOutput(FrameProcessor):
         send: Callable[[WireMessage], Awaitable[None]],
         *,
         clock: Clock = time.perf_counter,
+        metrics: BridgeMetrics | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
+        self._metrics = metrics or BridgeMetrics.silent()
+        self._speech = "sonic"
+        self._caller_done: float | None = None  # when the caller's turn ended, until the first frame back
+        self._older_frames = 0  # frames of an earlier reply still queued when the caller's turn ended
         self._serializer = serializer
         self._send = send
         self._clock = clock
@@ -80,6 +94,16 @@ class CallerOutput(FrameProcessor):
     async def process(self, frame: Frame, direction: Direction) -> None:
         if isinstance(frame, Start):
             self.call_id = frame.call_id
+        elif isinstance(frame, Transcript):
+            if frame.role == "user" and frame.final and frame.text.strip():
+                self._caller_done = self._clock()  # the latest final line: the caller may add to their turn
+                self._older_frames = len(self._queue)
+        elif isinstance(frame, Fallback):
+            self._metrics.failover(to=frame.to, reason=frame.reason, call_id=self.call_id)
+            if frame.to != "apology":
+                self._speech = frame.to
+        elif isinstance(frame, Renew) and frame.failover:
+            self._metrics.failover(to=self._speech, reason=frame.reason, call_id=self.call_id)
         elif isinstance(frame, AgentAudio):
             self._enqueue(frame)
         elif isinstance(frame, TurnEnd):
@@ -115,6 +139,7 @@ class CallerOutput(FrameProcessor):
     async def _flush_for_barge_in(self) -> None:
         self.frames_dropped += len(self._queue)
         self._queue.clear()
+        self._older_frames = 0
         self._framer_for().drop()
         self._idle.set()
         message = self._serializer.serialize_control(Clear())
@@ -163,5 +188,11 @@ class CallerOutput(FrameProcessor):
                 self.latencies.append(self._clock() - first)
                 self._first_of_chunk = None
             await self._send(message)
+            if self._older_frames:
+                self._older_frames -= 1  # the end of the previous reply, not the answer to this turn
+            elif self._caller_done is not None:
+                turn_ms = (self._clock() - self._caller_done) * 1000
+                self._caller_done = None
+                self._metrics.turn_latency(turn_ms, speech=self._speech, call_id=self.call_id)
             self.frames_sent += 1
             timeline += frame_seconds

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -169,10 +170,11 @@ class CallRecorder(FrameProcessor):
         """Spend of this call to the ledger (month, day, agent and the call's own breakdown), off the audio path."""
         self.cost_usd += sum(c.usd for c in charges if c.category is not CostCategory.SPEECH_TO_SPEECH)
         tenant, at, agent, session = self.settings.tenant_id, self._now(), self.settings.agent_id, self.call_id or None
+        event = str(uuid.uuid4())  # one id for every retry of this write: a retried charge counts once
         self._write(
             self._retrying(
                 lambda: record_charges(
-                    self._ledger, charges, tenant_id=tenant, at=at, agent_id=agent, session_id=session
+                    self._ledger, charges, tenant_id=tenant, at=at, agent_id=agent, session_id=session, event_id=event
                 ),
                 "ledger",
             )

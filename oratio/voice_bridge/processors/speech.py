@@ -312,7 +312,8 @@ class SpeechStage(FrameProcessor):
                     await self.push(Fallback(to=factory.kind, reason=reason), Direction.DOWNSTREAM)
                 elif renewal or (failed and not first):
                     self.renewals += 1
-                    await self.push(Renew(self.renewals, self.buffered_bytes, reason), Direction.DOWNSTREAM)
+                    renewed = Renew(self.renewals, self.buffered_bytes, reason, failover=failed)
+                    await self.push(renewed, Direction.DOWNSTREAM)
                 self.rung = rung
                 break
             if opened is None:
