@@ -218,11 +218,11 @@ def _tool_findings(definition: AgentDefinition, context: CheckContext) -> list[F
             findings.append(_finding("tool_host", f"business tool {tool.name!r} calls {host!r}, which is not on the "
                                      f"tenant's allowlist {sorted(context.allowed_hosts)}"))  # fmt: skip
     present = set(definition.tools.builtin) | set(declared)
-    for tool in context.plan.tools:
-        if tool.kind == "builtin" and tool.name not in BUILTIN_TOOLS:
-            findings.append(_finding("tool_registry", f"the plan's tool {tool.name!r} is not a built-in tool"))
-        elif tool.name not in present:
-            findings.append(_finding("tool_registry", f"the plan's tool {tool.name!r} is missing from agent.py"))
+    for planned in context.plan.tools:
+        if planned.kind == "builtin" and planned.name not in BUILTIN_TOOLS:
+            findings.append(_finding("tool_registry", f"the plan's tool {planned.name!r} is not a built-in tool"))
+        elif planned.name not in present:
+            findings.append(_finding("tool_registry", f"the plan's tool {planned.name!r} is missing from agent.py"))
     return findings
 
 
