@@ -1,14 +1,14 @@
-"""`RuleBasedModel`: a local stand-in for Bedrock, used by `make demo` and local runs. It is NOT a language
-model and makes no claim to be one.
+"""`RuleBasedModel`: a local stand-in for Bedrock, used by `make demo` and local runs. It is NOT a language model and
+makes no claim to be one.
 
-It answers with fixed rules from what the agent's system prompt says (who the agent is, the business, its
-products, hours and the facts it may quote) and the customer's words: greetings (in the agent's persona),
-hours, policies and any other fact the agent's definition lists, asked for by its name; questions about the
-agent's products or prices go through a `knowledge_search` toolUse and are answered from the returned passages, said as sentences; asking for a person
-calls `transfer_to_human`; a goodbye calls `end_call`. Nothing in it knows a particular business: two agents with
-different definitions answer the same question differently. It speaks real ConverseStream event shapes with
-plausible usage numbers (prompt-cache reads only after a request that carried a cache point with the same
-prefix), so the engine, routing, cost accounting and tools run exactly as they do against Bedrock.
+It answers with fixed rules from what the agent's system prompt says (who the agent is, the business, its products,
+hours and the facts it may quote) and the customer's words: greetings (in the agent's persona), hours, policies and
+any other fact the agent's definition lists, asked for by its name; questions about the agent's products or prices
+go through a `knowledge_search` toolUse and are answered from the returned passages, said as sentences; asking for a
+person calls `transfer_to_human`; a goodbye calls `end_call`. Nothing in it knows a particular business: two agents
+with different definitions answer the same question differently. It speaks real ConverseStream event shapes with
+plausible usage numbers (prompt-cache reads only after a request that carried a cache point with the same prefix),
+so the engine, routing, cost accounting and tools run exactly as they do against Bedrock.
 """
 
 from __future__ import annotations
