@@ -114,6 +114,7 @@ class PlanTool(_Serves):
     method: Literal["GET", "POST"] = "POST"
     input_schema: dict[str, Any] | None = None
     writes: bool = False
+    timeout_seconds: float | None = Field(default=None, gt=0, le=30)
 
 
 class PlanFact(_Serves):

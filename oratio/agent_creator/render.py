@@ -30,6 +30,7 @@ def plan_to_spec_document(plan: Plan, tenant: TenantConfig, *, agent_name: str) 
             "method": t.method,
             "input_schema": t.input_schema or {"type": "object"},
             "writes": t.writes,
+            **({"timeout_seconds": t.timeout_seconds} if t.timeout_seconds else {}),
         }
         for t in plan.tools
         if t.kind == "business_http"
