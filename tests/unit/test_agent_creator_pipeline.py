@@ -44,9 +44,11 @@ def test_an_sop_approved_at_once_becomes_an_unpublished_version_with_its_provena
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.candidate_version == 1
     version = h.versions.store.get(job.vendor_id, AGENT_ID, 1)
-    assert version is not None and version.source is VersionSource.AGENT_CREATOR
+    assert version is not None
+    assert version.source is VersionSource.AGENT_CREATOR
     assert version.provenance is not None
-    assert version.provenance.job_id == job.job_id and version.provenance.sop_sha256 == h.job.sop_sha256
+    assert version.provenance.job_id == job.job_id
+    assert version.provenance.sop_sha256 == h.job.sop_sha256
     assert version.provenance.model_ids == ("local-rules",)
     assert version.provenance.verdicts == ("cycle 1: approve (0 change(s) asked)",)
     # never published: nothing points at it
@@ -54,10 +56,12 @@ def test_an_sop_approved_at_once_becomes_an_unpublished_version_with_its_provena
     prefix = f"agent-creator/{job.tenant_id}/{AGENT_ID}/{job.job_id}/"
     assert {f"{prefix}agent.py", f"{prefix}manifest.json"} <= set(h.artifacts.objects)
     manifest = json.loads(h.artifacts.get(f"{prefix}manifest.json"))
-    assert manifest["sop_sha256"] == h.job.sop_sha256 and manifest["candidate_version"] == 1
+    assert manifest["sop_sha256"] == h.job.sop_sha256
+    assert manifest["candidate_version"] == 1
     assert all(f"{prefix}{test}" in h.artifacts.objects for test in manifest["tests"])
     report = JobReport.model_validate_json(h.store.get_output(job.report_key or ""))
-    assert report.uncovered == () and report.approved_plan
+    assert report.uncovered == ()
+    assert report.approved_plan
     assert all(t.plan_elements and t.definition_fields and t.test_scripts and t.gate == "passed" for t in report.traces)
     stages = [r.stage for r in h.store.get_job(job.tenant_id, job.job_id).stages]
     assert stages == list(StageName)  # one record per stage, in pipeline order
@@ -84,7 +88,8 @@ def test_each_stage_costs_are_recorded_and_charged_to_the_tenant_budget() -> Non
 
     assert job.status is JobStatus.SUCCEEDED, job.error
     records = [r for r in h.store.get_job(job.tenant_id, job.job_id).stages if r.model_id]
-    assert records and all(r.model_id == "claude-haiku-4-5" and r.input_tokens > 0 and r.cost_usd > 0 for r in records)
+    assert records
+    assert all(r.model_id == "claude-haiku-4-5" and r.input_tokens > 0 and r.cost_usd > 0 for r in records)
     assert job.cost_usd == pytest.approx(sum(r.cost_usd for r in records), rel=1e-6)
     charged = asyncio.run(h.budget.month_to_date_usd(job.tenant_id, job.updated_at))
     assert charged == pytest.approx(job.cost_usd, rel=1e-6)
@@ -108,11 +113,15 @@ def test_a_plan_never_approved_gives_up_at_the_cap_and_writes_nothing() -> None:
 
     job = run_job(h.job.job_id, deps=h.deps)
 
-    assert job.status is JobStatus.FAILED and job.failed_stage is StageName.PLAN_REVIEWER
-    assert job.error is not None and "2 review cycles" in job.error.message and "R-tone-01" in job.error.message
+    assert job.status is JobStatus.FAILED
+    assert job.failed_stage is StageName.PLAN_REVIEWER
+    assert job.error is not None
+    assert "2 review cycles" in job.error.message
+    assert "R-tone-01" in job.error.message
     assert "SOP" in job.error.next_step
     assert h.model.stages_asked().count(StageName.PLAN_REVIEWER) == 2
-    assert h.versions_written() == [] and h.artifacts.objects == {}
+    assert h.versions_written() == []
+    assert h.artifacts.objects == {}
 
 
 def test_generated_code_the_static_checks_reject_is_never_reviewed_by_the_model_nor_written() -> None:
@@ -121,9 +130,11 @@ def test_generated_code_the_static_checks_reject_is_never_reviewed_by_the_model_
 
     job = run_job(h.job.job_id, deps=h.deps)
 
-    assert job.status is JobStatus.FAILED and job.failed_stage is StageName.CODE_REVIEWER
+    assert job.status is JobStatus.FAILED
+    assert job.failed_stage is StageName.CODE_REVIEWER
     record = h.store.get_job(job.tenant_id, job.job_id).latest(StageName.CODE_REVIEWER)
-    assert record is not None and record.status is StageStatus.FAILED
+    assert record is not None
+    assert record.status is StageStatus.FAILED
     assert {f["rule"] for f in record.output["static_findings"]} >= {"imports", "forbidden_name"}  # type: ignore[index]
     assert StageName.CODE_REVIEWER not in h.model.stages_asked()  # the model review never ran
     assert h.versions_written() == []
@@ -132,7 +143,8 @@ def test_generated_code_the_static_checks_reject_is_never_reviewed_by_the_model_
 def test_a_model_code_review_that_rejects_stops_the_job() -> None:
     h = harness(script={StageName.CODE_REVIEWER: [ModelCodeReview(verdict="reject", reasons=("greeting missing",))]})
     job = run_job(h.job.job_id, deps=h.deps)
-    assert job.failed_stage is StageName.CODE_REVIEWER and job.error is not None
+    assert job.failed_stage is StageName.CODE_REVIEWER
+    assert job.error is not None
     assert "greeting missing" in job.error.message
     assert h.versions_written() == []
 
@@ -149,11 +161,14 @@ def test_a_candidate_that_fails_its_tests_is_not_written_and_the_report_names_th
 
     job = run_job(h.job.job_id, deps=h.deps)
 
-    assert job.status is JobStatus.FAILED and job.failed_stage is StageName.GATE
-    assert h.versions_written() == [] and h.artifacts.objects == {}
+    assert job.status is JobStatus.FAILED
+    assert job.failed_stage is StageName.GATE
+    assert h.versions_written() == []
+    assert h.artifacts.objects == {}
     report = JobReport.model_validate_json(h.store.get_output(job.report_key or ""))
     assert [f.name for f in report.gate_failures] == ["returns"]
-    assert "90 days" in report.gate_failures[0].failure and "30-day returns" in report.gate_failures[0].failure
+    assert "90 days" in report.gate_failures[0].failure
+    assert "30-day returns" in report.gate_failures[0].failure
     assert all(t.gate == "failed" for t in report.traces)
 
 
@@ -161,15 +176,21 @@ def test_a_job_that_failed_at_a_stage_is_retried_from_that_stage_reusing_earlier
     h = harness(script={StageName.CODE_GENERATOR: [StageModelThrottledError("throttled")]})
 
     failed = run_job(h.job.job_id, deps=h.deps)
-    assert failed.status is JobStatus.FAILED and failed.failed_stage is StageName.CODE_GENERATOR
-    assert failed.error is not None and failed.error.retryable and "busy" in failed.error.message
+    assert failed.status is JobStatus.FAILED
+    assert failed.failed_stage is StageName.CODE_GENERATOR
+    assert failed.error is not None
+    assert failed.error.retryable
+    assert "busy" in failed.error.message
     asked_before = len(h.model.requests)
 
     done = retry_job(h.job.job_id, deps=h.deps)
 
-    assert done.status is JobStatus.SUCCEEDED and done.attempts == 2 and done.candidate_version == 1
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.attempts == 2
+    assert done.candidate_version == 1
     retried = [r.stage for r in h.model.requests[asked_before:]]
-    assert retried[0] is StageName.CODE_GENERATOR and StageName.SOP_PARSER not in retried
+    assert retried[0] is StageName.CODE_GENERATOR
+    assert StageName.SOP_PARSER not in retried
     records = [r for r in h.store.get_job(done.tenant_id, done.job_id).stages if r.stage is StageName.CODE_GENERATOR]
     assert [r.status for r in records] == [StageStatus.FAILED, StageStatus.SUCCEEDED]
 
@@ -190,7 +211,9 @@ def test_an_exhausted_budget_stops_the_job_before_any_model_call() -> None:
 
     job = run_job(h.job.job_id, deps=h.deps)
 
-    assert job.failed_stage is StageName.SOP_PARSER and job.error is not None and "budget" in job.error.message
+    assert job.failed_stage is StageName.SOP_PARSER
+    assert job.error is not None
+    assert "budget" in job.error.message
     assert h.model.requests == []
 
 
