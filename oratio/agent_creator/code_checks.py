@@ -16,6 +16,7 @@ A model review runs only after these pass (`oratio.agent_creator.pipeline`), nev
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +61,7 @@ FORBIDDEN_NAMES = frozenset(
         "marshal", "threading", "multiprocessing", "asyncio", "http", "urllib", "requests", "httpx", "boto3",
     }
 )  # fmt: skip
+DUNDER_IN_TEXT = re.compile(r"__\w+__")
 # Statements a declaration needs; everything else (def, class, loops, try, with, lambda, del, global) is refused.
 ALLOWED_STATEMENTS = (ast.Assign, ast.AnnAssign, ast.Expr, ast.ImportFrom)
 FORBIDDEN_EXPRESSIONS = (
@@ -170,7 +172,7 @@ def _node_findings(node: ast.AST) -> Iterator[Finding]:
 
 def _names_dunder(text: str) -> bool:
     # Strings such as "__class__" feed attribute tricks through pydantic or format specs: none are needed.
-    return "__" in text and any(part.startswith("__") for part in text.split())
+    return DUNDER_IN_TEXT.search(text) is not None
 
 
 # -------------------------------------------------------------------------------- the definition
