@@ -48,3 +48,20 @@ def test_submitting_an_sop_keeps_its_text_and_hash_and_queues_a_job_scoped_to_th
     assert job.sop_key.startswith(f"agent-creator/cozy-comfort/front-desk/{job.job_id}/")
     with pytest.raises(JobNotFoundError):
         store.get_job("bright-smile-dental", job.job_id)  # another tenant never sees it
+
+
+def test_a_versions_agent_creator_provenance_survives_the_definitions_table_round_trip() -> None:
+    from datetime import UTC, datetime
+
+    from oratio.agent_definitions.dynamodb import version_from_item, version_to_item
+    from oratio.agent_definitions.spec import AgentSpec, CharacterConfig
+    from oratio.agent_definitions.versions import CreatorProvenance, DefinitionVersion, VersionSource
+
+    version = DefinitionVersion(
+        vendor_id="cozy-comfort", agent_id="front-desk", version=3, author="agent-creator:job-12345678",
+        note="AgentCreator job job-12345678", source=VersionSource.AGENT_CREATOR, created_at=datetime.now(UTC),
+        spec=AgentSpec(name="A", business_type="retail", character_config=CharacterConfig(business_name="B")),
+        provenance=CreatorProvenance(job_id="job-12345678", sop_sha256="a" * 64, model_ids=("claude-sonnet-4-5",),
+                                     verdicts=("cycle 1: approve (0 change(s) asked)",)),
+    )  # fmt: skip
+    assert version_from_item(version_to_item(version)) == version
