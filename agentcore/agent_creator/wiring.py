@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from oratio.agent_creator.jobs import CreatorJob, JobStore
 from oratio.config import TenantConfig
 from oratio.config.tenant import load_tenants
-from oratio.creator_launch import LaunchAction, LaunchRequest
+from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR, LaunchAction, LaunchRequest
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, USAGE
 
 if TYPE_CHECKING:
@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 ENV_LOCAL_MODE = "ORATIO_LOCAL_MODE"
 ENV_TENANTS_DIR = "ORATIO_TENANTS_DIR"
-ENV_JOBS_TABLE = "ORATIO_TABLE_CREATOR_JOBS"
-ENV_ARTIFACT_BUCKET = "ORATIO_ARTIFACT_BUCKET"
+ENV_JOBS_TABLE = CREATOR_JOBS_TABLE_ENV_VAR
+ENV_ARTIFACT_BUCKET = ARTIFACT_BUCKET_ENV_VAR
 ENV_REGION = "ORATIO_AWS_REGION"
 ENV_HOST = "ORATIO_AGENT_CREATOR_HOST"
 ENV_PORT = "ORATIO_AGENT_CREATOR_PORT"

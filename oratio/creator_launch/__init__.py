@@ -20,6 +20,10 @@ from oratio.agent_creator.jobs import JOB_ID_PATTERN, StageName
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.observability import logger
 
+# The job store's environment, the same names for the vendor API and the AgentCreator runtime.
+CREATOR_JOBS_TABLE_ENV_VAR = "ORATIO_TABLE_CREATOR_JOBS"
+ARTIFACT_BUCKET_ENV_VAR = "ORATIO_ARTIFACT_BUCKET"
+
 
 class LaunchAction(StrEnum):
     RUN = "run"

@@ -23,6 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from oratio.agent_creator.jobs import JOB_ID_PATTERN, MAX_SOP_BYTES
+from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR
 from oratio.domain.agents import AGENT_ID_PATTERN
 from oratio.vendor.api.context import BASE, SECURITY, AgentId, RouteContext
 from oratio.vendor.api.responses import ok
@@ -31,6 +32,7 @@ from oratio.vendor.errors import InvalidSop
 
 CREATOR_RUNTIME_ARN_ENV_VAR = "ORATIO_AGENT_CREATOR_RUNTIME_ARN"
 MAX_SOP_BYTES_ENV_VAR = "ORATIO_MAX_SOP_BYTES"
+
 JSON_MEDIA_TYPE = "application/json"
 SOP_TEXT_MEDIA_TYPES = ("text/plain", "text/markdown")
 SOP_MEDIA_TYPES = (*SOP_TEXT_MEDIA_TYPES, JSON_MEDIA_TYPE)
@@ -49,12 +51,19 @@ class CreatorApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     runtime_arn: str = Field(min_length=1, description="the AgentCreator runtime the jobs are launched on")
+    jobs_table: str = Field(min_length=1)
+    artifact_bucket: str = Field(min_length=1, description="where the SOP and large stage outputs are kept")
     max_sop_bytes: int = Field(default=MAX_SOP_BYTES, gt=0, le=MAX_SOP_BYTES)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> CreatorApiSettings:
         env = os.environ if environ is None else environ
-        values = {"runtime_arn": env.get(CREATOR_RUNTIME_ARN_ENV_VAR), "max_sop_bytes": env.get(MAX_SOP_BYTES_ENV_VAR)}
+        values = {
+            "runtime_arn": env.get(CREATOR_RUNTIME_ARN_ENV_VAR),
+            "jobs_table": env.get(CREATOR_JOBS_TABLE_ENV_VAR),
+            "artifact_bucket": env.get(ARTIFACT_BUCKET_ENV_VAR),
+            "max_sop_bytes": env.get(MAX_SOP_BYTES_ENV_VAR),
+        }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 
 
