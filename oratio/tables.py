@@ -96,8 +96,7 @@ numbers                     the platform-wide number registry: which one tenant 
     does not own, and the router answers a number only for its owner, whatever the agents table says
 
 creator_jobs                pk = "<tenant_id>#<job_id>", sk = record kind (AgentCreator; spec CREATOR_JOBS,
-                            adapter oratio.agent_creator.adapters.dynamodb_jobs; not in ALL_TABLES until the
-                            platform stack creates it)
+                            adapter oratio.agent_creator.adapters.dynamodb_jobs; the platform stack creates it)
   - create a job (vendor API on POST .../sop)                          sk = "JOB", Put attribute_not_exists(pk)
   - update the job's status, stage, error, candidate version           sk = "JOB", Put (whole item)
   - one record per stage attempt, in pipeline order                    sk = "STAGE#<position:02d>#<stage>#<attempt:03d>"
@@ -192,4 +191,5 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     KNOWLEDGE_DOCUMENTS,
     AUDIT,
     NUMBERS,
+    CREATOR_JOBS,
 )
