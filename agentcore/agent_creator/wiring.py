@@ -25,7 +25,7 @@ from oratio.agent_creator.jobs import CreatorJob, JobStore
 from oratio.config import TenantConfig
 from oratio.config.tenant import load_tenants
 from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR, LaunchAction, LaunchRequest
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, TENANT_STATE, USAGE
 
 if TYPE_CHECKING:
     from oratio.agent_creator.pipeline import PipelineDeps
@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "artifact_bucket": ENV_ARTIFACT_BUCKET,
     "agents_table": AGENTS.env_var,
     "agent_definitions_table": AGENT_DEFINITIONS.env_var,
+    "tenant_state_table": TENANT_STATE.env_var,
     "usage_table": USAGE.env_var,
     "region": ENV_REGION,
 }
@@ -69,6 +70,7 @@ class CreatorRuntimeSettings(BaseModel):
     artifact_bucket: str | None = Field(default=None, min_length=1)
     agents_table: str | None = Field(default=None, min_length=1)
     agent_definitions_table: str | None = Field(default=None, min_length=1)
+    tenant_state_table: str | None = Field(default=None, min_length=1, description="named only: never written")
     usage_table: str | None = Field(default=None, min_length=1)
     region: str | None = None
 
@@ -89,7 +91,14 @@ class CreatorRuntimeSettings(BaseModel):
         return cls.model_validate(values)
 
 
-DEPLOYED_FIELDS = ("jobs_table", "artifact_bucket", "agents_table", "agent_definitions_table", "usage_table")
+DEPLOYED_FIELDS = (
+    "jobs_table",
+    "artifact_bucket",
+    "agents_table",
+    "agent_definitions_table",
+    "tenant_state_table",
+    "usage_table",
+)
 
 
 class ServerSettings(BaseModel):
@@ -178,15 +187,17 @@ def local_deps_factory(settings: CreatorRuntimeSettings, store: JobStore | None 
 def aws_deps_factory(settings: CreatorRuntimeSettings) -> DepsFactory:
     """The deployed adapters: DynamoDB + S3 job store, S3 artifacts, Bedrock Converse, the definitions table's
     version writer and the usage ledger (the job's cost is charged to the tenant)."""
-    from oratio.agent_creator.adapters.dynamodb_versions import DynamoDBVersionWriter
 
     from oratio.adapters.dynamodb import dynamodb_client
     from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
+    from oratio.adapters.dynamodb_vendor import DynamoDBAgentRepository
     from oratio.agent_creator.adapters.bedrock_model import BedrockStageModel, BedrockStageSettings
     from oratio.agent_creator.adapters.dynamodb_jobs import DynamoDBJobStore
     from oratio.agent_creator.adapters.s3_artifacts import S3Artifacts
     from oratio.agent_creator.gate import AgentGate
     from oratio.agent_creator.pipeline import PipelineDeps
+    from oratio.vendor.creator_versions import RepositoryVersionWriter
+    from oratio.vendor.service import VendorSettings
     from oratio_local.creator_gate import local_engine_factory
 
     def needed(name: str) -> str:
@@ -199,7 +210,15 @@ def aws_deps_factory(settings: CreatorRuntimeSettings) -> DepsFactory:
     artifacts = S3Artifacts(needed("artifact_bucket"))
     store = DynamoDBJobStore(needed("jobs_table"), artifacts, client=client)
     model = BedrockStageModel(BedrockStageSettings(region_name=settings.region))
-    versions = DynamoDBVersionWriter(needed("agents_table"), needed("agent_definitions_table"), client=client)
+    # The vendor API's own repository: a candidate is written in the same transaction as the API's versions.
+    agents = DynamoDBAgentRepository(
+        needed("agents_table"),
+        needed("tenant_state_table"),
+        needed("agent_definitions_table"),
+        deleted_retention_days=VendorSettings().deleted_retention_days,  # unused: the writer deletes nothing
+        client=client,
+    )
+    versions = RepositoryVersionWriter(agents)
     budget = DynamoDBBudgetLedger(needed("usage_table"), client=client)
     # The gate replays the scripts offline, as `make test` does: the candidate in the tenant agent's engine with
     # its rule-based model, so a gate run costs no model calls and gives the same verdict every time.

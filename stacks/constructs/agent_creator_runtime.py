@@ -29,7 +29,7 @@ from agentcore.agent_creator import wiring
 from oratio.agent_creator.jobs import StageName
 from oratio.agent_creator.pipeline import CreatorSettings
 from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CREATOR_JOBS, USAGE, TableSpec
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CREATOR_JOBS, TENANT_STATE, USAGE, TableSpec
 from oratio.vendor.api.creator_routes import CREATOR_RUNTIME_ARN_ENV_VAR
 from stacks.constructs.agent_runtime import (
     DEPS_DIR,
@@ -118,6 +118,8 @@ class AgentCreatorRuntime(Construct):
             AGENTS.env_var: table[AGENTS.key].table_name,
             AGENT_DEFINITIONS.env_var: table[AGENT_DEFINITIONS.key].table_name,
             USAGE.env_var: table[USAGE.key].table_name,
+            # Named for the agent repository's constructor only: the runtime writes no tenant state (no grant).
+            TENANT_STATE.env_var: table[TENANT_STATE.key].table_name,
             wiring.ENV_REGION: Stack.of(self).region,
             # AgentCore Runtime connects to the app on port 8080 of the microVM, not on loopback.
             wiring.ENV_HOST: "0.0.0.0",  # noqa: S104 - the runtime's own network namespace
