@@ -493,8 +493,6 @@ def main(argv: list[str] | None = None) -> int:
         # The replay brings its own local AWS (a fresh moto), so it runs after the steps above are done with theirs.
         _heading(f"6. {tenant.tenant_id}'s call scripts, replayed through the Connect flow as synthesized")
         replayed = replay_calls(tenant, args.tenants, outdir, args.report)
-        _heading(f"7. AgentCreator: {tenant.tenant_id}'s SOP becomes a reviewed, tested version the vendor approves")
-        creator_ok = agent_creator_step(tenant, args.tenants)
         # Its own local AWS too: the channels' tables, queue and secrets, fresh.
         _heading(
             f"8. one customer of {tenant.tenant_id} calls, then writes on WhatsApp and Instagram (channel Lambdas)"
@@ -503,6 +501,8 @@ def main(argv: list[str] | None = None) -> int:
 
         with local_aws() as client:
             print_one_customer(play_one_customer(tenant, args.tenants, client))
+        _heading(f"9. AgentCreator: {tenant.tenant_id}'s SOP becomes a reviewed, tested version the vendor approves")
+        creator_ok = agent_creator_step(tenant, args.tenants)
     return 0 if clean and replayed and creator_ok else 1
 
 
