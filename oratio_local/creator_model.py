@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel
 
 from oratio.agent.workflow import DEFAULT_TRANSITIONS
+from oratio.agent_creator.code_checks import reachable_roles
 from oratio.agent_creator.jobs import StageName
 from oratio.agent_creator.model_port import StageAnswer, StageRequest, StageUsage
 from oratio.agent_creator.outputs import (
@@ -130,7 +131,7 @@ class LocalCreatorModel:
         tone_reqs = reqs.of_kind(RequirementKind.TONE)
         tone = next((r.detail["tone"] for r in tone_reqs if "tone" in r.detail), defaults["tone"])
         general = tuple(r.id for r in tone_reqs if "greeting" not in r.detail)
-        roles = _reachable_roles(defaults["workflow"]["roles"], defaults["workflow"]["initial_role"])
+        roles = reachable_roles(defaults["workflow"]["roles"], defaults["workflow"]["initial_role"])
         asks = " ".join(r.text for r in reqs.of_kind(RequirementKind.QUESTION))
         handles = "; ".join(r.text for r in reqs.of_kind(RequirementKind.INTENT))
         role_text = (f"Customers call about: {handles}. " if handles else "") + (
@@ -251,18 +252,6 @@ def _detail(kind: RequirementKind, text: str) -> dict[str, str]:
     if kind is RequirementKind.TOOL and sep:
         return {"name": head.strip()}
     return {}
-
-
-def _reachable_roles(roles: list[str], initial: str) -> list[str]:
-    """The tenant's roles that the engine's transition table can reach from the initial role, in order."""
-    reached, frontier = {initial}, [initial]
-    while frontier:
-        role = frontier.pop()
-        for t in DEFAULT_TRANSITIONS:
-            if t.from_role == role and t.to_role in roles and t.to_role not in reached:
-                reached.add(t.to_role)
-                frontier.append(t.to_role)
-    return [r for r in roles if r in reached]
 
 
 def _unserved(r: Requirement, plan: Plan) -> str | None:

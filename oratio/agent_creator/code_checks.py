@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -228,16 +228,22 @@ def _tool_findings(definition: AgentDefinition, context: CheckContext) -> list[F
     return findings
 
 
-def _role_findings(definition: AgentDefinition, plan: Plan) -> list[Finding]:
-    findings: list[Finding] = []
-    roles = set(definition.workflow.roles)
-    reached, frontier = {definition.workflow.initial_role}, [definition.workflow.initial_role]
+def reachable_roles(roles: Sequence[str], initial: str) -> list[str]:
+    """The roles the engine's transition table can reach from `initial` among `roles`, in their order."""
+    reached, frontier = {initial}, [initial]
     while frontier:
         role = frontier.pop()
         for rule in DEFAULT_TRANSITIONS:
             if rule.from_role == role and rule.to_role in roles and rule.to_role not in reached:
                 reached.add(rule.to_role)
                 frontier.append(rule.to_role)
+    return [r for r in roles if r in reached]
+
+
+def _role_findings(definition: AgentDefinition, plan: Plan) -> list[Finding]:
+    findings: list[Finding] = []
+    roles = set(definition.workflow.roles)
+    reached = set(reachable_roles(definition.workflow.roles, definition.workflow.initial_role))
     for role in definition.workflow.roles:
         if role not in reached:
             findings.append(_finding("roles_reachable", f"role {role!r} cannot be reached from "
