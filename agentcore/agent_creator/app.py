@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from agentcore.agent_creator import wiring
+from agentcore.validation import field_problems
 from oratio.creator_launch import LaunchAccepted, LaunchRequest
 
 logger = logging.getLogger("oratio.agent_creator")
@@ -105,8 +106,8 @@ def invoke(payload: Any, context: RequestContext) -> JSONResponse | dict[str, An
     try:
         request = LaunchRequest.model_validate(payload)
     except ValidationError as e:
-        logger.warning("rejected launch: %s", _field_problems(e))
-        return _error(400, "invalid_request", f"Invalid launch request: {_field_problems(e)}")
+        logger.warning("rejected launch: %s", field_problems(e))
+        return _error(400, "invalid_request", f"Invalid launch request: {field_problems(e)}")
     try:
         runner = _runner.get()
     except Exception:
@@ -138,14 +139,6 @@ def _run(runner: wiring.JobRunner, request: LaunchRequest) -> None:
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
-
-
-def _field_problems(error: ValidationError) -> str:
-    """`field.path: problem` for each failure, without the submitted values."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in err['loc']) or 'body'}: {err['msg']}"
-        for err in error.errors(include_url=False, include_input=False)
-    )
 
 
 def serve(settings: wiring.ServerSettings | None = None) -> None:

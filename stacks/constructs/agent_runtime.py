@@ -88,7 +88,10 @@ def stage_runtime_code(
     staged once per process (it is the same for every tenant). The asset hash is that stamp and the sources'
     digest; the dependencies are zipped once per stamp and the code is added to a copy of that zip."""
     stamp = vendored_stamp(deps_dir)
-    entries: list[tuple[Path, str]] = [(AGENTCORE_DIR / "__init__.py", "agentcore/__init__.py")]
+    entries: list[tuple[Path, str]] = [
+        (AGENTCORE_DIR / "__init__.py", "agentcore/__init__.py"),
+        (AGENTCORE_DIR / "validation.py", "agentcore/validation.py"),  # shared by the entrypoints
+    ]
     entries += [(AGENTCORE_DIR / name, f"agentcore/{name}") for name in packages]
     entries += [(CORE_PACKAGE, "oratio"), (AGENTCORE_DIR / entry_package / "__main__.py", ENTRY_POINT)]
     entries += list(extra_entries)
