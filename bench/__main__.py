@@ -12,6 +12,7 @@ import warnings
 
 from bench import (
     agent,
+    agent_creator,
     channels,
     cold_start,
     definitions,
@@ -45,6 +46,7 @@ SECTIONS = (
     ("operations", operations),
     ("replay", replay),
     ("channels", channels),
+    ("agent_creator", agent_creator),
 )
 
 

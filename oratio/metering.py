@@ -44,6 +44,7 @@ class CostCategory(StrEnum):
     KNOWLEDGE = "knowledge"  # vector queries / knowledge-base retrievals
     EMBEDDINGS = "embeddings"  # query embeddings
     ANALYSIS = "analysis"  # post-call analysis model tokens
+    AGENT_CREATOR = "agent_creator"  # AgentCreator stage model tokens (an SOP turned into an agent)
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,6 +95,18 @@ numbers                     the platform-wide number registry: which one tenant 
   - a number is never claimed by writing the agents table: the vendor API refuses an agent a number its tenant
     does not own, and the router answers a number only for its owner, whatever the agents table says
 
+creator_jobs                pk = "<tenant_id>#<job_id>", sk = record kind (AgentCreator; spec CREATOR_JOBS,
+                            adapter oratio.agent_creator.adapters.dynamodb_jobs; the platform stack creates it)
+  - create a job (vendor API on POST .../sop)                          sk = "JOB", Put attribute_not_exists(pk)
+  - update the job's status, stage, error, candidate version           sk = "JOB", Put (whole item)
+  - one record per stage attempt, in pipeline order                    sk = "STAGE#<position:02d>#<stage>#<attempt:03d>"
+  - a job with all its stage records (GET /api/v1/creator-jobs/{id})   Query pk (consistent)
+  - an agent's jobs, newest first                                      GSI by_agent (agent_key =
+        "<tenant_id>#<agent_id>", sort created_at; only JOB items carry it)
+  - large outputs (the SOP, stage outputs over 32 KB, the report)      S3, the artifact bucket, under
+        "agent-creator/<tenant>/<agent>/<job_id>/..." (the item keeps the key)
+  - items expire (TTL expires_at) a retention period after the job was created
+
 knowledge_documents         pk = "<vendor_id>#<agent_id>", sk = document_id
   - record an announced upload, list an agent's documents (vendor API) PutItem / Query pk
   - status from the S3 upload and the ingestion job (ingestion Lambda) UpdateItem
@@ -164,6 +176,9 @@ TENANT_STATE = TableSpec(key="tenant_state", ttl_attribute="expires_at")
 KNOWLEDGE_DOCUMENTS = TableSpec(key="knowledge_documents")
 AUDIT = TableSpec(key="audit")
 NUMBERS = TableSpec(key="numbers")
+CREATOR_JOBS = TableSpec(
+    key="creator_jobs", ttl_attribute="expires_at", indexes=(Index("by_agent", "agent_key", "created_at"),)
+)
 
 ALL_TABLES: tuple[TableSpec, ...] = (
     AGENTS,
@@ -176,4 +191,5 @@ ALL_TABLES: tuple[TableSpec, ...] = (
     KNOWLEDGE_DOCUMENTS,
     AUDIT,
     NUMBERS,
+    CREATOR_JOBS,
 )

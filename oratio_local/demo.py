@@ -501,7 +501,26 @@ def main(argv: list[str] | None = None) -> int:
 
         with local_aws() as client:
             print_one_customer(play_one_customer(tenant, args.tenants, client))
-    return 0 if clean and replayed else 1
+        _heading(f"9. AgentCreator: {tenant.tenant_id}'s SOP becomes a reviewed, tested version the vendor approves")
+        creator_ok = agent_creator_step(tenant, args.tenants)
+    return 0 if clean and replayed and creator_ok else 1
+
+
+def agent_creator_step(tenant: TenantConfig, tenants_dir: Path) -> bool:
+    """Submit the tenant's example SOP through the vendor API and approve the candidate (its own local AWS).
+    Locally the stages are driven by the local rule-based stage model, not Bedrock."""
+    from oratio_local.creator_demo import play_agent_creator, print_creator_run, sop_for
+
+    sop = sop_for(tenant, tenants_dir / "sops")
+    if sop is None:
+        print(f"no example SOP for {tenant.tenant_id} (tenants/sops/{tenant.tenant_id}.md); skipped")
+        return True
+    print("(local: the in-process launcher stands in for the AgentCreator runtime, the rule-based stage model")
+    print(" for Bedrock Converse; DynamoDB and S3 are moto)")
+    with local_aws() as client:
+        run = play_agent_creator(tenant, tenants_dir, client, sop)
+    print_creator_run(run)
+    return run.job["status"] == "succeeded" and run.published is not None
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
-"""`RuleBasedModel`: a local stand-in for Bedrock, used by `make demo` and local runs. It is NOT a language
-model and makes no claim to be one.
+"""`RuleBasedModel`: a local stand-in for Bedrock, used by `make demo` and local runs. It is NOT a language model and
+makes no claim to be one.
 
-It answers with fixed rules from what the agent's system prompt says (who the agent is, the business, its
-products, hours and the facts it may quote) and the customer's words: greetings (in the agent's persona),
-hours, policies (from the agent's facts); questions about the agent's products or prices go through a
-`knowledge_search` toolUse and are answered from the returned passages, said as sentences; asking for a person
-calls `transfer_to_human`; a goodbye calls `end_call`. Nothing in it knows a particular business: two agents with
-different definitions answer the same question differently. It speaks real ConverseStream event shapes with
-plausible usage numbers (prompt-cache reads only after a request that carried a cache point with the same
-prefix), so the engine, routing, cost accounting and tools run exactly as they do against Bedrock.
+It answers with fixed rules from what the agent's system prompt says (who the agent is, the business, its products,
+hours and the facts it may quote) and the customer's words: greetings (in the agent's persona), hours, policies and
+any other fact the agent's definition lists, asked for by its name; questions about the agent's products or prices
+go through a `knowledge_search` toolUse and are answered from the returned passages, said as sentences; asking for a
+person calls `transfer_to_human`; a goodbye calls `end_call`. Nothing in it knows a particular business: two agents
+with different definitions answer the same question differently. It speaks real ConverseStream event shapes with
+plausible usage numbers (prompt-cache reads only after a request that carried a cache point with the same prefix),
+so the engine, routing, cost accounting and tools run exactly as they do against Bedrock.
 """
 
 from __future__ import annotations
@@ -68,6 +68,19 @@ def _facts(system: str) -> dict[str, str]:
 
 def _fact_about(facts: dict[str, str], *topics: str) -> str | None:
     return next((value for label, value in facts.items() if any(t in label for t in topics)), None)
+
+
+LABEL_FILLER = frozenset({"policy", "our", "the", "and", "for"})
+
+
+def _fact_named_in(facts: dict[str, str], text: str) -> tuple[str, str] | None:
+    """A fact whose label words (filler left out) all appear in the customer's words: "price match policy" for
+    "what is your price match policy?" -- so any fact the definition lists can be asked for by its name."""
+    for label, value in facts.items():
+        words = [w for w in re.findall(r"[a-z0-9]+", label) if w not in LABEL_FILLER]
+        if words and all(_has(text, (w,)) for w in words):
+            return label, value
+    return None
 
 
 def _product_words(system: str) -> tuple[str, ...]:
@@ -182,6 +195,9 @@ class RuleBasedModel:
             now = re.search(r"the business is (open|closed) now", system)
             status = f" We're {now.group(1)} right now." if now else ""
             return f"Our hours are {hours.rstrip('.')}.{status}", None
+        named = _fact_named_in(facts, text)
+        if named is not None:
+            return f"About our {named[0]}: {named[1]}", None
         if (_has(text, PRODUCT_WORDS) or _has(text, _product_words(system))) and "knowledge_search" in tools:
             return "", ("knowledge_search", {"query": text[:200]})
         if _has(text, ("hello", "hi", "hey", "good morning", "good afternoon")):

@@ -157,14 +157,24 @@ class LocalVendorApi:
             NumberClaim(number=number, tenant_id=self.tenant.tenant_id, kind=NumberKind.BRIDGE, claimed_by="local")
         )
 
-    def call(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        raw_body: str | None = None,
+    ) -> Any:
         import io
         import json
         from contextlib import redirect_stdout
 
         from oratio_local.events import api_gateway_event, lambda_context
 
-        event = api_gateway_event(method, path, body=body, vendor_id=self.tenant.tenant_id, headers=headers)
+        event = api_gateway_event(
+            method, path, body=body, raw_body=raw_body, vendor_id=self.tenant.tenant_id, headers=headers
+        )
         with redirect_stdout(io.StringIO()):  # the handler's EMF metrics belong to CloudWatch
             response = self.handler.lambda_handler(event, lambda_context("vendor_api"))
         if response["statusCode"] >= 400:

@@ -34,6 +34,7 @@ def vendor_api_role_name(region: str) -> str:
 # --- CloudFormation output logical ids.
 class Outputs:
     ARTIFACT_BUCKET = "ArtifactBucketName"
+    AGENT_CREATOR_RUNTIME_ARN = "AgentCreatorRuntimeArn"
     AGENTS_TABLE = "AgentsTableName"
     CONVERSATIONS_TABLE = "ConversationsTableName"
     CONNECT_INSTANCE_ARN = "ConnectInstanceArn"

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Stack, Tags
 from constructs import Construct
 
+from stacks.constructs.agent_creator_runtime import AgentCreatorRuntime
 from stacks.constructs.artifacts import ArtifactStore
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.elizaos_webhook import ElizaWebhook
@@ -25,6 +26,10 @@ class PlatformStack(Stack):
         self.data = PlatformTables(self, "Data")
         self.artifacts = ArtifactStore(self, "Artifacts")
         self.vendor_api = VendorApi(self, "VendorApi", tables=self.data)
+        self.agent_creator = AgentCreatorRuntime(
+            self, "AgentCreator", tables=self.data.tables, artifact_bucket=self.artifacts.bucket
+        )
+        self.agent_creator.allow_launch(self.vendor_api.handler)
         self.observability = PlatformObservability(
             self,
             "Observability",

@@ -21,11 +21,14 @@ from oratio.adapters.dynamodb_agent import DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
 from oratio.agent.ports import TurnRecord
+from oratio.agent_creator.jobs import InMemoryJobStore
+from oratio.creator_launch import InProcessLauncher
 from oratio.domain.calls import CallSession
 from oratio.domain.numbers import NumberClaim, NumberKind
 from oratio.domain.routing import Route, RouteReason
 from oratio.tables import ALL_TABLES
 from oratio.vendor.api import channel_routes
+from oratio.vendor.creator import CreatorService
 from oratio.vendor.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
     MAX_BODY_BYTES_ENV_VAR,
@@ -78,6 +81,10 @@ class VendorApi:
     handler: ModuleType
     clock: FixedClock
     aws: dict[str, Any] = field(default_factory=dict)
+    # AgentCreator: the job store the routes read and the launcher they hand jobs to (nothing runs the pipeline
+    # here: its own tests do; a test writes what a stage would have written).
+    creator_jobs: InMemoryJobStore = field(default_factory=InMemoryJobStore)
+    creator_launcher: InProcessLauncher = field(default_factory=lambda: InProcessLauncher(lambda request: None))
 
     def call(
         self,
@@ -202,8 +209,18 @@ def deployed_api(env: pytest.MonkeyPatch, *, prefix: str, rate_limit: int) -> It
         handler.clock = clock
         # The channel routes build their services once per container: a fresh deployment is a fresh container.
         channel_routes.build_services.cache_clear()
+        api = VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+        creator = CreatorService(
+            agents=handler.service_factory().agents,
+            versions=handler.service_factory().versions,
+            jobs=api.creator_jobs,
+            launcher=api.creator_launcher,
+            audit=handler.operations_service().record,
+            clock=clock,
+        )
+        handler.creator_factory = lambda: creator
         try:
-            yield VendorApi(handler, clock, {"dynamodb": dynamodb, "ssm": ssm, "s3": s3, "tables": names})
+            yield api
         finally:
             channel_routes.build_services.cache_clear()
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 from agentcore.tenant_agent import wiring
+from agentcore.validation import field_problems
 from oratio.agent.contracts import ErrorEvent, InvocationRequest, ReplyEvent, TurnComplete
 from oratio.agent.ports import TurnEngine
 
@@ -103,8 +104,8 @@ async def invoke(payload: Any, context: RequestContext) -> JSONResponse | AsyncI
     try:
         request = InvocationRequest.model_validate(payload)
     except ValidationError as e:
-        logger.warning("rejected invocation: %s", _field_problems(e))
-        error = ErrorEvent(code="invalid_request", message=f"Invalid request: {_field_problems(e)}")
+        logger.warning("rejected invocation: %s", field_problems(e))
+        error = ErrorEvent(code="invalid_request", message=f"Invalid request: {field_problems(e)}")
         return JSONResponse(error.model_dump(mode="json"), status_code=400)
     session_id = context.session_id or request.session_id
     generated = session_id is None
@@ -159,14 +160,6 @@ def _closing_event(session_id: str, reason: str) -> dict[str, Any]:
         session_id=session_id, model_id=None, routing_reason=reason, role="unknown", qualification_score=0.0
     )
     return done.model_dump(mode="json")
-
-
-def _field_problems(error: ValidationError) -> str:
-    """`field.path: problem` for each failure, without the submitted values (they may be personal data)."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in err['loc']) or 'body'}: {err['msg']}"
-        for err in error.errors(include_url=False, include_input=False)
-    )
 
 
 def serve(settings: wiring.ServerSettings | None = None) -> None:

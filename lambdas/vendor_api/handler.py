@@ -39,12 +39,14 @@ from oratio.ports import Clock, SystemClock
 from oratio.vendor.api import (
     agent_routes,
     channel_routes,
+    creator_routes,
     operations_routes,
     resource_routes,
     version_routes,
 )
 from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, Operation, RouteContext
 from oratio.vendor.api.responses import error_response, field_path, install_error_handlers, json_error, unavailable
+from oratio.vendor.creator import CreatorService
 from oratio.vendor.errors import (
     IdempotencyKeyReused,
     PayloadTooLarge,
@@ -111,6 +113,31 @@ def build_service() -> VendorService:
 
 # Tests and benchmarks replace this to run the same routes over other adapters.
 service_factory: Callable[[], VendorService] = build_service
+
+
+@cache
+def build_creator() -> CreatorService:
+    """AgentCreator's routes over the pipeline's DynamoDB + S3 job store and the AgentCreator runtime (built once
+    per container on first use; the job store's module is imported here, not at cold start)."""
+    from oratio.agent_creator.dynamodb_store import DynamoDBJobStore
+
+    from oratio.creator_launch.adapters.agentcore import AgentCoreCreatorLauncher
+
+    creator_settings = creator_routes.CreatorApiSettings.from_environ()
+    service = service_factory()
+    return CreatorService(
+        agents=service.agents,
+        versions=service.versions,
+        jobs=DynamoDBJobStore.from_environ(),
+        launcher=AgentCoreCreatorLauncher(creator_settings.runtime_arn),
+        audit=operations_service().record,
+        clock=clock,
+        max_sop_bytes=creator_settings.max_sop_bytes,
+    )
+
+
+# Tests and the local mode replace this (in-memory or moto job store, in-process launcher).
+creator_factory: Callable[[], CreatorService] = build_creator
 
 IDEMPOTENCY_SECONDS = 24 * 3600
 
@@ -208,6 +235,15 @@ def operations_service() -> OperationsService:
 ROUTES = RouteContext(service=lambda: service_factory(), vendor_id=vendor_id, author=author, once=_once)
 
 
+def creator() -> CreatorService:
+    return creator_factory()
+
+
+def record_approval(vendor: str, agent_id: str, version: int, who: str, request_id: str) -> None:
+    """A publish is an approval when AgentCreator wrote the version: the audit log says so."""
+    creator().record_approval(vendor, agent_id, version, who, request_id)
+
+
 @app.get(f"{BASE}/health", summary="Health", responses={200: {"description": "OK"}}, security=[], tags=["meta"])
 def health() -> Health:
     return Health(status="ok", version=API_VERSION)
@@ -225,10 +261,11 @@ def openapi_document() -> dict[str, Any]:
 
 
 agent_routes.register(app, ROUTES)
-version_routes.register(app, ROUTES)
+version_routes.register(app, ROUTES, on_publish=record_approval)
 resource_routes.register(app, ROUTES)
 operations_routes.register(app, ROUTES, operations_service)
 channel_routes.register(app, ROUTES)
+creator_routes.register(app, ROUTES, creator)
 # Declared here only so the OpenAPI document describes it: API Gateway sends it to lambdas/elizaos_webhook.
 app.include_router(elizaos_routes)
 install_error_handlers(app)
@@ -290,15 +327,19 @@ def gate(request: ProxyRequest) -> tuple[str, str] | None:
     """The vendor id and caller identity of an admitted request (None for public paths); raises what refuses it."""
     if request.path in PUBLIC_PATHS and request.http_method == "GET":
         return None
-    limit = settings().max_body_bytes
+    # Most bodies are JSON under the API's cap; an operation that takes other media (the SOP) says so.
+    policy = creator_routes.body_policy(request.http_method, request.path)
+    limit = policy.max_bytes if policy else settings().max_body_bytes
+    accepted = policy.media_types if policy else (JSON_MEDIA_TYPE,)
     size = request.body_bytes
     if size > limit:
         raise PayloadTooLarge(limit)
     content_type = request.header("content-type")
     media_type = (content_type or "").split(";")[0].strip().lower()
-    # A body must be JSON; so must a declared media type on a method that carries one, even with an empty body.
-    if media_type != JSON_MEDIA_TYPE and (size or (content_type is not None and request.http_method in BODY_METHODS)):
-        raise UnsupportedMediaType(content_type or "")
+    # A body must be of a media type the operation takes; so must a declared media type on a method that carries
+    # one, even with an empty body.
+    if media_type not in accepted and (size or (content_type is not None and request.http_method in BODY_METHODS)):
+        raise UnsupportedMediaType(content_type or "", accepted)
     claims = request.claims
     vendor = claims.get(VENDOR_ID_CLAIM)
     # Defence in depth: the authorizer already checked the token; a token without a vendor claim is refused.
@@ -329,6 +370,7 @@ def openapi_schema() -> dict[str, Any]:
         },
     )
     document: dict[str, Any] = schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+    creator_routes.document(document)
     return document
 
 

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _DynamoDBAdapter, _serialize
 from oratio.adapters.dynamodb_agent import _AsyncDynamoDBAdapter
 from oratio.agent_definitions.spec import AgentSpec
-from oratio.agent_definitions.versions import AgentPointer, DefinitionVersion
+from oratio.agent_definitions.versions import AgentPointer, CreatorProvenance, DefinitionVersion
 from oratio.domain.agents import AgentStatus
 
 VERSION_SK_PREFIX = "V#"
@@ -39,7 +39,7 @@ def version_to_item(version: DefinitionVersion) -> dict[str, Any]:
     spec = version.spec.model_dump_json(exclude_unset=True)
     if len(spec.encode()) > MAX_SPEC_BYTES:
         raise ValueError(f"the definition is {len(spec.encode())} bytes as JSON; at most {MAX_SPEC_BYTES} fit")
-    return {
+    item: dict[str, Any] = {
         "pk": definition_pk(version.vendor_id, version.agent_id),
         "sk": version_sk(version.version),
         "vendor_id": version.vendor_id,
@@ -51,6 +51,9 @@ def version_to_item(version: DefinitionVersion) -> dict[str, Any]:
         "source": version.source.value,
         "created_at": version.created_at.isoformat(),
     }
+    if version.provenance is not None:
+        item["provenance"] = version.provenance.model_dump_json()
+    return item
 
 
 def version_from_item(item: Mapping[str, Any]) -> DefinitionVersion:
@@ -64,6 +67,7 @@ def version_from_item(item: Mapping[str, Any]) -> DefinitionVersion:
             note=item["note"],
             source=item["source"],
             created_at=item["created_at"],
+            provenance=CreatorProvenance.model_validate_json(item["provenance"]) if "provenance" in item else None,
         )
     except (KeyError, ValueError, ValidationError) as e:
         raise CorruptItemError(f"definition version {item.get('pk')}/{item.get('sk')} is invalid") from e

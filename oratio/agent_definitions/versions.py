@@ -32,6 +32,15 @@ class VersionSource(StrEnum):
     AGENT_CREATOR = "agent_creator"
 
 
+class CreatorProvenance(_Frozen):
+    """Where an AgentCreator version came from: the job, the SOP's hash, the models used, the review verdicts."""
+
+    job_id: str = Field(min_length=1, max_length=80)
+    sop_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    model_ids: tuple[str, ...] = ()
+    verdicts: tuple[str, ...] = Field(default=(), description="one line per review: cycle, overall, what changed")
+
+
 class DefinitionVersion(_Frozen):
     """One immutable version of an agent's definition."""
 
@@ -43,6 +52,7 @@ class DefinitionVersion(_Frozen):
     note: str = Field(min_length=1, max_length=NOTE_CHARS, pattern=ONE_LINE)
     source: VersionSource = VersionSource.API
     created_at: AwareDatetime
+    provenance: CreatorProvenance | None = Field(default=None, description="set on AgentCreator's versions")
 
 
 class AgentPointer(_Frozen):

@@ -128,12 +128,17 @@ class RequestInProgress(VendorApiError):
 
 
 class UnsupportedMediaType(VendorApiError):
-    """The request body is not JSON."""
+    """The request body is not of a media type the operation takes (JSON, unless the operation says otherwise)."""
 
     code = "unsupported_media_type"
 
-    def __init__(self, content_type: str) -> None:
-        super().__init__(f"request bodies must be JSON (Content-Type: application/json), not {content_type!r}")
+    def __init__(self, content_type: str, accepted: Sequence[str] = ("application/json",)) -> None:
+        if tuple(accepted) == ("application/json",):
+            super().__init__(f"request bodies must be JSON (Content-Type: application/json), not {content_type!r}")
+        else:
+            super().__init__(
+                f"this operation takes a body of Content-Type {', '.join(accepted)}; {content_type!r} is none of them"
+            )
 
 
 class NumberInUse(VendorApiError):
@@ -169,3 +174,31 @@ class NumberNotRegistered(VendorApiError):
             f"the number {number} is not registered to your tenant; ask your operator to register it (tenant file "
             "voice.bridge_numbers, or scripts/phone_numbers.py register), then set it again"
         )
+
+
+class InvalidSop(VendorApiError):
+    """The SOP sent to AgentCreator cannot be used (empty, binary, not UTF-8); the message says how to fix it."""
+
+    code = "invalid_sop"
+
+
+class SopTooLarge(VendorApiError):
+    """The SOP is longer than AgentCreator takes."""
+
+    code = "sop_too_large"
+
+
+class JobNotRetryable(VendorApiError):
+    """Only a failed AgentCreator job can be retried; the message says what to do instead."""
+
+    code = "job_not_retryable"
+
+
+class CreatorUnavailable(VendorApiError):
+    """The AgentCreator runtime did not take the job; the job is kept (failed) and can be retried."""
+
+    code = "agent_creator_unavailable"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import ArnFormat, AssetHashType, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -73,7 +74,12 @@ def stage_agent_code() -> StagedAsset:
 
 @cache
 def stage_runtime_code(
-    *, packages: tuple[str, ...], entry_package: str, deps_dir: Path, asset_dir: Path
+    *,
+    packages: tuple[str, ...],
+    entry_package: str,
+    deps_dir: Path,
+    asset_dir: Path,
+    extra_entries: tuple[tuple[Path, str], ...] = (),
 ) -> StagedAsset:
     """An AgentCore code asset: a zip (`<asset_dir>.zip`) of the vendored dependencies of `deps_dir` (with the
     byte-code bootstrap compiled for them), the `agentcore.<package>` packages named and the `oratio` core
@@ -82,9 +88,13 @@ def stage_runtime_code(
     staged once per process (it is the same for every tenant). The asset hash is that stamp and the sources'
     digest; the dependencies are zipped once per stamp and the code is added to a copy of that zip."""
     stamp = vendored_stamp(deps_dir)
-    entries: list[tuple[Path, str]] = [(AGENTCORE_DIR / "__init__.py", "agentcore/__init__.py")]
+    entries: list[tuple[Path, str]] = [
+        (AGENTCORE_DIR / "__init__.py", "agentcore/__init__.py"),
+        (AGENTCORE_DIR / "validation.py", "agentcore/validation.py"),  # shared by the entrypoints
+    ]
     entries += [(AGENTCORE_DIR / name, f"agentcore/{name}") for name in packages]
     entries += [(CORE_PACKAGE, "oratio"), (AGENTCORE_DIR / entry_package / "__main__.py", ENTRY_POINT)]
+    entries += list(extra_entries)
     archive = asset_dir.with_name(asset_dir.name + ".zip")
 
     def build(target: Path) -> None:
@@ -459,4 +469,14 @@ def _as_nag_finding(stack: Stack, value: str) -> str:
     if isinstance(resolved, str):
         return resolved
     delimiter, parts = resolved["Fn::Join"]
-    return str(delimiter).join(part if isinstance(part, str) else f"<{part['Ref']}>" for part in parts)
+    return str(delimiter).join(_nag_part(part) for part in parts)
+
+
+def _nag_part(part: Any) -> str:
+    """One part of a joined value as cdk-nag writes it: literal, `<Ref>`, or `<Logical.Attribute>`."""
+    if isinstance(part, str):
+        return part
+    if "Ref" in part:
+        return f"<{part['Ref']}>"
+    logical, attribute = part["Fn::GetAtt"]
+    return f"<{logical}.{attribute}>"

@@ -33,6 +33,15 @@ def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
     return SCHEMAS[ref.rsplit("/", 1)[1]] if ref else schema
 
 
+def media_types_taken(operation_id: str) -> set[str]:
+    """The media types an operation's body may have (JSON alone, unless the document lists others)."""
+    for item in DOCUMENT["paths"].values():
+        for operation in item.values():
+            if operation.get("operationId") == operation_id:
+                return set(operation.get("requestBody", {}).get("content", {}))
+    return set()
+
+
 def body_operations() -> list[tuple[str, str, str, dict[str, Any]]]:
     """(method, path, operationId, body schema) of every operation that takes a JSON body."""
     found = []
@@ -87,6 +96,9 @@ BASES: dict[str, Callable[[VendorApi], tuple[str, dict[str, Any]]]] = {
         "/api/v1/webhooks/elizaos/secret",
         {"secret": "s" * 40},
     ),
+    "submit_sop_api_v1_agents__agent_id__sop_post": lambda api: _agent_path(
+        api, {"sop": "# Returns\n- 30 days with a receipt."}, "/sop"
+    ),
 }
 
 
@@ -115,7 +127,7 @@ def test_null_in_any_body_field_is_a_clear_answer_never_a_server_error(
     assert reply.status < 500, reply.body
     if is_nullable:
         # Clearing is meaningful for this field: the request is accepted (or refused for a domain reason).
-        assert reply.status in (200, 201, 409), reply.body
+        assert reply.status in (200, 201, 202, 409), reply.body
     else:
         assert reply.status == 422, reply.body
         assert any(field in problem["field"] for problem in reply.body["details"]), reply.body
@@ -127,6 +139,8 @@ def test_null_in_any_body_field_is_a_clear_answer_never_a_server_error(
 def test_a_body_that_is_not_json_answers_415_on_every_operation(
     vendor_api: VendorApi, method: str, path: str, operation: str, media_type: str, empty: bool
 ) -> None:
+    if media_type in media_types_taken(operation):
+        pytest.skip(f"{operation} takes {media_type} bodies (its own tests send them)")
     url, body = BASES[operation](vendor_api)
     raw = "" if empty else json.dumps(body)
 

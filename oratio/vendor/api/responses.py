@@ -16,12 +16,15 @@ from oratio.adapters.dynamodb_vendor import InvalidPageToken
 from oratio.adapters.vendor_aws import DocumentMetadataError, TenantDirectoryError
 from oratio.observability import logger, metrics
 from oratio.vendor.errors import (
+    CreatorUnavailable,
     IdempotencyKeyReused,
     IllegalTransition,
+    InvalidSop,
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
     RateLimited,
+    SopTooLarge,
     Unauthenticated,
     UnknownTenant,
     UnsupportedMediaType,
@@ -35,17 +38,18 @@ if TYPE_CHECKING:  # the OpenAPI types are for annotations only: importing them 
 
 RETRY_AFTER_SECONDS = "2"
 ERROR_DESCRIPTIONS = {
-    400: "Bad request (e.g. an invalid page token)",
+    400: "Bad request (e.g. an invalid page token, or an SOP that is empty, binary or not UTF-8)",
     401: "No vendor identity in the token",
     403: "The token's vendor id names no tenant deployed on this platform",
     404: "No such resource for this vendor",
     409: "Conflict: illegal lifecycle action or publish, stale version, quota, an idempotent request in flight, "
     "the tenant not deployed, a platform account linked to another agent, or chat not active",
-    413: "Body too large",
-    415: "Body is not JSON",
+    413: "Body too large (or an SOP over its limit)",
+    415: "Body is not of a media type the operation takes (JSON, unless the operation lists others)",
     422: "Validation failed: every failing field is listed (or the platform refused the credentials, in its words)",
     429: "Rate limit exceeded (see Retry-After)",
-    503: "The data layer, a platform or Amazon Connect is briefly unavailable (see Retry-After); nothing was changed",
+    503: "The data layer, a platform, Amazon Connect or the AgentCreator runtime is briefly unavailable (see "
+    "Retry-After); nothing was changed, or the message says what was kept and how to retry it",
 }
 
 
@@ -75,6 +79,9 @@ STATUS: dict[type[VendorApiError], HTTPStatus] = {
     NotFound: HTTPStatus.NOT_FOUND,
     InvalidPageToken: HTTPStatus.BAD_REQUEST,
     PayloadTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    SopTooLarge: HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+    InvalidSop: HTTPStatus.BAD_REQUEST,
+    CreatorUnavailable: HTTPStatus.SERVICE_UNAVAILABLE,
     UnsupportedMediaType: HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
     RateLimited: HTTPStatus.TOO_MANY_REQUESTS,
     IdempotencyKeyReused: HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -96,6 +103,9 @@ def error_response(error: VendorApiError) -> Response[dict[str, Any]]:
         body.limit = error.limit
     elif isinstance(error, RateLimited):
         body.limit, body.retry_after_seconds = error.limit, error.retry_after_seconds
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    elif isinstance(error, CreatorUnavailable):
+        body.retry_after_seconds = error.retry_after_seconds
         headers["Retry-After"] = str(error.retry_after_seconds)
     return json_error(status_of(error), body, headers)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -14,7 +15,11 @@ from oratio.vendor.models import AgentView, VersionDiffView, VersionPage, Versio
 VERSIONS = f"{BASE}/agents/<agent_id>/versions"
 
 
-def register(app: APIGatewayRestResolver, ctx: RouteContext) -> None:
+# After a publish: (vendor id, agent id, version, who, request id) — AgentCreator records approvals of its versions.
+PublishHook = Callable[[str, str, int, str, str], None]
+
+
+def register(app: APIGatewayRestResolver, ctx: RouteContext, on_publish: PublishHook | None = None) -> None:
     @app.get(
         VERSIONS,
         summary="The agent's definition versions, newest first (which one is live)",
@@ -57,7 +62,10 @@ def register(app: APIGatewayRestResolver, ctx: RouteContext) -> None:
         tags=["versions"],
     )
     def publish_version(agent_id: AgentId, version: VersionNumber) -> AgentView:
-        return ctx.service().publish(ctx.vendor_id(), agent_id, version, ctx.author())
+        published = ctx.service().publish(ctx.vendor_id(), agent_id, version, ctx.author())
+        if on_publish is not None:
+            on_publish(ctx.vendor_id(), agent_id, version, ctx.author(), app.current_event.request_context.request_id)
+        return published
 
     @app.post(
         f"{VERSIONS}/<version>/rollback",
