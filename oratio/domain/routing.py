@@ -78,9 +78,9 @@ class RoutingProfile(BaseModel):
     voice_id: str = Field(min_length=1)
     default_tier: str = Field(min_length=1)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
-    call_slots: CallSlotSettings = CallSlotSettings()
+    call_slots: CallSlotSettings = Field(default_factory=CallSlotSettings)
     monthly_budget_usd: float = Field(gt=0)
-    budget: BudgetSettings = BudgetSettings()
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     budget_message: str = Field(min_length=1, description="said when the month's budget is spent")
     recording: bool = Field(default=False, description="the flow records the call (and says the notice)")
     recording_notice: str = ""
