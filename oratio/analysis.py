@@ -41,7 +41,7 @@ CHARS_PER_TOKEN = 4
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AnalysisFindings(_Record):

@@ -694,7 +694,7 @@ class RouterSettings(BaseModel):
     """What the call router needs from a Lambda's environment (set by the CDK stacks): its tables and the
     tenant's routing profile. Read on first invocation, not at import."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     agents_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)

@@ -100,7 +100,7 @@ class EngineSettings(BaseModel):
     """Limits and spoken lines of the turn engine (an agent's own limits, such as its deadline, come from its
     definition)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)

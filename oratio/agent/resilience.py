@@ -25,7 +25,7 @@ from oratio.agent.ports import ModelError
 class RetryPolicy(BaseModel):
     """How often and how patiently to retry a retryable model error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     attempts: int = Field(default=3, ge=1, description="total tries, the first included")
     base_seconds: float = Field(default=0.2, gt=0)
@@ -67,7 +67,7 @@ class BreakerState(StrEnum):
 
 
 class BreakerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     failure_threshold: int = Field(default=3, ge=1, description="consecutive failures that open the breaker")
     cooldown_seconds: float = Field(default=30.0, gt=0, description="open time before a trial call")

@@ -25,7 +25,7 @@ Strength = Literal[1, 2, 3]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ComplexityWeights(_Frozen):

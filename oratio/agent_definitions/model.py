@@ -45,7 +45,7 @@ Role = Annotated[str, Field(pattern=ROLE_PATTERN)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 def _known_models(value: tuple[str, ...] | None) -> tuple[str, ...] | None:

@@ -39,7 +39,7 @@ class DeliveryError(ValueError):
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 # ------------------------------------------------------------------------------------------ WhatsApp

@@ -14,7 +14,7 @@ CATALOG_FILE = Path(__file__).with_name("model_catalog.yaml")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Capabilities(_Frozen):

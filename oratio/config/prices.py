@@ -21,7 +21,7 @@ PollyEngine = Literal["standard", "neural", "long-form", "generative"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Price(_Frozen):
@@ -92,7 +92,7 @@ class NovaSonicPrices(_Frozen):
 
 
 class PollyPrices(_Frozen):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     standard: Price
     neural: Price

@@ -45,7 +45,7 @@ class VoiceProfileError(ValueError):
 class VoiceProfile(BaseModel):
     """The slice of a tenant the Connect voice path needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     business_name: str = Field(min_length=1)

@@ -66,7 +66,7 @@ _INACTIVE_REASONS: dict[AgentStatus, RouteReason] = {
 class RoutingProfile(BaseModel):
     """What the call router knows about its tenant, frozen at deploy time and carried in one env var."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     hours: BusinessHours
@@ -142,7 +142,7 @@ class RoutingProfile(BaseModel):
 class RoutingDecision(BaseModel):
     """The router's answer for one contact: the route, why, and what to say in which voice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str
     route: Route

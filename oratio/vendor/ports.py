@@ -32,7 +32,7 @@ from oratio.vendor.models import (
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AgentRecord(_Record):

@@ -11,7 +11,7 @@ from oratio.voice_bridge.audio import FRAME_MS, TELEPHONY_RATE
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SonicPrices(_Config):
