@@ -28,7 +28,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
-from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.domain.agents import Agent, AgentStatus, preferred_agent
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import (
@@ -43,6 +42,7 @@ from oratio.domain.calls import (
 )
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
+from oratio.retry import RetryPolicy, backoff_delay
 from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 
 SESSION_SK = "SESSION"
