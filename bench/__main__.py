@@ -14,6 +14,7 @@ from bench import (
     agent,
     channels,
     cold_start,
+    cold_start_instructions,
     definitions,
     faults,
     ingestion,
@@ -32,6 +33,7 @@ from bench import (
 SECTIONS = (
     ("synth", synth),
     ("cold_start", cold_start),
+    ("cold_start_instructions", cold_start_instructions),
     ("router", router),
     ("agent", agent),
     ("definitions", definitions),
@@ -46,6 +48,8 @@ SECTIONS = (
     ("replay", replay),
     ("channels", channels),
 )
+# Sections too slow for every `make bench` (valgrind): run only when named.
+ON_REQUEST = frozenset({"cold_start_instructions"})
 
 
 def main() -> None:
@@ -58,7 +62,7 @@ def main() -> None:
     print(f"Oratio benchmarks — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     only = set(sys.argv[1:])
     for name, module in SECTIONS:
-        if not only or name in only:
+        if name in only or (not only and name not in ON_REQUEST):
             print()
             module.run()
 
