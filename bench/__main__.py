@@ -15,6 +15,7 @@ from bench import (
     agent_creator,
     channels,
     cold_start,
+    cold_start_instructions,
     definitions,
     faults,
     ingestion,
@@ -33,6 +34,7 @@ from bench import (
 SECTIONS = (
     ("synth", synth),
     ("cold_start", cold_start),
+    ("cold_start_instructions", cold_start_instructions),
     ("router", router),
     ("agent", agent),
     ("definitions", definitions),
@@ -48,6 +50,8 @@ SECTIONS = (
     ("channels", channels),
     ("agent_creator", agent_creator),
 )
+# Sections too slow for every `make bench` (valgrind): run only when named.
+ON_REQUEST = frozenset({"cold_start_instructions"})
 
 
 def main() -> None:
@@ -60,7 +64,7 @@ def main() -> None:
     print(f"Oratio benchmarks — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores")
     only = set(sys.argv[1:])
     for name, module in SECTIONS:
-        if not only or name in only:
+        if name in only or (not only and name not in ON_REQUEST):
             print()
             module.run()
 

@@ -122,7 +122,7 @@ def lambda_environment(function: str, task_root: Path) -> dict[str, str]:
     }
 
 
-def _read_only_copy(source: Path, target: Path) -> Path:
+def read_only_copy(source: Path, target: Path) -> Path:
     shutil.copytree(source, target, symlinks=True)
     for path in [target, *target.rglob("*")]:
         if not path.is_symlink():
@@ -130,7 +130,7 @@ def _read_only_copy(source: Path, target: Path) -> Path:
     return target
 
 
-def _make_writable(folder: Path) -> None:
+def make_writable(folder: Path) -> None:
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)
@@ -141,7 +141,7 @@ def import_seconds(module: str, function: str, bundle: Path | None, runs: int = 
     seconds of each import (robust to other load on this machine; on an idle machine wall time is the same)."""
     layer, runtime = host_layer(), runtime_packages()
     with tempfile.TemporaryDirectory(prefix="oratio-lambda-") as tmp:
-        task_root = _read_only_copy(bundle, Path(tmp) / "task") if bundle else Path(tmp)
+        task_root = read_only_copy(bundle, Path(tmp) / "task") if bundle else Path(tmp)
         paths = [str(task_root), str(layer), str(runtime)]
         samples = []
         try:
@@ -159,7 +159,7 @@ def import_seconds(module: str, function: str, bundle: Path | None, runs: int = 
                 samples.append(float(out.stdout.strip().splitlines()[-1]))
         finally:
             if bundle:
-                _make_writable(task_root)
+                make_writable(task_root)
     return samples
 
 

@@ -41,7 +41,7 @@ CHARS_PER_TOKEN = 4
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AnalysisFindings(_Record):
@@ -76,7 +76,7 @@ class AnalysisProfile(_Record):
     business_type: str
     analysis_model: str
     monthly_budget_usd: float = Field(gt=0)
-    budget: BudgetSettings = BudgetSettings()
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
 
     @classmethod

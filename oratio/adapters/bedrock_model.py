@@ -58,7 +58,7 @@ STREAM_ERROR_EVENTS: dict[str, str] = {
 class BedrockModelSettings(BaseModel):
     """Client settings of the Bedrock runtime client (explicit timeouts; retries left to the engine)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     region: str | None = None
     connect_timeout_seconds: float = Field(default=2.0, gt=0)

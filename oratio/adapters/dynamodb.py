@@ -28,7 +28,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
-from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.domain.agents import Agent, AgentStatus, preferred_agent
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import (
@@ -43,6 +42,7 @@ from oratio.domain.calls import (
 )
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
+from oratio.retry import RetryPolicy, backoff_delay
 from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 
 SESSION_SK = "SESSION"
@@ -694,7 +694,7 @@ class RouterSettings(BaseModel):
     """What the call router needs from a Lambda's environment (set by the CDK stacks): its tables and the
     tenant's routing profile. Read on first invocation, not at import."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     agents_table: str = Field(min_length=1)
     conversations_table: str = Field(min_length=1)

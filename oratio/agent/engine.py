@@ -100,12 +100,12 @@ class EngineSettings(BaseModel):
     """Limits and spoken lines of the turn engine (an agent's own limits, such as its deadline, come from its
     definition)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    retry: RetryPolicy = RetryPolicy()
-    breaker: BreakerSettings = BreakerSettings()
-    routing: RoutingSettings = RoutingSettings()
-    prompt: PromptSettings = PromptSettings()
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    prompt: PromptSettings = Field(default_factory=PromptSettings)
     max_model_rounds: int = Field(default=5, ge=1, description="model calls per turn (tool round trips + 1)")
     max_model_switches: int = Field(default=2, ge=0, description="re-routes to another model after failures")
     chunk_max_chars: int = Field(default=DEFAULT_MAX_CHARS, ge=20)

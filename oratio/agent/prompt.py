@@ -55,7 +55,7 @@ class PromptSettings(BaseModel):
     """Limits of the request: reply length per channel, sampling, how much history to send, and the token
     estimate used for cache points and the routing budget check (the real counts come from the model)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     max_tokens_voice: int = Field(default=300, ge=1)
     max_tokens_text: int = Field(default=800, ge=1)

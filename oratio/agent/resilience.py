@@ -21,20 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import ModelError
 
-
-class RetryPolicy(BaseModel):
-    """How often and how patiently to retry a retryable model error."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    attempts: int = Field(default=3, ge=1, description="total tries, the first included")
-    base_seconds: float = Field(default=0.2, gt=0)
-    cap_seconds: float = Field(default=2.0, gt=0)
-
-
-def backoff_delay(policy: RetryPolicy, retry: int, rand: Callable[[], float] = random.random) -> float:
-    """Full-jitter delay before retry number `retry` (0-based): uniform in [0, min(cap, base * 2**retry))."""
-    return rand() * min(policy.cap_seconds, policy.base_seconds * 2.0**retry)
+# Re-exported: the agent package has always imported its retry policy from here.
+from oratio.retry import RetryPolicy as RetryPolicy
+from oratio.retry import backoff_delay as backoff_delay
 
 
 async def retry_async[T](
@@ -67,7 +56,7 @@ class BreakerState(StrEnum):
 
 
 class BreakerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     failure_threshold: int = Field(default=3, ge=1, description="consecutive failures that open the breaker")
     cooldown_seconds: float = Field(default=30.0, gt=0, description="open time before a trial call")

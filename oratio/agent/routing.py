@@ -25,7 +25,7 @@ Strength = Literal[1, 2, 3]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ComplexityWeights(_Frozen):
@@ -170,7 +170,7 @@ class RoutingSettings(_Frozen):
     tool_name_stopwords: tuple[str, ...] = ("get", "set", "the", "for", "tool", "search", "lookup", "check")
     # Reference numbers (orders, bookings, claims) each need their own lookup.
     reference_pattern: str = r"\b[A-Z]{1,4}-\d{3,}\b"
-    weights: ComplexityWeights = ComplexityWeights()
+    weights: ComplexityWeights = Field(default_factory=ComplexityWeights)
     long_prompt_words: int = Field(default=35, ge=1)
     long_context_tokens: int = Field(default=6_000, ge=1)
     deep_conversation_turns: int = Field(default=15, ge=1)

@@ -31,7 +31,7 @@ SPOKEN_CHARS_PER_MINUTE = 900  # conversational speech, to price a minute of Pol
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class TierCosts(_Config):

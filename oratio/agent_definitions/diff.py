@@ -19,7 +19,7 @@ ChangeKind = Literal["added", "removed", "changed"]
 class FieldChange(BaseModel):
     """One field that differs: its path, how, and its value before and after (null when absent)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     path: str
     change: ChangeKind

@@ -45,7 +45,7 @@ Role = Annotated[str, Field(pattern=ROLE_PATTERN)]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 def _known_models(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
@@ -102,7 +102,7 @@ class BusinessFacts(_Frozen):
     products: tuple[str, ...] = ()
     specialties: tuple[str, ...] = ()
     hours: BusinessHours
-    contact: ContactInfo = ContactInfo()
+    contact: ContactInfo = Field(default_factory=ContactInfo)
     website: str | None = Field(default=None, max_length=200)
 
 
@@ -199,7 +199,7 @@ class AgentDefinition(_Frozen):
     models: ModelAllowance
     voice: VoiceDefinition
     guardrails: Guardrails
-    knowledge: KnowledgeScope = KnowledgeScope()
+    knowledge: KnowledgeScope = Field(default_factory=KnowledgeScope)
 
     @model_validator(mode="after")
     def _premium_tier_exists(self) -> AgentDefinition:

@@ -58,7 +58,7 @@ class DefinitionUnavailableError(Exception):
 class SourceSettings(BaseModel):
     """How stale a container's view of an agent may get, and how much it keeps."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     recheck_seconds: float = Field(default=2.0, ge=0, le=60, description="pointer re-read at most this often")
     max_cached_versions: int = Field(default=256, ge=1)

@@ -30,7 +30,7 @@ ShortText = Annotated[str, Field(min_length=1, max_length=SHORT_TEXT)]
 class _Body(BaseModel):
     """Vendor-written: unknown fields are errors, surrounding whitespace is trimmed."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True, defer_build=True)
 
 
 class Tone(StrEnum):

@@ -22,7 +22,7 @@ ONE_LINE = r"^[^\r\n]*$"
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class VersionSource(StrEnum):

@@ -56,7 +56,7 @@ class ChannelLink(BaseModel):
     linked to) + the same three; x `user_id`, `consumer_key`, `consumer_secret`, `access_token`,
     `access_token_secret`; sms `phone_number` (the tenant's SMS number). Secrets are stored, never returned."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     phone_number_id: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN, description="WhatsApp")
     business_account_id: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN, description="WhatsApp")

@@ -25,7 +25,7 @@ def secret_name(tenant_id: str, channel: Channel) -> str:
 
 
 class _Secret(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AccountCredentials(_Secret):

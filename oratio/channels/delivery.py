@@ -33,7 +33,7 @@ BYTE_LIMITED = frozenset({Channel.INSTAGRAM})
 class RetryPolicy(BaseModel):
     """How long a reply is retried inside one invocation, and the backoff when the platform names no wait."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     max_attempts: int = Field(default=4, ge=1)
     base_delay_seconds: float = Field(default=0.5, gt=0)

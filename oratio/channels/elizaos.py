@@ -58,7 +58,7 @@ PLATFORMS: dict[str, Channel] = {
 class ElizaMessage(BaseModel):
     """The brief's ElizaOS webhook body. Extra fields an ElizaOS plugin adds are ignored."""
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, defer_build=True)
 
     platform: Literal["instagram", "whatsapp", "facebook", "twitter", "x"]
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)
@@ -75,7 +75,7 @@ class ElizaMessage(BaseModel):
 class ElizaReply(BaseModel):
     """The brief's response: the agent's reply, for the ElizaOS plugin to send on its platform."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     message: str
     agent_id: str

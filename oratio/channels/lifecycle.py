@@ -18,7 +18,7 @@ from oratio.domain.agents import Agent, AgentStatus
 class MessagingWording(BaseModel):
     """What a customer reads on a text channel when the agent is not answering (defaults from the business name)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     paused_message: str
     closed_message: str

@@ -39,7 +39,7 @@ class DeliveryError(ValueError):
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 # ------------------------------------------------------------------------------------------ WhatsApp
@@ -50,7 +50,7 @@ class _WaProfile(_Lenient):
 class _WaContact(_Lenient):
     wa_id: str | None = None
     user_id: str | None = None  # business-scoped user id (username-only users have no wa_id)
-    profile: _WaProfile = _WaProfile()
+    profile: _WaProfile = Field(default_factory=_WaProfile)
 
 
 class _WaMetadata(_Lenient):

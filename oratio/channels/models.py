@@ -22,7 +22,7 @@ MAX_TEXT_CHARS = 8_000  # the tenant agent's own input limit (oratio.agent.contr
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class EventKind(StrEnum):

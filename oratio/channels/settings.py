@@ -23,7 +23,7 @@ WORKER_TABLES = (AGENTS, CONVERSATIONS, TENANT_STATE, CUSTOMER_CONTEXT)
 
 
 class WebhookSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     queue_url: str = Field(min_length=1)
@@ -35,7 +35,7 @@ class WebhookSettings(BaseModel):
 
 
 class WorkerEnvironment(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     profile: Json[ChannelProfile]
     queue_url: str = Field(min_length=1)

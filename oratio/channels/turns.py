@@ -41,7 +41,7 @@ CHANNEL_PATH_ROLE = ""  # turns this path answers itself have no workflow role
 class ChannelProfile(BaseModel):
     """The slice of a tenant the text channels need, frozen at deploy time (carried in one environment variable)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     business_name: str = Field(min_length=1)

@@ -22,7 +22,7 @@ class WebChatRequest(BaseModel):
     """Who is chatting: the name the chat shows, and who the customer is when the vendor's site knows (a signed-in
     shopper): their email, phone or the vendor's own customer id, so the agent sees their other conversations."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     display_name: str = Field(min_length=1, max_length=256)
     customer_email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
@@ -33,7 +33,7 @@ class WebChatRequest(BaseModel):
 class WebChatSession(BaseModel):
     """What the site's chat widget needs: the participant token (for CreateParticipantConnection)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     agent_id: str
     contact_id: str

@@ -50,13 +50,13 @@ class AgentLookup(Protocol):
 
 
 class WorkerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     lease_seconds: float = Field(
         default=90.0, gt=0, description="how long one worker holds a message before another may take it over"
     )
     agent_retry_seconds: float = Field(default=30.0, gt=0, description="wait before retrying when the agent is down")
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
 class Outcome(StrEnum):

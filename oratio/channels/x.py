@@ -21,7 +21,7 @@ DM_EVENTS = "direct_message_events"
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class _Activity(_Lenient):

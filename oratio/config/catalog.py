@@ -14,7 +14,7 @@ CATALOG_FILE = Path(__file__).with_name("model_catalog.yaml")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Capabilities(_Frozen):
@@ -44,7 +44,7 @@ class ModelEntry(_Frozen):
     strength: int = Field(default=1, ge=1, le=3)
     input_per_million_usd: float = Field(ge=0)
     output_per_million_usd: float = Field(ge=0)
-    capabilities: Capabilities = Capabilities()
+    capabilities: Capabilities = Field(default_factory=Capabilities)
     latency_class: Literal["fastest", "fast", "balanced", "slow"] = "balanced"
     # Prompt-cache prices; when unset, cached tokens are charged at the input price (a safe over-estimate
     # for reads, and the real price for models that do not surcharge writes).

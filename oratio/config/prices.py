@@ -13,15 +13,16 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from oratio.config.yaml_files import load_yaml_file
 
 PRICE_CATALOG_FILE = Path(__file__).with_name("price_catalog.yaml")
 PollyEngine = Literal["standard", "neural", "long-form", "generative"]
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Price(_Frozen):
@@ -92,7 +93,7 @@ class NovaSonicPrices(_Frozen):
 
 
 class PollyPrices(_Frozen):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     standard: Price
     neural: Price
@@ -135,5 +136,6 @@ class PriceCatalog(_Frozen):
 
 @cache
 def load_price_catalog(path: Path = PRICE_CATALOG_FILE) -> PriceCatalog:
-    """Load and validate the catalog (cached: it is read-only configuration)."""
-    return PriceCatalog.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    """Load and validate the catalog (cached: it is read-only configuration); read with the bounded YAML reader
+    the other configuration files use, which imports PyYAML only on this first load."""
+    return PriceCatalog.model_validate(load_yaml_file(path))

@@ -153,9 +153,9 @@ class BusinessProfile(_Config):
     specialties: tuple[str, ...] = ()
     tone: str = "friendly_helpful"
     hours: BusinessHours
-    contact: ContactInfo = ContactInfo()
+    contact: ContactInfo = Field(default_factory=ContactInfo)
     website: HttpUrl | None = None
-    policies: Policies = Policies()
+    policies: Policies = Field(default_factory=Policies)
 
 
 class VoiceTier(_Config):
@@ -226,7 +226,7 @@ class ConnectVoiceSettings(_Config):
     max_holding_rounds: int = Field(default=3, ge=1, le=10, description="'still on it' rounds before a person")
     audio_filler: AudioFiller = "TYPING_QUIET_QWERTY"
     audio_filler_delay_ms: int = Field(default=1_000, ge=500, le=5_000)
-    breaker: CircuitBreakerSettings = CircuitBreakerSettings()
+    breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
 
     @model_validator(mode="after")
     def _filler_speaks_before_the_silence_limit(self) -> ConnectVoiceSettings:
@@ -247,7 +247,7 @@ class VoiceSettings(_Config):
     closed_message: str | None = None
     paused_message: str | None = None
     unavailable_message: str | None = None
-    connect: ConnectVoiceSettings = ConnectVoiceSettings()
+    connect: ConnectVoiceSettings = Field(default_factory=ConnectVoiceSettings)
     bridge_numbers: tuple[Annotated[str, Field(pattern=E164_PATTERN)], ...] = Field(
         default=(),
         max_length=MAX_BRIDGE_NUMBERS,
@@ -356,7 +356,7 @@ class AgentSettings(_Config):
     max_parallel_tools: int = Field(default=20, ge=1, le=100)
     turn_deadline_seconds: float = Field(default=8.0, gt=0, le=120)
     thinking_budget_tokens: int = Field(default=2_048, ge=1_024, le=64_000)
-    workflow: WorkflowSettings = WorkflowSettings()
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
 
     @field_validator("tools")
     @classmethod
@@ -554,7 +554,7 @@ class OperationsSettings(_Config):
 class Limits(_Config):
     max_concurrent_calls: int = Field(default=10, ge=1, le=10_000)
     max_agents: int = Field(default=50, ge=1, le=1_000)
-    call_slots: CallSlotSettings = CallSlotSettings()
+    call_slots: CallSlotSettings = Field(default_factory=CallSlotSettings)
 
 
 class KnowledgeSource(_Config):
@@ -618,12 +618,12 @@ class TenantConfig(_Config):
     voice: VoiceSettings
     agent: AgentSettings
     connect: ConnectSettings
-    limits: Limits = Limits()
-    knowledge: KnowledgeSettings = KnowledgeSettings()
-    budget: BudgetSettings = BudgetSettings()
-    privacy: PrivacySettings = PrivacySettings()
-    recording: RecordingSettings = RecordingSettings()
-    operations: OperationsSettings = OperationsSettings()
+    limits: Limits = Field(default_factory=Limits)
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings)
+    operations: OperationsSettings = Field(default_factory=OperationsSettings)
 
     @model_validator(mode="after")
     def _step_down_models_allowed(self) -> TenantConfig:
@@ -634,8 +634,8 @@ class TenantConfig(_Config):
             )
         return self
 
-    messaging: MessagingSettings = MessagingSettings()
-    customers: CustomerSettings = CustomerSettings()
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
+    customers: CustomerSettings = Field(default_factory=CustomerSettings)
 
     @model_validator(mode="after")
     def _premium_tier_exists(self) -> TenantConfig:

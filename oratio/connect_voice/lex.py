@@ -21,7 +21,7 @@ MAX_MESSAGE_CHARS = 1_000
 
 
 class _Lex(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class LexBot(_Lex):

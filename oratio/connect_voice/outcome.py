@@ -29,7 +29,7 @@ from oratio.agent.contracts import (
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class TurnJob(_Wire):

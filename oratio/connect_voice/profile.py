@@ -45,7 +45,7 @@ class VoiceProfileError(ValueError):
 class VoiceProfile(BaseModel):
     """The slice of a tenant the Connect voice path needs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     business_name: str = Field(min_length=1)
@@ -60,10 +60,10 @@ class VoiceProfile(BaseModel):
     monthly_budget_usd: float = Field(gt=0)
     budget_step_down_at: float = Field(default=0.8, gt=0, le=1, description="no tier escalation past this share")
     lines: AgentLines = Field(description="the tenant's default agent lines (an agent's own override them)")
-    connect: ConnectVoiceSettings = ConnectVoiceSettings()
+    connect: ConnectVoiceSettings = Field(default_factory=ConnectVoiceSettings)
     privacy_identifiers: tuple[IdentifierPattern, ...] = ()
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
-    call_slots: CallSlotSettings = CallSlotSettings()
+    call_slots: CallSlotSettings = Field(default_factory=CallSlotSettings)
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> VoiceProfile:

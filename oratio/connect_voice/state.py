@@ -101,7 +101,7 @@ def _count(value: str | None) -> int:
 class CallState(BaseModel):
     """A call's voice state, parsed leniently from a string map (a bad counter reads as zero)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     contact_id: str = Field(min_length=1, max_length=256)
     caller: str | None = None

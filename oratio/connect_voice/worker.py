@@ -26,10 +26,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from oratio.agent.ports import AgentEventRecord, ConversationRecorder, TurnRecord
-from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.connect_voice.outcome import TurnJob, TurnOutcome, collect_outcome, failed_outcome
 from oratio.connect_voice.ports import AgentTurns, Delivery, TurnMailbox
 from oratio.domain.circuit_breaker import BreakerChange, CircuitBreakers, Dependency
+from oratio.retry import RetryPolicy, backoff_delay
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 class LinkingSettings(BaseModel):
     """Codes and what the customer reads while linking; defaults in one place."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     code_digits: int = Field(default=6, ge=4, le=10)
     code_ttl_minutes: int = Field(default=10, ge=1, le=60)

@@ -28,7 +28,7 @@ class CustomerLinks(Protocol):
 class PendingClaim(BaseModel):
     """A customer wrote an identity on a channel; a code went to it; the link waits for that code."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     identity: str = Field(description="who wrote it, e.g. instagram:1789…")
     claimed_kind: Literal["phone", "email"]

@@ -25,7 +25,7 @@ class AgentStatus(StrEnum):
 class Agent(BaseModel):
     """One vendor agent as the call paths see it; `version` grows with every change (optimistic locking)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     vendor_id: str = Field(pattern=TENANT_ID_PATTERN, description="the owning vendor, which is the tenant id")
     agent_id: str = Field(pattern=AGENT_ID_PATTERN)

@@ -37,7 +37,7 @@ PHONE_NUMBER_TYPE_ENV_VAR = "ORATIO_PHONE_NUMBER_TYPE"
 
 
 class _AwsEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class ContactEventDetail(_AwsEvent):

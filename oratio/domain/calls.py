@@ -44,7 +44,7 @@ class CallStatus(StrEnum):
 class InboundCall(BaseModel):
     """An inbound contact as the router needs it, independent of the Connect wire format."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     contact_id: str = Field(min_length=1, max_length=256)
     channel: str = Field(min_length=1, description="voice, chat (web chat) or sms (a chat contact of SMS subtype)")
@@ -65,7 +65,7 @@ class InboundCall(BaseModel):
 class CallSession(BaseModel):
     """The record of one contact, opened by the router and closed when Amazon Connect reports it disconnected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     contact_id: str = Field(min_length=1, max_length=256)

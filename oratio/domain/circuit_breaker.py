@@ -53,7 +53,7 @@ class BreakerState(StrEnum):
 class BreakerRecord(BaseModel):
     """The stored state of one dependency's breaker (`version` 0: never stored)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     dependency: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")
     state: BreakerState = BreakerState.CLOSED

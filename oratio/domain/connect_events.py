@@ -17,7 +17,7 @@ SMS_SUBTYPE = "connect:SMS"
 
 
 class _AwsEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True, defer_build=True)
 
 
 class ConnectEndpoint(_AwsEvent):

@@ -27,7 +27,7 @@ TENANT_DOCUMENTS_PREFIX = "tenant"
 class SearchScope(BaseModel):
     """One search's reach: `agent_id`'s documents, and the tenant-wide ones when `include_tenant_documents`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     agent_id: str
     include_tenant_documents: bool = True

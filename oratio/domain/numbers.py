@@ -29,7 +29,7 @@ class NumberKind(StrEnum):
 class NumberClaim(BaseModel):
     """One number, owned by one tenant."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     number: str = Field(pattern=E164_PATTERN)
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)

@@ -66,7 +66,7 @@ _INACTIVE_REASONS: dict[AgentStatus, RouteReason] = {
 class RoutingProfile(BaseModel):
     """What the call router knows about its tenant, frozen at deploy time and carried in one env var."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str = Field(pattern=TENANT_ID_PATTERN)
     hours: BusinessHours
@@ -78,9 +78,9 @@ class RoutingProfile(BaseModel):
     voice_id: str = Field(min_length=1)
     default_tier: str = Field(min_length=1)
     retention_days: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1)
-    call_slots: CallSlotSettings = CallSlotSettings()
+    call_slots: CallSlotSettings = Field(default_factory=CallSlotSettings)
     monthly_budget_usd: float = Field(gt=0)
-    budget: BudgetSettings = BudgetSettings()
+    budget: BudgetSettings = Field(default_factory=BudgetSettings)
     budget_message: str = Field(min_length=1, description="said when the month's budget is spent")
     recording: bool = Field(default=False, description="the flow records the call (and says the notice)")
     recording_notice: str = ""
@@ -142,7 +142,7 @@ class RoutingProfile(BaseModel):
 class RoutingDecision(BaseModel):
     """The router's answer for one contact: the route, why, and what to say in which voice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     tenant_id: str
     route: Route

@@ -22,7 +22,7 @@ class ScriptError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class TurnExpectation(_Strict):
@@ -54,7 +54,7 @@ class Turn(_Strict):
     confidence: float | None = Field(default=None, ge=0, le=1, description="the recognizer's confidence in `say`")
     agent_seconds: float | None = Field(default=None, ge=0, le=120, description="how long the agent takes to answer")
     interrupt: bool = Field(default=False, description="bridge: say this while the previous reply is still playing")
-    expect: TurnExpectation = TurnExpectation()
+    expect: TurnExpectation = Field(default_factory=TurnExpectation)
 
     @model_validator(mode="after")
     def _one_action(self) -> Turn:
@@ -115,9 +115,9 @@ class Script(_Strict):
     front_door: FrontDoor = "connect"
     caller: str = Field(default="+15551234567", pattern=r"^\+[1-9][0-9]{6,14}$")
     at: AwareDatetime
-    given: Given = Given()
+    given: Given = Field(default_factory=Given)
     turns: list[Turn] = Field(default_factory=list)
-    expect_end: EndExpectation = EndExpectation()
+    expect_end: EndExpectation = Field(default_factory=EndExpectation)
 
     @field_validator("turns")
     @classmethod

@@ -47,7 +47,7 @@ MAX_JOB_DESCRIPTION_CHARS = 200  # StartIngestionJob's limit
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class DocumentRef(_Model):

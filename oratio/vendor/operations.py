@@ -22,7 +22,7 @@ MAX_USAGE_DAYS = 366
 
 
 class _View(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
 # ------------------------------------------------------------------------------------------- views

@@ -32,7 +32,7 @@ from oratio.vendor.models import (
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class AgentRecord(_Record):
@@ -47,7 +47,7 @@ class AgentRecord(_Record):
     channels: tuple[ChannelState, ...]
     character_config: CharacterConfig
     context: AgentContext
-    definition: AgentOverrides = AgentOverrides()
+    definition: AgentOverrides = Field(default_factory=AgentOverrides)
     character: Character
     phone_number: str | None = None
     bridge_number: str | None = Field(default=None, description="voice through the bridge on this number, not Connect")

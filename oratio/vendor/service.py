@@ -87,7 +87,7 @@ CONNECT_CHANNELS = frozenset({Channel.VOICE, Channel.CHAT})
 class VendorSettings(BaseModel):
     """Limits and periods of the vendor API; defaults in one place, overridden from the environment."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     default_max_agents: int = Field(default=50, ge=1, description="when the tenant stack publishes no limit")
     rate_limit_per_minute: int = Field(default=100, ge=1)

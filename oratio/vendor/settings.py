@@ -39,7 +39,7 @@ VENDOR_TABLES = (
 class ApiSettings(BaseModel):
     """The function's environment, validated on first invocation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     agents_table: str = Field(min_length=1)
     agent_definitions_table: str = Field(min_length=1)

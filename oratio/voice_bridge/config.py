@@ -11,7 +11,7 @@ from oratio.voice_bridge.audio import FRAME_MS, TELEPHONY_RATE
 
 
 class _Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class SonicPrices(_Config):
@@ -89,7 +89,7 @@ class BridgeSettings(_Config):
     system_prompt: str = Field(min_length=1)
     tools: tuple[ToolSpec, ...] = ()
     sample_rate: int = TELEPHONY_RATE
-    sonic: SonicSettings = SonicSettings()
+    sonic: SonicSettings = Field(default_factory=SonicSettings)
     prices: SonicPrices = Field(default_factory=SonicPrices)
     cascaded_voice_engine: str = Field(default="neural", description="Polly engine of the cascaded fallback voice")
     holding_line: str = "One moment while I check that for you."

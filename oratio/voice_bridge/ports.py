@@ -15,7 +15,7 @@ from oratio.voice_bridge.frames import Frame
 class HistoryLine(BaseModel):
     """A FINAL line of the conversation so far, replayed into a renewed speech session."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     role: str  # "user" | "assistant"
     text: str
@@ -57,7 +57,7 @@ class SpeechSessionFactory(Protocol):
 
 
 class RecognizedText(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     text: str
     final: bool

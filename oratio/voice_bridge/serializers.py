@@ -74,7 +74,7 @@ class FrameSerializer(Protocol):
 
 # ------------------------------------------------------------------------------------------ Twilio
 class _TwilioMediaFormat(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     encoding: str
     sample_rate: int = Field(alias="sampleRate")
@@ -82,7 +82,7 @@ class _TwilioMediaFormat(BaseModel):
 
 
 class _TwilioStart(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, defer_build=True)
 
     stream_sid: str = Field(alias="streamSid")
     call_sid: str = Field(alias="callSid")

@@ -75,7 +75,7 @@ class ProviderCall(BaseModel):
     """An inbound call as a telephony provider announces it (`ProviderCall.of` refuses a bad one as a
     `WebhookError` naming the provider's field)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     provider: Literal["twilio", "vonage"]
     call_id: str = Field(min_length=1, max_length=MAX_CALL_ID_CHARS)

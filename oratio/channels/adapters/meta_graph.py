@@ -36,7 +36,7 @@ MAX_ERROR_CHARS = 300
 
 
 class GraphSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     base_url: str = "https://graph.facebook.com"
     version: str = Field(default="v21.0", pattern=r"^v\d+\.\d+$")

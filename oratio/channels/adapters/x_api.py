@@ -25,7 +25,7 @@ MAX_ERROR_CHARS = 300
 
 
 class XApiSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     base_url: str = "https://api.x.com"
     timeout_seconds: float = Field(default=10.0, gt=0)

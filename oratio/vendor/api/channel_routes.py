@@ -67,14 +67,14 @@ LINKABLE_CHANNELS = Literal["whatsapp", "instagram", "facebook", "x", "twitter",
 
 # ------------------------------------------------------------------------------------ wire models
 class CustomerIdentityBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
     kind: IdentityKind
     value: str = Field(min_length=1, max_length=256)
 
 
 class ConversationSummaryView(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     channel: str
     session_id: str
@@ -85,7 +85,7 @@ class ConversationSummaryView(BaseModel):
 class CustomerView(BaseModel):
     """A customer as the tenant's agents know them on every channel."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     customer_key: str = Field(description="the profile key: phone:+<E.164>, email:…, or a platform id")
     identities: list[str] = Field(description="every identity that resolves to this customer")
@@ -96,13 +96,13 @@ class CustomerView(BaseModel):
 
 
 class ElizaSecretBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     secret: SecretStr = Field(min_length=32, max_length=512, description="random, at least 32 characters")
 
 
 class Stored(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     status: Literal["stored"] = "stored"
 

@@ -53,7 +53,7 @@ ConversationId = Annotated[str, Path(pattern=CONVERSATION_ID_PATTERN)]
 class OperationsSettings(BaseModel):
     """The operations routes' environment (set by the vendor API construct); read on first use."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     usage_table: str = Field(min_length=1)
     audit_table: str = Field(min_length=1)

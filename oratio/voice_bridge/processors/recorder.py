@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from oratio.agent.ports import AgentEventRecord, BudgetLedger, ConversationRecorder, TurnRecord
-from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
 from oratio.metering import Charge, CostCategory, Meter, record_charges
+from oratio.retry import RetryPolicy, backoff_delay
 from oratio.tracing import end_span, session_attributes, start_child
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import (
