@@ -232,6 +232,7 @@ def retry_job(job_id: str, from_stage: StageName | None = None, *, deps: Pipelin
 
 # ------------------------------------------------------------------------------------ submitting an SOP
 MAX_SOP_BYTES = 256 * 1024
+SOP_TEXT_MEDIA_TYPES = ("text/plain", "text/markdown")  # what an SOP may be sent as, besides JSON
 
 
 class SopRejectedError(ValueError):

@@ -25,6 +25,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 from pydantic import BaseModel, ConfigDict, Field
 
+from oratio.agent_creator.jobs import SOP_TEXT_MEDIA_TYPES
 from oratio.tables import (
     AGENT_DEFINITIONS,
     AGENTS,
@@ -326,6 +327,9 @@ class VendorApi(Construct):
             description="Oratio vendor API",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             min_compression_size=Size.bytes(self.limits.minimum_compression_bytes),
+            # An SOP arrives as text: passed on base64-encoded, so bytes that are not UTF-8 reach the route as sent
+            # (and are refused there with a clear 400) instead of being mangled into valid text on the way.
+            binary_media_types=list(SOP_TEXT_MEDIA_TYPES),
             # Execution logs need the account's API Gateway CloudWatch role; the platform stack is once per
             # account and region, so it owns that account setting.
             cloud_watch_role=True,

@@ -9,6 +9,7 @@ from typing import Any
 from aws_cdk import assertions
 from aws_cdk.assertions import Match
 
+from oratio.agent_creator.jobs import SOP_TEXT_MEDIA_TYPES
 from oratio.tables import ALL_TABLES
 from stacks.constructs.vendor_api import TABLE_ACTIONS, VendorApiLimits
 
@@ -162,4 +163,12 @@ def test_tenant_lets_only_the_vendor_api_role_upload_under_uploads(tenant_templa
 def test_tenant_publishes_its_agent_limit_for_the_vendor_api(tenant_template: assertions.Template) -> None:
     tenant_template.has_resource_properties(
         "AWS::SSM::Parameter", {"Name": "/oratio/tenants/cozy-comfort/limits/max-agents", "Value": "50"}
+    )
+
+
+def test_an_sop_sent_as_text_reaches_the_api_as_sent(platform_template: assertions.Template) -> None:
+    # API Gateway passes a text body base64-encoded only for the REST API's binary media types; without them
+    # bytes that are not UTF-8 would arrive mangled into valid text and pass the SOP route's check.
+    platform_template.has_resource_properties(
+        "AWS::ApiGateway::RestApi", {"BinaryMediaTypes": Match.array_with(list(SOP_TEXT_MEDIA_TYPES))}
     )

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from oratio.agent_creator.jobs import JOB_ID_PATTERN, MAX_SOP_BYTES
+from oratio.agent_creator.jobs import JOB_ID_PATTERN, MAX_SOP_BYTES, SOP_TEXT_MEDIA_TYPES
 from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR
 from oratio.domain.agents import AGENT_ID_PATTERN
 from oratio.vendor.api.context import BASE, SECURITY, AgentId, RouteContext
@@ -34,7 +34,6 @@ CREATOR_RUNTIME_ARN_ENV_VAR = "ORATIO_AGENT_CREATOR_RUNTIME_ARN"
 MAX_SOP_BYTES_ENV_VAR = "ORATIO_MAX_SOP_BYTES"
 
 JSON_MEDIA_TYPE = "application/json"
-SOP_TEXT_MEDIA_TYPES = ("text/plain", "text/markdown")
 SOP_MEDIA_TYPES = (*SOP_TEXT_MEDIA_TYPES, JSON_MEDIA_TYPE)
 # JSON escaping can make each byte of the SOP six characters (\u00XX): the gate lets such a body through and the
 # route measures the SOP itself after parsing.
