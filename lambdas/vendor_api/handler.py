@@ -36,6 +36,7 @@ from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
 from oratio.channels.elizaos_api import webhook_router as elizaos_routes
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
+from oratio.vendor import creator as creator_module
 from oratio.vendor.api import (
     agent_routes,
     channel_routes,
@@ -240,8 +241,22 @@ def creator() -> CreatorService:
 
 
 def record_approval(vendor: str, agent_id: str, version: int, who: str, request_id: str) -> None:
-    """A publish is an approval when AgentCreator wrote the version: the audit log says so."""
-    creator().record_approval(vendor, agent_id, version, who, request_id)
+    """A publish is an approval when AgentCreator wrote the version: the audit log says so. The publish has
+    happened: a lost entry is logged as an error, never turned into a failed request."""
+    try:
+        creator_approvals(vendor, agent_id, version, who, request_id)
+    except Exception:
+        logger.exception("AgentCreator approval could not be recorded")
+
+
+def _record_approval(vendor: str, agent_id: str, version: int, who: str, request_id: str) -> None:
+    creator_module.record_approval(
+        service_factory().versions, operations_service().record, clock, vendor, agent_id, version, who, request_id
+    )
+
+
+# Tests replace this to see a failing audit log leave the publish standing.
+creator_approvals: Callable[[str, str, int, str, str], None] = _record_approval
 
 
 @app.get(f"{BASE}/health", summary="Health", responses={200: {"description": "OK"}}, security=[], tags=["meta"])

@@ -222,21 +222,7 @@ class CreatorService:
     # -------------------------------------------------------------------------------- approval
     def record_approval(self, vendor_id: str, agent_id: str, version: int, actor: str, request_id: str) -> None:
         """After a publish: when the version was written by AgentCreator, the audit log says it was approved."""
-        found = self._versions.get(vendor_id, agent_id, version)
-        if found is None or found.source is not VersionSource.AGENT_CREATOR:
-            return
-        self._write_audit(
-            vendor_id,
-            AuditEntry(
-                at=self._clock.now(),
-                request_id=request_id,
-                actor=actor,
-                action=AUDIT_APPROVE,
-                resource=f"{API_BASE}/agents/{agent_id}/versions/{version}",
-                status=200,
-                after_version=version,
-            ),
-        )
+        record_approval(self._versions, self._write_audit, self._clock, vendor_id, agent_id, version, actor, request_id)
 
     # --------------------------------------------------------------------------------- helpers
     def _view(self, vendor_id: str, job_id: str) -> JobView:
@@ -309,6 +295,36 @@ class CreatorService:
             from_stage=from_stage,
             location=job_path(job.job_id),
         )
+
+
+def record_approval(
+    versions: DefinitionVersions,
+    audit: AuditRecorder,
+    clock: Clock,
+    vendor_id: str,
+    agent_id: str,
+    version: int,
+    actor: str,
+    request_id: str,
+) -> None:
+    """Record `agentcreator.approve` when the published version was written by AgentCreator (needs only the
+    versions and the audit log, so a publish never depends on the AgentCreator runtime being configured)."""
+    found = versions.get(vendor_id, agent_id, version)
+    if found is None or found.source is not VersionSource.AGENT_CREATOR:
+        return
+    job = found.provenance.job_id if found.provenance is not None else None
+    audit(
+        vendor_id,
+        AuditEntry(
+            at=clock.now(),
+            request_id=request_id,
+            actor=actor,
+            action=AUDIT_APPROVE,
+            resource=job_path(job) if job else f"{API_BASE}/agents/{agent_id}/versions/{version}",
+            status=200,
+            after_version=version,
+        ),
+    )
 
 
 def _retryable(job: CreatorJob) -> bool:

@@ -280,6 +280,46 @@ def test_publishing_a_version_agentcreator_wrote_is_recorded_as_an_approval(vend
     assert audit_actions(vendor_api).count("agentcreator.approve") == 1
 
 
+def _creator_candidate(api: VendorApi) -> tuple[str, int]:
+    agent = api.create(channels=["chat"])
+    service = api.handler.service_factory()
+    record = service.agents.get(VENDOR_A, agent["id"])
+    candidate = DefinitionVersion(
+        vendor_id=VENDOR_A,
+        agent_id=agent["id"],
+        version=record.latest_version + 1,
+        spec=record.spec(),
+        author="agent-creator:job-0123456789abcdef",
+        note="AgentCreator job",
+        source=VersionSource.AGENT_CREATOR,
+        created_at=START,
+    )
+    updated = record.model_copy(update={"latest_version": candidate.version, "version": record.version + 1})
+    service.agents.update(updated, expected_version=record.version, new_version=candidate)
+    return agent["id"], candidate.version
+
+
+def test_a_publish_needs_no_agentcreator_runtime_and_survives_a_lost_audit_entry(vendor_api: VendorApi) -> None:
+    def unconfigured() -> Any:
+        raise ValueError("ORATIO_AGENT_CREATOR_RUNTIME_ARN is not set")
+
+    vendor_api.handler.creator_factory = unconfigured
+    agent_id, version = _creator_candidate(vendor_api)
+
+    approved = vendor_api.call("POST", f"/api/v1/agents/{agent_id}/versions/{version}/publish")
+
+    assert approved.status == 200, approved.body
+    assert "agentcreator.approve" in audit_actions(vendor_api)
+
+    def lost(*_: Any) -> None:
+        raise RuntimeError("audit table unavailable")
+
+    vendor_api.handler.creator_approvals = lost
+    again = vendor_api.call("POST", f"/api/v1/agents/{agent_id}/versions/1/publish")
+
+    assert again.status == 200, again.body
+
+
 def test_publishing_a_vendors_own_version_is_no_agentcreator_approval(vendor_api: VendorApi) -> None:
     agent = vendor_api.create(channels=["chat"])
 
