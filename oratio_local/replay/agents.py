@@ -23,13 +23,16 @@ class UnknownAgentError(LookupError):
     """A script names an agent that cannot be created for its tenant."""
 
 
-def ensure_agent(api: LocalVendorApi, tenant: TenantConfig, name: str) -> str:
-    """The id of the tenant's agent called `name`, provisioned (voice on the tenant's number) if absent."""
+def ensure_agent(api: LocalVendorApi, tenant: TenantConfig, name: str, *, bridge_number: str | None = None) -> str:
+    """The id of the tenant's agent called `name`, provisioned if absent: voice on the tenant's Connect number, or
+    with `bridge_number` on that Twilio/Vonage number (through the voice bridge)."""
     listed = api.call("GET", "/api/v1/agents")
     for agent in listed.get("agents", listed.get("items", [])):
         if agent.get("name") == name:
             return str(agent["id"])
     body = agent_request_for(tenant) | {"name": name}
+    if bridge_number is not None:
+        body["bridge_number"] = bridge_number
     provisioned = api.call(
         "POST", "/api/v1/agents/provision", {"agent_config": body}, headers={"Idempotency-Key": f"replay-{name}"}
     )
