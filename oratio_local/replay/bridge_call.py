@@ -16,7 +16,6 @@ scenario is made from the script's lines; Sonic's tool calls go to the tenant ag
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,10 +23,11 @@ from typing import Any
 from oratio.replay.deployment import Deployment
 from oratio.replay.script import ScriptError
 from oratio.replay.transcript import ExpectationFailed
-from oratio_local.phone import VonageCaller
+from oratio_local.phone import FRAME_SECONDS, VonageCaller
 from oratio_local.replay.aws_services import activate
 from oratio_local.replay.clock import participant, virtual_loops
 from oratio_local.replay.runner import REGION, CallBase, ConnectCall
+from oratio_local.replay.sonic_flight import ClockedSonicClient, InFlight
 from oratio_local.replay.telephony import (
     ProviderInstruction,
     read_ncco,
@@ -132,7 +132,8 @@ class TimelineRecorder:
     async def record_event(self, event: Any) -> None:
         detail = dict(event.detail)
         if event.kind == "tool_call" and detail.get("status") not in (None, "started"):
-            self._call.add("agent", f"tool {detail.get('tool')}: {detail.get('status')}", "tool", tool=detail.get("tool"))
+            tool = detail.get("tool")
+            self._call.add("agent", f"tool {tool}: {detail.get('status')}", "tool", tool=tool)
         elif event.kind == "interruption":
             self._call.add("caller", "[speaks over the agent]", "interruption")
         elif event.kind == "handoff":
@@ -271,8 +272,9 @@ class VonageCall(CallBase):
         bridge = deployment.logical_id_of(runtime_arn)
         self.add("flow", "Vonage streams the call into the voice bridge", "bridge")
         caller = _ReplayCaller(self.contact_id, self.script.caller, instruction.stream_headers)
-        async with SonicStandIn(scenario_for(self)) as sonic:
-            bridge_app.set_call_runner(await self._runtime(deployment.runtime_environment(bridge), sonic))
+        flight = InFlight(self.clock)
+        async with SonicStandIn(scenario_for(self), observer=flight) as sonic:
+            bridge_app.set_call_runner(await self._runtime(deployment.runtime_environment(bridge), sonic, flight))
             try:
                 socket = _LocalWebSocket(caller)
                 talking = asyncio.create_task(self._talk(caller, sonic))
@@ -287,7 +289,9 @@ class VonageCall(CallBase):
             finally:
                 bridge_app.set_call_runner(None)
 
-    async def _runtime(self, environment: dict[str, str], sonic: SonicStandIn) -> Callable[..., Awaitable[Any]]:
+    async def _runtime(
+        self, environment: dict[str, str], sonic: SonicStandIn, flight: InFlight
+    ) -> Callable[..., Awaitable[Any]]:
         """The deployed runtime's wiring, built from the synthesized runtime's environment, with Nova Sonic at
         the stand-in and the conversation recorder showing on the timeline."""
         from agentcore.voice_bridge.wiring import BridgeRuntime, BridgeRuntimeSettings
@@ -297,9 +301,13 @@ class VonageCall(CallBase):
             async def _speech_clients(self) -> tuple[Any, Any]:
                 if not self._clients:
                     settings = self.sonic_settings().model_copy(update={"endpoint_uri": sonic.endpoint})
-                    self._clients["sonic"] = await nova_sonic.build_client(
-                        settings, ca_file=sonic.ca_file, aws_access_key_id="local", aws_secret_access_key="local"
+                    client = await nova_sonic.build_client(
+                        settings,
+                        ca_file=sonic.ca_file,
+                        aws_access_key_id="local",
+                        aws_secret_access_key="local",  # noqa: S106 - the stand-in does not check signatures
                     )
+                    self._clients["sonic"] = ClockedSonicClient(client, flight)
                     self._clients["transcribe"] = None  # the cascaded rung is not replayed on this front door
                 return self._clients["sonic"], self._clients["transcribe"]
 
@@ -338,13 +346,11 @@ class VonageCall(CallBase):
                 await caller._frames(tone(caller.sample_rate, CALLER_SPEECH_SECONDS, frequency=220.0, amplitude=8_000))
                 caller.speaking = False
                 answered += 1
-                target = answered
-                await caller.wait_for(lambda: sum(s.turns_answered for s in sonic.sessions) >= target or (
-                    following is not None and following.interrupt and caller.heard_since_turn * 0.02 >= BARGE_IN_AFTER_SECONDS
-                ), timeout=TURN_WAIT_SECONDS)  # fmt: skip
-                if following is None or not following.interrupt:
+                barge_in = following is not None and following.interrupt
+                await caller.wait_for(_answered_or_heard(sonic, caller, answered, barge_in), timeout=TURN_WAIT_SECONDS)
+                if not barge_in:
                     await caller.quiet_for(REPLY_PLAYED_SECONDS)
-                elif caller.heard_since_turn * 0.02 < BARGE_IN_AFTER_SECONDS:
+                elif caller.heard_since_turn * FRAME_SECONDS < BARGE_IN_AFTER_SECONDS:
                     raise ExpectationFailed(
                         f"turn {index + 2}", "to speak while the reply still plays", "the reply had already ended",
                         self.timeline,
@@ -361,6 +367,17 @@ class VonageCall(CallBase):
                 caller.leaked_after_clear = 0
         self.caller.check_pending()
         await caller.hang_up()
+
+
+def _answered_or_heard(sonic: SonicStandIn, caller: _ReplayCaller, turns: int, barge_in: bool) -> Callable[[], bool]:
+    """The caller's wait: Sonic has answered `turns` turns, or (before a barge-in) enough of the reply was heard."""
+
+    def done() -> bool:
+        if barge_in and caller.heard_since_turn * FRAME_SECONDS >= BARGE_IN_AFTER_SECONDS:
+            return True
+        return sum(s.turns_answered for s in sonic.sessions) >= turns
+
+    return done
 
 
 async def _silence(caller: _ReplayCaller, seconds: float) -> None:

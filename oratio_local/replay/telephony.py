@@ -90,9 +90,8 @@ def vonage_request(call_uuid: str, dialed: str, caller: str) -> dict[str, Any]:
         "payload_hash": hashlib.sha256(stringified.encode()).hexdigest(),
     }
     token = jwt.encode(claims, VONAGE_SIGNATURE_SECRET, algorithm="HS256")
-    return function_url_event(
-        "GET", "/vonage/answer", host=WEBHOOK_HOST, query=urlencode(params), headers={"Authorization": f"Bearer {token}"}
-    )
+    headers = {"Authorization": f"Bearer {token}"}
+    return function_url_event("GET", "/vonage/answer", host=WEBHOOK_HOST, query=urlencode(params), headers=headers)
 
 
 def _checked(response: Mapping[str, Any]) -> str:
