@@ -40,6 +40,7 @@ from oratio_local.rule_model import GOODBYE_WORDS, PERSON_WORDS
 from oratio_local.sonic_standin import Scenario, SonicStandIn, ToolUse
 from oratio_local.sonic_standin import Turn as SonicTurn
 
+DEBUG = False
 LOCAL_BRIDGE_NUMBER = "+15550100999"  # the tenant's Twilio/Vonage number when its file lists none
 SPEAKING_WORDS_PER_SECOND = 2.8  # how long the stand-in's reply audio lasts for its words (about 170 words a minute)
 SONIC_SPEED = 2.0  # the stand-in sends reply audio this many times faster than it plays (as Sonic does)
@@ -76,8 +77,9 @@ def scenario_for(call: CallBase) -> Scenario:
         else:
             tool = ToolUse(name="knowledge_search", arguments={"query": turn.say})
             reply = "{tool_summary} Is there anything else I can help with?"
-        seconds = max(1.0, len(turn.say.split()) / SPEAKING_WORDS_PER_SECOND)
-        turns.append(SonicTurn(heard=turn.say, reply=reply, tool=tool, reply_seconds=max(seconds, 2.5)))
+        # How long the reply sounds: its words at a speaking pace ({tool_summary} counts as a sentence or two).
+        words = len(reply.replace("{tool_summary}", "x " * 20).split())
+        turns.append(SonicTurn(heard=turn.say, reply=reply, tool=tool, reply_seconds=words / SPEAKING_WORDS_PER_SECOND))
     return Scenario(turns=turns, speed=SONIC_SPEED, sample_rate=16_000)
 
 
@@ -184,6 +186,7 @@ class _ReplayCaller(VonageCaller):
         await super().receive_from_bridge(message)
         if isinstance(message, bytes):
             self.last_audio_at = asyncio.get_running_loop().time()
+            if DEBUG: print("audio", round(self.last_audio_at, 2), len(message))
             self.heard_since_turn += 1
             if self.heard.clears and self.speaking:
                 self.leaked_after_clear += 1

@@ -381,7 +381,7 @@ class CallBase:
             kind = event.get("type")
             if kind == "tool" and event.get("status") != "started":
                 self.add("agent", f"tool {event.get('name')}: {event.get('status')}", "tool", tool=event.get("name"))
-            elif kind == "done":
+            elif kind == "done" and event.get("model_id"):  # a relayed tool call runs no model
                 cost = float(event.get("cost_usd") or 0.0)
                 self.cost_usd += cost
                 self.add("agent", f"model {event.get('model_id')} (${cost:.5f})", "cost", cost_usd=cost)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +22,7 @@ from oratio.voice_bridge.frames import (
     Stop,
     TurnEnd,
 )
-from oratio.voice_bridge.pipeline import FrameProcessor
+from oratio.voice_bridge.pipeline import FrameProcessor, loop_time
 from oratio.voice_bridge.processors.tasks import BackgroundTasks
 from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
 
@@ -41,7 +40,7 @@ class CallerOutput(FrameProcessor):
         serializer: FrameSerializer,
         send: Callable[[WireMessage], Awaitable[None]],
         *,
-        clock: Clock = time.perf_counter,
+        clock: Clock = loop_time,
     ) -> None:
         super().__init__()
         self.settings = settings
