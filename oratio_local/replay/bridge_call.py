@@ -40,7 +40,6 @@ from oratio_local.rule_model import GOODBYE_WORDS, PERSON_WORDS
 from oratio_local.sonic_standin import Scenario, SonicStandIn, ToolUse
 from oratio_local.sonic_standin import Turn as SonicTurn
 
-DEBUG = False
 LOCAL_BRIDGE_NUMBER = "+15550100999"  # the tenant's Twilio/Vonage number when its file lists none
 SPEAKING_WORDS_PER_SECOND = 2.8  # how long the stand-in's reply audio lasts for its words (about 170 words a minute)
 SONIC_SPEED = 2.0  # the stand-in sends reply audio this many times faster than it plays (as Sonic does)
@@ -186,7 +185,6 @@ class _ReplayCaller(VonageCaller):
         await super().receive_from_bridge(message)
         if isinstance(message, bytes):
             self.last_audio_at = asyncio.get_running_loop().time()
-            if DEBUG: print("audio", round(self.last_audio_at, 2), len(message))
             self.heard_since_turn += 1
             if self.heard.clears and self.speaking:
                 self.leaked_after_clear += 1

@@ -210,7 +210,7 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def time(self) -> float:
         return self._virtual_clock.monotonic()
 
-    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:  # type: ignore[override]
         # Rounded up to the grid: a sleep shorter than asyncio's clock resolution would otherwise be due at once,
         # and a loop that sleeps until "a hair later" (a pacer) would spin without virtual time ever moving on.
         when = math.ceil(when / TIMER_QUANTUM_SECONDS) * TIMER_QUANTUM_SECONDS

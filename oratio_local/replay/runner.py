@@ -376,6 +376,10 @@ class CallBase:
     def delay_agent(self, seconds: float) -> None:
         raise NotImplementedError
 
+    def run(self) -> None:
+        """Play the whole call (each front door its own way)."""
+        raise NotImplementedError
+
     def on_agent(self, invocation: AgentInvocation) -> None:
         for event in invocation.events:
             kind = event.get("type")
