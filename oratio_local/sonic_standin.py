@@ -44,7 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trustme
 from hypercorn.asyncio import serve
@@ -171,12 +171,22 @@ class SessionLog:
     reply_audio_at: list[float] = field(default_factory=list)
 
 
+class WireObserver(Protocol):
+    """Told of every event message a session reads from the client and writes to it (the call replay's clock
+    counts the messages in flight between the SDK's native transport threads and the stand-in)."""
+
+    def read(self, session: int) -> None: ...
+
+    def written(self, session: int) -> None: ...
+
+
 class SonicStandIn:
     """Run with `async with SonicStandIn(scenario) as sonic:`; point the SDK at `sonic.endpoint` and trust
     `sonic.ca_file`."""
 
-    def __init__(self, scenario: Scenario | None = None) -> None:
+    def __init__(self, scenario: Scenario | None = None, *, observer: WireObserver | None = None) -> None:
         self.scenario = scenario or Scenario()
+        self.observer = observer
         self.sessions: list[SessionLog] = []
         self._next_turn = 0
         self._faulted: set[str] = set()
@@ -416,6 +426,8 @@ class _Session:
                 while len(buffer) >= 4 and len(buffer) >= int.from_bytes(buffer[:4], "big"):
                     total = int.from_bytes(buffer[:4], "big")
                     frame, buffer = buffer[:total], buffer[total:]
+                    if self.server.observer is not None:
+                        self.server.observer.read(self.log.number)
                     if not self.finished:
                         await self._envelope(frame)
                 # Read the request to its end even after the response ended (an error, an expiry): the
@@ -564,6 +576,8 @@ class _Session:
         async with self._send_lock:
             if self.finished or self._ended or self.stalled:
                 return
+            if self.server.observer is not None:
+                self.server.observer.written(self.log.number)
             await self._send({"type": "http.response.body", "body": data, "more_body": True})
 
     async def _end_response(self) -> None:

@@ -102,6 +102,9 @@ class Deployment:
     account: str = "111122223333"
     stack_name: str = "OratioTenant"
     ssm: Callable[[str], str] | None = None
+    # Physical ids the local stand-ins made for resources ("<logical id>" for a Ref, "<logical id>.<attribute>"
+    # for a GetAtt), e.g. a secret created on moto or the number the tenant's claimed number stands in as.
+    physical: dict[str, str] = field(default_factory=dict)
     _by_arn: dict[str, str] = field(default_factory=dict)
     _cache: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -143,12 +146,16 @@ class Deployment:
         }
         if logical_id in pseudo:
             return pseudo[logical_id]
+        if logical_id in self.physical:
+            return self.physical[logical_id]
         resource = self._resource(logical_id)
         if resource["Type"] == "AWS::Lambda::Function":
             return str(resource.get("Properties", {}).get("FunctionName") or logical_id)
         return logical_id
 
     def attribute(self, logical_id: str, name: str) -> str:
+        if f"{logical_id}.{name}" in self.physical:
+            return self.physical[f"{logical_id}.{name}"]
         kind = self._resource(logical_id)["Type"]
         r, a = self.region, self.account
         if kind == "AWS::Lambda::Function" and name == "Arn":
@@ -287,6 +294,23 @@ class Deployment:
             asset_hash=str(code.get("S3Key", "")).removesuffix(".zip"),
             timeout_seconds=int(properties.get("Timeout", 3)),
         )
+
+    def of_type(self, kind: str) -> list[str]:
+        """The logical ids of the template's resources of `kind` (e.g. `AWS::SecretsManager::Secret`)."""
+        return self._of_type(kind)
+
+    def runtime_environment(self, logical_id: str) -> dict[str, str]:
+        """An AgentCore runtime's environment variables, resolved as CloudFormation would set them."""
+        properties = self._resource(logical_id).get("Properties", {})
+        return {k: str(self.resolve(v)) for k, v in properties.get("EnvironmentVariables", {}).items()}
+
+    def function_by_handler_folder(self, service_name: str) -> FunctionSpec:
+        """The function whose Powertools service name is `service_name` (its handler folder, e.g. voice_webhook)."""
+        for logical_id in self._of_type("AWS::Lambda::Function"):
+            variables = self.resources[logical_id].get("Properties", {}).get("Environment", {}).get("Variables", {})
+            if variables.get("POWERTOOLS_SERVICE_NAME") == service_name:
+                return self.function(self.ref(logical_id))
+        raise DeploymentError(f"the template has no function for {service_name!r} (is it enabled for this tenant?)")
 
     def bot(self, alias_arn: str) -> BotSpec:
         return self._cached("bot", alias_arn, lambda: self._bot(alias_arn))  # type: ignore[no-any-return]

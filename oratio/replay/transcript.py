@@ -76,9 +76,11 @@ def check_turn(where: str, expect: TurnExpectation, segment: Sequence[Event], ti
         if expect.intent not in intents:
             fail(f"the bot to match intent {expect.intent}", f"intents matched: {intents or 'none'}")
     if expect.interrupted is not None:
-        cut = any(e.kind == "interruption" for e in segment)
+        # Cut off means the caller stopped hearing it: an interruption after which no audio of the reply leaked.
+        leaked = [e.text for e in segment if e.kind == "leak"]
+        cut = any(e.kind == "interruption" for e in segment) and not leaked
         if cut != expect.interrupted:
-            fail(f"interrupted={expect.interrupted}", f"interrupted={cut}")
+            fail(f"interrupted={expect.interrupted}", f"interrupted={cut}" + (f" ({leaked[0]})" if leaked else ""))
     check_attributes(where, expect.attributes, attributes, timeline)
 
 

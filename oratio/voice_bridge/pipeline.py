@@ -7,12 +7,19 @@ that must not block the chain (speech sessions, tools, paced output) run their o
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from itertools import pairwise
 
 from oratio.voice_bridge.frames import Direction, Frame
 
 logger = logging.getLogger(__name__)
+
+
+def loop_time() -> float:
+    """The running event loop's clock: the processors' default (`time.monotonic` on a standard loop), so a call
+    replayed on a virtual clock paces and times out in that clock's seconds."""
+    return asyncio.get_running_loop().time()
 
 
 class FrameProcessor:

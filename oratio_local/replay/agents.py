@@ -27,10 +27,16 @@ class UnknownAgentError(LookupError):
 
 
 def ensure_agent(
-    api: LocalVendorApi, tenant: TenantConfig, name: str, *, definition: dict[str, Any] | None = None
+    api: LocalVendorApi,
+    tenant: TenantConfig,
+    name: str,
+    *,
+    definition: dict[str, Any] | None = None,
+    bridge_number: str | None = None,
 ) -> str:
-    """The id of the tenant's agent called `name`, provisioned (voice on the tenant's number) if absent, with
-    `definition` (the vendor API's `definition` overrides, e.g. the agent's budget share) on top of the defaults."""
+    """The id of the tenant's agent called `name`, provisioned if absent: voice on the tenant's Connect number, or
+    with `bridge_number` on that Twilio/Vonage number (through the voice bridge); with `definition` (the vendor
+    API's `definition` overrides, e.g. the agent's budget share) on top of the defaults."""
     listed = api.call("GET", "/api/v1/agents")
     for agent in listed.get("agents", listed.get("items", [])):
         if agent.get("name") == name:
@@ -38,6 +44,8 @@ def ensure_agent(
     body = agent_request_for(tenant) | {"name": name}
     if definition:
         body["definition"] = definition
+    if bridge_number is not None:
+        body["bridge_number"] = bridge_number
     provisioned = api.call(
         "POST", "/api/v1/agents/provision", {"agent_config": body}, headers={"Idempotency-Key": f"replay-{name}"}
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures as futures
+import math
 import selectors
 import threading
 import time
@@ -26,6 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
+TIMER_QUANTUM_SECONDS = 1e-6  # virtual timers fall on this grid (see VirtualEventLoop.call_at)
 REAL_POLL_SECONDS = 0.002  # how often an idle loop looks at its real selector while the clock is held
 STALL_SECONDS = 20.0  # real seconds with the clock held and nothing happening: a participant was lost
 
@@ -207,6 +209,12 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
 
     def time(self) -> float:
         return self._virtual_clock.monotonic()
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:  # type: ignore[override]
+        # Rounded up to the grid: a sleep shorter than asyncio's clock resolution would otherwise be due at once,
+        # and a loop that sleeps until "a hair later" (a pacer) would spin without virtual time ever moving on.
+        when = math.ceil(when / TIMER_QUANTUM_SECONDS) * TIMER_QUANTUM_SECONDS
+        return super().call_at(when, callback, *args, context=context)
 
     def run_forever(self) -> None:
         self._virtual_clock._loop_starts()

@@ -204,14 +204,8 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
         if door not in FRONT_DOORS:
             raise ScriptError(f"{path}: front door {door!r} is not one of {', '.join(FRONT_DOORS)}")
         tenant = session.tenant(script.tenant)
-        if door == "connect":
-            call = ConnectCall(session, tenant, script, result, live)
-            call.run()
-        else:
-            raise ScriptError(
-                f"{path}: front door {door!r}: the replay runs Connect calls; the bridge front doors (twilio, vonage) "
-                "are not replayed yet (the bridge is tested in tests/integration/test_voice_bridge_sonic.py)"
-            )
+        call_type = _call_types()[door]
+        call_type(session, tenant, script, result, live).run()
         result.passed = True
     except ExpectationFailed as e:
         result.failure = e.explain()
@@ -222,6 +216,12 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
         result.failure = f"the replay failed: {type(e).__name__}: {e}"
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _call_types() -> dict[str, type[CallBase]]:
+    from oratio_local.replay.bridge_call import TwilioCall, VonageCall
+
+    return {"connect": ConnectCall, "twilio": TwilioCall, "vonage": VonageCall}
 
 
 # ------------------------------------------------------------------------------ the caller's side
@@ -282,7 +282,100 @@ class CallBase:
         self.holding_line = tenant.voice.connect.holding_message
         self.contact_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"oratio-replay/{script.tenant}/{script.name}"))
         self.cost_usd = 0.0
+        self.services: LocalServices | None = None
+        self.tables: dict[str, str] = {}
         self.caller = ScriptedCaller(self)
+
+    @property
+    def number(self) -> str:
+        """The tenant's Connect number (the claimed number stands in as its published contact number)."""
+        return self.tenant.business.contact.phone or LOCAL_NUMBER
+
+    @contextmanager
+    def deployed(self, *, bridge_number: str | None = None) -> Iterator[tuple[Any, Deployment]]:
+        """The tenant "deployed" on local AWS for this call: tables, the agent (made and set up through the vendor
+        API), the tenant agent's engine, the synthesized stack resolved, its provider secrets, the in-process
+        Lambda/AgentCore, and the script's `given` spend."""
+        from agentcore.tenant_agent import app as runtime
+        from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
+        from oratio_local.vendor import LocalVendorApi
+
+        synthesized = self.session.synthesized(self.tenant)
+        given = self.script.given
+        with local_aws() as (client, names):
+            import boto3
+
+            self.tables = names
+            api = LocalVendorApi(self.tenant, client, names, phone_number=self.number)
+            if bridge_number is not None and bridge_number not in self.tenant.voice.bridge_numbers:
+                api.register_bridge_number(bridge_number)  # as the operator's scripts/phone_numbers.py would
+            agent_id = agents.ensure_agent(
+                api,
+                self.tenant,
+                self.script.agent,
+                definition=agents.definition_for(given),
+                bridge_number=bridge_number,
+            )
+            agents.set_status(api, agent_id, given.agent_status)
+            engine = agents.agent_engine(
+                self.tenant, self.session.tenants_dir, names, tool_failures=given.tool_failures, clock=self.clock.now
+            )
+            runtime.set_engine(engine)
+            ssm = _ssm_lookup(boto3.client("ssm", region_name=REGION))
+            deployment = Deployment(synthesized.template, region=REGION, ssm=ssm,
+                                    stack_name=f"OratioTenant-{self.tenant.tenant_id}")  # fmt: skip
+            for logical_id in deployment.of_type("AWS::Connect::PhoneNumber"):
+                deployment.physical[f"{logical_id}.Address"] = self.number
+            self._create_secrets(deployment)
+            self.services = LocalServices(
+                deployment=deployment,
+                assets=synthesized.assets,
+                clock=self.clock,
+                agent_url=self.session.agent_url,
+                prepare=self._prepare_module,
+                on_agent_events=self.on_agent,
+            )
+            for lambda_id in deployment.of_type("AWS::Lambda::Function"):
+                runtime_arn = deployment.function(lambda_id).environment.get("ORATIO_AGENT_RUNTIME_ARN")
+                if runtime_arn:
+                    self.services.agent_runtime_arn = runtime_arn
+            self._book_month_spend(DynamoDBBudgetLedger(names["usage"], client=client), agent_id)
+            yield client, deployment
+
+    def _book_month_spend(self, ledger: Any, agent_id: str) -> None:
+        """`given.month_spend_usd` (of which `agent_month_spend_usd` by the script's agent), booked through the
+        budget ledger every path charges, so the router's and the agent's budget checks read it as they would."""
+        given, tenant_id, now = self.script.given, self.tenant.tenant_id, self.clock.now()
+        others = given.month_spend_usd - given.agent_month_spend_usd
+        if others > 0:
+            asyncio.run(ledger.add(tenant_id, now, "model", "replay-setup", others))
+        if given.agent_month_spend_usd > 0:
+            spent = given.agent_month_spend_usd
+            asyncio.run(ledger.add(tenant_id, now, "model", "replay-setup", spent, agent_id=agent_id))
+
+    def _create_secrets(self, deployment: Deployment) -> None:
+        """The stack's Secrets Manager secrets on moto (the webhook reads the providers' keys from them), each
+        holding the value a provider account of the replay signs with."""
+        import boto3
+
+        from oratio_local.replay.telephony import SECRET_VARIABLES
+
+        values = {}
+        for logical_id in deployment.of_type("AWS::Lambda::Function"):
+            environment = deployment.resources[logical_id].get("Properties", {}).get("Environment", {})
+            for variable, secret in SECRET_VARIABLES.values():
+                ref = environment.get("Variables", {}).get(variable)
+                if isinstance(ref, dict) and "Ref" in ref:
+                    values[str(ref["Ref"])] = secret
+        secrets = boto3.client("secretsmanager", region_name=REGION)
+        for logical_id in deployment.of_type("AWS::SecretsManager::Secret"):
+            name = str(deployment.resources[logical_id]["Properties"].get("Name") or logical_id)
+            value = values.get(logical_id, "replay-generated-secret")
+            deployment.physical[logical_id] = secrets.create_secret(Name=name, SecretString=value)["ARN"]
+
+    def _prepare_module(self, spec: FunctionSpec, module: ModuleType) -> None:
+        if hasattr(module, "clock"):  # the handlers' clock seam: the replay clock
+            module.clock = self.clock  # type: ignore[attr-defined]
 
     def add(self, who: str, text: str, kind: str = "", **detail: Any) -> None:
         event = Event(round(self.clock.elapsed, 1), who, text, kind, detail)
@@ -296,12 +389,16 @@ class CallBase:
     def delay_agent(self, seconds: float) -> None:
         raise NotImplementedError
 
+    def run(self) -> None:
+        """Play the whole call (each front door its own way)."""
+        raise NotImplementedError
+
     def on_agent(self, invocation: AgentInvocation) -> None:
         for event in invocation.events:
             kind = event.get("type")
             if kind == "tool" and event.get("status") != "started":
                 self.add("agent", f"tool {event.get('name')}: {event.get('status')}", "tool", tool=event.get("name"))
-            elif kind == "done":
+            elif kind == "done" and event.get("model_id"):  # a relayed tool call runs no model
                 cost = float(event.get("cost_usd") or 0.0)
                 self.cost_usd += cost
                 self.add("agent", f"model {event.get('model_id')} (${cost:.5f})", "cost", cost_usd=cost)
@@ -326,7 +423,6 @@ class ConnectCall(CallBase):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.contact: Contact | None = None
-        self.services: LocalServices | None = None
         self._bots: dict[str, LexEmulator] = {}
         self._requests = (str(uuid.uuid5(uuid.NAMESPACE_OID, f"{self.contact_id}/{n}")) for n in range(10**6))
 
@@ -339,69 +435,33 @@ class ConnectCall(CallBase):
         assert self.services is not None
         self.services.delay_next_agent_turn(seconds)
 
-    def _prepare_module(self, spec: FunctionSpec, module: ModuleType) -> None:
-        if hasattr(module, "clock"):  # the handlers' clock seam: the replay clock
-            module.clock = self.clock  # type: ignore[attr-defined]
-
     def run(self) -> None:
-        from agentcore.tenant_agent import app as runtime
-        from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
-        from oratio_local.vendor import LocalVendorApi
-
-        synthesized = self.session.synthesized(self.tenant)
-        number = self.tenant.business.contact.phone or LOCAL_NUMBER
-        given = self.script.given
-        with local_aws() as (client, names):
-            api = LocalVendorApi(self.tenant, client, names, phone_number=number)
-            agent_id = agents.ensure_agent(api, self.tenant, self.script.agent, definition=agents.definition_for(given))
-            agents.set_status(api, agent_id, given.agent_status)
-            engine = agents.agent_engine(
-                self.tenant, self.session.tenants_dir, names, tool_failures=given.tool_failures, clock=self.clock.now
-            )
-            runtime.set_engine(engine)
-            import boto3
-
-            ssm = _ssm_lookup(boto3.client("ssm", region_name=REGION))
-            deployment = Deployment(synthesized.template, region=REGION, ssm=ssm,
-                                    stack_name=f"OratioTenant-{self.tenant.tenant_id}")  # fmt: skip
+        with self.deployed() as (client, deployment):
             inbound = deployment.inbound_flow()
-            self.services = LocalServices(
-                deployment=deployment,
-                assets=synthesized.assets,
-                clock=self.clock,
-                agent_url=self.session.agent_url,
-                prepare=self._prepare_module,
-                on_agent_events=self.on_agent,
-            )
-            for lambda_id in deployment._of_type("AWS::Lambda::Function"):
-                runtime_arn = deployment.function(lambda_id).environment.get("ORATIO_AGENT_RUNTIME_ARN")
-                if runtime_arn:
-                    self.services.agent_runtime_arn = runtime_arn
-            self._book_month_spend(DynamoDBBudgetLedger(names["usage"], client=client), agent_id)
-            self.contact = Contact(self.contact_id, self.script.caller, number)
+            assert self.services is not None
             with activate(self.services), virtual_loops(self.clock):
-                self._fill_the_line(deployment, inbound.content, number, given.active_calls)
-                self.add("system", f"{self.script.caller} dials {number} ({self.tenant.tenant_id}, Connect)", "dial")
-                interpreter = FlowInterpreter(_Services(self, deployment))
-                self.clock._acquire()
-                try:
-                    result = interpreter.run(inbound.name, inbound.content, self.contact)
-                finally:
-                    self.clock._release()
-            self.finish(self.contact.attributes.get("route", ""), result.outcome)
+                self._fill_the_line(deployment, inbound.content, self.number, self.script.given.active_calls)
+                if not self.enter(client, deployment):
+                    return
+                result = self.run_flow(deployment)
+            self.finish(self.contact.attributes.get("route", "") if self.contact else "", result.outcome)
             if self.session.after_call is not None:  # still inside this call's local AWS
                 self.result.after_call = self.session.after_call(self.tenant, client, self.contact_id)
 
-    def _book_month_spend(self, ledger: Any, agent_id: str) -> None:
-        """`given.month_spend_usd` (of which `agent_month_spend_usd` by the script's agent), booked through the
-        budget ledger every path charges, so the router's and the agent's budget checks read it as they would."""
-        given, tenant_id, now = self.script.given, self.tenant.tenant_id, self.clock.now()
-        others = given.month_spend_usd - given.agent_month_spend_usd
-        if others > 0:
-            asyncio.run(ledger.add(tenant_id, now, "model", "replay-setup", others))
-        if given.agent_month_spend_usd > 0:
-            spent = given.agent_month_spend_usd
-            asyncio.run(ledger.add(tenant_id, now, "model", "replay-setup", spent, agent_id=agent_id))
+    def enter(self, client: Any, deployment: Deployment) -> bool:
+        """The call reaches the Connect number (a telephony front door may end it before, and say so)."""
+        self.add("system", f"{self.script.caller} dials {self.number} ({self.tenant.tenant_id}, Connect)", "dial")
+        return True
+
+    def run_flow(self, deployment: Deployment) -> Any:
+        inbound = deployment.inbound_flow()
+        self.contact = Contact(self.contact_id, self.script.caller, self.number)
+        interpreter = FlowInterpreter(_Services(self, deployment))
+        self.clock._acquire()
+        try:
+            return interpreter.run(inbound.name, inbound.content, self.contact)
+        finally:
+            self.clock._release()
 
     def _fill_the_line(self, deployment: Deployment, flow: dict[str, Any], number: str, calls: int) -> None:
         """`given.active_calls`: other contacts routed first through the same call router (their slots taken)."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -29,7 +28,7 @@ from oratio.voice_bridge.frames import (
     TurnEnd,
 )
 from oratio.voice_bridge.metrics import BridgeMetrics
-from oratio.voice_bridge.pipeline import FrameProcessor
+from oratio.voice_bridge.pipeline import FrameProcessor, loop_time
 from oratio.voice_bridge.processors.tasks import BackgroundTasks
 from oratio.voice_bridge.serializers import FrameSerializer, WireMessage
 
@@ -50,7 +49,7 @@ class CallerOutput(FrameProcessor):
         serializer: FrameSerializer,
         send: Callable[[WireMessage], Awaitable[None]],
         *,
-        clock: Clock = time.perf_counter,
+        clock: Clock = loop_time,
         metrics: BridgeMetrics | None = None,
     ) -> None:
         super().__init__()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,7 +34,7 @@ from oratio.voice_bridge.frames import (
     Transcript,
     TurnEnd,
 )
-from oratio.voice_bridge.pipeline import FrameProcessor
+from oratio.voice_bridge.pipeline import FrameProcessor, loop_time
 from oratio.voice_bridge.ports import HistoryLine, SpeechError, SpeechSession, SpeechSessionFactory
 from oratio.voice_bridge.processors.tasks import BackgroundTasks
 
@@ -70,7 +69,7 @@ class SpeechStage(FrameProcessor):
         ladder: list[SpeechSessionFactory],
         apology: Callable[[], Awaitable[bytes]],
         *,
-        clock: Clock = time.monotonic,
+        clock: Clock = loop_time,
     ) -> None:
         super().__init__()
         if not ladder:

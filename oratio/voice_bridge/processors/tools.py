@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +25,7 @@ from oratio.agent.contracts import (
 from oratio.config.tenant import Channel
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import AgentAudio, Direction, Frame, ToolCallFrame, ToolResultFrame, Transfer, TurnEnd
-from oratio.voice_bridge.pipeline import FrameProcessor
+from oratio.voice_bridge.pipeline import FrameProcessor, loop_time
 from oratio.voice_bridge.ports import SpeechError, SpeechSynthesizer
 from oratio.voice_bridge.processors.tasks import BackgroundTasks
 
@@ -46,7 +45,7 @@ class ToolRelay(FrameProcessor):
         *,
         call_id: Callable[[], str],
         customer: Callable[[], CustomerIdentity | None],
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = loop_time,
     ) -> None:
         super().__init__()
         self.settings = settings

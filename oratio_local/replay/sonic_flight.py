@@ -1,0 +1,123 @@
+"""Nova Sonic on the replay clock. The SDK's transport (awscrt) moves the bidirectional stream's bytes on native
+threads the replay clock cannot see, so while an event is between the bridge and the Sonic stand-in the event
+loop looks idle and the clock would jump ahead (a session open would time out in virtual seconds that were
+milliseconds of real time). `InFlight` counts the event messages on the wire, per session, and holds the clock
+while any is: the bridge's sends until the stand-in has read them, the stand-in's writes until the bridge has
+received them, and a stream's opening and closing until they return. A closed stream's count is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from oratio_local.replay.clock import VirtualClock
+
+
+class InFlight:
+    """The stand-in's `WireObserver`, and the per-session counts the client side adds to."""
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._counts: dict[int, int] = {}
+        self._closed: set[int] = set()
+        self._held = False
+        self.opened = 0
+
+    def _change(self, session: int, delta: int) -> None:
+        with self._lock:
+            if session in self._closed:
+                return
+            self._counts[session] = max(0, self._counts.get(session, 0) + delta)
+            self._settle()
+
+    def _settle(self) -> None:
+        busy = any(self._counts.values())
+        if busy and not self._held:
+            self._clock._acquire()
+            self._held = True
+        elif not busy and self._held:
+            self._clock._release()
+            self._held = False
+
+    def close(self, session: int) -> None:
+        with self._lock:
+            self._closed.add(session)
+            self._counts.pop(session, None)
+            self._settle()
+
+    # the stand-in's side
+    def read(self, session: int) -> None:
+        self._change(session, -1)
+
+    def written(self, session: int) -> None:
+        self._change(session, +1)
+
+    # the client's side
+    def sending(self, session: int) -> None:
+        self._change(session, +1)
+
+    def received(self, session: int) -> None:
+        self._change(session, -1)
+
+
+class ClockedSonicClient:
+    """The SDK's `AsyncBedrockRuntimeClient`, with each bidirectional stream counted by `InFlight`."""
+
+    def __init__(self, client: Any, flight: InFlight) -> None:
+        self._client, self._flight = client, flight
+
+    async def invoke_model_with_bidirectional_stream(self, request: Any) -> Any:
+        self._flight.opened += 1
+        number = self._flight.opened
+        with self._flight._clock.busy():  # the connection and the request reach the stand-in
+            stream = await self._client.invoke_model_with_bidirectional_stream(request)
+        return _Stream(stream, self._flight, number)
+
+    async def close(self) -> None:
+        with self._flight._clock.busy():  # the connection's TLS close reaches the stand-in
+            await self._client.close()
+
+
+class _Input:
+    def __init__(self, inner: Any, flight: InFlight, number: int) -> None:
+        self._inner, self._flight, self._number = inner, flight, number
+
+    async def send(self, chunk: Any) -> None:
+        self._flight.sending(self._number)
+        await self._inner.send(chunk)
+
+    async def close(self) -> None:
+        with self._flight._clock.busy():
+            await self._inner.close()
+
+
+class _Output:
+    def __init__(self, inner: Any, flight: InFlight, number: int) -> None:
+        self._inner, self._flight, self._number = inner, flight, number
+
+    async def receive(self) -> Any:
+        try:
+            event = await self._inner.receive()
+        except Exception:  # a modelled exception event is a message received too
+            self._flight.received(self._number)
+            raise
+        self._flight.received(self._number)
+        return event
+
+
+class _Stream:
+    def __init__(self, inner: Any, flight: InFlight, number: int) -> None:
+        self._inner, self._flight, self._number = inner, flight, number
+        self.input_stream = _Input(inner.input_stream, flight, number)
+
+    async def await_output(self) -> Any:
+        with self._flight._clock.busy():  # the response's headers come back
+            response, output = await self._inner.await_output()
+        return response, _Output(output, self._flight, self._number)
+
+    async def close(self) -> None:
+        self._flight.close(self._number)
+        with self._flight._clock.busy():
+            await self._inner.close()
