@@ -135,7 +135,8 @@ def test_function_may_only_read_and_update_the_tenants_own_items(tenant_template
     assert all("Condition" in s for s in statements)
     assert by_leading_keys == {
         (f"{TENANT}#*",): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
-        (TENANT,): ["dynamodb:UpdateItem"],
+        # the usage ledger: a charge is one transaction putting its once-only marker and adding to the totals
+        (TENANT,): ["dynamodb:PutItem", "dynamodb:UpdateItem"],
     }
     assert all("*" not in str(s["Resource"]) for s in statements)
 
