@@ -8,6 +8,7 @@ from aws_cdk import Stack, Tags
 from constructs import Construct
 
 from stacks.constructs.artifacts import ArtifactStore
+from stacks.constructs.console_hosting import ConsoleHosting
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.elizaos_webhook import ElizaWebhook
 from stacks.constructs.observability import PlatformObservability
@@ -33,3 +34,4 @@ class PlatformStack(Stack):
             emails=tuple(self.node.try_get_context(ALARM_EMAILS_CONTEXT_KEY) or ()),
         )
         self.elizaos = ElizaWebhook(self, "ElizaWebhook", tables=self.data, api=self.vendor_api)
+        self.console = ConsoleHosting(self, "Console", vendor_api=self.vendor_api)

@@ -145,12 +145,12 @@ class TenantDocuments(Construct):
             "Action::s3:Abort*",
             "Action::s3:DeleteObject*",
             f"Resource::<{bucket}.Arn>/*",
-            _asset_objects_finding(stack),
+            asset_objects_finding(stack),
         ):
             acknowledge(handler, "IAM5", copied, applies_to=finding)
 
 
-def _asset_objects_finding(stack: Stack) -> str:
+def asset_objects_finding(stack: Stack) -> str:
     """The CDK asset bucket's objects as cdk-nag names them: pseudo parameters where the stack's environment is
     left to deploy time, the values where it is given."""
 
