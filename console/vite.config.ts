@@ -5,6 +5,8 @@ import { defineConfig } from "vite";
 // Content-Security-Policy allows only 'self'), runtime settings read from /config.json at start.
 export default defineConfig({
   plugins: [preact()],
+  // amazon-cognito-identity-js (and its buffer dependency) read Node's `global`.
+  define: { global: "globalThis" },
   build: {
     outDir: "dist",
     assetsInlineLimit: 0,

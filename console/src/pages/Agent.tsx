@@ -84,7 +84,7 @@ function DefinitionForm({ agent, onSaved }: { agent: AgentView; onSaved: (a: Age
       setSaved(
         updated.latest_version !== updated.live_version
           ? `Saved as version ${updated.latest_version}. Publish it below to make it live.`
-          : "Saved.",
+          : `Saved: version ${updated.latest_version} is live.`,
       );
     } catch (e) {
       setError(e);
