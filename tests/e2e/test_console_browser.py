@@ -22,6 +22,7 @@ from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
 from oratio.vendor.ingestion import IngestionCoordinator
 from oratio_local.cognito_standin import CognitoStandIn
 from oratio_local.console_server import CONSOLE_DIST, ConsoleServer, LocalIngestionJobs, LocalKnowledge
+from tests.e2e.creator_fake import FakeCreator
 from tests.vendor_api_harness import (
     MAX_AGENTS,
     REGION,
@@ -106,7 +107,10 @@ def console() -> Iterator[Console]:
                 clock=api.clock,
             )
             server = ConsoleServer(
-                api.handler.lambda_handler, cognito, knowledge={bucket: LocalKnowledge(bucket, s3, coordinator)}
+                api.handler.lambda_handler,
+                cognito,
+                knowledge={bucket: LocalKnowledge(bucket, s3, coordinator)},
+                overrides=FakeCreator(api),
             )
             server.start()
             try:
@@ -324,6 +328,27 @@ def test_vendor_reads_a_conversation_as_a_transcript_with_its_costs(page: Any, c
     assert transcript.locator("time").count() == 4  # when each line was said, caller and agent
     page.get_by_role("region", name="Cost breakdown").get_by_text("Total").wait_for()
     shot(page, "09-conversation")
+
+
+# ---------------------------------------------------------------------------------------------- AgentCreator
+def test_vendor_submits_an_sop_watches_the_stages_reads_the_report_and_approves(page: Any, console: Console) -> None:
+    agent = console.api.provision(name="Creator desk", channels=["chat"])
+    sign_in(page, console)
+    page.goto(f"{console.url}/#/agents/{agent['agent_id']}/creator")
+    page.get_by_role("button", name="Create the agent from this SOP").click()
+    assert page.get_by_role("alert").inner_text() == "Paste the SOP or choose its file first."
+    page.get_by_label("SOP (Markdown or plain text)").fill("Offer a 30-day return on unused bedding.\n- Be brief.")
+    page.get_by_role("button", name="Create the agent from this SOP").click()
+    page.get_by_text("Running the test conversations: succeeded").wait_for()
+    report = page.get_by_role("region", name="Requirement-to-test report")
+    assert "Offer a 30-day return on unused bedding." in report.inner_text()
+    assert "r1_returns.yaml" in report.inner_text()
+    shot(page, "11-agentcreator")
+    page.get_by_role("button", name="Approve version 2").click()
+    page.get_by_text("Version 2 is live.").wait_for()
+    live = console.api.call("GET", f"/api/v1/agents/{agent['agent_id']}").body
+    assert live["live_version"] == 2
+    assert "30-day return" in live["character_config"]["extra_instructions"]
 
 
 def test_pages_are_readable_at_360_pixels(browser: Any, console: Console) -> None:
