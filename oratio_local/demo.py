@@ -501,6 +501,10 @@ def main(argv: list[str] | None = None) -> int:
 
         with local_aws() as client:
             print_one_customer(play_one_customer(tenant, args.tenants, client))
+    from oratio_local.console import console_url
+
+    _heading("the vendor console")
+    print(f"  `make console` serves it against this demo's data at {console_url()} (prints how to sign in)")
     return 0 if clean and replayed else 1
 
 

@@ -1,6 +1,6 @@
 // Conversations: newest first, filtered by channel, date and outcome; one conversation as a transcript.
 import { useState } from "preact/hooks";
-import { api } from "../api";
+import { ApiError, api } from "../api";
 import type { ConversationCosts, ConversationDetail, ConversationPage, ConversationSummary } from "../types";
 import { Busy, ErrorBanner, Section, useLoad, usd, when } from "../ui";
 
@@ -121,6 +121,11 @@ export function ConversationsPage({ agentId }: { agentId: string }) {
 
 const TRANSFER_TOOLS = /transfer|handoff|human/i;
 
+// A conversation without an analysis (yet) or a recording answers 404 for that part: not an error to the vendor.
+function missing(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404;
+}
+
 export function ConversationPage({ agentId, conversationId }: { agentId: string; conversationId: string }) {
   const base = `/api/v1/agents/${encodeURIComponent(agentId)}/conversations/${encodeURIComponent(conversationId)}`;
   const detail = useLoad(() => api<ConversationDetail>("GET", base), [base]);
@@ -151,6 +156,7 @@ export function ConversationPage({ agentId, conversationId }: { agentId: string;
         </Section>
       )}
       <Section title="Transcript">
+        {turns.length === 0 && <p>No turns were recorded for this conversation.</p>}
         <ol class="transcript">
           {turns.map((t) => (
             <li key={t.sequence}>
@@ -179,7 +185,9 @@ export function ConversationPage({ agentId, conversationId }: { agentId: string;
         {c.outcome === "transferred" && <p class="turn transfer">The conversation was transferred to a person.</p>}
       </Section>
       <Section title="Cost breakdown">
-        {costs.error ? (
+        {missing(costs.error) ? (
+          <p>No costs were recorded for this conversation.</p>
+        ) : costs.error ? (
           <ErrorBanner error={costs.error} />
         ) : costs.data ? (
           <table>
@@ -215,7 +223,9 @@ export function ConversationPage({ agentId, conversationId }: { agentId: string;
         )}
       </Section>
       <Section title="Post-call summary">
-        {analysis.error ? (
+        {missing(analysis.error) ? (
+          <p>No post-call summary for this conversation yet.</p>
+        ) : analysis.error ? (
           <ErrorBanner error={analysis.error} />
         ) : analysis.data ? (
           <dl class="analysis">
