@@ -64,13 +64,17 @@ RouteOverride = Callable[[str, str, bytes, str], tuple[int, Any] | None]
 
 class LocalIngestionJobs:
     """Bedrock's ingestion-job API for the local mode: a job scans every document of the bucket (as a data source
-    sync does) and finishes when it is next looked at; a document is indexed unless its file holds no text (only
-    whitespace), which fails with that reason."""
+    sync does), is in progress the first `looks_to_finish - 1` times it is looked at and complete after; a document
+    is indexed unless its file holds no text (only whitespace), which fails with that reason."""
 
-    def __init__(self, list_keys: Callable[[], list[str]], read_object: Callable[[str], bytes]) -> None:
+    def __init__(
+        self, list_keys: Callable[[], list[str]], read_object: Callable[[str], bytes], *, looks_to_finish: int = 2
+    ) -> None:
         self._list = list_keys
         self._read = read_object
+        self._looks_to_finish = looks_to_finish
         self._jobs: dict[str, IngestionJob] = {}
+        self._looks: dict[str, int] = {}
 
     def start(self, client_token: str, description: str) -> IngestionJob:
         job = IngestionJob(job_id=uuid.uuid4().hex[:10].upper(), status=JobStatus.STARTING)
@@ -80,6 +84,11 @@ class LocalIngestionJobs:
     def get(self, job_id: str) -> IngestionJob:
         if job_id not in self._jobs:
             raise IngestionJobNotFound(job_id)
+        self._looks[job_id] = self._looks.get(job_id, 0) + 1
+        if self._looks[job_id] < self._looks_to_finish:
+            running = self._jobs[job_id].model_copy(update={"status": JobStatus.IN_PROGRESS})
+            self._jobs[job_id] = running
+            return running
         keys = self._list()
         failed = sum(1 for key in keys if not self._read(key).strip())
         finished = self._jobs[job_id].model_copy(

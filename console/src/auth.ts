@@ -32,7 +32,7 @@ export type SignInStep =
   | { kind: "totp_setup"; secret: string; email: string } // first sign-in: add the key to an authenticator app
   | { kind: "new_password" }; // invited user: choose a password
 
-let storage = new MemoryStorage();
+const storage = new MemoryStorage();
 let idToken: string | null = null;
 let signedInEmail: string | null = null;
 let pending: CognitoUser | null = null;
@@ -60,7 +60,6 @@ export function signOut(): void {
   signedInEmail = null;
   pending = null;
   storage.clear();
-  storage = new MemoryStorage();
 }
 
 function words(error: unknown): Error {

@@ -1,8 +1,8 @@
-"""A local fake of AgentCreator's two routes (POST /api/v1/agents/{agent_id}/sop, GET /api/v1/creator-jobs/{job_id})
-in their published contract (oratio/vendor/creator.py on the AgentCreator branch), for the console's browser tests
-until the routes land on this branch. The job advances one stage per poll; its last stage writes the candidate
-version through the real vendor API (PUT of the agent, which for an active agent is a version awaiting publish), so
-approving it is the real publish."""
+"""A local fake of AgentCreator's two routes (POST /api/v1/agents/{agent_id}/sop, GET /api/v1/creator-jobs/{job_id}) in
+their published contract (oratio/vendor/creator.py on the AgentCreator branch), for the console's browser tests
+until the routes land on this branch. The job advances two stages per poll (the page polls every 1.5 s); its last
+stage writes the candidate version through the real vendor API (PUT of the agent, which for an active agent is a
+version awaiting publish), so approving it is the real publish."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ STAGES = (
     "gate",
     "s3_writer",
 )
+STAGES_PER_POLL = 2
 SOP = re.compile(r"^/api/v1/agents/(?P<agent>[A-Za-z0-9_-]+)/sop$")
 JOB = re.compile(r"^/api/v1/creator-jobs/(?P<job>[A-Za-z0-9_-]+)$")
 
@@ -66,7 +67,7 @@ class FakeCreator:
 
     def _advance(self, job: FakeJob) -> dict[str, Any]:
         job.polls += 1
-        done = min(job.polls, len(STAGES))
+        done = min(STAGES_PER_POLL * job.polls, len(STAGES))
         now = datetime.now(UTC).isoformat()
         if done == len(STAGES) and job.candidate is None:
             agent = self.api.call("GET", f"/api/v1/agents/{job.agent_id}", vendor=job.vendor).body

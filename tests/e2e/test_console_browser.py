@@ -103,6 +103,7 @@ def console() -> Iterator[Console]:
                 jobs=LocalIngestionJobs(
                     lambda: [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])],
                     lambda key: s3.get_object(Bucket=bucket, Key=key)["Body"].read(),
+                    looks_to_finish=3,  # indexed only if the console keeps polling after the upload
                 ),
                 clock=api.clock,
             )
@@ -339,7 +340,18 @@ def test_vendor_submits_an_sop_watches_the_stages_reads_the_report_and_approves(
     assert page.get_by_role("alert").inner_text() == "Paste the SOP or choose its file first."
     page.get_by_label("SOP (Markdown or plain text)").fill("Offer a 30-day return on unused bedding.\n- Be brief.")
     page.get_by_role("button", name="Create the agent from this SOP").click()
-    page.get_by_text("Running the test conversations: succeeded").wait_for()
+    page.get_by_role("button", name="Approve version 2").wait_for()
+    stages = page.locator("ol.stages li").all_inner_texts()
+    assert [line.split(" · ")[0] for line in stages] == [
+        "Reading the SOP into requirements: succeeded",
+        "Drafting a plan: succeeded",
+        "Reviewing the plan: succeeded",
+        "Writing the agent: succeeded",
+        "Checking the code: succeeded",
+        "Writing test conversations: succeeded",
+        "Running the test conversations: succeeded",
+        "Saving the candidate version: succeeded",
+    ]
     report = page.get_by_role("region", name="Requirement-to-test report")
     assert "Offer a 30-day return on unused bedding." in report.inner_text()
     assert "r1_returns.yaml" in report.inner_text()

@@ -44,6 +44,7 @@ export function KnowledgePage({ agentId }: { agentId: string }) {
   const [file, setFile] = useState<File | null>(null);
   const [progress, setProgress] = useState<number | null>(null);
   const [uploadError, setUploadError] = useState<unknown>(null);
+  const [uploads, setUploads] = useState(0); // finished uploads: each one starts the status polling again
 
   async function refresh() {
     try {
@@ -71,7 +72,7 @@ export function KnowledgePage({ agentId }: { agentId: string }) {
       live = false;
       window.clearTimeout(timer);
     };
-  }, [agentId, progress === 100]);
+  }, [agentId, uploads]);
 
   async function submit(event: Event) {
     event.preventDefault();
@@ -89,6 +90,7 @@ export function KnowledgePage({ agentId }: { agentId: string }) {
       });
       await postWithProgress(announced.upload, file, setProgress);
       setProgress(100);
+      setUploads((n) => n + 1);
     } catch (e) {
       setProgress(null);
       setUploadError(e);
