@@ -20,7 +20,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from stacks.constructs.knowledge_documents import asset_objects_finding
+from stacks.constructs.knowledge_documents import BUCKET_DEPLOYMENT_HANDLER, acknowledge_bucket_copy
 from stacks.constructs.storage import access_log_bucket, private_bucket
 from stacks.constructs.vendor_api import API_BASE_PATH, STAGE_NAME, VendorApi
 from stacks.nag import acknowledge
@@ -29,8 +29,6 @@ from stacks.names import Outputs, console_origin_parameter
 ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_DIST = ROOT / "console" / "dist"
 CONFIG_FILE = "config.json"
-# The CDK's bucket deployment singleton at stack level (its id is fixed in aws-cdk-lib).
-BUCKET_DEPLOYMENT_HANDLER = "Custom::CDKBucketDeployment8693BB64968944B69AAFB0CC9EB8756C"
 HSTS_MAX_AGE = Duration.days(730)
 API_PATH_PATTERN = f"/{API_BASE_PATH[0]}/*"
 
@@ -241,16 +239,7 @@ class ConsoleHosting(Construct):
             f"{what}: it copies the build (objects of the CDK asset bucket) into the console bucket and prunes files "
             "of older builds; the CDK's grant names those object patterns."
         )
-        for finding in (
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            f"Resource::<{bucket}.Arn>/*",
-            asset_objects_finding(stack),
-        ):
-            acknowledge(handler, "IAM5", copied, applies_to=finding)
+        acknowledge_bucket_copy(handler, stack, bucket, copied)
         acknowledge(
             handler,
             "IAM5",
