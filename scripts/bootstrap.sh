@@ -148,7 +148,7 @@ if [ -f console/dist/index.html ] && [ -d console/node_modules ] && stamp_ok con
 else
   command -v npm >/dev/null 2>&1 || { echo "[setup] ERROR: npm not found; install Node.js 20+ (https://nodejs.org)" >&2; exit 1; }
   say "building the vendor console (console/dist)"
-  (cd console && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build >/dev/null)
+  (cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null)
   echo "$console_hash" >"$STAMPS/console"
 fi
 
