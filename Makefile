@@ -8,7 +8,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 # Tests and the demo never talk to AWS: no credentials, a fixed region.
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: setup demo test lint test-unit test-infra test-integration test-e2e bench fuzz synth openapi clean replay talk
+.PHONY: setup demo test lint test-unit test-infra test-integration test-e2e bench fuzz synth openapi clean replay talk console
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -46,6 +46,11 @@ replay: setup
 	$(PY) -m oratio replay calls --junit build/replay-junit.xml --html build/replay-report.html
 talk: setup
 	$(PY) -m oratio talk --tenant $(TENANT) $(TALK_ARGS)
+
+# The vendor console on 127.0.0.1 against the demo's data (local Cognito stand-in; prints the URL and sign-in).
+CONSOLE_PORT ?= 8321
+console: setup
+	$(PY) -m oratio_local.console $(if $(TENANT),--tenant $(TENANT)) --port $(CONSOLE_PORT)
 
 openapi: setup
 	$(PY) -m oratio_local.openapi

@@ -503,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
             print_one_customer(play_one_customer(tenant, args.tenants, client))
         _heading(f"9. AgentCreator: {tenant.tenant_id}'s SOP becomes a reviewed, tested version the vendor approves")
         creator_ok = agent_creator_step(tenant, args.tenants)
+    from oratio_local.console import console_url
+
+    _heading("the vendor console")
+    print(f"  `make console` serves it against this demo's data at {console_url()} (prints how to sign in)")
     return 0 if clean and replayed and creator_ok else 1
 
 

@@ -4,7 +4,9 @@
 #   2. creates .venv and installs the pinned requirements (re-installs only when they change);
 #   3. installs the CDK CLI pinned in package.json (aws-cdk@2) with npm;
 #   4. builds the Lambda dependency layer for python3.12/arm64 from wheels (no Docker), with byte-code;
-#   5. vendors the AgentCore Runtime dependencies for python3.12/arm64 the same way.
+#   5. vendors the AgentCore Runtime dependencies for python3.12/arm64 the same way;
+#   6. builds the vendor console (console/: `npm ci` from its lockfile, then `vite build` into console/dist);
+#   7. installs Debian's chromium for the console's browser tests when it is missing and apt-get can.
 # Each vendored folder gets a `<folder>.stamp` beside it (the hash of its pins and recipe): synth uses it as
 # the folder's asset hash instead of fingerprinting its thousands of files.
 set -euo pipefail
@@ -136,5 +138,28 @@ else
   find "$BRIDGE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
   compile_and_stamp "$BRIDGE_DEPS_DIR" "$bridge_hash"
   echo "$bridge_hash" >"$STAMPS/bridge"
+fi
+
+# The vendor console: a static bundle the platform stack deploys (and `make console` serves locally).
+console_hash=$( (cat console/package.json console/package-lock.json console/index.html console/vite.config.ts \
+  console/tsconfig.json; find console/src -type f | sort | xargs cat) | sha256sum | cut -c1-16)
+if [ -f console/dist/index.html ] && [ -d console/node_modules ] && stamp_ok console "$console_hash"; then
+  say "vendor console already built"
+else
+  command -v npm >/dev/null 2>&1 || { echo "[setup] ERROR: npm not found; install Node.js 20+ (https://nodejs.org)" >&2; exit 1; }
+  say "building the vendor console (console/dist)"
+  (cd console && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build >/dev/null)
+  echo "$console_hash" >"$STAMPS/console"
+fi
+
+# The console's browser tests drive Debian's chromium (Playwright's own browser download is not used).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (Debian package) for the console's browser tests"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null \
+      || say "WARNING: chromium could not be installed; the console's browser tests will fail saying how to install it"
+  else
+    say "WARNING: chromium is missing: install it (sudo apt-get install chromium) for the console's browser tests"
+  fi
 fi
 say "ready"

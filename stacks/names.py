@@ -20,6 +20,11 @@ def platform_table_name_parameter(table_key: str) -> str:
     return f"/{PROJECT}/platform/tables/{table_key}/name"
 
 
+def console_origin_parameter() -> str:
+    """Where PlatformStack publishes the vendor console's origin (https://<distribution domain>)."""
+    return f"/{PROJECT}/platform/console/origin"
+
+
 def tenant_parameter(tenant_id: str, name: str) -> str:
     """Where TenantStack publishes what it deployed (Connect instance, number, knowledge base)."""
     return f"/{PROJECT}/tenants/{tenant_id}/{name}"
@@ -48,6 +53,7 @@ class Outputs:
     VENDOR_API_URL = "VendorApiUrl"
     VENDOR_USER_POOL_ID = "VendorUserPoolId"
     VENDOR_USER_POOL_CLIENT_ID = "VendorUserPoolClientId"
+    CONSOLE_URL = "VendorConsoleUrl"
     VOICE_BRIDGE_RUNTIME_ARN = "VoiceBridgeRuntimeArn"
     VOICE_WEBHOOK_URL = "VoiceWebhookUrl"
     CHANNEL_WEBHOOK_URL = "ChannelWebhookUrl"

@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.constructs.agent_creator_runtime import AgentCreatorRuntime
 from stacks.constructs.artifacts import ArtifactStore
+from stacks.constructs.console_hosting import ConsoleHosting
 from stacks.constructs.data_tables import PlatformTables
 from stacks.constructs.elizaos_webhook import ElizaWebhook
 from stacks.constructs.observability import PlatformObservability
@@ -38,3 +39,4 @@ class PlatformStack(Stack):
             emails=tuple(self.node.try_get_context(ALARM_EMAILS_CONTEXT_KEY) or ()),
         )
         self.elizaos = ElizaWebhook(self, "ElizaWebhook", tables=self.data, api=self.vendor_api)
+        self.console = ConsoleHosting(self, "Console", vendor_api=self.vendor_api)

@@ -11,11 +11,12 @@ from aws_cdk import aws_bedrock as bedrock
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3vectors as s3vectors
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from oratio.config import TenantConfig, load_model_catalog
 from stacks.constructs.storage import access_log_bucket, private_bucket, publish_tenant_parameters
-from stacks.names import PROJECT, Outputs
+from stacks.names import PROJECT, Outputs, console_origin_parameter
 
 INDEX_NAME = "knowledge"
 # Bedrock writes each chunk's text and its metadata into these keys. S3 Vectors caps filterable
@@ -23,6 +24,8 @@ INDEX_NAME = "knowledge"
 BEDROCK_NON_FILTERABLE_KEYS = ("AMAZON_BEDROCK_TEXT", "AMAZON_BEDROCK_METADATA")
 CHUNK_MAX_TOKENS = 500
 CHUNK_OVERLAP_PERCENT = 20
+# How long a browser may keep the answer to the console's upload preflight.
+CONSOLE_UPLOAD_CORS_MAX_AGE_SECONDS = 3000
 # The S3 Vectors actions a knowledge base uses on its index (ingest, sync deletes, retrieve).
 VECTOR_INDEX_ACTIONS = (
     "s3vectors:GetIndex",
@@ -170,6 +173,17 @@ class TenantKnowledge(Construct):
             "Documents",
             access_logs=access_log_bucket(self, "DocumentsAccessLogs"),
             log_prefix=f"{tenant_id}-documents/",
+            # The vendor console uploads with the API's presigned POST from its own origin (published by the
+            # platform stack): the browser must be allowed to send it and read S3's answer. The presigned
+            # policy, not CORS, is what authorizes the write.
+            cors=[
+                s3.CorsRule(
+                    allowed_methods=[s3.HttpMethods.POST],
+                    allowed_origins=[ssm.StringParameter.value_for_string_parameter(self, console_origin_parameter())],
+                    allowed_headers=["*"],
+                    max_age=CONSOLE_UPLOAD_CORS_MAX_AGE_SECONDS,
+                )
+            ],
         )
 
     def _knowledge_base_role(self, tenant_id: str) -> iam.Role:

@@ -20,7 +20,7 @@ from aws_cdk import ArnFormat, DefaultStackSynthesizer, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import custom_resources as cr
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from oratio.config import TenantConfig
 from oratio.domain.knowledge_scope import TENANT_DOCUMENTS_PREFIX, metadata_document, sidecar_key
@@ -138,19 +138,25 @@ class TenantDocuments(Construct):
             "the knowledge bucket and prunes what the tenant file no longer lists; the CDK's grant names those "
             "object patterns."
         )
-        for finding in (
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            f"Resource::<{bucket}.Arn>/*",
-            _asset_objects_finding(stack),
-        ):
-            acknowledge(handler, "IAM5", copied, applies_to=finding)
+        acknowledge_bucket_copy(handler, stack, bucket, copied)
 
 
-def _asset_objects_finding(stack: Stack) -> str:
+def acknowledge_bucket_copy(handler: IConstruct, stack: Stack, bucket_logical_id: str, reason: str) -> None:
+    """The wildcards of the CDK bucket deployment handler's grant (read the asset objects, write and prune the
+    destination bucket's objects), acknowledged with `reason`."""
+    for finding in (
+        "Action::s3:GetBucket*",
+        "Action::s3:GetObject*",
+        "Action::s3:List*",
+        "Action::s3:Abort*",
+        "Action::s3:DeleteObject*",
+        f"Resource::<{bucket_logical_id}.Arn>/*",
+        asset_objects_finding(stack),
+    ):
+        acknowledge(handler, "IAM5", reason, applies_to=finding)
+
+
+def asset_objects_finding(stack: Stack) -> str:
     """The CDK asset bucket's objects as cdk-nag names them: pseudo parameters where the stack's environment is
     left to deploy time, the values where it is given."""
 
