@@ -162,11 +162,16 @@ class PostCallAnalyst:
         self._clock = clock
         self._lead_fields = tuple(lead_fields)
 
-    async def analyse(self, contact_id: str, agent_id: str | None) -> CallAnalysis | None:
-        """Analyse the conversation once; None when it was already claimed (a redelivered end event)."""
+    async def analyse(
+        self, contact_id: str, agent_id: str | None, *, occasion: str | None = None
+    ) -> CallAnalysis | None:
+        """Analyse the conversation once per end (`occasion`: which one, for conversations that end more than
+        once, e.g. a message thread that fell quiet, was re-opened and fell quiet again); None when that end was
+        already claimed (a redelivered end event). The stored analysis is always of the whole conversation."""
         profile = self._profile
         tenant_id = profile.tenant_id
-        if not self._once.claim(tenant_id, contact_id, ANALYSIS_ACTION):
+        action = ANALYSIS_ACTION if occasion is None else f"{ANALYSIS_ACTION}#{occasion}"
+        if not self._once.claim(tenant_id, contact_id, action):
             return None
         now = self._clock()
         turns = await self._transcripts.turns(tenant_id, contact_id)

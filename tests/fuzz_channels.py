@@ -442,7 +442,7 @@ def _idle_event() -> dict[str, Any]:
         "time": "2026-11-25T15:30:00Z",
         "region": REGION,
         "resources": [],
-        "detail": {"tenantId": TENANT, "sessionId": "whatsapp-1a2b3c", "agentId": AGENT_ID},
+        "detail": {"tenantId": TENANT, "sessionId": "whatsapp-1a2b3c", "agentId": AGENT_ID, "idleAt": 1796052600},
     }
 
 

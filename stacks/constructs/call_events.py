@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
 from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile
+from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE
 from oratio.config import TenantConfig
 from oratio.domain.call_events import (
     CONNECT_INSTANCE_ARN_ENV_VAR,
@@ -148,11 +149,18 @@ class CallEventProcessor(Construct):
         events.Rule(
             self,
             "IdleConversations",
-            description=f"Messaging conversations of {tid} that went idle (published by the messaging channels)",
+            description=f"Messaging conversations of {tid} that went idle (published by the idle-conversation sweep)",
             event_pattern=events.EventPattern(
-                source=["oratio.messaging"], detail_type=["Conversation Idle"], detail={"tenantId": [tid]}
+                source=[IDLE_EVENT_SOURCE], detail_type=[IDLE_EVENT_DETAIL_TYPE], detail={"tenantId": [tid]}
             ),
-        ).add_target(targets.LambdaFunction(analysis.function, dead_letter_queue=self.dead_letters))
+        ).add_target(
+            targets.LambdaFunction(
+                analysis.function,
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=TARGET_RETRY_ATTEMPTS,
+                max_event_age=TARGET_MAX_EVENT_AGE,
+            )
+        )
         tables.grant_items(
             analysis.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
         )
