@@ -493,4 +493,11 @@ CHANNEL_TARGETS: dict[str, FuzzTarget] = {
         any_dict,
         designed_errors=frozenset({"InvalidScheduleEventError"}),
     ),
+    "conversation_idle": FuzzTarget(
+        "conversation_idle",
+        _configure_reconciler,  # the same environment: the tenant and its tables
+        lambda: {"schedule": scheduled_event(at=NOW)},
+        any_dict,
+        designed_errors=frozenset({"InvalidScheduleEventError"}),
+    ),
 }
