@@ -113,6 +113,7 @@ class TenantStack(Stack):
                 "CallEvents": self.call_events.dead_letters,
                 "KnowledgeIngestion": self.knowledge_ingestion.dead_letters,
             },
+            channel_dead_letters=self.messaging.dead_letters,
         )
         for function in self.node.find_all():
             if isinstance(function, OratioFunction):
