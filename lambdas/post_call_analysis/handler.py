@@ -27,7 +27,9 @@ from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
 from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_call_costs import DynamoDBOnceClaims
 from oratio.adapters.dynamodb_operations import DynamoDBAnalysisStore
-from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile, PostCallAnalyst
+from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+from oratio.agent_definitions.source import CachedDefinitionSource
+from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile, DefinitionLeadFields, PostCallAnalyst
 from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE, IdleConversation
 from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
@@ -35,7 +37,7 @@ from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, DISCONNECTED
 from oratio.lambda_events import field_problems
 from oratio.metering import Meter
 from oratio.observability import lambda_entry, logger, metrics
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 
 CORRELATION_ID_PATH = "detail.contactId || detail.sessionId"
 
@@ -46,6 +48,8 @@ class AnalysisSettings(BaseModel):
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
     usage_table: str = Field(min_length=1)
+    agents_table: str = Field(min_length=1)
+    agent_definitions_table: str = Field(min_length=1)
     connect_instance_arn: str = Field(min_length=1)
     profile: Json[AnalysisProfile]
 
@@ -57,6 +61,8 @@ class AnalysisSettings(BaseModel):
                 "conversations_table": env.get(CONVERSATIONS.env_var),
                 "tenant_state_table": env.get(TENANT_STATE.env_var),
                 "usage_table": env.get(USAGE.env_var),
+                "agents_table": env.get(AGENTS.env_var),
+                "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
                 "connect_instance_arn": env.get(CONNECT_INSTANCE_ARN_ENV_VAR),
                 "profile": env.get(ANALYSIS_PROFILE_ENV_VAR),
             }
@@ -83,6 +89,10 @@ def build_analyst() -> PostCallAnalyst:
         ledger=DynamoDBBudgetLedger(s.usage_table, conversations_table=s.conversations_table, client=client),
         meter=Meter(load_price_catalog(), catalog),
         clock=lambda: datetime.now(UTC),
+        # The lead fields of the agent's live definition (its workflow's), re-read as the runtimes do.
+        lead_fields=DefinitionLeadFields(
+            CachedDefinitionSource(DynamoDBDefinitionReader(s.agents_table, s.agent_definitions_table, client=client))
+        ),
     )
 
 

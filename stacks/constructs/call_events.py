@@ -26,9 +26,9 @@ from oratio.domain.call_events import (
     PHONE_NUMBER_TYPE_ENV_VAR,
     TENANT_ID_ENV_VAR,
 )
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from stacks.constructs.agent_runtime import allow_models
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import dead_letter_queue
 
@@ -129,10 +129,13 @@ class CallEventProcessor(Construct):
             timeout_seconds=ANALYSIS_TIMEOUT_SECONDS,
             environment={
                 **tables.environment(CONVERSATIONS, TENANT_STATE, USAGE),
+                **tables.environment(AGENTS, AGENT_DEFINITIONS),  # the agent's lead fields
                 CONNECT_INSTANCE_ARN_ENV_VAR: instance_arn,
                 ANALYSIS_PROFILE_ENV_VAR: AnalysisProfile.from_tenant(tenant).model_dump_json(exclude_defaults=True),
             },
         )
+        # The lead fields come from the agent's live definition: its status and live version, then the version.
+        grant_definition_reads(tables, analysis.function, tid)
         analysis.function.configure_async_invoke(
             retry_attempts=FUNCTION_RETRY_ATTEMPTS,
             max_event_age=FUNCTION_MAX_EVENT_AGE,

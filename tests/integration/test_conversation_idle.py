@@ -34,7 +34,7 @@ from oratio.config.prices import load_price_catalog
 from oratio.config.tenant import Channel
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.metering import Meter
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio_local.analysis_model import RuleBasedAnalysisModel
 from oratio_local.channel_events import WHATSAPP_PHONE_NUMBER_ID, whatsapp_message
 from oratio_local.channels import APP_SECRET, LocalChannels, local_engine
@@ -162,6 +162,8 @@ def _setting(monkeypatch: pytest.MonkeyPatch, tenant: TenantConfig) -> Setting:
     monkeypatch.setenv(CONVERSATIONS.env_var, tables[CONVERSATIONS.key])
     monkeypatch.setenv(TENANT_STATE.env_var, tables[TENANT_STATE.key])
     monkeypatch.setenv(USAGE.env_var, tables[USAGE.key])
+    monkeypatch.setenv(AGENTS.env_var, tables[AGENTS.key])
+    monkeypatch.setenv(AGENT_DEFINITIONS.env_var, tables[AGENT_DEFINITIONS.key])
     monkeypatch.setenv("ORATIO_CONNECT_INSTANCE_ARN", "arn:aws:connect:us-east-1:111122223333:instance/x")
     profile = AnalysisProfile.from_tenant(tenant)
     monkeypatch.setenv(ANALYSIS_PROFILE_ENV_VAR, profile.model_dump_json(exclude_defaults=True))
