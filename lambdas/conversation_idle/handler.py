@@ -17,14 +17,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.adapters.dynamodb import dynamodb_client
 from oratio.channels.adapters.idle_aws import DynamoDBIdleIndex, EventBridgeConversationEvents
 from oratio.channels.idle import IdleSweep
 from oratio.channels.settings import TENANT_ID_ENV_VAR
 from oratio.config.tenant import TENANT_ID_PATTERN
-from oratio.lambda_events import field_problems
+from oratio.lambda_events import InvalidScheduleEventError, ScheduledEvent, parse_scheduled_event
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.tables import CONVERSATIONS
@@ -38,19 +38,6 @@ SCHEDULE_EVENT_ID_PATH = "id"
 
 # The sweep's clock. Tests replace it (a replayed clock) before invoking.
 clock: Clock = SystemClock()
-
-
-class InvalidScheduleEventError(ValueError):
-    """The event is not an EventBridge scheduled event (the log names the fields)."""
-
-
-class ScheduledEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    detail_type: str = Field(alias="detail-type")
-    time: AwareDatetime
 
 
 class SweepSettings(BaseModel):
@@ -78,11 +65,10 @@ def build_sweep() -> IdleSweep:
 
 def _parse(event: Any) -> ScheduledEvent:
     try:
-        return ScheduledEvent.model_validate(event)
-    except ValidationError as e:
-        problems = field_problems(e)
-        logger.error("scheduled event rejected", extra={"problems": problems})
-        raise InvalidScheduleEventError(f"scheduled event rejected: {len(problems)} invalid field(s)") from None
+        return parse_scheduled_event(event)
+    except InvalidScheduleEventError as e:
+        logger.error("scheduled event rejected", extra={"problems": e.problems})
+        raise
 
 
 async def sweep(context: LambdaContext) -> int:

@@ -33,6 +33,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from oratio.domain.agents import AGENT_ID_PATTERN
+
 logger = logging.getLogger(__name__)
 
 IDLE_EVENT_SOURCE = "oratio.messaging"
@@ -51,7 +53,7 @@ class IdleConversation(BaseModel):
 
     tenant_id: str = Field(alias="tenantId", min_length=1)
     session_id: str = Field(alias="sessionId", min_length=1, max_length=256)
-    agent_id: str | None = Field(default=None, alias="agentId")
+    agent_id: str | None = Field(default=None, alias="agentId", pattern=AGENT_ID_PATTERN)
     idle_at: int = Field(alias="idleAt", ge=0, description="the deadline (epoch seconds) it went quiet at")
 
     @property
