@@ -18,6 +18,9 @@ from typing import Any, Literal, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from oratio.agent.ports import BudgetLedger, ModelError, ModelPort, TurnRecord
+from oratio.agent_definitions.model import DEFAULT_LEAD_FIELDS
+from oratio.agent_definitions.source import DefinitionSource
+from oratio.agent_definitions.spec import overrides_of
 from oratio.budget import BudgetState, check_budget
 from oratio.config.catalog import ModelCatalog
 from oratio.config.tenant import BudgetSettings, TenantConfig
@@ -31,8 +34,6 @@ ANALYSIS_ACTION = "analysis"
 ANALYSIS_PROFILE_ENV_VAR = "ORATIO_ANALYSIS_PROFILE"
 Outcome = Literal["resolved", "transferred", "abandoned", "sale", "complaint"]
 Sentiment = Literal["positive", "neutral", "negative"]
-# The lead fields every analysis fills (what a sales follow-up needs); an agent's workflow adds its own.
-DEFAULT_LEAD_FIELDS = ("products_of_interest", "budget", "timeline", "next_step")
 MAX_OUTPUT_TOKENS = 400
 TRANSCRIPT_LINE_CHARS = 500
 # Budget reserve: an analysis is not started when it could cost more than what is left.
@@ -60,6 +61,7 @@ class CallAnalysis(_Record):
     agent_id: str | None = None
     status: Literal["analysed", "skipped"]
     reason: str | None = Field(default=None, description="why it was skipped")
+    lead_fields: tuple[str, ...] = Field(default=(), description="the lead fields the agent's workflow asked for")
     findings: AnalysisFindings | None = None
     model_id: str | None = None
     input_tokens: int = 0
@@ -99,6 +101,27 @@ class AnalysisStore(Protocol):
     def put(self, tenant_id: str, contact_id: str, analysis: dict[str, Any], expires_at: int) -> None: ...
 
 
+class LeadFieldSource(Protocol):
+    async def lead_fields(self, tenant_id: str, agent_id: str) -> tuple[str, ...]:
+        """The lead fields the agent's live definition's workflow names."""
+        ...
+
+
+class DefinitionLeadFields:
+    """`LeadFieldSource` over the agents' definitions: the live version's `workflow.lead_fields`, else the
+    default ones (an agent without a published version, or one whose workflow names none)."""
+
+    def __init__(self, source: DefinitionSource) -> None:
+        self._source = source
+
+    async def lead_fields(self, tenant_id: str, agent_id: str) -> tuple[str, ...]:
+        live = await self._source.live(tenant_id, agent_id)
+        workflow = overrides_of(live.spec).workflow if live.spec is not None else None
+        if workflow is None or workflow.lead_fields is None:
+            return DEFAULT_LEAD_FIELDS
+        return tuple(workflow.lead_fields)
+
+
 def analysis_prompt(
     profile: AnalysisProfile, turns: Sequence[TurnRecord], lead_fields: Sequence[str]
 ) -> dict[str, Any]:
@@ -126,12 +149,14 @@ def analysis_prompt(
     }
 
 
-def parse_findings(text: str) -> AnalysisFindings:
-    """The JSON object in the model's answer (models sometimes wrap it in prose or a code fence)."""
+def parse_findings(text: str, lead_fields: Sequence[str] = DEFAULT_LEAD_FIELDS) -> AnalysisFindings:
+    """The JSON object in the model's answer (models sometimes wrap it in prose or a code fence), its lead
+    holding exactly the fields asked for (a field the model left out is null; one it made up is dropped)."""
     match = re.search(r"\{.*\}", text, flags=re.DOTALL)
     if match is None:
         raise ValueError("the model's answer holds no JSON object")
-    return AnalysisFindings.model_validate_json(match.group())
+    findings = AnalysisFindings.model_validate_json(match.group())
+    return findings.model_copy(update={"lead": {f: findings.lead.get(f) for f in lead_fields}})
 
 
 class PostCallAnalyst:
@@ -149,7 +174,7 @@ class PostCallAnalyst:
         ledger: BudgetLedger,
         meter: Meter,
         clock: Callable[[], datetime],
-        lead_fields: Sequence[str] = DEFAULT_LEAD_FIELDS,
+        lead_fields: LeadFieldSource | None = None,
     ) -> None:
         self._profile = profile
         self._catalog = catalog
@@ -160,18 +185,25 @@ class PostCallAnalyst:
         self._ledger = ledger
         self._meter = meter
         self._clock = clock
-        self._lead_fields = tuple(lead_fields)
+        self._lead_fields = lead_fields
 
-    async def analyse(self, contact_id: str, agent_id: str | None) -> CallAnalysis | None:
-        """Analyse the conversation once; None when it was already claimed (a redelivered end event)."""
+    async def analyse(
+        self, contact_id: str, agent_id: str | None, *, occasion: str | None = None
+    ) -> CallAnalysis | None:
+        """Analyse the conversation once per end (`occasion`: which one, for conversations that end more than
+        once, e.g. a message thread that fell quiet, was re-opened and fell quiet again); None when that end was
+        already claimed (a redelivered end event). The stored analysis is always of the whole conversation."""
         profile = self._profile
         tenant_id = profile.tenant_id
-        if not self._once.claim(tenant_id, contact_id, ANALYSIS_ACTION):
+        # Read before the claim: a failed read is retried by the event's redelivery, not lost behind a claim.
+        fields = await self._fields(agent_id)
+        action = ANALYSIS_ACTION if occasion is None else f"{ANALYSIS_ACTION}#{occasion}"
+        if not self._once.claim(tenant_id, contact_id, action):
             return None
         now = self._clock()
         turns = await self._transcripts.turns(tenant_id, contact_id)
         model = self._catalog.model(profile.analysis_model)
-        request = {"modelId": model.bedrock_model_id, **analysis_prompt(profile, turns, self._lead_fields)}
+        request = {"modelId": model.bedrock_model_id, **analysis_prompt(profile, turns, fields)}
         estimate = model.estimate_cost_usd(len(json.dumps(request)) // CHARS_PER_TOKEN, ESTIMATED_OUTPUT_TOKENS)
         spent = await self._ledger.month_to_date_usd(tenant_id, now)
         budget = check_budget(spent + estimate, profile.monthly_budget_usd, profile.budget)
@@ -190,7 +222,7 @@ class PostCallAnalyst:
             self._ledger, [charge], tenant_id=tenant_id, at=now, agent_id=agent_id, session_id=contact_id
         )
         try:
-            findings = parse_findings(text)
+            findings = parse_findings(text, fields)
         except (ValueError, ValidationError):
             logger.warning("analysis answer was not the expected JSON", extra={"contact_id": contact_id})
             return self._keep(self._skipped(contact_id, agent_id, "the analysis model's answer was not valid JSON"))
@@ -199,6 +231,7 @@ class PostCallAnalyst:
                 conversation_id=contact_id,
                 agent_id=agent_id,
                 status="analysed",
+                lead_fields=fields,
                 findings=findings,
                 model_id=model.id,
                 input_tokens=int(usage.get("inputTokens", 0)),
@@ -207,6 +240,11 @@ class PostCallAnalyst:
                 analysed_at=now,
             )
         )
+
+    async def _fields(self, agent_id: str | None) -> tuple[str, ...]:
+        if self._lead_fields is None or agent_id is None:
+            return DEFAULT_LEAD_FIELDS
+        return await self._lead_fields.lead_fields(self._profile.tenant_id, agent_id)
 
     async def _converse(self, request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         text, usage = "", {}

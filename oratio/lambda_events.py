@@ -18,7 +18,7 @@ import binascii
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 # SQS message ids are UUIDs; anything past this is not one, and would be echoed into logs and batch answers.
 MAX_MESSAGE_ID_CHARS = 128
@@ -125,3 +125,28 @@ __all__ = [
     "field_location",
     "field_problems",
 ]
+
+
+# ---------------------------------------------------------------------------------- scheduled events
+class ScheduledEvent(_Wire):
+    """What an EventBridge schedule delivers to a Lambda target; only its id is used (for the log)."""
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    detail_type: str = Field(alias="detail-type")
+    time: AwareDatetime
+
+
+class InvalidScheduleEventError(ValueError):
+    """The event is not an EventBridge scheduled event; `problems` names the fields (safe to log)."""
+
+    def __init__(self, problems: list[dict[str, str]]) -> None:
+        super().__init__(f"scheduled event rejected: {len(problems)} invalid field(s)")
+        self.problems = problems
+
+
+def parse_scheduled_event(event: Any) -> ScheduledEvent:
+    try:
+        return ScheduledEvent.model_validate(event)
+    except ValidationError as e:
+        raise InvalidScheduleEventError(field_problems(e)) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -29,6 +30,23 @@ class MonthToDate(Protocol):
     """A tenant's spend so far this month (the usage table's month total), read synchronously."""
 
     def month_to_date_usd(self, tenant_id: str, at: datetime) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentShare:
+    """An agent's own monthly budget (its live definition's `models.monthly_budget_usd`) and its month so far."""
+
+    monthly_budget_usd: float
+    month_to_date_usd: float
+
+
+class AgentShares(Protocol):
+    """Reads an agent's share of the tenant's budget, in one request, synchronously."""
+
+    def share(self, tenant_id: str, agent_id: str, live_version: int, at: datetime) -> AgentShare | None:
+        """The share the live version sets and the agent's month so far; None when that version sets no share
+        of its own (the tenant's budget is the agent's ceiling, and the tenant check covers it)."""
+        ...
 
 
 class AgentDirectory(Protocol):

@@ -38,6 +38,9 @@ conversations               pk = "<tenant_id>#<call_id>", sk = record kind
   - a tenant's open sessions whose slot lease ran out (router at        GSI by_lease (keys only)
         admission, the slot reconciler): lease_tenant = "<tenant_id>", sort lease_expires_at (epoch
         seconds, a number); only open SESSION items carry lease_tenant, so closed calls leave the index
+  - a tenant's open messaging conversations by the time they fall     GSI by_idle: idle_shard =
+        quiet (the idle sweep, once a minute; oratio/channels/idle.py)      "<tenant_id>#idle#<n>", sort idle_at
+        (epoch seconds); only open messaging SESSION items carry idle_shard: settling one removes it
   - items expire with the tenant's retention period                    TTL expires_at
 
 customer_context            pk = "<tenant_id>#<identity>" (e.g. "cozy-comfort#phone:+15551234567")
@@ -151,6 +154,8 @@ class TableSpec:
 
 # A tenant's open call sessions by lease expiry (the slot reconciler and the router at admission query it).
 LEASE_INDEX = "by_lease"
+# A tenant's open messaging conversations by the time they count as ended (the idle sweep queries it).
+IDLE_INDEX = "by_idle"
 
 AGENTS = TableSpec(
     key="agents",
@@ -165,6 +170,7 @@ CONVERSATIONS = TableSpec(
     indexes=(
         Index("by_agent", "agent_key", "started_at"),
         Index(LEASE_INDEX, "lease_tenant", "lease_expires_at", keys_only=True, sort_key_number=True),
+        Index(IDLE_INDEX, "idle_shard", "idle_at", sort_key_number=True),
     ),
     ttl_attribute="expires_at",
 )

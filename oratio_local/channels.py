@@ -31,6 +31,7 @@ from oratio.channels.adapters.aws import (
     DynamoDBMessageLedger,
     SecretsManagerChannelSecrets,
 )
+from oratio.channels.adapters.idle_aws import DynamoDBIdleIndex
 from oratio.channels.adapters.memory import EngineAgentInvoker
 from oratio.channels.credentials import AccountCredentials, ChannelSecret
 from oratio.channels.settings import QUEUE_URL_ENV_VAR, TENANT_ID_ENV_VAR
@@ -127,6 +128,7 @@ class LocalChannels:
             recorder=recorder,
             sessions=DynamoDBCallSessionStore(tables[CONVERSATIONS.key], tables[TENANT_STATE.key], client=dynamodb),
             clock=clock,
+            idle=DynamoDBIdleIndex(tables[CONVERSATIONS.key], client=dynamodb),
         )
         self.webhook: ModuleType = load_handler("channel_webhook")
         self.webhook.clock = _Clock(clock)  # type: ignore[attr-defined]

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from oratio.config import TenantConfig
 from oratio.domain.routing import RoutingProfile
-from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 from oratio.vendor.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
@@ -113,6 +113,7 @@ class TenantStack(Stack):
                 "CallEvents": self.call_events.dead_letters,
                 "KnowledgeIngestion": self.knowledge_ingestion.dead_letters,
             },
+            channel_dead_letters=self.messaging.dead_letters,
         )
         for function in self.node.find_all():
             if isinstance(function, OratioFunction):
@@ -152,7 +153,7 @@ class TenantStack(Stack):
             # Connect waits at most 8 s for a synchronous Lambda; answer well inside it.
             timeout_seconds=5,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, NUMBERS),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, NUMBERS, AGENT_DEFINITIONS),
                 "ORATIO_ROUTING_PROFILE": RoutingProfile.from_tenant(tenant).to_env(),
             },
         )
@@ -164,7 +165,10 @@ class TenantStack(Stack):
         tables.grant_items(router.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"])
         tables.grant_items(router.function, CONVERSATIONS, ["Query"], [tid], index=LEASE_INDEX)
         tables.grant_items(router.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
-        tables.grant_items(router.function, USAGE, ["GetItem"], [tid])  # the budget check
+        # The budget check: the tenant's month (GetItem), then the agent's own share -- its month row and its
+        # live definition's budget -- in one BatchGetItem.
+        tables.grant_items(router.function, USAGE, ["GetItem", "BatchGetItem"], [tid])
+        tables.grant_items(router.function, AGENT_DEFINITIONS, ["BatchGetItem"], [f"{tid}#*"])
         # Whether this tenant owns the dialed number: only the tenant's own items of the number registry.
         tables.grant_items(router.function, NUMBERS, ["GetItem"], [tid])
         CfnOutput(self, Outputs.CALL_ROUTER_ARN, value=router.function.function_arn)

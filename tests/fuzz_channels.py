@@ -442,7 +442,7 @@ def _idle_event() -> dict[str, Any]:
         "time": "2026-11-25T15:30:00Z",
         "region": REGION,
         "resources": [],
-        "detail": {"tenantId": TENANT, "sessionId": "whatsapp-1a2b3c", "agentId": AGENT_ID},
+        "detail": {"tenantId": TENANT, "sessionId": "whatsapp-1a2b3c", "agentId": AGENT_ID, "idleAt": 1796052600},
     }
 
 
@@ -489,6 +489,13 @@ CHANNEL_TARGETS: dict[str, FuzzTarget] = {
     "call_reconciler": FuzzTarget(
         "call_reconciler",
         _configure_reconciler,
+        lambda: {"schedule": scheduled_event(at=NOW)},
+        any_dict,
+        designed_errors=frozenset({"InvalidScheduleEventError"}),
+    ),
+    "conversation_idle": FuzzTarget(
+        "conversation_idle",
+        _configure_reconciler,  # the same environment: the tenant and its tables
         lambda: {"schedule": scheduled_event(at=NOW)},
         any_dict,
         designed_errors=frozenset({"InvalidScheduleEventError"}),

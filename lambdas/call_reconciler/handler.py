@@ -16,14 +16,14 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
 from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.domain.call_slots import SlotReclaimer
-from oratio.lambda_events import field_problems
+from oratio.lambda_events import InvalidScheduleEventError, ScheduledEvent, parse_scheduled_event
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
 from oratio.tables import CONVERSATIONS, TENANT_STATE
@@ -35,21 +35,6 @@ SCHEDULE_EVENT_ID_PATH = "id"
 
 # The reconciler's clock. Tests replace it (a replayed clock) before invoking.
 clock: Clock = SystemClock()
-
-
-class InvalidScheduleEventError(ValueError):
-    """The event is not an EventBridge scheduled event (the log names the fields)."""
-
-
-class ScheduledEvent(BaseModel):
-    """What the EventBridge schedule delivers; only its id is used (for the log)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    id: str = Field(min_length=1)
-    source: str = Field(min_length=1)
-    detail_type: str = Field(alias="detail-type")
-    time: AwareDatetime
 
 
 class ReconcilerSettings(BaseModel):
@@ -87,11 +72,10 @@ def build_reclaimer() -> SlotReclaimer:
 
 def _parse(event: Any) -> ScheduledEvent:
     try:
-        return ScheduledEvent.model_validate(event)
-    except ValidationError as e:
-        problems = field_problems(e)
-        logger.error("scheduled event rejected", extra={"problems": problems})
-        raise InvalidScheduleEventError(f"scheduled event rejected: {len(problems)} invalid field(s)") from None
+        return parse_scheduled_event(event)
+    except InvalidScheduleEventError as e:
+        logger.error("scheduled event rejected", extra={"problems": e.problems})
+        raise
 
 
 def reconcile(context: LambdaContext) -> int:

@@ -34,7 +34,12 @@ from oratio.channels.adapters.aws import QueueUnavailableError, SecretsManagerCh
 from oratio.channels.intake import MissingSignature, WebhookIntake
 from oratio.channels.meta import DeliveryError
 from oratio.channels.ports import SecretUnavailableError
-from oratio.channels.settings import WebhookSettings
+from oratio.channels.settings import (
+    OTHER_WEBHOOK_PATH,
+    WEBHOOK_REJECTED_METRIC,
+    WebhookSettings,
+    rejected_path_label,
+)
 from oratio.channels.signatures import SignatureError
 from oratio.config.tenant import Channel
 from oratio.lambda_events import FunctionUrlRequest, decoded_body, field_problems
@@ -133,8 +138,8 @@ def x_delivery() -> Response[str]:
 
 def _rejected(status: HTTPStatus, error: Exception) -> Response[str]:
     path = app.current_event.path
-    with single_metric(name="ChannelWebhookRejected", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
-        m.add_dimension(name="path", value=path if path in (*META_PATHS, "/x") else "other")
+    with single_metric(name=WEBHOOK_REJECTED_METRIC, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
+        m.add_dimension(name="path", value=rejected_path_label(path))
     logger.warning("channel webhook refused", extra={"status": status.value, "problem": str(error), "path": path})
     return _text(status, status.phrase)
 
@@ -169,8 +174,8 @@ def _no_route(_: Exception) -> Response[str]:
 
 
 def _not_a_request(error: ValidationError) -> dict[str, Any]:
-    with single_metric(name="ChannelWebhookRejected", unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
-        m.add_dimension(name="path", value="other")
+    with single_metric(name=WEBHOOK_REJECTED_METRIC, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as m:
+        m.add_dimension(name="path", value=OTHER_WEBHOOK_PATH)
     logger.warning("not a function URL request", extra={"problems": field_problems(error)})
     return {
         "statusCode": HTTPStatus.BAD_REQUEST,

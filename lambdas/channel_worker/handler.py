@@ -36,6 +36,7 @@ from oratio.channels.adapters.aws import (
     SecretsManagerChannelSecrets,
     SqsFifoQueue,
 )
+from oratio.channels.adapters.idle_aws import DynamoDBIdleIndex
 from oratio.channels.adapters.meta_graph import MetaGraphClient
 from oratio.channels.adapters.x_api import XApiClient
 from oratio.channels.models import QueuedEvent
@@ -117,6 +118,7 @@ async def _build() -> MessagingWorker:
         recorder=recorder,
         sessions=DynamoDBCallSessionStore(env.conversations_table, env.tenant_state_table, client=client),
         clock=_utc_now,
+        idle=DynamoDBIdleIndex(env.conversations_table, client=client),
     )
 
 

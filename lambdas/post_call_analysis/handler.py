@@ -27,18 +27,19 @@ from oratio.adapters.dynamodb import DynamoDBCallSessionStore, dynamodb_client
 from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger, DynamoDBConversationRecorder
 from oratio.adapters.dynamodb_call_costs import DynamoDBOnceClaims
 from oratio.adapters.dynamodb_operations import DynamoDBAnalysisStore
-from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile, PostCallAnalyst
+from oratio.agent_definitions.dynamodb import DynamoDBDefinitionReader
+from oratio.agent_definitions.source import CachedDefinitionSource
+from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile, DefinitionLeadFields, PostCallAnalyst
+from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE, IdleConversation
 from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
 from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, DISCONNECTED, ConnectContactEvent
 from oratio.lambda_events import field_problems
 from oratio.metering import Meter
 from oratio.observability import lambda_entry, logger, metrics
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 
 CORRELATION_ID_PATH = "detail.contactId || detail.sessionId"
-MESSAGING_SOURCE = "oratio.messaging"
-MESSAGING_IDLE = "Conversation Idle"
 
 
 class AnalysisSettings(BaseModel):
@@ -47,6 +48,8 @@ class AnalysisSettings(BaseModel):
     conversations_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
     usage_table: str = Field(min_length=1)
+    agents_table: str = Field(min_length=1)
+    agent_definitions_table: str = Field(min_length=1)
     connect_instance_arn: str = Field(min_length=1)
     profile: Json[AnalysisProfile]
 
@@ -58,20 +61,12 @@ class AnalysisSettings(BaseModel):
                 "conversations_table": env.get(CONVERSATIONS.env_var),
                 "tenant_state_table": env.get(TENANT_STATE.env_var),
                 "usage_table": env.get(USAGE.env_var),
+                "agents_table": env.get(AGENTS.env_var),
+                "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
                 "connect_instance_arn": env.get(CONNECT_INSTANCE_ARN_ENV_VAR),
                 "profile": env.get(ANALYSIS_PROFILE_ENV_VAR),
             }
         )
-
-
-class IdleConversation(BaseModel):
-    """A messaging channel's end of conversation: no message for `operations.messaging_idle_minutes`."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
-
-    tenant_id: str = Field(alias="tenantId")
-    session_id: str = Field(alias="sessionId", min_length=1, max_length=256)
-    agent_id: str | None = Field(default=None, alias="agentId")
 
 
 @cache
@@ -94,15 +89,22 @@ def build_analyst() -> PostCallAnalyst:
         ledger=DynamoDBBudgetLedger(s.usage_table, conversations_table=s.conversations_table, client=client),
         meter=Meter(load_price_catalog(), catalog),
         clock=lambda: datetime.now(UTC),
+        # The lead fields of the agent's live definition (its workflow's), re-read as the runtimes do.
+        lead_fields=DefinitionLeadFields(
+            CachedDefinitionSource(DynamoDBDefinitionReader(s.agents_table, s.agent_definitions_table, client=client))
+        ),
     )
 
 
-def _ended(event: Any) -> tuple[str, str | None] | None:
-    """(conversation id, agent id) of the conversation that ended, or None for an event not ours to analyse."""
+def _ended(event: Any) -> tuple[str, str | None, str | None] | None:
+    """(conversation id, agent id, occasion) of the conversation that ended, or None for an event not ours to
+    analyse. A call ends once; a messaging conversation each time it falls quiet (the occasion names which)."""
     envelope = EventBridgeModel.model_validate(event)
-    if envelope.source == MESSAGING_SOURCE and envelope.detail_type == MESSAGING_IDLE:
+    if envelope.source == IDLE_EVENT_SOURCE and envelope.detail_type == IDLE_EVENT_DETAIL_TYPE:
         idle = IdleConversation.model_validate(envelope.detail)
-        return (idle.session_id, idle.agent_id) if idle.tenant_id == settings().profile.tenant_id else None
+        if idle.tenant_id != settings().profile.tenant_id:
+            return None
+        return idle.session_id, idle.agent_id, idle.occasion
     contact = ConnectContactEvent.model_validate(event)
     if contact.detail.event_type != DISCONNECTED or contact.detail.instance_arn != settings().connect_instance_arn:
         return None
@@ -110,7 +112,7 @@ def _ended(event: Any) -> tuple[str, str | None] | None:
     session = sessions.get(settings().profile.tenant_id, contact.contact_id)
     if session is None:
         return None  # never routed by Oratio: nothing of ours to analyse
-    return contact.contact_id, session.agent_id
+    return contact.contact_id, session.agent_id, None
 
 
 @lambda_entry(correlation_id_path=CORRELATION_ID_PATH)
@@ -124,7 +126,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, s
     if ended is None:
         return {"action": "ignored"}
     try:
-        analysis = asyncio.run(build_analyst().analyse(*ended))
+        conversation_id, agent_id, occasion = ended
+        analysis = asyncio.run(build_analyst().analyse(conversation_id, agent_id, occasion=occasion))
     except Exception:
         metrics.add_metric(name="AnalysisFailures", unit=MetricUnit.Count, value=1)
         logger.exception("post-call analysis failed; it will be retried, then dead-lettered")

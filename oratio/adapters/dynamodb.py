@@ -43,7 +43,7 @@ from oratio.domain.calls import (
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
 from oratio.retry import RetryPolicy, backoff_delay
-from oratio.tables import AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -183,14 +183,16 @@ def agent_to_item(agent: Agent) -> dict[str, Any]:
         "created_at": agent.created_at.isoformat(),
         "updated_at": agent.updated_at.isoformat(),
         "version": agent.version,
+        "live_version": agent.live_version,
     }
 
 
 def agent_from_item(item: Mapping[str, Any]) -> Agent:
     """Read an agent from a deserialized item, ignoring attributes other paths add (settings, character)."""
     fields = {name: item[name] for name in Agent.model_fields if name in item}
-    if "version" in fields:
-        fields["version"] = int(fields["version"])
+    for number in ("version", "live_version"):
+        if number in fields:
+            fields[number] = int(fields[number])
     try:
         return Agent.model_validate(fields)
     except ValidationError as e:
@@ -701,6 +703,9 @@ class RouterSettings(BaseModel):
     tenant_state_table: str = Field(min_length=1)
     numbers_table: str = Field(min_length=1)
     usage_table: str | None = Field(default=None, min_length=1, description="None: no budget check")
+    agent_definitions_table: str | None = Field(
+        default=None, min_length=1, description="None: no check of the agent's own budget share at dialling"
+    )
     routing_profile: Json[RoutingProfile]
 
     @staticmethod
@@ -712,6 +717,7 @@ class RouterSettings(BaseModel):
             "tenant_state_table": env.get(TENANT_STATE.env_var),
             "numbers_table": env.get(NUMBERS.env_var),
             "usage_table": env.get(USAGE.env_var),
+            "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
             "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
         }
 
@@ -740,6 +746,13 @@ def dynamodb_call_router(
         profile.tenant_id, sessions, DynamoDBCallCosts(settings.conversations_table, client=client)
     )
     spend = DynamoDBMonthToDate(settings.usage_table, client=client) if settings.usage_table else None
+    from oratio.adapters.dynamodb_agent_shares import DynamoDBAgentShares  # it builds on this module
+
+    shares = (
+        DynamoDBAgentShares(settings.usage_table, settings.agent_definitions_table, client=client)
+        if settings.usage_table and settings.agent_definitions_table
+        else None
+    )
     numbers = DynamoDBNumberRegistry(settings.numbers_table, client=client)
     # An SMS number's agent is the channel binding the vendor API wrote in tenant_state.
     channel_agents = DynamoDBChannelBindings(settings.tenant_state_table, client=client)
@@ -752,5 +765,6 @@ def dynamodb_call_router(
         reclaimer=reclaimer,
         spend=spend,
         channel_agents=channel_agents,
+        shares=shares,
     )
     return router, sessions

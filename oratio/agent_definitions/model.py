@@ -37,11 +37,17 @@ MAX_TOPICS = 30
 TOPIC_CHARS = 80
 FACT_KEY_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+LEAD_FIELD_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+MAX_LEAD_FIELDS = 20
+# The lead fields a post-call analysis fills when an agent's workflow names none of its own (what a sales
+# follow-up needs).
+DEFAULT_LEAD_FIELDS = ("products_of_interest", "budget", "timeline", "next_step")
 
 Line = Annotated[str, Field(min_length=1, max_length=LINE_CHARS)]
 Topic = Annotated[str, Field(min_length=2, max_length=TOPIC_CHARS)]
 FactKey = Annotated[str, Field(pattern=FACT_KEY_PATTERN)]
 Role = Annotated[str, Field(pattern=ROLE_PATTERN)]
+LeadField = Annotated[str, Field(pattern=LEAD_FIELD_PATTERN)]
 
 
 class _Frozen(BaseModel):
@@ -76,6 +82,16 @@ def _unique_tool_names(tools: tuple[BusinessTool, ...] | None, builtin: tuple[st
         raise ValueError(f"tool names must be unique; repeated: {repeated}")
 
 
+def _unique_lead_fields(value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if value is not None and len(set(value)) != len(value):
+        repeated = sorted({f for f in value if value.count(f) > 1})
+        raise ValueError(f"lead fields must not repeat; repeated: {repeated}")
+    return value
+
+
+LeadFields = Annotated[
+    tuple[LeadField, ...], AfterValidator(_unique_lead_fields), Field(min_length=1, max_length=MAX_LEAD_FIELDS)
+]
 ModelIds = Annotated[tuple[str, ...], AfterValidator(_known_models)]
 BuiltinTools = Annotated[tuple[str, ...], AfterValidator(_known_builtins)]
 
@@ -107,7 +123,8 @@ class BusinessFacts(_Frozen):
 
 
 class WorkflowDefinition(_Frozen):
-    """Conversation roles in order, when a lead counts as qualified, and what the agent does in each role."""
+    """Conversation roles in order, when a lead counts as qualified, what the agent does in each role, and what
+    the post-call analysis records about the lead (`lead_fields`)."""
 
     roles: tuple[Role, ...] = Field(min_length=1)
     initial_role: Role
@@ -115,6 +132,10 @@ class WorkflowDefinition(_Frozen):
     premium_tier: str = Field(min_length=1)
     role_instructions: dict[Role, Annotated[str, Field(min_length=1, max_length=LONG_TEXT)]] = Field(
         default_factory=dict, description="replaces the built-in instructions of a role"
+    )
+    lead_fields: LeadFields = Field(
+        default=DEFAULT_LEAD_FIELDS,
+        description="what the post-call analysis records about a lead (snake_case names, e.g. mattress_size)",
     )
 
     @model_validator(mode="after")
@@ -243,6 +264,7 @@ class WorkflowOverrides(Overrides):
     qualification_threshold: float | None = Field(default=None, ge=0, le=1)
     premium_tier: str | None = Field(default=None, min_length=1)
     role_instructions: dict[Role, Annotated[str, Field(min_length=1, max_length=LONG_TEXT)] | None] | None = None
+    lead_fields: LeadFields | None = None
 
     @model_validator(mode="after")
     def _roles_name_their_start(self) -> WorkflowOverrides:

@@ -21,6 +21,17 @@ SMS_ORIGINATION_ENV_VAR = "ORATIO_SMS_ORIGINATION_IDENTITY"
 EMAIL_FROM_ENV_VAR = "ORATIO_VERIFICATION_EMAIL_FROM"
 WORKER_TABLES = (AGENTS, CONVERSATIONS, TENANT_STATE, CUSTOMER_CONTEXT)
 
+# The webhook's refusals metric and its `path` dimension's values (bounded: any other path counts as "other"),
+# shared by the handler that counts them and the alarm that sums them.
+WEBHOOK_REJECTED_METRIC = "ChannelWebhookRejected"
+WEBHOOK_PATHS = ("/whatsapp", "/facebook", "/instagram", "/x")
+OTHER_WEBHOOK_PATH = "other"
+
+
+def rejected_path_label(path: str) -> str:
+    """The `path` dimension of a refused delivery."""
+    return path if path in WEBHOOK_PATHS else OTHER_WEBHOOK_PATH
+
 
 class WebhookSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)

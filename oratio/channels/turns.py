@@ -47,6 +47,7 @@ class ChannelProfile(BaseModel):
     business_name: str = Field(min_length=1)
     region: str = Field(pattern=r"^[A-Z]{2}$", description="country numbers without a + are read in")
     wording: MessagingWording
+    idle_minutes: int = Field(ge=1, description="the tenant's operations.messaging_idle_minutes")
 
     @classmethod
     def from_tenant(cls, tenant: TenantConfig) -> ChannelProfile:
@@ -55,6 +56,7 @@ class ChannelProfile(BaseModel):
             business_name=tenant.business.name,
             region=tenant.connect.phone_number.country,
             wording=MessagingWording.from_tenant(tenant),
+            idle_minutes=tenant.operations.messaging_idle_minutes,
         )
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import AgentEventRecord, ConversationRecorder
 from oratio.channels.delivery import DeliveryDeferred, DeliveryFailed, RetryPolicy, deliver, split_reply
+from oratio.channels.idle import IdleIndex, idle_deadline
 from oratio.channels.models import EventKind, InboundEvent, QueuedEvent
 from oratio.channels.ports import (
     ChannelBindings,
@@ -99,6 +100,7 @@ class MessagingWorker:
         recorder: ConversationRecorder,
         sessions: CallSessionStore,
         clock: Callable[[], datetime],
+        idle: IdleIndex | None = None,
         settings: WorkerSettings | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
@@ -112,6 +114,7 @@ class MessagingWorker:
         self._recorder = recorder
         self._sessions = sessions
         self._clock = clock
+        self._idle = idle
         self.settings = settings or WorkerSettings()
         self._sleep = sleep
 
@@ -176,6 +179,7 @@ class MessagingWorker:
     ) -> Processed:
         parts = tuple(split_reply(text, event.channel))
         await self._ledger.answered(self.tenant_id, key, parts, self._clock())
+        await self._mark_active(session_id)
         return await self._send(event, key, session_id, agent_id, parts, 0, outcome)
 
     async def _send(
@@ -251,6 +255,16 @@ class MessagingWorker:
             await asyncio.to_thread(self._sessions.open, session, 1)
         except Exception:
             logger.exception("opening the conversation record failed", extra={"session_id": session_id})
+
+    async def _mark_active(self, session_id: str) -> None:
+        """The conversation is open until the tenant's idle timeout after this answer (then it is analysed)."""
+        if self._idle is None:
+            return
+        deadline = idle_deadline(self._clock(), self.turns.profile.idle_minutes)
+        try:
+            await self._idle.mark_active(self.tenant_id, session_id, deadline)
+        except Exception:  # the customer still gets their answer; only this conversation's analysis is at stake
+            logger.exception("marking the conversation active failed", extra={"session_id": session_id})
 
     async def _record_status(self, event: InboundEvent, session_id: str) -> None:
         if event.status != "failed":

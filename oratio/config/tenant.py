@@ -541,6 +541,12 @@ class OperationsSettings(_Config):
     analysis_model: str = Field(default="nova-micro", description="the cheap catalog model that writes analyses")
     analysis_max_turns: int = Field(default=50, ge=1, le=500, description="turns of a conversation it reads")
     messaging_idle_minutes: int = Field(default=30, ge=1, le=1_440, description="a message thread ends after this")
+    webhook_rejections_alarm_threshold: int = Field(
+        default=20,
+        ge=1,
+        le=100_000,
+        description="refused (unsigned or wrongly signed) channel webhook deliveries in 5 minutes that raise an alarm",
+    )
 
     @field_validator("analysis_model")
     @classmethod

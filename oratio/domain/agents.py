@@ -35,6 +35,9 @@ class Agent(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     version: int = Field(default=1, ge=1)
+    live_version: int | None = Field(
+        default=None, ge=1, description="the definition version callers get (set when the vendor publishes one)"
+    )
 
 
 def preferred_agent(candidates: list[Agent]) -> Agent | None:

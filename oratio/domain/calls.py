@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from oratio.budget import BudgetCheck, check_budget
+from oratio.budget import BudgetCheck, BudgetState, check_budget
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
-from oratio.domain.agents import AGENT_ID_PATTERN, Agent
+from oratio.domain.agents import AGENT_ID_PATTERN, Agent, AgentStatus
 from oratio.domain.call_slots import RECLAIM_AT_ADMISSION, first_lease, lease_bound
 from oratio.domain.routing import TEXT_CHANNELS, Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
     from oratio.domain.call_slots import SlotReclaimer
     from oratio.domain.numbers import NumberOwnership
-    from oratio.ports import AgentDirectory, CallSessionStore, ChannelAgentLookup, Clock, MonthToDate
+    from oratio.ports import AgentDirectory, AgentShares, CallSessionStore, ChannelAgentLookup, Clock, MonthToDate
 
 
 logger = logging.getLogger(__name__)
@@ -173,6 +173,7 @@ class CallRouter:
         reclaimer: SlotReclaimer | None = None,
         spend: MonthToDate | None = None,
         channel_agents: ChannelAgentLookup | None = None,
+        shares: AgentShares | None = None,
     ) -> None:
         self._profile = profile
         self._numbers = numbers
@@ -182,6 +183,7 @@ class CallRouter:
         self._reclaimer = reclaimer
         self._spend = spend
         self._channel_agents = channel_agents
+        self._shares = shares
 
     @property
     def profile(self) -> RoutingProfile:
@@ -193,7 +195,10 @@ class CallRouter:
         agent = self._resolve(call)
         now = self._clock.now()
         budget = self._budget(now)
-        decision = decide_route(self._profile, agent, now, budget=budget, channel=call.channel)
+        agent_budget = self._agent_budget(agent, now, budget)
+        decision = decide_route(
+            self._profile, agent, now, budget=budget, agent_budget=agent_budget, channel=call.channel
+        )
         session = self._session_for(call, decision, now)
         result = self._sessions.open(session, self._profile.max_concurrent_calls)
         # Slots whose lease ran out (their calls' end events were lost) do not count: free them, try again.
@@ -209,7 +214,7 @@ class CallRouter:
             return self._decision_from(result.session)
         # No slot left: the caller is turned away, but the contact is still recorded (uncounted) so
         # that retries and reports see the same answer.
-        return self._turn_away_over_capacity(call, agent, now, budget)
+        return self._turn_away_over_capacity(call, agent, now, budget, agent_budget)
 
     def record_failure(self, call: InboundCall, reason: RouteReason) -> RoutingDecision:
         """The unavailable answer for a contact the router could not route (the data layer failed), recorded
@@ -238,6 +243,26 @@ class CallRouter:
             return None
         return check_budget(spent, self._profile.monthly_budget_usd, self._profile.budget)
 
+    def _agent_budget(self, agent: Agent | None, now: datetime, tenant: BudgetCheck | None) -> BudgetCheck | None:
+        """The agent's own share of the month (one extra read), when it could change the answer: an active agent
+        with a published definition, and the tenant's month not already spent. A failed read falls back to the
+        tenant's budget alone (the caller reaches the agent, whose first turn checks the share again)."""
+        if self._shares is None or agent is None or agent.status is not AgentStatus.ACTIVE:
+            return None
+        if agent.live_version is None or (tenant is not None and tenant.state is BudgetState.EXHAUSTED):
+            return None
+        try:
+            share = self._shares.share(self._profile.tenant_id, agent.agent_id, agent.live_version, now)
+        except Exception:
+            logger.exception(
+                "agent's budget share unreadable; routing on the tenant's budget alone",
+                extra={"agent_id": agent.agent_id},
+            )
+            return None
+        if share is None:
+            return None
+        return check_budget(share.month_to_date_usd, share.monthly_budget_usd, self._profile.budget)
+
     def _resolve(self, call: InboundCall) -> Agent | None:
         """The agent a contact is for: the one a web chat names, the one an SMS number is bound to (vendor API,
         `PUT .../channels/sms`), else the one answering the dialed number."""
@@ -260,9 +285,22 @@ class CallRouter:
         return self._agents.find_by_number(tenant_id, number)
 
     def _turn_away_over_capacity(
-        self, call: InboundCall, agent: Agent | None, now: datetime, budget: BudgetCheck | None
+        self,
+        call: InboundCall,
+        agent: Agent | None,
+        now: datetime,
+        budget: BudgetCheck | None,
+        agent_budget: BudgetCheck | None,
     ) -> RoutingDecision:
-        decision = decide_route(self._profile, agent, now, has_capacity=False, budget=budget, channel=call.channel)
+        decision = decide_route(
+            self._profile,
+            agent,
+            now,
+            has_capacity=False,
+            budget=budget,
+            agent_budget=agent_budget,
+            channel=call.channel,
+        )
         result = self._sessions.open(self._session_for(call, decision, now), self._profile.max_concurrent_calls)
         if result.outcome is OpenOutcome.ALREADY_EXISTS:
             # A concurrent retry of the same contact recorded it first; its answer stands.

@@ -224,6 +224,11 @@ class RoutingDecision(BaseModel):
         }
 
 
+def _worst_state(*checks: BudgetCheck | None) -> BudgetState:
+    order = list(BudgetState)
+    return max((c.state for c in checks if c is not None), key=order.index, default=BudgetState.OK)
+
+
 def decide_route(
     profile: RoutingProfile,
     agent: Agent | None,
@@ -231,6 +236,7 @@ def decide_route(
     *,
     has_capacity: bool = True,
     budget: BudgetCheck | None = None,
+    agent_budget: BudgetCheck | None = None,
     channel: str = "voice",
 ) -> RoutingDecision:
     """Apply the routing policy, in order: known number, agent status, business hours, budget, capacity.
@@ -239,7 +245,8 @@ def decide_route(
     `now` must be timezone-aware. Capacity is enforced atomically by the session store, so the use case
     first decides with `has_capacity=True` and asks again with False when the store refuses the slot.
     `budget` is the month so far (None: unknown, and a call is never refused for a failed read): at the budget
-    the caller goes to a person (or hears the budget message, per `budget.at_budget_voice`).
+    the caller goes to a person (or hears the budget message, per `budget.at_budget_voice`). `agent_budget` is
+    the agent's own share of it (None: none of its own, or unread): whichever stands worse decides.
     Chat and SMS contacts are answered around the clock and hold no line, so hours and capacity apply to
     calls only; their notices are the written ones.
     """
@@ -258,7 +265,7 @@ def decide_route(
     text = channel in TEXT_CHANNELS
     if not text and not profile.hours.is_open(now):
         return route(Route.CLOSED, RouteReason.OUTSIDE_BUSINESS_HOURS, agent.agent_id)
-    state = budget.state if budget is not None else BudgetState.OK
+    state = _worst_state(budget, agent_budget)
     if state is BudgetState.EXHAUSTED:
         # A chat or SMS has no human voice queue to go to: it reads the budget message.
         to_person = profile.budget.at_budget_voice == "human_queue" and not text

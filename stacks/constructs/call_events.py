@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda_destinations as destinations
 from constructs import Construct
 
 from oratio.analysis import ANALYSIS_PROFILE_ENV_VAR, AnalysisProfile
+from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE
 from oratio.config import TenantConfig
 from oratio.domain.call_events import (
     CONNECT_INSTANCE_ARN_ENV_VAR,
@@ -25,9 +26,9 @@ from oratio.domain.call_events import (
     PHONE_NUMBER_TYPE_ENV_VAR,
     TENANT_ID_ENV_VAR,
 )
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from stacks.constructs.agent_runtime import allow_models
-from stacks.constructs.data_tables import PlatformTableRefs
+from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
 from stacks.constructs.lambda_function import OratioFunction
 from stacks.constructs.storage import dead_letter_queue
 
@@ -128,10 +129,13 @@ class CallEventProcessor(Construct):
             timeout_seconds=ANALYSIS_TIMEOUT_SECONDS,
             environment={
                 **tables.environment(CONVERSATIONS, TENANT_STATE, USAGE),
+                **tables.environment(AGENTS, AGENT_DEFINITIONS),  # the agent's lead fields
                 CONNECT_INSTANCE_ARN_ENV_VAR: instance_arn,
                 ANALYSIS_PROFILE_ENV_VAR: AnalysisProfile.from_tenant(tenant).model_dump_json(exclude_defaults=True),
             },
         )
+        # The lead fields come from the agent's live definition: its status and live version, then the version.
+        grant_definition_reads(tables, analysis.function, tid)
         analysis.function.configure_async_invoke(
             retry_attempts=FUNCTION_RETRY_ATTEMPTS,
             max_event_age=FUNCTION_MAX_EVENT_AGE,
@@ -148,11 +152,18 @@ class CallEventProcessor(Construct):
         events.Rule(
             self,
             "IdleConversations",
-            description=f"Messaging conversations of {tid} that went idle (published by the messaging channels)",
+            description=f"Messaging conversations of {tid} that went idle (published by the idle-conversation sweep)",
             event_pattern=events.EventPattern(
-                source=["oratio.messaging"], detail_type=["Conversation Idle"], detail={"tenantId": [tid]}
+                source=[IDLE_EVENT_SOURCE], detail_type=[IDLE_EVENT_DETAIL_TYPE], detail={"tenantId": [tid]}
             ),
-        ).add_target(targets.LambdaFunction(analysis.function, dead_letter_queue=self.dead_letters))
+        ).add_target(
+            targets.LambdaFunction(
+                analysis.function,
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=TARGET_RETRY_ATTEMPTS,
+                max_event_age=TARGET_MAX_EVENT_AGE,
+            )
+        )
         tables.grant_items(
             analysis.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
         )

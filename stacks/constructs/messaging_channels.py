@@ -16,12 +16,15 @@ vendor API when a vendor links an account; this stack only grants reading them.
 from __future__ import annotations
 
 from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE
 from oratio.channels.settings import (
     AGENT_QUALIFIER_ENV_VAR,
     AGENT_RUNTIME_ARN_ENV_VAR,
@@ -35,7 +38,7 @@ from oratio.channels.settings import (
 from oratio.channels.turns import ChannelProfile
 from oratio.channels.worker import WorkerSettings
 from oratio.config import TenantConfig
-from oratio.tables import AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, IDLE_INDEX, TENANT_STATE
 from stacks.constructs.agent_runtime import ENDPOINT_NAME, TenantAgentRuntime
 from stacks.constructs.connect_voice import AGENT_CLIENT_SOURCES
 from stacks.constructs.data_tables import PlatformTableRefs
@@ -57,10 +60,14 @@ MAX_RECEIVE_COUNT = 5  # then the dead-letter queue
 MESSAGE_RETENTION = Duration.days(1)
 # AWS's rule for SQS event sources: the queue's visibility timeout at least six times the function's timeout.
 VISIBILITY_FACTOR = 6
+# The idle-conversation sweep: EventBridge's finest rate; a conversation's end is seen within a minute of it.
+IDLE_SWEEP_EVERY = Duration.minutes(1)
+IDLE_SWEEP_TIMEOUT_SECONDS = 50  # under the rate, so two runs rarely overlap (they may: every step is conditional)
 
 
 class MessagingChannels(Construct):
-    """Public attributes: `queue`, `dead_letters`, `webhook`, `worker` (OratioFunction), `webhook_url`."""
+    """Public attributes: `queue`, `dead_letters`, `webhook`, `worker`, `idle_sweep` (OratioFunctions),
+    `webhook_url`."""
 
     def __init__(
         self,
@@ -129,6 +136,7 @@ class MessagingChannels(Construct):
         )
         self._read_secrets(self.worker, secrets)
         self._allow_worker(tid, tenant, tables, agent, sms_origination_arn)
+        self.idle_sweep = self._idle_sweep(tid, tables)
 
         publish_tenant_parameters(
             self,
@@ -160,6 +168,42 @@ class MessagingChannels(Construct):
         if tenant.customers.verification_email_from:
             environment[EMAIL_FROM_ENV_VAR] = tenant.customers.verification_email_from
         return environment
+
+    def _idle_sweep(self, tid: str, tables: PlatformTableRefs) -> OratioFunction:
+        """Once a minute: a `Conversation Idle` event for each conversation quiet for the tenant's idle timeout
+        (the worker marks each answered conversation's deadline; `oratio.channels.idle` says why a sweep)."""
+        sweep = OratioFunction(
+            self,
+            "IdleSweep",
+            handler_folder="conversation_idle",
+            service_name="conversation_idle",
+            description=f"Publishes {tid}'s messaging conversations that went idle, for their post-call analysis",
+            timeout_seconds=IDLE_SWEEP_TIMEOUT_SECONDS,
+            environment={**tables.environment(CONVERSATIONS), TENANT_ID_ENV_VAR: tid},
+        )
+        rule = events.Rule(
+            self,
+            "IdleSweepSchedule",
+            description=f"Sweep {tid}'s messaging conversations for idle ones every minute",
+            schedule=events.Schedule.rate(IDLE_SWEEP_EVERY),
+        )
+        # No retries: the next run does the same work, and a retry would overlap it.
+        rule.add_target(targets.LambdaFunction(sweep.function, retry_attempts=0, max_event_age=IDLE_SWEEP_EVERY))
+        tables.grant_items(sweep.function, CONVERSATIONS, ["Query"], [f"{tid}#idle#*"], index=IDLE_INDEX)
+        # Hold and settle a conversation: conditional updates of its SESSION item's idle attributes.
+        tables.grant_items(sweep.function, CONVERSATIONS, ["UpdateItem"], [f"{tid}#*"])
+        stack = Stack.of(self)
+        sweep.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PublishIdleConversationEvents",
+                actions=["events:PutEvents"],
+                resources=[stack.format_arn(service="events", resource="event-bus", resource_name="default")],
+                conditions={
+                    "StringEquals": {"events:source": IDLE_EVENT_SOURCE, "events:detail-type": IDLE_EVENT_DETAIL_TYPE}
+                },
+            )
+        )
+        return sweep
 
     @staticmethod
     def _read_secrets(function: OratioFunction, secrets_arn: str) -> None:

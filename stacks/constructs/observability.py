@@ -22,6 +22,7 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from oratio.channels.settings import OTHER_WEBHOOK_PATH, WEBHOOK_PATHS, WEBHOOK_REJECTED_METRIC
 from oratio.config import TenantConfig
 from oratio.domain.routing import Route
 from oratio.voice_bridge import metrics as bridge_metrics
@@ -104,11 +105,13 @@ class TenantObservability(Construct):
         *,
         tenant: TenantConfig,
         dead_letter_queues: Mapping[str, sqs.IQueue],
+        channel_dead_letters: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         tid = tenant.tenant_id
         self.namespace = tenant_metrics_namespace(tid)
         self._tenant = tenant
+        self._channel_dead_letters = channel_dead_letters
         self.topic = alarm_topic(
             self, "AlarmTopic", display_name=f"Oratio {tid} alarms", emails=tenant.operations.alarm_emails
         )
@@ -217,8 +220,52 @@ class TenantObservability(Construct):
                 )
                 for fraction in tenant.budget.alarm_fractions
             ),
+            AlarmSpec(
+                "ChannelWebhookRejections",
+                self.webhook_rejections(),
+                tenant.operations.webhook_rejections_alarm_threshold,
+                f"At least {tenant.operations.webhook_rejections_alarm_threshold} channel webhook deliveries in "
+                "5 minutes were refused (no or a wrong signature): either a platform's app secret changed and "
+                "customers' messages are being dropped, or someone is probing the webhook URL. Check first the "
+                "channel_webhook log group's 'channel webhook refused' lines (which path, 401 or 403) against the "
+                "dashboard's refusals by path; if one platform's deliveries all fail, re-link that channel with "
+                "the current app secret (PUT /api/v1/agents/{agent_id}/channels/{channel}).",
+            ),
         ]
+        if self._channel_dead_letters is not None:
+            specs.append(
+                AlarmSpec(
+                    "ChannelDeadLetters",
+                    self._channel_dead_letters.metric_approximate_number_of_messages_visible(
+                        period=PERIOD, statistic="Maximum"
+                    ),
+                    1,
+                    "Customer messages on WhatsApp, Instagram, Messenger or X that the channel worker failed to "
+                    "answer after every retry wait in its dead-letter queue: those customers got no reply. Check "
+                    "first the channel_worker log group for the failure (the agent runtime, the platform's send "
+                    "API refusing, missing credentials), fix it, then redrive the queue's messages (or have a "
+                    "person answer them: each body names the channel, account and sender).",
+                )
+            )
         return specs
+
+    def webhook_rejections(self) -> cloudwatch.MathExpression:
+        """Refused webhook deliveries in 5 minutes, over every path the webhook counts them by."""
+        paths = (*WEBHOOK_PATHS, OTHER_WEBHOOK_PATH)
+        by_path = {
+            f"p{n}": self.metric(WEBHOOK_REJECTED_METRIC, "channel_webhook", path=path, label=path)
+            for n, path in enumerate(paths)
+        }
+        return cloudwatch.MathExpression(
+            expression=f"SUM([{', '.join(by_path)}])",
+            using_metrics=by_path,
+            period=PERIOD,
+            label="refused deliveries",
+        )
+
+    def _all_dead_letters(self, dead_letter_queues: Mapping[str, sqs.IQueue]) -> dict[str, sqs.IQueue]:
+        extra = {"ChannelWorker": self._channel_dead_letters} if self._channel_dead_letters is not None else {}
+        return {**dead_letter_queues, **extra}
 
     # ---------------------------------------------------------------------------------- dashboard
     def _widgets(self, dead_letter_queues: Mapping[str, sqs.IQueue]) -> list[list[cloudwatch.IWidget]]:
@@ -329,7 +376,7 @@ class TenantObservability(Construct):
                     title="Dead-letter queues",
                     left=[
                         q.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum", label=name)
-                        for name, q in dead_letter_queues.items()
+                        for name, q in self._all_dead_letters(dead_letter_queues).items()
                     ],
                     width=8,
                 ),
@@ -375,6 +422,19 @@ class TenantObservability(Construct):
                             label="month to date",
                         ),
                     ],
+                    width=12,
+                ),
+            ],
+            [
+                cloudwatch.GraphWidget(
+                    title="Channel webhook refusals by path (unsigned 401, wrongly signed 403)",
+                    left=list(self.webhook_rejections().using_metrics.values()),
+                    left_annotations=[
+                        cloudwatch.HorizontalAnnotation(
+                            value=tenant.operations.webhook_rejections_alarm_threshold, label="alarm (all paths)"
+                        )
+                    ],
+                    stacked=True,
                     width=12,
                 ),
             ],

@@ -88,7 +88,7 @@ def test_dead_letter_queues_alarm_as_soon_as_one_message_waits(tenant_template: 
         "AWS::CloudWatch::Alarm",
         {"Properties": {"MetricName": "ApproximateNumberOfMessagesVisible", "Namespace": "AWS/SQS"}},
     )
-    assert len(alarms) == 2  # the call events' and the knowledge ingestion's
+    assert len(alarms) == 3  # the call events', the knowledge ingestion's and the channel worker's
     for alarm in alarms.values():
         assert alarm["Properties"]["Threshold"] == 1
         assert "redrive" in alarm["Properties"]["AlarmDescription"]
@@ -245,3 +245,78 @@ def test_the_platform_alarms_on_vendor_api_5xx_and_shows_requests_latency_and_in
     body = json.dumps(dashboard["Properties"]["DashboardBody"])
     for needle in ("4XXError", "5XXError", "Latency", "p99", "DocumentsIndexed"):
         assert needle in body, needle
+
+
+def _alarm_named(template: assertions.Template, name: str) -> dict[str, Any]:
+    found = [
+        a["Properties"]
+        for logical_id, a in template.find_resources("AWS::CloudWatch::Alarm").items()
+        if logical_id.startswith(f"Observability{name}Alarm")
+    ]
+    assert len(found) == 1, f"expected one alarm {name}, found {len(found)}"
+    return found[0]
+
+
+def test_the_channel_workers_dead_letter_queue_alarms_as_soon_as_one_customer_message_waits(
+    tenant_template: assertions.Template,
+) -> None:
+    alarm = _alarm_named(tenant_template, "ChannelDeadLetters")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Maximum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    [queue] = alarm["Dimensions"]
+    queue_id = queue["Value"]["Fn::GetAtt"][0]
+    resources = tenant_template.to_json()["Resources"]
+    assert resources[queue_id]["Properties"]["FifoQueue"] is True
+    redrives = [r for r in resources.values() if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r["Properties"]]
+    assert any(
+        r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [queue_id, "Arn"]} for r in redrives
+    )
+    topic = _topic_ref(tenant_template)
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
+    assert alarm["OKActions"] == [{"Ref": topic}]
+    assert "Check first the channel_worker log group" in alarm["AlarmDescription"]
+
+
+def test_a_burst_of_refused_webhook_deliveries_on_any_path_alarms_at_the_tenants_threshold(
+    tenant_template: assertions.Template,
+) -> None:
+    from oratio.channels.settings import OTHER_WEBHOOK_PATH, WEBHOOK_PATHS
+
+    alarm = _alarm_named(tenant_template, "ChannelWebhookRejections")
+    assert alarm["Threshold"] == TENANT.operations.webhook_rejections_alarm_threshold
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    (total,) = [m for m in alarm["Metrics"] if m.get("ReturnData", True)]
+    parts = [m for m in alarm["Metrics"] if not m.get("ReturnData", True)]
+    assert total["Expression"] == f"SUM([{', '.join(m['Id'] for m in parts)}])"
+    watched = set()
+    for part in parts:
+        stat = part["MetricStat"]
+        metric = stat["Metric"]
+        assert (metric["Namespace"], metric["MetricName"]) == (NAMESPACE, "ChannelWebhookRejected")
+        dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+        assert dims["service"] == "channel_webhook"
+        watched.add(dims["path"])
+        assert (stat["Stat"], stat["Period"]) == ("Sum", 300)
+    assert watched == {*WEBHOOK_PATHS, OTHER_WEBHOOK_PATH}, "every path the webhook counts a refusal under"
+    topic = _topic_ref(tenant_template)
+    assert alarm["AlarmActions"] == [{"Ref": topic}]
+    assert "Check first the channel_webhook log group" in alarm["AlarmDescription"]
+
+
+def test_the_webhook_refusal_alarm_follows_the_tenants_threshold() -> None:
+    from aws_cdk import Stack
+
+    from oratio.config.tenant import TenantConfig
+    from stacks.constructs.observability import TenantObservability
+
+    data = TENANT.model_dump(mode="json")
+    data["operations"] = {"webhook_rejections_alarm_threshold": 7}
+    stack = Stack()
+    TenantObservability(stack, "Observability", tenant=TenantConfig.model_validate(data), dead_letter_queues={})
+    alarm = _alarm_named(assertions.Template.from_stack(stack), "ChannelWebhookRejections")
+    assert alarm["Threshold"] == 7
+    assert "At least 7 channel webhook deliveries" in alarm["AlarmDescription"]

@@ -172,3 +172,24 @@ def test_the_same_rule_starts_the_post_call_analysis_with_the_same_dead_letter_q
             }
         },
     )
+
+
+def test_the_analysis_may_read_only_this_tenants_agents_and_definitions_for_their_lead_fields(
+    tenant_template: Template,
+) -> None:
+    from oratio.tables import AGENT_DEFINITIONS, AGENTS
+
+    analysis_id, analysis = _only(
+        tenant_template,
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"POWERTOOLS_SERVICE_NAME": "post_call_analysis"})}},
+    )
+    variables = analysis["Properties"]["Environment"]["Variables"]
+    assert AGENTS.env_var in variables
+    assert AGENT_DEFINITIONS.env_var in variables
+    reads = {
+        ",".join(s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
+        for s in _dynamodb_statements(tenant_template, analysis_id)
+        if _as_list(s["Action"]) == ["dynamodb:GetItem"]
+    }
+    assert reads == {TENANT, f"{TENANT}#*"}  # the agent's item (status, live version); its versions

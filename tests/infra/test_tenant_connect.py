@@ -240,3 +240,30 @@ def test_instance_arn_and_phone_number_are_stack_outputs_with_fixed_ids(tenant_t
     outputs = tenant_template.to_json()["Outputs"]
     assert "Fn::GetAtt" in outputs[Outputs.CONNECT_INSTANCE_ARN]["Value"]
     assert outputs[Outputs.PHONE_NUMBER]["Value"]["Fn::GetAtt"][1] == "Address"
+
+
+def test_the_router_may_read_the_agents_share_only_under_this_tenants_keys(
+    tenant_template: Template, router_arn: dict[str, Any]
+) -> None:
+    from oratio.tables import AGENT_DEFINITIONS, USAGE
+
+    router = tenant_template.to_json()["Resources"][_logical_id_of_getatt(router_arn)]
+    variables = router["Properties"]["Environment"]["Variables"]
+    assert AGENT_DEFINITIONS.env_var in variables, "the router knows where the agents' definitions are"
+    role = router["Properties"]["Role"]["Fn::GetAtt"][0]
+    policies = tenant_template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
+    statements = [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+
+    def grants(table_key: str) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for s in statements:
+            if f"{table_key}" in json.dumps(s["Resource"]).replace("_", "") and "dynamodb:LeadingKeys" in json.dumps(
+                s.get("Condition", {})
+            ):
+                actions = s["Action"] if isinstance(s["Action"], list) else [s["Action"]]
+                keys = s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+                found.setdefault(",".join(keys), []).extend(actions)
+        return found
+
+    assert grants(AGENT_DEFINITIONS.key.replace("_", "")) == {"cozy-comfort#*": ["dynamodb:BatchGetItem"]}
+    assert sorted(grants(USAGE.key)["cozy-comfort"]) == ["dynamodb:BatchGetItem", "dynamodb:GetItem"]

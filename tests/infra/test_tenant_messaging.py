@@ -14,6 +14,7 @@ import pytest
 from aws_cdk import assertions
 from aws_cdk.assertions import Match, Template
 
+from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE
 from oratio.channels.settings import (
     EMAIL_FROM_ENV_VAR,
     PROFILE_ENV_VAR,
@@ -23,7 +24,7 @@ from oratio.channels.settings import (
 )
 from oratio.config import load_tenant_file
 from oratio.config.tenant import CustomerSettings, SmsSettings
-from oratio.tables import AGENTS, CUSTOMER_CONTEXT, TENANT_STATE
+from oratio.tables import AGENTS, CUSTOMER_CONTEXT, IDLE_INDEX, TENANT_STATE
 from stacks.app_builder import TENANTS_DIR, new_app
 from stacks.constructs import messaging_channels
 from stacks.names import Outputs, tenant_parameter, tenant_stack_id
@@ -216,3 +217,77 @@ def test_the_sms_template_passes_cfn_lint(sms_stack: tuple[Template, Path]) -> N
         check=False,
     )
     assert [line for line in lint.stdout.splitlines() if ":E" in line] == []
+
+
+# --------------------------------------------------------------------------------- idle conversations
+def test_a_schedule_sweeps_for_idle_conversations_every_minute_without_retries(tenant_template: Template) -> None:
+    sweep_id, sweep = _function(tenant_template, "conversation_idle")
+    assert sweep["Properties"]["Environment"]["Variables"][TENANT_ID_ENV_VAR] == TENANT
+    assert sweep["Properties"]["Timeout"] < 60, "one run ends before the next starts"
+    _, rule = _one(tenant_template, "AWS::Events::Rule", {"ScheduleExpression": "rate(1 minute)"})
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [sweep_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 0  # the next run repeats the work
+
+
+def test_the_sweep_may_read_only_this_tenants_idle_index_shards_update_its_sessions_and_publish_idle_events(
+    tenant_template: Template,
+) -> None:
+    _, sweep = _function(tenant_template, "conversation_idle")
+    statements = _statements(tenant_template, sweep)
+    dynamo = {
+        (tuple(_actions(s)), json.dumps(s["Resource"]).count("/index/by_idle") > 0): s["Condition"][
+            "ForAllValues:StringLike"
+        ]["dynamodb:LeadingKeys"]
+        for s in statements
+        if any(a.startswith("dynamodb:") for a in _actions(s))
+    }
+    assert dynamo == {
+        (("dynamodb:Query",), True): [f"{TENANT}#idle#*"],
+        (("dynamodb:UpdateItem",), False): [f"{TENANT}#*"],
+    }
+    (publish,) = [s for s in statements if "events:PutEvents" in _actions(s)]
+    assert _actions(publish) == ["events:PutEvents"]
+    assert ":event-bus/default" in json.dumps(publish["Resource"])
+    assert publish["Condition"] == {
+        "StringEquals": {"events:source": IDLE_EVENT_SOURCE, "events:detail-type": IDLE_EVENT_DETAIL_TYPE}
+    }
+
+
+def test_the_analysis_listens_for_what_the_sweep_publishes_and_the_worker_knows_the_idle_timeout(
+    tenant_template: Template,
+) -> None:
+    analysis_id, _ = _function(tenant_template, "post_call_analysis")
+    _, rule = _one(
+        tenant_template,
+        "AWS::Events::Rule",
+        {"EventPattern": Match.object_like({"source": [IDLE_EVENT_SOURCE]})},
+    )
+    assert rule["Properties"]["EventPattern"] == {
+        "source": [IDLE_EVENT_SOURCE],
+        "detail-type": [IDLE_EVENT_DETAIL_TYPE],
+        "detail": {"tenantId": [TENANT]},
+    }
+    [target] = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [analysis_id, "Arn"]}
+    assert "DeadLetterConfig" in target
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    _, worker = _function(tenant_template, "channel_worker")
+    profile = json.loads(worker["Properties"]["Environment"]["Variables"][PROFILE_ENV_VAR])
+    config = load_tenant_file(TENANTS_DIR / f"{TENANT}.yaml")
+    assert profile["idle_minutes"] == config.operations.messaging_idle_minutes
+
+
+def test_the_conversations_table_has_a_sharded_idle_index_sorted_by_deadline(platform_template: Template) -> None:
+    _, table = _one(
+        platform_template,
+        "AWS::DynamoDB::Table",
+        {"GlobalSecondaryIndexes": Match.array_with([Match.object_like({"IndexName": IDLE_INDEX})])},
+    )
+    (index,) = [i for i in table["Properties"]["GlobalSecondaryIndexes"] if i["IndexName"] == IDLE_INDEX]
+    assert index["KeySchema"] == [
+        {"AttributeName": "idle_shard", "KeyType": "HASH"},
+        {"AttributeName": "idle_at", "KeyType": "RANGE"},
+    ]
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["Properties"]["AttributeDefinitions"]}
+    assert (types["idle_shard"], types["idle_at"]) == ("S", "N")

@@ -777,3 +777,43 @@ def test_a_vendor_defined_tool_on_a_public_https_host_is_accepted(vendor_api: Ve
     tools = {"business_tools": [_tool("https://api.cozycomfort.com/v1/orders/status")]}
     created = vendor_api.call("POST", A, body=agent_body(definition={"tools": tools}))
     assert created.status == 201, created.body
+
+
+# ---------------------------------------------------------------------------------------- lead fields
+@pytest.mark.parametrize(
+    ("lead_fields", "problem"),
+    [
+        (["Mattress Size"], "body.definition.workflow.lead_fields[0]"),
+        (["budget", "budget"], "body.definition.workflow.lead_fields"),
+        ([], "body.definition.workflow.lead_fields"),
+        ([f"field_{n}" for n in range(21)], "body.definition.workflow.lead_fields"),
+    ],
+)
+def test_lead_fields_that_are_not_unique_snake_case_names_are_a_422_naming_the_field(
+    vendor_api: VendorApi, lead_fields: list[str], problem: str
+) -> None:
+    created = vendor_api.call("POST", A, body=agent_body(definition={"workflow": {"lead_fields": lead_fields}}))
+    assert created.status == 422, created.body
+    assert problem in [d["field"] for d in created.body["details"]]
+    assert vendor_api.call("GET", A).body["total"] == 0
+
+
+def test_an_agents_lead_fields_are_stored_returned_and_diffed_between_versions(vendor_api: VendorApi) -> None:
+    agent = vendor_api.create(definition={"workflow": {"lead_fields": ["mattress_size", "budget"]}})
+    stored = vendor_api.call("GET", f"{A}/{agent['id']}/versions/1").body
+    assert stored["spec"]["definition"]["workflow"]["lead_fields"] == ["mattress_size", "budget"]
+    updated = vendor_api.call(
+        "PUT",
+        f"{A}/{agent['id']}",
+        body={"version": agent["version"], "definition": {"workflow": {"lead_fields": ["mattress_size", "timeline"]}}},
+    )
+    assert updated.status == 200, updated.body
+    reply = vendor_api.call("GET", f"{A}/{agent['id']}/versions/2/diff", query={"against": "1"})
+    assert reply.status == 200, reply.body
+    diff = reply.body
+    assert {
+        "path": "definition.workflow.lead_fields",
+        "change": "changed",
+        "before": ["mattress_size", "budget"],
+        "after": ["mattress_size", "timeline"],
+    } in diff["changes"]

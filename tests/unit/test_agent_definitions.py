@@ -300,3 +300,12 @@ def test_a_pinned_version_is_served_whatever_is_live() -> None:
     assert agent.spec is not None
     assert agent.spec.name == "First"
     assert agent.version == 1
+
+
+def test_an_agents_lead_fields_replace_the_default_list_and_keep_the_rest_of_its_workflow() -> None:
+    from oratio.agent_definitions.model import DEFAULT_LEAD_FIELDS
+
+    assert resolve(TENANT, "agt-1", over()).workflow.lead_fields == DEFAULT_LEAD_FIELDS
+    resolved = resolve(TENANT, "agt-1", over(workflow={"lead_fields": ["mattress_size", "budget"]}))
+    assert resolved.workflow.lead_fields == ("mattress_size", "budget")
+    assert resolved.workflow.roles == tenant_defaults(TENANT, "agt-1").workflow.roles

@@ -52,7 +52,9 @@ class Store:
         self.items[contact_id] = analysis
 
 
-def analyst(model: ScriptedModel, ledger: InMemoryBudgetLedger | None = None) -> tuple[PostCallAnalyst, Store]:
+def analyst(
+    model: ScriptedModel, ledger: InMemoryBudgetLedger | None = None, lead_fields: Any = None
+) -> tuple[PostCallAnalyst, Store]:
     recorder, store = InMemoryConversationRecorder(), Store()
     asyncio.run(
         recorder.record_turn(
@@ -83,6 +85,7 @@ def analyst(model: ScriptedModel, ledger: InMemoryBudgetLedger | None = None) ->
             ledger=ledger or InMemoryBudgetLedger(),
             meter=Meter(load_price_catalog(), catalog),
             clock=lambda: NOW,
+            lead_fields=lead_fields,
         ),
         store,
     )
@@ -106,7 +109,37 @@ def test_an_ended_call_is_analysed_once_and_its_tokens_are_metered() -> None:
     assert "Do you have down duvets" in json.dumps(model.requests[0]["messages"])
     expected = load_model_catalog().model("nova-micro").usage_cost_usd(600, 80)
     assert asyncio.run(ledger.conversation_costs(TENANT.tenant_id, "call-1")) == {"analysis#nova-micro": expected}
-    assert store.items["call-1"]["findings"]["lead"] == {"budget": "200"}
+    # The default lead fields, each present (null when the model had nothing for it)
+    assert store.items["call-1"]["findings"]["lead"] == {
+        "products_of_interest": None,
+        "budget": "200",
+        "timeline": None,
+        "next_step": None,
+    }
+
+
+class Fields:
+    """The agent's workflow's lead fields (the `LeadFieldSource` port)."""
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        self.fields = fields
+
+    async def lead_fields(self, tenant_id: str, agent_id: str) -> tuple[str, ...]:
+        return self.fields
+
+
+def test_the_agents_lead_fields_are_asked_for_and_stored_exactly() -> None:
+    answer = {**ANSWER, "lead": {"budget": "200", "mattress_size": "king", "made_up": "x"}}
+    model = ScriptedModel([[text(json.dumps(answer)), stop(), usage(600, 80)]])
+    subject, store = analyst(model, lead_fields=Fields(("mattress_size", "delivery_postcode")))
+    result = asyncio.run(subject.analyse("call-1", "front-desk"))
+    assert result is not None
+    assert result.lead_fields == ("mattress_size", "delivery_postcode")
+    system = model.requests[0]["system"][0]["text"]
+    assert '"mattress_size"' in system
+    assert '"delivery_postcode"' in system
+    assert '"budget"' not in system.split('"lead"', 1)[1]
+    assert store.items["call-1"]["findings"]["lead"] == {"mattress_size": "king", "delivery_postcode": None}
 
 
 def test_analysis_is_skipped_with_the_reason_when_the_budget_is_out() -> None:
