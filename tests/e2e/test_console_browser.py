@@ -1,7 +1,7 @@
 """The vendor console in a real browser: Debian's headless chromium, driven by Playwright, on the built console
 (`console/dist`) served with the vendor API Lambda handler in process over moto (tests/vendor_api_harness), the
 Cognito sign-in stand-in (SRP + TOTP over Cognito's wire protocol, spoken by the console's real Cognito client)
-and the local S3 presigned-POST endpoint. One browser per session; screenshots of each page are written under
+and the local S3 presigned-POST endpoint. One browser for all of them; screenshots of each page are written under
 build/test-output/console/ (ORATIO_TEST_OUTPUT overrides the folder)."""
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def console() -> Iterator[Console]:
                 server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is running it holds an asyncio loop on this thread, and
+# every later test that calls asyncio.run() would fail. This module is where all the browser tests live.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     with playwright_sync.sync_playwright() as p:
