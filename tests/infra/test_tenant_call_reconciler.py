@@ -92,7 +92,7 @@ def test_functions_that_free_expired_slots_at_admission_query_only_this_tenants_
 
 def test_the_conversations_table_has_a_keys_only_lease_index_sorted_by_expiry(platform_template: Template) -> None:
     tables = platform_template.find_resources("AWS::DynamoDB::Table")
-    [conversations] = [t for t in tables.values() if "by_agent" in str(t["Properties"].get("GlobalSecondaryIndexes"))]
+    [conversations] = [t for t in tables.values() if "by_lease" in str(t["Properties"].get("GlobalSecondaryIndexes"))]
     properties: dict[str, Any] = conversations["Properties"]
     [index] = [i for i in properties["GlobalSecondaryIndexes"] if i["IndexName"] == "by_lease"]
     assert index["KeySchema"] == [
