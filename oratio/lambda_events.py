@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -150,3 +150,15 @@ def parse_scheduled_event(event: Any) -> ScheduledEvent:
         return ScheduledEvent.model_validate(event)
     except ValidationError as e:
         raise InvalidScheduleEventError(field_problems(e)) from None
+
+
+class RemainingTime(Protocol):
+    """The part of the Lambda context a scheduled sweep reads."""
+
+    def get_remaining_time_in_millis(self) -> int: ...
+
+
+def another_batch_fits(context: RemainingTime, *, handled: int, batch_size: int, reserve_ms: int) -> bool:
+    """Whether a scheduled sweep should run one more batch: the last one was full (more work may wait) and the
+    function still has `reserve_ms` before its timeout (a batch left for the next run is repeated safely)."""
+    return handled >= batch_size and context.get_remaining_time_in_millis() >= reserve_ms

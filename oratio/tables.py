@@ -117,6 +117,7 @@ knowledge_documents         pk = "<vendor_id>#<agent_id>", sk = document_id
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -150,6 +151,13 @@ class TableSpec:
             if index.sort_key:
                 types[index.sort_key] = "N" if index.sort_key_number else "S"
         return types
+
+
+def table_settings(env: Mapping[str, str], *specs: TableSpec) -> dict[str, str | None]:
+    """The table names a function's settings read from its environment (set by the CDK stacks from the same
+    specs): `<key>_table` -> the value of the spec's env var, None when unset (the settings model then names the
+    missing field). One mapping for every handler's settings class."""
+    return {f"{spec.key}_table": env.get(spec.env_var) for spec in specs}
 
 
 # A tenant's open call sessions by lease expiry (the slot reconciler and the router at admission query it).

@@ -121,15 +121,17 @@ class FakeLambdaContext:
     aws_request_id: str = "00000000-0000-4000-8000-000000000000"
     log_group_name: str = "/aws/lambda/oratio-test-function"
     log_stream_name: str = "2025/01/01/[$LATEST]0123456789abcdef"
+    remaining_ms: int = 8_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 8_000
+        return self.remaining_ms
 
 
-def lambda_context(function_name: str = "oratio-test-function") -> FakeLambdaContext:
-    """A Lambda context for invoking a handler directly in tests."""
+def lambda_context(function_name: str = "oratio-test-function", *, remaining_ms: int = 8_000) -> FakeLambdaContext:
+    """A Lambda context for invoking a handler directly in tests (`remaining_ms`: the time it says is left)."""
     return FakeLambdaContext(
         function_name=function_name,
+        remaining_ms=remaining_ms,
         invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
         aws_request_id=str(uuid.uuid4()),
     )

@@ -35,7 +35,7 @@ from oratio.domain.call_events import (
 )
 from oratio.metering import CallMinutes, Meter
 from oratio.observability import lambda_entry, logger, metrics, tracer
-from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import CONVERSATIONS, TENANT_STATE, USAGE, table_settings
 
 CONTACT_ID_PATH = "detail.contactId"
 
@@ -65,9 +65,7 @@ class CallEventSettings(BaseModel):
             {
                 "tenant_id": env.get(TENANT_ID_ENV_VAR),
                 "connect_instance_arn": env.get(CONNECT_INSTANCE_ARN_ENV_VAR),
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
-                "usage_table": env.get(USAGE.env_var),
+                **table_settings(env, CONVERSATIONS, TENANT_STATE, USAGE),
                 "phone_number_country": env.get(PHONE_NUMBER_COUNTRY_ENV_VAR),
                 "phone_number_type": env.get(PHONE_NUMBER_TYPE_ENV_VAR),
             }

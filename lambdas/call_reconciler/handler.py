@@ -23,10 +23,15 @@ from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.domain.call_slots import SlotReclaimer
-from oratio.lambda_events import InvalidScheduleEventError, ScheduledEvent, parse_scheduled_event
+from oratio.lambda_events import (
+    InvalidScheduleEventError,
+    ScheduledEvent,
+    another_batch_fits,
+    parse_scheduled_event,
+)
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
-from oratio.tables import CONVERSATIONS, TENANT_STATE
+from oratio.tables import CONVERSATIONS, TENANT_STATE, table_settings
 
 # Sessions closed per query of the lease index; runs repeat while the function has this much time left.
 BATCH_SIZE = 25
@@ -52,8 +57,7 @@ class ReconcilerSettings(BaseModel):
         return cls.model_validate(
             {
                 "tenant_id": env.get(TENANT_ID_ENV_VAR),
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                **table_settings(env, CONVERSATIONS, TENANT_STATE),
             }
         )
 
@@ -95,7 +99,7 @@ def reconcile(context: LambdaContext) -> int:
             )
         released += sum(session.counted_against_limit for session in closed)
         metrics.add_metric(name="CallSessionsAbandoned", unit=MetricUnit.Count, value=len(closed))
-        if len(closed) < BATCH_SIZE or context.get_remaining_time_in_millis() < TIME_RESERVE_MS:
+        if not another_batch_fits(context, handled=len(closed), batch_size=BATCH_SIZE, reserve_ms=TIME_RESERVE_MS):
             return released
 
 

@@ -24,10 +24,15 @@ from oratio.channels.adapters.idle_aws import DynamoDBIdleIndex, EventBridgeConv
 from oratio.channels.idle import IdleSweep
 from oratio.channels.settings import TENANT_ID_ENV_VAR
 from oratio.config.tenant import TENANT_ID_PATTERN
-from oratio.lambda_events import InvalidScheduleEventError, ScheduledEvent, parse_scheduled_event
+from oratio.lambda_events import (
+    InvalidScheduleEventError,
+    ScheduledEvent,
+    another_batch_fits,
+    parse_scheduled_event,
+)
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
-from oratio.tables import CONVERSATIONS
+from oratio.tables import CONVERSATIONS, table_settings
 
 # Conversations handled per query of the index; runs repeat while the function has this much time left.
 BATCH_SIZE = 50
@@ -51,9 +56,7 @@ class SweepSettings(BaseModel):
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> SweepSettings:
         env = os.environ if environ is None else environ
-        return cls.model_validate(
-            {"tenant_id": env.get(TENANT_ID_ENV_VAR), "conversations_table": env.get(CONVERSATIONS.env_var)}
-        )
+        return cls.model_validate({"tenant_id": env.get(TENANT_ID_ENV_VAR), **table_settings(env, CONVERSATIONS)})
 
 
 @cache
@@ -80,7 +83,7 @@ async def sweep(context: LambdaContext) -> int:
         published += len(events)
         for event in events:
             logger.info("conversation idle", extra={"session_id": event.session_id, "idle_at": event.idle_at})
-        if given < BATCH_SIZE or context.get_remaining_time_in_millis() < TIME_RESERVE_MS:
+        if not another_batch_fits(context, handled=given, batch_size=BATCH_SIZE, reserve_ms=TIME_RESERVE_MS):
             return published
 
 

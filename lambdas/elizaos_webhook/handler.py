@@ -30,7 +30,7 @@ from oratio.channels.elizaos import ElizaInterop
 from oratio.channels.elizaos_api import error_response, handle_raw
 from oratio.lambda_events import RestProxyRequest, field_problems
 from oratio.observability import lambda_entry, logger, metrics
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, table_settings
 from oratio.vendor.models import ErrorBody
 from oratio.vendor.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
 
@@ -47,11 +47,10 @@ class ElizaSettings(BaseModel):
 
     @classmethod
     def from_environ(cls) -> ElizaSettings:
+        env = os.environ
         values = {
-            "agents_table": os.environ.get(AGENTS.env_var),
-            "conversations_table": os.environ.get(CONVERSATIONS.env_var),
-            "tenant_state_table": os.environ.get(TENANT_STATE.env_var),
-            "tenant_parameter_prefix": os.environ.get(TENANT_PARAMETER_PREFIX_ENV_VAR),
+            **table_settings(env, AGENTS, CONVERSATIONS, TENANT_STATE),
+            "tenant_parameter_prefix": env.get(TENANT_PARAMETER_PREFIX_ENV_VAR),
         }
         return cls.model_validate({k: v for k, v in values.items() if v is not None})
 

@@ -35,7 +35,7 @@ from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
-from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
+from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE, table_settings
 from oratio.vendor.ingestion import (
     DATA_SOURCE_ID_ENV_VAR,
     KNOWLEDGE_BASE_ID_ENV_VAR,
@@ -88,7 +88,7 @@ class IngestionSettings(BaseModel):
     knowledge_base_id: str = Field(pattern=r"^[0-9a-zA-Z]{10}$")
     data_source_id: str = Field(pattern=r"^[0-9a-zA-Z]{10}$")
     knowledge_bucket: str = Field(min_length=3, max_length=63)
-    documents_table: str = Field(min_length=1)
+    knowledge_documents_table: str = Field(min_length=1)
     tenant_state_table: str = Field(min_length=1)
 
     @classmethod
@@ -101,8 +101,7 @@ class IngestionSettings(BaseModel):
                 "knowledge_base_id": env.get(KNOWLEDGE_BASE_ID_ENV_VAR),
                 "data_source_id": env.get(DATA_SOURCE_ID_ENV_VAR),
                 "knowledge_bucket": env.get(KNOWLEDGE_BUCKET_ENV_VAR),
-                "documents_table": env.get(KNOWLEDGE_DOCUMENTS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                **table_settings(env, KNOWLEDGE_DOCUMENTS, TENANT_STATE),
             }
         )
 
@@ -119,7 +118,7 @@ def build_coordinator() -> IngestionCoordinator:
     client = dynamodb_client()
     return IngestionCoordinator(
         tenant_id=config.tenant_id,
-        documents=DynamoDBDocumentStatusStore(config.documents_table, client=client),
+        documents=DynamoDBDocumentStatusStore(config.knowledge_documents_table, client=client),
         state=DynamoDBIngestionStateStore(config.tenant_state_table, client=client),
         jobs=BedrockIngestionJobs(
             config.knowledge_base_id, config.data_source_id, config.knowledge_bucket, client=bedrock_agent

@@ -37,7 +37,7 @@ from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, DISCONNECTED
 from oratio.lambda_events import field_problems
 from oratio.metering import Meter
 from oratio.observability import lambda_entry, logger, metrics
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, table_settings
 
 CORRELATION_ID_PATH = "detail.contactId || detail.sessionId"
 
@@ -58,11 +58,7 @@ class AnalysisSettings(BaseModel):
         env = os.environ if environ is None else environ
         return cls.model_validate(
             {
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
-                "usage_table": env.get(USAGE.env_var),
-                "agents_table": env.get(AGENTS.env_var),
-                "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
+                **table_settings(env, CONVERSATIONS, TENANT_STATE, USAGE, AGENTS, AGENT_DEFINITIONS),
                 "connect_instance_arn": env.get(CONNECT_INSTANCE_ARN_ENV_VAR),
                 "profile": env.get(ANALYSIS_PROFILE_ENV_VAR),
             }

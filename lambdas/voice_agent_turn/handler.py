@@ -39,7 +39,7 @@ from oratio.connect_voice.worker import AgentTurnRunner
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
-from oratio.tables import CONVERSATIONS, TENANT_STATE
+from oratio.tables import CONVERSATIONS, TENANT_STATE, table_settings
 
 CORRELATION_ID_PATH = "contact_id"
 
@@ -70,8 +70,7 @@ class WorkerSettings(BaseModel):
         return cls.model_validate(
             {
                 "tenant_id": env.get(TENANT_ID_ENV_VAR),
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
+                **table_settings(env, CONVERSATIONS, TENANT_STATE),
                 "agent_runtime_arn": env.get(AGENT_RUNTIME_ARN_ENV_VAR),
                 "agent_qualifier": env.get(AGENT_QUALIFIER_ENV_VAR),
                 "breaker": env.get(AGENT_BREAKER_ENV_VAR),

@@ -45,7 +45,7 @@ from oratio.domain.connect_events import ContactFlowEvent
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.privacy import Redactor
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, table_settings
 from oratio.transcripts import RedactingRecorder
 
 CORRELATION_ID_PATH = "sessionId || Details.ContactData.ContactId"
@@ -78,11 +78,7 @@ class VoiceTurnSettings(BaseModel):
         env = os.environ if environ is None else environ
         return cls.model_validate(
             {
-                "agents_table": env.get(AGENTS.env_var),
-                "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
-                "conversations_table": env.get(CONVERSATIONS.env_var),
-                "tenant_state_table": env.get(TENANT_STATE.env_var),
-                "usage_table": env.get(USAGE.env_var),
+                **table_settings(env, AGENTS, AGENT_DEFINITIONS, CONVERSATIONS, TENANT_STATE, USAGE),
                 "worker_function": env.get(WORKER_FUNCTION_ENV_VAR),
                 "voice_profile": env.get(VOICE_PROFILE_ENV_VAR),
             }

@@ -43,7 +43,16 @@ from oratio.domain.calls import (
 from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
 from oratio.retry import RetryPolicy, backoff_delay
-from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
+from oratio.tables import (
+    AGENT_DEFINITIONS,
+    AGENTS,
+    CONVERSATIONS,
+    LEASE_INDEX,
+    NUMBERS,
+    TENANT_STATE,
+    USAGE,
+    table_settings,
+)
 
 SESSION_SK = "SESSION"
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -712,12 +721,7 @@ class RouterSettings(BaseModel):
     def environ_values(env: Mapping[str, str]) -> dict[str, str | None]:
         """The settings' raw values from `env` (a subclass adds its own to these)."""
         return {
-            "agents_table": env.get(AGENTS.env_var),
-            "conversations_table": env.get(CONVERSATIONS.env_var),
-            "tenant_state_table": env.get(TENANT_STATE.env_var),
-            "numbers_table": env.get(NUMBERS.env_var),
-            "usage_table": env.get(USAGE.env_var),
-            "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
+            **table_settings(env, AGENTS, CONVERSATIONS, TENANT_STATE, NUMBERS, USAGE, AGENT_DEFINITIONS),
             "routing_profile": env.get(ROUTING_PROFILE_ENV_VAR),
         }
 

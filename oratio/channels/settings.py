@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, Json
 
 from oratio.channels.turns import ChannelProfile
 from oratio.config.tenant import TENANT_ID_PATTERN
-from oratio.tables import AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, TENANT_STATE
+from oratio.tables import AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, TENANT_STATE, table_settings
 
 TENANT_ID_ENV_VAR = "ORATIO_TENANT_ID"
 QUEUE_URL_ENV_VAR = "ORATIO_CHANNEL_QUEUE_URL"
@@ -65,10 +65,7 @@ class WorkerEnvironment(BaseModel):
         values = {
             "profile": env.get(PROFILE_ENV_VAR),
             "queue_url": env.get(QUEUE_URL_ENV_VAR),
-            "agents_table": env.get(AGENTS.env_var),
-            "conversations_table": env.get(CONVERSATIONS.env_var),
-            "tenant_state_table": env.get(TENANT_STATE.env_var),
-            "customer_context_table": env.get(CUSTOMER_CONTEXT.env_var),
+            **table_settings(env, AGENTS, CONVERSATIONS, TENANT_STATE, CUSTOMER_CONTEXT),
             "agent_runtime_arn": env.get(AGENT_RUNTIME_ARN_ENV_VAR),
             "agent_qualifier": env.get(AGENT_QUALIFIER_ENV_VAR),
             "sms_origination_identity": env.get(SMS_ORIGINATION_ENV_VAR) or None,

@@ -17,6 +17,7 @@ from oratio.tables import (
     NUMBERS,
     PROVISIONING_JOBS,
     TENANT_STATE,
+    table_settings,
 )
 
 IDEMPOTENCY_TABLE_ENV_VAR = "ORATIO_IDEMPOTENCY_TABLE"
@@ -58,13 +59,16 @@ class ApiSettings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
         env = os.environ if environ is None else environ
         values = {
-            "agents_table": env.get(AGENTS.env_var),
-            "agent_definitions_table": env.get(AGENT_DEFINITIONS.env_var),
-            "conversations_table": env.get(CONVERSATIONS.env_var),
-            "provisioning_jobs_table": env.get(PROVISIONING_JOBS.env_var),
-            "tenant_state_table": env.get(TENANT_STATE.env_var),
-            "knowledge_documents_table": env.get(KNOWLEDGE_DOCUMENTS.env_var),
-            "numbers_table": env.get(NUMBERS.env_var),
+            **table_settings(
+                env,
+                AGENTS,
+                AGENT_DEFINITIONS,
+                CONVERSATIONS,
+                PROVISIONING_JOBS,
+                TENANT_STATE,
+                KNOWLEDGE_DOCUMENTS,
+                NUMBERS,
+            ),
             "idempotency_table": env.get(IDEMPOTENCY_TABLE_ENV_VAR),
             "max_body_bytes": env.get(MAX_BODY_BYTES_ENV_VAR),
             "rate_limit_per_minute": env.get(RATE_LIMIT_ENV_VAR),

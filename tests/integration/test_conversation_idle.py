@@ -74,17 +74,18 @@ class Setting:
     tables: dict[str, str]
     tenant: TenantConfig
 
-    def message(self, text: str, at: datetime) -> None:
+    def message(self, text: str, at: datetime, *, customer: str = CUSTOMER) -> None:
         self.clock.at = at
-        self.channels.deliver(Channel.WHATSAPP, whatsapp_message(CUSTOMER, text=text, timestamp=int(at.timestamp())))
+        self.channels.deliver(Channel.WHATSAPP, whatsapp_message(customer, text=text, timestamp=int(at.timestamp())))
         drained = self.channels.drain()
         assert (drained.processed, drained.failed) == (1, 0)
 
-    def run_sweep(self, at: datetime) -> int:
+    def run_sweep(self, at: datetime, *, remaining_ms: int = 8_000) -> int:
         self.clock.at = at
         self.sweep.clock = self.clock  # type: ignore[attr-defined]
+        context = lambda_context("conversation_idle", remaining_ms=remaining_ms)
         with redirect_stdout(io.StringIO()):
-            result = self.sweep.lambda_handler(_scheduled(at), lambda_context("conversation_idle"))
+            result = self.sweep.lambda_handler(_scheduled(at), context)
         return int(result["published"])
 
     def published(self) -> list[dict[str, Any]]:
@@ -217,6 +218,20 @@ def test_a_conversation_quiet_for_the_idle_timeout_is_published_once_and_analyse
     assert stored is not None
     assert stored["status"] == "analysed"
     assert s.analyse(event) == "already_analysed", "a redelivered idle event does not analyse twice"
+
+
+def test_a_run_takes_more_batches_while_the_function_has_time_and_leaves_the_rest_to_the_next_run(
+    setting: Setting, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s = setting
+    monkeypatch.setattr(s.sweep, "BATCH_SIZE", 1)
+    for n in range(3):
+        s.message("What is your return policy?", T0, customer=f"1650555000{n}")
+    after_idle = T0 + timedelta(minutes=TENANT.operations.messaging_idle_minutes + 1)
+    reserve = s.sweep.TIME_RESERVE_MS  # type: ignore[attr-defined]
+    assert s.run_sweep(after_idle, remaining_ms=reserve - 1) == 1, "no time for a second batch: one, the rest wait"
+    assert s.run_sweep(after_idle, remaining_ms=reserve * 10) == 2, "time left: batches until one comes back short"
+    assert len(s.published()) == 3
 
 
 def test_a_later_message_moves_the_end_on(setting: Setting) -> None:

@@ -30,7 +30,7 @@ from oratio.adapters.dynamodb_operations import (
 from oratio.adapters.dynamodb_vendor import DynamoDBConversationReader
 from oratio.adapters.vendor_aws import SsmTenantDirectory
 from oratio.observability import logger
-from oratio.tables import AUDIT, CONVERSATIONS, USAGE
+from oratio.tables import AUDIT, CONVERSATIONS, USAGE, table_settings
 from oratio.vendor.api.context import BASE, SECURITY, AgentId, RouteContext
 from oratio.vendor.api.resource_routes import CONVERSATION_ID_PATTERN
 from oratio.vendor.api.responses import ok
@@ -65,9 +65,7 @@ class OperationsSettings(BaseModel):
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> OperationsSettings:
         env = os.environ if environ is None else environ
         values = {
-            "usage_table": env.get(USAGE.env_var),
-            "audit_table": env.get(AUDIT.env_var),
-            "conversations_table": env.get(CONVERSATIONS.env_var),
+            **table_settings(env, USAGE, AUDIT, CONVERSATIONS),
             "tenant_parameter_prefix": env.get(TENANT_PARAMETER_PREFIX_ENV_VAR),
             "recording_url_seconds": env.get(RECORDING_URL_SECONDS_ENV_VAR),
         }
