@@ -20,6 +20,7 @@ from aws_cdk import aws_s3_deployment as s3deploy
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
+from oratio.console_security import content_security_policy as console_policy
 from stacks.constructs.knowledge_documents import BUCKET_DEPLOYMENT_HANDLER, acknowledge_bucket_copy
 from stacks.constructs.storage import access_log_bucket, private_bucket
 from stacks.constructs.vendor_api import API_BASE_PATH, STAGE_NAME, VendorApi
@@ -34,25 +35,11 @@ API_PATH_PATTERN = f"/{API_BASE_PATH[0]}/*"
 
 
 def content_security_policy(region: str, url_suffix: str) -> str:
-    """Only the console's own files run; it talks to its origin (the API), Cognito (sign-in) and S3 (presigned
-    uploads, recordings). Nothing inline, no frames, no plugins, no forms posted elsewhere."""
-    s3_hosts = f"https://*.s3.{region}.{url_suffix} https://*.s3.{url_suffix}"
-    return "; ".join(
-        [
-            "default-src 'none'",
-            "script-src 'self'",
-            "style-src 'self'",
-            "img-src 'self' data:",
-            "font-src 'self'",
-            f"connect-src 'self' https://cognito-idp.{region}.{url_suffix} {s3_hosts}",
-            f"media-src {s3_hosts}",
-            "manifest-src 'self'",
-            "base-uri 'none'",
-            "form-action 'none'",
-            "frame-ancestors 'none'",
-            "object-src 'none'",
-            "upgrade-insecure-requests",
-        ]
+    """The console's policy in this region: fetches to Cognito (sign-in) and S3 (presigned uploads, recordings),
+    media from S3 (`oratio.console_security`)."""
+    s3_hosts = [f"https://*.s3.{region}.{url_suffix}", f"https://*.s3.{url_suffix}"]
+    return console_policy(
+        connect_hosts=[f"https://cognito-idp.{region}.{url_suffix}", *s3_hosts], media_sources=s3_hosts
     )
 
 
