@@ -8,6 +8,7 @@ flow that never ends) fails alone; the others still run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -161,6 +162,7 @@ class ReplaySession:
 
         runtime.set_engine(None)
         self._stack.close()
+        gc.unfreeze()  # what `_settle_heap` froze is the collector's again
         for name, logger in _all_loggers().items():
             logger.setLevel(self._levels.get(name, logging.NOTSET))  # one made during the replay inherits again
 
@@ -216,6 +218,7 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
     door = front_door or script.front_door
     result = ScriptResult(path, script.name, front_door=door)
     started = time.perf_counter()
+    _settle_heap()
     try:
         if door not in FRONT_DOORS:
             raise ScriptError(f"{path}: front door {door!r} is not one of {', '.join(FRONT_DOORS)}")
@@ -232,6 +235,15 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
         result.failure = f"the replay failed: {type(e).__name__}: {e}"
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _settle_heap() -> None:
+    """Collect what earlier calls left behind and move what survives (imported modules, botocore's service models,
+    the synthesized templates) out of the cyclic collector's sight (`gc.freeze`), so that the collections a call
+    triggers walk that call's objects only, not everything the run has loaded (~20 % of a call's CPU time).
+    `ReplaySession.__exit__` hands the frozen objects back to the collector."""
+    gc.collect()
+    gc.freeze()
 
 
 def _call_types() -> dict[str, type[CallBase]]:
