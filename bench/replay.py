@@ -2,9 +2,9 @@
 synthesized flow, the real handlers, the Lex emulation, the agent on 127.0.0.1 with the local model, moto.
 
 Per script: wall time and CPU time of the whole call (moto set-up, vendor API provisioning, every Lambda
-invocation, agent turns), excluding the one-time synthesis (cached under build/replay/) and the agent server's
-start. Each script runs twice; the second (warm imports) is reported. CPU time is the steadier figure on a
-shared machine.
+invocation, agent turns, the garbage collection before the call), excluding the one-time synthesis (cached under
+build/replay/) and the agent server's start. Each script runs twice; the second (warm imports) is reported. CPU
+time is the steadier figure on a shared machine.
 """
 
 from __future__ import annotations

@@ -160,7 +160,9 @@ def _persistence() -> DynamoDBPersistenceLayer:
     # Built lazily: importing the handler must not need the environment or create clients.
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+    # Our DynamoDB client (its timeouts and retries, the process's boto3 session), not a session of its own:
+    # a second session loads DynamoDB's service model again, which a cold start pays for.
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=dynamodb_client())
 
 
 @cache

@@ -7,11 +7,13 @@ the answer with the service model. Nothing leaves the process but the loopback H
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import io
 import itertools
 import json
 import os
+import ssl
 import sys
 import threading
 import traceback
@@ -83,6 +85,13 @@ def quiet_handler() -> Iterator[None]:
         yield
     finally:
         _in_handler.depth -= 1
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The one TLS context of the replay's HTTP clients (the agent is plain HTTP on loopback, but httpx makes a
+    context per client unless given one, and loading the CA bundle costs ~10 ms each time)."""
+    return ssl.create_default_context()
 
 
 def _response(url: str, status: int, headers: dict[str, str], body: bytes) -> AWSResponse:
@@ -201,7 +210,7 @@ class LocalServices:
         payload = bytes(request.body or b"")
         invocation = AgentInvocation(session, json.loads(payload or b"{}"))
         with self.clock.busy():
-            with httpx.Client(base_url=self.agent_url, timeout=30.0) as client:
+            with httpx.Client(base_url=self.agent_url, timeout=30.0, verify=_tls_context()) as client:
                 reply = client.post(
                     "/invocations",
                     content=payload,

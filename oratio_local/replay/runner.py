@@ -8,6 +8,7 @@ flow that never ends) fails alone; the others still run.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import logging
 import os
@@ -82,6 +83,7 @@ def local_aws() -> Iterator[tuple[Any, dict[str, str]]]:
     os.environ.update(fake)
     try:
         with mock_aws(config={"core": {"passthrough": {"urls": list(PASSTHROUGH_URLS), "services": []}}}):
+            boto3.DEFAULT_SESSION = _boto_session()  # moto put back the caller's session on exit
             client = boto3.client("dynamodb", region_name=REGION)
             names = create_tables(client)
             ssm = boto3.client("ssm", region_name=REGION)
@@ -91,6 +93,21 @@ def local_aws() -> Iterator[tuple[Any, dict[str, str]]]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+_sessions: list[Any] = []
+
+
+def _boto_session() -> Any:
+    """The boto3 session every replayed call's code makes its clients from (through `boto3.client`, as on Lambda).
+    One per process: its botocore loader keeps the service models it has read, which a fresh session reads again
+    from JSON (~0.3 s of CPU a call). It holds no AWS state: that lives in moto, new for each call, and its
+    credentials are the fake ones above, the same in every call."""
+    import boto3
+
+    if not _sessions:
+        _sessions.append(boto3.session.Session(region_name=REGION))
+    return _sessions[0]
 
 
 def _ssm_lookup(client: Any) -> Callable[[str], str]:
@@ -145,6 +162,7 @@ class ReplaySession:
 
         runtime.set_engine(None)
         self._stack.close()
+        gc.unfreeze()  # what `_settle_heap` froze is the collector's again
         for name, logger in _all_loggers().items():
             logger.setLevel(self._levels.get(name, logging.NOTSET))  # one made during the replay inherits again
 
@@ -200,6 +218,7 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
     door = front_door or script.front_door
     result = ScriptResult(path, script.name, front_door=door)
     started = time.perf_counter()
+    _settle_heap()
     try:
         if door not in FRONT_DOORS:
             raise ScriptError(f"{path}: front door {door!r} is not one of {', '.join(FRONT_DOORS)}")
@@ -216,6 +235,15 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
         result.failure = f"the replay failed: {type(e).__name__}: {e}"
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _settle_heap() -> None:
+    """Collect what earlier calls left behind and move what survives (imported modules, botocore's service models,
+    the synthesized templates) out of the cyclic collector's sight (`gc.freeze`), so that the collections a call
+    triggers walk that call's objects only, not everything the run has loaded (~20 % of a call's CPU time).
+    `ReplaySession.__exit__` hands the frozen objects back to the collector."""
+    gc.collect()
+    gc.freeze()
 
 
 def _call_types() -> dict[str, type[CallBase]]:

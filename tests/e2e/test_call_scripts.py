@@ -48,6 +48,19 @@ def test_the_same_script_gives_the_same_transcript_byte_for_byte(session: Replay
     assert "One moment, please." in first[0].transcript()
 
 
+def test_one_call_never_sees_what_an_earlier_call_of_the_run_left_behind(session: ReplaySession) -> None:
+    """Calls of a run share the session (synthesis, agent server, boto3 session) but not AWS state: a call that
+    pauses the agent and spends the month leaves a clean account to the next call of the same tenant and month."""
+    spent = _script("given: {agent_status: paused, month_spend_usd: 500}\nexpect_end: {route: paused}\n")
+    fresh = _script("turns:\n  - say: What is your return policy?\n    expect: {reply_contains: ['30']}\n"
+                    "expect_end: {route: agent}\n")  # fmt: skip
+    first = run_script(session, parse_script(spent))
+    second = run_script(session, parse_script(fresh))
+    assert first.passed, first.failure
+    assert second.passed, second.failure
+    assert "budget" not in second.transcript()
+
+
 def test_a_failed_expectation_says_what_was_expected_what_happened_and_the_transcript(session: ReplaySession) -> None:
     script = parse_script(
         _script("turns:\n  - say: What is your return policy?\n    expect: {reply_contains: [pineapple]}\n")
