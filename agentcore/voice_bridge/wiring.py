@@ -8,8 +8,8 @@ to AWS: Nova Sonic over `aws-sdk-bedrock-runtime`, the tenant agent through `Age
 cascaded fallback on Transcribe streaming and Polly, and the DynamoDB conversation recorder and usage
 ledger; the call's session (opened by the telephony webhook) keeps its live-call slot lease renewed while the
 call streams and is closed, with the call's cost, when it ends. The streaming SDK clients are built once per
-process, on the first call, inside the event loop. Tests and the local mode set their own runner with
-`app.set_call_runner`.
+process, inside the event loop: Nova Sonic's on the first call, Transcribe's when a call first falls back to
+the cascaded rung. Tests and the local mode set their own runner with `app.set_call_runner`.
 """
 
 from __future__ import annotations
