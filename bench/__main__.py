@@ -13,6 +13,7 @@ import warnings
 from bench import (
     agent,
     agent_creator,
+    bridge_first_call,
     channels,
     cold_start,
     cold_start_instructions,
@@ -41,6 +42,7 @@ SECTIONS = (
     ("routing", routing),
     ("voice", voice_turn),
     ("voice_calls", voice_calls),
+    ("bridge_first_call", bridge_first_call),
     ("voice_bridge", voice_bridge),
     ("vendor_api", vendor_api),
     ("ingestion", ingestion),

@@ -125,7 +125,9 @@ fi
 # The voice bridge runtime needs Nova Sonic's SDK (smithy, awscrt) on top of the agent's packages:
 # its own folder, so the tenant agent's artifact stays as small as it was.
 BRIDGE_DEPS_DIR=build/agentcore/voice_bridge_deps
-bridge_hash=$(build_hash agentcore/requirements.txt agentcore/voice_bridge/requirements.txt)
+BRIDGE_REQUIREMENTS=agentcore/voice_bridge/requirements.txt
+BRIDGE_CLIENTS=agentcore/voice_bridge/requirements-clients.txt
+bridge_hash=$(build_hash agentcore/requirements.txt "$BRIDGE_REQUIREMENTS" "$BRIDGE_CLIENTS")
 if [ -d "$BRIDGE_DEPS_DIR" ] && [ -f "$BRIDGE_DEPS_DIR.stamp" ] && stamp_ok bridge "$bridge_hash"; then
   say "voice bridge dependencies already vendored"
 else
@@ -133,7 +135,11 @@ else
   rm -rf "$BRIDGE_DEPS_DIR"
   pip_install \
     --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
-    --only-binary=:all: --target "$BRIDGE_DEPS_DIR" -r agentcore/voice_bridge/requirements.txt
+    --only-binary=:all: --target "$BRIDGE_DEPS_DIR" -r "$BRIDGE_REQUIREMENTS"
+  # The generated SDK clients without their declared smithy-http[aiohttp]: the bridge only uses awscrt.
+  pip_install \
+    --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 \
+    --only-binary=:all: --no-deps --target "$BRIDGE_DEPS_DIR" -r "$BRIDGE_CLIENTS"
   rm -rf "$BRIDGE_DEPS_DIR/bin"
   find "$BRIDGE_DEPS_DIR" -name '__pycache__' -type d -prune -exec rm -rf {} +
   compile_and_stamp "$BRIDGE_DEPS_DIR" "$bridge_hash"

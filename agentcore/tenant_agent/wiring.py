@@ -15,23 +15,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from oratio.agent.kit import ToolFactory, WorkflowFactory
-from oratio.agent.ports import (
-    BudgetLedger,
-    ConversationRecorder,
-    CustomerContextStore,
-    KnowledgeRetriever,
-    ModelPort,
-    SessionMemory,
-    TurnEngine,
-    WorkflowStateStore,
-)
 from oratio.agent_definitions.source import DefinitionSource, SourceSettings
 from oratio.config import TenantConfig, load_model_catalog, load_tenant_file
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
+
+if TYPE_CHECKING:  # annotations only: the voice bridge imports this module for its settings, not the agent kit
+    from oratio.agent.kit import ToolFactory, WorkflowFactory
+    from oratio.agent.ports import (
+        BudgetLedger,
+        ConversationRecorder,
+        CustomerContextStore,
+        KnowledgeRetriever,
+        ModelPort,
+        SessionMemory,
+        TurnEngine,
+        WorkflowStateStore,
+    )
 
 # --- Environment variables: the construct writes them, `RuntimeSettings` reads them.
 ENV_LOCAL_MODE = "ORATIO_LOCAL_MODE"

@@ -8,8 +8,8 @@ to AWS: Nova Sonic over `aws-sdk-bedrock-runtime`, the tenant agent through `Age
 cascaded fallback on Transcribe streaming and Polly, and the DynamoDB conversation recorder and usage
 ledger; the call's session (opened by the telephony webhook) keeps its live-call slot lease renewed while the
 call streams and is closed, with the call's cost, when it ends. The streaming SDK clients are built once per
-process, on the first call, inside the event loop. Tests and the local mode set their own runner with
-`app.set_call_runner`.
+process, inside the event loop: Nova Sonic's on the first call, Transcribe's when a call first falls back to
+the cascaded rung. Tests and the local mode set their own runner with `app.set_call_runner`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +39,9 @@ from oratio.voice_bridge.config import BridgeSettings, SonicSettings, ToolSpec
 from oratio.voice_bridge.frames import Start
 from oratio.voice_bridge.processors import AgentCheck
 from oratio.voice_bridge.serializers import FrameSerializer, WireFormatError, WireMessage
+
+if TYPE_CHECKING:
+    from oratio.voice_bridge.ports import RecognitionStream
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +226,21 @@ async def await_start(
     return start, replayed()
 
 
+class TranscribeOnFirstUse:
+    """The cascaded rung's recognizer (`SpeechRecognizer`): Amazon Transcribe streaming, its client got from
+    `client` when the rung first starts listening rather than when the call starts."""
+
+    def __init__(self, client: Callable[[], Awaitable[Any]], *, language_code: str) -> None:
+        self._client = client
+        self.language_code = language_code
+
+    async def start(self, sample_rate: int) -> RecognitionStream:
+        from oratio.adapters.transcribe_streaming import TranscribeStreamingRecognizer
+
+        recognizer = TranscribeStreamingRecognizer(await self._client(), language_code=self.language_code)
+        return await recognizer.start(sample_rate)
+
+
 class BridgeRuntime:
     """The deployed bridge's shared parts (clients, tenant, tools) and the per-call runner."""
 
@@ -288,14 +306,25 @@ class BridgeRuntime:
         return lambda: self.definitions.live(self.tenant.tenant_id, agent_id, max_age_seconds=0)
 
     async def _speech_clients(self) -> tuple[Any, Any]:
-        """Nova Sonic and Transcribe streaming clients: built once, in the running loop (they are async)."""
+        """Nova Sonic's client, built once in the running loop (it is async) on the first call, and Transcribe
+        streaming's if a call has needed it yet (else None: see `_transcribe_client`)."""
         async with self._clients_lock:
-            if not self._clients:
-                from oratio.adapters import nova_sonic, transcribe_streaming
+            if "sonic" not in self._clients:
+                from oratio.adapters import nova_sonic
 
                 self._clients["sonic"] = await nova_sonic.build_client(self.sonic_settings())
+        return self._clients["sonic"], self._clients.get("transcribe")
+
+    async def _transcribe_client(self) -> Any:
+        """Transcribe streaming's client, built once when a call first falls back to the cascaded rung (most
+        never do): its SDK's import and the client cost the first call about a twentieth of a second of CPU
+        before Sonic could speak."""
+        async with self._clients_lock:
+            if self._clients.get("transcribe") is None:
+                from oratio.adapters import transcribe_streaming
+
                 self._clients["transcribe"] = await transcribe_streaming.build_client(self.settings.region)
-        return self._clients["sonic"], self._clients["transcribe"]
+        return self._clients["transcribe"]
 
     async def run_call(
         self,
@@ -305,7 +334,6 @@ class BridgeRuntime:
     ) -> CallOutcome:
         from oratio.adapters.nova_sonic import NovaSonicSessionFactory
         from oratio.adapters.polly import PollySynthesizer
-        from oratio.adapters.transcribe_streaming import TranscribeStreamingRecognizer
         from oratio.voice_bridge.bridge import VoiceCall
         from oratio.voice_bridge.cascaded import CascadedSessionFactory
         from oratio.voice_bridge.metrics import BridgeMetrics
@@ -322,10 +350,10 @@ class BridgeRuntime:
             sonic=self.sonic_settings(definition.voice.voice_id),
             cascaded_voice_engine=tier.engine,
         )
-        sonic_client, transcribe_client = await self._speech_clients()
+        sonic_client, _ = await self._speech_clients()
         language = self.tenant.voice.language
         synthesizer = PollySynthesizer(tier, language_code=language, client=self.polly_client)
-        recognizer = TranscribeStreamingRecognizer(transcribe_client, language_code=language)
+        recognizer = TranscribeOnFirstUse(self._transcribe_client, language_code=language)
 
         def ladder(context: CallContext) -> list[SpeechSessionFactory]:
             return [

@@ -118,6 +118,11 @@ def test_bridge_asset_has_the_bridge_the_agent_client_and_the_sonic_and_transcri
         assert asset.exists(path), f"{path} missing from the bridge's code asset"
     assert "agentcore.voice_bridge.app" in asset.read_text("main.py")
     assert not asset.exists("oratio_local")
+    # smithy's aiohttp transport is never used (both SDK clients run on awscrt), so it does not ship; yarl
+    # does: smithy_http.aio.aiohttp, imported by both clients' config modules, imports it unconditionally.
+    for unused in ("aiohttp", "aiohappyeyeballs", "aiosignal", "frozenlist"):
+        assert not asset.exists(unused), f"{unused} ships in the bridge's code asset"
+    assert asset.exists("yarl")
     for module in ("oratio/voice_bridge/bridge.py", "agentcore/voice_bridge/app.py", "awscrt/__init__.py"):
         asset.assert_unchecked_pyc_for_python_3_12(module)
 

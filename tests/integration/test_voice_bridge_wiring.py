@@ -21,6 +21,7 @@ from agentcore.voice_bridge.wiring import (
     BridgeRuntime,
     BridgeRuntimeSettings,
     CallRefusedError,
+    TranscribeOnFirstUse,
     WiringError,
     await_start,
     sonic_tools,
@@ -208,7 +209,7 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
                 aws_secret_access_key="local",
             )
             # The AWS clients the runtime built, swapped for local ones at the same ports.
-            runtime._clients.update(sonic=client, transcribe=FakeTranscribeClient([None]))
+            runtime._clients.update(sonic=client)  # Transcribe's is built only if the call falls back
             runtime.agent, runtime.recorder, runtime.ledger = r.agent, r.recorder, r.ledger  # type: ignore[assignment]
             # The call's session, as the telephony webhook's router opened it, in an in-memory store.
             sessions = InMemoryCallSessionStore()
@@ -258,5 +259,27 @@ def test_the_deployed_runner_carries_a_vonage_call_at_16_khz_through_sonic_and_r
             assert (closed.status.value, closed.outcome) == ("closed", "bridge_caller_hung_up")
             assert closed.total_cost_usd == pytest.approx(outcome.cost_usd + 0.002)
             assert sessions.active_calls(TENANT) == 0
+            # A call that stayed on Sonic never built the cascaded rung's Transcribe client (nor imported its SDK).
+            assert runtime._clients.get("transcribe") is None
 
     asyncio.run(scenario())
+
+
+def test_the_cascaded_rung_gets_its_transcribe_client_when_it_first_listens() -> None:
+    fake = FakeTranscribeClient([None])
+    asked: list[str] = []
+
+    async def client() -> FakeTranscribeClient:
+        asked.append("transcribe")
+        return fake
+
+    recognizer = TranscribeOnFirstUse(client, language_code="en-US")
+    assert asked == []
+
+    async def listen() -> None:
+        stream = await recognizer.start(8_000)
+        await stream.close()
+
+    asyncio.run(listen())
+    assert asked == ["transcribe"]
+    assert [(r.language_code, r.media_sample_rate_hertz) for r in fake.requests] == [("en-US", 8_000)]
