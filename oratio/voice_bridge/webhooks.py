@@ -156,17 +156,14 @@ def twiml_answer(
     decision: RoutingDecision, *, connect_number: str, voice: str, language: str, caller_id: str | None = None
 ) -> str:
     """TwiML for the router's decision: the agent route dials the tenant's Amazon Connect number (see the
-    module docstring for why not a media stream), presenting the caller's own number (`callerId`, which Twilio
-    allows as the calling number) so Connect's router finds the hand-off; every other route speaks its message
-    and hangs up."""
-    dial_attributes = f" callerId={quoteattr(caller_id)}" if caller_id else ""
-    dial = f"<Dial{dial_attributes}>{escape(connect_number)}</Dial>"
-    if decision.route is Route.AGENT:
-        body = dial
-    elif decision.route is Route.HUMAN:
-        # The budget is spent: say so, then Connect's router (given the hand-off) puts the caller in the human queue.
-        say = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say>"
-        body = f"{say}{dial}"
+    module docstring for why not a media stream), and so does the human route; both present the caller's own
+    number (`callerId`, which Twilio allows as the calling number) so Connect's router finds the hand-off. Every
+    other route speaks its message and hangs up."""
+    if decision.route in (Route.AGENT, Route.HUMAN):
+        # Human (the budget is spent): Connect's router, given the hand-off, answers with the same decision, so its
+        # flow says the budget message and queues the caller; saying it here too would say it twice.
+        dial_attributes = f" callerId={quoteattr(caller_id)}" if caller_id else ""
+        body = f"<Dial{dial_attributes}>{escape(connect_number)}</Dial>"
     else:
         body = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say><Hangup/>"
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'

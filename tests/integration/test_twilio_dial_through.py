@@ -209,10 +209,11 @@ def test_a_twilio_caller_of_an_agent_whose_share_is_spent_goes_to_a_person_as_on
     aws: Any,  # noqa: F811
     spent_share: None,
 ) -> None:
-    said = dial_through(aws)
-    assert said == [("Say", PROFILE.budget_message), ("Dial", CONNECT_NUMBER)]
+    # Connect's flow says the budget message (once) and queues the caller: Twilio only dials.
+    assert dial_through(aws) == [("Dial", CONNECT_NUMBER)]
 
     answer = connect_contact("connect-1")
+    assert answer["message"] == PROFILE.budget_message
 
     # What Connect's router answers a direct caller of that agent (test_agent_share_at_dialling).
     assert (answer["route"], answer["reason"], answer["budget_state"]) == ("human", "budget_exhausted", "exhausted")
