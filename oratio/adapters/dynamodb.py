@@ -509,8 +509,9 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
         session held is the new one's. None when done, else what refused it: "guard", "session" (`session` already
         exists) or "previous" (the previous session is gone or already closed)."""
         previous = self.get(session.tenant_id, previous_contact_id)
-        if previous is None or previous.status is CallStatus.CLOSED:
+        if previous is None:
             return "previous"
+        # A closed previous session still goes to the transaction: the guard's refusal, if any, comes first.
         if previous.counted_against_limit != session.counted_against_limit:
             raise ValueError("a session can take another's place only if both hold a slot or neither does")
         put = {

@@ -125,4 +125,9 @@ class DynamoDBDialThroughs(_DynamoDBAdapter):
             },
         }
         refused = self._sessions.replace(hand_off.provider_call_id, session, now, outcome=DIALLED_THROUGH, guard=take)
+        if refused == "previous":
+            # The webhook's session is over (its slot given back): the hand-off is still used up, by this contact
+            # alone, so that only this one is admitted afresh.
+            applied, _ = self._conditional("update_item", self._table, **take)
+            return TakeOver.PROVIDER_CALL_ENDED if applied else TakeOver.GONE
         return TakeOver.TAKEN if refused is None else _REFUSALS[refused]

@@ -232,3 +232,59 @@ def test_a_vonage_caller_of_an_agent_whose_share_is_spent_goes_to_a_person_not_t
     stored = sessions(aws).get(TENANT_ID, VONAGE_UUID)
     assert stored is not None
     assert (stored.route.value, stored.reason.value) == ("human", "budget_exhausted")
+
+
+# -------------------------------------------------------------- the take-over's own guards (races with the read)
+def _read_then_taken_by_another(aws: Any, *, at: datetime) -> tuple[Any, Any]:  # noqa: F811
+    """A hand-off read by one contact's router, and the session it would open; returns (dial_throughs, take)."""
+    from oratio.adapters.dynamodb_dial_through import DynamoDBDialThroughs
+    from oratio.domain.calls import InboundCall
+
+    seed_agent(aws)
+    dial_through(aws)
+    store = DynamoDBDialThroughs(table_name(TENANT_STATE), sessions(aws), client=aws)
+    hand_off = store.pending(TENANT_ID, CALLER, CONNECT_NUMBER, OPEN_TIME)
+    assert hand_off is not None
+    router = connect_router(at).build_router()
+
+    def take(contact_id: str, when: datetime = at) -> Any:
+        contact = InboundCall(
+            contact_id=contact_id, channel="voice", dialed_number=CONNECT_NUMBER, caller_number=CALLER
+        )
+        session = router._session_for(contact, hand_off.decision(PROFILE, "voice"), when)
+        return store.take_over(hand_off, session, when)
+
+    return store, take
+
+
+def test_of_two_contacts_that_read_the_same_hand_off_only_the_first_takes_it(aws: Any) -> None:  # noqa: F811
+    from oratio.domain.dial_through import TakeOver
+
+    _, take = _read_then_taken_by_another(aws, at=OPEN_TIME + timedelta(seconds=5))
+    assert take("connect-1") is TakeOver.TAKEN
+    assert take("connect-2") is TakeOver.GONE
+    assert sessions(aws).get(TENANT_ID, "connect-2") is None
+    assert active_calls(aws) == 1
+
+
+def test_a_hand_off_read_in_time_but_taken_after_its_window_is_not_taken(aws: Any) -> None:  # noqa: F811
+    from oratio.domain.dial_through import TakeOver
+
+    _, take = _read_then_taken_by_another(aws, at=OPEN_TIME + timedelta(seconds=5))
+    assert take("connect-1", OPEN_TIME + timedelta(seconds=WINDOW + 1)) is TakeOver.GONE
+    assert sessions(aws).get(TENANT_ID, "connect-1") is None
+    webhook_session = sessions(aws).get(TENANT_ID, CALL_SID)
+    assert webhook_session is not None
+    assert webhook_session.status is CallStatus.OPEN  # nothing changed: its lease frees the slot
+
+
+def test_a_hand_off_whose_webhook_session_ended_is_still_used_up_by_the_first_contact(aws: Any) -> None:  # noqa: F811
+    seed_agent(aws)
+    dial_through(aws)
+    sessions(aws).close(TENANT_ID, CALL_SID, OPEN_TIME + timedelta(seconds=2), outcome="abandoned")
+    assert connect_contact("connect-1")["route"] == "agent"  # admitted afresh
+
+    second = connect_contact("connect-2", at=OPEN_TIME + timedelta(seconds=6))
+
+    assert (second["route"], second["reason"]) == ("unavailable", "unknown_number")
+    assert active_calls(aws) == 1
