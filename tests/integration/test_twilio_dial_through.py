@@ -260,8 +260,9 @@ def _read_then_taken_by_another(aws: Any, *, at: datetime) -> tuple[Any, Any]:  
 def test_of_two_contacts_that_read_the_same_hand_off_only_the_first_takes_it(aws: Any) -> None:  # noqa: F811
     from oratio.domain.dial_through import TakeOver
 
-    _, take = _read_then_taken_by_another(aws, at=OPEN_TIME + timedelta(seconds=5))
+    store, take = _read_then_taken_by_another(aws, at=OPEN_TIME + timedelta(seconds=5))
     assert take("connect-1") is TakeOver.TAKEN
+    assert store.pending(TENANT_ID, CALLER, CONNECT_NUMBER, OPEN_TIME + timedelta(seconds=6)) is None  # no write tried
     assert take("connect-2") is TakeOver.GONE
     assert sessions(aws).get(TENANT_ID, "connect-2") is None
     assert active_calls(aws) == 1
@@ -270,8 +271,10 @@ def test_of_two_contacts_that_read_the_same_hand_off_only_the_first_takes_it(aws
 def test_a_hand_off_read_in_time_but_taken_after_its_window_is_not_taken(aws: Any) -> None:  # noqa: F811
     from oratio.domain.dial_through import TakeOver
 
-    _, take = _read_then_taken_by_another(aws, at=OPEN_TIME + timedelta(seconds=5))
-    assert take("connect-1", OPEN_TIME + timedelta(seconds=WINDOW + 1)) is TakeOver.GONE
+    store, take = _read_then_taken_by_another(aws, at=OPEN_TIME + timedelta(seconds=5))
+    late = OPEN_TIME + timedelta(seconds=WINDOW + 1)
+    assert store.pending(TENANT_ID, CALLER, CONNECT_NUMBER, late) is None  # DynamoDB's TTL may not have deleted it
+    assert take("connect-1", late) is TakeOver.GONE
     assert sessions(aws).get(TENANT_ID, "connect-1") is None
     webhook_session = sessions(aws).get(TENANT_ID, CALL_SID)
     assert webhook_session is not None
