@@ -55,7 +55,9 @@ class InboundCall(BaseModel):
     )
     caller_number: str | None = Field(default=None, description="as Connect gives it; may be withheld")
     agent_id: str | None = Field(
-        default=None, pattern=AGENT_ID_PATTERN, description="the agent a web chat was started for (no number)"
+        default=None,
+        pattern=AGENT_ID_PATTERN,
+        description="the agent a web chat was started for (no number), or a dialled-through call is admitted for",
     )
 
     @property

@@ -16,7 +16,6 @@ from oratio.adapters.dynamodb import DynamoDBAgentDirectory, DynamoDBCallSession
 from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
 from oratio.adapters.memory import FixedClock
 from oratio.agent_definitions.dynamodb import version_to_item
-from oratio.agent_definitions.spec import AgentSpec
 from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config.tenant import CallSlotSettings
 from oratio.domain.calls import CallStatus
@@ -26,6 +25,7 @@ from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE
 from oratio_local.events import connect_contact_flow_event
 from tests.events import lambda_context
 from tests.integration.conftest import load_handler, table_name
+from tests.integration.test_agent_share_at_dialling import _spec as share_spec
 from tests.integration.test_call_router_dynamodb import OPEN_TIME, PROFILE, TENANT_ID, active_calls, seed_agent
 from tests.integration.test_voice_webhook import (
     CONNECT_NUMBER,
@@ -183,19 +183,11 @@ def spent_share(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F81
         monkeypatch.setenv(table.env_var, table_name(table))
     agent = seed_agent(aws).model_copy(update={"live_version": 2})
     DynamoDBAgentDirectory(table_name(AGENTS), client=aws).put_agent(agent)
-    spec = AgentSpec.model_validate(
-        {
-            "name": "Front desk",
-            "business_type": "retail",
-            "character_config": {"business_name": "Cozy Comfort Bedding"},
-            "definition": {"models": {"monthly_budget_usd": SHARE}},
-        }
-    )
     version = DefinitionVersion(
         vendor_id=TENANT_ID,
         agent_id="front-desk",
         version=2,
-        spec=spec,
+        spec=share_spec(SHARE),
         author="vendor",
         note="a share of the budget",
         created_at=OPEN_TIME - timedelta(days=1),
