@@ -75,6 +75,9 @@ tenant_state                pk = tenant_id, sk = state key
         waiting for the next one                                            "ingestion#pending"
   - signed webhook tokens already accepted (Vonage `jti`; replays      sk = "webhook-token#<jti>"
         are refused by a conditional write; expired items count as absent)  (TTL expires_at)
+  - a Twilio call dialled through to the Connect number: its agent,     sk = "dial-through#<connect e164>#
+        decision and webhook session, taken once by Connect's router        <caller e164>" (TTL expires_at;
+        (conditional update, in one transaction with the sessions)          written and taken by UpdateItem)
 
 audit                       pk = vendor_id, sk = "<iso time>#<request id>" (append-only)
   - one entry per vendor API write and AgentCreator approval           PutItem conditioned on a new key

@@ -4,10 +4,12 @@ inbound call to a number the tenant holds with them.
 Thin edge: verify the provider's signature (secrets from Secrets Manager, read on first use and cached),
 parse the call, let `CallWebhook` run the call router's checks, answer in the provider's format.
 
-- `POST /twilio/voice`: TwiML. Route `agent` → `<Dial>` the tenant's Amazon Connect number, so the caller
-  reaches the AI agent on the Connect path: Twilio's `<Stream url>` takes no query string, so it cannot
-  carry the presigned session URL the bridge's AgentCore runtime needs, and no relay is deployed (see
-  `oratio/voice_bridge/webhooks.py`). Closed / paused / unavailable → `<Say>` the tenant's message, `<Hangup/>`.
+- `POST /twilio/voice`: TwiML. Route `agent` → `<Dial callerId=caller>` the tenant's Amazon Connect number,
+  leaving a hand-off by which Connect's router takes the call over for the same agent and slot
+  (`oratio.domain.dial_through`), so the caller reaches the AI agent on the Connect path: Twilio's
+  `<Stream url>` takes no query string, so it cannot carry the presigned session URL the bridge's AgentCore
+  runtime needs, and no relay is deployed (see `oratio/voice_bridge/webhooks.py`). Closed / paused /
+  unavailable → `<Say>` the tenant's message, `<Hangup/>`.
 - `GET|POST /vonage/answer`: an NCCO. Route `agent` → `connect` the call's audio (L16 16 kHz) to a presigned
   `wss://` URL of a session of the tenant's voice bridge runtime (SigV4 query auth, 300 s, session = call
   uuid). Other routes → `talk` the message; the call ends when the NCCO does.
@@ -39,6 +41,7 @@ from pydantic import Field, ValidationError
 
 from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner
 from oratio.adapters.dynamodb import RouterSettings, dynamodb_call_router, dynamodb_client
+from oratio.adapters.dynamodb_dial_through import DynamoDBDialThroughs
 from oratio.adapters.dynamodb_webhook import DynamoDBTokenReplayCache
 from oratio.config.tenant import E164_PATTERN
 from oratio.lambda_events import FunctionUrlRequest
@@ -111,7 +114,9 @@ def settings() -> WebhookSettings:
 def build_webhook() -> CallWebhook:
     """The use case with DynamoDB adapters and the bridge presigner, built once per container."""
     config = settings()
-    router, sessions = dynamodb_call_router(config, clock, client=dynamodb_client())
+    client = dynamodb_client()
+    # Connect's router takes over the Twilio calls this one dials through; this one only hands them off.
+    router, sessions = dynamodb_call_router(config, clock, client=client, takes_dial_throughs=False)
     presigner = AgentCoreWebSocketPresigner(config.bridge_runtime_arn, qualifier=config.bridge_qualifier)
     return CallWebhook(
         router,
@@ -121,6 +126,7 @@ def build_webhook() -> CallWebhook:
         connect_number=config.connect_number,
         say_voice=config.say_voice,
         language=config.language,
+        dial_throughs=DynamoDBDialThroughs(config.tenant_state_table, sessions, client=client),
     )
 
 

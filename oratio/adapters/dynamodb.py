@@ -510,6 +510,36 @@ class DynamoDBCallSessionStore(_DynamoDBAdapter):
             ) from cancelled.error
         return CloseResult(CloseOutcome.CLOSED, closed)
 
+    def replace(
+        self, previous_contact_id: str, session: CallSession, ended_at: datetime, *, outcome: str, guard: dict[str, Any]
+    ) -> str | None:
+        """Close the open session `previous_contact_id` and open `session` in its place, with `guard` (one more
+        conditional write) in the same transaction; the tenant's counter is not touched, so the slot the previous
+        session held is the new one's. None when done, else what refused it: "guard", "session" (`session` already
+        exists) or "previous" (the previous session is gone or already closed)."""
+        previous = self.get(session.tenant_id, previous_contact_id)
+        if previous is None:
+            return "previous"
+        # A closed previous session still goes to the transaction: the guard's refusal, if any, comes first.
+        if previous.counted_against_limit != session.counted_against_limit:
+            raise ValueError("a session can take another's place only if both hold a slot or neither does")
+        put = {
+            "TableName": self._conversations,
+            "Item": _serialize(session_to_item(session, self._retention_days)),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+        close = self._close_session_update(previous.closed(ended_at, outcome), ended_at, None)
+        try:
+            self._transact([{"Update": guard}, {"Put": put}, {"Update": close}])
+        except _Cancelled as cancelled:
+            for name, code in zip(("guard", "session", "previous"), cancelled.codes, strict=False):
+                if code == "ConditionalCheckFailed":
+                    return name
+            raise DataAccessError(
+                f"DynamoDB transact_write_items on {self._conversations}: cancelled ({', '.join(cancelled.codes)})"
+            ) from cancelled.error
+        return None
+
     def _close_session_update(
         self, closed: CallSession, ended_at: datetime, lease_expired_by: datetime | None
     ) -> dict[str, Any]:
@@ -732,10 +762,12 @@ class RouterSettings(BaseModel):
 
 
 def dynamodb_call_router(
-    settings: RouterSettings, clock: Clock, *, client: Any
+    settings: RouterSettings, clock: Clock, *, client: Any, takes_dial_throughs: bool = True
 ) -> tuple[CallRouter, DynamoDBCallSessionStore]:
     """The call router over DynamoDB, and its session store (which callers may also need to close calls). When
-    the tenant looks full, the router first frees slots whose lease ran out (summing their calls' costs)."""
+    the tenant looks full, the router first frees slots whose lease ran out (summing their calls' costs). With
+    `takes_dial_throughs` (Connect's router; not the telephony webhook's, which hands them off) it takes over
+    the calls the webhook dialled through to the Connect number."""
     from oratio.adapters.dynamodb_call_costs import DynamoDBCallCosts
 
     profile = settings.routing_profile
@@ -760,6 +792,9 @@ def dynamodb_call_router(
     numbers = DynamoDBNumberRegistry(settings.numbers_table, client=client)
     # An SMS number's agent is the channel binding the vendor API wrote in tenant_state.
     channel_agents = DynamoDBChannelBindings(settings.tenant_state_table, client=client)
+    from oratio.adapters.dynamodb_dial_through import DynamoDBDialThroughs  # it builds on this module
+
+    dial_throughs = DynamoDBDialThroughs(settings.tenant_state_table, sessions, client=client)
     router = CallRouter(
         profile=profile,
         agents=agents,
@@ -770,5 +805,6 @@ def dynamodb_call_router(
         spend=spend,
         channel_agents=channel_agents,
         shares=shares,
+        dial_throughs=dial_throughs if takes_dial_throughs else None,
     )
     return router, sessions

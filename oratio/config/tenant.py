@@ -449,6 +449,13 @@ class CallSlotSettings(_Config):
     lease_seconds: int = Field(
         default=300, ge=60, le=3_600, description="a slot not renewed for this long stops counting"
     )
+    dial_through_seconds: int = Field(
+        default=60,
+        ge=10,
+        le=300,
+        description="how long a Twilio call the webhook accepted may take to reach the Connect number it is dialled "
+        "through to and still be taken for its agent (longer: more room for a caller spoofing that caller's number)",
+    )
 
     @model_validator(mode="after")
     def _lease_within_the_call(self) -> CallSlotSettings:
@@ -456,6 +463,11 @@ class CallSlotSettings(_Config):
             raise ValueError(
                 f"lease_seconds ({self.lease_seconds}) must not exceed max_call_minutes ({self.max_call_minutes}) "
                 "in seconds: a lease is bounded by the longest call"
+            )
+        if self.dial_through_seconds > self.lease_seconds:
+            raise ValueError(
+                f"dial_through_seconds ({self.dial_through_seconds}) must not exceed lease_seconds "
+                f"({self.lease_seconds}): the dialled-through call's slot must still be held when Connect takes it"
             )
         return self
 

@@ -23,10 +23,12 @@ from oratio.budget import BudgetCheck, BudgetState, check_budget
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
 from oratio.domain.agents import AGENT_ID_PATTERN, Agent, AgentStatus
 from oratio.domain.call_slots import RECLAIM_AT_ADMISSION, first_lease, lease_bound
+from oratio.domain.dial_through import TakeOver
 from oratio.domain.routing import TEXT_CHANNELS, Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
     from oratio.domain.call_slots import SlotReclaimer
+    from oratio.domain.dial_through import DialThroughs
     from oratio.domain.numbers import NumberOwnership
     from oratio.ports import AgentDirectory, AgentShares, CallSessionStore, ChannelAgentLookup, Clock, MonthToDate
 
@@ -53,7 +55,9 @@ class InboundCall(BaseModel):
     )
     caller_number: str | None = Field(default=None, description="as Connect gives it; may be withheld")
     agent_id: str | None = Field(
-        default=None, pattern=AGENT_ID_PATTERN, description="the agent a web chat was started for (no number)"
+        default=None,
+        pattern=AGENT_ID_PATTERN,
+        description="the agent a web chat was started for (no number), or a dialled-through call is admitted for",
     )
 
     @property
@@ -174,6 +178,7 @@ class CallRouter:
         spend: MonthToDate | None = None,
         channel_agents: ChannelAgentLookup | None = None,
         shares: AgentShares | None = None,
+        dial_throughs: DialThroughs | None = None,
     ) -> None:
         self._profile = profile
         self._numbers = numbers
@@ -184,6 +189,7 @@ class CallRouter:
         self._spend = spend
         self._channel_agents = channel_agents
         self._shares = shares
+        self._dial_throughs = dial_throughs
 
     @property
     def profile(self) -> RoutingProfile:
@@ -191,7 +197,36 @@ class CallRouter:
         return self._profile
 
     def route(self, call: InboundCall) -> RoutingDecision:
-        """Decide where the contact goes and record its session; a retry returns the first decision."""
+        """Decide where the contact goes and record its session; a retry returns the first decision. A call the
+        telephony webhook dialled through to this number continues as the webhook's router decided it."""
+        dialled_through = self._dialled_through(call)
+        return dialled_through if dialled_through is not None else self._admit(call)
+
+    def _dialled_through(self, call: InboundCall) -> RoutingDecision | None:
+        """The webhook router's decision for a call it dialled through from this caller to this number, with its
+        session (and slot) taken over by this contact; None when there is no such hand-off to take."""
+        if self._dial_throughs is None or call.is_text or call.agent_id is not None:
+            return None
+        if not call.caller_number or not call.dialed_number:
+            return None
+        now = self._clock.now()
+        hand_off = self._dial_throughs.pending(self._profile.tenant_id, call.caller_number, call.dialed_number, now)
+        if hand_off is None:
+            return None
+        decision = hand_off.decision(self._profile, call.channel)
+        outcome = self._dial_throughs.take_over(hand_off, self._session_for(call, decision, now), now)
+        logger.info(
+            "dialled-through call",
+            extra={"outcome": outcome.value, "agent_id": hand_off.agent_id, "route": hand_off.route.value},
+        )
+        if outcome is TakeOver.TAKEN:
+            return decision
+        if outcome is TakeOver.PROVIDER_CALL_ENDED and hand_off.agent_id is not None:
+            # Its slot was given back meanwhile (its lease ran out): admit it afresh, for the same agent.
+            return self._admit(call.model_copy(update={"agent_id": hand_off.agent_id}))
+        return None  # taken or expired meanwhile, or a retry of a contact already recorded: route as usual
+
+    def _admit(self, call: InboundCall) -> RoutingDecision:
         agent = self._resolve(call)
         now = self._clock.now()
         budget = self._budget(now)

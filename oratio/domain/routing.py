@@ -48,6 +48,9 @@ class RouteReason(StrEnum):
     OUTSIDE_BUSINESS_HOURS = "outside_business_hours"
     OVER_CAPACITY = "over_capacity"
     BUDGET_EXHAUSTED = "budget_exhausted"  # the month's budget is spent: a person, or the budget message
+    # A Twilio call the webhook accepted cannot be dialled through to Connect for its agent (the caller's number
+    # is withheld, so Connect could not tell it apart; or that caller's previous call is still being handed over).
+    DIAL_THROUGH_UNAVAILABLE = "dial_through_unavailable"
     # Failures of the router itself: the caller hears the unavailable message, never an error.
     INVALID_EVENT = "invalid_event"
     DATA_UNAVAILABLE = "data_unavailable"

@@ -36,9 +36,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
 from oratio.domain.calls import CallRouter, CloseOutcome, InboundCall
+from oratio.domain.dial_through import DialThrough
 from oratio.domain.routing import Route, RouteReason, RoutingDecision
 
 if TYPE_CHECKING:
+    from oratio.domain.dial_through import DialThroughs
     from oratio.ports import CallSessionStore, Clock
 
 logger = logging.getLogger(__name__)
@@ -150,15 +152,18 @@ def twilio_call(params: Mapping[str, str]) -> ProviderCall:
     )
 
 
-def twiml_answer(decision: RoutingDecision, *, connect_number: str, voice: str, language: str) -> str:
+def twiml_answer(
+    decision: RoutingDecision, *, connect_number: str, voice: str, language: str, caller_id: str | None = None
+) -> str:
     """TwiML for the router's decision: the agent route dials the tenant's Amazon Connect number (see the
-    module docstring for why not a media stream); every other route speaks its message and hangs up."""
-    if decision.route is Route.AGENT:
-        body = f"<Dial>{escape(connect_number)}</Dial>"
-    elif decision.route is Route.HUMAN:
-        # The budget is spent: say so, then Connect's own router puts the caller in the human queue.
-        say = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say>"
-        body = f"{say}<Dial>{escape(connect_number)}</Dial>"
+    module docstring for why not a media stream), and so does the human route; both present the caller's own
+    number (`callerId`, which Twilio allows as the calling number) so Connect's router finds the hand-off. Every
+    other route speaks its message and hangs up."""
+    if decision.route in (Route.AGENT, Route.HUMAN):
+        # Human (the budget is spent): Connect's router, given the hand-off, answers with the same decision, so its
+        # flow says the budget message and queues the caller; saying it here too would say it twice.
+        dial_attributes = f" callerId={quoteattr(caller_id)}" if caller_id else ""
+        body = f"<Dial{dial_attributes}>{escape(connect_number)}</Dial>"
     else:
         body = f"<Say voice={quoteattr(voice)} language={quoteattr(language)}>{escape(decision.message)}</Say><Hangup/>"
     return f'<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>'
@@ -331,9 +336,11 @@ class CallWebhook:
     """Answers a provider's call webhook after the call router's checks (agent status, hours, limits: the
     same `CallRouter` the Connect path uses, so a media-stream call holds a slot like any other call).
 
-    `presign(call_id)` gives the bridge session URL for a Vonage call. A Twilio call's session is closed as
-    soon as it is answered: it is either hung up or forwarded to Amazon Connect, whose own router then counts
-    it. A Vonage call's session is closed when its event webhook reports a final status.
+    `presign(call_id)` gives the bridge session URL for a Vonage call. A Twilio call that is not
+    dialled through to Amazon Connect has its session closed as soon as it is answered. One that is (the agent
+    or human route) keeps it open, slot and all, and leaves a hand-off (`oratio.domain.dial_through`) by which
+    Connect's router takes the call over, for the same agent, without counting it again. A Vonage call's session
+    is closed when its event webhook reports a final status.
     """
 
     def __init__(
@@ -346,8 +353,10 @@ class CallWebhook:
         connect_number: str,
         say_voice: str,
         language: str,
+        dial_throughs: DialThroughs,
     ) -> None:
         self._router = router
+        self._dial_throughs = dial_throughs
         self._sessions = sessions
         self._clock = clock
         self._presign = presign
@@ -381,10 +390,43 @@ class CallWebhook:
 
     def twilio(self, call: ProviderCall) -> tuple[RoutingDecision, str]:
         decision = self._route(call)
-        forwarded = decision.route in (Route.AGENT, Route.HUMAN)
-        self._close(call.call_id, FORWARDED_TO_CONNECT if forwarded else decision.reason.value)
-        twiml = twiml_answer(decision, connect_number=self.connect_number, voice=self.say_voice, language=self.language)
+        if decision.route in (Route.AGENT, Route.HUMAN):
+            decision = self._dial_through(call, decision)
+        if decision.route not in (Route.AGENT, Route.HUMAN):
+            self._close(call.call_id, decision.reason.value)
+        twiml = twiml_answer(
+            decision,
+            connect_number=self.connect_number,
+            voice=self.say_voice,
+            language=self.language,
+            caller_id=call.caller_number,
+        )
         return decision, twiml
+
+    def _dial_through(self, call: ProviderCall, decision: RoutingDecision) -> RoutingDecision:
+        """Leave the hand-off by which Connect's router takes the call over (its session stays open for it); the
+        unavailable answer when there can be none: Connect could not tell a withheld caller's call apart."""
+        reason = RouteReason.DIAL_THROUGH_UNAVAILABLE
+        if call.caller_number is not None:
+            now = self._clock.now()
+            hand_off = DialThrough.of(
+                decision,
+                self._router.profile,
+                caller_number=call.caller_number,
+                connect_number=self.connect_number,
+                provider_call_id=call.call_id,
+                now=now,
+            )
+            try:
+                if self._dial_throughs.hand_off(hand_off, now):
+                    return decision
+                logger.warning("call webhook: this caller's previous call is still being dialled through")
+            except Exception:
+                logger.exception("call webhook: recording the dial-through failed")
+                reason = RouteReason.DATA_UNAVAILABLE
+        else:
+            logger.info("call webhook: a withheld caller cannot be dialled through to Connect")
+        return RoutingDecision.failure(reason, self._router.profile)
 
     def vonage(self, call: ProviderCall) -> tuple[RoutingDecision, list[dict[str, Any]]]:
         decision = self._route(call)

@@ -97,7 +97,13 @@ class TwilioCall(ConnectCall):
         for text in instruction.said:
             self.add("assistant", text, "say", by="twilio")
         if instruction.dial is not None:
-            self.add("flow", f"Twilio dials {instruction.dial} (the tenant's Connect number)", "dial")
+            # Without a callerId, Twilio presents the inbound caller's own number to the dialled party.
+            self.connect_caller = instruction.dial_caller_id or self.script.caller
+            self.add(
+                "flow",
+                f"Twilio dials {instruction.dial} (the tenant's Connect number) as {self.connect_caller}",
+                "dial",
+            )
             return True
         self.finish(_route_of(self, client, call_sid), "ended")
         return False

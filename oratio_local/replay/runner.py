@@ -451,6 +451,7 @@ class ConnectCall(CallBase):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.contact: Contact | None = None
+        self.connect_caller = self.script.caller  # the number Connect sees (a Twilio <Dial> may present another)
         self._bots: dict[str, LexEmulator] = {}
         self._requests = (str(uuid.uuid5(uuid.NAMESPACE_OID, f"{self.contact_id}/{n}")) for n in range(10**6))
 
@@ -483,7 +484,7 @@ class ConnectCall(CallBase):
 
     def run_flow(self, deployment: Deployment) -> Any:
         inbound = deployment.inbound_flow()
-        self.contact = Contact(self.contact_id, self.script.caller, self.number)
+        self.contact = Contact(self.contact_id, self.connect_caller, self.number)
         interpreter = FlowInterpreter(_Services(self, deployment))
         self.clock._acquire()
         try:

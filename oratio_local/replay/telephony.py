@@ -40,6 +40,7 @@ class ProviderInstruction:
 
     said: list[str] = field(default_factory=list)  # <Say> / talk texts
     dial: str | None = None  # <Dial> number (E.164) / NCCO connect to a phone
+    dial_caller_id: str | None = None  # <Dial callerId>: the number the dialled party sees (else the caller's own)
     stream_url: str | None = None  # NCCO connect websocket uri
     stream_headers: dict[str, str] = field(default_factory=dict)
     hang_up: bool = False
@@ -113,6 +114,7 @@ def read_twiml(response: Mapping[str, Any]) -> ProviderInstruction:
             instruction.said.append(verb.text or "")
         elif verb.tag == "Dial":
             instruction.dial = (verb.text or "").strip()
+            instruction.dial_caller_id = verb.get("callerId")
         elif verb.tag == "Hangup":
             instruction.hang_up = True
         else:

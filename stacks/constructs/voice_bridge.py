@@ -240,7 +240,7 @@ class VoiceBridge(Construct):
             # Providers wait about 15 s for an answer; route and sign well inside it.
             timeout_seconds=8,
             environment={
-                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, NUMBERS),
+                **tables.environment(AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, NUMBERS, AGENT_DEFINITIONS),
                 ROUTING_PROFILE_ENV_VAR: RoutingProfile.from_tenant(tenant).to_env(),
                 ENV_BRIDGE_RUNTIME_ARN: self.runtime_arn,
                 ENV_BRIDGE_QUALIFIER: ENDPOINT_NAME,
@@ -278,10 +278,13 @@ class VoiceBridge(Construct):
             function.function, CONVERSATIONS, ["GetItem", "PutItem", "UpdateItem", "Query"], [f"{tid}#*"]
         )
         tables.grant_items(function.function, CONVERSATIONS, ["Query"], [tid], index=LEASE_INDEX)
-        # The tenant's slot counter, and the Vonage tokens already accepted ("webhook-token#<jti>", TTL
-        # expires_at): the replay cache's conditional UpdateItem creates its item, so no PutItem is granted.
+        # The tenant's slot counter, the Vonage tokens already accepted ("webhook-token#<jti>", TTL expires_at) and
+        # the hand-offs of Twilio calls dialled through to Connect ("dial-through#...", TTL expires_at): their
+        # conditional UpdateItems create their items, so no PutItem is granted.
         tables.grant_items(function.function, TENANT_STATE, ["GetItem", "UpdateItem"], [tid])
-        # The budget check: the month's total spend.
-        tables.grant_items(function.function, USAGE, ["GetItem"], [tid])
+        # The budget check: the month's total spend (GetItem), then the agent's own share -- its month row and its
+        # live definition's budget -- in one BatchGetItem, as Connect's router checks it.
+        tables.grant_items(function.function, USAGE, ["GetItem", "BatchGetItem"], [tid])
+        tables.grant_items(function.function, AGENT_DEFINITIONS, ["BatchGetItem"], [f"{tid}#*"])
         tables.grant_items(function.function, NUMBERS, ["GetItem"], [tid])  # does this tenant own the number
         return function

@@ -13,7 +13,7 @@ from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import load_tenant_file
 from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
-from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
+from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge import webhooks
 from stacks.app_builder import TENANTS_DIR
 from stacks.constructs import agent_runtime, voice_bridge
@@ -283,20 +283,38 @@ def test_webhook_touches_tables_only_under_this_tenants_keys_except_the_number_l
             assert "Scan" not in json.dumps(statement["Action"])
 
 
-def test_webhook_remembers_vonage_tokens_in_tenant_state_with_update_only_never_put_or_delete(
+def test_webhook_writes_tenant_state_with_update_only_never_put_or_delete(
     webhook_statements: list[dict[str, Any]],
 ) -> None:
-    # The replay cache's conditional UpdateItem creates the "webhook-token#<jti>" item; no PutItem is needed.
-    state = [
-        s
-        for s in _with_action(webhook_statements, "dynamodb:")
-        # The table's name comes from the platform's SSM parameter, whose logical id carries the table's key.
-        if f"tables{TENANT_STATE.key.replace('_', '')}name" in json.dumps(s["Resource"]).lower()
+    # The replay cache's and the dial-through hand-off's conditional UpdateItems create their items ("webhook-token#
+    # <jti>", "dial-through#..."); no PutItem is needed.
+    assert _table_statements(webhook_statements, TENANT_STATE.key) == [
+        (["dynamodb:GetItem", "dynamodb:UpdateItem"], [TENANT])
     ]
-    assert [
+
+
+def _table_statements(statements: list[dict[str, Any]], key: str) -> list[tuple[list[str], list[str]]]:
+    # The table's name comes from the platform's SSM parameter, whose logical id carries the table's key.
+    return [
         (sorted(_as_list(s["Action"])), s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"])
-        for s in state
-    ] == [(["dynamodb:GetItem", "dynamodb:UpdateItem"], [TENANT])]
+        for s in _with_action(statements, "dynamodb:")
+        if f"tables{key.replace('_', '')}name" in json.dumps(s["Resource"]).lower()
+    ]
+
+
+def test_webhook_checks_the_agents_share_as_connects_router_does_reading_only_this_tenants_rows(
+    tenant_template: Template, webhook: tuple[str, dict[str, Any]], webhook_statements: list[dict[str, Any]]
+) -> None:
+    # RouterSettings reads the definitions table from this variable: without it the share is not checked.
+    environment = webhook[1]["Properties"]["Environment"]["Variables"]
+    assert {AGENT_DEFINITIONS.env_var, USAGE.env_var} <= set(environment)
+    # The share's two rows (the agent's month, its live definition) come in one BatchGetItem.
+    assert _table_statements(webhook_statements, AGENT_DEFINITIONS.key) == [
+        (["dynamodb:BatchGetItem"], [f"{TENANT}#*"])
+    ]
+    assert _table_statements(webhook_statements, USAGE.key) == [
+        (["dynamodb:BatchGetItem", "dynamodb:GetItem"], [TENANT])
+    ]
 
 
 def test_provider_secrets_exist_with_generated_placeholders(tenant_template: Template) -> None:

@@ -108,8 +108,10 @@ def test_twilio_caller_in_hours_is_dialed_through_to_the_tenants_connect_number(
     assert response["headers"]["Content-Type"] == "text/xml"
     root = twiml(response)
     assert [(child.tag, child.text) for child in root] == [("Dial", CONNECT_NUMBER)]
-    # Connect's own router counts the forwarded call: this session gives its slot back at once.
-    assert active_calls(aws) == 0
+    # Connect sees the caller's own number, by which its router takes the call over (test_twilio_dial_through).
+    assert root[0].attrib == {"callerId": TWILIO_CALL["From"]}
+    # The call keeps the slot it took here until Connect's router takes it over (it is counted once).
+    assert active_calls(aws) == 1
 
 
 @pytest.mark.parametrize(

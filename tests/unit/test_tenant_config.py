@@ -109,6 +109,18 @@ BAD_FILES = [
         "voice.bridge_numbers",
         "bridge numbers must not repeat",
     ),
+    (
+        "dial-through window past the lease",
+        ("limits.call_slots", {"lease_seconds": 60, "dial_through_seconds": 90}),
+        "limits.call_slots",
+        "dial_through_seconds (90) must not exceed lease_seconds (60)",
+    ),
+    (
+        "dial-through window too short",
+        ("limits.call_slots", {"dial_through_seconds": 5}),
+        "limits.call_slots.dial_through_seconds",
+        "greater than or equal to 10",
+    ),
 ]
 
 
