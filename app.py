@@ -14,10 +14,11 @@ from aws_cdk import App, Environment
 
 from oratio.config import TenantConfigError
 from stacks.app_builder import build_app
+from stacks.nag import BUILTIN_TEMPLATE_VALIDATION
 
 
 def main() -> None:
-    app = App()
+    app = App(builtin_cloud_formation_validation=BUILTIN_TEMPLATE_VALIDATION)  # cfn-lint runs in the tests
     only = app.node.try_get_context("tenant")
     # Environment-agnostic unless the CLI's profile supplies an account/region.
     account, region = os.environ.get("CDK_DEFAULT_ACCOUNT"), os.environ.get("CDK_DEFAULT_REGION")

@@ -12,7 +12,7 @@ from typing import Any
 from aws_cdk import App, Environment
 
 from oratio.config import TenantConfig, load_tenants
-from stacks.nag import apply_checks
+from stacks.nag import BUILTIN_TEMPLATE_VALIDATION, apply_checks
 from stacks.names import PLATFORM_STACK_ID, tenant_stack_id
 from stacks.platform_stack import PlatformStack
 from stacks.tenant_stack import TenantStack
@@ -26,7 +26,11 @@ def new_app(outdir: str | None = None, **context: Any) -> App:
     """An App with cdk.json's context (feature flags), as the CDK CLI would create it; for tests and
     benchmarks that synthesize without the CLI."""
     settings = json.loads(CDK_JSON.read_text())["context"]
-    return App(outdir=outdir, context={**settings, **context})
+    return App(
+        outdir=outdir,
+        context={**settings, **context},
+        builtin_cloud_formation_validation=BUILTIN_TEMPLATE_VALIDATION,
+    )
 
 
 def build_app(
@@ -41,7 +45,7 @@ def build_app(
 
     `only_tenant` (from `cdk ... -c tenant=<id>`) limits the app to one tenant file.
     """
-    app = app or App()
+    app = app or App(builtin_cloud_formation_validation=BUILTIN_TEMPLATE_VALIDATION)
     if tenants is None:
         tenants = load_tenants(tenants_dir, only=only_tenant)
     platform = PlatformStack(app, PLATFORM_STACK_ID, env=env)

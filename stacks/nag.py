@@ -11,6 +11,14 @@ from constructs import IConstruct
 PACK = "AwsSolutions"
 VALIDATION_REPORT = "validation-report.json"
 
+# CDK's own CloudFormation template validation (a WebAssembly build of cfn-lint's rules that aws-cdk-lib runs at
+# every synth unless told not to) stays off: it only warns (errors are downgraded unless
+# `@aws-cdk/core:validateAgainstDefaultRules` is set), and it cost about 10 s of CPU per synth (compiling its
+# engine, then reading every template), more than the rest of the synth together. cfn-lint itself reads the
+# same templates in the infra tests and in `make demo`, and fails on its errors and warnings
+# (tests/infra/test_validators.py).
+BUILTIN_TEMPLATE_VALIDATION = False
+
 
 def apply_checks(app: App) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))

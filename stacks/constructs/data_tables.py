@@ -71,6 +71,7 @@ class PlatformTableRefs(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self._names: dict[str, str] = {}
+        self._arns: dict[str, str] = {}
 
     def name(self, spec: TableSpec) -> str:
         # Resolved on first use, so the template only carries parameters for tables it needs.
@@ -81,7 +82,12 @@ class PlatformTableRefs(Construct):
         return self._names[spec.key]
 
     def arn(self, spec: TableSpec) -> str:
-        return Stack.of(self).format_arn(service="dynamodb", resource="table", resource_name=self.name(spec))
+        # Built once per table: every grant names it, and each build is two calls into the CDK's process.
+        if spec.key not in self._arns:
+            self._arns[spec.key] = Stack.of(self).format_arn(
+                service="dynamodb", resource="table", resource_name=self.name(spec)
+            )
+        return self._arns[spec.key]
 
     def environment(self, *specs: TableSpec) -> dict[str, str]:
         """Environment variables naming the given tables (`ORATIO_TABLE_<KEY>`)."""

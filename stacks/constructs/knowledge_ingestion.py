@@ -46,6 +46,9 @@ UPLOAD_RETENTION = Duration.days(4)
 # Bedrock's ingestion actions the function uses, all authorized on the knowledge base.
 INGESTION_ACTIONS = ("bedrock:StartIngestionJob", "bedrock:GetIngestionJob", "bedrock:GetKnowledgeBaseDocuments")
 
+# aws-s3's NotificationsResourceHandler.singleton: the one bucket-notifications function of a stack.
+NOTIFICATIONS_HANDLER_ID = "BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+
 
 class KnowledgeIngestion(Construct):
     """Upload notifications and a schedule → one ingestion function with a least-privilege role.
@@ -141,14 +144,18 @@ class KnowledgeIngestion(Construct):
         """The CDK's bucket-notifications custom resource (one handler per stack) sets the bucket's notification
         configuration at deployment; its managed-policy finding is the CDK's own design, acknowledged where it
         arises. (Its s3:PutBucketNotification grant is scoped to the knowledge bucket.)"""
-        stack = Stack.of(self)
-        for child in stack.node.children:
-            if not child.node.id.startswith("BucketNotificationsHandler"):
-                continue
-            acknowledge(
-                child,
-                "IAM4",
-                "The CDK's BucketNotificationsHandler uses AWSLambdaBasicExecutionRole for its own logs; it runs "
-                "only during deployments to set the knowledge bucket's notification configuration.",
-                applies_to="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        # Found by the CDK's singleton id, not by walking the stack's children (each visit is two calls into the
+        # CDK's process, ~40 per tenant stack).
+        handler = Stack.of(self).node.try_find_child(NOTIFICATIONS_HANDLER_ID)
+        if handler is None:
+            raise LookupError(
+                f"the CDK's {NOTIFICATIONS_HANDLER_ID} is not in the stack: aws-cdk-lib changed the id of its "
+                "bucket-notifications handler; update NOTIFICATIONS_HANDLER_ID (knowledge_ingestion.py)"
             )
+        acknowledge(
+            handler,
+            "IAM4",
+            "The CDK's BucketNotificationsHandler uses AWSLambdaBasicExecutionRole for its own logs; it runs "
+            "only during deployments to set the knowledge bucket's notification configuration.",
+            applies_to="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        )

@@ -13,6 +13,7 @@ hash comes from its sources' digest or the layer's stamp (`stacks/staging.py`), 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 from aws_cdk import AssetHashType, Duration, RemovalPolicy, Stack
@@ -51,7 +52,15 @@ def stage_function_code(handler_folder: str, extra_sources: Sequence[str] = ()) 
     `extra_sources` are repository paths (files or folders) a handler needs beyond the core package, copied
     to the same relative path in the bundle, e.g. the tenant agent's typed client; their third-party imports
     must be in the dependency layer.
+
+    Staged once per process: every tenant stack's functions share these bundles, and digesting the core
+    package's sources again for each function was the largest Python cost of a tenant stack (cProfile).
     """
+    return _stage_once(handler_folder, tuple(extra_sources))
+
+
+@cache
+def _stage_once(handler_folder: str, extra_sources: tuple[str, ...]) -> StagedAsset:
     source = LAMBDAS_DIR / handler_folder
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"{source}/handler.py not found: every Lambda folder needs a handler.py")

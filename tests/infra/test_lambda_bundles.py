@@ -7,11 +7,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from stacks.constructs import lambda_function
 from stacks.constructs.lambda_function import ASSETS_DIR, LAMBDAS_DIR, LAYER_DIR
+from stacks.staging import source_digest
 from tests.infra.asset_checks import assert_unchecked_pyc_for_python_3_12
 from tests.infra.conftest import Synthesized
 
@@ -77,3 +80,20 @@ def test_every_module_of_a_bundle_and_of_the_layer_ships_python_3_12_byte_code(
         assert_unchecked_pyc_for_python_3_12(source)
     for module in ("aws_lambda_powertools/logging/logger.py", "pydantic/main.py", "aws_xray_sdk/core/recorder.py"):
         assert_unchecked_pyc_for_python_3_12(LAYER_DIR / "python" / module)
+
+
+def test_a_bundle_shared_by_every_tenant_is_staged_and_digested_once_per_synth(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the digest counted, When two tenant stacks' functions ask for the same bundle, Then its sources are
+    # digested once and both get the same staged folder and asset hash.
+    digests: list[Sequence[tuple[Path, str]]] = []
+
+    def counted(entries: Sequence[tuple[Path, str]], *extra: str) -> str:
+        digests.append(entries)
+        return source_digest(entries, *extra)
+
+    monkeypatch.setattr(lambda_function, "source_digest", counted)
+    lambda_function._stage_once.cache_clear()
+    first = lambda_function.stage_function_code("call_router")
+    second = lambda_function.stage_function_code("call_router", ())
+    assert first == second
+    assert len(digests) == 1

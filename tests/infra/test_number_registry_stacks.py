@@ -8,13 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack
+from aws_cdk import Stack
 from aws_cdk.assertions import Template
 
 from oratio.adapters.dynamodb_numbers import OWNER_SK, TENANT_NUMBER_SK_PREFIX
 from oratio.config import load_tenant_file
 from oratio.tables import NUMBERS
-from stacks.app_builder import TENANTS_DIR
+from stacks.app_builder import TENANTS_DIR, new_app
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.number_claims import NumberClaims
 
@@ -50,7 +50,7 @@ def bridge_template() -> Template:
     """The claims of a tenant whose file lists two bridge numbers, in a stack of their own (no full synth)."""
     tenant = load_tenant_file(TENANTS_DIR / f"{TENANT}.yaml")
     tenant = tenant.model_copy(update={"voice": tenant.voice.model_copy(update={"bridge_numbers": BRIDGE_NUMBERS})})
-    stack = Stack(App(), "Claims")
+    stack = Stack(new_app(), "Claims")
     NumberClaims(
         stack, "Numbers", tenant=tenant, tables=PlatformTableRefs(stack, "Tables"), connect_number="+15550001111"
     )

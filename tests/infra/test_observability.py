@@ -12,7 +12,7 @@ from aws_cdk import assertions
 from aws_cdk.assertions import Match
 
 from oratio.config import load_tenant_file
-from stacks.app_builder import TENANTS_DIR
+from stacks.app_builder import TENANTS_DIR, new_app
 from stacks.constructs.observability import tenant_metrics_namespace
 from tests.infra.conftest import TENANT_ID
 
@@ -191,7 +191,7 @@ def test_the_bridge_latency_alarm_follows_the_tenants_target() -> None:
 
     data = TENANT.model_dump(mode="json")
     data["operations"] = {"bridge_turn_latency_p90_target_ms": 900, "latency_alarm_periods": 3}
-    stack = Stack()
+    stack = Stack(new_app())  # the project's App: CDK's built-in template validation off (stacks/nag.py)
     TenantObservability(stack, "Observability", tenant=TenantConfig.model_validate(data), dead_letter_queues={})
     template = assertions.Template.from_stack(stack)
     template.has_resource_properties(
@@ -221,7 +221,7 @@ def test_alarm_emails_from_the_tenant_file_are_subscribed() -> None:
             "operations": {"alarm_emails": ["ops@cozycomfort.com", "cto@cozycomfort.com"]},
         }
     )
-    stack = Stack()
+    stack = Stack(new_app())  # the project's App: CDK's built-in template validation off (stacks/nag.py)
     TenantObservability(stack, "Observability", tenant=tenant, dead_letter_queues={})
     template = assertions.Template.from_stack(stack)
     template.resource_count_is("AWS::SNS::Subscription", 2)
@@ -315,7 +315,7 @@ def test_the_webhook_refusal_alarm_follows_the_tenants_threshold() -> None:
 
     data = TENANT.model_dump(mode="json")
     data["operations"] = {"webhook_rejections_alarm_threshold": 7}
-    stack = Stack()
+    stack = Stack(new_app())  # the project's App: CDK's built-in template validation off (stacks/nag.py)
     TenantObservability(stack, "Observability", tenant=TenantConfig.model_validate(data), dead_letter_queues={})
     alarm = _alarm_named(assertions.Template.from_stack(stack), "ChannelWebhookRejections")
     assert alarm["Threshold"] == 7
