@@ -216,6 +216,16 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
         when = math.ceil(when / TIMER_QUANTUM_SECONDS) * TIMER_QUANTUM_SECONDS
         return super().call_at(when, callback, *args, context=context)
 
+    def call_later(self, delay: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:  # type: ignore[override]
+        # A positive delay is due strictly later, on the next grid point at the least. `now + delay` for a delay
+        # below the float resolution at `now` (a pacer's `ahead - lead` of 1e-17 s) is `now` itself, and rounding
+        # cannot lift it: the timer would be due at once, forever, and the clock would never move again.
+        now = self.time()
+        when = now + delay
+        if delay > 0:
+            when = max(when, (round(now / TIMER_QUANTUM_SECONDS) + 1) * TIMER_QUANTUM_SECONDS)
+        return self.call_at(when, callback, *args, context=context)
+
     def run_forever(self) -> None:
         self._virtual_clock._loop_starts()
         try:
