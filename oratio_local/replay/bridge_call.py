@@ -284,9 +284,12 @@ class VonageCall(CallBase):
                 if not talking.done():  # the bridge ended the call (a goodbye, a handover) before the script did
                     talking.cancel()
                 await asyncio.gather(talking, return_exceptions=True)
+                failed = None if talking.cancelled() else talking.exception()
+                if failed is not None:  # the script failed mid-call: the caller hangs up, the bridge ends its call
+                    await caller.hang_up()
                 await route
-                if not talking.cancelled() and talking.exception() is not None:
-                    raise talking.exception()  # type: ignore[misc]
+                if failed is not None:
+                    raise failed
             finally:
                 bridge_app.set_call_runner(None)
 
@@ -346,6 +349,10 @@ class VonageCall(CallBase):
                 caller.speaking = True
                 await caller._frames(tone(caller.sample_rate, CALLER_SPEECH_SECONDS, frequency=220.0, amplitude=8_000))
                 caller.speaking = False
+                if caller.leaked_after_clear:  # heard while saying the line, after the bridge said to clear
+                    leaked_ms = round(caller.leaked_after_clear * FRAME_SECONDS * 1000)
+                    self.add("assistant", f"[{leaked_ms} ms of the cut-off reply still played]", "leak")
+                    caller.leaked_after_clear = 0
                 answered += 1
                 barge_in = following is not None and following.interrupt
                 await caller.wait_for(_answered_or_heard(sonic, caller, answered, barge_in), timeout=TURN_WAIT_SECONDS)
@@ -362,10 +369,6 @@ class VonageCall(CallBase):
                 raise ScriptError(f"{self.result.path}: dtmf is replayed on the Connect front door only")
             else:
                 break
-            if caller.leaked_after_clear:
-                self.add("assistant", f"[{caller.leaked_after_clear * 20} ms of the cut-off reply still played]",
-                         "leak")  # fmt: skip
-                caller.leaked_after_clear = 0
         self.caller.check_pending()
         await caller.hang_up()
 
