@@ -39,6 +39,7 @@ from oratio_local.replay.telephony import (
 from oratio_local.rule_model import GOODBYE_WORDS, PERSON_WORDS
 from oratio_local.sonic_standin import Scenario, SonicStandIn, ToolUse
 from oratio_local.sonic_standin import Turn as SonicTurn
+from oratio_local.transcribe_standin import ScriptedTranscribeClient
 
 LOCAL_BRIDGE_NUMBER = "+15550100999"  # the tenant's Twilio/Vonage number when its file lists none
 SPEAKING_WORDS_PER_SECOND = 2.8  # how long the stand-in's reply audio lasts for its words (about 170 words a minute)
@@ -79,7 +80,16 @@ def scenario_for(call: CallBase) -> Scenario:
         # How long the reply sounds: its words at a speaking pace ({tool_summary} counts as a sentence or two).
         words = len(reply.replace("{tool_summary}", "x " * 20).split())
         turns.append(SonicTurn(heard=turn.say, reply=reply, tool=tool, reply_seconds=words / SPEAKING_WORDS_PER_SECOND))
-    return Scenario(turns=turns, speed=SONIC_SPEED, sample_rate=16_000)
+    # `given.speech_down: [speech_to_speech]`: Nova Sonic refuses every session, so the bridge goes down its ladder.
+    refuse_all_after = 0 if "speech_to_speech" in call.script.given.speech_down else None
+    return Scenario(turns=turns, speed=SONIC_SPEED, sample_rate=16_000, refuse_all_after=refuse_all_after)
+
+
+def transcribe_for(call: CallBase) -> ScriptedTranscribeClient:
+    """Amazon Transcribe streaming on the bridge's cascaded rung: the caller's lines are its transcripts (the
+    bridge's own Transcribe adapter runs against it); `given.speech_down` naming `cascaded` makes it refuse."""
+    lines = [turn.say for turn in call.script.turns if turn.say is not None]
+    return ScriptedTranscribeClient(lines, refuse="cascaded" in call.script.given.speech_down)
 
 
 # ----------------------------------------------------------------------------------------- Twilio
@@ -127,7 +137,8 @@ class TimelineRecorder:
 
     async def record_turn(self, turn: Any) -> None:
         if turn.reply_text:
-            self._call.add("assistant", turn.reply_text, "say", by="sonic")
+            self._call.replies_recorded += 1
+            self._call.add("assistant", turn.reply_text, "say", by="sonic" if turn.model_id else "cascaded")
         await self._inner.record_turn(turn)
 
     async def record_event(self, event: Any) -> None:
@@ -230,6 +241,13 @@ class VonageCall(CallBase):
         super().__init__(*args)
         self.transferred = False
         self.ended_by_bridge = ""
+        self.replies_recorded = 0  # the bridge's turns with a reply, whichever speech rung answered
+        self._sonic: SonicStandIn | None = None
+
+    def answered_turns(self) -> int:
+        """Caller turns the bridge has answered: Sonic's count, or the replies recorded (the cascaded rung's)."""
+        sonic = self._sonic.sessions if self._sonic is not None else []
+        return max(sum(s.turns_answered for s in sonic), self.replies_recorded)
 
     def delay_agent(self, seconds: float) -> None:
         raise ScriptError(f"{self.result.path}: agent_seconds is replayed on the Connect front door only")
@@ -275,10 +293,11 @@ class VonageCall(CallBase):
         caller = _ReplayCaller(self.contact_id, self.script.caller, instruction.stream_headers)
         flight = InFlight(self.clock)
         async with SonicStandIn(scenario_for(self), observer=flight) as sonic:
+            self._sonic = sonic
             bridge_app.set_call_runner(await self._runtime(deployment.runtime_environment(bridge), sonic, flight))
             try:
                 socket = _LocalWebSocket(caller)
-                talking = asyncio.create_task(self._talk(caller, sonic))
+                talking = asyncio.create_task(self._talk(caller))
                 route = asyncio.create_task(bridge_app.media_stream(socket, RequestContext(session_id=session_id)))
                 await asyncio.wait({talking, route}, return_when=asyncio.FIRST_COMPLETED)
                 if not talking.done():  # the bridge ended the call (a goodbye, a handover) before the script did
@@ -312,9 +331,10 @@ class VonageCall(CallBase):
                         aws_secret_access_key="local",  # noqa: S106 - the stand-in does not check signatures
                     )
                     self._clients["sonic"] = ClockedSonicClient(client, flight)
-                    self._clients["transcribe"] = None  # the cascaded rung is not replayed on this front door
+                    self._clients["transcribe"] = transcribe_for(call)
                 return self._clients["sonic"], self._clients["transcribe"]
 
+        call = self
         settings = BridgeRuntimeSettings.from_environ({**environment, "ORATIO_AWS_REGION": REGION})
         runtime = ReplayBridgeRuntime(settings)
         runtime.recorder = TimelineRecorder(runtime.recorder, self)  # type: ignore[assignment]
@@ -333,7 +353,7 @@ class VonageCall(CallBase):
 
         return run
 
-    async def _talk(self, caller: _ReplayCaller, sonic: SonicStandIn) -> None:
+    async def _talk(self, caller: _ReplayCaller) -> None:
         """The script's caller on the line: each line said (a voiced stretch the stand-in hears), then the reply
         heard out; an `interrupt` line is said while the previous reply still plays."""
         from oratio_local.sonic_standin import tone
@@ -355,7 +375,7 @@ class VonageCall(CallBase):
                     caller.leaked_after_clear = 0
                 answered += 1
                 barge_in = following is not None and following.interrupt
-                await caller.wait_for(_answered_or_heard(sonic, caller, answered, barge_in), timeout=TURN_WAIT_SECONDS)
+                await caller.wait_for(_answered_or_heard(self, caller, answered, barge_in), timeout=TURN_WAIT_SECONDS)
                 if not barge_in:
                     await caller.quiet_for(REPLY_PLAYED_SECONDS)
                 elif caller.heard_since_turn * FRAME_SECONDS < BARGE_IN_AFTER_SECONDS:
@@ -373,13 +393,14 @@ class VonageCall(CallBase):
         await caller.hang_up()
 
 
-def _answered_or_heard(sonic: SonicStandIn, caller: _ReplayCaller, turns: int, barge_in: bool) -> Callable[[], bool]:
-    """The caller's wait: Sonic has answered `turns` turns, or (before a barge-in) enough of the reply was heard."""
+def _answered_or_heard(call: VonageCall, caller: _ReplayCaller, turns: int, barge_in: bool) -> Callable[[], bool]:
+    """The caller's wait: the bridge has answered `turns` turns, or (before a barge-in) enough of the reply was
+    heard."""
 
     def done() -> bool:
         if barge_in and caller.heard_since_turn * FRAME_SECONDS >= BARGE_IN_AFTER_SECONDS:
             return True
-        return sum(s.turns_answered for s in sonic.sessions) >= turns
+        return call.answered_turns() >= turns
 
     return done
 

@@ -3,7 +3,10 @@ threads the replay clock cannot see, so while an event is between the bridge and
 loop looks idle and the clock would jump ahead (a session open would time out in virtual seconds that were
 milliseconds of real time). `InFlight` counts the event messages on the wire, per session, and holds the clock
 while any is: the bridge's sends until the stand-in has read them, the stand-in's writes until the bridge has
-received them, and a stream's opening and closing until they return. A closed stream's count is dropped.
+received them, and a stream's opening and closing until they return. A closed stream's count is dropped. A
+session the stand-in refuses at open (Sonic unavailable) never has its events read: its count is dropped, and
+the refusal's end (written once the stand-in stops draining the request) is held until the client's open fails
+on it (else the bridge's open timeout could run out in virtual time while the refusal is on a native thread).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class InFlight:
         self._lock = threading.Lock()
         self._counts: dict[int, int] = {}
         self._closed: set[int] = set()
+        self._refused: set[int] = set()
         self._held = False
         self.opened = 0
 
@@ -48,6 +52,12 @@ class InFlight:
             self._settle()
 
     # the stand-in's side
+    def refused(self, session: int) -> None:
+        with self._lock:
+            self._refused.add(session)
+            self._counts[session] = 0  # what the client sent on it will never be read
+            self._settle()
+
     def read(self, session: int) -> None:
         self._change(session, -1)
 
@@ -56,7 +66,8 @@ class InFlight:
 
     # the client's side
     def sending(self, session: int) -> None:
-        self._change(session, +1)
+        if session not in self._refused:  # a refused session's events are drained unread
+            self._change(session, +1)
 
     def received(self, session: int) -> None:
         self._change(session, -1)
@@ -71,8 +82,12 @@ class ClockedSonicClient:
     async def invoke_model_with_bidirectional_stream(self, request: Any) -> Any:
         self._flight.opened += 1
         number = self._flight.opened
-        with self._flight._clock.busy():  # the connection and the request reach the stand-in
-            stream = await self._client.invoke_model_with_bidirectional_stream(request)
+        try:
+            with self._flight._clock.busy():  # the connection and the request reach the stand-in
+                stream = await self._client.invoke_model_with_bidirectional_stream(request)
+        except BaseException:
+            self._flight.close(number)  # a stream that did not open has nothing more on the wire
+            raise
         return _Stream(stream, self._flight, number)
 
     async def close(self) -> None:
@@ -113,8 +128,15 @@ class _Stream:
         self.input_stream = _Input(inner.input_stream, flight, number)
 
     async def await_output(self) -> Any:
-        with self._flight._clock.busy():  # the response's headers come back
+        # The response's headers are on their way back: counted like a message (not a plain hold), so that a
+        # refused session's count can be dropped while its refusal waits for the stand-in to stop draining.
+        self._flight.sending(self._number)
+        try:
             response, output = await self._inner.await_output()
+        except BaseException:
+            self._flight.close(self._number)  # refused or broken at open: nothing more on the wire
+            raise
+        self._flight.received(self._number)
         return response, _Output(output, self._flight, self._number)
 
     async def close(self) -> None:
