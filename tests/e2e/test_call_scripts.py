@@ -128,6 +128,42 @@ def test_talk_at_the_prompt_shows_the_call_and_saves_it_as_a_script_that_passes(
     assert result.passed, result.failure
 
 
+def test_talk_on_the_vonage_front_door_goes_through_the_bridge_and_saves_a_vonage_script_that_passes(
+    session: ReplaySession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = tmp_path / "talk-vonage.yaml"
+    typed = io.StringIO(f"How much is the memory foam pillow?\nCan I talk to a person?\n:save {saved}\n")
+    shown = io.StringIO()
+    monkeypatch.setattr(cli, "ReplaySession", lambda: session_context(session))
+    assert cli.talk(["--tenant", "cozy-comfort", "--front-door", "vonage"], read=typed, write=shown) == 0
+    out = shown.getvalue()
+    assert "Vonage streams the call into the voice bridge" in out
+    assert "tool knowledge_search: ok" in out
+    assert "Memory Foam Pillow" in out  # what the tenant agent found, said by the bridge's speech model
+    assert "handoff to a person" in out
+    assert "call over: transferred" in out
+    script = parse_script(saved.read_text())
+    assert script.front_door == "vonage"
+    assert [t.say for t in script.turns] == ["How much is the memory foam pillow?", "Can I talk to a person?"]
+    assert script.turns[0].expect.tool_called == ["knowledge_search"]
+    assert script.turns[1].expect.transfer is True
+    (result,) = run_paths(session, [saved])
+    assert result.passed, result.failure
+
+
+def test_talk_on_the_twilio_front_door_runs_the_signed_webhook(
+    session: ReplaySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = io.StringIO()
+    monkeypatch.setattr(cli, "ReplaySession", lambda: session_context(session))
+    argv = ["--tenant", "cozy-comfort", "--front-door", "twilio", "--at", "2025-01-05T21:00:00"]  # Sunday evening
+    assert cli.talk(argv, read=io.StringIO("Hello?\n"), write=shown) == 0
+    out = shown.getvalue()
+    assert "(cozy-comfort, Twilio)" in out
+    assert "closed" in out.lower()
+    assert "call over: ended, route closed" in out
+
+
 class session_context:
     def __init__(self, session: ReplaySession) -> None:
         self._session = session
