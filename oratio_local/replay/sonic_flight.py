@@ -16,6 +16,10 @@ from typing import Any
 
 from oratio_local.replay.clock import VirtualClock
 
+# Real seconds a closed stream's output end is waited for before the clock is let go anyway (it comes in
+# milliseconds; past this the bridge's own bounded wait, in virtual time, decides as it would deployed).
+END_WAIT_REAL_SECONDS = 1.0
+
 
 class InFlight:
     """The stand-in's `WireObserver`, and the per-session counts the client side adds to."""
@@ -26,6 +30,8 @@ class InFlight:
         self._counts: dict[int, int] = {}
         self._closed: set[int] = set()
         self._refused: set[int] = set()
+        self._ending: set[int] = set()  # the input is closed: the output's end is on its way
+        self._ended: set[int] = set()
         self._held = False
         self.opened = 0
 
@@ -48,7 +54,35 @@ class InFlight:
     def close(self, session: int) -> None:
         with self._lock:
             self._closed.add(session)
-            self._counts.pop(session, None)
+            if session in self._ending and session not in self._ended:
+                self._counts[session] = 1  # only the output's end is still awaited
+            else:
+                self._counts.pop(session, None)
+            self._settle()
+
+    def awaiting_end(self, session: int) -> None:
+        """The client closed its input: the stand-in ends the output next, over the native transport; the
+        bridge waits for that end (bounded in virtual time), so the clock is held until it arrives."""
+        with self._lock:
+            if session in self._ending or session in self._closed:
+                return
+            self._ending.add(session)
+            self._counts[session] = self._counts.get(session, 0) + 1
+            self._settle()
+        timer = threading.Timer(END_WAIT_REAL_SECONDS, self.ended, args=(session,))
+        timer.daemon = True
+        timer.start()
+
+    def ended(self, session: int) -> None:
+        """The stream's output ended (or the real-time bound passed)."""
+        with self._lock:
+            if session not in self._ending or session in self._ended:
+                return
+            self._ended.add(session)
+            if session in self._closed:
+                self._counts.pop(session, None)
+            else:
+                self._counts[session] = max(0, self._counts.get(session, 0) - 1)
             self._settle()
 
     # the stand-in's side
@@ -106,20 +140,34 @@ class _Input:
     async def close(self) -> None:
         with self._flight._clock.busy():
             await self._inner.close()
+        if self.output_open:
+            self._flight.awaiting_end(self._number)
+
+    output_open = False  # set once the response's output is being read, cleared when it ends
 
 
 class _Output:
-    def __init__(self, inner: Any, flight: InFlight, number: int) -> None:
+    def __init__(self, inner: Any, flight: InFlight, number: int, input_stream: _Input) -> None:
         self._inner, self._flight, self._number = inner, flight, number
+        self._input = input_stream
+        input_stream.output_open = True
 
     async def receive(self) -> Any:
         try:
             event = await self._inner.receive()
-        except Exception:  # a modelled exception event is a message received too
+        except Exception:  # a modelled exception event is a message received too, and the output's end
             self._flight.received(self._number)
+            self._end()
             raise
-        self._flight.received(self._number)
+        if event is None:
+            self._end()
+        else:
+            self._flight.received(self._number)
         return event
+
+    def _end(self) -> None:
+        self._input.output_open = False
+        self._flight.ended(self._number)
 
 
 class _Stream:
@@ -137,7 +185,7 @@ class _Stream:
             self._flight.close(self._number)  # refused or broken at open: nothing more on the wire
             raise
         self._flight.received(self._number)
-        return response, _Output(output, self._flight, self._number)
+        return response, _Output(output, self._flight, self._number, self.input_stream)
 
     async def close(self) -> None:
         self._flight.close(self._number)

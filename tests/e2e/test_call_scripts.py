@@ -48,6 +48,16 @@ def test_the_same_script_gives_the_same_transcript_byte_for_byte(session: Replay
     assert "One moment, please." in first[0].transcript()
 
 
+@pytest.mark.parametrize("name", ["vonage-knowledge-then-a-person", "vonage-barge-in"])
+def test_a_bridge_call_gives_the_same_transcript_byte_for_byte(session: ReplaySession, name: str) -> None:
+    # Sonic's stream crosses awscrt's native threads: the replay clock holds while its messages, its refusals
+    # and its output's end are in flight, so the virtual times do not depend on the machine's speed.
+    path = CALLS / "cozy-comfort" / f"{name}.yaml"
+    runs = [run_paths(session, [path])[0] for _ in range(3)]
+    assert all(r.passed for r in runs), runs[0].failure
+    assert runs[0].transcript() == runs[1].transcript() == runs[2].transcript()
+
+
 def test_a_failed_expectation_says_what_was_expected_what_happened_and_the_transcript(session: ReplaySession) -> None:
     script = parse_script(
         _script("turns:\n  - say: What is your return policy?\n    expect: {reply_contains: [pineapple]}\n")
