@@ -179,6 +179,9 @@ class WireObserver(Protocol):
 
     def written(self, session: int) -> None: ...
 
+    def refused(self, session: int) -> None:
+        """The session is refused at open: what the client sent on it is never read (its end is `written`)."""
+
 
 class SonicStandIn:
     """Run with `async with SonicStandIn(scenario) as sonic:`; point the SDK at `sonic.endpoint` and trust
@@ -304,6 +307,8 @@ class SonicStandIn:
             scenario.refuse_all_after is not None and log.number > scenario.refuse_all_after
         ):
             log.refused = True
+            if self.observer is not None:
+                self.observer.refused(log.number)
             # The body stays open until the client is done with its side: hypercorn drops a stream whose
             # response completed and then fails the whole connection on the client's next data frame.
             await _plain(
@@ -314,6 +319,8 @@ class SonicStandIn:
                 more=True,
             )
             await _drain(receive)
+            if self.observer is not None:
+                self.observer.written(log.number)  # the refusal's end, on its way to the client
             with contextlib.suppress(Exception):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             return

@@ -18,7 +18,9 @@ from oratio_local.sonic_standin import FRAME_MS, VOICE_RMS, rms, tone
 SECONDS_PER_WORD = 0.08
 
 
-class _ScriptedStream:
+class EnergyTurnStream:
+    """Caller turns found by audio energy; each turn's final result is the next of `lines` (shared, consumed)."""
+
     def __init__(self, lines: list[str], sample_rate: int, silence_ms: int) -> None:
         self._lines = lines
         self._frame = sample_rate * FRAME_MS // 1000 * 2
@@ -66,11 +68,11 @@ class ScriptedRecognizer:
         self.fail = fail
         self.started = 0
 
-    async def start(self, sample_rate: int) -> _ScriptedStream:
+    async def start(self, sample_rate: int) -> EnergyTurnStream:
         self.started += 1
         if self.fail:
             raise RecognitionError("the scripted recognizer is set to fail")
-        return _ScriptedStream(self.lines, sample_rate, self.silence_ms)
+        return EnergyTurnStream(self.lines, sample_rate, self.silence_ms)
 
 
 class ToneSynthesizer:

@@ -156,7 +156,8 @@ def summarize_transcript(turns: Sequence[TurnRecord], limit: int = SUMMARY_CHARS
     replies = [t.reply_text for t in turns if t.reply_text.strip()]
     reply = f" Assistant last said: {_shorten(replies[-1], limit // 3)}" if replies else ""
     while asks:
-        text = "Caller asked: " + " / ".join(asks) + "." + reply
+        asked = " / ".join(asks)
+        text = "Caller asked: " + asked + ("" if asked.endswith((".", "?", "!", "…")) else ".") + reply
         if len(text) <= limit or len(asks) == 1:
             return text[:limit]
         asks.pop(0)

@@ -203,7 +203,7 @@ class LocalServices:
 
         parts = urlsplit(request.url)
         arn = unquote(parts.path.removeprefix("/runtimes/").rsplit("/invocations", 1)[0])
-        session = str(request.headers.get("X-Amzn-Bedrock-AgentCore-Runtime-Session-Id", ""))
+        session = _header(request, "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id")
         if self.agent_runtime_arn and arn != self.agent_runtime_arn:
             body = json.dumps({"message": f"no runtime {arn} in this account"}).encode()
             return _response(request.url, 404, {"x-amzn-ErrorType": "ResourceNotFoundException"}, body)
@@ -229,6 +229,13 @@ class LocalServices:
             "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": session,
         }
         return _response(request.url, reply.status_code, headers, reply.content)
+
+
+def _header(request: Any, name: str) -> str:
+    """A header of botocore's prepared request as text: botocore holds header values as bytes (`str()` of
+    them gave the agent the session id "b'…'", so the agent's turns were recorded under a session nobody reads)."""
+    value = request.headers.get(name, "")
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _is_caller_turn(body: bytes | None) -> bool:

@@ -39,6 +39,7 @@ from oratio_local.replay.telephony import (
 from oratio_local.rule_model import GOODBYE_WORDS, PERSON_WORDS
 from oratio_local.sonic_standin import Scenario, SonicStandIn, ToolUse
 from oratio_local.sonic_standin import Turn as SonicTurn
+from oratio_local.transcribe_standin import ScriptedTranscribeClient
 
 LOCAL_BRIDGE_NUMBER = "+15550100999"  # the tenant's Twilio/Vonage number when its file lists none
 SPEAKING_WORDS_PER_SECOND = 2.8  # how long the stand-in's reply audio lasts for its words (about 170 words a minute)
@@ -59,27 +60,37 @@ def _has(text: str, words: tuple[str, ...]) -> bool:
     return any(re.search(rf"\b{re.escape(w)}\b", text.lower()) for w in words)
 
 
+def sonic_turn(call: CallBase, said: str) -> SonicTurn:
+    """Nova Sonic's side of one caller line: heard (its ASR text) and answered the way a speech model with the
+    agent's tools would: a request for a person calls `transfer_to_human`, a goodbye `end_call`, anything else
+    asks the tenant agent's `knowledge_search` and says what it found."""
+    if _has(said, PERSON_WORDS):
+        tool = ToolUse(name="transfer_to_human", arguments={"reason": "caller_request"})
+        reply = "Of course, I'll connect you with a colleague now."
+    elif _has(said, GOODBYE_WORDS):
+        tool = ToolUse(name="end_call", arguments={"reason": "caller said goodbye"})
+        reply = f"Thanks for calling {call.tenant.business.name}. Goodbye!"
+    else:
+        tool = ToolUse(name="knowledge_search", arguments={"query": said})
+        reply = "{tool_summary} Is there anything else I can help with?"
+    # How long the reply sounds: its words at a speaking pace ({tool_summary} counts as a sentence or two).
+    words = len(reply.replace("{tool_summary}", "x " * 20).split())
+    return SonicTurn(heard=said, reply=reply, tool=tool, reply_seconds=words / SPEAKING_WORDS_PER_SECOND)
+
+
 def scenario_for(call: CallBase) -> Scenario:
-    """Nova Sonic's side of the script: each caller line is heard (its ASR text) and answered the way a speech
-    model with the agent's tools would: a request for a person calls `transfer_to_human`, a goodbye `end_call`,
-    anything else asks the tenant agent's `knowledge_search` and says what it found."""
-    turns = []
-    for turn in call.script.turns:
-        if turn.say is None:
-            continue
-        if _has(turn.say, PERSON_WORDS):
-            tool = ToolUse(name="transfer_to_human", arguments={"reason": "caller_request"})
-            reply = "Of course, I'll connect you with a colleague now."
-        elif _has(turn.say, GOODBYE_WORDS):
-            tool = ToolUse(name="end_call", arguments={"reason": "caller said goodbye"})
-            reply = f"Thanks for calling {call.tenant.business.name}. Goodbye!"
-        else:
-            tool = ToolUse(name="knowledge_search", arguments={"query": turn.say})
-            reply = "{tool_summary} Is there anything else I can help with?"
-        # How long the reply sounds: its words at a speaking pace ({tool_summary} counts as a sentence or two).
-        words = len(reply.replace("{tool_summary}", "x " * 20).split())
-        turns.append(SonicTurn(heard=turn.say, reply=reply, tool=tool, reply_seconds=words / SPEAKING_WORDS_PER_SECOND))
-    return Scenario(turns=turns, speed=SONIC_SPEED, sample_rate=16_000)
+    """The Sonic stand-in's scenario; its turns are added as the caller says each line (`VonageCall._say`), so a
+    typed caller (`talk`) is heard as a scripted one is. `given.speech_down: [speech_to_speech]`: Nova Sonic
+    refuses every session, so the bridge goes down its ladder."""
+    refuse_all_after = 0 if "speech_to_speech" in call.script.given.speech_down else None
+    return Scenario(turns=[], speed=SONIC_SPEED, sample_rate=16_000, refuse_all_after=refuse_all_after)
+
+
+def transcribe_for(call: CallBase) -> ScriptedTranscribeClient:
+    """Amazon Transcribe streaming on the bridge's cascaded rung: the caller's lines are its transcripts (added
+    as they are said; the bridge's own Transcribe adapter runs against it); `given.speech_down` naming
+    `cascaded` makes it refuse."""
+    return ScriptedTranscribeClient([], refuse="cascaded" in call.script.given.speech_down)
 
 
 # ----------------------------------------------------------------------------------------- Twilio
@@ -133,7 +144,8 @@ class TimelineRecorder:
 
     async def record_turn(self, turn: Any) -> None:
         if turn.reply_text:
-            self._call.add("assistant", turn.reply_text, "say", by="sonic")
+            self._call.replies_recorded += 1
+            self._call.add("assistant", turn.reply_text, "say", by="sonic" if turn.model_id else "cascaded")
         await self._inner.record_turn(turn)
 
     async def record_event(self, event: Any) -> None:
@@ -236,6 +248,14 @@ class VonageCall(CallBase):
         super().__init__(*args)
         self.transferred = False
         self.ended_by_bridge = ""
+        self.replies_recorded = 0  # the bridge's turns with a reply, whichever speech rung answered
+        self._sonic: SonicStandIn | None = None
+        self._transcribe = transcribe_for(self)
+
+    def answered_turns(self) -> int:
+        """Caller turns the bridge has answered: Sonic's count, or the replies recorded (the cascaded rung's)."""
+        sonic = self._sonic.sessions if self._sonic is not None else []
+        return max(sum(s.turns_answered for s in sonic), self.replies_recorded)
 
     def delay_agent(self, seconds: float) -> None:
         raise ScriptError(f"{self.result.path}: agent_seconds is replayed on the Connect front door only")
@@ -281,18 +301,22 @@ class VonageCall(CallBase):
         caller = _ReplayCaller(self.contact_id, self.script.caller, instruction.stream_headers)
         flight = InFlight(self.clock)
         async with SonicStandIn(scenario_for(self), observer=flight) as sonic:
+            self._sonic = sonic
             bridge_app.set_call_runner(await self._runtime(deployment.runtime_environment(bridge), sonic, flight))
             try:
                 socket = _LocalWebSocket(caller)
-                talking = asyncio.create_task(self._talk(caller, sonic))
+                talking = asyncio.create_task(self._talk(caller))
                 route = asyncio.create_task(bridge_app.media_stream(socket, RequestContext(session_id=session_id)))
                 await asyncio.wait({talking, route}, return_when=asyncio.FIRST_COMPLETED)
                 if not talking.done():  # the bridge ended the call (a goodbye, a handover) before the script did
                     talking.cancel()
                 await asyncio.gather(talking, return_exceptions=True)
+                failed = None if talking.cancelled() else talking.exception()
+                if failed is not None:  # the script failed mid-call: the caller hangs up, the bridge ends its call
+                    await caller.hang_up()
                 await route
-                if not talking.cancelled() and talking.exception() is not None:
-                    raise talking.exception()  # type: ignore[misc]
+                if failed is not None:
+                    raise failed
             finally:
                 bridge_app.set_call_runner(None)
 
@@ -315,9 +339,10 @@ class VonageCall(CallBase):
                         aws_secret_access_key="local",  # noqa: S106 - the stand-in does not check signatures
                     )
                     self._clients["sonic"] = ClockedSonicClient(client, flight)
-                    self._clients["transcribe"] = None  # the cascaded rung is not replayed on this front door
+                    self._clients["transcribe"] = call._transcribe
                 return self._clients["sonic"], self._clients["transcribe"]
 
+        call = self
         settings = BridgeRuntimeSettings.from_environ({**environment, "ORATIO_AWS_REGION": REGION})
         runtime = ReplayBridgeRuntime(settings)
         runtime.recorder = TimelineRecorder(runtime.recorder, self)  # type: ignore[assignment]
@@ -336,53 +361,65 @@ class VonageCall(CallBase):
 
         return run
 
-    async def _talk(self, caller: _ReplayCaller, sonic: SonicStandIn) -> None:
-        """The script's caller on the line: each line said (a voiced stretch the stand-in hears), then the reply
-        heard out; an `interrupt` line is said while the previous reply still plays."""
-        from oratio_local.sonic_standin import tone
-
+    async def _talk(self, caller: _ReplayCaller) -> None:
+        """The caller on the line (the script's, or a person typing for `talk`): each line said (a voiced stretch
+        the stand-ins hear as that line), then the reply heard out; an `interrupt` line is said while the
+        previous reply still plays."""
         await caller.dial()
         answered = 0
-        turns = list(self.script.turns)
-        for index, turn in enumerate(turns):
-            following = turns[index + 1] if index + 1 < len(turns) else None
-            self.caller.next_input()  # the turn on the timeline (and the previous turn's expectations checked)
-            if turn.say is not None:
-                caller.heard_since_turn = 0
-                caller.speaking = True
-                await caller._frames(tone(caller.sample_rate, CALLER_SPEECH_SECONDS, frequency=220.0, amplitude=8_000))
-                caller.speaking = False
+        number = 0
+        while True:
+            if self.transferred:  # handed over: what the caller says next is to a person, not to the bridge
+                break
+            said = self.caller.next_input()  # the turn on the timeline (and the previous turn's expectations checked)
+            number += 1
+            if said.kind == "say":
+                await self._say(caller, said.text)
                 answered += 1
+                following = self.caller.upcoming
                 barge_in = following is not None and following.interrupt
-                await caller.wait_for(_answered_or_heard(sonic, caller, answered, barge_in), timeout=TURN_WAIT_SECONDS)
+                await caller.wait_for(_answered_or_heard(self, caller, answered, barge_in), timeout=TURN_WAIT_SECONDS)
                 if not barge_in:
                     await caller.quiet_for(REPLY_PLAYED_SECONDS)
                 elif caller.heard_since_turn * FRAME_SECONDS < BARGE_IN_AFTER_SECONDS:
                     raise ExpectationFailed(
-                        f"turn {index + 2}", "to speak while the reply still plays", "the reply had already ended",
+                        f"turn {number + 1}", "to speak while the reply still plays", "the reply had already ended",
                         self.timeline,
                     )  # fmt: skip
-            elif turn.silence is not None:
-                await _silence(caller, turn.silence)
-            elif turn.dtmf is not None:
+            elif said.kind == "silence":
+                await _silence(caller, said.seconds)
+            elif said.kind == "dtmf":
                 raise ScriptError(f"{self.result.path}: dtmf is replayed on the Connect front door only")
             else:
                 break
-            if caller.leaked_after_clear:
-                self.add("assistant", f"[{caller.leaked_after_clear * 20} ms of the cut-off reply still played]",
-                         "leak")  # fmt: skip
-                caller.leaked_after_clear = 0
         self.caller.check_pending()
         await caller.hang_up()
 
+    async def _say(self, caller: _ReplayCaller, text: str) -> None:
+        """One caller line: both speech stand-ins will hear it as `text`; the caller's voice for its length."""
+        from oratio_local.sonic_standin import tone
 
-def _answered_or_heard(sonic: SonicStandIn, caller: _ReplayCaller, turns: int, barge_in: bool) -> Callable[[], bool]:
-    """The caller's wait: Sonic has answered `turns` turns, or (before a barge-in) enough of the reply was heard."""
+        assert self._sonic is not None
+        self._sonic.scenario.turns.append(sonic_turn(self, text))
+        self._transcribe.lines.append(text)
+        caller.heard_since_turn = 0
+        caller.speaking = True
+        await caller._frames(tone(caller.sample_rate, CALLER_SPEECH_SECONDS, frequency=220.0, amplitude=8_000))
+        caller.speaking = False
+        if caller.leaked_after_clear:  # heard while saying the line, after the bridge said to clear
+            leaked_ms = round(caller.leaked_after_clear * FRAME_SECONDS * 1000)
+            self.add("assistant", f"[{leaked_ms} ms of the cut-off reply still played]", "leak")
+            caller.leaked_after_clear = 0
+
+
+def _answered_or_heard(call: VonageCall, caller: _ReplayCaller, turns: int, barge_in: bool) -> Callable[[], bool]:
+    """The caller's wait: the bridge has answered `turns` turns, or (before a barge-in) enough of the reply was
+    heard."""
 
     def done() -> bool:
         if barge_in and caller.heard_since_turn * FRAME_SECONDS >= BARGE_IN_AFTER_SECONDS:
             return True
-        return sum(s.turns_answered for s in sonic.sessions) >= turns
+        return call.answered_turns() >= turns
 
     return done
 

@@ -13,7 +13,7 @@ from oratio.replay import report
 from oratio.replay.script import FRONT_DOORS, Script, Turn, TurnExpectation, dump_script
 from oratio.replay.transcript import Event
 from oratio_local.replay.lex import CallerInput
-from oratio_local.replay.runner import ConnectCall, ReplaySession, ScriptResult, run_paths, run_script
+from oratio_local.replay.runner import CallBase, ReplaySession, ScriptResult, call_types, run_paths, run_script
 
 DEFAULT_TALK_START = "2025-01-06T11:00:00"  # a Monday morning, in the tenant's time zone
 
@@ -39,13 +39,17 @@ def replay(argv: list[str]) -> int:
 class InteractiveCaller:
     """The caller's side typed at a prompt: a line is said; `:dtmf 12`, `:silence 4`, `:save FILE`, `:quit`."""
 
-    def __init__(self, call: ConnectCall, read: IO[str], write: IO[str], script: Script) -> None:
+    def __init__(self, call: CallBase, read: IO[str], write: IO[str], script: Script) -> None:
         self._call, self._in, self._out, self._script = call, read, write, script
         self.turns: list[tuple[Turn, int]] = []
         self.unplayed: list[int] = []
 
     def check_pending(self) -> None:
         return None
+
+    @property
+    def upcoming(self) -> Turn | None:
+        return None  # a person's next line is not known before they type it
 
     def next_input(self) -> CallerInput:
         while True:
@@ -98,6 +102,17 @@ class InteractiveCaller:
             turns.append(turn.model_copy(update={"expect": expect}))
         return turns
 
+    def after_call(self) -> None:
+        """The call is over: `:save FILE` still writes it (a handover ends the call before the next prompt)."""
+        self._out.write("the call is over; :save FILE keeps it as a script, Enter quits\n")
+        while True:
+            self._out.write("you> ")
+            self._out.flush()
+            command, _, argument = self._in.readline().strip().partition(" ")
+            if command != ":save":
+                return
+            self.save(Path(argument.strip() or "talk.yaml"))
+
     def save(self, path: Path) -> None:
         script = self._script.model_copy(update={"turns": self.observed()})
         path.write_text(dump_script(script), encoding="utf-8")
@@ -108,7 +123,7 @@ def talk(argv: list[str], read: IO[str] | None = None, write: IO[str] | None = N
     parser = argparse.ArgumentParser(prog="python -m oratio talk", description="Be the caller.")
     parser.add_argument("--tenant", required=True)
     parser.add_argument("--agent", default="front-desk")
-    parser.add_argument("--front-door", choices=["connect"], default="connect", help="talk runs the Connect path")
+    parser.add_argument("--front-door", choices=FRONT_DOORS, default="connect", help="the number the caller dials")
     parser.add_argument("--at", help=f"the call's start (default {DEFAULT_TALK_START} in the tenant's time zone)")
     parser.add_argument("--caller", default="+15551234567")
     args = parser.parse_args(argv)
@@ -131,7 +146,7 @@ def talk(argv: list[str], read: IO[str] | None = None, write: IO[str] | None = N
         write.write(f"Calling {tenant.business.name} ({tenant.tenant_id}). Type what the caller says; "
                     ":dtmf DIGITS, :silence SECONDS, :save FILE, :quit.\n")  # fmt: skip
         result = ScriptResult("talk", script.name)
-        call = ConnectCall(session, tenant, script, result, show)
+        call = call_types()[args.front_door](session, tenant, script, result, show)
         caller = InteractiveCaller(call, read, write, script)
         call.caller = caller  # type: ignore[assignment]
         try:
@@ -140,6 +155,7 @@ def talk(argv: list[str], read: IO[str] | None = None, write: IO[str] | None = N
             write.write(f"the call broke off: {type(e).__name__}: {e}\n")
             return 1
         write.write(f"call over: {result.outcome}, route {result.route}, cost ${result.cost_usd:.5f}\n")
+        caller.after_call()
     return 0
 
 

@@ -213,8 +213,20 @@ class VirtualEventLoop(asyncio.SelectorEventLoop):
     def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:  # type: ignore[override]
         # Rounded up to the grid: a sleep shorter than asyncio's clock resolution would otherwise be due at once,
         # and a loop that sleeps until "a hair later" (a pacer) would spin without virtual time ever moving on.
-        when = math.ceil(when / TIMER_QUANTUM_SECONDS) * TIMER_QUANTUM_SECONDS
+        # The tick count is rounded first so that float noise (0.1 / 1e-6 = 100000.00000000001) does not lift a
+        # timer on the grid to the next point.
+        when = math.ceil(round(when / TIMER_QUANTUM_SECONDS, 6)) * TIMER_QUANTUM_SECONDS
         return super().call_at(when, callback, *args, context=context)
+
+    def call_later(self, delay: float, callback: Any, *args: Any, context: Any = None) -> asyncio.TimerHandle:  # type: ignore[override]
+        # A positive delay is due strictly later, on the next grid point at the least. `now + delay` for a delay
+        # below the float resolution at `now` (a pacer's `ahead - lead` of 1e-17 s) is `now` itself, and rounding
+        # cannot lift it: the timer would be due at once, forever, and the clock would never move again.
+        now = self.time()
+        when = now + delay
+        if delay > 0:
+            when = max(when, (round(now / TIMER_QUANTUM_SECONDS) + 1) * TIMER_QUANTUM_SECONDS)
+        return self.call_at(when, callback, *args, context=context)
 
     def run_forever(self) -> None:
         self._virtual_clock._loop_starts()

@@ -223,7 +223,7 @@ def run_script(session: ReplaySession, script: Script, path: str = "<script>", *
         if door not in FRONT_DOORS:
             raise ScriptError(f"{path}: front door {door!r} is not one of {', '.join(FRONT_DOORS)}")
         tenant = session.tenant(script.tenant)
-        call_type = _call_types()[door]
+        call_type = call_types()[door]
         call_type(session, tenant, script, result, live).run()
         result.passed = True
     except ExpectationFailed as e:
@@ -246,7 +246,7 @@ def _settle_heap() -> None:
     gc.freeze()
 
 
-def _call_types() -> dict[str, type[CallBase]]:
+def call_types() -> dict[str, type[CallBase]]:
     from oratio_local.replay.bridge_call import TwilioCall, VonageCall
 
     return {"connect": ConnectCall, "twilio": TwilioCall, "vonage": VonageCall}
@@ -296,6 +296,11 @@ class ScriptedCaller:
     @property
     def unplayed(self) -> list[int]:
         return [n for n, _ in self._turns]
+
+    @property
+    def upcoming(self) -> Turn | None:
+        """The turn after the one being played (a bridge caller starts an `interrupt` line over the reply)."""
+        return self._turns[0][1] if self._turns else None
 
 
 class CallBase:

@@ -3,7 +3,10 @@ threads the replay clock cannot see, so while an event is between the bridge and
 loop looks idle and the clock would jump ahead (a session open would time out in virtual seconds that were
 milliseconds of real time). `InFlight` counts the event messages on the wire, per session, and holds the clock
 while any is: the bridge's sends until the stand-in has read them, the stand-in's writes until the bridge has
-received them, and a stream's opening and closing until they return. A closed stream's count is dropped.
+received them, and a stream's opening and closing until they return. A closed stream's count is dropped. A
+session the stand-in refuses at open (Sonic unavailable) never has its events read: its count is dropped, and
+the refusal's end (written once the stand-in stops draining the request) is held until the client's open fails
+on it (else the bridge's open timeout could run out in virtual time while the refusal is on a native thread).
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ import threading
 from typing import Any
 
 from oratio_local.replay.clock import VirtualClock
+
+# Real seconds a closed stream's output end is waited for before the clock is let go anyway (it comes in
+# milliseconds; past this the bridge's own bounded wait, in virtual time, decides as it would deployed).
+END_WAIT_REAL_SECONDS = 1.0
 
 
 class InFlight:
@@ -22,6 +29,9 @@ class InFlight:
         self._lock = threading.Lock()
         self._counts: dict[int, int] = {}
         self._closed: set[int] = set()
+        self._refused: set[int] = set()
+        self._ending: set[int] = set()  # the input is closed: the output's end is on its way
+        self._ended: set[int] = set()
         self._held = False
         self.opened = 0
 
@@ -44,10 +54,44 @@ class InFlight:
     def close(self, session: int) -> None:
         with self._lock:
             self._closed.add(session)
-            self._counts.pop(session, None)
+            if session in self._ending and session not in self._ended:
+                self._counts[session] = 1  # only the output's end is still awaited
+            else:
+                self._counts.pop(session, None)
+            self._settle()
+
+    def awaiting_end(self, session: int) -> None:
+        """The client closed its input: the stand-in ends the output next, over the native transport; the
+        bridge waits for that end (bounded in virtual time), so the clock is held until it arrives."""
+        with self._lock:
+            if session in self._ending or session in self._closed:
+                return
+            self._ending.add(session)
+            self._counts[session] = self._counts.get(session, 0) + 1
+            self._settle()
+        timer = threading.Timer(END_WAIT_REAL_SECONDS, self.ended, args=(session,))
+        timer.daemon = True
+        timer.start()
+
+    def ended(self, session: int) -> None:
+        """The stream's output ended (or the real-time bound passed)."""
+        with self._lock:
+            if session not in self._ending or session in self._ended:
+                return
+            self._ended.add(session)
+            if session in self._closed:
+                self._counts.pop(session, None)
+            else:
+                self._counts[session] = max(0, self._counts.get(session, 0) - 1)
             self._settle()
 
     # the stand-in's side
+    def refused(self, session: int) -> None:
+        with self._lock:
+            self._refused.add(session)
+            self._counts[session] = 0  # what the client sent on it will never be read
+            self._settle()
+
     def read(self, session: int) -> None:
         self._change(session, -1)
 
@@ -56,7 +100,8 @@ class InFlight:
 
     # the client's side
     def sending(self, session: int) -> None:
-        self._change(session, +1)
+        if session not in self._refused:  # a refused session's events are drained unread
+            self._change(session, +1)
 
     def received(self, session: int) -> None:
         self._change(session, -1)
@@ -71,8 +116,12 @@ class ClockedSonicClient:
     async def invoke_model_with_bidirectional_stream(self, request: Any) -> Any:
         self._flight.opened += 1
         number = self._flight.opened
-        with self._flight._clock.busy():  # the connection and the request reach the stand-in
-            stream = await self._client.invoke_model_with_bidirectional_stream(request)
+        try:
+            with self._flight._clock.busy():  # the connection and the request reach the stand-in
+                stream = await self._client.invoke_model_with_bidirectional_stream(request)
+        except BaseException:
+            self._flight.close(number)  # a stream that did not open has nothing more on the wire
+            raise
         return _Stream(stream, self._flight, number)
 
     async def close(self) -> None:
@@ -91,20 +140,34 @@ class _Input:
     async def close(self) -> None:
         with self._flight._clock.busy():
             await self._inner.close()
+        if self.output_open:
+            self._flight.awaiting_end(self._number)
+
+    output_open = False  # set once the response's output is being read, cleared when it ends
 
 
 class _Output:
-    def __init__(self, inner: Any, flight: InFlight, number: int) -> None:
+    def __init__(self, inner: Any, flight: InFlight, number: int, input_stream: _Input) -> None:
         self._inner, self._flight, self._number = inner, flight, number
+        self._input = input_stream
+        input_stream.output_open = True
 
     async def receive(self) -> Any:
         try:
             event = await self._inner.receive()
-        except Exception:  # a modelled exception event is a message received too
+        except Exception:  # a modelled exception event is a message received too, and the output's end
             self._flight.received(self._number)
+            self._end()
             raise
-        self._flight.received(self._number)
+        if event is None:
+            self._end()
+        else:
+            self._flight.received(self._number)
         return event
+
+    def _end(self) -> None:
+        self._input.output_open = False
+        self._flight.ended(self._number)
 
 
 class _Stream:
@@ -113,9 +176,16 @@ class _Stream:
         self.input_stream = _Input(inner.input_stream, flight, number)
 
     async def await_output(self) -> Any:
-        with self._flight._clock.busy():  # the response's headers come back
+        # The response's headers are on their way back: counted like a message (not a plain hold), so that a
+        # refused session's count can be dropped while its refusal waits for the stand-in to stop draining.
+        self._flight.sending(self._number)
+        try:
             response, output = await self._inner.await_output()
-        return response, _Output(output, self._flight, self._number)
+        except BaseException:
+            self._flight.close(self._number)  # refused or broken at open: nothing more on the wire
+            raise
+        self._flight.received(self._number)
+        return response, _Output(output, self._flight, self._number, self.input_stream)
 
     async def close(self) -> None:
         self._flight.close(self._number)

@@ -61,6 +61,16 @@ def test_one_call_never_sees_what_an_earlier_call_of_the_run_left_behind(session
     assert "budget" not in second.transcript()
 
 
+@pytest.mark.parametrize("name", ["vonage-knowledge-then-a-person", "vonage-barge-in"])
+def test_a_bridge_call_gives_the_same_transcript_byte_for_byte(session: ReplaySession, name: str) -> None:
+    # Sonic's stream crosses awscrt's native threads: the replay clock holds while its messages, its refusals
+    # and its output's end are in flight, so the virtual times do not depend on the machine's speed.
+    path = CALLS / "cozy-comfort" / f"{name}.yaml"
+    runs = [run_paths(session, [path])[0] for _ in range(3)]
+    assert all(r.passed for r in runs), runs[0].failure
+    assert runs[0].transcript() == runs[1].transcript() == runs[2].transcript()
+
+
 def test_a_failed_expectation_says_what_was_expected_what_happened_and_the_transcript(session: ReplaySession) -> None:
     script = parse_script(
         _script("turns:\n  - say: What is your return policy?\n    expect: {reply_contains: [pineapple]}\n")
@@ -139,6 +149,42 @@ def test_talk_at_the_prompt_shows_the_call_and_saves_it_as_a_script_that_passes(
     assert script.turns[0].expect.reply_contains
     (result,) = run_paths(session, [saved])
     assert result.passed, result.failure
+
+
+def test_talk_on_the_vonage_front_door_goes_through_the_bridge_and_saves_a_vonage_script_that_passes(
+    session: ReplaySession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    saved = tmp_path / "talk-vonage.yaml"
+    typed = io.StringIO(f"How much is the memory foam pillow?\nCan I talk to a person?\n:save {saved}\n")
+    shown = io.StringIO()
+    monkeypatch.setattr(cli, "ReplaySession", lambda: session_context(session))
+    assert cli.talk(["--tenant", "cozy-comfort", "--front-door", "vonage"], read=typed, write=shown) == 0
+    out = shown.getvalue()
+    assert "Vonage streams the call into the voice bridge" in out
+    assert "tool knowledge_search: ok" in out
+    assert "Memory Foam Pillow" in out  # what the tenant agent found, said by the bridge's speech model
+    assert "handoff to a person" in out
+    assert "call over: transferred" in out
+    script = parse_script(saved.read_text())
+    assert script.front_door == "vonage"
+    assert [t.say for t in script.turns] == ["How much is the memory foam pillow?", "Can I talk to a person?"]
+    assert script.turns[0].expect.tool_called == ["knowledge_search"]
+    assert script.turns[1].expect.transfer is True
+    (result,) = run_paths(session, [saved])
+    assert result.passed, result.failure
+
+
+def test_talk_on_the_twilio_front_door_runs_the_signed_webhook(
+    session: ReplaySession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown = io.StringIO()
+    monkeypatch.setattr(cli, "ReplaySession", lambda: session_context(session))
+    argv = ["--tenant", "cozy-comfort", "--front-door", "twilio", "--at", "2025-01-05T21:00:00"]  # Sunday evening
+    assert cli.talk(argv, read=io.StringIO("Hello?\n"), write=shown) == 0
+    out = shown.getvalue()
+    assert "(cozy-comfort, Twilio)" in out
+    assert "closed" in out.lower()
+    assert "call over: ended, route closed" in out
 
 
 class session_context:

@@ -160,6 +160,12 @@ def test_transcript_summary_keeps_the_newest_asks_and_the_last_reply_within_the_
     assert summary.endswith("Assistant last said: answer 8")
 
 
+def test_a_question_in_the_summary_keeps_its_own_punctuation() -> None:
+    summary = summarize_transcript([turn(1, "What is your return policy?", "30 days.")])
+    assert summary == "Caller asked: What is your return policy? Assistant last said: 30 days."
+    assert summarize_transcript([turn(1, "refund", "")]) == "Caller asked: refund."
+
+
 def test_an_empty_transcript_still_tells_the_person_something() -> None:
     assert "before speaking" in summarize_transcript([])
 
