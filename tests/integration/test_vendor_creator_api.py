@@ -326,3 +326,40 @@ def test_publishing_a_vendors_own_version_is_no_agentcreator_approval(vendor_api
     vendor_api.call("POST", f"/api/v1/agents/{agent['id']}/versions/1/publish")
 
     assert "agentcreator.approve" not in audit_actions(vendor_api)
+
+
+def test_a_published_creator_version_shows_as_the_agent_as_a_published_hand_written_one_does(
+    vendor_api: VendorApi,
+) -> None:
+    from oratio.agent_definitions.versions import CreatorProvenance
+    from oratio.vendor.creator_versions import RepositoryVersionWriter
+
+    agent = vendor_api.provision(channels=["chat"])["agent_config"]  # active: an edit does not publish
+    service = vendor_api.handler.service_factory()
+    record = service.agents.get(VENDOR_A, agent["id"])
+    written = record.spec().model_copy(update={"name": "Front desk (from the SOP)", "description": "SOP-written"})
+    provenance = CreatorProvenance(job_id="job-0123456789abcdef", sop_sha256="0" * 64)
+
+    number = RepositoryVersionWriter(service.agents).propose(
+        VENDOR_A, agent["id"], written, note="AgentCreator job", provenance=provenance, at=START
+    )
+    published = vendor_api.call("POST", f"/api/v1/agents/{agent['id']}/versions/{number}/publish")
+    shown = vendor_api.call("GET", f"/api/v1/agents/{agent['id']}")
+    # The vendor's next edit starts from the newest version: it keeps what AgentCreator wrote.
+    edited = vendor_api.call(
+        "PUT", f"/api/v1/agents/{agent['id']}", body={"version": shown.body["version"], "description": "tweaked"}
+    )
+    newest = vendor_api.call("GET", f"/api/v1/agents/{agent['id']}/versions/{number + 1}")
+
+    assert published.status == 200, published.body
+    assert (shown.body["name"], shown.body["description"]) == ("Front desk (from the SOP)", "SOP-written")
+    assert shown.body["live_version"] == shown.body["latest_version"] == number
+    assert edited.status == 200, edited.body
+    assert (newest.body["spec"]["name"], newest.body["spec"]["description"]) == ("Front desk (from the SOP)", "tweaked")
+
+    # A hand-written version behaves the same way: written by an edit, shown once published.
+    hand = vendor_api.provision(channels=["chat"], name="Other")["agent_config"]
+    current = vendor_api.call("GET", f"/api/v1/agents/{hand['id']}").body
+    vendor_api.call("PUT", f"/api/v1/agents/{hand['id']}", body={"version": current["version"], "name": "Renamed"})
+    vendor_api.call("POST", f"/api/v1/agents/{hand['id']}/versions/{current['latest_version'] + 1}/publish")
+    assert vendor_api.call("GET", f"/api/v1/agents/{hand['id']}").body["name"] == "Renamed"
