@@ -508,7 +508,9 @@ def run_job(job_id: str, *, deps: PipelineDeps) -> CreatorJob:
 def retry_job(job_id: str, from_stage: StageName | None = None, *, deps: PipelineDeps) -> CreatorJob:
     """Run a failed job again from `from_stage` (default: the stage it failed at), reusing earlier outputs."""
     job = deps.store.get_job(deps.tenant.tenant_id, job_id).job
-    if job.status is not JobStatus.FAILED:
+    # Queued with a failed stage: the vendor API has claimed the failed job for this retry (failed -> queued).
+    claimed = job.status is JobStatus.QUEUED and job.failed_stage is not None
+    if job.status is not JobStatus.FAILED and not claimed:
         raise ValueError(f"job {job_id} is {job.status.value}; only a failed job can be retried")
     start = from_stage or job.failed_stage or StageName.SOP_PARSER
     if start is StageName.PLAN_REVIEWER:
