@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import BudgetLedger
 from oratio.agent_creator.code_checks import CheckContext, CheckSettings, check_module, tenant_tool_hosts
-from oratio.agent_creator.gate import AgentGate
+from oratio.agent_creator.gate import GateRunner
 from oratio.agent_creator.jobs import (
     INLINE_OUTPUT_BYTES,
     CreatorJob,
@@ -96,7 +96,7 @@ class PipelineDeps:
     tenant: TenantConfig
     store: JobStore
     model: StageModel
-    gate: AgentGate
+    gate: GateRunner
     artifacts: ArtifactStore
     versions: VersionWriter
     budget: BudgetLedger | None = None
@@ -346,16 +346,18 @@ def _write_tests(run: _Run, requirements: RequirementList, plan: Plan, review: C
 
 
 def _gate(run: _Run, review: CodeReview, scripts: TestScripts) -> GateResult:
+    run._check_budget(StageName.GATE)  # deployed, the candidate answers on the tenant's model: its budget holds
     record = run._begin(StageName.GATE)
     spec = AgentSpec.model_validate(review.spec)
     result = run.deps.gate.run(run.deps.tenant, run.job.agent_id, spec, scripts)
+    run.cost_usd += result.cost_usd  # charged by the gate's engine, call by call (`deployed_gate.GateChargeLedger`)
     if not result.passed:
         names = ", ".join(f"{s.name} (covers {', '.join(s.covers)})" for s in result.failures())
-        run._failed(record, f"failed: {names}", result)
+        run._failed(record, f"failed: {names}", result, cost_usd=result.cost_usd)
         raise _fail(StageName.GATE, f"The candidate failed its tests: {names}. Nothing was written as a version.",
                     "Read each failure in the job report; clarify the SOP for those requirements and submit it again, "
                     "or retry from code_generator.", retryable=False)  # fmt: skip
-    run._finish(record, result)
+    run._finish(record, result, cost_usd=result.cost_usd)
     return result
 
 
