@@ -114,4 +114,4 @@ class DeployedEngineFactory:
 
 def deployed_gate(budget: BudgetLedger, *, region: str | None = None) -> AgentGate:
     factory: EngineFactory = DeployedEngineFactory(budget, region=region)
-    return AgentGate(factory)
+    return AgentGate(factory, charges_tenant=True)

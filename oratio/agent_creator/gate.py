@@ -67,6 +67,9 @@ class AgentGate:
 
     engine_factory: EngineFactory
     candidate_version: int = 1_000_000  # a number no stored version has; the pin only names the candidate
+    # Whether the engine's model calls are charged to the tenant (the deployed gate's are): only then is what the
+    # candidate's turns cost the gate's cost (a local stand-in model's estimates are nobody's spend).
+    charges_tenant: bool = False
 
     def run(self, tenant: TenantConfig, agent_id: str, spec: AgentSpec, scripts: TestScripts) -> GateResult:
         outcomes, cost = [], 0.0
@@ -74,7 +77,7 @@ class AgentGate:
             outcome, spent = self._one(tenant, agent_id, spec, test.name, test.covers, test.yaml)
             outcomes.append(outcome)
             cost += spent
-        return GateResult(scripts=tuple(outcomes), cost_usd=round(cost, 6))
+        return GateResult(scripts=tuple(outcomes), cost_usd=round(cost, 6) if self.charges_tenant else 0.0)
 
     def _one(self, tenant: TenantConfig, agent_id: str, spec: AgentSpec, name: str, covers: tuple[str, ...],
              text: str) -> tuple[ScriptOutcome, float]:  # fmt: skip

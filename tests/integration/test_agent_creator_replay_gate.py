@@ -33,8 +33,12 @@ SCRIPTS = TestScripts(
     scripts=(
         _script("asks", OPEN, ASK, expect_end={"route": "agent"}),
         _script("closed", CLOSED, ASK, expect_end={"route": "agent"}),
-        _script("person", OPEN, {"say": "Can I talk to a person?", "expect": {"transfer": True}},
-                expect_end={"outcome": "transferred"}),  # fmt: skip
+        _script(
+            "person",
+            OPEN,
+            {"say": "Can I talk to a person?", "expect": {"transfer": True}},
+            expect_end={"outcome": "transferred"},
+        ),  # fmt: skip
     )
 )
 

@@ -38,7 +38,7 @@ def _model() -> ScriptedModel:
 
 def test_the_candidate_answers_on_the_deployed_model_and_every_call_is_charged_to_agent_creator() -> None:
     ledger, model = InMemoryBudgetLedger(), _model()
-    gate = AgentGate(DeployedEngineFactory(ledger, model=model))
+    gate = AgentGate(DeployedEngineFactory(ledger, model=model), charges_tenant=True)
 
     result = gate.run(tenant(), AGENT_ID, SPEC, _scripts())
 
@@ -81,7 +81,11 @@ def test_the_deployed_wiring_builds_its_gate_on_bedrock_without_any_local_stand_
     for name in [n for n in sys.modules if n == "oratio_local" or n.startswith("oratio_local.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [_NoLocalStandIns(), *sys.meta_path])
-    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     settings = CreatorRuntimeSettings(jobs_table="jobs", artifact_bucket="artifacts", agents_table="agents",
                                       agent_definitions_table="definitions", tenant_state_table="state",
@@ -94,3 +98,23 @@ def test_the_deployed_wiring_builds_its_gate_on_bedrock_without_any_local_stand_
     assert isinstance(factory, DeployedEngineFactory)
     assert type(factory.model()).__name__ == "BedrockConverseModel"
     assert not any(n.startswith("oratio_local") for n in sys.modules)
+
+
+def test_what_the_gate_charged_is_part_of_the_jobs_cost_and_the_gate_stage_record() -> None:
+    from oratio.agent_creator.jobs import JobStatus, StageName, run_job
+    from oratio.agent_creator.outputs import GateResult, ScriptOutcome
+    from tests.unit.agent_creator_support import harness
+
+    class ChargedGate:
+        def run(self, tenant: object, agent_id: str, spec: AgentSpec, scripts: TestScripts) -> GateResult:
+            passed = tuple(ScriptOutcome(name=s.name, covers=s.covers, passed=True) for s in scripts.scripts)
+            return GateResult(scripts=passed, cost_usd=0.25)
+
+    h = harness()
+    h.deps.gate = ChargedGate()
+    job = run_job(h.job.job_id, deps=h.deps)
+
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    [gate] = [r for r in h.store.get_job(job.tenant_id, job.job_id).stages if r.stage is StageName.GATE]
+    assert gate.cost_usd == 0.25
+    assert job.cost_usd >= 0.25
