@@ -38,7 +38,7 @@ SCRIPTS = TestScripts(
             OPEN,
             {"say": "Can I talk to a person?", "expect": {"transfer": True}},
             expect_end={"outcome": "transferred"},
-        ),  # fmt: skip
+        ),
     )
 )
 

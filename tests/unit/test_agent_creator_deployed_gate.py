@@ -48,7 +48,8 @@ def test_the_candidate_answers_on_the_deployed_model_and_every_call_is_charged_t
     assert result.cost_usd > 0
     month = datetime.now(UTC)
     charged = ledger.breakdown("cozy-comfort", month)
-    assert set(charged) and {category for category, _ in charged} == {CostCategory.AGENT_CREATOR.value}
+    assert set(charged)
+    assert {category for category, _ in charged} == {CostCategory.AGENT_CREATOR.value}
     assert round(sum(charged.values()), 6) == result.cost_usd
     assert ledger.rows("cozy-comfort")[next(k for k in ledger.rows("cozy-comfort") if f"#{AGENT_ID}" in k)] > 0
 
