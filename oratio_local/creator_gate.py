@@ -12,8 +12,13 @@ intent, holding lines, contact attributes, whisper) are checked as `make replay`
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from oratio.agent.assembly import assemble_engine
 from oratio.agent.ports import TurnEngine
@@ -23,7 +28,9 @@ from oratio.agent_definitions.spec import AgentSpec
 from oratio.config.tenant import TenantConfig
 from oratio.replay.script import ScriptError, parse_script
 
-REPO_TENANTS = Path(__file__).resolve().parents[1] / "tenants"
+REPO = Path(__file__).resolve().parents[1]
+REPO_TENANTS = REPO / "tenants"
+GATE_TIMEOUT_SECONDS = 1_800.0  # 17 replayed calls take about a minute on a loaded 2-core machine
 SPEC_FIELDS = ("name", "description", "business_type", "character_config", "context", "definition")
 
 
@@ -47,36 +54,79 @@ def publish_candidate(api: Any, agent_id: str, spec: AgentSpec) -> int:
 
 
 class ReplayGate:
-    """`GateRunner` over the full call replay; one replay session (one tenant agent server) per gate run."""
+    """`GateRunner` over the full call replay. The replay runs in a child interpreter (`python -m
+    oratio_local.creator_gate`): each call makes its own moto world, which cannot nest inside a caller's own (the
+    demo's, a test's), and a child leaves the caller's process as it was. One replay session per gate run."""
 
-    def __init__(self, tenants_dir: Path = REPO_TENANTS) -> None:
+    def __init__(self, tenants_dir: Path = REPO_TENANTS, *, timeout_seconds: float = GATE_TIMEOUT_SECONDS) -> None:
         self.tenants_dir = tenants_dir
+        self.timeout_seconds = timeout_seconds
 
     def run(self, tenant: TenantConfig, agent_id: str, spec: AgentSpec, scripts: TestScripts) -> GateResult:
-        from oratio_local.replay.runner import ReplaySession, run_script
+        request = GateRequest(tenants_dir=str(self.tenants_dir), tenant_id=tenant.tenant_id, agent_id=agent_id,
+                              spec=spec, scripts=scripts)  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="oratio-gate-") as folder:
+            answer = Path(folder) / "gate-result.json"
+            done = subprocess.run(  # noqa: S603 - this interpreter, this module, no shell
+                [sys.executable, "-m", "oratio_local.creator_gate", str(answer)],
+                input=request.model_dump_json(), capture_output=True, text=True, check=False,
+                timeout=self.timeout_seconds, cwd=REPO,
+            )  # fmt: skip
+            if done.returncode != 0 or not answer.is_file():
+                raise RuntimeError(f"the replay gate stopped (exit {done.returncode}): {done.stderr[-2000:]}")
+            return GateResult.model_validate_json(answer.read_text(encoding="utf-8"))
 
-        def set_up(api: Any, agent_name: str, created_id: str) -> None:
-            if agent_name == agent_id:  # the scripts name the agent under test by its id
-                publish_candidate(api, created_id, spec)
 
-        outcomes = []
-        with ReplaySession(self.tenants_dir, set_up_agent=set_up) as session:
-            for test in scripts.scripts:
-                try:
-                    script = parse_script(test.yaml, f"{test.name}.yaml")
-                except ScriptError as e:
-                    outcomes.append(ScriptOutcome(name=test.name, covers=test.covers, passed=False, failure=str(e)))
-                    continue
-                if script.tenant != tenant.tenant_id or script.agent != agent_id:
-                    failure = (f"the script is for {script.tenant}/{script.agent}; the gate tests "
-                               f"{tenant.tenant_id}/{agent_id}")  # fmt: skip
-                    outcomes.append(ScriptOutcome(name=test.name, covers=test.covers, passed=False, failure=failure))
-                    continue
-                result = run_script(session, script, f"{test.name}.yaml")
-                outcomes.append(ScriptOutcome(name=test.name, covers=test.covers, passed=result.passed,
-                                              failure=result.failure, transcript=result.transcript()))  # fmt: skip
-        # The local model's cost estimates (in each transcript) are nobody's spend: the gate charged nothing.
-        return GateResult(scripts=tuple(outcomes))
+class GateRequest(BaseModel):
+    """What the child interpreter is asked to replay."""
+
+    tenants_dir: str
+    tenant_id: str
+    agent_id: str
+    spec: AgentSpec
+    scripts: TestScripts
+
+
+def replay_gate(tenant: TenantConfig, tenants_dir: Path, agent_id: str, spec: AgentSpec,
+                scripts: TestScripts) -> GateResult:  # fmt: skip
+    """Every script as a whole replayed call, in this process (the child's work)."""
+    from oratio_local.replay.runner import ReplaySession, run_script
+
+    def set_up(api: Any, agent_name: str, created_id: str) -> None:
+        if agent_name == agent_id:  # the scripts name the agent under test by its id
+            publish_candidate(api, created_id, spec)
+
+    outcomes = []
+    with ReplaySession(tenants_dir, set_up_agent=set_up) as session:
+        for test in scripts.scripts:
+            try:
+                script = parse_script(test.yaml, f"{test.name}.yaml")
+            except ScriptError as e:
+                outcomes.append(ScriptOutcome(name=test.name, covers=test.covers, passed=False, failure=str(e)))
+                continue
+            if script.tenant != tenant.tenant_id or script.agent != agent_id:
+                failure = (f"the script is for {script.tenant}/{script.agent}; the gate tests "
+                           f"{tenant.tenant_id}/{agent_id}")  # fmt: skip
+                outcomes.append(ScriptOutcome(name=test.name, covers=test.covers, passed=False, failure=failure))
+                continue
+            result = run_script(session, script, f"{test.name}.yaml")
+            outcomes.append(ScriptOutcome(name=test.name, covers=test.covers, passed=result.passed,
+                                          failure=result.failure, transcript=result.transcript()))  # fmt: skip
+    # The local model's cost estimates (in each transcript) are nobody's spend: the gate charged nothing.
+    return GateResult(scripts=tuple(outcomes))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child: a `GateRequest` on stdin, the `GateResult` written to the path given."""
+    from oratio.config import load_tenant_file
+
+    (answer,) = argv if argv is not None else sys.argv[1:]
+    request = GateRequest.model_validate_json(sys.stdin.read())
+    tenants_dir = Path(request.tenants_dir)
+    tenant = load_tenant_file(tenants_dir / f"{request.tenant_id}.yaml")
+    result = replay_gate(tenant, tenants_dir, request.agent_id, request.spec, request.scripts)
+    Path(answer).write_text(result.model_dump_json(), encoding="utf-8")
+    return 0
 
 
 def local_engine_factory(tenants_dir: Path = REPO_TENANTS) -> EngineFactory:
@@ -95,3 +145,7 @@ def local_engine_factory(tenants_dir: Path = REPO_TENANTS) -> EngineFactory:
 def local_gate(tenants_dir: Path = REPO_TENANTS) -> AgentGate:
     """`AgentGate` over `local_engine_factory`: the engine only, no contact flow (see `ReplayGate` for that)."""
     return AgentGate(local_engine_factory(tenants_dir))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
