@@ -13,14 +13,17 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from oratio.agent.assembly import EngineParts, assemble_engine, redacting, tool_factory
-from oratio.agent.ports import KnowledgeRetriever, TurnEngine
 from oratio.agent_definitions.source import DefinitionSource, SourceSettings
 from oratio.config import TenantConfig, load_tenant_file
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
+
+if TYPE_CHECKING:  # annotations only: the voice bridge imports this module for its settings, not the agent kit
+    from oratio.agent.ports import KnowledgeRetriever, TurnEngine
 
 # --- Environment variables: the construct writes them, `RuntimeSettings` reads them.
 ENV_LOCAL_MODE = "ORATIO_LOCAL_MODE"

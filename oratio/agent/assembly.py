@@ -11,20 +11,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from oratio.agent.kit import ToolFactory, WorkflowFactory
-from oratio.agent.ports import (
-    BudgetLedger,
-    ConversationRecorder,
-    CustomerContextStore,
-    KnowledgeRetriever,
-    ModelPort,
-    SessionMemory,
-    TurnEngine,
-    WorkflowStateStore,
-)
-from oratio.agent_definitions.source import DefinitionSource
-from oratio.config import TenantConfig, load_model_catalog
+if TYPE_CHECKING:  # annotations only: importing this module (the voice bridge does, via the wiring) stays cheap
+    from oratio.agent.kit import ToolFactory, WorkflowFactory
+    from oratio.agent.ports import (
+        BudgetLedger,
+        ConversationRecorder,
+        CustomerContextStore,
+        KnowledgeRetriever,
+        ModelPort,
+        SessionMemory,
+        TurnEngine,
+        WorkflowStateStore,
+    )
+    from oratio.agent_definitions.source import DefinitionSource
+    from oratio.config import TenantConfig
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def _utc_now() -> datetime:
 def assemble_engine(parts: EngineParts, clock: Callable[[], datetime] | None = None) -> TurnEngine:
     """The engine over `parts`; `clock` replaces the system clock (the replay's, so budgets read its month)."""
     from oratio.agent.engine import TenantAgent
+    from oratio.config import load_model_catalog
 
     return TenantAgent(
         tenant=parts.tenant,
