@@ -58,9 +58,6 @@ INTERNAL_ERROR = json.dumps({"error": "internal_error", "message": "the local co
 logger = logging.getLogger(__name__)
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
-# Routes answered in front of the handler (method, path, body, vendor id) -> (status, JSON) or None: a test's
-# fake of routes another branch is building (AgentCreator's), so the console's page for them can be driven.
-RouteOverride = Callable[[str, str, bytes, str], tuple[int, Any] | None]
 
 
 class LocalIngestionJobs:
@@ -141,7 +138,6 @@ class ConsoleServer:
         dist: Path = CONSOLE_DIST,
         port: int = 0,
         region: str = "us-east-1",
-        overrides: RouteOverride | None = None,
     ) -> None:
         if not (dist / "index.html").is_file():
             raise FileNotFoundError(f"the console is not built ({dist / 'index.html'} is missing): run `make setup`")
@@ -150,7 +146,6 @@ class ConsoleServer:
         self.knowledge = knowledge or {}
         self.dist = dist.resolve()
         self.region = region
-        self.overrides = overrides
         # One request at a time reaches the handler and moto (as one Lambda container would serve them).
         self.lock = threading.Lock()
         self.fail_next: dict[str, tuple[int, dict[str, Any]]] = {}
@@ -195,11 +190,6 @@ class ConsoleServer:
         if forced is not None:  # a scripted failure (tests: what the console shows when the API fails)
             status, payload = forced
             return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-        if self.overrides is not None and claims is not None:
-            with self.lock:
-                answer = self.overrides(method, path, body, str(claims.get("custom:vendor_id", "")))
-            if answer is not None:
-                return answer[0], {"Content-Type": "application/json"}, json.dumps(answer[1]).encode()
         event = api_gateway_event(
             method,
             path,

@@ -54,7 +54,7 @@ def play_agent_creator(tenant: TenantConfig, tenants_dir: Path, dynamodb: Any, s
     from oratio.tables import CREATOR_JOBS
     from oratio.vendor.creator import CreatorService
     from oratio.vendor.creator_versions import RepositoryVersionWriter
-    from oratio_local.creator_gate import local_gate
+    from oratio_local.creator_gate import ReplayGate
     from oratio_local.creator_model import LocalCreatorModel
     from oratio_local.dynamodb import create_tables
     from oratio_local.vendor import LocalVendorApi, agent_request_for
@@ -71,7 +71,7 @@ def play_agent_creator(tenant: TenantConfig, tenants_dir: Path, dynamodb: Any, s
 
     def deps(for_tenant: TenantConfig) -> PipelineDeps:
         return PipelineDeps(tenant=for_tenant, store=store, model=LocalCreatorModel(for_tenant),
-                            gate=local_gate(tenants_dir), artifacts=artifacts, versions=writer)  # fmt: skip
+                            gate=ReplayGate(tenants_dir), artifacts=artifacts, versions=writer)  # fmt: skip
 
     runner = wiring.JobRunner({tenant.tenant_id: tenant}, deps)
     creator = CreatorService(
@@ -149,7 +149,7 @@ def print_creator_run(run: CreatorRun) -> None:
             print(f"  {change['change']:<8} {change['path']}: {after[:100]}")
     gate = _output(job, StageName.GATE)
     if gate:
-        print("== Gate (the test scripts replayed against the candidate)")
+        print("== Gate (each test script as a whole call through the replay, the candidate live)")
         for script in GateResult.model_validate(gate).scripts:
             print(f"  {'PASS' if script.passed else 'FAIL'} {script.name:<16} covers {', '.join(script.covers)}")
     if job.get("error"):

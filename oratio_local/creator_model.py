@@ -14,7 +14,9 @@ demo. It is NOT a language model: it reads headings and bullets, so an SOP writt
 from __future__ import annotations
 
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel
@@ -46,7 +48,7 @@ from oratio.agent_creator.outputs import (
 )
 from oratio.agent_creator.render import plan_to_spec_document, render_agent_module
 from oratio.agent_definitions.spec import Tone
-from oratio.config.tenant import BUILTIN_TOOLS, TenantConfig
+from oratio.config.tenant import BUILTIN_TOOLS, BusinessHours, TenantConfig
 
 MODEL_ID = "local-rules"
 CHARS_PER_TOKEN = 4
@@ -67,8 +69,22 @@ TONE_WORDS: tuple[tuple[Tone, tuple[str, ...]], ...] = (
     (Tone.CASUAL, ("casual",)),
     (Tone.ENTHUSIASTIC, ("enthusias",)),
 )
-SCRIPT_AT = "2025-01-08T11:00:00+00:00"
+SCRIPT_FROM = date(2025, 1, 8)  # the test calls are placed in the first opening hours on or after this day
 PRODUCT_HINTS = ("product", "price", "size", "treatment", "material")
+
+
+def open_instant(hours: BusinessHours, start: date = SCRIPT_FROM) -> str:
+    """An instant inside the business's opening hours (midway through the first open day on or after `start`),
+    so a test call reaches the agent instead of the closed-hours message; the start itself if it never opens."""
+    zone = ZoneInfo(hours.time_zone)
+    for offset in range(7):
+        day = start + timedelta(days=offset)
+        opening = hours.day(day.weekday())
+        if opening is not None:
+            first = datetime.combine(day, opening.open, zone)
+            middle = first + (datetime.combine(day, opening.close, zone) - first) / 2
+            return middle.astimezone(UTC).isoformat()
+    return datetime.combine(start, time(12), UTC).isoformat()
 
 
 def _slug(text: str) -> str:
@@ -230,7 +246,7 @@ class LocalCreatorModel:
         for r in reqs.requirements:
             turns = _turns_for(r, business=business, refusal=refusal, product=products[0].replace("_", " "))
             body = {"name": f"{r.id} {r.text}"[:100], "tenant": inputs["tenant_id"], "agent": inputs["agent_id"],
-                    "at": SCRIPT_AT, "turns": turns}  # fmt: skip
+                    "at": open_instant(self.tenant.business.hours), "turns": turns}  # fmt: skip
             scripts.append(TestScript(name=r.id.lower(), covers=(r.id,), yaml=yaml.safe_dump(body, sort_keys=False)))
         return TestScripts(scripts=tuple(scripts))
 
@@ -293,7 +309,9 @@ def _turns_for(r: Requirement, *, business: str, refusal: str, product: str) -> 
         if name == "knowledge_search":
             return [{"say": f"Do you offer {product}?", "expect": {"tool_called": "knowledge_search"}}]
         if name == "transfer_to_human":
-            return [{"say": "Can I talk to a person?", "expect": {"transfer": True, "tool_called": name}}]
+            # On a call, "a person, please" is the contact flow's to answer (Lex's SpeakToPerson goes straight to
+            # the queue, before the agent): what the caller must get is the person.
+            return [{"say": "Can I talk to a person?", "expect": {"transfer": True}}]
         if name == "end_call":
             return [{"say": "That's all, goodbye", "expect": {"tool_called": "end_call"}}]
         return [{"say": r.text[:200], "expect": {"reply_excludes": ["something went wrong"]}}]

@@ -162,11 +162,12 @@ def build_runner(settings: CreatorRuntimeSettings | None = None) -> JobRunner:
 
 
 def local_deps_factory(settings: CreatorRuntimeSettings, store: JobStore | None = None) -> DepsFactory:
-    """In-process stand-ins: the local rule-based stage model, in-memory job store, artifacts and versions."""
+    """In-process stand-ins: the local rule-based stage model, in-memory job store, artifacts and versions, and
+    the gate through the full call replay (contact flow, Lex emulation, handlers, the agent on the local model)."""
     from oratio.agent_creator.jobs import InMemoryJobStore
     from oratio.agent_creator.pipeline import PipelineDeps
     from oratio.agent_creator.writer import InMemoryArtifacts, MemoryVersionWriter
-    from oratio_local.creator_gate import local_gate
+    from oratio_local.creator_gate import ReplayGate
     from oratio_local.creator_model import LocalCreatorModel
 
     shared = store or InMemoryJobStore()
@@ -176,7 +177,7 @@ def local_deps_factory(settings: CreatorRuntimeSettings, store: JobStore | None 
             tenant=tenant,
             store=shared,
             model=LocalCreatorModel(tenant),
-            gate=local_gate(settings.tenants_dir),
+            gate=ReplayGate(settings.tenants_dir),
             artifacts=InMemoryArtifacts(),
             versions=MemoryVersionWriter(),
         )
@@ -194,11 +195,10 @@ def aws_deps_factory(settings: CreatorRuntimeSettings) -> DepsFactory:
     from oratio.agent_creator.adapters.bedrock_model import BedrockStageModel, BedrockStageSettings
     from oratio.agent_creator.adapters.dynamodb_jobs import DynamoDBJobStore
     from oratio.agent_creator.adapters.s3_artifacts import S3Artifacts
-    from oratio.agent_creator.gate import AgentGate
+    from oratio.agent_creator.deployed_gate import deployed_gate
     from oratio.agent_creator.pipeline import PipelineDeps
     from oratio.vendor.creator_versions import RepositoryVersionWriter
     from oratio.vendor.service import VendorSettings
-    from oratio_local.creator_gate import local_engine_factory
 
     def needed(name: str) -> str:
         value: str | None = getattr(settings, name)
@@ -220,9 +220,9 @@ def aws_deps_factory(settings: CreatorRuntimeSettings) -> DepsFactory:
     )
     versions = RepositoryVersionWriter(agents)
     budget = DynamoDBBudgetLedger(needed("usage_table"), client=client)
-    # The gate replays the scripts offline, as `make test` does: the candidate in the tenant agent's engine with
-    # its rule-based model, so a gate run costs no model calls and gives the same verdict every time.
-    gate = AgentGate(local_engine_factory(settings.tenants_dir))
+    # The gate tests the candidate on the tenant's own Bedrock model and knowledge index, each call checked
+    # against and charged to the tenant's budget (`agent_creator`).
+    gate = deployed_gate(budget, region=settings.region)
 
     def build(tenant: TenantConfig) -> PipelineDeps:
         return PipelineDeps(

@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from oratio.agent.assembly import EngineParts, assemble_engine, redacting, tool_factory
 from oratio.agent_definitions.source import DefinitionSource, SourceSettings
-from oratio.config import TenantConfig, load_model_catalog, load_tenant_file
+from oratio.config import TenantConfig, load_tenant_file
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
 
 if TYPE_CHECKING:  # annotations only: the voice bridge imports this module for its settings, not the agent kit
-    from oratio.agent.kit import ToolFactory, WorkflowFactory
-    from oratio.agent.ports import (
-        BudgetLedger,
-        ConversationRecorder,
-        CustomerContextStore,
-        KnowledgeRetriever,
-        ModelPort,
-        SessionMemory,
-        TurnEngine,
-        WorkflowStateStore,
-    )
+    from oratio.agent.ports import KnowledgeRetriever, TurnEngine
 
 # --- Environment variables: the construct writes them, `RuntimeSettings` reads them.
 ENV_LOCAL_MODE = "ORATIO_LOCAL_MODE"
@@ -205,63 +194,12 @@ class ServerSettings(BaseModel):
         return cls.model_validate(values)
 
 
-@dataclass(frozen=True)
-class EngineParts:
-    """Everything behind the engine's ports, chosen by mode; `_assemble` hands them to the engine."""
-
-    tenant: TenantConfig
-    model: ModelPort
-    tools: ToolFactory
-    memory: SessionMemory
-    contexts: CustomerContextStore
-    recorder: ConversationRecorder
-    budget: BudgetLedger
-    workflow: WorkflowFactory
-    workflow_states: WorkflowStateStore
-    definitions: DefinitionSource
-
-
 def build_engine(settings: RuntimeSettings | None = None) -> TurnEngine:
     """The tenant's `TurnEngine`, from `settings` or the process environment."""
     settings = settings or RuntimeSettings.from_environ()
     tenant = settings.tenant()
-    parts = _local_parts(settings, tenant) if settings.local_mode else _aws_parts(settings, tenant)
-    return _assemble(parts)
-
-
-# The three functions below are the only places that know the engine's and adapters' constructors.
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _assemble(parts: EngineParts, clock: Callable[[], datetime] | None = None) -> TurnEngine:
-    """The engine over `parts`; `clock` replaces the system clock (the replay's, so budgets read its month)."""
-    from oratio.agent.engine import TenantAgent
-
-    return TenantAgent(
-        tenant=parts.tenant,
-        catalog=load_model_catalog(),
-        model=parts.model,
-        tools=parts.tools,
-        memory=parts.memory,
-        contexts=parts.contexts,
-        recorder=parts.recorder,
-        budget=parts.budget,
-        workflow=parts.workflow,
-        workflow_states=parts.workflow_states,
-        definitions=parts.definitions,
-        clock=clock or _utc_now,
-    )
-
-
-def _tool_factory(retriever: KnowledgeRetriever) -> ToolFactory:
-    """Each agent's tools over one knowledge retriever and one egress-guarded HTTP client (shared by every agent):
-    vendor-defined tools reach only public addresses, whatever their URL resolves to."""
-    from oratio.agent.tools.egress import guarded_http_client
-    from oratio.agent.tools.executor import ToolExecutor
-
-    client = guarded_http_client()
-    return lambda definition: ToolExecutor.from_definition(definition, retriever=retriever, http_client=client)
+    parts = local_parts(settings, tenant) if settings.local_mode else _aws_parts(settings, tenant)
+    return assemble_engine(parts)
 
 
 def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
@@ -296,10 +234,10 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
     return EngineParts(
         tenant=tenant,
         model=BedrockConverseModel(),
-        tools=_tool_factory(retriever),
+        tools=tool_factory(retriever),
         memory=AgentCoreSessionMemory(settings.memory_id),
         contexts=DynamoDBCustomerContextStore(contexts),
-        recorder=_redacting(DynamoDBConversationRecorder(conversations), tenant, settings.raw_text_key),
+        recorder=redacting(DynamoDBConversationRecorder(conversations), tenant, settings.raw_text_key),
         budget=DynamoDBBudgetLedger(usage, conversations_table=conversations),
         workflow=RoleWorkflow.from_definition,
         workflow_states=DynamoDBWorkflowStateStore(conversations),
@@ -307,20 +245,8 @@ def _aws_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
     )
 
 
-def _redacting(recorder: ConversationRecorder, tenant: TenantConfig, raw_text_key: str | None) -> ConversationRecorder:
-    """Transcripts stored redacted; the raw lines too, sealed with the tenant's key, when the tenant opts in."""
-    from oratio.privacy import Redactor
-    from oratio.transcripts import RedactingRecorder, TextVault
-
-    vault: TextVault | None = None
-    if tenant.privacy.store_raw_text and raw_text_key:
-        from oratio.adapters.kms_vault import KmsTextVault
-
-        vault = KmsTextVault(raw_text_key)
-    return RedactingRecorder(recorder, Redactor(tenant.privacy.identifiers), vault)
-
-
-def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
+def local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts:
+    """The local stand-ins: the rule-based model, the lexical retriever over the tenant's files, memory stores."""
     from oratio.adapters.memory_agent import (
         InMemoryBudgetLedger,
         InMemoryConversationRecorder,
@@ -336,10 +262,10 @@ def _local_parts(settings: RuntimeSettings, tenant: TenantConfig) -> EngineParts
     return EngineParts(
         tenant=tenant,
         model=RuleBasedModel(),
-        tools=_tool_factory(retriever),
+        tools=tool_factory(retriever),
         memory=InMemorySessionMemory(),
         contexts=InMemoryCustomerContextStore(),
-        recorder=_redacting(InMemoryConversationRecorder(), tenant, None),
+        recorder=redacting(InMemoryConversationRecorder(), tenant, None),
         budget=InMemoryBudgetLedger(),
         workflow=RoleWorkflow.from_definition,
         workflow_states=InMemoryWorkflowStateStore(),

@@ -57,7 +57,7 @@ def _print_run(store: InMemoryJobStore, tenant_id: str, job_id: str, agent_id: s
                 print(f"  {change['change']:<8} {change['path']}: {after[:100]}")
     gate = out(StageName.GATE)
     if gate:
-        print("== Gate (replay of the test scripts against the candidate)")
+        print("== Gate (each test script as a whole call through the replay, the candidate live)")
         for s in GateResult.model_validate(gate).scripts:
             print(f"  {'PASS' if s.passed else 'FAIL'} {s.name:<16} covers {', '.join(s.covers)}")
             if not s.passed:
@@ -65,7 +65,7 @@ def _print_run(store: InMemoryJobStore, tenant_id: str, job_id: str, agent_id: s
 
 
 def run(args: argparse.Namespace) -> int:
-    from oratio_local.creator_gate import local_gate
+    from oratio_local.creator_gate import ReplayGate
     from oratio_local.creator_model import LocalCreatorModel
 
     try:
@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.sop}: {e}", file=sys.stderr)
         return 2
     artifacts, versions = InMemoryArtifacts(), MemoryVersionWriter()
-    deps = PipelineDeps(tenant=tenant, store=store, model=LocalCreatorModel(tenant), gate=local_gate(),
+    deps = PipelineDeps(tenant=tenant, store=store, model=LocalCreatorModel(tenant),
+                        gate=ReplayGate(Path(args.tenant).resolve().parent),
                         artifacts=artifacts, versions=versions)  # fmt: skip
     job = run_job(job.job_id, deps=deps)
     _print_run(store, tenant.tenant_id, job.job_id, args.agent_id, deps)

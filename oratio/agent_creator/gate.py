@@ -1,14 +1,18 @@
 """The gate: the test writer's replay scripts run against the candidate definition, before anything is written.
 
-Each script is parsed with the call-replay format (`oratio.replay.script`) and played, turn by turn, into the
-tenant agent's real `TurnEngine` with the candidate pinned as the version it answers with (the same
+`GateRunner` is the pipeline's port. Two implementations: `AgentGate` here (deployed: the candidate in the tenant
+agent's engine on the tenant's own Bedrock model and retriever, `oratio.agent_creator.deployed_gate`) and, locally,
+`oratio_local.creator_gate.ReplayGate` (the full call replay: contact flow, Lex emulation, Lambda handlers, agent).
+
+In `AgentGate`, each script is parsed with the call-replay format (`oratio.replay.script`) and played, turn by
+turn, into the tenant agent's real `TurnEngine` with the candidate pinned as the version it answers with (the same
 `agent_version` pin previews and replays of unpublished versions use). What the caller hears, the tools called,
 handoffs and the end of the call become the replay timeline (`oratio.replay.transcript.Event`) and are checked by
-the replay's own `check_turn` / `check_end`. The engine comes from a factory so the gate runs the same way on
-the local model (`oratio_local.creator_gate`) and on Bedrock.
+the replay's own `check_turn` / `check_end`. The engine comes from a factory (the deployed one, or a scripted
+model's in tests).
 
-What the gate does not replay: the contact flow and Lex (routes, intents, holding lines, contact attributes are
-the full replay's, `make replay`); a script that expects them fails here with a message saying so.
+What `AgentGate` does not replay: the contact flow and Lex (routes, intents, holding lines, contact attributes are
+the full replay's); a script that expects them fails here with a message saying so.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from oratio.agent.contracts import InvocationRequest
 from oratio.agent.ports import TurnEngine
@@ -47,6 +51,12 @@ class PinnedCandidateSource:
                          spec=self._spec)  # fmt: skip
 
 
+class GateRunner(Protocol):
+    """Runs the test scripts against a candidate spec of `agent_id`; every script's outcome, and what it cost."""
+
+    def run(self, tenant: TenantConfig, agent_id: str, spec: AgentSpec, scripts: TestScripts) -> GateResult: ...
+
+
 # Builds the tenant agent's engine over a definition source (a fresh one per script: no state carries over).
 EngineFactory = Callable[[TenantConfig, PinnedCandidateSource], TurnEngine]
 
@@ -57,15 +67,20 @@ class AgentGate:
 
     engine_factory: EngineFactory
     candidate_version: int = 1_000_000  # a number no stored version has; the pin only names the candidate
+    # Whether the engine's model calls are charged to the tenant (the deployed gate's are): only then is what the
+    # candidate's turns cost the gate's cost (a local stand-in model's estimates are nobody's spend).
+    charges_tenant: bool = False
 
     def run(self, tenant: TenantConfig, agent_id: str, spec: AgentSpec, scripts: TestScripts) -> GateResult:
-        outcomes = []
+        outcomes, cost = [], 0.0
         for test in scripts.scripts:
-            outcomes.append(self._one(tenant, agent_id, spec, test.name, test.covers, test.yaml))
-        return GateResult(scripts=tuple(outcomes))
+            outcome, spent = self._one(tenant, agent_id, spec, test.name, test.covers, test.yaml)
+            outcomes.append(outcome)
+            cost += spent
+        return GateResult(scripts=tuple(outcomes), cost_usd=round(cost, 6) if self.charges_tenant else 0.0)
 
     def _one(self, tenant: TenantConfig, agent_id: str, spec: AgentSpec, name: str, covers: tuple[str, ...],
-             text: str) -> ScriptOutcome:  # fmt: skip
+             text: str) -> tuple[ScriptOutcome, float]:  # fmt: skip
         timeline: list[Event] = []
         try:
             script = parse_script(text, f"{name}.yaml")
@@ -76,12 +91,14 @@ class AgentGate:
             check_end(script.expect_end, timeline, route="agent", outcome=outcome, cost_usd=_cost(timeline),
                       attributes={})  # fmt: skip
         except ExpectationFailed as e:
-            return ScriptOutcome(
+            failed = ScriptOutcome(
                 name=name, covers=covers, passed=False, failure=e.explain(), transcript=_text(timeline)
             )
+            return failed, _cost(timeline)
         except ScriptError as e:
-            return ScriptOutcome(name=name, covers=covers, passed=False, failure=str(e), transcript=_text(timeline))
-        return ScriptOutcome(name=name, covers=covers, passed=True, transcript=_text(timeline))
+            failed = ScriptOutcome(name=name, covers=covers, passed=False, failure=str(e), transcript=_text(timeline))
+            return failed, _cost(timeline)
+        return ScriptOutcome(name=name, covers=covers, passed=True, transcript=_text(timeline)), _cost(timeline)
 
     async def _play(self, engine: TurnEngine, tenant: TenantConfig, agent_id: str, script: Script,
                     timeline: list[Event]) -> str:  # fmt: skip

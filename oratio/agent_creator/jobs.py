@@ -148,6 +148,11 @@ class JobStore(Protocol):
 
     def update_job(self, job: CreatorJob) -> None: ...
 
+    def replace_job_if(self, job: CreatorJob, *, status_was: JobStatus) -> None:
+        """Write `job` only if the stored job's status is still `status_was` (one atomic check-and-write), else
+        raise `JobStatusChangedError`: of two requests moving a job on from the same state, one wins."""
+        ...
+
     def save_stage(self, tenant_id: str, record: StageRecord) -> None: ...
 
     def get_job(self, tenant_id: str, job_id: str) -> JobView: ...
@@ -164,6 +169,14 @@ def output_key(job: CreatorJob, name: str) -> str:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class JobStatusChangedError(RuntimeError):
+    """The job is no longer in the status a conditional write expected (another request moved it first)."""
+
+    def __init__(self, job_id: str, expected: JobStatus) -> None:
+        super().__init__(f"job {job_id} is no longer {expected.value}")
+        self.job_id, self.expected = job_id, expected
 
 
 class InMemoryJobStore:
@@ -188,6 +201,15 @@ class InMemoryJobStore:
             key = (job.tenant_id, job.job_id)
             if key not in self._jobs:
                 raise JobNotFoundError(job.job_id)
+            self._jobs[key] = job
+
+    def replace_job_if(self, job: CreatorJob, *, status_was: JobStatus) -> None:
+        with self._lock:
+            key = (job.tenant_id, job.job_id)
+            if key not in self._jobs:
+                raise JobNotFoundError(job.job_id)
+            if self._jobs[key].status is not status_was:
+                raise JobStatusChangedError(job.job_id, status_was)
             self._jobs[key] = job
 
     def save_stage(self, tenant_id: str, record: StageRecord) -> None:

@@ -280,6 +280,9 @@ class ScriptOutcome(_Out):
 
 class GateResult(_Out):
     scripts: tuple[ScriptOutcome, ...]
+    cost_usd: float = Field(
+        default=0.0, ge=0, description="what the candidate's model calls cost the tenant while it was tested"
+    )
 
     @property
     def passed(self) -> bool:

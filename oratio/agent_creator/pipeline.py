@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from oratio.agent.ports import BudgetLedger
 from oratio.agent_creator.code_checks import CheckContext, CheckSettings, check_module, tenant_tool_hosts
-from oratio.agent_creator.gate import AgentGate
+from oratio.agent_creator.gate import GateRunner
 from oratio.agent_creator.jobs import (
     INLINE_OUTPUT_BYTES,
     CreatorJob,
@@ -96,7 +96,7 @@ class PipelineDeps:
     tenant: TenantConfig
     store: JobStore
     model: StageModel
-    gate: AgentGate
+    gate: GateRunner
     artifacts: ArtifactStore
     versions: VersionWriter
     budget: BudgetLedger | None = None
@@ -346,16 +346,18 @@ def _write_tests(run: _Run, requirements: RequirementList, plan: Plan, review: C
 
 
 def _gate(run: _Run, review: CodeReview, scripts: TestScripts) -> GateResult:
+    run._check_budget(StageName.GATE)  # deployed, the candidate answers on the tenant's model: its budget holds
     record = run._begin(StageName.GATE)
     spec = AgentSpec.model_validate(review.spec)
     result = run.deps.gate.run(run.deps.tenant, run.job.agent_id, spec, scripts)
+    run.cost_usd += result.cost_usd  # charged by the gate's engine, call by call (`deployed_gate.GateChargeLedger`)
     if not result.passed:
         names = ", ".join(f"{s.name} (covers {', '.join(s.covers)})" for s in result.failures())
-        run._failed(record, f"failed: {names}", result)
+        run._failed(record, f"failed: {names}", result, cost_usd=result.cost_usd)
         raise _fail(StageName.GATE, f"The candidate failed its tests: {names}. Nothing was written as a version.",
                     "Read each failure in the job report; clarify the SOP for those requirements and submit it again, "
                     "or retry from code_generator.", retryable=False)  # fmt: skip
-    run._finish(record, result)
+    run._finish(record, result, cost_usd=result.cost_usd)
     return result
 
 
@@ -508,7 +510,9 @@ def run_job(job_id: str, *, deps: PipelineDeps) -> CreatorJob:
 def retry_job(job_id: str, from_stage: StageName | None = None, *, deps: PipelineDeps) -> CreatorJob:
     """Run a failed job again from `from_stage` (default: the stage it failed at), reusing earlier outputs."""
     job = deps.store.get_job(deps.tenant.tenant_id, job_id).job
-    if job.status is not JobStatus.FAILED:
+    # Queued with a failed stage: the vendor API has claimed the failed job for this retry (failed -> queued).
+    claimed = job.status is JobStatus.QUEUED and job.failed_stage is not None
+    if job.status is not JobStatus.FAILED and not claimed:
         raise ValueError(f"job {job_id} is {job.status.value}; only a failed job can be retried")
     start = from_stage or job.failed_stage or StageName.SOP_PARSER
     if start is StageName.PLAN_REVIEWER:

@@ -20,6 +20,7 @@ from oratio.agent_creator.jobs import (
     JobError,
     JobNotFoundError,
     JobStatus,
+    JobStatusChangedError,
     JobStore,
     JobView,
     SopRejectedError,
@@ -213,9 +214,18 @@ class CreatorService:
         if job.status is not JobStatus.FAILED:
             raise JobNotRetryable(_not_retryable(job))
         stage = job.failed_stage or (job.error.stage if job.error else None)
+        # failed -> queued in one conditional write: of two retries sent together, exactly one launches.
+        queued = job.touched(self._clock.now(), status=JobStatus.QUEUED, current_stage=stage)
+        try:
+            self._jobs.replace_job_if(queued, status_was=JobStatus.FAILED)
+        except JobStatusChangedError as e:
+            raise JobNotRetryable(
+                f"job {job_id} is already being retried (another retry moved it on while this one was sent); "
+                f"follow it at {job_path(job_id)}"
+            ) from e
         self._record(vendor_id, actor, AUDIT_RETRY, job, request_id)
         self._launch(
-            job, LaunchRequest(action=LaunchAction.RETRY, tenant_id=vendor_id, job_id=job.job_id, from_stage=stage)
+            queued, LaunchRequest(action=LaunchAction.RETRY, tenant_id=vendor_id, job_id=job.job_id, from_stage=stage)
         )
         return self._accepted(job, stage)
 

@@ -3,8 +3,10 @@ definition version in the same transaction the vendor API uses for its own versi
 the version it read, and the version item conditioned on a new key), so a number is never reused — and it is never
 published: `live_version` stays, and only the vendor's publish makes the candidate live.
 
-The agent's display fields (name, description, ...) are left as they are: they are the vendor's; what a
-conversation uses is the live version's spec.
+The agent record's fields that follow its newest version (name, description, character, ... — what
+GET /agents/{id} shows and what the vendor's next edit starts from) are written with the candidate, exactly as the
+vendor API writes them with a hand-written version (`newest_version_fields`): a published candidate shows as the
+agent, and a vendor's next edit builds on it instead of silently dropping it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from oratio.agent_definitions.versions import NOTE_CHARS, CreatorProvenance, Def
 from oratio.domain.agents import AgentStatus
 from oratio.vendor.errors import NotFound, VersionConflict
 from oratio.vendor.ports import AgentRepository
+from oratio.vendor.service import newest_version_fields
 
 # A vendor editing the agent while the job writes moves its version on; the writer reads again and retries.
 WRITE_ATTEMPTS = 3
@@ -51,7 +54,9 @@ class RepositoryVersionWriter:
                 created_at=at,
                 provenance=provenance,
             )
-            updated = record.model_copy(update={"latest_version": number, "version": record.version + 1})
+            updated = record.model_copy(
+                update={**newest_version_fields(spec, number), "version": record.version + 1, "updated_at": at}
+            )
             try:
                 self._agents.update(updated, expected_version=record.version, new_version=version)
             except (VersionConflict, NotFound):

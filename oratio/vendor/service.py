@@ -152,6 +152,23 @@ def _summary(version: DefinitionVersion, live_version: int | None) -> VersionSum
 
 # Agents in these statuses take no conversations yet: every new version goes live at once (nothing to protect).
 AUTO_PUBLISH_STATUSES = frozenset({AgentStatus.DRAFT, AgentStatus.PROVISIONING})
+
+
+def newest_version_fields(spec: AgentSpec, number: int) -> dict[str, object]:
+    """The agent record's fields that follow its newest version (`AgentRecord.spec()` reads them back, and
+    GET /agents/{id} shows them): written with every new version, whoever writes it (a vendor edit, AgentCreator)."""
+    return {
+        "name": spec.name,
+        "description": spec.description,
+        "business_type": spec.business_type,
+        "character_config": spec.character_config,
+        "context": spec.context,
+        "definition": spec.definition,
+        "character": derive_character(spec.name, spec.business_type, spec.character_config, spec.context),
+        "latest_version": number,
+    }
+
+
 CREATED_NOTE = "created"
 
 
@@ -349,18 +366,7 @@ class VendorService:
             new_version = self._version(
                 current, new_spec, number, author, body.change_note or change_note(changed), now
             )
-            changes = {
-                "name": new_spec.name,
-                "description": new_spec.description,
-                "business_type": new_spec.business_type,
-                "character_config": new_spec.character_config,
-                "context": new_spec.context,
-                "definition": new_spec.definition,
-                "character": derive_character(
-                    new_spec.name, new_spec.business_type, new_spec.character_config, new_spec.context
-                ),
-                "latest_version": number,
-            }
+            changes = newest_version_fields(new_spec, number)
             if current.status in AUTO_PUBLISH_STATUSES:
                 changes |= {"live_version": number, "published_at": now, "published_by": author}
         updated = current.model_copy(

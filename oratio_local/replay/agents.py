@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from oratio.agent.assembly import assemble_engine, tool_factory
 from oratio.agent.ports import Passage
 from oratio.config import TenantConfig
 from oratio.domain.knowledge_scope import SearchScope
@@ -102,7 +103,7 @@ def agent_engine(
         agents_table=tables["agents"],
         agent_definitions_table=tables["agent_definitions"],
     )
-    parts = wiring._local_parts(settings, tenant)  # the local wiring, with the stores the voice path shares
+    parts = wiring.local_parts(settings, tenant)  # the local wiring, with the stores the voice path shares
     stores: dict[str, Any] = {
         "recorder": DynamoDBConversationRecorder(tables["conversations"]),
         "budget": DynamoDBBudgetLedger(tables["usage"]),
@@ -110,5 +111,5 @@ def agent_engine(
         "contexts": DynamoDBCustomerContextStore(tables["customer_context"]),
     }
     if tool_failures:
-        stores["tools"] = wiring._tool_factory(_FailingRetriever())
-    return wiring._assemble(dataclasses.replace(parts, **stores), clock=clock)
+        stores["tools"] = tool_factory(_FailingRetriever())
+    return assemble_engine(dataclasses.replace(parts, **stores), clock=clock)

@@ -128,15 +128,20 @@ def _all_loggers() -> dict[str, logging.Logger]:
 # ------------------------------------------------------------------------------------- session
 # Called once a Connect call has ended, with its tenant, the call's DynamoDB client and its contact id.
 AfterCall = Callable[[TenantConfig, Any, str], Any]
+# Called once a call's agent exists, before the call: the call's vendor API, the script's agent name, its id (the
+# AgentCreator gate writes and publishes its candidate here, in the call's own throwaway world).
+SetUpAgent = Callable[[Any, str, str], None]
 
 
 class ReplaySession:
     """What scripts share within one run: the synthesized tenants and the tenant agent server."""
 
     def __init__(self, tenants_dir: Path = TENANTS_DIR, *, synthesized: dict[str, SynthesizedTenant] | None = None,
-                 use_cache: bool = True, after_call: AfterCall | None = None) -> None:  # fmt: skip
+                 use_cache: bool = True, after_call: AfterCall | None = None,
+                 set_up_agent: SetUpAgent | None = None) -> None:  # fmt: skip
         self.tenants_dir = tenants_dir
         self.after_call = after_call
+        self.set_up_agent = set_up_agent
         self._synthesized = dict(synthesized or {})
         self._use_cache = use_cache
         self._stack = ExitStack()
@@ -349,6 +354,8 @@ class CallBase:
                 definition=agents.definition_for(given),
                 bridge_number=bridge_number,
             )
+            if self.session.set_up_agent is not None:
+                self.session.set_up_agent(api, self.script.agent, agent_id)
             agents.set_status(api, agent_id, given.agent_status)
             engine = agents.agent_engine(
                 self.tenant, self.session.tenants_dir, names, tool_failures=given.tool_failures, clock=self.clock.now

@@ -6,15 +6,17 @@ asset (no Docker), and its own execution role, allowed exactly what a job needs:
 - Bedrock Converse (`bedrock:InvokeModel`) on the stage models AgentCreator is configured with, only,
 - new definition versions: a put on the agent-definitions table and the agent's own item (the version is written
   in one transaction with the agent's `latest_version`, never published),
-- the usage ledger's updates (the job's model cost is charged to the tenant).
+- the usage ledger's updates (the job's model cost is charged to the tenant),
+- for the gate, per bundled tenant: its allowed agent models and its embedding model (`bedrock:InvokeModel`), and
+  queries of its knowledge index (`s3vectors:QueryVectors`/`GetVectors` on that one index, by the name its
+  TenantStack gives it): the candidate is tested on the model and knowledge it will run on.
 
 The vendor API's function gets `bedrock-agentcore:InvokeAgentRuntime` on this runtime (and nothing else of it),
 and the job store's reads and writes it needs to submit an SOP and show a job.
 
 The code asset carries the tenant files (`tenants/`): the runtime reads a tenant's tools and defaults from the
 same files its TenantStack is synthesized from, so a new tenant needs a platform deploy before AgentCreator
-serves it. It also carries `agentcore/tenant_agent` and the offline replay stand-ins the gate replays with
-(`oratio_local`): the gate is the conversation-replay harness by design (deterministic, no model calls).
+serves it. It carries no local stand-in (`oratio_local` stays out: a test fails if it comes back).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from constructs import Construct
 from agentcore.agent_creator import wiring
 from oratio.agent_creator.jobs import StageName
 from oratio.agent_creator.pipeline import CreatorSettings
+from oratio.config import TenantConfig, load_model_catalog
+from oratio.config.tenant import load_tenants
 from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR
+from oratio.knowledge_names import VECTOR_INDEX_NAME, vector_bucket_name
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CREATOR_JOBS, TENANT_STATE, USAGE, TableSpec
 from oratio.vendor.api.creator_routes import CREATOR_RUNTIME_ARN_ENV_VAR
 from stacks.constructs.agent_runtime import (
@@ -36,6 +41,7 @@ from stacks.constructs.agent_runtime import (
     ROOT,
     _as_nag_finding,
     allow_models,
+    foundation_model_arn,
     runtime_execution_role,
     stage_runtime_code,
     zip_code_runtime,
@@ -62,13 +68,12 @@ API_TABLE_ACTIONS = ("PutItem", "Query")
 
 def stage_creator_code() -> StagedAsset:
     """Lay out the AgentCreator runtime's code asset folder (idempotent, offline)."""
-    local = ROOT / "oratio_local"
     return stage_runtime_code(
-        packages=("agent_creator", "tenant_agent"),
+        packages=("agent_creator",),
         entry_package="agent_creator",
         deps_dir=DEPS_DIR,
         asset_dir=ASSET_DIR,
-        extra_entries=((ROOT / "tenants", "tenants"), (local, "oratio_local")),
+        extra_entries=((ROOT / "tenants", "tenants"),),
     )
 
 
@@ -88,6 +93,7 @@ class AgentCreatorRuntime(Construct):
         *,
         tables: dict[str, dynamodb.Table],
         artifact_bucket: s3.IBucket,
+        tenants: tuple[TenantConfig, ...] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -98,6 +104,7 @@ class AgentCreatorRuntime(Construct):
         for spec, actions in RUNTIME_TABLE_ACTIONS.items():
             self._allow_items(self.role, spec, actions)
         self._allow_artifacts(self.role, "CreatorArtifacts")
+        self._allow_gate(tuple(load_tenants(ROOT / "tenants")) if tenants is None else tenants)
         self.runtime = zip_code_runtime(
             self,
             name=RUNTIME_NAME,
@@ -125,6 +132,39 @@ class AgentCreatorRuntime(Construct):
             wiring.ENV_HOST: "0.0.0.0",  # noqa: S104 - the runtime's own network namespace
             wiring.ENV_PORT: str(wiring.DEFAULT_PORT),
         }
+
+    def _allow_gate(self, tenants: tuple[TenantConfig, ...]) -> None:
+        """What the gate's engine calls for the bundled tenants: their agent models, embedding models and
+        knowledge indexes (nothing of a tenant the bundle does not hold)."""
+        if not tenants:
+            return
+        stack = Stack.of(self)
+        catalog = load_model_catalog()
+        allow_models(self.role, sorted({m for t in tenants for m in t.agent.allowed_models}), sid="GateTenantModels")
+        embeddings = sorted({catalog.embedding_model(t.knowledge.embedding_model).bedrock_model_id for t in tenants})
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GateEmbedQueries",
+                actions=["bedrock:InvokeModel"],
+                resources=[foundation_model_arn(stack, model, stack.region) for model in embeddings],
+            )
+        )
+        indexes = [
+            stack.format_arn(
+                service="s3vectors",
+                resource="bucket",
+                resource_name=f"{vector_bucket_name(t.tenant_id)}/index/{VECTOR_INDEX_NAME}",
+                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+            )
+            for t in tenants
+        ]
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="GateQueryTenantKnowledge",
+                actions=["s3vectors:QueryVectors", "s3vectors:GetVectors"],
+                resources=indexes,
+            )
+        )
 
     def _allow_items(self, grantee: iam.IGrantable, spec: TableSpec, actions: tuple[str, ...]) -> None:
         grantee.grant_principal.add_to_principal_policy(

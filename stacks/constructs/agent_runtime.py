@@ -31,10 +31,11 @@ from constructs import Construct
 
 from agentcore.tenant_agent import wiring
 from oratio.config import TenantConfig, load_model_catalog
+from oratio.knowledge_names import vector_bucket_name
 from oratio.tables import CONVERSATIONS, CUSTOMER_CONTEXT, USAGE
 from stacks.bytecode import compile_tree
 from stacks.constructs.data_tables import PlatformTableRefs, grant_definition_reads
-from stacks.constructs.knowledge import INDEX_NAME, TenantKnowledge, vector_bucket_name
+from stacks.constructs.knowledge import INDEX_NAME, TenantKnowledge
 from stacks.constructs.lambda_function import CORE_PACKAGE
 from stacks.nag import acknowledge
 from stacks.names import PROJECT, Outputs, tenant_parameter

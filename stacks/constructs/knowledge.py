@@ -4,8 +4,6 @@ Bedrock knowledge base (on S3 Vectors) with its S3 data source that the tenant a
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, Stack, Validations
 from aws_cdk import aws_bedrock as bedrock
 from aws_cdk import aws_iam as iam
@@ -15,10 +13,11 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from oratio.config import TenantConfig, load_model_catalog
+from oratio.knowledge_names import VECTOR_INDEX_NAME, vector_bucket_name
 from stacks.constructs.storage import access_log_bucket, private_bucket, publish_tenant_parameters
 from stacks.names import PROJECT, Outputs, console_origin_parameter
 
-INDEX_NAME = "knowledge"
+INDEX_NAME = VECTOR_INDEX_NAME
 # Bedrock writes each chunk's text and its metadata into these keys. S3 Vectors caps filterable
 # metadata at 2 KB per vector, so both must be non-filterable or ingestion fails on PutVectors.
 BEDROCK_NON_FILTERABLE_KEYS = ("AMAZON_BEDROCK_TEXT", "AMAZON_BEDROCK_METADATA")
@@ -34,19 +33,6 @@ VECTOR_INDEX_ACTIONS = (
     "s3vectors:DeleteVectors",
     "s3vectors:QueryVectors",
 )
-_VECTOR_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-
-
-def vector_bucket_name(tenant_id: str) -> str:
-    """The tenant's vector bucket name: lowercase letters, digits and hyphens, 3-63 characters."""
-    name = f"{PROJECT}-{tenant_id}-vectors"
-    if not _VECTOR_BUCKET_NAME.fullmatch(name):
-        raise ValueError(
-            f"vector bucket name {name!r} for tenant {tenant_id!r} breaks the S3 Vectors naming rules "
-            "(3-63 lowercase letters, digits or hyphens, starting and ending with a letter or digit); "
-            "use a shorter tenant_id"
-        )
-    return name
 
 
 class TenantKnowledge(Construct):

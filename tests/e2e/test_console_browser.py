@@ -22,7 +22,6 @@ from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
 from oratio.vendor.ingestion import IngestionCoordinator
 from oratio_local.cognito_standin import CognitoStandIn
 from oratio_local.console_server import CONSOLE_DIST, ConsoleServer, LocalIngestionJobs, LocalKnowledge
-from tests.e2e.creator_fake import FakeCreator
 from tests.vendor_api_harness import (
     MAX_AGENTS,
     REGION,
@@ -107,17 +106,46 @@ def console() -> Iterator[Console]:
                 ),
                 clock=api.clock,
             )
+            _run_creator_jobs_for_real(api)
             server = ConsoleServer(
-                api.handler.lambda_handler,
-                cognito,
-                knowledge={bucket: LocalKnowledge(bucket, s3, coordinator)},
-                overrides=FakeCreator(api),
+                api.handler.lambda_handler, cognito, knowledge={bucket: LocalKnowledge(bucket, s3, coordinator)}
             )
             server.start()
             try:
                 yield Console(server, api, cognito)
             finally:
                 server.stop()
+
+
+def _run_creator_jobs_for_real(api: VendorApi) -> None:
+    """The vendor API's real AgentCreator routes with a launcher that runs each job in this process on a thread
+    (`oratio.creator_launch.InProcessLauncher`, the local path), as the AgentCreator runtime runs it: the local
+    rule-based stage model drives every stage, the gate is the full call replay (in its child interpreter), the
+    candidate is written through the API's own agent repository."""
+    from agentcore.agent_creator.wiring import JobRunner
+    from oratio.agent_creator.pipeline import PipelineDeps
+    from oratio.agent_creator.writer import InMemoryArtifacts
+    from oratio.config import load_tenant_file
+    from oratio.creator_launch import InProcessLauncher
+    from oratio.vendor.creator import CreatorService
+    from oratio.vendor.creator_versions import RepositoryVersionWriter
+    from oratio_local.creator_gate import ReplayGate
+    from oratio_local.creator_model import LocalCreatorModel
+
+    tenants = Path(__file__).resolve().parents[2] / "tenants"
+    handler: Any = api.handler
+    service = handler.service_factory()
+    writer, artifacts = RepositoryVersionWriter(service.agents), InMemoryArtifacts()
+
+    def deps(tenant: Any) -> PipelineDeps:
+        return PipelineDeps(tenant=tenant, store=api.creator_jobs, model=LocalCreatorModel(tenant),
+                            gate=ReplayGate(tenants), artifacts=artifacts, versions=writer)  # fmt: skip
+
+    runner = JobRunner({VENDOR_A: load_tenant_file(tenants / f"{VENDOR_A}.yaml")}, deps)
+    creator = CreatorService(agents=service.agents, versions=service.versions, jobs=api.creator_jobs,
+                             launcher=InProcessLauncher(runner, background=True),
+                             audit=handler.operations_service().record, clock=api.clock)  # fmt: skip
+    handler.creator_factory = lambda: creator
 
 
 # Module scope, not session: while Playwright's sync API is running it holds an asyncio loop on this thread, and
@@ -334,15 +362,20 @@ def test_vendor_reads_a_conversation_as_a_transcript_with_its_costs(page: Any, c
 
 
 # ---------------------------------------------------------------------------------------------- AgentCreator
+CREATOR_SOP = "# Returns line\n\n## Policies\n- Returns: 45-day returns on unused bedding.\n\n## Tone\n- Friendly.\n"
+CREATOR_JOB_TIMEOUT_MS = 120_000
+
+
 def test_vendor_submits_an_sop_watches_the_stages_reads_the_report_and_approves(page: Any, console: Console) -> None:
     agent = console.api.provision(name="Creator desk", channels=["chat"])
     sign_in(page, console)
     page.goto(f"{console.url}/#/agents/{agent['agent_id']}/creator")
     page.get_by_role("button", name="Create the agent from this SOP").click()
     assert page.get_by_role("alert").inner_text() == "Paste the SOP or choose its file first."
-    page.get_by_label("SOP (Markdown or plain text)").fill("Offer a 30-day return on unused bedding.\n- Be brief.")
+    page.get_by_label("SOP (Markdown or plain text)").fill(CREATOR_SOP)
     page.get_by_role("button", name="Create the agent from this SOP").click()
-    page.get_by_role("button", name="Approve version 2").wait_for()
+    # The real job: eight stages on the local stage model, the gate replaying whole calls (seconds, not minutes).
+    page.get_by_role("button", name="Approve version 2").wait_for(timeout=CREATOR_JOB_TIMEOUT_MS)
     stages = page.locator("ol.stages li").all_inner_texts()
     assert [line.split(" · ")[0] for line in stages] == [
         "Reading the SOP into requirements: succeeded",
@@ -355,14 +388,15 @@ def test_vendor_submits_an_sop_watches_the_stages_reads_the_report_and_approves(
         "Saving the candidate version: succeeded",
     ]
     report = page.get_by_role("region", name="Requirement-to-test report")
-    assert "Offer a 30-day return on unused bedding." in report.inner_text()
-    assert "r1_returns.yaml" in report.inner_text()
+    assert "Returns: 45-day returns on unused bedding." in report.inner_text()
+    assert "r-policy-01" in report.inner_text()
     shot(page, "11-agentcreator")
+    assert console.api.call("GET", f"/api/v1/agents/{agent['agent_id']}").body["live_version"] == 1
     page.get_by_role("button", name="Approve version 2").click()
     page.get_by_text("Version 2 is live.").wait_for()
     live = console.api.call("GET", f"/api/v1/agents/{agent['agent_id']}").body
     assert live["live_version"] == 2
-    assert "30-day return" in live["character_config"]["extra_instructions"]
+    assert live["character_config"]["knowledge_base"]["returns_policy"] == "45-day returns on unused bedding."
 
 
 def test_pages_are_readable_at_360_pixels(browser: Any, console: Console) -> None:

@@ -61,6 +61,33 @@ def test_the_code_asset_holds_the_entry_point_the_runtime_and_the_tenant_files()
     assert {"main.py", "agentcore/agent_creator/app.py", "agentcore/agent_creator/wiring.py"} <= names
     assert "oratio/agent_creator/pipeline.py" in names
     assert "tenants/cozy-comfort.yaml" in names
+    assert {"oratio/agent_creator/deployed_gate.py", "oratio/agent/assembly.py"} <= names
+
+
+def test_the_code_asset_carries_no_local_stand_in() -> None:
+    names = zipfile.ZipFile(stage_creator_code().path).namelist()
+
+    assert [n for n in names if n.startswith("oratio_local/")] == []
+    assert [n for n in names if n.startswith("agentcore/tenant_agent/")] == []
+
+
+def test_the_gate_may_call_each_bundled_tenants_models_and_query_its_knowledge_index_only(
+    platform_template: Template,
+) -> None:
+    from oratio.config.tenant import load_tenants
+    from oratio.knowledge_names import vector_bucket_name
+    from stacks.constructs.agent_runtime import ROOT
+
+    statements = _role_statements(platform_template, _creator_role(platform_template))
+    by_sid = {s.get("Sid"): s for s in statements}
+    tenants = load_tenants(ROOT / "tenants")
+    queries = _text(by_sid["GateQueryTenantKnowledge"]["Resource"])
+    assert sorted(by_sid["GateQueryTenantKnowledge"]["Action"]) == ["s3vectors:GetVectors", "s3vectors:QueryVectors"]
+    for t in tenants:
+        assert f"bucket/{vector_bucket_name(t.tenant_id)}/index/knowledge" in queries
+    assert "*" not in queries
+    assert by_sid["GateEmbedQueries"]["Action"] == "bedrock:InvokeModel"
+    assert "GateTenantModels" in by_sid
 
 
 def test_the_creator_role_reaches_only_its_tables_its_prefix_and_its_models(platform_template: Template) -> None:

@@ -228,6 +228,60 @@ def test_a_job_that_did_not_fail_is_not_retried_and_the_409_says_what_to_do(vend
     assert len(vendor_api.creator_launcher.launched) == 1
 
 
+def test_of_two_retries_sent_together_one_launches_and_the_other_is_a_409_over_dynamodb(
+    vendor_api: VendorApi,
+) -> None:
+    from oratio.agent_creator.adapters.dynamodb_jobs import DynamoDBJobStore
+    from oratio.agent_creator.adapters.s3_artifacts import S3Artifacts
+    from oratio.agent_creator.jobs import JobView
+    from oratio.vendor.creator import CreatorService
+
+    class InterleavingStore(DynamoDBJobStore):
+        """Runs `between` right after the next job read: a second request arriving between read and write."""
+
+        between: Any = None
+
+        def get_job(self, tenant_id: str, job_id: str) -> JobView:
+            view = super().get_job(tenant_id, job_id)
+            hook, self.between = self.between, None
+            if hook is not None:
+                hook()
+            return view
+
+    aws = vendor_api.aws
+    aws["s3"].create_bucket(Bucket="oratio-test-artifacts")
+    store = InterleavingStore(
+        aws["tables"]["creator_jobs"], S3Artifacts("oratio-test-artifacts", client=aws["s3"]), client=aws["dynamodb"]
+    )
+    handler = vendor_api.handler
+    service = CreatorService(agents=handler.service_factory().agents, versions=handler.service_factory().versions,
+                             jobs=store, launcher=vendor_api.creator_launcher,
+                             audit=handler.operations_service().record, clock=vendor_api.clock)  # fmt: skip
+    handler.creator_factory = lambda: service
+    agent = vendor_api.create(channels=["chat"])
+    job_id = submit(vendor_api, agent["id"]).body["job_id"]
+    job = store.get_job(VENDOR_A, job_id).job
+    error = JobError(stage=StageName.GATE, message="2 replay scripts failed", next_step="read the gate", retryable=True)
+    store.update_job(job.touched(START, status=JobStatus.FAILED, failed_stage=StageName.GATE, error=error))
+    replies: list[Any] = []
+    store.between = lambda: replies.append(vendor_api.call("POST", f"/api/v1/creator-jobs/{job_id}/retry"))
+
+    replies.append(vendor_api.call("POST", f"/api/v1/creator-jobs/{job_id}/retry"))
+
+    inner, outer = replies  # the inner request read, claimed and launched first; the outer one read "failed" too
+    assert inner.status == 202, inner.body
+    assert outer.status == 409, outer.body
+    assert outer.body["error"] == "job_not_retryable"
+    assert "already being retried" in outer.body["message"]
+    assert f"/api/v1/creator-jobs/{job_id}" in outer.body["message"]
+    retries = [r for r in vendor_api.creator_launcher.launched if r.action is LaunchAction.RETRY]
+    assert len(retries) == 1
+    assert store.get_job(VENDOR_A, job_id).job.status is JobStatus.QUEUED
+    again = vendor_api.call("POST", f"/api/v1/creator-jobs/{job_id}/retry")  # queued now: nothing to retry
+    assert again.status == 409
+    assert "is queued" in again.body["message"]
+
+
 def test_a_launch_nobody_took_is_a_503_and_the_kept_job_can_be_retried(vendor_api: VendorApi) -> None:
     agent = vendor_api.create(channels=["chat"])
     launched: list[LaunchRequest] = []
@@ -326,3 +380,40 @@ def test_publishing_a_vendors_own_version_is_no_agentcreator_approval(vendor_api
     vendor_api.call("POST", f"/api/v1/agents/{agent['id']}/versions/1/publish")
 
     assert "agentcreator.approve" not in audit_actions(vendor_api)
+
+
+def test_a_published_creator_version_shows_as_the_agent_as_a_published_hand_written_one_does(
+    vendor_api: VendorApi,
+) -> None:
+    from oratio.agent_definitions.versions import CreatorProvenance
+    from oratio.vendor.creator_versions import RepositoryVersionWriter
+
+    agent = vendor_api.provision(channels=["chat"])["agent_config"]  # active: an edit does not publish
+    service = vendor_api.handler.service_factory()
+    record = service.agents.get(VENDOR_A, agent["id"])
+    written = record.spec().model_copy(update={"name": "Front desk (from the SOP)", "description": "SOP-written"})
+    provenance = CreatorProvenance(job_id="job-0123456789abcdef", sop_sha256="0" * 64)
+
+    number = RepositoryVersionWriter(service.agents).propose(
+        VENDOR_A, agent["id"], written, note="AgentCreator job", provenance=provenance, at=START
+    )
+    published = vendor_api.call("POST", f"/api/v1/agents/{agent['id']}/versions/{number}/publish")
+    shown = vendor_api.call("GET", f"/api/v1/agents/{agent['id']}")
+    # The vendor's next edit starts from the newest version: it keeps what AgentCreator wrote.
+    edited = vendor_api.call(
+        "PUT", f"/api/v1/agents/{agent['id']}", body={"version": shown.body["version"], "description": "tweaked"}
+    )
+    newest = vendor_api.call("GET", f"/api/v1/agents/{agent['id']}/versions/{number + 1}")
+
+    assert published.status == 200, published.body
+    assert (shown.body["name"], shown.body["description"]) == ("Front desk (from the SOP)", "SOP-written")
+    assert shown.body["live_version"] == shown.body["latest_version"] == number
+    assert edited.status == 200, edited.body
+    assert (newest.body["spec"]["name"], newest.body["spec"]["description"]) == ("Front desk (from the SOP)", "tweaked")
+
+    # A hand-written version behaves the same way: written by an edit, shown once published.
+    hand = vendor_api.provision(channels=["chat"], name="Other")["agent_config"]
+    current = vendor_api.call("GET", f"/api/v1/agents/{hand['id']}").body
+    vendor_api.call("PUT", f"/api/v1/agents/{hand['id']}", body={"version": current["version"], "name": "Renamed"})
+    vendor_api.call("POST", f"/api/v1/agents/{hand['id']}/versions/{current['latest_version'] + 1}/publish")
+    assert vendor_api.call("GET", f"/api/v1/agents/{hand['id']}").body["name"] == "Renamed"

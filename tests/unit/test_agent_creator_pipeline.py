@@ -195,6 +195,22 @@ def test_a_job_that_failed_at_a_stage_is_retried_from_that_stage_reusing_earlier
     assert [r.status for r in records] == [StageStatus.FAILED, StageStatus.SUCCEEDED]
 
 
+def test_a_failed_job_the_api_claimed_for_a_retry_runs_once_from_its_failed_stage() -> None:
+    from oratio.agent_creator.jobs import JobStatusChangedError
+
+    h = harness(script={StageName.CODE_GENERATOR: [StageModelThrottledError("throttled")]})
+    failed = run_job(h.job.job_id, deps=h.deps)
+    claimed = failed.touched(failed.updated_at, status=JobStatus.QUEUED)
+    h.store.replace_job_if(claimed, status_was=JobStatus.FAILED)  # what POST .../retry writes
+    with pytest.raises(JobStatusChangedError, match="no longer failed"):
+        h.store.replace_job_if(claimed, status_was=JobStatus.FAILED)  # a second retry loses
+
+    done = retry_job(h.job.job_id, deps=h.deps)
+
+    assert done.status is JobStatus.SUCCEEDED
+    assert done.attempts == 2
+
+
 def test_a_succeeded_job_cannot_be_retried_and_a_queued_one_runs_once() -> None:
     h = harness()
     run_job(h.job.job_id, deps=h.deps)

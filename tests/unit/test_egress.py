@@ -370,10 +370,10 @@ def test_a_vendor_defined_tool_whose_host_resolves_inside_is_refused_by_the_guar
 
 
 def test_vendor_defined_tools_get_the_guarded_client_by_default_and_in_the_agent_runtime() -> None:
-    from agentcore.tenant_agent.wiring import _tool_factory
+    from oratio.agent.assembly import tool_factory
 
     definition = _vendor_defined(f"https://{HOST}/v1/orders/status")
-    for executor in (ToolExecutor.from_definition(definition), _tool_factory(retriever=None)(definition)):  # type: ignore[arg-type]
+    for executor in (ToolExecutor.from_definition(definition), tool_factory(retriever=None)(definition)):  # type: ignore[arg-type]
         [business] = [t for t in executor._tools.values() if isinstance(t, HttpBusinessTool)]
         assert isinstance(business._client._transport, GuardedTransport)
         assert business._client._mounts == {}

@@ -11,7 +11,14 @@ from pydantic import ValidationError
 
 from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _DynamoDBAdapter, _serialize
 from oratio.agent_creator.adapters.s3_artifacts import S3Artifacts
-from oratio.agent_creator.jobs import CreatorJob, JobNotFoundError, JobView, StageRecord
+from oratio.agent_creator.jobs import (
+    CreatorJob,
+    JobNotFoundError,
+    JobStatus,
+    JobStatusChangedError,
+    JobView,
+    StageRecord,
+)
 
 JOB_SK = "JOB"
 STAGE_PREFIX = "STAGE#"
@@ -52,6 +59,15 @@ class DynamoDBJobStore(_DynamoDBAdapter):
                                        ConditionExpression="attribute_exists(pk)")  # fmt: skip
         if not applied:
             raise JobNotFoundError(job.job_id)
+
+    def replace_job_if(self, job: CreatorJob, *, status_was: JobStatus) -> None:
+        applied, _ = self._conditional("put_item", self.table, TableName=self.table,
+                                       Item=_serialize(self._job_item(job)),
+                                       ConditionExpression="attribute_exists(pk) AND #status = :was",
+                                       ExpressionAttributeNames={"#status": "status"},
+                                       ExpressionAttributeValues=_serialize({":was": status_was.value}))  # fmt: skip
+        if not applied:
+            raise JobStatusChangedError(job.job_id, status_was)
 
     def save_stage(self, tenant_id: str, record: StageRecord) -> None:
         # The pipeline saves stages only for a job it has just read, so no cross-item condition is needed.
