@@ -23,7 +23,7 @@ from oratio.adapters.memory_agent import (
 from oratio.adapters.scripted_model import ScriptedModel, Step, stop, text, usage
 from oratio.agent.contracts import CustomerIdentity, InvocationRequest, TextChunk, UserMessage
 from oratio.agent.engine import TenantAgent
-from oratio.agent.routing import ModelSelector, ToolHint, TurnContext
+from oratio.agent.model_routing import ModelSelector, ToolHint, TurnContext
 from oratio.agent.tools.base import ToolCall, ToolContext, ToolSpec
 from oratio.agent.tools.executor import ToolExecutor
 from oratio.agent.workflow import RoleWorkflow

@@ -51,10 +51,10 @@ from oratio.connect_voice.service import ConnectVoice, FlowCall
 from oratio.connect_voice.worker import AgentTurnRunner, InProcessTurnWorker
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
+from oratio.domain.call_routing import Route, RoutingProfile
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import CallRouter, InboundCall
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
-from oratio.domain.routing import Route, RoutingProfile
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 from oratio.voice_bridge.bridge import CallContext, VoiceCall
 from oratio.voice_bridge.cascaded import CascadedSessionFactory

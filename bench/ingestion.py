@@ -15,10 +15,10 @@ from bench.stats import cold_import_seconds, report, report_value
 from oratio.adapters.memory import FixedClock
 from oratio.adapters.memory_ingestion import LocalIngestionJobs, MemoryDocumentStatusStore, MemoryIngestionStateStore
 from oratio.adapters.memory_vendor import MemoryDocumentRepository
-from oratio.vendor.ingestion import IngestionCoordinator, UploadedObject
-from oratio.vendor.models import DocumentStatus
-from oratio.vendor.ports import KnowledgeDocument
-from oratio.vendor.service import upload_key
+from oratio.vendors.ingestion import IngestionCoordinator, UploadedObject
+from oratio.vendors.models import DocumentStatus
+from oratio.vendors.ports import KnowledgeDocument
+from oratio.vendors.service import upload_key
 from oratio_local.events import lambda_context, s3_object_created_notification, scheduled_event, sqs_event
 from oratio_local.lambdas import load_handler
 

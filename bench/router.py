@@ -19,8 +19,8 @@ from oratio.adapters.memory import (
 )
 from oratio.config import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import RoutingProfile
 from oratio.domain.calls import CallRouter
-from oratio.domain.routing import RoutingProfile
 from oratio_local.events import connect_contact_flow_event, lambda_context
 from oratio_local.lambdas import load_handler
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from oratio.agent.routing import ModelSelector, RoutingSettings, ToolHint, TurnContext
+from oratio.agent.model_routing import ModelSelector, RoutingSettings, ToolHint, TurnContext
 from oratio.config import load_model_catalog
 
 EVAL_FILE = Path(__file__).resolve().parent / "data" / "routing_eval.yaml"

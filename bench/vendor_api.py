@@ -11,8 +11,8 @@ from contextlib import redirect_stdout
 from typing import Any
 
 from bench.stats import cold_import_seconds, report, report_value, time_calls
-from oratio.vendor.ports import TenantDeployment
-from oratio.vendor.service import VendorService, VendorSettings
+from oratio.vendors.ports import TenantDeployment
+from oratio.vendors.service import VendorService, VendorSettings
 from oratio_local.events import api_gateway_event, lambda_context
 from oratio_local.lambdas import load_handler
 from oratio_local.vendor import brief_agent_request, memory_vendor_service
@@ -30,7 +30,7 @@ def warm_samples(iterations: int) -> dict[str, list[float]]:
     import os
 
     os.environ.setdefault("ORATIO_IDEMPOTENCY_TABLE", "unused-in-memory")
-    from oratio.vendor.settings import VENDOR_TABLES
+    from oratio.vendors.settings import VENDOR_TABLES
 
     for spec in VENDOR_TABLES:
         os.environ.setdefault(spec.env_var, "unused-in-memory")

@@ -25,7 +25,7 @@ from oratio.budget import BudgetState, check_budget
 from oratio.config.catalog import ModelCatalog
 from oratio.config.tenant import BudgetSettings, TenantConfig
 from oratio.domain.call_events import ChargeOnce
-from oratio.domain.routing import DEFAULT_RETENTION_DAYS
+from oratio.domain.call_routing import DEFAULT_RETENTION_DAYS
 from oratio.metering import CostCategory, Meter, record_charges
 
 logger = logging.getLogger(__name__)

@@ -115,7 +115,7 @@ class LocalChannels:
             linking=linking,
             clock=clock,
         )
-        from oratio.vendor.api.channel_routes import platform_clients
+        from oratio.vendors.api.channel_routes import platform_clients
 
         self._http = httpx.AsyncClient(transport=self.platforms.transport())
         self.worker = MessagingWorker(

@@ -87,7 +87,7 @@ def _knowledge(tenant: TenantConfig, names: dict[str, str], client: Any) -> dict
     from oratio.adapters.dynamodb_ingestion import DynamoDBDocumentStatusStore, DynamoDBIngestionStateStore
     from oratio.ports import SystemClock
     from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
-    from oratio.vendor.ingestion import IngestionCoordinator
+    from oratio.vendors.ingestion import IngestionCoordinator
 
     bucket = f"oratio-{tenant.tenant_id}-documents-local"
     s3 = boto3.client("s3", region_name=REGION)

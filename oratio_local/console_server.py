@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from oratio.console_security import content_security_policy
-from oratio.vendor.ingestion import (
+from oratio.vendors.ingestion import (
     DocumentIngestionState,
     DocumentOutcome,
     IngestionCoordinator,

@@ -52,8 +52,8 @@ def play_agent_creator(tenant: TenantConfig, tenants_dir: Path, dynamodb: Any, s
     from oratio.agent_creator.pipeline import PipelineDeps
     from oratio.creator_launch import InProcessLauncher
     from oratio.tables import CREATOR_JOBS
-    from oratio.vendor.creator import CreatorService
-    from oratio.vendor.creator_versions import RepositoryVersionWriter
+    from oratio.vendors.creator import CreatorService
+    from oratio.vendors.creator_versions import RepositoryVersionWriter
     from oratio_local.creator_gate import ReplayGate
     from oratio_local.creator_model import LocalCreatorModel
     from oratio_local.dynamodb import create_tables

@@ -47,7 +47,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from oratio.config import TenantConfig, TenantConfigError, load_tenants
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 from oratio_local.dynamodb import create_tables
 from oratio_local.events import connect_contact_flow_event, lambda_context

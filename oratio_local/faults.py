@@ -24,8 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from oratio.adapters.dynamodb import ConflictRetry, DynamoDBCallSessionStore, TransactionConflictError
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
 
 
 def client_error(operation: str, code: str, message: str = "injected fault", **extra: Any) -> ClientError:

@@ -77,7 +77,7 @@ def _customer_lines(request: dict[str, Any]) -> list[str]:
 
 
 def play_one_customer(tenant: TenantConfig, tenants_dir: Path, dynamodb: Any) -> Story:
-    from oratio.vendor.api import channel_routes as channel_api
+    from oratio.vendors.api import channel_routes as channel_api
 
     story = Story()
     wanted = {Channel.WHATSAPP, Channel.INSTAGRAM}

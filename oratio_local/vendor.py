@@ -20,9 +20,9 @@ from oratio.adapters.memory_vendor import (
 from oratio.adapters.vendor_aws import S3UploadSigner
 from oratio.config import TenantConfig
 from oratio.ports import Clock
-from oratio.vendor.models import Tone
-from oratio.vendor.ports import TenantDeployment
-from oratio.vendor.service import VendorService, VendorSettings
+from oratio.vendors.models import Tone
+from oratio.vendors.ports import TenantDeployment
+from oratio.vendors.service import VendorService, VendorSettings
 
 _BRIEF_AGENT: dict[str, Any] = {
     "name": "Cozy Comfort Bedding Agent",
@@ -118,7 +118,7 @@ class LocalVendorApi:
         from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
         from oratio.domain.numbers import NumberClaim, NumberKind
         from oratio.tables import ALL_TABLES, NUMBERS
-        from oratio.vendor.settings import IDEMPOTENCY_TABLE_ENV_VAR
+        from oratio.vendors.settings import IDEMPOTENCY_TABLE_ENV_VAR
         from oratio_local.dynamodb import create_idempotency_table
         from oratio_local.lambdas import load_handler
 

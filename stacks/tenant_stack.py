@@ -10,9 +10,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from oratio.config import TenantConfig
-from oratio.domain.routing import RoutingProfile
+from oratio.domain.call_routing import RoutingProfile
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
-from oratio.vendor.service import UPLOAD_PREFIX
+from oratio.vendors.service import UPLOAD_PREFIX
 from stacks.constructs.agent_runtime import TenantAgentRuntime
 from stacks.constructs.call_events import CallEventProcessor
 from stacks.constructs.call_reconciler import CallSlotReconciler

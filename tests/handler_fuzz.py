@@ -50,7 +50,7 @@ from oratio.config import load_tenant_file
 from oratio.config.tenant import Channel
 from oratio.connect_voice.outcome import TurnJob, TurnOutcome
 from oratio.connect_voice.profile import VoiceProfile
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import ALL_TABLES
 from oratio.voice_bridge.webhooks import twilio_signature, vonage_payload_hash
 from oratio_local.dynamodb import create_tables
@@ -334,7 +334,7 @@ def _configure_call_events(env: pytest.MonkeyPatch, tables: dict[str, str]) -> N
 
 
 def _configure_vendor_api(env: pytest.MonkeyPatch, tables: dict[str, str]) -> None:
-    from oratio.vendor.settings import IDEMPOTENCY_TABLE_ENV_VAR
+    from oratio.vendors.settings import IDEMPOTENCY_TABLE_ENV_VAR
     from oratio_local.dynamodb import create_idempotency_table
 
     _tables_env(env, tables)
@@ -420,7 +420,7 @@ def _prepare_vendor_api(handler: ModuleType, env: pytest.MonkeyPatch) -> None:
     chats start through a stand-in of Connect's StartChatContact."""
     import dataclasses
 
-    from oratio.vendor.api import channel_routes
+    from oratio.vendors.api import channel_routes
 
     channel_routes.build_services.cache_clear()
     services = dataclasses.replace(channel_routes.build_services(), chats=_ChatStarter())

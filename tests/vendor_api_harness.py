@@ -23,13 +23,13 @@ from oratio.adapters.memory import FixedClock
 from oratio.agent.ports import TurnRecord
 from oratio.agent_creator.jobs import InMemoryJobStore
 from oratio.creator_launch import InProcessLauncher
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import CallSession
 from oratio.domain.numbers import NumberClaim, NumberKind
-from oratio.domain.routing import Route, RouteReason
 from oratio.tables import ALL_TABLES
-from oratio.vendor.api import channel_routes
-from oratio.vendor.creator import CreatorService
-from oratio.vendor.settings import (
+from oratio.vendors.api import channel_routes
+from oratio.vendors.creator import CreatorService
+from oratio.vendors.settings import (
     IDEMPOTENCY_TABLE_ENV_VAR,
     MAX_BODY_BYTES_ENV_VAR,
     RATE_LIMIT_ENV_VAR,

@@ -197,8 +197,8 @@ def aws_deps_factory(settings: CreatorRuntimeSettings) -> DepsFactory:
     from oratio.agent_creator.adapters.s3_artifacts import S3Artifacts
     from oratio.agent_creator.deployed_gate import deployed_gate
     from oratio.agent_creator.pipeline import PipelineDeps
-    from oratio.vendor.creator_versions import RepositoryVersionWriter
-    from oratio.vendor.service import VendorSettings
+    from oratio.vendors.creator_versions import RepositoryVersionWriter
+    from oratio.vendors.service import VendorSettings
 
     def needed(name: str) -> str:
         value: str | None = getattr(settings, name)

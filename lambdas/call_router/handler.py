@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from oratio.adapters.dynamodb import DataAccessError, RouterSettings, dynamodb_call_router, dynamodb_client
+from oratio.domain.call_routing import RouteReason, RoutingDecision, RoutingProfile
 from oratio.domain.calls import CallRouter, InboundCall
 from oratio.domain.connect_events import ContactFlowEvent
-from oratio.domain.routing import RouteReason, RoutingDecision, RoutingProfile
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 

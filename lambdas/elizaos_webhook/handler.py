@@ -31,8 +31,8 @@ from oratio.channels.elizaos_api import error_response, handle_raw
 from oratio.lambda_events import RestProxyRequest, field_problems
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, table_settings
-from oratio.vendor.models import ErrorBody
-from oratio.vendor.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
+from oratio.vendors.models import ErrorBody
+from oratio.vendors.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
 
 ROUTE = ("POST", "/api/v1/webhooks/elizaos")
 

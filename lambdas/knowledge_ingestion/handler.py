@@ -36,7 +36,7 @@ from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE, table_settings
-from oratio.vendor.ingestion import (
+from oratio.vendors.ingestion import (
     DATA_SOURCE_ID_ENV_VAR,
     KNOWLEDGE_BASE_ID_ENV_VAR,
     KNOWLEDGE_BUCKET_ENV_VAR,

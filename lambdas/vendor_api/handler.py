@@ -4,7 +4,7 @@ Thin edge. The event is first parsed as an API Gateway REST proxy event (anythin
 routing, a gate checks what every vendor request needs (the vendor claim from the authorizer, that it names a
 deployed tenant, the body and its media type, the vendor's request rate); the resolver validates bodies and
 parameters against the pydantic models (the same models generate the OpenAPI document); routes
-(`oratio/vendor/api/*_routes.py`) call one `VendorService` method; `oratio.vendor.api.responses` maps domain
+(`oratio/vendors/api/*_routes.py`) call one `VendorService` method; `oratio.vendors.api.responses` maps domain
 errors to statuses in one place. Every error is a JSON `ErrorBody`; nothing a vendor sends produces a 5xx.
 """
 
@@ -36,8 +36,8 @@ from oratio.agent_definitions.dynamodb import DynamoDBDefinitionVersions
 from oratio.channels.elizaos_api import webhook_router as elizaos_routes
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.ports import Clock, SystemClock
-from oratio.vendor import creator as creator_module
-from oratio.vendor.api import (
+from oratio.vendors import creator as creator_module
+from oratio.vendors.api import (
     agent_routes,
     channel_routes,
     creator_routes,
@@ -45,10 +45,10 @@ from oratio.vendor.api import (
     resource_routes,
     version_routes,
 )
-from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, Operation, RouteContext
-from oratio.vendor.api.responses import error_response, field_path, install_error_handlers, json_error, unavailable
-from oratio.vendor.creator import CreatorService
-from oratio.vendor.errors import (
+from oratio.vendors.api.context import BASE, IDEMPOTENCY_HEADER, Operation, RouteContext
+from oratio.vendors.api.responses import error_response, field_path, install_error_handlers, json_error, unavailable
+from oratio.vendors.creator import CreatorService
+from oratio.vendors.errors import (
     IdempotencyKeyReused,
     PayloadTooLarge,
     RequestInProgress,
@@ -56,10 +56,10 @@ from oratio.vendor.errors import (
     UnsupportedMediaType,
     VendorApiError,
 )
-from oratio.vendor.models import ErrorBody, Health
-from oratio.vendor.operations import OperationsService
-from oratio.vendor.service import VendorService, VendorSettings
-from oratio.vendor.settings import ApiSettings
+from oratio.vendors.models import ErrorBody, Health
+from oratio.vendors.operations import OperationsService
+from oratio.vendors.service import VendorService, VendorSettings
+from oratio.vendors.settings import ApiSettings
 
 if TYPE_CHECKING:
     # Imported where used: the OpenAPI models only by the schema route, idempotency only with the header.

@@ -15,7 +15,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from oratio.vendor.ingestion import (
+from oratio.vendors.ingestion import (
     DocumentIngestionState,
     DocumentOutcome,
     IngestionJob,

@@ -29,6 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
 from oratio.domain.agents import Agent, AgentStatus, preferred_agent
+from oratio.domain.call_routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import (
     CallRouter,
@@ -40,7 +41,6 @@ from oratio.domain.calls import (
     OpenOutcome,
     OpenResult,
 )
-from oratio.domain.routing import DEFAULT_RETENTION_DAYS, ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.ports import Clock
 from oratio.retry import RetryPolicy, backoff_delay
 from oratio.tables import (

@@ -63,7 +63,7 @@ from oratio.agent.ports import (
 )
 from oratio.agent.resilience import RetryPolicy, backoff_delay
 from oratio.customers.profiles import merged_profile
-from oratio.domain.routing import DEFAULT_RETENTION_DAYS
+from oratio.domain.call_routing import DEFAULT_RETENTION_DAYS
 
 PROFILE_SK = "PROFILE"
 LINK_SK = "LINK"

@@ -14,7 +14,7 @@ from typing import Any
 
 from oratio.adapters.dynamodb import _deserialize, _DynamoDBAdapter
 from oratio.adapters.dynamodb_agent import COST_SK, cost_lines_from_item
-from oratio.domain.routing import DEFAULT_RETENTION_DAYS
+from oratio.domain.call_routing import DEFAULT_RETENTION_DAYS
 
 ONCE_SK_PREFIX = "ONCE#"
 

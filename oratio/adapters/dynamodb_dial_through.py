@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from oratio.adapters.dynamodb import _deserialize, _DynamoDBAdapter
 from oratio.budget import BudgetState
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.dial_through import DIALLED_THROUGH, DialThrough, TakeOver
-from oratio.domain.routing import Route, RouteReason
 
 if TYPE_CHECKING:
     from oratio.adapters.dynamodb import DynamoDBCallSessionStore

@@ -21,8 +21,8 @@ from pydantic import ValidationError
 
 from oratio.adapters.dynamodb import CorruptItemError, _deserialize, _DynamoDBAdapter, _serialize
 from oratio.adapters.dynamodb_vendor import document_pk
-from oratio.vendor.ingestion import CurrentIngestion, DocumentRef, PendingUpload, UploadMark
-from oratio.vendor.models import DocumentStatus
+from oratio.vendors.ingestion import CurrentIngestion, DocumentRef, PendingUpload, UploadMark
+from oratio.vendors.models import DocumentStatus
 
 PENDING_SK = "ingestion#pending"
 CURRENT_SK = "ingestion#current"

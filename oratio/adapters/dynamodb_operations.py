@@ -1,4 +1,4 @@
-"""DynamoDB and S3 adapters of the vendor API's operations ports (`oratio.vendor.operations`).
+"""DynamoDB and S3 adapters of the vendor API's operations ports (`oratio.vendors.operations`).
 
 usage           pk = vendor_id, sk = "DAY#<YYYY-MM-DD>#total|category#<c>|agent#<a>": one Query per range
 audit           pk = vendor_id, sk = "<iso time>#<request id>": a put only if the key is new; Query newest first
@@ -23,8 +23,8 @@ from oratio.adapters.dynamodb import DataAccessError, _deserialize, _DynamoDBAda
 from oratio.adapters.dynamodb_agent import from_dynamo, to_dynamo
 from oratio.adapters.dynamodb_vendor import InvalidPageToken
 from oratio.adapters.memory_agent import USAGE_DAY_PREFIX
-from oratio.vendor.operations import AuditEntry
-from oratio.vendor.ports import TenantDirectory
+from oratio.vendors.operations import AuditEntry
+from oratio.vendors.ports import TenantDirectory
 
 ANALYSIS_SK = "ANALYSIS"
 RECORDINGS_PREFIX = "call-recordings"  # the instance storage config's prefix (stacks/constructs/connect.py)

@@ -41,10 +41,10 @@ from oratio.agent_definitions.dynamodb import version_put
 from oratio.agent_definitions.model import AgentOverrides
 from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.domain.calls import CallSession
-from oratio.vendor.character import derive_character
-from oratio.vendor.errors import QuotaExceeded, RateLimited, VendorApiError, VersionConflict
-from oratio.vendor.models import AgentContext, CharacterConfig
-from oratio.vendor.ports import AgentRecord, KnowledgeDocument, NumberTaken, ProvisioningJob
+from oratio.vendors.character import derive_character
+from oratio.vendors.errors import QuotaExceeded, RateLimited, VendorApiError, VersionConflict
+from oratio.vendors.models import AgentContext, CharacterConfig
+from oratio.vendors.ports import AgentRecord, KnowledgeDocument, NumberTaken, ProvisioningJob
 
 AGENT_COUNT_SK = "agents#count"
 NUMBER_SK_PREFIX = "number#"

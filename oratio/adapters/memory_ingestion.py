@@ -12,7 +12,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from oratio.adapters.memory_vendor import MemoryDocumentRepository
-from oratio.vendor.ingestion import (
+from oratio.vendors.ingestion import (
     CurrentIngestion,
     DocumentIngestionState,
     DocumentOutcome,
@@ -24,7 +24,7 @@ from oratio.vendor.ingestion import (
     PendingUpload,
     UploadMark,
 )
-from oratio.vendor.models import DocumentStatus
+from oratio.vendors.models import DocumentStatus
 
 
 class MemoryDocumentStatusStore:

@@ -13,8 +13,8 @@ from oratio.agent.ports import TurnRecord
 from oratio.agent_definitions.memory import MemoryDefinitionStore, VersionExistsError
 from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.domain.calls import CallSession
-from oratio.vendor.errors import QuotaExceeded, RateLimited, VersionConflict
-from oratio.vendor.ports import AgentRecord, KnowledgeDocument, NumberTaken, ProvisioningJob, TenantDeployment
+from oratio.vendors.errors import QuotaExceeded, RateLimited, VersionConflict
+from oratio.vendors.ports import AgentRecord, KnowledgeDocument, NumberTaken, ProvisioningJob, TenantDeployment
 
 
 class MemoryAgentRepository:

@@ -13,8 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from oratio.vendor.models import UploadInstructions
-from oratio.vendor.ports import TenantDeployment
+from oratio.vendors.models import UploadInstructions
+from oratio.vendors.ports import TenantDeployment
 
 # What TenantStack publishes under /oratio/tenants/<id>/ (stacks.names.tenant_parameter) that the API reads.
 DEPLOYMENT_PARAMETERS = {

@@ -56,6 +56,7 @@ from oratio.agent.contracts import (
 )
 from oratio.agent.guardrails import ModelFreeReply, guardrail_reply, lifecycle_reply
 from oratio.agent.kit import AgentKit, AgentKits, ToolFactory, WorkflowFactory
+from oratio.agent.model_routing import ModelDecision, RoutingSettings, ToolHint, TurnContext
 from oratio.agent.model_stream import Emit, stream_round
 from oratio.agent.persistence import PersistSettings, TurnPersister, actor
 from oratio.agent.ports import (
@@ -80,7 +81,6 @@ from oratio.agent.resilience import (
     DeadlineExceeded,
     RetryPolicy,
 )
-from oratio.agent.routing import ModelDecision, RoutingSettings, ToolHint, TurnContext
 from oratio.agent.tools.base import ToolContext, ToolResult
 from oratio.agent.turn import EventKind, ModelRound, Turn, conversation_summary
 from oratio.agent_definitions.source import DefinitionSource, DefinitionUnavailableError, TenantDefaultSource

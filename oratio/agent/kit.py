@@ -14,9 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oratio.agent.model_routing import ModelSelector, RoutingSettings
 from oratio.agent.ports import ToolRunner, Workflow
 from oratio.agent.prompt import PromptBuilder, PromptSettings
-from oratio.agent.routing import ModelSelector, RoutingSettings
 from oratio.agent_definitions.merge import resolve
 from oratio.agent_definitions.model import AgentDefinition
 from oratio.agent_definitions.versions import LiveAgent

@@ -34,7 +34,7 @@ class _Body(BaseModel):
 
 
 class Tone(StrEnum):
-    """How the agent sounds; each tone maps to style rules in `oratio.vendor.character`."""
+    """How the agent sounds; each tone maps to style rules in `oratio.vendors.character`."""
 
     FRIENDLY_HELPFUL = "friendly_helpful"
     PROFESSIONAL_FRIENDLY = "professional_friendly"

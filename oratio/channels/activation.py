@@ -27,9 +27,9 @@ from oratio.channels.ports import (
 )
 from oratio.config.tenant import E164_PATTERN, Channel
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import NotFound, TenantNotDeployed, VendorApiError
-from oratio.vendor.models import ChannelState, ChannelStatus, FieldProblem
-from oratio.vendor.ports import AgentRecord, AgentRepository, TenantDirectory
+from oratio.vendors.errors import NotFound, TenantNotDeployed, VendorApiError
+from oratio.vendors.models import ChannelState, ChannelStatus, FieldProblem
+from oratio.vendors.ports import AgentRecord, AgentRepository, TenantDirectory
 
 SECRET_TEXT = 4_096
 ACCOUNT_ID_PATTERN = r"^[0-9A-Za-z_.-]{1,128}$"

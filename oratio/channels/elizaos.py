@@ -34,8 +34,8 @@ from oratio.channels.signatures import SHA256_PREFIX, SignatureError
 from oratio.channels.turns import ChannelProfile, MessagingTurns, customer_identity, messaging_session_id
 from oratio.config.tenant import TENANT_ID_PATTERN, Channel
 from oratio.domain.agents import AGENT_ID_PATTERN, Agent
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
 from oratio.ports import CallSessionStore
 
 logger = logging.getLogger(__name__)

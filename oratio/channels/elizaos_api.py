@@ -33,8 +33,8 @@ from oratio.channels.elizaos import (
 )
 from oratio.channels.ports import SecretUnavailableError
 from oratio.channels.signatures import SignatureError
-from oratio.vendor.api.responses import RETRY_AFTER_SECONDS, json_error
-from oratio.vendor.models import ErrorBody, FieldProblem
+from oratio.vendors.api.responses import RETRY_AFTER_SECONDS, json_error
+from oratio.vendors.models import ErrorBody, FieldProblem
 
 if TYPE_CHECKING:  # annotations only: the OpenAPI types are not imported at cold start
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse

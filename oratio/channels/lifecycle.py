@@ -1,7 +1,7 @@
 """Whether an agent answers a messaging turn, and what the customer reads when it does not — in one place, for
 every text channel (social webhooks, ElizaOS interop), so the agent lifecycle means the same on each.
 
-Voice decides this in the call router (`oratio.domain.routing.decide_route`); a message is not a call, so
+Voice decides this in the call router (`oratio.domain.call_routing.decide_route`); a message is not a call, so
 business hours do not close the AI (it answers 24/7, as a store's chat would) and there is no line to fill.
 """
 

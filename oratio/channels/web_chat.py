@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from oratio.config.tenant import E164_PATTERN, Channel
 from oratio.customers.identity import identity_key
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import NotFound, TenantNotDeployed, VendorApiError
-from oratio.vendor.models import ChannelStatus
-from oratio.vendor.ports import AgentRepository, TenantDirectory
+from oratio.vendors.errors import NotFound, TenantNotDeployed, VendorApiError
+from oratio.vendors.models import ChannelStatus
+from oratio.vendors.ports import AgentRepository, TenantDirectory
 
 
 class WebChatRequest(BaseModel):

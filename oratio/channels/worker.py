@@ -39,8 +39,8 @@ from oratio.channels.ports import (
 from oratio.channels.turns import MessagingTurns, customer_identity, messaging_session_id
 from oratio.config.tenant import Channel
 from oratio.domain.agents import Agent
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
 from oratio.ports import CallSessionStore
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from oratio.config.tenant import (
     TenantConfig,
     VoiceTier,
 )
-from oratio.domain.routing import DEFAULT_RETENTION_DAYS
+from oratio.domain.call_routing import DEFAULT_RETENTION_DAYS
 
 # Environment of the two voice Lambdas, written by stacks/constructs/connect_voice.py, read by their handlers.
 VOICE_PROFILE_ENV_VAR = "ORATIO_VOICE_PROFILE"  # voice_turn: this profile as JSON

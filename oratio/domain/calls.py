@@ -22,9 +22,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from oratio.budget import BudgetCheck, BudgetState, check_budget
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
 from oratio.domain.agents import AGENT_ID_PATTERN, Agent, AgentStatus
+from oratio.domain.call_routing import TEXT_CHANNELS, Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 from oratio.domain.call_slots import RECLAIM_AT_ADMISSION, first_lease, lease_bound
 from oratio.domain.dial_through import TakeOver
-from oratio.domain.routing import TEXT_CHANNELS, Route, RouteReason, RoutingDecision, RoutingProfile, decide_route
 
 if TYPE_CHECKING:
     from oratio.domain.call_slots import SlotReclaimer

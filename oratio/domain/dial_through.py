@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.budget import BudgetState
 from oratio.config.tenant import E164_PATTERN, TENANT_ID_PATTERN
-from oratio.domain.routing import Route, RouteReason, RoutingDecision, RoutingProfile
+from oratio.domain.call_routing import Route, RouteReason, RoutingDecision, RoutingProfile
 
 if TYPE_CHECKING:
     from oratio.domain.calls import CallSession

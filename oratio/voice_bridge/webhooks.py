@@ -35,9 +35,9 @@ from xml.sax.saxutils import escape, quoteattr
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
 
+from oratio.domain.call_routing import Route, RouteReason, RoutingDecision
 from oratio.domain.calls import CallRouter, CloseOutcome, InboundCall
 from oratio.domain.dial_through import DialThrough
-from oratio.domain.routing import Route, RouteReason, RoutingDecision
 
 if TYPE_CHECKING:
     from oratio.domain.dial_through import DialThroughs

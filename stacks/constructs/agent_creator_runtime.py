@@ -35,7 +35,7 @@ from oratio.config.tenant import load_tenants
 from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR
 from oratio.knowledge_names import VECTOR_INDEX_NAME, vector_bucket_name
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CREATOR_JOBS, TENANT_STATE, USAGE, TableSpec
-from oratio.vendor.api.creator_routes import CREATOR_RUNTIME_ARN_ENV_VAR
+from oratio.vendors.api.creator_routes import CREATOR_RUNTIME_ARN_ENV_VAR
 from stacks.constructs.agent_runtime import (
     DEPS_DIR,
     ROOT,

@@ -14,7 +14,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from oratio.tables import AGENTS, CONVERSATIONS, TENANT_STATE, TableSpec
-from oratio.vendor.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
+from oratio.vendors.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
 from stacks.constructs.agent_runtime import runtime_name
 from stacks.constructs.connect_voice import AGENT_CLIENT_SOURCES
 from stacks.constructs.data_tables import PlatformTables

@@ -24,8 +24,8 @@ from constructs import Construct
 from oratio.config import TenantConfig
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
-from oratio.vendor.ingestion import DATA_SOURCE_ID_ENV_VAR, KNOWLEDGE_BASE_ID_ENV_VAR, KNOWLEDGE_BUCKET_ENV_VAR
-from oratio.vendor.service import UPLOAD_PREFIX
+from oratio.vendors.ingestion import DATA_SOURCE_ID_ENV_VAR, KNOWLEDGE_BASE_ID_ENV_VAR, KNOWLEDGE_BUCKET_ENV_VAR
+from oratio.vendors.service import UPLOAD_PREFIX
 from stacks.constructs.data_tables import PlatformTableRefs
 from stacks.constructs.knowledge import TenantKnowledge
 from stacks.constructs.lambda_function import OratioFunction

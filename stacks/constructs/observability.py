@@ -24,7 +24,7 @@ from constructs import Construct
 
 from oratio.channels.settings import OTHER_WEBHOOK_PATH, WEBHOOK_PATHS, WEBHOOK_REJECTED_METRIC
 from oratio.config import TenantConfig
-from oratio.domain.routing import Route
+from oratio.domain.call_routing import Route
 from oratio.voice_bridge import metrics as bridge_metrics
 from oratio.voice_bridge.metrics import tenant_metrics_namespace
 

@@ -39,7 +39,7 @@ from oratio.tables import (
     USAGE,
     TableSpec,
 )
-from oratio.vendor.settings import (
+from oratio.vendors.settings import (
     DELETED_RETENTION_ENV_VAR,
     IDEMPOTENCY_TABLE_ENV_VAR,
     MAX_BODY_BYTES_ENV_VAR,
@@ -81,7 +81,7 @@ TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {
     CUSTOMER_CONTEXT: ("GetItem", "PutItem", "DeleteItem", "Query", "UpdateItem", "ConditionCheckItem"),
 }
 assert set(TABLE_ACTIONS) == set(VENDOR_TABLES)
-# The operations routes (oratio/vendor/api/operations_routes.py): usage by day, and the append-only audit log (a put
+# The operations routes (oratio/vendors/api/operations_routes.py): usage by day, and the append-only audit log (a put
 # conditioned on a new key; no update, no delete, ever).
 OPERATIONS_TABLE_ACTIONS: dict[TableSpec, tuple[str, ...]] = {USAGE: ("Query",), AUDIT: ("PutItem", "Query")}
 TABLE_INDEXES: dict[TableSpec, tuple[str, ...]] = {CONVERSATIONS: ("by_agent",)}  # conversations of an agent

@@ -30,7 +30,7 @@ from constructs import Construct
 from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import TenantConfig
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, LEASE_INDEX, NUMBERS, TENANT_STATE, USAGE
 from oratio.voice_bridge.config import SonicSettings
 from oratio.voice_bridge.webhooks import (

@@ -19,7 +19,7 @@ import pytest
 
 from oratio.adapters.dynamodb_ingestion import DynamoDBDocumentStatusStore, DynamoDBIngestionStateStore
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
-from oratio.vendor.ingestion import IngestionCoordinator
+from oratio.vendors.ingestion import IngestionCoordinator
 from oratio_local.cognito_standin import CognitoStandIn
 from oratio_local.console_server import CONSOLE_DIST, ConsoleServer, LocalIngestionJobs, LocalKnowledge
 from tests.vendor_api_harness import (
@@ -127,8 +127,8 @@ def _run_creator_jobs_for_real(api: VendorApi) -> None:
     from oratio.agent_creator.writer import InMemoryArtifacts
     from oratio.config import load_tenant_file
     from oratio.creator_launch import InProcessLauncher
-    from oratio.vendor.creator import CreatorService
-    from oratio.vendor.creator_versions import RepositoryVersionWriter
+    from oratio.vendors.creator import CreatorService
+    from oratio.vendors.creator_versions import RepositoryVersionWriter
     from oratio_local.creator_gate import ReplayGate
     from oratio_local.creator_model import LocalCreatorModel
 

@@ -12,7 +12,7 @@ from aws_cdk.assertions import Match, Template
 from agentcore.tenant_agent import wiring as agent_wiring
 from agentcore.voice_bridge import wiring
 from oratio.config import load_tenant_file
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge import webhooks
 from stacks.app_builder import TENANTS_DIR

@@ -18,7 +18,7 @@ from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
 from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import BudgetSettings, TenantConfig, load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE, USAGE
 from tests.events import connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name

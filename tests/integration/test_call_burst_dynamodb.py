@@ -18,7 +18,7 @@ from oratio.adapters.dynamodb import ConflictRetry, DynamoDBAgentDirectory, Dyna
 from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from oratio_local.faults import ContendedClient, FailingClient, counter_conflict
 from tests.events import connect_contact_flow_event

@@ -26,8 +26,8 @@ from oratio.domain.call_events import (
     PHONE_NUMBER_TYPE_ENV_VAR,
     TENANT_ID_ENV_VAR,
 )
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
 from oratio.domain.calls import CallSession, CallStatus
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE, USAGE
 from tests.events import CONNECT_INSTANCE_ARN, connect_contact_event, connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name

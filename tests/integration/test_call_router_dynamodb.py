@@ -16,9 +16,9 @@ from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
 from oratio.domain.calls import CallSession, OpenOutcome
 from oratio.domain.numbers import NumberClaim, NumberKind
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR, Route, RouteReason, RoutingProfile
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from tests.events import connect_contact_flow_event, lambda_context
 from tests.integration.conftest import load_handler, table_name

@@ -15,8 +15,8 @@ import pytest
 from oratio.adapters.dynamodb import DynamoDBCallSessionStore
 from oratio.adapters.memory import FixedClock
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR
 from oratio.domain.call_slots import ABANDONED
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
 from oratio.tables import CONVERSATIONS, TENANT_STATE
 from oratio_local.events import scheduled_event
 from tests.events import lambda_context

@@ -31,7 +31,7 @@ from oratio.adapters.dynamodb_vendor import DynamoDBDocumentRepository
 from oratio.adapters.memory import FixedClock
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
-from oratio.vendor.ingestion import (
+from oratio.vendors.ingestion import (
     DATA_SOURCE_ID_ENV_VAR,
     KNOWLEDGE_BASE_ID_ENV_VAR,
     KNOWLEDGE_BUCKET_ENV_VAR,
@@ -43,9 +43,9 @@ from oratio.vendor.ingestion import (
     PendingUpload,
     UploadMark,
 )
-from oratio.vendor.models import DocumentStatus
-from oratio.vendor.ports import KnowledgeDocument
-from oratio.vendor.service import upload_key
+from oratio.vendors.models import DocumentStatus
+from oratio.vendors.ports import KnowledgeDocument
+from oratio.vendors.service import upload_key
 from oratio_local.events import (
     lambda_context,
     s3_object_created_notification,

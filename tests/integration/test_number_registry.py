@@ -13,9 +13,9 @@ from oratio.adapters.dynamodb import DynamoDBAgentDirectory, RouterSettings, dyn
 from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import InboundCall
 from oratio.domain.numbers import NumberClaim, NumberKind, NumberOwnedElsewhere
-from oratio.domain.routing import Route, RouteReason
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from tests.integration.conftest import table_name
 from tests.integration.test_call_router_dynamodb import NUMBER, OPEN_TIME, PROFILE, TENANT_ID

@@ -18,9 +18,9 @@ from oratio.adapters.memory import FixedClock
 from oratio.agent_definitions.dynamodb import version_to_item
 from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config.tenant import CallSlotSettings
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR
 from oratio.domain.calls import CallStatus
 from oratio.domain.dial_through import DIALLED_THROUGH
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio_local.events import connect_contact_flow_event
 from tests.events import lambda_context

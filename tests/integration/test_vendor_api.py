@@ -20,8 +20,8 @@ from oratio.adapters.dynamodb_numbers import DynamoDBNumberRegistry
 from oratio.adapters.memory import FixedClock
 from oratio.config.tenant import load_tenant_file
 from oratio.domain.agents import AgentStatus
+from oratio.domain.call_routing import Route, RoutingProfile
 from oratio.domain.calls import InboundCall
-from oratio.domain.routing import Route, RoutingProfile
 from oratio_local.events import api_gateway_event
 from oratio_local.openapi import OPENAPI_PATH
 from tests.cross_tenant import probe

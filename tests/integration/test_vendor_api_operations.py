@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlparse
 from oratio.adapters.dynamodb import DynamoDBCallSessionStore
 from oratio.adapters.dynamodb_agent import DynamoDBBudgetLedger
 from oratio.adapters.dynamodb_operations import DynamoDBAnalysisStore
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import CallSession
-from oratio.domain.routing import Route, RouteReason
 from tests.vendor_api_harness import NUMBERS, VENDOR_A, VENDOR_B, VendorApi, connect_instance_arn, vendor_api
 
 __all__ = ["vendor_api"]  # the fixture

@@ -18,7 +18,7 @@ from botocore.stub import Stubber
 from oratio.channels.adapters.connect_chat import ConnectChatStarter
 from oratio.channels.credentials import ChannelSecret, secret_name
 from oratio.config.tenant import Channel
-from oratio.vendor.api import channel_routes as channel_api
+from oratio.vendors.api import channel_routes as channel_api
 from oratio_local.platforms import FakePlatforms, MetaAccount, XAccount
 from tests.vendor_api_harness import (
     REGION,

@@ -234,7 +234,7 @@ def test_of_two_retries_sent_together_one_launches_and_the_other_is_a_409_over_d
     from oratio.agent_creator.adapters.dynamodb_jobs import DynamoDBJobStore
     from oratio.agent_creator.adapters.s3_artifacts import S3Artifacts
     from oratio.agent_creator.jobs import JobView
-    from oratio.vendor.creator import CreatorService
+    from oratio.vendors.creator import CreatorService
 
     class InterleavingStore(DynamoDBJobStore):
         """Runs `between` right after the next job read: a second request arriving between read and write."""
@@ -386,7 +386,7 @@ def test_a_published_creator_version_shows_as_the_agent_as_a_published_hand_writ
     vendor_api: VendorApi,
 ) -> None:
     from oratio.agent_definitions.versions import CreatorProvenance
-    from oratio.vendor.creator_versions import RepositoryVersionWriter
+    from oratio.vendors.creator_versions import RepositoryVersionWriter
 
     agent = vendor_api.provision(channels=["chat"])["agent_config"]  # active: an edit does not publish
     service = vendor_api.handler.service_factory()

@@ -37,9 +37,9 @@ from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config import load_tenant_file
 from oratio.config.tenant import BusinessHours
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import Route, RoutingProfile
 from oratio.domain.call_slots import SessionStoreLeases
 from oratio.domain.calls import CallRouter, InboundCall
-from oratio.domain.routing import Route, RoutingProfile
 from oratio.ports import SystemClock
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE
 from oratio.voice_bridge.serializers import TwilioSerializer, VonageSerializer, WireMessage

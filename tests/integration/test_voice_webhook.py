@@ -22,7 +22,7 @@ from moto import mock_aws
 from oratio.adapters.agentcore_websocket import AgentCoreWebSocketPresigner, PresignError, session_id_for
 from oratio.adapters.memory import FixedClock
 from oratio.domain.agents import AgentStatus
-from oratio.domain.routing import ROUTING_PROFILE_ENV_VAR
+from oratio.domain.call_routing import ROUTING_PROFILE_ENV_VAR
 from oratio.tables import AGENTS, CONVERSATIONS, NUMBERS, TENANT_STATE
 from oratio.voice_bridge.webhooks import twilio_signature
 from oratio_local.events import function_url_event

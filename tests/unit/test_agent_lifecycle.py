@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from oratio.domain.agents import AgentStatus as S
-from oratio.vendor.errors import IllegalTransition
-from oratio.vendor.lifecycle import AgentAction as A
-from oratio.vendor.lifecycle import InternalAction as I
-from oratio.vendor.lifecycle import action_for_status, allowed_actions, next_status
+from oratio.vendors.errors import IllegalTransition
+from oratio.vendors.lifecycle import AgentAction as A
+from oratio.vendors.lifecycle import InternalAction as I
+from oratio.vendors.lifecycle import action_for_status, allowed_actions, next_status
 
 LEGAL = {
     (S.DRAFT, A.START): S.PROVISIONING,

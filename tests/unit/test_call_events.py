@@ -15,8 +15,8 @@ from oratio.adapters.memory import (
 )
 from oratio.domain.agents import Agent, AgentStatus
 from oratio.domain.call_events import CallEndRecorder, ConnectContactEvent, ContactEventAction
+from oratio.domain.call_routing import Route, RoutingProfile
 from oratio.domain.calls import CallRouter, CallStatus, InboundCall
-from oratio.domain.routing import Route, RoutingProfile
 from tests.events import CONNECT_INSTANCE_ARN, connect_contact_event
 
 TENANT_ID = "cozy-comfort"

@@ -13,9 +13,9 @@ from oratio.adapters.memory import (
     InMemoryNumberRegistry,
 )
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import Route, RouteReason, RoutingProfile
 from oratio.domain.call_slots import SlotReclaimer
 from oratio.domain.calls import CallRouter, CallStatus, CloseOutcome, InboundCall
-from oratio.domain.routing import Route, RouteReason, RoutingProfile
 
 TENANT_ID = "cozy-comfort"
 NUMBER = "+15552333464"

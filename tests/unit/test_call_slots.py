@@ -17,9 +17,9 @@ from oratio.adapters.memory import (
 )
 from oratio.config.tenant import CallSlotSettings
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import Route, RouteReason, RoutingProfile
 from oratio.domain.call_slots import ABANDONED, CallLeaseKeeper, SlotReclaimer, renewed_until
 from oratio.domain.calls import CallRouter, CallStatus, CloseOutcome, CloseResult, InboundCall, LeaseRenewal
-from oratio.domain.routing import Route, RouteReason, RoutingProfile
 
 TENANT_ID = "cozy-comfort"
 NUMBER = "+15552333464"

@@ -20,9 +20,9 @@ from oratio.adapters.memory import (
 from oratio.channels.adapters.memory import InMemoryChannelBindings
 from oratio.config.tenant import Channel, load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
+from oratio.domain.call_routing import RoutingProfile
 from oratio.domain.calls import CallRouter
 from oratio.domain.connect_events import ContactFlowEvent
-from oratio.domain.routing import RoutingProfile
 from oratio_local.events import connect_contact_flow_event
 
 REPO = Path(__file__).resolve().parents[2]

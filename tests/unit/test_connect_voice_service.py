@@ -38,10 +38,10 @@ from oratio.connect_voice.ports import TurnWorkerError
 from oratio.connect_voice.profile import VoiceProfile
 from oratio.connect_voice.service import ConnectVoice, FlowCall
 from oratio.connect_voice.worker import AgentTurnRunner, InProcessTurnWorker
+from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.call_slots import SessionStoreLeases, first_lease, lease_bound
 from oratio.domain.calls import CallSession
 from oratio.domain.circuit_breaker import BreakerPolicy, BreakerState, CircuitBreakers, Dependency
-from oratio.domain.routing import Route, RouteReason
 from tests.events import lex_code_hook_event
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oratio.agent.routing import CostOptimizer
+from oratio.agent.model_routing import CostOptimizer
 from oratio.config.catalog import load_model_catalog
 
 CATALOG = load_model_catalog()

@@ -13,7 +13,7 @@ import pytest
 from oratio.adapters.memory import FixedClock
 from oratio.adapters.memory_ingestion import LocalIngestionJobs, MemoryDocumentStatusStore, MemoryIngestionStateStore
 from oratio.adapters.memory_vendor import MemoryDocumentRepository
-from oratio.vendor.ingestion import (
+from oratio.vendors.ingestion import (
     CoordinatorSettings,
     CurrentIngestion,
     DocumentIngestionState,
@@ -26,9 +26,9 @@ from oratio.vendor.ingestion import (
     UploadedObject,
     parse_upload_key,
 )
-from oratio.vendor.models import DocumentStatus
-from oratio.vendor.ports import KnowledgeDocument
-from oratio.vendor.service import upload_key
+from oratio.vendors.models import DocumentStatus
+from oratio.vendors.ports import KnowledgeDocument
+from oratio.vendors.service import upload_key
 
 TENANT = "cozy-comfort"
 AGENT = "agt-front-desk"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.routing import HOLDOUT_FILE, accuracy, load_eval
-from oratio.agent.routing import ModelSelector, RoutingSettings, ToolHint, TurnContext
+from oratio.agent.model_routing import ModelSelector, RoutingSettings, ToolHint, TurnContext
 from oratio.config.catalog import load_model_catalog
 
 CATALOG = load_model_catalog()

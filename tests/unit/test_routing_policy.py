@@ -11,7 +11,7 @@ import pytest
 from oratio.budget import BudgetState, check_budget
 from oratio.config.tenant import BudgetSettings, load_tenant_file
 from oratio.domain.agents import Agent, AgentStatus
-from oratio.domain.routing import (
+from oratio.domain.call_routing import (
     FALLBACK_UNAVAILABLE_MESSAGE,
     Route,
     RouteReason,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from oratio.config.tenant import Channel
-from oratio.vendor.character import (
+from oratio.vendors.character import (
     CHANNEL_PLUGINS,
     ELIZAOS_PLUGINS,
     ELIZAOS_UNSERVED,
     derive_character,
     eliza_character,
 )
-from oratio.vendor.models import AgentContext, CharacterConfig, Tone
+from oratio.vendors.models import AgentContext, CharacterConfig, Tone
 
 CONFIG = CharacterConfig(
     business_name="Cozy Comfort Bedding",

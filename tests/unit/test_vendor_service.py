@@ -16,7 +16,7 @@ from oratio.adapters.vendor_aws import (
 )
 from oratio.config.tenant import Channel
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import (
+from oratio.vendors.errors import (
     NotFound,
     NumberInUse,
     NumberNotRegistered,
@@ -25,10 +25,10 @@ from oratio.vendor.errors import (
     UnknownTenant,
     VersionConflict,
 )
-from oratio.vendor.lifecycle import AgentAction
-from oratio.vendor.models import AgentCreate, AgentUpdate, ChannelStatus
-from oratio.vendor.ports import TenantDeployment
-from oratio.vendor.service import VendorService, VendorSettings
+from oratio.vendors.lifecycle import AgentAction
+from oratio.vendors.models import AgentCreate, AgentUpdate, ChannelStatus
+from oratio.vendors.ports import TenantDeployment
+from oratio.vendors.service import VendorService, VendorSettings
 from oratio_local.vendor import memory_vendor_service
 
 AUTHOR = "owner@cozycomfort.com"

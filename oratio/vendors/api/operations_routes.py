@@ -31,10 +31,10 @@ from oratio.adapters.dynamodb_vendor import DynamoDBConversationReader
 from oratio.adapters.vendor_aws import SsmTenantDirectory
 from oratio.observability import logger
 from oratio.tables import AUDIT, CONVERSATIONS, USAGE, table_settings
-from oratio.vendor.api.context import BASE, SECURITY, AgentId, RouteContext
-from oratio.vendor.api.resource_routes import CONVERSATION_ID_PATTERN
-from oratio.vendor.api.responses import ok
-from oratio.vendor.operations import (
+from oratio.vendors.api.context import BASE, SECURITY, AgentId, RouteContext
+from oratio.vendors.api.resource_routes import CONVERSATION_ID_PATTERN
+from oratio.vendors.api.responses import ok
+from oratio.vendors.operations import (
     AuditEntry,
     AuditPage,
     ConversationCosts,
@@ -43,7 +43,7 @@ from oratio.vendor.operations import (
     RecordingLink,
     UsageReport,
 )
-from oratio.vendor.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
+from oratio.vendors.settings import TENANT_PARAMETER_PREFIX_ENV_VAR
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RECORDING_URL_SECONDS_ENV_VAR = "ORATIO_RECORDING_URL_SECONDS"

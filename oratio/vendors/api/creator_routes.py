@@ -25,10 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from oratio.agent_creator.jobs import JOB_ID_PATTERN, MAX_SOP_BYTES, SOP_TEXT_MEDIA_TYPES
 from oratio.creator_launch import ARTIFACT_BUCKET_ENV_VAR, CREATOR_JOBS_TABLE_ENV_VAR
 from oratio.domain.agents import AGENT_ID_PATTERN
-from oratio.vendor.api.context import BASE, SECURITY, AgentId, RouteContext
-from oratio.vendor.api.responses import ok
-from oratio.vendor.creator import CreatorJobAccepted, CreatorJobDetail, CreatorService
-from oratio.vendor.errors import InvalidSop
+from oratio.vendors.api.context import BASE, SECURITY, AgentId, RouteContext
+from oratio.vendors.api.responses import ok
+from oratio.vendors.creator import CreatorJobAccepted, CreatorJobDetail, CreatorService
+from oratio.vendors.errors import InvalidSop
 
 CREATOR_RUNTIME_ARN_ENV_VAR = "ORATIO_AGENT_CREATOR_RUNTIME_ARN"
 MAX_SOP_BYTES_ENV_VAR = "ORATIO_MAX_SOP_BYTES"

@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from oratio.metering import ESTIMATED_SUFFIX
-from oratio.vendor.errors import NotFound
-from oratio.vendor.ports import ConversationReader
+from oratio.vendors.errors import NotFound
+from oratio.vendors.ports import ConversationReader
 
 GroupBy = Literal["agent", "day", "category"]
 MAX_USAGE_DAYS = 366

@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import IllegalTransition
+from oratio.vendors.errors import IllegalTransition
 
 
 class AgentAction(StrEnum):

@@ -27,8 +27,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from oratio.domain.agents import AGENT_ID_PATTERN
 from oratio.domain.knowledge_scope import is_sidecar
 from oratio.ports import Clock
-from oratio.vendor.models import DocumentStatus
-from oratio.vendor.service import UPLOAD_PREFIX
+from oratio.vendors.models import DocumentStatus
+from oratio.vendors.service import UPLOAD_PREFIX
 
 # The ingestion Lambda's environment (set by `stacks/constructs/knowledge_ingestion.py`).
 KNOWLEDGE_BASE_ID_ENV_VAR = "ORATIO_KNOWLEDGE_BASE_ID"

@@ -8,9 +8,9 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from oratio.vendor.api.context import BASE, MAX_VERSION, SECURITY, AgentId, RouteContext, VersionNumber
-from oratio.vendor.api.responses import ok
-from oratio.vendor.models import AgentView, VersionDiffView, VersionPage, VersionView
+from oratio.vendors.api.context import BASE, MAX_VERSION, SECURITY, AgentId, RouteContext, VersionNumber
+from oratio.vendors.api.responses import ok
+from oratio.vendors.models import AgentView, VersionDiffView, VersionPage, VersionView
 
 VERSIONS = f"{BASE}/agents/<agent_id>/versions"
 

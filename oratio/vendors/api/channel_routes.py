@@ -13,7 +13,7 @@ includes it too only so the published OpenAPI document describes it.
 
 The vendor id always comes from the authorizer (`ctx.vendor_id()`), never from a body. Routes are thin: validate,
 call one use case; the channel errors' statuses are added to the API's one error table
-(`oratio.vendor.api.responses`), and their documentation is the shared one.
+(`oratio.vendors.api.responses`), and their documentation is the shared one.
 """
 
 from __future__ import annotations
@@ -55,11 +55,18 @@ from oratio.config.tenant import Channel
 from oratio.customers.identity import IdentityError, identity_key
 from oratio.customers.ports import ClaimStore, CustomerLinks
 from oratio.tables import CUSTOMER_CONTEXT
-from oratio.vendor.api.context import BASE, IDEMPOTENCY_HEADER, IDEMPOTENCY_KEY_PATTERN, SECURITY, AgentId, RouteContext
-from oratio.vendor.api.responses import json_error, ok, unavailable
-from oratio.vendor.errors import NotFound, VendorApiError
-from oratio.vendor.models import ChannelState, ErrorBody
-from oratio.vendor.ports import AgentRepository, TenantDirectory
+from oratio.vendors.api.context import (
+    BASE,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_PATTERN,
+    SECURITY,
+    AgentId,
+    RouteContext,
+)
+from oratio.vendors.api.responses import json_error, ok, unavailable
+from oratio.vendors.errors import NotFound, VendorApiError
+from oratio.vendors.models import ChannelState, ErrorBody
+from oratio.vendors.ports import AgentRepository, TenantDirectory
 
 IdentityKind = Literal["phone", "whatsapp", "sms", "email", "instagram", "facebook", "x", "chat"]
 LINKABLE_CHANNELS = Literal["whatsapp", "instagram", "facebook", "x", "twitter", "sms", "voice", "chat"]
@@ -147,7 +154,7 @@ def build_services() -> ChannelServices:
     )
     from oratio.channels.adapters.connect_chat import ConnectChatStarter
     from oratio.customers.adapters.dynamodb import DynamoDBClaimStore
-    from oratio.vendor.settings import ApiSettings
+    from oratio.vendors.settings import ApiSettings
 
     settings = ApiSettings.from_environ()
     customer_table = os.environ.get(CUSTOMER_CONTEXT.env_var, "")
@@ -216,7 +223,7 @@ def _customer_view(profile: CustomerContext) -> CustomerView:
     )
 
 
-# The channel errors' statuses (the API's other errors map in oratio.vendor.api.responses).
+# The channel errors' statuses (the API's other errors map in oratio.vendors.api.responses).
 CHANNEL_STATUS: dict[type[VendorApiError], HTTPStatus] = {
     InvalidIdentity: HTTPStatus.UNPROCESSABLE_ENTITY,
     ChannelFieldsMissing: HTTPStatus.UNPROCESSABLE_ENTITY,

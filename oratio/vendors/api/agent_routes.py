@@ -8,10 +8,10 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.api.context import BASE, SECURITY, AgentId, IdempotencyKey, RouteContext
-from oratio.vendor.api.responses import ok
-from oratio.vendor.lifecycle import AgentAction
-from oratio.vendor.models import AgentCreate, AgentPage, AgentUpdate, AgentView, ProvisioningResult, ProvisionRequest
+from oratio.vendors.api.context import BASE, SECURITY, AgentId, IdempotencyKey, RouteContext
+from oratio.vendors.api.responses import ok
+from oratio.vendors.lifecycle import AgentAction
+from oratio.vendors.models import AgentCreate, AgentPage, AgentUpdate, AgentView, ProvisioningResult, ProvisionRequest
 
 LIFECYCLE_SUMMARIES = {
     AgentAction.START: "Start an agent (a draft is provisioned; a stopped one goes live again)",

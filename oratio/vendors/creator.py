@@ -35,15 +35,15 @@ from oratio.creator_launch import CreatorJobLauncher, LaunchAction, LaunchError,
 from oratio.domain.agents import AgentStatus
 from oratio.observability import logger
 from oratio.ports import Clock
-from oratio.vendor.errors import (
+from oratio.vendors.errors import (
     CreatorUnavailable,
     InvalidSop,
     JobNotRetryable,
     NotFound,
     SopTooLarge,
 )
-from oratio.vendor.operations import AuditEntry
-from oratio.vendor.ports import AgentRepository, DefinitionVersions
+from oratio.vendors.operations import AuditEntry
+from oratio.vendors.ports import AgentRepository, DefinitionVersions
 
 API_BASE = "/api/v1"
 LAUNCH_RETRY_AFTER_SECONDS = 30

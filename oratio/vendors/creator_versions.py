@@ -16,9 +16,9 @@ from datetime import datetime
 from oratio.agent_definitions.spec import AgentSpec
 from oratio.agent_definitions.versions import NOTE_CHARS, CreatorProvenance, DefinitionVersion, VersionSource
 from oratio.domain.agents import AgentStatus
-from oratio.vendor.errors import NotFound, VersionConflict
-from oratio.vendor.ports import AgentRepository
-from oratio.vendor.service import newest_version_fields
+from oratio.vendors.errors import NotFound, VersionConflict
+from oratio.vendors.ports import AgentRepository
+from oratio.vendors.service import newest_version_fields
 
 # A vendor editing the agent while the job writes moves its version on; the writer reads again and retries.
 WRITE_ATTEMPTS = 3

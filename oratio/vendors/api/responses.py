@@ -15,7 +15,7 @@ from oratio.adapters.dynamodb import DataAccessError
 from oratio.adapters.dynamodb_vendor import InvalidPageToken
 from oratio.adapters.vendor_aws import DocumentMetadataError, TenantDirectoryError
 from oratio.observability import logger, metrics
-from oratio.vendor.errors import (
+from oratio.vendors.errors import (
     CreatorUnavailable,
     IdempotencyKeyReused,
     IllegalTransition,
@@ -31,7 +31,7 @@ from oratio.vendor.errors import (
     VendorApiError,
     VersionConflict,
 )
-from oratio.vendor.models import ErrorBody, FieldProblem
+from oratio.vendors.models import ErrorBody, FieldProblem
 
 if TYPE_CHECKING:  # the OpenAPI types are for annotations only: importing them at cold start costs time
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse

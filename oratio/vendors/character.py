@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from oratio.config.tenant import Channel
-from oratio.vendor.models import AgentContext, Character, CharacterConfig, ElizaCharacter, ElizaStyle, Tone
+from oratio.vendors.models import AgentContext, Character, CharacterConfig, ElizaCharacter, ElizaStyle, Tone
 
 # Per tone: how the agent is described, the adjectives ElizaOS uses, and style rules.
 TONES: dict[Tone, tuple[str, tuple[str, ...], tuple[str, ...]]] = {

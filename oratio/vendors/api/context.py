@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.openapi.params import Header, Path
 
 from oratio.domain.agents import AGENT_ID_PATTERN
-from oratio.vendor.service import VendorService
+from oratio.vendors.service import VendorService
 
 BASE = "/api/v1"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

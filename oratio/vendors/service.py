@@ -1,5 +1,5 @@
 """The vendor API's use cases: create, read, list, update, lifecycle actions, provisioning, knowledge uploads,
-conversations and character export — plain Python over the ports in `oratio.vendor.ports`.
+conversations and character export — plain Python over the ports in `oratio.vendors.ports`.
 
 Every method takes the caller's vendor id first and only ever reads or writes that vendor's keys, so another
 vendor's agent is indistinguishable from a missing one (`NotFound`).
@@ -25,8 +25,8 @@ from oratio.domain.calls import CallSession
 from oratio.domain.knowledge_scope import metadata_document, sidecar_key
 from oratio.domain.numbers import NumberRegistry
 from oratio.ports import Clock, SystemClock
-from oratio.vendor.character import CHANNEL_PLUGINS, ELIZAOS_UNSERVED, derive_character, eliza_character
-from oratio.vendor.errors import (
+from oratio.vendors.character import CHANNEL_PLUGINS, ELIZAOS_UNSERVED, derive_character, eliza_character
+from oratio.vendors.errors import (
     IllegalPublish,
     NotFound,
     NumberInUse,
@@ -36,8 +36,8 @@ from oratio.vendor.errors import (
     UnknownTenant,
     VersionConflict,
 )
-from oratio.vendor.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
-from oratio.vendor.models import (
+from oratio.vendors.lifecycle import AgentAction, InternalAction, action_for_status, allowed_actions, next_status
+from oratio.vendors.models import (
     AgentContext,
     AgentCreate,
     AgentPage,
@@ -63,7 +63,7 @@ from oratio.vendor.models import (
     VersionSummaryView,
     VersionView,
 )
-from oratio.vendor.ports import (
+from oratio.vendors.ports import (
     AgentRecord,
     AgentRepository,
     ConversationReader,

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 
-from oratio.vendor.api.context import BASE, ID_PATTERN, SECURITY, AgentId, RouteContext
-from oratio.vendor.api.responses import ok
-from oratio.vendor.models import (
+from oratio.vendors.api.context import BASE, ID_PATTERN, SECURITY, AgentId, RouteContext
+from oratio.vendors.api.responses import ok
+from oratio.vendors.models import (
     ConversationDetail,
     ConversationPage,
     ElizaCharacter,

@@ -19,7 +19,7 @@ from oratio.agent_definitions.versions import DefinitionVersion
 from oratio.config.tenant import TENANT_ID_PATTERN, Channel
 from oratio.domain.agents import AGENT_ID_PATTERN, Agent, AgentStatus
 from oratio.domain.calls import CallSession
-from oratio.vendor.models import (
+from oratio.vendors.models import (
     AgentContext,
     ChannelState,
     ChannelStatus,
