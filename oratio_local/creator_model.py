@@ -24,7 +24,7 @@ from pydantic import BaseModel
 from oratio.agent.workflow import DEFAULT_TRANSITIONS
 from oratio.agent_creator.code_checks import reachable_roles
 from oratio.agent_creator.jobs import StageName
-from oratio.agent_creator.model_port import StageAnswer, StageRequest, StageUsage
+from oratio.agent_creator.model_port import StageAnswer, StageModelError, StageRequest, StageUsage
 from oratio.agent_creator.outputs import (
     GeneratedCode,
     LineSpan,
@@ -95,6 +95,16 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // CHARS_PER_TOKEN)
 
 
+class SopNotUnderstoodError(StageModelError):
+    """The local stage model found no requirement in the SOP (it reads bullets under headings it knows)."""
+
+    vendor_message = (
+        "no requirement was found in the SOP; the local stage model reads bullet points (`- ` or `* `) under "
+        "headings such as `## Questions to ask`, `## Policies`, `## Hand over to a person`, `## Tools`, "
+        "`## Opening hours` or `## Greeting and tone` (see tenants/sops/*.md); add them and submit the SOP again"
+    )
+
+
 class LocalCreatorModel:
     """`StageModel` by rules over the SOP (see the module doc); needs the tenant to draft and write code."""
 
@@ -135,6 +145,8 @@ class LocalCreatorModel:
             span = LineSpan(start=number, end=number)
             rid = requirement_id(kind, counts[kind])
             found.append(Requirement(id=rid, kind=kind, text=text[:1000], source=span, detail=_detail(kind, text)))
+        if not found:
+            raise SopNotUnderstoodError
         return RequirementList(business_name=title, requirements=tuple(found))
 
     # ----------------------------------------------------------------------------------- drafting

@@ -241,3 +241,15 @@ _TYPES = {
     StageName.CODE_REVIEWER: ModelCodeReview,
     StageName.TEST_WRITER: TestScripts,
 }
+
+
+def test_an_sop_the_local_stage_model_finds_no_requirement_in_fails_its_first_stage_saying_what_to_add() -> None:
+    h = harness(sop_text=b"Please be nice to callers and answer what they ask.\n")
+
+    job = run_job(h.job.job_id, deps=h.deps)
+
+    assert job.status is JobStatus.FAILED
+    assert job.failed_stage is StageName.SOP_PARSER
+    assert job.error is not None
+    assert "no requirement was found in the SOP" in job.error.message
+    assert "## Policies" in job.error.message
