@@ -80,7 +80,9 @@ class CustomerIdentityBody(BaseModel):
     value: str = Field(min_length=1, max_length=256)
 
 
-class ConversationSummaryView(BaseModel):
+class CustomerConversationView(BaseModel):
+    """One of a customer's recent conversations, on any channel, with its summary."""
+
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     channel: str
@@ -97,7 +99,7 @@ class CustomerView(BaseModel):
     customer_key: str = Field(description="the profile key: phone:+<E.164>, email:…, or a platform id")
     identities: list[str] = Field(description="every identity that resolves to this customer")
     display_name: str | None
-    recent_conversations: list[ConversationSummaryView]
+    recent_conversations: list[CustomerConversationView]
     qualification_score: float
     updated_at: datetime | None
 
@@ -215,7 +217,7 @@ def _customer_view(profile: CustomerContext) -> CustomerView:
         identities=[profile.customer_key, *profile.linked_identities],
         display_name=profile.display_name,
         recent_conversations=[
-            ConversationSummaryView(channel=c.channel, session_id=c.session_id, at=c.at, summary=c.summary)
+            CustomerConversationView(channel=c.channel, session_id=c.session_id, at=c.at, summary=c.summary)
             for c in profile.recent_conversations
         ],
         qualification_score=profile.qualification_score,
