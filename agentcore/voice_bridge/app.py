@@ -10,7 +10,6 @@ runner with `set_call_runner`.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,6 +23,7 @@ from oratio.voice_bridge.serializers import (
     TwilioSerializer,
     VonageSerializer,
     WireMessage,
+    wire_json,
 )
 
 logger = logging.getLogger("oratio.voice_bridge")
@@ -48,7 +48,7 @@ def serializer_for(first: WireMessage) -> FrameSerializer:
     if isinstance(first, bytes):
         raise ValueError("a media stream must open with a JSON text message, not audio")
     try:
-        data = json.loads(first)
+        data = wire_json(first)
     except ValueError as e:
         raise ValueError("the first message is not JSON") from e
     if not isinstance(data, dict):

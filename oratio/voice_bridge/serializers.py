@@ -19,6 +19,7 @@ import re
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import from_json
 
 from oratio.voice_bridge.audio import TELEPHONY_RATE, WIDEBAND_RATE, pcm16_to_ulaw, ulaw_to_pcm16
 from oratio.voice_bridge.frames import CallerAudio, Clear, Frame, Mark, Start, Stop
@@ -35,6 +36,12 @@ _TRACK = re.compile(r'"track"\s*:\s*"([a-z_]+)"')
 def _INBOUND_OR_NO_TRACK(message: str) -> bool:
     track = _TRACK.search(message)
     return track is None or track.group(1) == "inbound"
+
+
+def wire_json(message: str | bytes) -> Any:
+    """A media-stream text message as JSON. pydantic-core's parser refuses nesting past its recursion limit with a
+    ValueError (`json.loads` would raise RecursionError, which no caller of a serializer expects)."""
+    return from_json(message)
 
 
 class WireFormatError(ValueError):
@@ -114,7 +121,7 @@ class TwilioSerializer:
                     raise WireFormatError("unreadable Twilio media payload") from e
                 return CallerAudio(ulaw_to_pcm16(ulaw), TELEPHONY_RATE)
         try:
-            data: dict[str, Any] = json.loads(message)
+            data: dict[str, Any] = wire_json(message)
             event = data["event"]
             if event == "media":
                 media = data["media"]
@@ -186,7 +193,7 @@ class VonageSerializer:
                 raise WireFormatError("Vonage audio before the websocket:connected message")
             return CallerAudio(message, self.sample_rate)
         try:
-            data: dict[str, Any] = json.loads(message)
+            data: dict[str, Any] = wire_json(message)
         except ValueError as e:
             raise WireFormatError("unreadable Vonage message") from e
         if not isinstance(data, dict):
@@ -243,7 +250,7 @@ class LocalSerializer:
         if isinstance(message, bytes):
             return CallerAudio(message, self.sample_rate)
         try:
-            data: dict[str, Any] = json.loads(message)
+            data: dict[str, Any] = wire_json(message)
             kind = data["type"]
             if kind == "start":
                 self.sample_rate = int(data.get("sample_rate", self.sample_rate))

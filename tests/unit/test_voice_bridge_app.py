@@ -22,7 +22,10 @@ def test_the_first_message_tells_the_provider(first: str, kind: type) -> None:
     assert isinstance(serializer_for(first), kind)
 
 
-@pytest.mark.parametrize("first", [b"\x00\x01", "not json", "[1]", json.dumps({"event": "hello"})])
+DEEPLY_NESTED = "[" * 100_000 + "]" * 100_000  # json.loads would raise RecursionError, not a refusal
+
+
+@pytest.mark.parametrize("first", [b"\x00\x01", "not json", "[1]", json.dumps({"event": "hello"}), DEEPLY_NESTED])
 def test_a_stream_no_provider_would_open_is_refused_with_a_reason(first: str | bytes) -> None:
     with pytest.raises(ValueError, match=r"first message|provider|JSON"):
         serializer_for(first)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -70,3 +72,13 @@ def test_a_media_payload_that_is_not_base64_is_a_wire_format_error() -> None:
     )
     with pytest.raises(WireFormatError):
         _twilio().deserialize(message)
+
+
+@pytest.mark.parametrize("serializer", [_twilio, VonageSerializer, LocalSerializer])
+def test_a_message_nested_past_the_parsers_limit_is_a_wire_format_error(serializer: Callable[[], Any]) -> None:
+    nested = '{"event":"media","x":' + "[" * 100_000 + "]" * 100_000 + "}"
+    s = serializer()
+    if isinstance(s, VonageSerializer):
+        s.deserialize(json.dumps({"event": "websocket:connected", "content-type": "audio/l16;rate=16000"}))
+    with pytest.raises(WireFormatError):
+        s.deserialize(nested)
