@@ -9,6 +9,12 @@ the logs.
 - `FunctionUrlRequest`: a Lambda function URL request (payload format 2.0).
 - `RestProxyRequest`: an API Gateway REST API proxy integration request (payload format 1.0).
 - `SqsRecord` / `SqsBatch`: an SQS event source mapping's batch.
+- `EventBridgeEnvelope`: any event an EventBridge rule delivers (source, detail-type, detail).
+- `S3Notification`: an S3 event notification (as an SQS message's body).
+- `ScheduledEvent`: an EventBridge schedule's event.
+
+These replace Powertools' parser models, whose package builds every event model it has at import (about 120 M
+instructions of a cold start, measured with `python -m bench cold_start_instructions`).
 """
 
 from __future__ import annotations
@@ -117,14 +123,54 @@ class SqsFifoRecord(_Wire):
 
 
 __all__ = [
+    "EventBridgeEnvelope",
     "FunctionUrlRequest",
     "RestProxyRequest",
+    "S3Notification",
     "SqsBatch",
     "SqsFifoRecord",
     "decoded_body",
     "field_location",
     "field_problems",
 ]
+
+
+# ---------------------------------------------------------------------------------- EventBridge and S3
+class EventBridgeEnvelope(_Wire):
+    """Any event an EventBridge rule delivers to a Lambda target; `detail` is parsed by whoever owns the source."""
+
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    detail_type: str = Field(alias="detail-type")
+    time: AwareDatetime
+    detail: dict[str, Any]
+
+
+class S3Bucket(_Wire):
+    name: str = Field(min_length=1)
+
+
+class S3Object(_Wire):
+    key: str = Field(min_length=1)
+    size: int | None = Field(default=None, ge=0)
+    sequencer: str | None = None
+
+
+class S3Entity(_Wire):
+    bucket: S3Bucket
+    object: S3Object | None = None
+
+
+class S3Record(_Wire):
+    event_name: str = Field(min_length=1, alias="eventName")
+    s3: S3Entity
+
+
+class S3Notification(_Wire):
+    """An S3 event notification: the records of what happened to which objects (S3's test event has none, and is
+    refused like any other body that is not a notification)."""
+
+    records: list[S3Record] = Field(min_length=1, alias="Records")
 
 
 # ---------------------------------------------------------------------------------- scheduled events

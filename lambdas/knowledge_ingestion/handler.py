@@ -23,7 +23,6 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, S3Model
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import from_json
@@ -33,6 +32,7 @@ from oratio.adapters.dynamodb import dynamodb_client
 from oratio.adapters.dynamodb_ingestion import DynamoDBDocumentStatusStore, DynamoDBIngestionStateStore
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
+from oratio.lambda_events import S3Notification, ScheduledEvent
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE, table_settings
@@ -134,22 +134,22 @@ def _problems(error: ValidationError) -> list[dict[str, str]]:
 
 def _uploaded_objects(body: Mapping[str, Any]) -> list[UploadedObject]:
     try:
-        notification = S3Model.model_validate(body)
+        notification = S3Notification.model_validate(body)
     except ValidationError as e:
         logger.error("SQS message is not an S3 event notification", extra={"problems": _problems(e)})
         raise InvalidIngestionEventError("SQS message is not an S3 event notification") from None
     bucket = settings().knowledge_bucket
     objects: list[UploadedObject] = []
-    for record in notification.Records:
+    for record in notification.records:
         s3_object = record.s3.object
         if (
-            not record.eventName.startswith(OBJECT_CREATED_PREFIX)
+            not record.event_name.startswith(OBJECT_CREATED_PREFIX)
             or record.s3.bucket.name != bucket
             or s3_object is None
         ):
             logger.warning(
                 "S3 record ignored: not an object created in this tenant's knowledge bucket",
-                extra={"event_name": record.eventName, "bucket": record.s3.bucket.name},
+                extra={"event_name": record.event_name, "bucket": record.s3.bucket.name},
             )
             continue
         objects.append(
@@ -256,7 +256,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     """Entry point for the SQS event source mapping and the EventBridge schedule."""
     if _is_scheduled_event(event):
         try:
-            EventBridgeModel.model_validate(event)
+            ScheduledEvent.model_validate(event)
         except ValidationError as e:
             raise _reject("scheduled event rejected", problems=_problems(e)) from None
         metrics.add_metric(name="IngestionTicks", unit=MetricUnit.Count, value=1)

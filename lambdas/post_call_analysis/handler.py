@@ -18,7 +18,6 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, Json, ValidationError
 
@@ -34,7 +33,7 @@ from oratio.channels.idle import IDLE_EVENT_DETAIL_TYPE, IDLE_EVENT_SOURCE, Idle
 from oratio.config.catalog import load_model_catalog
 from oratio.config.prices import load_price_catalog
 from oratio.domain.call_events import CONNECT_INSTANCE_ARN_ENV_VAR, DISCONNECTED, ConnectContactEvent
-from oratio.lambda_events import field_problems
+from oratio.lambda_events import EventBridgeEnvelope, field_problems
 from oratio.metering import Meter
 from oratio.observability import lambda_entry, logger, metrics
 from oratio.tables import AGENT_DEFINITIONS, AGENTS, CONVERSATIONS, TENANT_STATE, USAGE, table_settings
@@ -95,7 +94,7 @@ def build_analyst() -> PostCallAnalyst:
 def _ended(event: Any) -> tuple[str, str | None, str | None] | None:
     """(conversation id, agent id, occasion) of the conversation that ended, or None for an event not ours to
     analyse. A call ends once; a messaging conversation each time it falls quiet (the occasion names which)."""
-    envelope = EventBridgeModel.model_validate(event)
+    envelope = EventBridgeEnvelope.model_validate(event)
     if envelope.source == IDLE_EVENT_SOURCE and envelope.detail_type == IDLE_EVENT_DETAIL_TYPE:
         idle = IdleConversation.model_validate(envelope.detail)
         if idle.tenant_id != settings().profile.tenant_id:
