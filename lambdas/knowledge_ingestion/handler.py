@@ -32,7 +32,7 @@ from oratio.adapters.dynamodb import dynamodb_client
 from oratio.adapters.dynamodb_ingestion import DynamoDBDocumentStatusStore, DynamoDBIngestionStateStore
 from oratio.config.tenant import TENANT_ID_PATTERN
 from oratio.domain.call_events import TENANT_ID_ENV_VAR
-from oratio.lambda_events import S3Notification, ScheduledEvent
+from oratio.lambda_events import S3Notification, ScheduledEvent, field_problems
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE, table_settings
@@ -127,16 +127,11 @@ def build_coordinator() -> IngestionCoordinator:
     )
 
 
-def _problems(error: ValidationError) -> list[dict[str, str]]:
-    # Field locations only: pydantic's message would echo the input.
-    return [{"field": ".".join(str(p) for p in err["loc"]), "type": err["type"]} for err in error.errors()]
-
-
 def _uploaded_objects(body: Mapping[str, Any]) -> list[UploadedObject]:
     try:
         notification = S3Notification.model_validate(body)
     except ValidationError as e:
-        logger.error("SQS message is not an S3 event notification", extra={"problems": _problems(e)})
+        logger.error("SQS message is not an S3 event notification", extra={"problems": field_problems(e)})
         raise InvalidIngestionEventError("SQS message is not an S3 event notification") from None
     bucket = settings().knowledge_bucket
     objects: list[UploadedObject] = []
@@ -258,7 +253,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         try:
             ScheduledEvent.model_validate(event)
         except ValidationError as e:
-            raise _reject("scheduled event rejected", problems=_problems(e)) from None
+            raise _reject("scheduled event rejected", problems=field_problems(e)) from None
         metrics.add_metric(name="IngestionTicks", unit=MetricUnit.Count, value=1)
         try:
             return handle_tick(event)
@@ -269,7 +264,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         batch = SqsBatch.model_validate(event)
     except ValidationError as e:
-        raise _reject("event is neither an SQS batch nor the ingestion schedule", problems=_problems(e)) from None
+        raise _reject("event is neither an SQS batch nor the ingestion schedule", problems=field_problems(e)) from None
     metrics.add_metric(name="IngestionMessages", unit=MetricUnit.Count, value=len(batch.records))
     response = process_partial_response(
         event=event, record_handler=handle_message, processor=processor, context=context

@@ -42,6 +42,7 @@ from oratio.connect_voice.state import HANDOFF_REASON, NEXT_STEP, OUTPUT_KEYS, S
 from oratio.domain.call_slots import SessionStoreLeases
 from oratio.domain.circuit_breaker import BreakerPolicy, CircuitBreakers
 from oratio.domain.connect_events import ContactFlowEvent
+from oratio.lambda_events import field_problems
 from oratio.observability import lambda_entry, logger, metrics, tracer
 from oratio.ports import Clock, SystemClock
 from oratio.privacy import Redactor
@@ -169,11 +170,6 @@ def run[T](coroutine: Coroutine[Any, Any, T]) -> T:
     return _runner().run(coroutine)
 
 
-def _problems(error: ValidationError) -> list[dict[str, str]]:
-    # Field locations only: pydantic's message would echo the input (what the caller said, their number).
-    return [{"field": ".".join(str(p) for p in e["loc"]), "type": e["type"]} for e in error.errors()]
-
-
 def _count(name: str, **dimensions: str) -> None:
     with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace) as metric:
         for key, value in dimensions.items():
@@ -186,7 +182,7 @@ def lex_turn(event: Any) -> dict[str, Any]:
     try:
         parsed = LexCodeHookEvent.model_validate(event)
     except ValidationError as e:
-        logger.error("Lex event rejected", extra={"problems": _problems(e)})
+        logger.error("Lex event rejected", extra={"problems": field_problems(e)})
         return _lex_failure(event, "invalid_event")
     try:
         voice = build_voice()
@@ -242,7 +238,7 @@ def flow_action(event: Any) -> dict[str, str]:
     try:
         parsed = ContactFlowEvent.model_validate(event)
     except ValidationError as e:
-        logger.error("Connect event rejected", extra={"problems": _problems(e)})
+        logger.error("Connect event rejected", extra={"problems": field_problems(e)})
         return _flow_failure("invalid_event")
     data = parsed.details.contact_data
     action = parsed.details.parameters.get("action", "")
