@@ -129,6 +129,9 @@ def local_aws() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
+    from oratio_local.moto_serial import serialize_moto
+
+    serialize_moto()
     fake = {
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -10,6 +10,7 @@ AgentCreator runtime, which accepts the request at once and runs the job in the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Protocol
@@ -67,19 +68,32 @@ class InProcessLauncher:
     """`CreatorJobLauncher` in the same process (local mode, tests). `background=False` runs the job before
     `launch` returns, so a test or the demo reads a finished job deterministically; `background=True` runs it
     on a daemon thread, as the runtime does. A failing job is recorded by the pipeline itself; an exception
-    that escapes the runner is logged, never raised into the request that launched it."""
+    that escapes the runner is logged, never raised into the request that launched it. Whoever owns the
+    launcher calls `wait()` before it takes down what the jobs write to (a local server stopping, a test's
+    local AWS), so no job outlives it and writes into what comes next."""
 
     def __init__(self, runner: JobRunner, *, background: bool = False) -> None:
         self._runner = runner
         self._background = background
         self.launched: list[LaunchRequest] = []
+        self._running: list[threading.Thread] = []
 
     def launch(self, request: LaunchRequest) -> None:
         self.launched.append(request)
         if self._background:
-            threading.Thread(target=self._run, args=(request,), name=f"creator-{request.job_id}", daemon=True).start()
+            job = threading.Thread(target=self._run, args=(request,), name=f"creator-{request.job_id}", daemon=True)
+            self._running.append(job)
+            job.start()
         else:
             self._run(request)
+
+    def wait(self, timeout_seconds: float = 120.0) -> list[str]:
+        """Wait for the background jobs launched so far; the names of any still running after `timeout_seconds`."""
+        deadline = time.monotonic() + timeout_seconds
+        for job in self._running:
+            job.join(max(0.0, deadline - time.monotonic()))
+        self._running = [job for job in self._running if job.is_alive()]
+        return [job.name for job in self._running]
 
     def _run(self, request: LaunchRequest) -> None:
         try:

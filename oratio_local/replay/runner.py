@@ -68,8 +68,10 @@ def local_aws() -> Iterator[tuple[Any, dict[str, str]]]:
 
     import oratio.observability  # noqa: F401  # the shared Powertools logger is made with this process's settings
     from oratio_local.dynamodb import create_tables
+    from oratio_local.moto_serial import serialize_moto
     from oratio_local.replay.aws_services import PASSTHROUGH_URLS
 
+    serialize_moto()
     fake = {
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",

@@ -18,6 +18,7 @@ import pyotp
 import pytest
 
 from oratio.adapters.dynamodb_ingestion import DynamoDBDocumentStatusStore, DynamoDBIngestionStateStore
+from oratio.creator_launch import InProcessLauncher
 from oratio.tables import KNOWLEDGE_DOCUMENTS, TENANT_STATE
 from oratio.vendors.ingestion import IngestionCoordinator
 from oratio_local.cognito_standin import CognitoStandIn
@@ -106,7 +107,7 @@ def console() -> Iterator[Console]:
                 ),
                 clock=api.clock,
             )
-            _run_creator_jobs_for_real(api)
+            launcher = _run_creator_jobs_for_real(api)
             server = ConsoleServer(
                 api.handler.lambda_handler, cognito, knowledge={bucket: LocalKnowledge(bucket, s3, coordinator)}
             )
@@ -115,9 +116,11 @@ def console() -> Iterator[Console]:
                 yield Console(server, api, cognito)
             finally:
                 server.stop()
+                # A job still running would write into the next test's moto (its backends are process-wide).
+                assert launcher.wait() == [], "an AgentCreator job was still running when the console stopped"
 
 
-def _run_creator_jobs_for_real(api: VendorApi) -> None:
+def _run_creator_jobs_for_real(api: VendorApi) -> InProcessLauncher:
     """The vendor API's real AgentCreator routes with a launcher that runs each job in this process on a thread
     (`oratio.creator_launch.InProcessLauncher`, the local path), as the AgentCreator runtime runs it: the local
     rule-based stage model drives every stage, the gate is the full call replay (in its child interpreter), the
@@ -126,7 +129,6 @@ def _run_creator_jobs_for_real(api: VendorApi) -> None:
     from oratio.agent_creator.pipeline import PipelineDeps
     from oratio.agent_creator.writer import InMemoryArtifacts
     from oratio.config import load_tenant_file
-    from oratio.creator_launch import InProcessLauncher
     from oratio.vendors.creator import CreatorService
     from oratio.vendors.creator_versions import RepositoryVersionWriter
     from oratio_local.creator_gate import ReplayGate
@@ -142,10 +144,12 @@ def _run_creator_jobs_for_real(api: VendorApi) -> None:
                             gate=ReplayGate(tenants), artifacts=artifacts, versions=writer)  # fmt: skip
 
     runner = JobRunner({VENDOR_A: load_tenant_file(tenants / f"{VENDOR_A}.yaml")}, deps)
+    launcher = InProcessLauncher(runner, background=True)
     creator = CreatorService(agents=service.agents, versions=service.versions, jobs=api.creator_jobs,
-                             launcher=InProcessLauncher(runner, background=True),
-                             audit=handler.operations_service().record, clock=api.clock)  # fmt: skip
+                             launcher=launcher, audit=handler.operations_service().record,
+                             clock=api.clock)  # fmt: skip
     handler.creator_factory = lambda: creator
+    return launcher
 
 
 # Module scope, not session: while Playwright's sync API is running it holds an asyncio loop on this thread, and
