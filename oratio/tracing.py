@@ -20,6 +20,21 @@ from opentelemetry.trace import Span, Status, StatusCode
 logger = logging.getLogger(__name__)
 
 TRACER_NAME = "oratio"
+
+# ADOT (aws-opentelemetry-distro 0.21) loads every instrumentation it ships at start-up — Django, Kafka, MySQL,
+# Celery and some forty more — checking each one's dependencies against the installed packages and importing
+# those whose library is present. The runtimes call AWS through botocore, serve through Starlette (the
+# AgentCore app) and make HTTP calls with httpx (business tools, messaging channels); spans and log
+# correlation need only these. The rest are disabled unless the runtime's environment sets
+# OTEL_PYTHON_DISABLED_INSTRUMENTATIONS itself (`bench bridge_first_call` shows the start-up this saves).
+DISABLED_INSTRUMENTATIONS_ENV = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+INSTRUMENTATIONS_NOT_USED = (
+    "aio-pika,aiobotocore,aiohttp-client,aiokafka,aiopg,asyncpg,aws-lambda,aws_crewai,aws_langchain,"
+    "aws_llama-index,aws_mcp,aws_openai_agents,boto3,cassandra,celery,confluent_kafka,django,falcon,fastapi,"
+    "flask,grpc_aio_client,grpc_aio_server,grpc_client,grpc_server,httpx2,jinja2,kafka,mysql,mysqlclient,pika,"
+    "psycopg2,pymemcache,pymongo,pymysql,pyramid,redis,remoulade,requests,sqlalchemy,sqlite3,system_metrics,"
+    "tornado,tortoiseorm,urllib,urllib3"
+)
 SESSION_ID = "session.id"  # the attribute AgentCore's observability groups sessions by
 CONTACT_ID = "oratio.contact_id"
 
@@ -51,8 +66,9 @@ def end_span(span: Span, *, error: str | None = None, end_time: int | None = Non
 
 
 def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool:
-    """Start ADOT's auto-instrumentation on AgentCore (OTEL_* set by the runtime, distro installed); True if
-    it started. A missing distro or environment leaves the no-op API in place."""
+    """Start ADOT's auto-instrumentation on AgentCore (OTEL_* set by the runtime, distro installed), with the
+    instrumentations Oratio does not use disabled (`INSTRUMENTATIONS_NOT_USED`, unless the environment names
+    its own); True if it started. A missing distro or environment leaves the no-op API in place."""
     env = os.environ if environ is None else environ
     if not any(key.startswith("OTEL_") for key in env):
         return False
@@ -61,5 +77,6 @@ def configure_from_environment(environ: Mapping[str, str] | None = None) -> bool
     except ImportError:
         logger.info("aws-opentelemetry-distro not installed; spans are not exported")
         return False
+    os.environ.setdefault(DISABLED_INSTRUMENTATIONS_ENV, INSTRUMENTATIONS_NOT_USED)
     initialize()
     return True

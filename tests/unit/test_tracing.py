@@ -4,6 +4,9 @@ each model call, each tool and the persistence, all carrying the session id (the
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,7 +20,7 @@ from opentelemetry.trace import StatusCode
 from oratio.adapters.memory_agent import InMemoryBudgetLedger, InMemoryConversationRecorder
 from oratio.adapters.scripted_model import stop, text, tool_use, usage
 from oratio.config.tenant import Channel
-from oratio.tracing import SESSION_ID, configure_from_environment
+from oratio.tracing import DISABLED_INSTRUMENTATIONS_ENV, SESSION_ID, configure_from_environment
 from oratio.voice_bridge.config import BridgeSettings
 from oratio.voice_bridge.frames import Start, ToolCallFrame, ToolResultFrame, Transcript
 from oratio.voice_bridge.processors import CallRecorder
@@ -113,3 +116,33 @@ def test_the_voice_bridge_traces_the_call_its_turns_and_relayed_tools() -> None:
 
 def test_adot_starts_only_on_a_runtime_that_sets_the_otel_environment() -> None:
     assert configure_from_environment({}) is False
+
+
+def _fake_adot(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """ADOT's auto-instrumentation entry point, recording the disabled instrumentations it starts with."""
+    seen: list[str | None] = []
+    package, auto = types.ModuleType("opentelemetry.instrumentation"), types.ModuleType("auto_instrumentation")
+    auto.initialize = lambda: seen.append(os.environ.get(DISABLED_INSTRUMENTATIONS_ENV))  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation", package)
+    monkeypatch.setitem(sys.modules, "opentelemetry.instrumentation.auto_instrumentation", auto)
+    return seen
+
+
+def test_adot_starts_with_only_the_instrumentations_the_runtimes_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a runtime with AgentCore's OTEL_* environment and no choice of its own
+    monkeypatch.delenv(DISABLED_INSTRUMENTATIONS_ENV, raising=False)
+    seen = _fake_adot(monkeypatch)
+    # When ADOT starts
+    assert configure_from_environment({"OTEL_PYTHON_DISTRO": "aws_distro"}) is True
+    # Then libraries the runtimes never load are not instrumented; botocore, Starlette and httpx are
+    (disabled,) = seen
+    assert disabled is not None
+    assert {"django", "kafka", "system_metrics", "sqlite3"} <= set(disabled.split(","))
+    assert not {"botocore", "starlette", "httpx", "logging", "threading"} & set(disabled.split(","))
+
+
+def test_a_runtime_that_names_its_own_disabled_instrumentations_keeps_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DISABLED_INSTRUMENTATIONS_ENV, "redis")
+    seen = _fake_adot(monkeypatch)
+    configure_from_environment({"OTEL_PYTHON_DISTRO": "aws_distro"})
+    assert seen == ["redis"]
