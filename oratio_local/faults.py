@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 from oratio.adapters.dynamodb import ConflictRetry, DynamoDBCallSessionStore, TransactionConflictError
 from oratio.domain.call_routing import Route, RouteReason
 from oratio.domain.calls import CallSession
+from oratio_local.moto_serial import serialize_moto
 
 
 def client_error(operation: str, code: str, message: str = "injected fault", **extra: Any) -> ClientError:
@@ -55,29 +56,21 @@ class ContendedClient:
 
     DynamoDB serializes transactions per item: one that arrives while another on the same item is in flight
     is cancelled with `TransactionConflict`. Here a transaction is in flight for `hold_seconds` (DynamoDB's
-    time to run it) before it reaches moto; the loser gets the conflict at once, as DynamoDB answers. Every
-    call into moto is serialized: moto itself is not safe for concurrent writers.
+    time to run it) before it reaches moto; the loser gets the conflict at once, as DynamoDB answers. moto
+    itself answers one request at a time (`oratio_local.moto_serial`): it is not safe for concurrent writers.
     """
 
     def __init__(self, inner: Any, hold_seconds: float = 0.005) -> None:
         self._inner = inner
         self._hold = hold_seconds
         self._guard = threading.Lock()
-        self._moto = threading.Lock()
         self._busy: set[tuple[str, str]] = set()
         self.conflicts = 0
         self.committed = 0
+        serialize_moto()
 
     def __getattr__(self, name: str) -> Any:
-        target = getattr(self._inner, name)
-        if not callable(target):
-            return target
-
-        def serialized(**kwargs: Any) -> Any:
-            with self._moto:
-                return target(**kwargs)
-
-        return serialized
+        return getattr(self._inner, name)
 
     def transact_write_items(self, **kwargs: Any) -> Any:
         items = kwargs["TransactItems"]
@@ -90,8 +83,7 @@ class ContendedClient:
             self._busy.update(keys)
         try:
             time.sleep(self._hold)
-            with self._moto:
-                response = self._inner.transact_write_items(**kwargs)
+            response = self._inner.transact_write_items(**kwargs)
             self.committed += 1
             return response
         finally:
