@@ -4,6 +4,7 @@ InvokeAgentRuntime): the request it sends, what it makes of the runtime's answer
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -113,3 +114,14 @@ def test_in_process_launcher_runs_the_job_and_never_raises_into_the_request() ->
 
     assert ran == [RUN]
     assert launcher.launched == [RUN]
+
+
+def test_in_process_launcher_waits_for_its_background_jobs() -> None:
+    # Given a background job that runs until it is let go
+    release = threading.Event()
+    launcher = InProcessLauncher(lambda request: release.wait(), background=True)
+    launcher.launch(RUN)
+    # Then waiting while it runs names it, and waiting after it ends names nothing
+    assert launcher.wait(timeout_seconds=0.05) == [f"creator-{RUN.job_id}"]
+    release.set()
+    assert launcher.wait() == []
